@@ -1,0 +1,60 @@
+"""smartmatch-pandas: TargetSmart SmartMatch for pandas, in one line.
+
+>>> import smartmatch_pandas                     # registers df.smartmatch
+>>> enriched = df.smartmatch.match(max_matches=3)  # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from . import accessor as _accessor
+from .api import match, submit
+from .errors import (
+    AuthorizationError,
+    DeliverableError,
+    InputError,
+    JobFailedError,
+    JobTimeoutError,
+    OptionError,
+    RateLimitError,
+    ServiceError,
+    SmartMatchError,
+    SmartMatchWarning,
+    StorageError,
+    TransportError,
+    ValidationError,
+)
+from .fields import ColumnMapping
+from .identifiers import IDENTIFIERS
+from .job import Job, JobStatus
+from .options import MatchOptions
+from .progress import ProgressEvent
+from .results import MatchResult, MatchSummary
+
+del _accessor
+
+__all__ = [
+    "IDENTIFIERS",
+    "AuthorizationError",
+    "ColumnMapping",
+    "DeliverableError",
+    "InputError",
+    "Job",
+    "JobFailedError",
+    "JobStatus",
+    "JobTimeoutError",
+    "MatchOptions",
+    "MatchResult",
+    "MatchSummary",
+    "OptionError",
+    "ProgressEvent",
+    "RateLimitError",
+    "ServiceError",
+    "SmartMatchError",
+    "SmartMatchWarning",
+    "StorageError",
+    "TransportError",
+    "ValidationError",
+    "__version__",
+    "match",
+    "submit",
+]

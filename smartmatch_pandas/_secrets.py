@@ -1,0 +1,102 @@
+"""Keeping API keys and presigned URLs out of everything a person can see.
+
+Presigned URLs are bearer credentials until they expire, and API keys for
+much longer: they must never reach a message, a log line or a repr. URLs
+are wrapped in :class:`SecretURL`, whose text is redacted; free text that
+might hold either (a library's exception, a log record) goes through
+:func:`redact`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from urllib.parse import urlsplit
+
+_REDACTED = "REDACTED"
+# Query parameters that carry S3 credentials in either signature version.
+_SIGNED_PARAM = re.compile(
+    r"(?i)((?:X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId"
+    r"|x-amz-security-token)=)[^&\s\"'<>]+"
+)
+_known: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember ``value`` (an API key) so that :func:`redact` removes it."""
+    if value and len(value) >= 4:
+        with _lock:
+            _known.add(value)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every known secret and URL signature removed."""
+    text = _SIGNED_PARAM.sub(rf"\g<1>{_REDACTED}", text)
+    with _lock:
+        secrets = sorted(_known, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, _REDACTED)
+    return text
+
+
+class SecretURL:
+    """A presigned URL that shows only its scheme, host and path.
+
+    ``str()`` and ``repr()`` give the redacted form; :meth:`reveal` gives
+    the URL itself and is called only where the request is made.
+    """
+
+    __slots__ = ("_url",)
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def reveal(self) -> str:
+        """Return the full URL, signature included: only for the request itself."""
+        return self._url
+
+    @property
+    def host(self) -> str:
+        """The URL's host, safe to show."""
+        return urlsplit(self._url).hostname or ""
+
+    def __str__(self) -> str:
+        parts = urlsplit(self._url)
+        query = "?…" if parts.query else ""
+        return f"{parts.scheme}://{parts.netloc}{parts.path}{query}"
+
+    def __repr__(self) -> str:
+        return f"SecretURL({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretURL) and other._url == self._url
+
+    def __hash__(self) -> int:
+        return hash(self._url)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a presigned URL is a secret and is not pickled")
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts secrets from records of the HTTP libraries' loggers.
+
+    urllib3 logs every request line at DEBUG, presigned query string included.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach :class:`RedactingFilter` to the loggers that see request URLs."""
+    for name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())

@@ -1,0 +1,134 @@
+"""One exception family for everything smartmatch-pandas raises.
+
+Every error that happens after a job was registered carries the job's
+``filename`` so the job can be resumed; messages never hold an API key or
+a presigned URL.
+"""
+
+from __future__ import annotations
+
+
+class SmartMatchError(Exception):
+    """Base class of every error raised by smartmatch-pandas.
+
+    Parameters
+    ----------
+    message
+        What went wrong and what to do about it.
+    filename
+        The SmartMatch job's filename, when a job had been registered.
+    """
+
+    def __init__(self, message: str, *, filename: str | None = None) -> None:
+        self.message = message
+        self.filename = filename
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        if self.filename and self.filename not in self.message:
+            return f"{self.message} (job {self.filename!r})"
+        return self.message
+
+
+class OptionError(SmartMatchError, ValueError):
+    """An option given to a verb is invalid; nothing was sent."""
+
+
+class InputError(SmartMatchError, ValueError):
+    """The DataFrame cannot be matched as it is; nothing was sent."""
+
+
+class ServiceError(SmartMatchError):
+    """The SmartMatch service answered with an error.
+
+    Attributes
+    ----------
+    status
+        The HTTP status code of the answer.
+    service_message
+        The service's own error string, such as ``"Validation Error: ..."``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        service_message: str | None = None,
+        filename: str | None = None,
+    ) -> None:
+        super().__init__(message, filename=filename)
+        self.status = status
+        self.service_message = service_message
+
+
+class AuthorizationError(ServiceError):
+    """The API key was missing, wrong, or not provisioned for SmartMatch."""
+
+
+class ValidationError(ServiceError):
+    """The service refused a request parameter."""
+
+
+class JobFailedError(ServiceError):
+    """The service reported that the job itself failed."""
+
+
+class RateLimitError(ServiceError):
+    """The poll endpoint refused a request as too soon (HTTP 429).
+
+    Attributes
+    ----------
+    retry_after
+        Seconds the service asked to wait (its ``Retry-After``), if it said.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, filename: str | None = None
+    ) -> None:
+        super().__init__(message, status=429, filename=filename)
+        self.retry_after = retry_after
+
+
+class StorageError(SmartMatchError):
+    """The presigned-URL storage (S3) refused an upload or a download.
+
+    Attributes
+    ----------
+    status
+        The HTTP status code.
+    code
+        S3's error code, such as ``"AccessDenied"`` or ``"SignatureDoesNotMatch"``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        filename: str | None = None,
+    ) -> None:
+        super().__init__(message, filename=filename)
+        self.status = status
+        self.code = code
+
+
+class TransportError(SmartMatchError):
+    """The network failed and retrying did not help."""
+
+
+class JobTimeoutError(SmartMatchError, TimeoutError):
+    """Waiting for a job took longer than the ``timeout`` given.
+
+    The job goes on at the service: resume it with
+    ``smartmatch_pandas.resume(error.filename)``.
+    """
+
+
+class DeliverableError(SmartMatchError):
+    """The deliverable could not be read or does not fit the uploaded rows."""
+
+
+class SmartMatchWarning(UserWarning):
+    """A problem worth knowing that did not stop the match."""
