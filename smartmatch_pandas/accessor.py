@@ -1,0 +1,40 @@
+"""``df.smartmatch``: the verbs of :mod:`smartmatch_pandas.api` on a DataFrame.
+
+Thin by design: each method is one call to the plain function, so the
+accessor holds no state (pandas caches one accessor per frame object).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Unpack
+
+import pandas as pd
+
+from . import api
+from .fields import ColumnMapping, resolve_mapping
+from .job import Job
+
+
+@pd.api.extensions.register_dataframe_accessor("smartmatch")
+class SmartMatchAccessor:
+    """SmartMatch on a DataFrame: ``df.smartmatch.match(max_matches=3)``."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self._df = df
+
+    def match(self, **options: Unpack[api.MatchKwargs]) -> pd.DataFrame:
+        """Match this frame; see :func:`smartmatch_pandas.match`."""
+        return api.match(self._df, **options)
+
+    def submit(self, **options: Unpack[api.SubmitKwargs]) -> Job:
+        """Submit this frame without waiting; see :func:`smartmatch_pandas.submit`."""
+        return api.submit(self._df, **options)
+
+    def mapping(self, columns: Mapping[Hashable, str | None] | None = None) -> ColumnMapping:
+        """The columns that would be sent, and as which identifier; nothing is sent."""
+        return resolve_mapping(self._df.columns, columns)
+
+
+SmartMatchAccessor.match.__doc__ = api.match.__doc__
+SmartMatchAccessor.submit.__doc__ = api.submit.__doc__

@@ -1,0 +1,466 @@
+"""SmartMatchClient: the four HTTP exchanges of the SmartMatch protocol.
+
+Register a job, upload its CSV to a presigned URL, poll for the result,
+download the deliverable. Each is one method that does one exchange and
+turns every failure into an exception of the package's family. Waiting,
+scheduling and merging live elsewhere (:mod:`smartmatch_pandas.job`).
+
+Retries are urllib3's, with backoff and jitter, and a policy per exchange:
+registration, upload and download are safe to repeat (the filename or the
+storage key makes them idempotent), but a poll is not retried quickly,
+since the service would count each retry against its rate limit.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import IO, Any, Final
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import __version__
+from ._secrets import SecretURL, install_log_redaction, redact, register_secret
+from .errors import (
+    AuthorizationError,
+    JobFailedError,
+    OptionError,
+    RateLimitError,
+    ServiceError,
+    StorageError,
+    TransportError,
+    ValidationError,
+)
+
+DEFAULT_BASE_URL: Final = "https://api.targetsmart.com/"
+#: The documented poll rate limit of the real service, in seconds.
+SERVICE_POLL_INTERVAL: Final = 30.0
+_REAL_HOSTS: Final = frozenset({"api.targetsmart.com"})
+_RETRY_STATUSES: Final = frozenset({500, 502, 503, 504})
+_BLOCK: Final = 1 << 20
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes moved since the last call."""
+
+install_log_redaction()
+
+
+def _retry(*, status: bool, reads: bool) -> Retry:
+    return Retry(
+        total=8,
+        connect=5,
+        read=3 if reads else 0,
+        status=5 if status else 0,
+        other=0,
+        backoff_factor=0.5,
+        backoff_max=20,
+        backoff_jitter=0.5,
+        status_forcelist=_RETRY_STATUSES if status else (),
+        allowed_methods=frozenset({"GET", "PUT"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+
+
+class _Adapter(HTTPAdapter):
+    """An adapter that moves bodies in 1 MiB blocks rather than urllib3's 16 KiB."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("blocksize", _BLOCK)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def _session(retry: Retry) -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = f"smartmatch-pandas/{__version__}"
+    adapter = _Adapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """One answer of the poll endpoint.
+
+    Attributes
+    ----------
+    url
+        The presigned download URL once the deliverable is ready, else None.
+    """
+
+    url: SecretURL | None
+
+    @property
+    def ready(self) -> bool:
+        """Whether the deliverable can be downloaded."""
+        return self.url is not None
+
+
+def resolve_base_url(base_url: str | None = None) -> str:
+    """Return the base URL: the argument, ``SMARTMATCH_BASE_URL``, or the real API."""
+    url = base_url or os.environ.get("SMARTMATCH_BASE_URL") or DEFAULT_BASE_URL
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise OptionError(f"base_url={url!r} is not an http(s) URL such as {DEFAULT_BASE_URL!r}")
+    return url if url.endswith("/") else url + "/"
+
+
+def resolve_api_key(api_key: str | None = None) -> str:
+    """Return the API key: the argument or ``TS_API_KEY``; raise if there is neither."""
+    key = api_key if api_key is not None else os.environ.get("TS_API_KEY")
+    if not key or not key.strip():
+        raise OptionError(
+            "no SmartMatch API key: pass api_key=... or set the TS_API_KEY environment "
+            "variable (for the local service, `smartmatch-pandas serve` prints it)"
+        )
+    register_secret(key)
+    return key.strip()
+
+
+def is_real_service(base_url: str) -> bool:
+    """Whether ``base_url`` points at TargetSmart's own API (so its limits apply)."""
+    return (urlsplit(base_url).hostname or "").lower() in _REAL_HOSTS
+
+
+class SmartMatchClient:
+    """The HTTP side of SmartMatch: register, upload, poll, download.
+
+    Parameters
+    ----------
+    api_key
+        The TargetSmart API key; default the ``TS_API_KEY`` environment variable.
+    base_url
+        The API's base URL; default ``SMARTMATCH_BASE_URL`` or TargetSmart's API.
+    timeout
+        Seconds to wait for a connection and for each read of an answer.
+
+    Examples
+    --------
+    >>> client = SmartMatchClient(api_key="...", base_url="http://127.0.0.1:8765/")
+    >>> client
+    SmartMatchClient(base_url='http://127.0.0.1:8765/')
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: tuple[float, float] = (10.0, 120.0),
+    ) -> None:
+        self.base_url = resolve_base_url(base_url)
+        self._api_key = resolve_api_key(api_key)
+        self.timeout = timeout
+        self._api = _session(_retry(status=True, reads=True))
+        # Only failures to connect are retried: the request never reached the service.
+        self._poll = _session(_retry(status=False, reads=False))
+        self._storage = _session(_retry(status=True, reads=True))
+
+    def __repr__(self) -> str:
+        return f"SmartMatchClient(base_url={self.base_url!r})"
+
+    def __enter__(self) -> SmartMatchClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pools."""
+        for session in (self._api, self._poll, self._storage):
+            session.close()
+
+    @property
+    def host(self) -> str:
+        """The API's host name."""
+        return urlsplit(self.base_url).hostname or ""
+
+    # -- the four exchanges ---------------------------------------------------
+
+    def register(self, params: Mapping[str, str]) -> SecretURL:
+        """Register a job; return the presigned URL to upload its CSV to.
+
+        Raises
+        ------
+        AuthorizationError, ValidationError, ServiceError
+            The service refused: its message is in the exception.
+        """
+        filename = params.get("filename")
+        answer = self._call(self._api, "service/smartmatch", params, filename)
+        return self._url_of(answer, filename, what="upload")
+
+    def poll(self, filename: str) -> PollResult:
+        """Ask once whether the job's deliverable is ready.
+
+        Raises
+        ------
+        RateLimitError
+            The poll came too soon; ``retry_after`` says how long to wait.
+        JobFailedError
+            The service reports that the job failed.
+        """
+        answer = self._call(self._poll, "service/smartmatch/poll", {"filename": filename}, filename)
+        url = answer.get("url")
+        return PollResult(SecretURL(url) if url else None)
+
+    def upload(
+        self,
+        url: SecretURL,
+        body: bytes | IO[bytes],
+        *,
+        on_progress: Progress | None = None,
+        filename: str | None = None,
+    ) -> None:
+        """PUT the CSV body to the presigned URL, with a Content-Length and no API key.
+
+        ``body`` is bytes or a seekable binary file (read from its start), so
+        its length is known (S3 refuses chunked uploads) and it can be sent
+        again on a retry.
+        """
+        stream = _ProgressReader(io.BytesIO(body) if isinstance(body, bytes) else body, on_progress)
+        # The URL is signed for an empty Content-Type; requests would send none at all.
+        headers = {"Content-Type": ""}
+        response = self._storage_request("PUT", url, filename, data=stream, headers=headers)
+        response.close()
+
+    def download(
+        self,
+        url: SecretURL,
+        *,
+        sink: IO[bytes] | None = None,
+        on_progress: Progress | None = None,
+        filename: str | None = None,
+        attempts: int = 3,
+    ) -> bytes | None:
+        """GET the deliverable; return its bytes, or write them to ``sink`` and return None.
+
+        A body cut short (fewer bytes than its Content-Length) is fetched
+        again, up to ``attempts`` times.
+        """
+        for attempt in range(1, attempts + 1):
+            response = self._storage_request("GET", url, filename, stream=True)
+            out = sink if sink is not None else io.BytesIO()
+            start = out.tell()
+            try:
+                with response:
+                    for block in response.iter_content(_BLOCK):
+                        out.write(block)
+                        if on_progress:
+                            on_progress(len(block))
+            except requests.RequestException as exc:
+                if attempt == attempts:
+                    raise TransportError(
+                        f"the download broke off {attempts} times ({redact(type(exc).__name__)})",
+                        filename=filename,
+                    ) from None
+                out.seek(start)
+                out.truncate()
+                time.sleep(min(2.0**attempt, 10.0))
+                continue
+            return None if sink is not None else out.getvalue()  # type: ignore[attr-defined]
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _call(
+        self,
+        session: requests.Session,
+        path: str,
+        params: Mapping[str, str],
+        filename: str | None,
+    ) -> dict[str, Any]:
+        url = urljoin(self.base_url, path)
+        try:
+            response = session.get(
+                url, params=params, headers={"x-api-key": self._api_key}, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"could not reach the SmartMatch service at {self.host}: {_describe(exc)}",
+                filename=filename,
+            ) from None
+        return _read_api_answer(response, path, filename)
+
+    @staticmethod
+    def _url_of(answer: Mapping[str, Any], filename: str | None, *, what: str) -> SecretURL:
+        url = answer.get("url")
+        if not isinstance(url, str) or not urlsplit(url).scheme.startswith("http"):
+            raise ServiceError(
+                f"the service accepted the job but gave no {what} URL (its answer's keys: "
+                f"{sorted(answer)}); try again, and report it if it persists",
+                filename=filename,
+            )
+        return SecretURL(url)
+
+    def _storage_request(
+        self, method: str, url: SecretURL, filename: str | None, **kwargs: Any
+    ) -> requests.Response:
+        try:
+            response = self._storage.request(method, url.reveal(), timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"the {'upload' if method == 'PUT' else 'download'} to storage at {url.host} "
+                f"failed: {_describe(exc)}",
+                filename=filename,
+            ) from None
+        if response.status_code >= 300:
+            code, message = _s3_error(response)
+            response.close()
+            raise StorageError(
+                f"storage refused the {'upload' if method == 'PUT' else 'download'}: HTTP "
+                f"{response.status_code} {code or ''} {message or ''}".rstrip(),
+                status=response.status_code,
+                code=code,
+                filename=filename,
+            )
+        return response
+
+
+class _ProgressReader(io.RawIOBase):
+    """A seekable, sized view of a binary file that reports bytes read.
+
+    Its ``len()`` gives requests the Content-Length, and its ``seek`` lets
+    urllib3 rewind the body to send it again on a retry.
+    """
+
+    def __init__(self, raw: IO[bytes], on_progress: Progress | None) -> None:
+        super().__init__()
+        self._raw = raw
+        self._start = raw.tell()
+        self._size = raw.seek(0, io.SEEK_END) - self._start
+        raw.seek(self._start)
+        self._on_progress = on_progress
+
+    def __len__(self) -> int:
+        return self._size - (self._raw.tell() - self._start)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        block = self._raw.read(size)
+        if block and self._on_progress:
+            self._on_progress(len(block))
+        return block
+
+    def readinto(self, buffer: Any) -> int:  # pragma: no cover - http.client uses read()
+        block = self.read(len(buffer))
+        buffer[: len(block)] = block
+        return len(block)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            offset += self._start
+        return self._raw.seek(offset, whence) - self._start
+
+    def tell(self) -> int:
+        return self._raw.tell() - self._start
+
+
+_ERROR_KINDS: Final = (
+    ("Authorization Error", AuthorizationError),
+    ("Validation Error", ValidationError),
+)
+
+
+def _read_api_answer(
+    response: requests.Response, path: str, filename: str | None
+) -> dict[str, Any]:
+    status = response.status_code
+    if status == 429:
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        raise RateLimitError(
+            "the poll came sooner than the service's rate limit allows"
+            + (f"; it asks to wait {retry_after:g} s" if retry_after is not None else ""),
+            retry_after=retry_after,
+            filename=filename,
+        )
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        raise ServiceError(
+            f"the service answered {path} with HTTP {status} and a body that is not a JSON "
+            f"object ({kind}); check base_url, or try again later",
+            status=status,
+            filename=filename,
+        )
+    error = answer.get("error")
+    if error:
+        raise _service_error(redact(str(error)), status, path, filename)
+    if status >= 300:
+        raise ServiceError(
+            f"the service answered {path} with HTTP {status} and no error message",
+            status=status,
+            filename=filename,
+        )
+    return answer
+
+
+def _service_error(message: str, status: int, path: str, filename: str | None) -> ServiceError:
+    for prefix, cls in _ERROR_KINDS:
+        if message.startswith(prefix):
+            hint = (
+                " (check the API key, and that SmartMatch is provisioned for it)"
+                if cls is AuthorizationError
+                else ""
+            )
+            return cls(
+                f"{message}{hint}", status=status, service_message=message, filename=filename
+            )
+    cls_ = JobFailedError if path.endswith("poll") else ServiceError
+    return cls_(
+        f"the service reported: {message} (HTTP {status})",
+        status=status,
+        service_message=message,
+        filename=filename,
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+_XML_FIELD = re.compile(r"<(Code|Message)>([^<]*)</\1>")
+
+
+def _s3_error(response: requests.Response) -> tuple[str | None, str | None]:
+    """S3's error ``Code`` and ``Message`` from an XML error body."""
+    try:
+        text = response.content[:4096].decode("utf-8", "replace")
+    except requests.RequestException:
+        return None, None
+    found = dict(_XML_FIELD.findall(text))
+    message = found.get("Message")
+    return found.get("Code"), redact(message) if message else None
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line, secret-free account of a requests exception."""
+    reason: BaseException = exc
+    while reason.__context__ is not None and reason.__context__ is not reason:
+        reason = reason.__context__
+    kind = type(exc).__name__
+    text = str(reason).split("\n", 1)[0]
+    # urllib3 names the request's path and query in its messages; drop them.
+    text = re.sub(r"url: \S+", "url: …", text)
+    return redact(f"{kind}: {text}")[:300]

@@ -1,0 +1,485 @@
+"""A deliverable's bytes → the enriched frame, the additional matches, the summary.
+
+The deliverable is recognised by its content, never by the format asked
+for: a CSV, a gzip (of a CSV or of a tar of files), or a zip holding the
+best-match CSV, an additional-matches CSV and a summary report, under
+names nobody has promised. CSVs are told apart by what they hold: the
+best-match file has at most one row per ``matchback_id``; the additional
+file may have several.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import tarfile
+import warnings
+import zipfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from .errors import DeliverableError, SmartMatchWarning
+from .identifiers import MATCH_CODE, MATCHBACK_ID
+
+#: The dtype of every appended column: text, with ``pd.NA`` for missing.
+TEXT_DTYPE: Final = pd.StringDtype("pyarrow")
+#: The column of ``MatchResult.candidates`` that ranks a row's candidates (1 = best).
+RANK: Final = "match_rank"
+_ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_MAX_NESTING: Final = 3
+
+
+@dataclass(frozen=True)
+class Deliverable:
+    """A deliverable unpacked and parsed.
+
+    Attributes
+    ----------
+    files
+        Every file it held, by name, as raw bytes.
+    best
+        The best-match CSV, every column as text.
+    additional
+        The additional-matches CSV, if there was one.
+    report
+        The summary report's text, if there was one.
+    """
+
+    files: dict[str, bytes]
+    best: pa.Table
+    additional: pa.Table | None = None
+    report: str | None = None
+
+
+def read_deliverable(data: bytes, *, filename: str | None = None) -> Deliverable:
+    """Unpack and parse a deliverable, whatever its format.
+
+    Raises
+    ------
+    DeliverableError
+        The bytes are not a deliverable: corrupt, truncated, or holding no
+        CSV with a ``matchback_id`` column.
+    """
+    try:
+        files = unpack(data)
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise DeliverableError(
+            f"the deliverable is corrupt or truncated ({exc}); download it again with "
+            "resume(filename)",
+            filename=filename,
+        ) from None
+    tables: list[tuple[str, pa.Table]] = []
+    reports: list[str] = []
+    for name, content in files.items():
+        table = _parse_if_result(name, content, filename)
+        if table is not None:
+            tables.append((name, table))
+        elif content.strip():
+            reports.append(content.decode("utf-8", "replace"))
+    if not tables:
+        raise DeliverableError(
+            f"the deliverable holds no CSV with a {MATCHBACK_ID} column (files: "
+            f"{sorted(files) or 'none'}); it cannot be merged back",
+            filename=filename,
+        )
+    best, additional = _split_best(tables)
+    return Deliverable(files, best, additional, "\n\n".join(reports) or None)
+
+
+def unpack(data: bytes, name: str = "deliverable.csv", depth: int = 0) -> dict[str, bytes]:
+    """Every file inside ``data``, by name, opening zip, gzip and tar by their magic bytes."""
+    if depth > _MAX_NESTING:
+        return {name: data}
+    if data[:4] in _ZIP_MAGIC:
+        out: dict[str, bytes] = {}
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                if info.is_dir() or info.filename.startswith("__MACOSX/"):
+                    continue
+                out.update(unpack(archive.read(info), info.filename, depth + 1))
+        return out
+    if data[:2] == _GZIP_MAGIC:
+        inner = gzip.decompress(data)
+        inner_name = name[:-3] if name.endswith(".gz") else name
+        if len(inner) > 262 and inner[257:262] == b"ustar":
+            return _untar(inner, depth)
+        return unpack(inner, inner_name, depth + 1)
+    return {name: data}
+
+
+def _untar(data: bytes, depth: int) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        for member in archive.getmembers():
+            handle = archive.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                out.update(unpack(handle.read(), member.name, depth + 1))
+    return out
+
+
+def _header(content: bytes) -> list[str] | None:
+    head = content[:65536].decode("utf-8", "replace")
+    try:
+        row = next(csv.reader(io.StringIO(head)), None)
+    except csv.Error:
+        return None
+    return row
+
+
+def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Table | None:
+    """Parse ``content`` as a result CSV (all text), or return None if it is not one."""
+    content = content.removeprefix(b"\xef\xbb\xbf")
+    header = _header(content)
+    if not header or MATCHBACK_ID not in header:
+        return None
+    try:
+        return pacsv.read_csv(
+            io.BytesIO(content),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DeliverableError(
+            f"the result file {name!r} in the deliverable is not valid CSV: {exc}",
+            filename=filename,
+        ) from None
+
+
+def _has_unique_ids(table: pa.Table) -> bool:
+    ids = table[MATCHBACK_ID]
+    return bool(pc.count_distinct(ids).as_py() == len(ids))
+
+
+def _split_best(tables: list[tuple[str, pa.Table]]) -> tuple[pa.Table, pa.Table | None]:
+    """The best-match table and the additional matches (concatenated), by content."""
+    unique = [t for t in tables if _has_unique_ids(t[1])]
+    if unique:
+        best_name, best = max(unique, key=lambda t: (t[1].num_rows, "best" in t[0].lower()))
+        rest = [t for name, t in tables if name != best_name]
+    else:
+        # A single file with several rows per id: its first row per id is the best.
+        best_name, table = tables[0]
+        first = _first_occurrences(table[MATCHBACK_ID])
+        best = table.filter(first)
+        rest = [table.filter(pc.invert(first)), *(t for _, t in tables[1:])]
+    rest = [t for t in rest if t.num_rows]
+    if not rest:
+        return best, None
+    return best, pa.concat_tables(rest, promote_options="permissive")
+
+
+def _first_occurrences(ids: pa.ChunkedArray) -> pa.Array:
+    values = ids.to_numpy(zero_copy_only=False)
+    _, first = np.unique(values.astype(str), return_index=True)
+    mask = np.zeros(len(values), dtype=bool)
+    mask[first] = True
+    return pa.array(mask)
+
+
+# -- merging back -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    """How many rows were sent and how many matched.
+
+    Attributes
+    ----------
+    rows
+        Rows sent.
+    matched
+        Rows whose best match has ``tsmart_match_code`` ``Y``.
+    report
+        The service's own summary report, as text, if it sent one.
+    missing
+        Rows sent that the deliverable did not return.
+    unknown
+        Rows in the deliverable whose ``matchback_id`` was never sent.
+    """
+
+    rows: int
+    matched: int
+    report: str | None = None
+    missing: int = 0
+    unknown: int = 0
+
+    @property
+    def match_rate(self) -> float:
+        """``matched / rows`` (0.0 for no rows)."""
+        return self.matched / self.rows if self.rows else 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"SmartMatch: {self.rows:,} rows sent, {self.matched:,} matched ({self.match_rate:.1%})"
+        )
+
+
+@dataclass
+class MatchResult:
+    """Everything a finished job returned, merged back onto the frame.
+
+    Attributes
+    ----------
+    frame
+        The input rows, order, index and dtypes, then the appended columns.
+    additional
+        The additional candidates (rank 2 and up) as a long frame indexed by
+        the input row's label: the input columns, ``match_rank``, the
+        appended columns.
+    summary
+        Rows sent, rows matched, the match rate, and the service's report.
+    files
+        The deliverable's raw files, by name.
+    filename
+        The SmartMatch job's filename.
+    """
+
+    frame: pd.DataFrame
+    additional: pd.DataFrame
+    summary: MatchSummary
+    files: dict[str, bytes] = field(repr=False)
+    filename: str | None = None
+    #: The input row position of each row of ``additional``.
+    additional_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+
+    @cached_property
+    def candidates(self) -> pd.DataFrame:
+        """Every candidate, best first: one row per (input row, candidate), with ``match_rank``.
+
+        Rows without any match appear once, with rank 1 and empty appended columns.
+        """
+        best = self.frame.copy()
+        best.insert(list(self.additional.columns).index(RANK), RANK, 1)
+        both = pd.concat([best, self.additional], axis=0)
+        rows = np.concatenate([np.arange(len(self.frame)), self.additional_rows])
+        ranks = np.concatenate([np.ones(len(self.frame), np.int64), self.additional[RANK]])
+        return both.iloc[np.lexsort((ranks, rows))]
+
+    def __repr__(self) -> str:
+        return f"MatchResult({self.summary}, filename={self.filename!r})"
+
+
+def merge_back(
+    df: pd.DataFrame,
+    deliverable: Deliverable,
+    sent_columns: Sequence[str],
+    *,
+    filename: str | None = None,
+) -> MatchResult:
+    """Join a deliverable back onto the frame it came from, by row position.
+
+    Parameters
+    ----------
+    df
+        The frame that was uploaded (only its length and labels are used to
+        place the results; its columns and dtypes are kept as they are).
+    deliverable
+        The parsed deliverable.
+    sent_columns
+        The columns of the upload; the service echoes them back and they are
+        not appended again.
+
+    Raises
+    ------
+    DeliverableError
+        A ``matchback_id`` that is not a row position the client sent.
+    """
+    n = len(df)
+    positions = _positions(deliverable.best, n, filename)
+    known = positions >= 0
+    best = deliverable.best.filter(pa.array(known)) if not known.all() else deliverable.best
+    positions = positions[known]
+    echoed = set(sent_columns)
+    appended = [c for c in best.column_names if c not in echoed]
+    names = _output_names(df.columns, appended)
+
+    rows_of = np.full(n, -1, dtype=np.int64)
+    rows_of[positions] = np.arange(len(positions))
+    frame = _with_appended(df, best, appended, names, rows_of)
+
+    additional, additional_rows = _additional(df, deliverable, best, appended, names, filename)
+    missing = int((rows_of < 0).sum())
+    unknown = int((~known).sum())
+    _warn_gaps(df, rows_of, missing, unknown, filename)
+    summary = MatchSummary(
+        rows=n,
+        matched=_matched(best),
+        report=deliverable.report,
+        missing=missing,
+        unknown=unknown,
+    )
+    return MatchResult(frame, additional, summary, deliverable.files, filename, additional_rows)
+
+
+def _positions(table: pa.Table, n: int, filename: str | None) -> np.ndarray:
+    """The row position each result row belongs to; -1 where it is not a row that was sent."""
+    ids = table[MATCHBACK_ID]
+    try:
+        values = pc.cast(pc.utf8_trim_whitespace(ids), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        bad = next(
+            (v for v in ids.to_pylist() if v is None or not v.strip().lstrip("-").isdigit()), None
+        )
+        raise DeliverableError(
+            f"the deliverable has a {MATCHBACK_ID} that the client never sent ({bad!r}); "
+            "it cannot be merged back",
+            filename=filename,
+        ) from None
+    out = values.to_numpy(zero_copy_only=False)
+    if values.null_count:
+        out = np.where(pc.is_null(values).to_numpy(zero_copy_only=False), -1, out)
+    out = np.array(out, dtype=np.int64)  # a writable copy
+    out[(out < 0) | (out >= n)] = -1
+    return out
+
+
+def _output_names(existing: pd.Index, appended: list[str]) -> list[str]:
+    """Names for the appended columns that do not collide with the frame's own."""
+    taken = set(existing)
+    names = []
+    for name in appended:
+        new, k = name, 2
+        while new in taken:
+            new, k = f"{name}_{k}", k + 1
+        if new != name:
+            warnings.warn(
+                f"the frame already has a column {name!r}: the appended one is named {new!r}",
+                SmartMatchWarning,
+                stacklevel=4,
+            )
+        taken.add(new)
+        names.append(new)
+    return names
+
+
+def _appended_frame(
+    table: pa.Table, appended: list[str], names: list[str], take: np.ndarray, index: pd.Index
+) -> pd.DataFrame:
+    """The appended columns, row ``i`` taken from ``table`` row ``take[i]`` (-1: empty)."""
+    indices = pa.array(take, mask=take < 0)
+    columns = {
+        name: pd.Series(
+            pc.take(table[source], indices).combine_chunks()
+            if len(take)
+            else pa.array([], pa.string()),
+            dtype=TEXT_DTYPE,
+            index=index,
+            copy=False,
+        )
+        for source, name in zip(appended, names, strict=True)
+    }
+    return pd.DataFrame(columns, index=index)
+
+
+def _with_appended(
+    df: pd.DataFrame,
+    best: pa.Table,
+    appended: list[str],
+    names: list[str],
+    rows_of: np.ndarray,
+) -> pd.DataFrame:
+    extra = _appended_frame(best, appended, names, rows_of, df.index)
+    return pd.concat([df, extra], axis=1) if len(extra.columns) else df.copy()
+
+
+def _additional(
+    df: pd.DataFrame,
+    deliverable: Deliverable,
+    best: pa.Table,
+    appended: list[str],
+    names: list[str],
+    filename: str | None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The additional candidates as a long frame (input columns, rank, appended columns),
+    and the input row position of each."""
+    table = deliverable.additional
+    if table is not None:
+        table = _drop_repeated_best(table, best)
+        positions = _positions(table, len(df), filename)
+        keep = positions >= 0
+        table, positions = table.filter(pa.array(keep)), positions[keep]
+    if table is None or table.num_rows == 0:
+        positions = np.zeros(0, dtype=np.int64)
+        table = pa.table({c: pa.array([], pa.string()) for c in appended})
+    order = np.argsort(positions, kind="stable")
+    positions = positions[order]
+    ranks = _ranks(positions)
+    source = df.iloc[positions]
+    missing = [c for c in appended if c not in table.column_names]
+    for column in missing:
+        table = table.append_column(column, pa.nulls(table.num_rows, pa.string()))
+    extra = _appended_frame(table, appended, names, order, source.index)
+    extra.insert(0, RANK, ranks)
+    return pd.concat([source, extra], axis=1), positions
+
+
+def _drop_repeated_best(additional: pa.Table, best: pa.Table) -> pa.Table:
+    """Rows of the additional file that repeat a row's best match (same voterbase id)."""
+    key = "vb.voterbase_id"
+    if key not in additional.column_names or key not in best.column_names:
+        return additional
+    best_pairs = set(zip(best[MATCHBACK_ID].to_pylist(), best[key].to_pylist(), strict=True))
+    repeated = [
+        (mid, vid) in best_pairs
+        for mid, vid in zip(
+            additional[MATCHBACK_ID].to_pylist(), additional[key].to_pylist(), strict=True
+        )
+    ]
+    return (
+        additional.filter(pc.invert(pa.array(repeated, pa.bool_())))
+        if any(repeated)
+        else additional
+    )
+
+
+def _ranks(sorted_positions: np.ndarray) -> np.ndarray:
+    """2, 3, ... within each run of equal positions (the best is rank 1)."""
+    if not len(sorted_positions):
+        return np.zeros(0, dtype=np.int64)
+    starts = np.r_[True, sorted_positions[1:] != sorted_positions[:-1]]
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(len(starts)), 0))
+    return np.arange(len(starts)) - run_start + 2
+
+
+def _matched(best: pa.Table) -> int:
+    if MATCH_CODE in best.column_names:
+        codes = pc.utf8_upper(pc.utf8_trim_whitespace(best[MATCH_CODE]))
+        return int(pc.sum(pc.equal(codes, "Y")).as_py() or 0)
+    if "vb.voterbase_id" in best.column_names:
+        return int(best.num_rows - best["vb.voterbase_id"].null_count)
+    return 0
+
+
+def _warn_gaps(
+    df: pd.DataFrame, rows_of: np.ndarray, missing: int, unknown: int, filename: str | None
+) -> None:
+    job = f" (job {filename!r})" if filename else ""
+    if missing:
+        labels = list(df.index[np.flatnonzero(rows_of < 0)[:5]])
+        warnings.warn(
+            f"{missing:,} of {len(df):,} rows are missing from the deliverable{job}: their "
+            f"appended columns are empty (first rows: {labels})",
+            SmartMatchWarning,
+            stacklevel=3,
+        )
+    if unknown:
+        warnings.warn(
+            f"{unknown:,} rows of the deliverable{job} carry a {MATCHBACK_ID} that was never "
+            "sent: they were left out",
+            SmartMatchWarning,
+            stacklevel=3,
+        )
