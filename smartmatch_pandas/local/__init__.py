@@ -1,0 +1,31 @@
+"""A local SmartMatch-compatible service: the demo, the test bed, a sandbox.
+
+Same HTTP protocol as TargetSmart's SmartMatch (API key, presigned upload
+and download URLs with S3's rules, a rate-limited poll, webhooks, csv/zip/gzip
+deliverables with best and additional matches and a summary report) over a
+synthetic voter file.
+
+>>> from smartmatch_pandas.local import LocalService
+>>> with LocalService(poll_interval=1) as service:          # doctest: +SKIP
+...     enriched = df.smartmatch.match(**service.settings)
+"""
+
+from .matcher import Candidates, Matcher, SimpleMatcher
+from .sample import sample_contacts
+from .server import LocalService, voter_file
+from .service import DEFAULT_FIELDS, INCLUDE_FIELDS, ServiceConfig, SmartMatchService
+from .voterfile import VoterFile
+
+__all__ = [
+    "DEFAULT_FIELDS",
+    "INCLUDE_FIELDS",
+    "Candidates",
+    "LocalService",
+    "Matcher",
+    "ServiceConfig",
+    "SimpleMatcher",
+    "SmartMatchService",
+    "VoterFile",
+    "sample_contacts",
+    "voter_file",
+]

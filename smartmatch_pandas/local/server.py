@@ -1,0 +1,383 @@
+"""The local SmartMatch-compatible service over HTTP, and its lifecycle.
+
+:class:`LocalService` starts a real HTTP server on 127.0.0.1 (a free port
+by default) in a background thread; use it as a context manager, in a
+notebook, a test or a script. ``smartmatch-pandas serve`` runs the same
+thing from the shell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+from .matcher import Matcher, SimpleMatcher
+from .service import Answer, ServiceConfig, SmartMatchService
+from .storage import PREFIX, ObjectStore, S3Error
+from .voterfile import VoterFile
+
+log = logging.getLogger("smartmatch_pandas.local")
+
+_VOTER_FILES: dict[tuple[int, int], VoterFile] = {}
+_VOTER_FILES_LOCK = threading.Lock()
+
+
+def voter_file(size: int, seed: int) -> VoterFile:
+    """The voter file of ``(size, seed)``, generated once per process."""
+    with _VOTER_FILES_LOCK:
+        if (size, seed) not in _VOTER_FILES:
+            _VOTER_FILES[(size, seed)] = VoterFile.generate(size, seed)
+        return _VOTER_FILES[(size, seed)]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], service: SmartMatchService) -> None:
+        super().__init__(address, _Handler)
+        self.service = service
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
+        return f"http://{host}:{port}/"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    server_version = "smartmatch-local/1"
+
+    # -- routing ------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._guarded(self._get)
+
+    def do_PUT(self) -> None:
+        self._guarded(self._put)
+
+    def do_POST(self) -> None:
+        self._guarded(self._not_allowed)
+
+    do_DELETE = do_PATCH = do_HEAD = do_POST  # noqa: N815
+
+    def _guarded(self, handler: Any) -> None:
+        try:
+            handler()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception:
+            log.exception("request failed: %s %s", self.command, urlsplit(self.path).path)
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self._json(Answer(500, {"url": "", "error": "Internal Error"}))
+
+    def _get(self) -> None:
+        path, query = self._parsed()
+        service = self.server.service
+        api_key = self.headers.get("x-api-key")
+        if path == "/service/smartmatch":
+            self._json(service.register(api_key, query, self.server.base_url))
+        elif path == "/service/smartmatch/poll":
+            self._json(service.poll(api_key, query, self.server.base_url))
+        elif path.startswith(PREFIX):
+            self._storage_get(path, query)
+        else:
+            self._json(Answer(404, {"url": "", "error": f"Query Error: no endpoint {path}"}))
+
+    def _put(self) -> None:
+        path, query = self._parsed()
+        if not path.startswith(PREFIX):
+            self._not_allowed()
+            return
+        service = self.server.service
+        store = service.store
+        try:
+            self._check_storage_request()
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                raise S3Error(
+                    501,
+                    "NotImplemented",
+                    "A header you provided implies functionality that is not implemented",
+                )
+            length = self.headers.get("Content-Length")
+            if length is None or not length.isdigit():
+                raise S3Error(
+                    411, "MissingContentLength", "You must provide the Content-Length HTTP header."
+                )
+            key = store.check("PUT", path, query, self.headers.get("Content-Type"))
+            if int(length) > store.max_bytes:
+                raise S3Error(
+                    400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size"
+                )
+            job = service.job_for_upload(key)
+            if job is None:
+                raise S3Error(403, "AccessDenied", "Access Denied")
+            store.put_stream(key, self.rfile, int(length))  # type: ignore[arg-type]
+        except S3Error as exc:
+            self.close_connection = True  # the body was not read
+            self._s3_error(exc)
+            return
+        self._reply(200, b"", {"ETag": f'"{uuid.uuid4().hex}"'})
+        service.uploaded(job, self.server.base_url)
+
+    def _storage_get(self, path: str, query: dict[str, str]) -> None:
+        store = self.server.service.store
+        try:
+            self._check_storage_request()
+            key = store.check("GET", path, query, None)
+            data = store.get(key)
+        except S3Error as exc:
+            self._s3_error(exc)
+            return
+        self.server.service.count("downloads")
+        self._reply(200, data, {"Content-Type": "application/octet-stream"})
+
+    def _check_storage_request(self) -> None:
+        if self.headers.get("x-api-key") is not None:
+            self.server.service.count("storage_requests_with_api_key")
+            raise S3Error(
+                400,
+                "InvalidRequest",
+                "An x-api-key header was sent to storage: API keys must never accompany "
+                "a presigned URL",
+            )
+
+    def _not_allowed(self) -> None:
+        self._reply(405, b"", {"Allow": "GET, PUT"})
+
+    # -- replies --------------------------------------------------------------------
+
+    def _parsed(self) -> tuple[str, dict[str, str]]:
+        parts = urlsplit(self.path)
+        return parts.path, dict(parse_qsl(parts.query, keep_blank_values=True))
+
+    def _json(self, answer: Answer) -> None:
+        body = json.dumps(answer.body).encode()
+        self._reply(answer.status, body, {"Content-Type": "application/json", **answer.headers})
+
+    def _s3_error(self, error: S3Error) -> None:
+        self.server.service.count("storage_errors")
+        body = error.xml(uuid.uuid4().hex[:16].upper())
+        self._reply(error.status, body, {"Content-Type": "application/xml"})
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The request line holds presigned signatures: log the path alone.
+        log.debug("%s %s", self.command, urlsplit(self.path).path)
+
+
+class LocalService:
+    """A SmartMatch-compatible service on 127.0.0.1, for demos, tests and sandboxes.
+
+    Parameters
+    ----------
+    host, port
+        Where to listen; port 0 picks a free one. Loopback unless told otherwise.
+    api_key
+        The key it accepts; a random one by default.
+    poll_interval
+        Seconds the poll endpoint enforces between polls of one filename.
+    delay
+        Seconds from an upload to its deliverable being ready.
+    voters
+        The voter file: a size (generated from ``seed``) or a :class:`VoterFile`.
+    seed
+        The voter file's seed.
+    data_dir
+        Where uploads, deliverables and the ``smartmatch/`` drop folder live;
+        a private temporary folder (removed on stop) by default.
+    url_ttl
+        Seconds a presigned URL stays valid.
+    max_upload_bytes
+        The largest upload accepted.
+    legacy_filenames
+        Also accept the ``name-1.csv`` filenames some clients send.
+    error_status
+        ``"http"`` (4xx/5xx) or ``"200"`` (200 with ``error``) for refusals.
+    matcher
+        The record-linkage engine; :class:`SimpleMatcher` by default.
+
+    Examples
+    --------
+    >>> with LocalService(poll_interval=1) as service:            # doctest: +SKIP
+    ...     enriched = df.smartmatch.match(**service.settings)
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        poll_interval: float = 30.0,
+        delay: float = 0.0,
+        voters: int | VoterFile = 20_000,
+        seed: int = 0,
+        data_dir: str | os.PathLike[str] | None = None,
+        url_ttl: float = 3600.0,
+        max_upload_bytes: int = 5 * 10**9,
+        legacy_filenames: bool = False,
+        error_status: Literal["http", "200"] = "http",
+        matcher: Matcher | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.api_key = api_key or "local-" + secrets.token_urlsafe(18)
+        self.voters = voters if isinstance(voters, VoterFile) else voter_file(voters, seed)
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="smartmatch-local-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.config = ServiceConfig(
+            api_key=self.api_key,
+            poll_interval=poll_interval,
+            delay=delay,
+            legacy_filenames=legacy_filenames,
+            error_status=error_status,
+        )
+        store = ObjectStore(self.data_dir / "storage", ttl=url_ttl, max_bytes=max_upload_bytes)
+        self.service = SmartMatchService(
+            self.config,
+            store,
+            self.voters,
+            matcher or SimpleMatcher(self.voters),
+            self.data_dir / "smartmatch",
+        )
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._saved_env: dict[str, str | None] | None = None
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._server else "stopped"
+        return f"LocalService({where}, voters={len(self.voters):,})"
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> LocalService:
+        """Start serving in a background thread."""
+        if self._server is None:
+            self._server = _Server((self.host, self.port), self.service)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="smartmatch-local", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, restore the environment, and remove the private data folder."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self.service.close()
+        self.deactivate()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted."""
+        self.start()
+        assert self._thread is not None
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        finally:
+            self.stop()
+
+    # -- how clients reach it ---------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, such as ``http://127.0.0.1:54321/``."""
+        if self._server is None:
+            raise RuntimeError("the local service is not running: call start() first")
+        return self._server.base_url
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds enforced between polls of one filename."""
+        return self.config.poll_interval
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """``base_url``, ``api_key`` and ``poll_interval``, as keyword arguments of ``match()``."""
+        return {
+            "base_url": self.base_url,
+            "api_key": self.api_key,
+            "poll_interval": self.poll_interval,
+        }
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The environment variables that point the client at this service."""
+        return {
+            "SMARTMATCH_BASE_URL": self.base_url,
+            "TS_API_KEY": self.api_key,
+            "SMARTMATCH_POLL_INTERVAL": f"{self.poll_interval:g}",
+        }
+
+    def activate(self) -> LocalService:
+        """Point this process's client at the service (sets the environment until stop)."""
+        if self._saved_env is None:
+            self._saved_env = {name: os.environ.get(name) for name in self.environ}
+        os.environ.update(self.environ)
+        return self
+
+    def deactivate(self) -> None:
+        """Restore the environment that :meth:`activate` changed."""
+        if self._saved_env is None:
+            return
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = None
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """What the service saw: registrations, uploads, polls, rate-limit violations, ..."""
+        return dict(self.service.stats)
+
+    @property
+    def drop_folder(self) -> Path:
+        """The ``smartmatch/`` folder where each job's zip lands (the SFTP stand-in)."""
+        return self.service.drop_folder
+
+
+@contextmanager
+def local_service(**kwargs: Any) -> Iterator[LocalService]:
+    """``with local_service(...) as service:``, the same as ``with LocalService(...)``."""
+    with LocalService(**kwargs) as service:
+        yield service

@@ -1,0 +1,557 @@
+"""The SmartMatch protocol's rules, independent of HTTP.
+
+:class:`SmartMatchService` validates registrations, enforces the poll rate
+limit, runs each uploaded job through the matcher and builds its
+deliverable (CSV, zip or gzip; best matches, additional matches and a
+summary report), writes the drop-folder zip, and posts the webhook. The
+HTTP layer (:mod:`.server`) only translates requests into these calls.
+
+Written from the protocol reference alone: it imports nothing of the
+client side, so a misunderstanding of the protocol cannot hide by being
+shared by both ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import logging
+import math
+import re
+import tarfile
+import threading
+import time
+import urllib.request
+import uuid
+import zipfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ..identifiers import IDENTIFIERS, MATCH_CODE
+from .matcher import Candidates, Matcher
+from .storage import ObjectStore
+from .voterfile import VoterFile
+
+log = logging.getLogger("smartmatch_pandas.local")
+
+FILENAME: Final = re.compile(r"[A-Za-z0-9_]{1,50}")
+#: What the most used open-source client sends: a hyphen and a ``.csv`` suffix.
+LEGACY_FILENAME: Final = re.compile(r"[A-Za-z0-9_\-]{1,50}(\.csv)?")
+FORMATS: Final = ("csv", "zip", "gzip")
+INCLUDES: Final = ("include_email", "include_landline", "include_wireless", "include_voip")
+_TRUE: Final = frozenset({"true", "1", "yes"})
+_FALSE: Final = frozenset({"false", "0", "no", ""})
+
+#: The account's configured appended fields: output column → voter file column.
+DEFAULT_FIELDS: Final = {
+    "vb.voterbase_id": "voterbase_id",
+    "vb.tsmart_first_name": "first_name",
+    "vb.tsmart_middle_name": "middle_name",
+    "vb.tsmart_last_name": "last_name",
+    "vb.tsmart_name_suffix": "name_suffix",
+    "vb.tsmart_full_address": "full_address",
+    "vb.tsmart_city": "city",
+    "vb.tsmart_state": "state",
+    "vb.tsmart_zip": "zip",
+    "vb.voterbase_age": "age",
+    "vb.voterbase_dob": "dob",
+    "vb.voterbase_gender": "gender",
+    "vb.voterbase_registration_status": "registration_status",
+    "vb.vf_party": "party",
+    "vb.tsmart_partisan_score": "partisan_score",
+}
+#: Fields appended only when their include_* flag is true.
+INCLUDE_FIELDS: Final = {
+    "include_email": {"vb.email_address": "email"},
+    "include_landline": {"vb.landline_phone": "phone_landline"},
+    "include_wireless": {"vb.wireless_phone": "phone_wireless"},
+    "include_voip": {"vb.voip_phone": "phone_voip"},
+}
+#: Appended after the account's fields: how the match was made (local service only).
+SCORE_FIELDS: Final = ("ts.match_score", "ts.match_method")
+
+JobState = Literal["registered", "processing", "done", "failed"]
+
+
+@dataclass
+class ServiceConfig:
+    """How the local service behaves.
+
+    Attributes
+    ----------
+    api_key
+        The one API key it accepts.
+    poll_interval
+        Seconds that must pass between two polls of the same filename.
+    delay
+        Seconds between an upload and its deliverable being ready.
+    legacy_filenames
+        Also accept filenames with a hyphen and a ``.csv`` suffix.
+    error_status
+        ``"http"`` answers errors with 4xx/5xx; ``"200"`` answers them with
+        200 and an ``error`` string (the reference allows both).
+    fields
+        The account's appended fields (output column → voter file column).
+    """
+
+    api_key: str
+    poll_interval: float = 30.0
+    delay: float = 0.0
+    legacy_filenames: bool = False
+    error_status: Literal["http", "200"] = "http"
+    fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
+
+
+@dataclass
+class ServiceJob:
+    """One registered job, as the service sees it."""
+
+    filename: str
+    params: dict[str, str]
+    max_matches: int
+    format: str
+    includes: frozenset[str]
+    webhook: str | None
+    state: JobState = "registered"
+    error: str | None = None
+    ready_at: float = math.inf
+    last_poll: float | None = None
+    uploads: int = 0
+    webhooks_sent: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def upload_key(self) -> str:
+        return f"uploads/{self.filename}"
+
+    @property
+    def deliverable_key(self) -> str:
+        return f"deliverables/{self.filename}/{_stem(self.filename)}.{_extension(self)}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An API answer: HTTP status, JSON body, extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class SmartMatchService:
+    """The service's state and rules; thread-safe.
+
+    Attributes
+    ----------
+    stats
+        Counters: ``registrations``, ``uploads``, ``polls``,
+        ``rate_limit_violations``, ``downloads``, ``webhooks``, ...
+    """
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        store: ObjectStore,
+        voters: VoterFile,
+        matcher: Matcher,
+        drop_folder: Path,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.voters = voters
+        self.matcher = matcher
+        self.drop_folder = drop_folder
+        self.drop_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.jobs: dict[str, ServiceJob] = {}
+        self.stats: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smartmatch-job")
+        self._appendable = _appendable(voters.people)
+
+    def close(self) -> None:
+        """Stop taking work; wait for jobs under way."""
+        self._workers.shutdown(wait=True, cancel_futures=True)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the counter ``name``."""
+        with self._lock:
+            self.stats[name] += n
+
+    # -- API endpoints ---------------------------------------------------------
+
+    def register(self, api_key: str | None, query: dict[str, str], base_url: str) -> Answer:
+        """``GET service/smartmatch``: validate, record the job, hand out an upload URL."""
+        denied = self._authorize(api_key, query)
+        if denied:
+            return denied
+        try:
+            job = self._new_job(query)
+        except ValueError as exc:
+            return self._error(query, f"Validation Error: {exc}", 400)
+        with self._lock:
+            known = self.jobs.get(job.filename)
+            if known is not None and known.state != "registered":
+                return self._error(
+                    query,
+                    f"Validation Error: filename {job.filename!r} has already been submitted; "
+                    "use a new filename",
+                    400,
+                )
+            self.jobs[job.filename] = job
+            self.stats["registrations"] += 1
+        url = self.store.presign("PUT", job.upload_key, base_url)
+        return Answer(200, self._body(query, url=url))
+
+    def poll(self, api_key: str | None, query: dict[str, str], base_url: str) -> Answer:
+        """``GET service/smartmatch/poll``: rate-limited; the download URL once ready."""
+        denied = self._authorize(api_key, query)
+        if denied:
+            return denied
+        filename = query.get("filename", "")
+        with self._lock:
+            job = self.jobs.get(filename)
+            self.stats["polls"] += 1
+            if job is None:
+                return self._error(
+                    query, f"Validation Error: no job is registered as {filename!r}", 404
+                )
+            now = time.monotonic()
+            if job.last_poll is not None and now - job.last_poll < self.config.poll_interval:
+                self.stats["rate_limit_violations"] += 1
+                wait = self.config.poll_interval - (now - job.last_poll)
+                body = self._body(
+                    query,
+                    url="",
+                    error="Too Many Requests: poll at most once "
+                    f"every {self.config.poll_interval:g} seconds",
+                )
+                return Answer(429, body, {"Retry-After": str(math.ceil(wait))})
+            job.last_poll = now
+            state, ready = job.state, now >= job.ready_at
+        if state == "failed":
+            return Answer(200, self._body(query, url="", error=job.error))
+        if state == "done" and ready:
+            return Answer(200, self._body(query, url=self.deliverable_url(job, base_url)))
+        return Answer(200, self._body(query, url=""))
+
+    def deliverable_url(self, job: ServiceJob, base_url: str) -> str:
+        """A fresh presigned GET URL for the job's deliverable."""
+        return self.store.presign("GET", job.deliverable_key, base_url)
+
+    # -- storage events ----------------------------------------------------------
+
+    def job_for_upload(self, key: str) -> ServiceJob | None:
+        """The job whose upload goes to ``key``, if any."""
+        with self._lock:
+            return next((j for j in self.jobs.values() if j.upload_key == key), None)
+
+    def uploaded(self, job: ServiceJob, base_url: str) -> None:
+        """An upload for ``job`` was stored: start matching it (once)."""
+        with self._lock:
+            job.uploads += 1
+            self.stats["uploads"] += 1
+            if job.state != "registered":
+                self.stats["repeated_uploads"] += 1
+                return
+            job.state = "processing"
+            job.ready_at = math.inf
+        self._workers.submit(self._run, job, base_url, time.monotonic() + self.config.delay)
+
+    # -- processing ----------------------------------------------------------------
+
+    def _run(self, job: ServiceJob, base_url: str, ready_at: float) -> None:
+        try:
+            deliverable, drop, summary = self._process(job)
+            self.store.put(job.deliverable_key, deliverable)
+            _write_private(self.drop_folder / f"{_stem(job.filename)}.zip", drop)
+        except JobError as exc:
+            self._finish(job, error=str(exc))
+            return
+        except Exception as exc:  # the service must keep serving whatever a job does
+            log.exception("job %s failed", job.filename)
+            self._finish(
+                job, error=f"Internal Error: the job could not be processed ({type(exc).__name__})"
+            )
+            return
+        job.summary = summary
+        self._finish(job, ready_at=ready_at)
+        if job.webhook:
+            delay = max(0.0, ready_at - time.monotonic())
+            timer = threading.Timer(delay, self._post_webhook, (job, base_url))
+            timer.daemon = True
+            timer.start()
+
+    def _finish(self, job: ServiceJob, *, error: str | None = None, ready_at: float = 0.0) -> None:
+        with self._lock:
+            job.state = "failed" if error else "done"
+            job.error = error
+            job.ready_at = ready_at if not error else 0.0
+            self.stats["jobs_failed" if error else "jobs_done"] += 1
+
+    def _process(self, job: ServiceJob) -> tuple[bytes, bytes, dict[str, Any]]:
+        upload = _read_upload(self.store.get(job.upload_key))
+        identifiers = [c for c in upload.column_names if c in IDENTIFIERS]
+        if not identifiers:
+            raise JobError(
+                "Validation Error: the input file's header has none of the supported field "
+                "identifiers (" + ", ".join(IDENTIFIERS) + ")"
+            )
+        contacts = upload.select(identifiers).to_pandas()
+        candidates = self.matcher.match(contacts, job.max_matches)
+        fields = self._fields(job)
+        best, additional = _outputs(upload, candidates, self._appendable, fields)
+        summary = _summary(job, upload.num_rows, candidates)
+        files = {f"{_stem(job.filename)}.csv": _csv(best)}
+        if job.max_matches > 1:
+            files[f"{_stem(job.filename)}_additional_matches.csv"] = _csv(additional)
+        files[f"{_stem(job.filename)}_summary.txt"] = _report(summary).encode()
+        return _package(job.format, files), _zip(files), summary
+
+    def _fields(self, job: ServiceJob) -> dict[str, str]:
+        fields = dict(self.config.fields)
+        for flag in INCLUDES:
+            if flag in job.includes:
+                fields.update(INCLUDE_FIELDS[flag])
+        return fields
+
+    def _post_webhook(self, job: ServiceJob, base_url: str) -> None:
+        assert job.webhook is not None
+        body = json.dumps({"callback": self.deliverable_url(job, base_url)}).encode()
+        request = urllib.request.Request(
+            job.webhook, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        for attempt in range(3):
+            try:
+                with urllib.request.urlopen(request, timeout=10):
+                    pass
+                job.webhooks_sent += 1
+                self.count("webhooks")
+                return
+            except OSError:
+                time.sleep(0.5 * 2**attempt)
+        self.count("webhooks_failed")
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _authorize(self, api_key: str | None, query: dict[str, str]) -> Answer | None:
+        if api_key is None:
+            self.count("unauthorized")
+            return self._error(query, "Authorization Error: the x-api-key header is missing", 401)
+        if api_key != self.config.api_key:
+            self.count("unauthorized")
+            return self._error(query, "Authorization Error: the API key is not valid", 403)
+        return None
+
+    def _error(self, query: dict[str, str], message: str, status: int) -> Answer:
+        self.count("errors")
+        body = self._body(query, url="", error=message)
+        return Answer(200 if self.config.error_status == "200" else status, body)
+
+    @staticmethod
+    def _body(query: dict[str, str], *, url: str, error: str | None = None) -> dict[str, Any]:
+        return {
+            "input": dict(query),
+            "error": error,
+            "gateway_id": str(uuid.uuid4()),
+            "function_id": str(uuid.uuid4()),
+            "url": url,
+        }
+
+    def _new_job(self, query: dict[str, str]) -> ServiceJob:
+        filename = query.get("filename")
+        if not filename:
+            raise ValueError("filename is required")
+        rule = LEGACY_FILENAME if self.config.legacy_filenames else FILENAME
+        if not rule.fullmatch(filename):
+            raise ValueError(
+                f"filename {filename!r} must be 1-50 alphanumeric or underscore characters"
+            )
+        webhook = query.get("webhook") or None
+        if webhook is not None:
+            parts = urlsplit(webhook)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError(f"webhook {webhook!r} is not a valid HTTP(S) endpoint")
+        includes = frozenset(flag for flag in INCLUDES if _boolean(query, flag))
+        max_matches = query.get("max_matches", "1")
+        if not re.fullmatch(r"[0-9]{1,2}", max_matches) or not 1 <= int(max_matches) <= 10:
+            raise ValueError(f"max_matches {max_matches!r} must be an integer in the range 1-10")
+        format_ = query.get("format", "csv") or "csv"
+        if format_ not in FORMATS:
+            raise ValueError(f"format {format_!r} must be one of csv, zip, gzip")
+        return ServiceJob(filename, dict(query), int(max_matches), format_, includes, webhook)
+
+
+class JobError(Exception):
+    """A job failed for a reason the user should read (the poll's ``error``)."""
+
+
+def _boolean(query: dict[str, str], name: str) -> bool:
+    value = query.get(name, "false").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name} {query[name]!r} must be a boolean value")
+
+
+def _stem(filename: str) -> str:
+    return filename.removesuffix(".csv")
+
+
+def _extension(job: ServiceJob) -> str:
+    if job.format == "gzip":
+        return "tar.gz" if job.max_matches > 1 else "csv.gz"
+    if job.format == "zip" or job.max_matches > 1:
+        return "zip"
+    return "csv"
+
+
+def _read_upload(data: bytes) -> pa.Table:
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    names = next(csv.reader(io.StringIO(data[:65536].decode("utf-8", "replace"))), [])
+    try:
+        return pacsv.read_csv(
+            io.BytesIO(data),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+        raise JobError(f"Validation Error: the input file is not valid UTF-8 CSV ({exc})") from None
+
+
+def _appendable(people: pd.DataFrame) -> pa.Table:
+    """The voter file's columns as text, plus the derived ones the fields may name."""
+    table = pa.Table.from_pandas(people, preserve_index=False)
+    full = people["address1"] + np.where(people["address2"] != "", " " + people["address2"], "")
+    full = full + ", " + people["city"] + ", " + people["state"] + " " + people["zip"]
+    return table.append_column("full_address", pa.array(full.to_numpy(object), pa.string()))
+
+
+def _outputs(
+    upload: pa.Table, found: Candidates, voters: pa.Table, fields: dict[str, str]
+) -> tuple[pa.Table, pa.Table]:
+    """The best-match table (one row per upload row) and the additional matches."""
+    n = upload.num_rows
+    best_person = np.full(n, -1, dtype=np.int64)
+    best = found.rank == 1
+    best_person[found.row[best]] = found.person[best]
+    score = np.full(n, np.nan)
+    score[found.row[best]] = found.score[best]
+    method = np.full(n, None, dtype=object)
+    method[found.row[best]] = found.method[best]
+    best_table = _rows(upload, np.arange(n), best_person, score, method, voters, fields)
+    extra = found.rank > 1
+    additional = _rows(
+        upload,
+        found.row[extra],
+        found.person[extra],
+        found.score[extra],
+        found.method[extra],
+        voters,
+        fields,
+    )
+    return best_table, additional
+
+
+def _rows(
+    upload: pa.Table,
+    rows: np.ndarray,
+    people: np.ndarray,
+    score: np.ndarray,
+    method: np.ndarray,
+    voters: pa.Table,
+    fields: dict[str, str],
+) -> pa.Table:
+    echo = upload.take(pa.array(rows, pa.int64()))
+    matched = people >= 0
+    take = pa.array(people, pa.int64(), mask=~matched)
+    columns = {name: echo[name] for name in echo.column_names}
+    columns[MATCH_CODE] = pa.array(np.where(matched, "Y", "N"), pa.string())
+    for name, source in fields.items():
+        columns[name] = voters[source].take(take)
+    columns[SCORE_FIELDS[0]] = pa.array(
+        np.char.mod("%.1f", np.nan_to_num(score)), pa.string(), mask=~matched
+    )
+    columns[SCORE_FIELDS[1]] = pa.array(method.astype(str), pa.string(), mask=~matched)
+    return pa.table(columns)
+
+
+def _summary(job: ServiceJob, rows: int, found: Candidates) -> dict[str, Any]:
+    best = found.rank == 1
+    matched = int(best.sum())
+    methods = Counter(str(m) for m in found.method[best])
+    return {
+        "filename": job.filename,
+        "rows_in": rows,
+        "rows_matched": matched,
+        "match_rate": round(matched / rows, 4) if rows else 0.0,
+        "additional_matches": int((found.rank > 1).sum()),
+        "matches_by_method": dict(sorted(methods.items())),
+    }
+
+
+def _report(summary: dict[str, Any]) -> str:
+    lines = [
+        "SmartMatch summary report",
+        f"filename: {summary['filename']}",
+        f"rows in: {summary['rows_in']}",
+        f"rows matched: {summary['rows_matched']}",
+        f"match rate: {summary['match_rate']:.2%}",
+        f"additional matches: {summary['additional_matches']}",
+        "matches by method:",
+        *(f"  {method}: {count}" for method, count in summary["matches_by_method"].items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _csv(table: pa.Table) -> bytes:
+    out = io.BytesIO()
+    pacsv.write_csv(table, out)
+    return out.getvalue()
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def _package(format_: str, files: dict[str, bytes]) -> bytes:
+    """The deliverable: a bare CSV only when there is one file of results and csv was asked."""
+    results = {n: d for n, d in files.items() if n.endswith(".csv")}
+    if format_ == "gzip":
+        if len(results) == 1:
+            return gzip.compress(next(iter(results.values())), mtime=0)
+        tar = io.BytesIO()
+        with tarfile.open(fileobj=tar, mode="w") as archive:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        return gzip.compress(tar.getvalue(), mtime=0)
+    if format_ == "csv" and len(results) == 1:
+        return next(iter(results.values()))
+    return _zip(files)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically: a reader never sees a half-written drop file."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    partial.chmod(0o600)
+    partial.replace(path)
