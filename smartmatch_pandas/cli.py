@@ -1,0 +1,196 @@
+"""``smartmatch-pandas``: demo, serve, match.
+
+The CLI is a view: it builds the same options and calls the same verbs as
+:func:`smartmatch_pandas.match`. The API key comes from ``TS_API_KEY`` only,
+never a flag, so it stays out of shell history and process listings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Hashable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import SmartMatchError
+from .identifiers import IDENTIFIERS
+from .options import FORMATS, INCLUDE_FLAGS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except SmartMatchError as exc:
+        print(f"smartmatch-pandas: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smartmatch-pandas",
+        description="Match contact lists against TargetSmart's voter file with SmartMatch.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="match a sample list on a local service")
+    demo.add_argument("--rows", type=int, default=3000, help="contacts in the sample list")
+    demo.add_argument("--voters", type=int, default=200_000, help="people in the voter file")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(run=_demo)
+
+    serve = commands.add_parser("serve", help="run the local SmartMatch-compatible service")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--poll-interval", type=float, default=30.0, help="seconds between polls")
+    serve.add_argument("--delay", type=float, default=0.0, help="seconds until a job is ready")
+    serve.add_argument("--voters", type=int, default=200_000, help="people in the voter file")
+    serve.add_argument("--seed", type=int, default=0)
+    serve.add_argument("--data-dir", type=Path, help="keep uploads and deliverables here")
+    serve.add_argument(
+        "--legacy-filenames", action="store_true", help="also accept filenames like name-1.csv"
+    )
+    serve.set_defaults(run=_serve)
+
+    match = commands.add_parser("match", help="match a CSV or Parquet file")
+    match.add_argument("input", type=Path, help="contact list (.csv or .parquet)")
+    match.add_argument(
+        "-o", "--output", type=Path, required=True, help="enriched list (.csv or .parquet)"
+    )
+    match.add_argument("--max-matches", type=int, default=1)
+    match.add_argument("--format", choices=FORMATS, default="csv")
+    for flag in INCLUDE_FLAGS:
+        match.add_argument(f"--{flag.replace('_', '-')}", action="store_true")
+    match.add_argument("--webhook")
+    match.add_argument("--filename")
+    match.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="COLUMN=IDENTIFIER",
+        help="send COLUMN as IDENTIFIER (empty IDENTIFIER: do not send)",
+    )
+    match.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a further service parameter, passed through",
+    )
+    match.add_argument("--all-matches", action="store_true")
+    match.add_argument("--base-url", help="default: SMARTMATCH_BASE_URL or TargetSmart's API")
+    match.add_argument("--poll-interval", type=float)
+    match.add_argument("--timeout", type=float)
+    match.add_argument("--no-progress", action="store_true")
+    match.set_defaults(run=_match)
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from . import api
+    from .local import LocalService, sample_contacts
+
+    print(f"Starting a local SmartMatch service over {args.voters:,} synthetic voters...")
+    with LocalService(voters=args.voters, poll_interval=2, delay=5) as service:
+        contacts = sample_contacts(service.voters, args.rows, seed=args.seed)
+        truth = contacts.pop("true_voterbase_id")
+        print(f"A contact list of {len(contacts):,} rows (some noisy, some not voters):")
+        print(contacts.head(5).to_string(), "\n")
+        enriched = api.match(contacts, max_matches=3, **service.settings)
+        found = enriched["vb.voterbase_id"]
+        right = int((found == truth).fillna(False).sum())
+        wrong = int((found.notna() & (found != truth).fillna(True)).sum())
+        print(f"\nAgainst the ground truth: {right:,} right, {wrong:,} wrong.\n")
+        shown = [
+            "first_name",
+            "last_name",
+            "zip",
+            "tsmart_match_code",
+            "vb.voterbase_id",
+            "vb.vf_party",
+            "vb.voterbase_age",
+        ]
+        print(enriched[shown].head(10).to_string())
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from .local import LocalService
+
+    service = LocalService(
+        host=args.host,
+        port=args.port,
+        poll_interval=args.poll_interval,
+        delay=args.delay,
+        voters=args.voters,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        legacy_filenames=args.legacy_filenames,
+    ).start()
+    for name, value in service.environ.items():
+        print(f"export {name}={value}")
+    print(f"# serving SmartMatch at {service.base_url}; Ctrl-C stops", flush=True)
+    service.serve_forever()
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"smartmatch-pandas: {what} {item!r} must look like NAME=VALUE")
+        out[name] = value
+    return out
+
+
+def _match(args: argparse.Namespace) -> None:
+    from . import api
+
+    frame = read_table(args.input)
+    columns: dict[Hashable, str | None] = {
+        k: (v or None) for k, v in _pairs(args.column, "--column").items()
+    }
+    unknown = [v for v in columns.values() if v is not None and v not in IDENTIFIERS]
+    if unknown:
+        raise SystemExit(f"smartmatch-pandas: unknown identifier {unknown[0]!r}")
+    enriched = api.match(
+        frame,
+        max_matches=args.max_matches,
+        format=args.format,
+        **{flag: getattr(args, flag) for flag in INCLUDE_FLAGS},
+        webhook=args.webhook,
+        filename=args.filename,
+        columns=columns or None,
+        all_matches=args.all_matches,
+        base_url=args.base_url,
+        poll_interval=args.poll_interval,
+        timeout=args.timeout,
+        progress=not args.no_progress,
+        extra_params=_pairs(args.param, "--param") or None,
+    )
+    write_table(enriched, args.output)
+    print(f"wrote {len(enriched):,} rows to {args.output}")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV (every column as text, so ZIPs keep their zeros) or Parquet file."""
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], engine="pyarrow")
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` as Parquet or CSV, by the file's extension."""
+    if path.suffix.lower() == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
