@@ -1,0 +1,55 @@
+"""Shared fixtures: a real local SmartMatch service on 127.0.0.1, and contact lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import smartmatch_pandas  # noqa: F401  (registers df.smartmatch)
+from smartmatch_pandas.local import LocalService, sample_contacts
+
+#: A poll interval short enough for tests, long enough that a client that
+#: ignored it would be caught by the service's violation counter.
+POLL = 0.25
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's own key, base URL or poll interval."""
+    for name in ("TS_API_KEY", "SMARTMATCH_BASE_URL", "SMARTMATCH_POLL_INTERVAL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def service() -> Iterator[LocalService]:
+    """One local service for the session (20,000 voters, polls every 0.25 s)."""
+    with LocalService(poll_interval=POLL, voters=20_000, seed=0) as running:
+        yield running
+
+
+@pytest.fixture
+def settings(service: LocalService) -> dict[str, Any]:
+    """``match()`` keyword arguments that reach the session's service, silently."""
+    return {**service.settings, "progress": False}
+
+
+@pytest.fixture
+def fresh_service() -> Iterator[LocalService]:
+    """A service of the test's own, so its counters start at zero."""
+    with LocalService(poll_interval=POLL, voters=20_000, seed=0) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def contacts(service: LocalService) -> pd.DataFrame:
+    """200 noisy contacts drawn from the service's voter file, ground truth dropped."""
+    frame = sample_contacts(service.voters, 200, seed=11)
+    return frame.drop(columns="true_voterbase_id")
+
+
+def violations(service: LocalService) -> int:
+    """Polls the service refused as too soon."""
+    return service.stats.get("rate_limit_violations", 0)
