@@ -51,7 +51,11 @@ def test_all_matches_gives_every_candidate_best_first(
     best = frame.smartmatch.match(max_matches=3, **settings)
     assert set(long.index) == set(frame.index)
     assert long["match_rank"].between(1, 3).all()
-    assert long.groupby(level=0)["match_rank"].apply(lambda r: list(r) == list(range(1, len(r) + 1))).all()
+    assert (
+        long.groupby(level=0)["match_rank"]
+        .apply(lambda r: list(r) == list(range(1, len(r) + 1)))
+        .all()
+    )
     assert (long.groupby(level=0).size() > 1).any()
     firsts = long[long["match_rank"] == 1].drop(columns="match_rank")
     pd.testing.assert_frame_equal(firsts, best)
@@ -132,7 +136,14 @@ def test_zip_codes_keep_leading_zeros(service: LocalService, settings: dict[str,
 def test_awkward_text_survives(service: LocalService, settings: dict[str, Any]) -> None:
     people = service.voters.people.iloc[:6].reset_index(drop=True)
     frame = people[["first_name", "last_name", "zip"]].copy()
-    frame["note"] = ["accents: Zoë André", "emoji 🗳️", "comma, here", 'quote " here', "new\nline", ""]
+    frame["note"] = [
+        "accents: Zoë André",
+        "emoji 🗳️",
+        "comma, here",
+        'quote " here',
+        "new\nline",
+        "",
+    ]
     frame.loc[1, "last_name"] = frame.loc[1, "last_name"] + " "  # a stray space
     frame.loc[4, "first_name"] = 'O"Brien,\nJr'
     enriched = frame.smartmatch.match(**settings)
@@ -151,7 +162,12 @@ def test_users_own_matchback_id_is_left_untouched(
 
 def test_only_identifier_columns_are_uploaded(fresh_service: LocalService) -> None:
     frame = pd.DataFrame(
-        {"first_name": ["Ann"], "last_name": ["Lee"], "secret_note": ["do not send"], "zip": ["02134"]}
+        {
+            "first_name": ["Ann"],
+            "last_name": ["Lee"],
+            "secret_note": ["do not send"],
+            "zip": ["02134"],
+        }
     )
     job = sm.submit(frame, **fresh_service.settings, progress=False)
     stored = fresh_service.service.store.get(f"uploads/{job.filename}")
@@ -181,8 +197,11 @@ def test_missing_values_are_sent_empty(fresh_service: LocalService) -> None:
 def test_columns_maps_other_names(service: LocalService, settings: dict[str, Any]) -> None:
     people = service.voters.people.iloc[:5]
     frame = pd.DataFrame(
-        {"First": people["first_name"].to_numpy(), "Surname": people["last_name"].to_numpy(),
-         "Postcode": people["zip"].to_numpy()}
+        {
+            "First": people["first_name"].to_numpy(),
+            "Surname": people["last_name"].to_numpy(),
+            "Postcode": people["zip"].to_numpy(),
+        }
     )
     enriched = frame.smartmatch.match(
         columns={"First": "first_name", "Surname": "last_name", "Postcode": "zip"}, **settings
@@ -215,7 +234,8 @@ def test_progress_can_be_a_callable(contacts: pd.DataFrame, service: LocalServic
     for stage in ["preparing", "uploading", "waiting", "downloading", "merging", "done"]:
         assert stage in stages
     uploaded = [e for e in events if e.stage == "uploading"][-1]
-    assert uploaded.total and uploaded.done == uploaded.total
+    assert uploaded.total
+    assert uploaded.done == uploaded.total
 
 
 def test_environment_variables_configure_the_client(

@@ -24,11 +24,13 @@ def test_max_matches_accepts_integers(value: int) -> None:
 
 @pytest.mark.parametrize("value", ["CSV", "xlsx", "", None, 1])
 def test_format_must_be_csv_zip_or_gzip(value: object) -> None:
-    with pytest.raises(OptionError, match="format=.*csv, zip, gzip"):
+    with pytest.raises(OptionError, match=r"format=.*csv, zip, gzip"):
         MatchOptions(format=value)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("flag", ["include_email", "include_landline", "include_wireless", "include_voip"])
+@pytest.mark.parametrize(
+    "flag", ["include_email", "include_landline", "include_wireless", "include_voip"]
+)
 @pytest.mark.parametrize("value", [1, 0, "True", "yes", None])
 def test_include_flags_must_be_real_booleans(flag: str, value: object) -> None:
     with pytest.raises(OptionError, match=rf"{flag}=.*True or False"):
@@ -56,7 +58,7 @@ def test_valid_filenames(value: str) -> None:
     "value", ["example.org/hook", "ftp://example.org/x", "https://", "http:// space.org", 42]
 )
 def test_webhook_must_be_an_http_url(value: object) -> None:
-    with pytest.raises(OptionError, match="webhook=.*http"):
+    with pytest.raises(OptionError, match=r"webhook=.*http"):
         MatchOptions(webhook=value)  # type: ignore[arg-type]
 
 
