@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from . import accessor as _accessor
 from .api import match, submit
+from .check import CheckReport, check_frame
 from .errors import (
     AuthorizationError,
     DeliverableError,
@@ -27,6 +28,7 @@ from .fields import ColumnMapping
 from .identifiers import IDENTIFIERS
 from .job import Job, JobStatus
 from .options import MatchOptions
+from .prepare import prepare_frame
 from .progress import ProgressEvent
 from .results import MatchResult, MatchSummary
 
@@ -35,6 +37,7 @@ del _accessor
 __all__ = [
     "IDENTIFIERS",
     "AuthorizationError",
+    "CheckReport",
     "ColumnMapping",
     "DeliverableError",
     "InputError",
@@ -55,6 +58,8 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "check_frame",
     "match",
+    "prepare_frame",
     "submit",
 ]
