@@ -16,6 +16,7 @@ from .client import SmartMatchClient
 from .errors import InputError, OptionError, SmartMatchError, StorageError
 from .fields import ColumnMapping, resolve_mapping
 from .job import Job, resolve_poll_interval
+from .normalize import InvalidPolicy, check_policy
 from .options import Format, MatchOptions
 from .prepare import prepare_table, write_csv
 from .progress import ProgressArg, Reporter
@@ -33,6 +34,7 @@ class SubmitKwargs(TypedDict, total=False):
     webhook: str | None
     filename: str | None
     columns: Mapping[Hashable, str | None] | None
+    invalid: InvalidPolicy
     api_key: str | None
     base_url: str | None
     poll_interval: float | None
@@ -59,6 +61,7 @@ def submit(
     webhook: str | None = None,
     filename: str | None = None,
     columns: Mapping[Hashable, str | None] | None = None,
+    invalid: InvalidPolicy = "keep",
     api_key: str | None = None,
     base_url: str | None = None,
     poll_interval: float | None = None,
@@ -93,6 +96,7 @@ def submit(
             filename=filename,
             extra_params=extra_params or {},
         ),
+        invalid,
     )
     reporter = Reporter(progress)
     try:
@@ -109,6 +113,7 @@ class _Plan:
     mapping: ColumnMapping
     client: SmartMatchClient
     poll_interval: float
+    invalid: InvalidPolicy = "keep"
 
 
 def _plan(
@@ -118,11 +123,13 @@ def _plan(
     base_url: str | None,
     poll_interval: float | None,
     options: MatchOptions,
+    invalid: InvalidPolicy = "keep",
 ) -> _Plan:
+    policy = check_policy(invalid)
     mapping = _checked_frame(df, columns)
     client = SmartMatchClient(api_key=api_key, base_url=base_url)
     interval = resolve_poll_interval(poll_interval, client.base_url)
-    return _Plan(options.with_filename(), mapping, client, interval)
+    return _Plan(options.with_filename(), mapping, client, interval, policy)
 
 
 def _submit(df: pd.DataFrame, plan: _Plan, reporter: Reporter) -> Job:
@@ -130,7 +137,7 @@ def _submit(df: pd.DataFrame, plan: _Plan, reporter: Reporter) -> Job:
     filename = options.filename
     assert filename is not None
     reporter.stage("preparing")
-    body = write_csv(prepare_table(df, mapping))
+    body = write_csv(prepare_table(df, mapping, invalid=plan.invalid))
     assert body is not None
     reporter.note(f"SmartMatch job {filename}: {len(df):,} rows, {mapping}")
     for notice in options.costs:
@@ -181,6 +188,7 @@ def match(
     webhook: str | None = None,
     filename: str | None = None,
     columns: Mapping[Hashable, str | None] | None = None,
+    invalid: InvalidPolicy = "keep",
     all_matches: bool = False,
     api_key: str | None = None,
     base_url: str | None = None,
@@ -198,9 +206,10 @@ def match(
     Parameters
     ----------
     df
-        The contact list. Columns named as SmartMatch identifiers
-        (``first_name``, ``last_name``, ``zip``, ...) are sent; others are
-        kept in the result but not uploaded.
+        The contact list. Columns whose headers name a SmartMatch identifier
+        (``first_name``, ``First Name``, ``ZIP Code``, ``Cell Phone``, ``DOB``,
+        ...; see ``smartmatch_pandas.fields.ALIASES``) are normalised and sent;
+        others are kept in the result but not uploaded.
     max_matches
         Candidates per row, 1-10, the best included (more than 1 may cost extra).
     format
@@ -213,8 +222,15 @@ def match(
         The job's name at the service, 1-50 of ``[A-Za-z0-9_]``; generated
         (and shown) when None. Keep it: it is how a job is resumed.
     columns
-        ``{frame column: identifier}`` for columns not named as identifiers;
-        ``None`` as the identifier keeps a column from being sent.
+        ``{frame column: identifier}`` for columns not recognised by their
+        header, or to override how one is; ``None`` as the identifier keeps a
+        column from being sent.
+    invalid
+        What is sent for a value that cannot be normalised for its identifier
+        (a ZIP of ``"n/a"``, a birth date in the future): ``"keep"`` sends it
+        as given, ``"blank"`` sends an empty cell, ``"raise"`` stops before
+        anything is sent. Either way a warning counts them per column;
+        ``df.smartmatch.check()`` shows examples.
     all_matches
         With ``max_matches > 1``, return every candidate: one row per
         candidate, best first, with a ``match_rank`` column, indexed by the
@@ -271,6 +287,7 @@ def match(
             filename=filename,
             extra_params=extra_params or {},
         ),
+        invalid,
     )
     reporter = Reporter(progress)
     try:
@@ -278,7 +295,7 @@ def match(
         result = job.wait(timeout=timeout, progress=reporter).result(progress=reporter)
     finally:
         reporter.close()
-    reporter.note(str(result.summary))
+    reporter.note(result.summary.describe())
     return result.candidates if all_matches else result.frame
 
 
