@@ -35,8 +35,9 @@ POLICIES: Final[tuple[str, ...]] = get_args(InvalidPolicy)
 MAX_AGE: Final = 120
 TEXT: Final = pa.string()
 # A column is normalised per distinct value when it has at most this share of them.
-_DISTINCT_SHARE: Final = 0.5
+_DISTINCT_SHARE: Final = 0.3
 _MIN_ROWS_FOR_DICTIONARY: Final = 4096
+_SAMPLE: Final = 32_768
 
 
 def check_policy(invalid: object) -> InvalidPolicy:
@@ -149,38 +150,68 @@ def _timestamps_to_text(stamps: pa.Array) -> pa.Array:
 
 
 def _objects_to_text(values: np.ndarray, index: pd.Index, label: Hashable) -> pa.Array:
-    """An object column as text, one vectorised step per Python type it holds."""
+    """An object column as text, one vectorised step per kind of value it holds.
+
+    Each kind's text is made on its own rows, then all are put back in row
+    order with one ``take``: no Python string is made per row.
+    """
     try:
         return _to_arrow(values, TEXT)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass  # not all text: convert each type on its own
-    missing = np.asarray(pd.isna(values), dtype=bool)
-    types = np.frompyfunc(type, 1, 1)(values)
-    codes, kinds = pd.factorize(types)
-    out = np.full(len(values), None, dtype=object)
-    for code, kind in enumerate(kinds):
-        where = (codes == code) & ~missing
-        if where.any():
-            text = _one_type_to_text(kind, values[where], index[where], label)
-            out[where] = text.to_numpy(zero_copy_only=False)
-    return _to_arrow(out, TEXT)
+        pass  # not all text: convert each kind on its own
+    codes, types = pd.factorize(np.frompyfunc(type, 1, 1)(values))
+    kinds = np.array([_KINDS.index(_kind(t)) for t in types], dtype=np.int8)[codes]
+    parts: list[pa.Array] = [pa.nulls(1, TEXT)]  # row 0 of the parts: the null for missing
+    place = np.zeros(len(values), dtype=np.int64)
+    offset = 1
+    for k in np.flatnonzero(np.bincount(kinds, minlength=len(_KINDS))):
+        if _KINDS[k] == "missing":
+            continue
+        rows = np.flatnonzero(kinds == k)
+        parts.append(_one_kind_to_text(_KINDS[k], values[rows], index, rows, label))
+        place[rows] = np.arange(offset, offset + len(rows))
+        offset += len(rows)
+    return pa.concat_arrays(parts).take(pa.array(place))
 
 
-def _one_type_to_text(kind: type, values: np.ndarray, index: pd.Index, label: Hashable) -> pa.Array:
+_KINDS: Final = ("missing", "text", "bytes", "bool", "int", "float", "datetime", "other")
+
+
+def _kind(kind: type) -> str:
+    if kind is type(None) or kind is type(pd.NA) or kind is type(pd.NaT):
+        return "missing"
     if issubclass(kind, str):
-        return _to_arrow(values, TEXT)
+        return "text"
     if issubclass(kind, bytes | bytearray):
-        return _bytes_to_text(values, index, label)
+        return "bytes"
     if issubclass(kind, bool | np.bool_):
-        return pa.array(np.where(values.astype(bool), "True", "False"), TEXT)
+        return "bool"
     if issubclass(kind, numbers.Integral):
+        return "int"
+    if issubclass(kind, float | np.floating):
+        return "float"
+    if issubclass(kind, dt.date | np.datetime64):
+        return "datetime"
+    return "other"
+
+
+def _one_kind_to_text(
+    kind: str, values: np.ndarray, index: pd.Index, rows: np.ndarray, label: Hashable
+) -> pa.Array:
+    if kind == "text":
+        return _to_arrow(values, TEXT)
+    if kind == "bytes":
+        return _bytes_to_text(values, index[rows], label)
+    if kind == "bool":
+        return pa.array(np.where(values.astype(bool), "True", "False"), TEXT)
+    if kind == "int":
         try:
             return pa.array(values, pa.int64()).cast(TEXT)
         except (pa.ArrowInvalid, OverflowError):
             return pa.array([str(v) for v in values], TEXT)  # integers beyond 64 bits: rare
-    if issubclass(kind, float | np.floating):
+    if kind == "float":
         return _numbers_to_text(pa.array(values.astype(np.float64), pa.float64()))
-    if issubclass(kind, dt.date | np.datetime64):
+    if kind == "datetime":
         try:
             stamps = pd.Series(pd.to_datetime(values))
         except (TypeError, ValueError, OverflowError):
@@ -207,6 +238,10 @@ def _bytes_to_text(values: np.ndarray, index: pd.Index, label: Hashable) -> pa.A
 
 # -- the rules, one per identifier --------------------------------------------------------
 
+#: A run of whitespace as Python's ``str.isspace`` sees it (the set ``utf8_trim_whitespace``
+#: trims): RE2's ``\s`` is only ``[\t\n\f\r ]``.
+_SPACES: Final = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\pZ]+"
+
 Rule = Callable[[pa.Array], pa.Array]
 """Trimmed, non-blank text in; the normalised text out, null where it cannot be normalised."""
 
@@ -216,12 +251,28 @@ def _regex(text: pa.Array, pattern: str) -> pa.Array:
 
 
 def _keep_where(mask: pa.Array, values: pa.Array) -> pa.Array:
+    """``values`` where ``mask`` holds, null elsewhere."""
+    if mask.null_count == 0 and pc.all(mask).as_py() is not False:
+        return values  # nothing to blank: skip copying a column of text
     return pc.if_else(mask, values, pa.scalar(None, values.type))
+
+
+def _fix(text: pa.Array, where: pa.Array, rule: Rule) -> pa.Array:
+    """``text`` with ``rule`` applied to the rows ``where`` holds, the others left as they are
+    (most values of a column are usually clean already, so most rows skip the work)."""
+    where = pc.fill_null(where, False)
+    if not pc.any(where).as_py():
+        return text
+    return pc.replace_with_mask(text, where, rule(text.filter(where)))
 
 
 def _whole_number_text(text: pa.Array) -> pa.Array:
     """``"2134.0"`` → ``"2134"``: a whole float written out as text is still that number."""
-    return pc.replace_substring_regex(text, r"^(\d+)\.0*$", r"\1")
+    return _fix(
+        text,
+        _regex(text, r"^\d+\.0*$"),
+        lambda t: pc.utf8_rtrim(pc.utf8_rtrim(t, "0"), "."),
+    )
 
 
 def _identity(text: pa.Array) -> pa.Array:
@@ -231,16 +282,21 @@ def _identity(text: pa.Array) -> pa.Array:
 def _words(text: pa.Array) -> pa.Array:
     """Inner whitespace (tabs, newlines, no-break spaces) collapsed to one space;
     Unicode composed (NFC), so an accent typed as two code points matches one."""
-    crowded = _regex(text, r"\s\s|[\t\n\r\f\v]|[^\x00-\x7f]")
-    if not pc.any(crowded).as_py():
-        return text
-    fixed = pc.utf8_normalize(pc.replace_substring_regex(text, r"[\s\pZ]+", " "), "NFC")
-    return pc.if_else(crowded, pc.utf8_trim_whitespace(fixed), text)
+    crowded = _regex(text, r"\s\s|[\t\n\r\f\x{0b}\x{1c}-\x{1f}]|[^\x00-\x7f]")
+    return _fix(
+        text,
+        crowded,
+        lambda t: pc.utf8_trim_whitespace(
+            pc.utf8_normalize(pc.replace_substring_regex(t, _SPACES, " "), "NFC")
+        ),
+    )
 
 
 def _zip(text: pa.Array) -> pa.Array:
     text = _whole_number_text(text)
-    text = pc.replace_substring_regex(text, r"^(\d{5})[- ]?\d{4}$", r"\1")  # ZIP+4
+    text = _fix(  # ZIP+4: its first five digits
+        text, _regex(text, r"^\d{5}[- ]?\d{4}$"), lambda t: pc.utf8_slice_codeunits(t, 0, 5)
+    )
     padded = pc.utf8_lpad(_keep_where(_regex(text, r"^\d{3,5}$"), text), 5, "0")
     # The lowest ZIP in use is 00501; fewer than 3 digits is no ZIP that lost its zeros.
     return _keep_where(pc.greater_equal(pc.cast(padded, pa.int32()), 501), padded)
@@ -290,7 +346,7 @@ def _lookup(table: dict[str, str]) -> Rule:
 
     def rule(text: pa.Array) -> pa.Array:
         key = pc.utf8_upper(pc.replace_substring_regex(text, r"[.,]", " "))
-        key = pc.utf8_trim_whitespace(pc.replace_substring_regex(key, r"\s+", " "))
+        key = pc.utf8_trim_whitespace(pc.replace_substring_regex(key, _SPACES, " "))
         return codes.take(pc.index_in(key, value_set=keys))
 
     return rule
@@ -378,40 +434,79 @@ def _spellings(codes: dict[str, tuple[str, ...]]) -> dict[str, str]:
 
 _PHONE: Final = (
     r"(?i)^(?:\+?1[\s.\-]*)?"  # +1 or 1
-    r"(?:\((?P<a>[2-9]\d{2})\)|(?P<a2>[2-9]\d{2}))[\s.\-]*"  # area code, maybe in parentheses
-    r"(?P<b>[2-9]\d{2})[\s.\-]*(?P<c>\d{4})"
+    r"(?:\([2-9]\d{2}\)|[2-9]\d{2})[\s.\-]*"  # area code, maybe in parentheses
+    r"[2-9]\d{2}[\s.\-]*\d{4}"
     r"(?:\s*[,;]?\s*(?:ext\.?|extension|x|#)\s*\d{1,7})?$"  # an extension
 )
+_EXTENSION: Final = r"(?i)\s*[,;]?\s*(?:ext\.?|extension|x|#)\s*\d{1,7}$"
 
 
 def _phone(text: pa.Array) -> pa.Array:
-    clean = _regex(text, r"^[2-9]\d{2}[2-9]\d{6}$")
-    if pc.all(pc.fill_null(clean, True)).as_py():
-        return text  # the common case: already 10 digits
-    parts = pc.extract_regex(pc.if_else(clean, pa.scalar(None, TEXT), text), _PHONE)
-    fields = [parts.field(name) for name in ("a", "a2", "b", "c")]
-    digits = pc.binary_join_element_wise(*fields, pa.scalar("", TEXT))
-    return pc.if_else(clean, text, _keep_where(parts.is_valid(), digits))
+    clean = _regex(text, r"^[2-9]\d{2}[2-9]\d{6}$")  # already 10 digits: nothing to do
+    return _fix(text, pc.invert(clean), _phone_digits)
+
+
+def _phone_digits(text: pa.Array) -> pa.Array:
+    valid = _keep_where(_regex(text, _PHONE), text)
+    valid = _fix(
+        valid,
+        _regex(valid, r"[xXnN#]"),
+        lambda t: pc.replace_substring_regex(t, _EXTENSION, ""),
+    )
+    digits = _keep_where(valid.is_valid(), _digits_only(valid))
+    return _fix(
+        digits, pc.equal(pc.utf8_length(digits), 11), lambda t: pc.utf8_slice_codeunits(t, 1)
+    )
+
+
+def _digits_only(text: pa.Array) -> pa.Array:
+    """Every value with all but its ASCII digits removed.
+
+    Done on the raw UTF-8 bytes with NumPy: Arrow has no kernel for it, and a
+    regex replace of ``\\D`` is ten times slower (a digit byte is never part of a
+    multi-byte character, so the result is valid UTF-8).
+    """
+    text = pc.fill_null(text, "").cast(pa.string())
+    if len(text) == 0:
+        return text
+    _, offsets_buffer, data_buffer = text.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32)[text.offset : text.offset + len(text) + 1]
+    data = (
+        np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    )
+    data = data[offsets[0] : offsets[-1]]
+    keep = (data >= ord("0")) & (data <= ord("9"))
+    kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+    new_offsets = kept_before[offsets - offsets[0]].astype(np.int32)
+    return pa.StringArray.from_buffers(
+        len(text), pa.py_buffer(new_offsets), pa.py_buffer(data[keep].tobytes())
+    )
 
 
 # No spaces, no second @, no characters that cannot stand outside quotes; a domain of
 # dot-separated labels ending in a top-level domain of two characters or more.
 _EMAIL: Final = (
-    r"^(?P<local>[^@\s<>()\[\],;:\"]+)@"
-    r"(?P<domain>(?:[^@\s<>()\[\],;:\"./]+\.)+[\pL\d-]{2,})$"
+    r"^[^@\s<>()\[\],;:\"]+@"
+    r"(?:[^@\s<>()\[\],;:\"./]+\.)+[\pL\d-]{2,}$"
 )
 
 
 def _email(text: pa.Array) -> pa.Array:
-    parts = pc.extract_regex(text, _EMAIL)
-    domain = pc.utf8_lower(parts.field("domain"))
-    email = pc.binary_join_element_wise(parts.field("local"), domain, pa.scalar("@", TEXT))
-    return _keep_where(parts.is_valid(), email)
+    valid = _keep_where(_regex(text, _EMAIL), text)
+    return _fix(valid, pc.not_equal(pc.utf8_lower(valid), valid), _lower_domain)
+
+
+def _lower_domain(email: pa.Array) -> pa.Array:
+    """Valid addresses (exactly one @) with their domain lower-cased."""
+    parts = pc.list_flatten(pc.split_pattern(email, "@", max_splits=1))
+    local = parts.take(pa.array(np.arange(0, len(parts), 2)))
+    domain = pc.utf8_lower(parts.take(pa.array(np.arange(1, len(parts), 2))))
+    return pc.binary_join_element_wise(local, domain, pa.scalar("@", TEXT))
 
 
 def _decimal(low: float, high: float) -> Rule:
     def rule(text: pa.Array) -> pa.Array:
-        text = pc.replace_substring_regex(text, r"^\+", "")
+        text = _fix(text, pc.starts_with(text, "+"), lambda t: pc.utf8_slice_codeunits(t, 1))
         number = _keep_where(_regex(text, r"^-?(?:\d+\.?\d*|\.\d+)$"), text)
         degrees = pc.cast(number, pa.float64())
         inside = pc.and_(pc.greater_equal(degrees, low), pc.less_equal(degrees, high))
@@ -610,23 +705,45 @@ def normalize(
     if identifier not in RULES:
         raise OptionError(f"{identifier!r} is not a SmartMatch identifier")
     given = to_text(series, label)
-    trimmed = pc.utf8_trim_whitespace(given)
-    text = _keep_where(pc.not_equal(trimmed, ""), trimmed)
-    present = _mask(text.is_valid())
     rule = _rule_for(identifier, today)
-    value = _keep_where(text.is_valid(), given) if rule is None else _per_distinct(rule, text)
-    invalid = present & _mask(value.is_null())
-    return Normalized(identifier, given, value, present, invalid)
+    if rule is not _identity and _mostly_repeated(given):
+        # Birth dates, ZIPs, states, names repeat at scale: a million rows hold a few
+        # thousand distinct values, and the work is done on those.
+        encoded = pc.dictionary_encode(given)
+        value, present = _normalized(encoded.dictionary, rule)
+        value, present = value.take(encoded.indices), present.take(encoded.indices)
+    else:
+        value, present = _normalized(given, rule)
+    present_rows = _mask(pc.fill_null(present, False))
+    invalid = present_rows & _mask(value.is_null())
+    return Normalized(identifier, given, value, present_rows, invalid)
 
 
-def _per_distinct(rule: Rule, text: pa.Array) -> pa.Array:
-    """Apply ``rule`` once per distinct value when values repeat a lot, else to every row."""
-    if len(text) < _MIN_ROWS_FOR_DICTIONARY:
-        return rule(text)
-    encoded = pc.dictionary_encode(text)
-    if len(encoded.dictionary) > _DISTINCT_SHARE * len(text):
-        return rule(text)
-    return rule(encoded.dictionary).take(encoded.indices)
+def _normalized(given: pa.Array, rule: Rule | None) -> tuple[pa.Array, pa.Array]:
+    """The values normalised (null where missing or invalid), and which are present."""
+    trimmed = pc.utf8_trim_whitespace(given)
+    present = pc.fill_null(pc.not_equal(trimmed, ""), False)
+    if rule is None:
+        return _keep_where(present, given), present
+    return rule(_keep_where(present, trimmed)), present
+
+
+def _mostly_repeated(text: pa.Array) -> bool:
+    """Whether at most :data:`_DISTINCT_SHARE` of the values are distinct, judged from a sample.
+
+    The number of distinct values is estimated with Chao1 (``d + f1 (f1 - 1) /
+    (2 (f2 + 1))`` from the values seen once, ``f1``, and twice, ``f2``), which is
+    not fooled by a few values repeated very often in an otherwise unique column.
+    """
+    n = len(text)
+    if n < _MIN_ROWS_FOR_DICTIONARY:
+        return False
+    s = min(n, _SAMPLE)
+    rows = np.random.default_rng(0).choice(n, s, replace=False) if s < n else np.arange(n)
+    counts = pc.value_counts(text.take(pa.array(rows))).field("counts").to_numpy()
+    once, twice = int((counts == 1).sum()), int((counts == 2).sum())
+    distinct = len(counts) + once * (once - 1) / (2 * (twice + 1))
+    return bool(distinct <= _DISTINCT_SHARE * n)
 
 
 def _mask(flags: pa.Array) -> np.ndarray:

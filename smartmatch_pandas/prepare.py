@@ -8,6 +8,7 @@ value is sent as text, so nothing is reinterpreted on the way (a ZIP of
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 from collections.abc import Hashable, Mapping
@@ -29,7 +30,9 @@ __all__ = ["normalize_columns", "prepare_frame", "prepare_table", "to_text", "wr
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=True, quoting_header="none")
 
 
-def normalize_columns(df: pd.DataFrame, mapping: ColumnMapping) -> list[Normalized]:
+def normalize_columns(
+    df: pd.DataFrame, mapping: ColumnMapping, *, today: dt.date | None = None
+) -> list[Normalized]:
     """Every mapped column of ``df`` normalised for its identifier, in upload order.
 
     Columns are independent, so they are normalised on a few threads (the
@@ -41,13 +44,19 @@ def normalize_columns(df: pd.DataFrame, mapping: ColumnMapping) -> list[Normaliz
     ]
     workers = min(len(jobs), os.cpu_count() or 1, 4)
     if workers <= 1 or len(df) < 50_000:
-        return [normalize(s, i, label=c) for s, i, c in jobs]
+        return [normalize(s, i, label=c, today=today) for s, i, c in jobs]
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda job: normalize(job[0], job[1], label=job[2]), jobs))
+        return list(
+            pool.map(lambda job: normalize(job[0], job[1], label=job[2], today=today), jobs)
+        )
 
 
 def prepare_table(
-    df: pd.DataFrame, mapping: ColumnMapping, *, invalid: InvalidPolicy = "keep"
+    df: pd.DataFrame,
+    mapping: ColumnMapping,
+    *,
+    invalid: InvalidPolicy = "keep",
+    today: dt.date | None = None,
 ) -> pa.Table:
     """The upload as an Arrow table: one text column per identifier, then ``matchback_id``.
 
@@ -63,6 +72,8 @@ def prepare_table(
     invalid
         What is sent for a value its identifier's rule cannot read: ``"keep"``
         sends it as given, ``"blank"`` sends an empty cell, ``"raise"`` stops.
+    today
+        The date birth dates must not be after; default today.
 
     Raises
     ------
@@ -75,7 +86,7 @@ def prepare_table(
         Some values are invalid: how many, per column.
     """
     policy = check_policy(invalid)
-    columns = normalize_columns(df, mapping)
+    columns = normalize_columns(df, mapping, today=today)
     arrays = [
         column.sent(policy, label, df.index)
         for column, label in zip(columns, mapping.columns, strict=True)
