@@ -39,7 +39,7 @@ LOCATORS: Final = frozenset(
     }
 )
 NAMES: Final = frozenset({"full_name", "first_name_combined", "first_name", "last_name"})
-_LOCATORS_IN_WORDS: Final = "an address, ZIP, birth date, phone, email or id"
+_LOCATORS_IN_WORDS: Final = "address, ZIP, birth date, phone, email or id"
 # More than this share of a column's values invalid: probably the wrong column.
 _MOSTLY: Final = 0.5
 _EXAMPLE_WIDTH: Final = 40

@@ -40,6 +40,12 @@ _MIN_ROWS_FOR_DICTIONARY: Final = 4096
 _SAMPLE: Final = 32_768
 
 
+#: What to do about values that cannot be normalised, said when ``invalid="raise"`` stops.
+RAISE_REMEDY: Final = (
+    "fix them, or pass invalid='keep' to send them as given or invalid='blank' to send them empty"
+)
+
+
 def check_policy(invalid: object) -> InvalidPolicy:
     """Return ``invalid`` if it is a policy for invalid values, else raise `OptionError`."""
     if isinstance(invalid, str) and invalid in POLICIES:
@@ -661,13 +667,16 @@ class Normalized:
             return self.value
         if invalid == "raise":
             rows = index if index is not None else pd.RangeIndex(len(self.given))
-            shown = ", ".join(f"row {row!r}: {value!r}" for row, value in self.examples(rows))
-            raise InputError(
-                f"column {label!r} ({self.identifier}): {int(self.invalid.sum()):,} value(s) "
-                f"are not {RULES[self.identifier].what} ({shown}); fix them, or pass "
-                "invalid='keep' to send them as given or invalid='blank' to send them empty"
-            )
+            raise InputError(self.invalid_summary(label, rows) + "; " + RAISE_REMEDY)
         return pc.if_else(pa.array(self.invalid), self.given, self.value)
+
+    def invalid_summary(self, label: Hashable, index: pd.Index) -> str:
+        """``column 'ZIP' (zip): 2 value(s) are not a ZIP code (row 4: 'n/a', ...)``."""
+        shown = ", ".join(f"row {row!r}: {value!r}" for row, value in self.examples(index))
+        return (
+            f"column {label!r} ({self.identifier}): {int(self.invalid.sum()):,} value(s) are "
+            f"not {RULES[self.identifier].what} ({shown})"
+        )
 
     def examples(self, index: pd.Index, limit: int = 5) -> list[tuple[Hashable, str]]:
         """Up to ``limit`` invalid values as given, with their row labels."""

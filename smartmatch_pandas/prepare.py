@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv
 from .errors import InputError, warn
 from .fields import ColumnMapping, resolve_mapping
 from .identifiers import MATCHBACK_ID
-from .normalize import InvalidPolicy, Normalized, check_policy, normalize, to_text
+from .normalize import RAISE_REMEDY, InvalidPolicy, Normalized, check_policy, normalize, to_text
 
 __all__ = ["normalize_columns", "prepare_frame", "prepare_table", "to_text", "write_csv"]
 
@@ -87,6 +87,8 @@ def prepare_table(
     """
     policy = check_policy(invalid)
     columns = normalize_columns(df, mapping, today=today)
+    if policy == "raise":
+        _raise_invalid(columns, mapping, df.index)
     arrays = [
         column.sent(policy, label, df.index)
         for column, label in zip(columns, mapping.columns, strict=True)
@@ -139,6 +141,17 @@ def write_csv(table: pa.Table, sink: IO[bytes] | None = None) -> bytes | None:
     out = sink if sink is not None else io.BytesIO()
     pacsv.write_csv(table, out, _CSV_OPTIONS)
     return out.getvalue() if sink is None else None  # type: ignore[attr-defined]
+
+
+def _raise_invalid(columns: list[Normalized], mapping: ColumnMapping, index: pd.Index) -> None:
+    """One error naming every column that holds invalid values."""
+    found = [
+        column.invalid_summary(label, index)
+        for column, label in zip(columns, mapping.columns, strict=True)
+        if column.invalid.any()
+    ]
+    if found:
+        raise InputError("; ".join(found) + ". Nothing was sent: " + RAISE_REMEDY)
 
 
 def _warn_invalid(
