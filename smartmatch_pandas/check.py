@@ -124,7 +124,12 @@ class CheckReport:
         return table.rename(columns={"examples": "invalid examples (row: value)"})
 
     def _headline(self) -> str:
-        return f"SmartMatch check: {self.rows:,} rows, {len(self.columns)} column(s) would be sent"
+        invalid = sum(c.invalid for c in self.columns)
+        counted = f", {invalid:,} value(s) cannot be normalised" if invalid else ""
+        return (
+            f"SmartMatch check: {self.rows:,} rows, {len(self.columns)} column(s) would be "
+            f"sent{counted}"
+        )
 
     def _unsent_line(self) -> str | None:
         if not self.unsent:
@@ -136,7 +141,9 @@ class CheckReport:
 
     def __str__(self) -> str:
         lines = [self._headline()]
-        lines += [f"  problem: {p}" for p in self.problems] or ["  no problems found"]
+        lines += [f"  problem: {p}" for p in self.problems]
+        if self.ok:
+            lines.append("  no problems found")
         if self.columns:
             lines.append(self._display().to_string(index=False))
         unsent = self._unsent_line()
@@ -152,7 +159,7 @@ class CheckReport:
         if self.problems:
             items = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems)
             parts.append(f"<ul style='color:#a40000'>{items}</ul>")
-        else:
+        elif self.ok:
             parts.append("<p>No problems found.</p>")
         if self.columns:
             parts.append(self._display().to_html(index=False, escape=True, border=0))

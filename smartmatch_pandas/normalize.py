@@ -4,9 +4,10 @@ Every column is first turned into text exactly as the user holds it
 (:func:`to_text`), then its identifier's rule makes the form SmartMatch
 documents: ``YYYYMMDD`` birth dates, 5-digit ZIPs, 10-digit phones, USPS
 state codes, ... A value the rule cannot read is *invalid*: it is never
-guessed at, and :func:`sent` decides what goes out for it (the policy
-``invalid="keep"``, ``"blank"`` or ``"raise"``). Blank values (empty or only
-whitespace) are missing, not invalid.
+guessed at, and :meth:`Normalized.sent` decides what goes out for it (the
+policy ``invalid="keep"``, ``"blank"`` or ``"raise"``). Blank values (empty
+or only whitespace) are missing, not invalid. docs/preparing.md states every
+rule.
 
 The work is done by pyarrow compute kernels over whole columns; a column
 with many repeated values (states, names, ZIPs) is normalised once per

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -311,3 +312,17 @@ def test_a_clash_stops_match_before_any_request(service: Any, settings: dict[str
     with pytest.raises(InputError, match=r"'Home Phone' and 'Cell' as phone"):
         sm.match(frame, **settings)
     assert service.stats.get("registrations", 0) == before
+
+
+def test_the_documentation_lists_every_alias_and_qualifier() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "preparing.md").read_text()
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[2]
+        for line in doc.splitlines()
+        if line.startswith("| `")
+    }
+    for identifier in IDENTIFIERS:
+        for alias in ALIASES.get(identifier, ()):
+            assert alias in rows[identifier], (identifier, alias)
+    for qualifier in QUALIFIERS:
+        assert f"`{qualifier}`" in doc
