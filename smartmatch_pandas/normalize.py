@@ -17,7 +17,9 @@ distinct value.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import numbers
+import unicodedata
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
@@ -293,8 +295,27 @@ def _words(text: pa.Array) -> pa.Array:
     return _fix(
         text,
         crowded,
-        lambda t: pc.utf8_trim_whitespace(
-            pc.utf8_normalize(pc.replace_substring_regex(t, _SPACES, " "), "NFC")
+        lambda t: pc.utf8_trim_whitespace(_nfc(pc.replace_substring_regex(t, _SPACES, " "))),
+    )
+
+
+@functools.cache
+def _arrow_composes() -> bool:
+    """Whether ``utf8_normalize`` composes here (pyarrow 21 and 22 leave the input as it is)."""
+    return bool(pc.utf8_normalize(pa.array(["e\u0308"]), "NFC")[0].as_py() == "\u00eb")
+
+
+def _nfc(text: pa.Array) -> pa.Array:
+    """Unicode NFC: an accent typed as a letter plus a combining mark becomes one character."""
+    if _arrow_composes():
+        return pc.utf8_normalize(text, "NFC")
+    # An older pyarrow: Python's own normaliser, on the rows that are not plain ASCII only.
+    return _fix(
+        text,
+        pc.invert(pc.string_is_ascii(text)),
+        lambda t: pa.array(
+            [None if v is None else unicodedata.normalize("NFC", v) for v in t.to_pylist()],
+            TEXT,
         ),
     )
 

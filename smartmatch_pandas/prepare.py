@@ -27,7 +27,9 @@ from .normalize import RAISE_REMEDY, InvalidPolicy, Normalized, check_policy, no
 
 __all__ = ["normalize_columns", "prepare_frame", "prepare_table", "to_text", "write_csv"]
 
-_CSV_OPTIONS = pacsv.WriteOptions(include_header=True, quoting_header="none")
+# The header is written by hand: pyarrow before 22 can only quote it, and the names
+# are identifiers (letters and underscores) that need no quoting.
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 
 
 def normalize_columns(
@@ -139,7 +141,9 @@ def write_csv(table: pa.Table, sink: IO[bytes] | None = None) -> bytes | None:
     Returns the bytes when no ``sink`` is given.
     """
     out = sink if sink is not None else io.BytesIO()
-    pacsv.write_csv(table, out, _CSV_OPTIONS)
+    out.write((",".join(table.column_names) + "\n").encode())
+    if table.num_rows:
+        pacsv.write_csv(table, out, _CSV_OPTIONS)
     return out.getvalue() if sink is None else None  # type: ignore[attr-defined]
 
 

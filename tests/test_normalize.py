@@ -643,3 +643,21 @@ def test_digits_only_on_sliced_and_empty_arrays() -> None:
     assert _digits_only(array.slice(1, 3)).to_pylist() == ["5552345678", "", "9"]
     assert _digits_only(pa.array([], pa.string())).to_pylist() == []
     assert _digits_only(pa.array(["", ""])).to_pylist() == ["", ""]
+
+
+def test_composing_accents_without_arrow_s_normaliser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow 21 and 22 do not compose: Python's normaliser takes over, same result."""
+    values = ["Zoe\u0308", "A\u030angstro\u0308m", "Ann", None, "  Jose\u0301  Luis "]
+    expected = normalised("first_name", values)
+    monkeypatch.setattr("smartmatch_pandas.normalize._arrow_composes", lambda: False)
+    assert (
+        normalised("first_name", values)
+        == expected
+        == [
+            "Zoë",
+            "Ångström",
+            "Ann",
+            None,
+            "José Luis",
+        ]
+    )
