@@ -135,8 +135,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the body was not read
             self._s3_error(exc)
             return
-        self._reply(200, b"", {"ETag": f'"{uuid.uuid4().hex}"'})
+        # Recorded before the answer: a poll right after a 200 must see the upload.
         service.uploaded(job, self.server.base_url)
+        self._reply(200, b"", {"ETag": f'"{uuid.uuid4().hex}"'})
 
     def _storage_get(self, path: str, query: dict[str, str]) -> None:
         store = self.server.service.store

@@ -175,7 +175,8 @@ class SmartMatchService:
         self.drop_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.jobs: dict[str, ServiceJob] = {}
         self.stats: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        # Re-entrant: the answers built under the lock count their errors too.
+        self._lock = threading.RLock()
         self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smartmatch-job")
         self._appendable = _appendable(voters.people)
 
