@@ -11,6 +11,7 @@ from .api import match, submit
 from .errors import (
     AuthorizationError,
     DeliverableError,
+    HostKeyError,
     InputError,
     JobFailedError,
     JobTimeoutError,
@@ -37,6 +38,7 @@ __all__ = [
     "AuthorizationError",
     "ColumnMapping",
     "DeliverableError",
+    "HostKeyError",
     "InputError",
     "Job",
     "JobFailedError",
