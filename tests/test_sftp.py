@@ -79,7 +79,7 @@ def test_settings_from_the_environment(
 ) -> None:
     for name, value in drop_service.environ.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("SMARTMATCH_SFTP_POLL_INTERVAL", "0.2")
+    assert drop_service.environ["SMARTMATCH_SFTP_POLL_INTERVAL"] == f"{POLL:g}"
     job = submit(contacts, drop_service)
     enriched = job.wait(via="sftp", sftp={"settle": 0.05}, progress=False).result().frame
     assert_merged_exactly(contacts, enriched)

@@ -395,7 +395,8 @@ class LocalService:
         """How to reach the SFTP drop: keyword arguments of ``smartmatch_pandas.sftp``.
 
         ``job.wait(via="sftp", sftp=service.sftp_settings)``; the host key is
-        pinned (``trust_host_key``), so no known_hosts file is needed.
+        pinned (``trust_host_key``), so no known_hosts file is needed, and the
+        folder is looked at as often as the poll endpoint allows.
         """
         if self.sftp is None:
             raise RuntimeError("this service runs no SFTP server: pass sftp_port=0 to have one")
@@ -405,6 +406,7 @@ class LocalService:
             "username": self.sftp.username,
             "password": self.sftp.password,
             "trust_host_key": self.sftp.known_hosts_line,
+            "poll_interval": self.poll_interval,
         }
 
     def _sftp_environ(self) -> dict[str, str]:
@@ -416,8 +418,13 @@ class LocalService:
             "username": "TS_SFTP_USERNAME",
             "password": "TS_SFTP_PASSWORD",
             "trust_host_key": "TS_SFTP_HOST_KEY",
+            "poll_interval": "SMARTMATCH_SFTP_POLL_INTERVAL",
         }
-        return {names[k]: str(v) for k, v in self.sftp_settings.items() if v is not None}
+        return {
+            names[k]: f"{v:g}" if isinstance(v, float) else str(v)
+            for k, v in self.sftp_settings.items()
+            if v is not None
+        }
 
     def activate(self) -> LocalService:
         """Point this process's client at the service (sets the environment until stop)."""
