@@ -236,6 +236,8 @@ class Job:
             raise OptionError(f"timeout={timeout!r} must be a number of seconds, or None")
         if via not in VIAS:
             raise OptionError(f"via={via!r} must be one of {', '.join(map(repr, VIAS))}")
+        if sftp is not None and via != "sftp":
+            raise OptionError("sftp=... applies only with via='sftp'")
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
@@ -298,10 +300,15 @@ class Job:
 
         try:
             self._deliverable = wait_for_deliverable(
-                self.filename, rows=self.rows, timeout=timeout, progress=reporter, settings=sftp
+                # rows: a job resumed without knowing its row count skips that check
+                self.filename,
+                rows=self.rows or None,
+                timeout=timeout,
+                progress=reporter,
+                settings=sftp,
             )
         except JobTimeoutError as exc:
-            exc.message += f"; pick it up again with {self.resume_call}"
+            exc.message += f"; pick it up again with {self.resume_call}, adding via='sftp'"
             raise
         self._state = "downloaded"
         self._delivered.set()

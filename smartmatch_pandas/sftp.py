@@ -186,6 +186,9 @@ class SFTPSettings:
     network_timeout: float = 30.0
 
     def __post_init__(self) -> None:
+        for name in ("key_file", "known_hosts"):  # paths given as text
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, Path(getattr(self, name)).expanduser())
         register_secret(self.password)
         register_secret(self.key_passphrase)
         if not isinstance(self.username, str) or not self.username:

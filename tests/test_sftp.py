@@ -91,11 +91,12 @@ def test_found_whatever_its_name(contacts: pd.DataFrame, drop_service: LocalServ
     job = submit(contacts, drop_service, filename="renamed_job_1")
     job.wait(progress=False)  # done: its zip is in the drop folder
     drop = drop_service.drop_folder
+    original = (drop / "renamed_job_1.zip").read_bytes()
     (drop / "renamed_job_1.zip").rename(drop / "2026-11-28_RENAMED_JOB_1_output.zip")
     (drop / "renamed_job_10.zip").write_bytes(b"another job's file")
     try:
         data = sftp.fetch_deliverable("renamed_job_1", rows=len(contacts), **quick(drop_service))
-        assert data is not None
+        assert data == original
         assert [f.name for f in sftp.list_deliverables("renamed_job_1", **quick(drop_service))] == [
             "2026-11-28_RENAMED_JOB_1_output.zip"
         ]
@@ -127,7 +128,7 @@ def test_a_file_that_does_not_fit_the_job_is_not_taken(
 def test_partly_written_deliverable_is_not_taken(
     contacts: pd.DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with LocalService(poll_interval=POLL, voters=20_000, sftp_port=0, drop_pause=1.5) as service:
+    with LocalService(poll_interval=POLL, voters=20_000, sftp_port=0, drop_pause=2.5) as service:
         job = submit(contacts, service)
         partial = service.drop_folder / f"{job.filename}.zip"
         until = time.monotonic() + 10
@@ -384,6 +385,8 @@ def test_via_is_checked(contacts: pd.DataFrame, drop_service: LocalService) -> N
     job = submit(contacts.iloc[:5], drop_service)
     with pytest.raises(sm.OptionError, match="via='ftp'"):
         job.wait(via="ftp", progress=False)  # type: ignore[arg-type]
+    with pytest.raises(sm.OptionError, match="only with via='sftp'"):
+        job.wait(sftp=quick(drop_service), progress=False)
 
 
 @pytest.mark.parametrize(
@@ -406,3 +409,8 @@ def test_partial_and_hidden_files_are_not_deliverables() -> None:
     assert sftp.is_deliverable_name("job_1.zip")
     for name in (".job_1.zip.partial", "job_1.zip.part", "job_1.zip.filepart", ".job_1.zip"):
         assert not sftp.is_deliverable_name(name)
+
+
+def test_a_missing_folder_is_named(drop_service: LocalService) -> None:
+    with pytest.raises(sm.OptionError, match="no folder 'results' at sftp://smartmatch@"):
+        sftp.list_deliverables(**quick(drop_service, folder="results"))

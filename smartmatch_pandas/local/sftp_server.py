@@ -30,7 +30,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -55,6 +55,9 @@ _WRITE_FLAGS: Final = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_
 _NO_FOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 
 Counter = Callable[[str], None]
+#: A path of the virtual tree: the home, the folder, a name the home does not
+#: hold, a file in the folder; None for a path that reaches outside the tree.
+_Node = Literal["root", "folder", "missing"] | Path | None
 
 
 def load_or_create_host_key(path: Path) -> paramiko.PKey:
@@ -293,17 +296,19 @@ class _ReadOnlyFolder(paramiko.SFTPServerInterface):
 
     # -- paths ----------------------------------------------------------------------
 
-    def _where(self, path: str) -> str | Path | None:
-        """``"/"`` or ``"folder"`` for the two directories, a Path for a file, None if refused."""
+    def _where(self, path: str) -> _Node:
+        """What ``path`` names in the virtual tree; None if it reaches outside it."""
         if "\x00" in path or ".." in path.split("/"):
             return None
         virtual = posixpath.normpath(posixpath.join("/", path))
         if virtual == "/":
-            return "/"
+            return "root"
         if virtual == f"/{FOLDER}":
             return "folder"
         parent, name = posixpath.split(virtual)
-        if parent != f"/{FOLDER}" or name in {"", ".", ".."}:
+        if parent == "/":
+            return "missing"  # the home holds nothing else
+        if parent != f"/{FOLDER}":
             return None
         return self.drop.folder / name
 
@@ -334,11 +339,11 @@ class _ReadOnlyFolder(paramiko.SFTPServerInterface):
 
     def list_folder(self, path: str) -> list[paramiko.SFTPAttributes] | int:
         where = self._where(path)
-        if where == "/":
+        if where == "root":
             return [self._folder_stat(FOLDER)]
-        if isinstance(where, Path):
-            return SFTP_NO_SUCH_FILE  # a file, not a folder
-        if where != "folder":
+        if where == "missing" or isinstance(where, Path):
+            return SFTP_NO_SUCH_FILE  # no such folder
+        if where is None:
             return self._refuse()
         files = []
         with os.scandir(self.drop.folder) as entries:
@@ -352,6 +357,8 @@ class _ReadOnlyFolder(paramiko.SFTPServerInterface):
         where = self._where(path)
         if where is None:
             return self._refuse()
+        if where == "missing":
+            return SFTP_NO_SUCH_FILE
         if isinstance(where, Path):
             return self._file_stat(where)
         return self._folder_stat(FOLDER if where == "folder" else "/")
@@ -362,8 +369,10 @@ class _ReadOnlyFolder(paramiko.SFTPServerInterface):
         self, path: str, flags: int, attr: paramiko.SFTPAttributes
     ) -> paramiko.SFTPHandle | int:
         where = self._where(path)
-        if flags & _WRITE_FLAGS or not isinstance(where, Path):
+        if flags & _WRITE_FLAGS or where is None:
             return self._refuse()
+        if not isinstance(where, Path):
+            return SFTP_NO_SUCH_FILE if where == "missing" else self._refuse()
         checked = self._file_stat(where)
         if isinstance(checked, int):
             return checked
