@@ -12,22 +12,14 @@ the server.
 >>> enriched = job.wait(via="sftp").result().frame            # doctest: +SKIP
 >>> smartmatch_pandas.sftp.list_deliverables()                # doctest: +SKIP
 
-Settings come from arguments, else environment variables, else defaults:
-
-=====================  ==========================  ===========================
-setting                environment variable        default
-=====================  ==========================  ===========================
-``host``               ``TS_SFTP_HOST``            ``transfer.targetsmart.com``
-``port``               ``TS_SFTP_PORT``            22
-``username``           ``TS_SFTP_USERNAME``        (required)
-``password``           ``TS_SFTP_PASSWORD``        none
-``key_file``           ``TS_SFTP_KEY_FILE``        none (a private key)
-``key_passphrase``     ``TS_SFTP_KEY_PASSPHRASE``  none
-``folder``             ``TS_SFTP_FOLDER``          ``smartmatch``
-``known_hosts``        ``TS_SFTP_KNOWN_HOSTS``     ``~/.ssh/known_hosts`` and the system's
-``trust_host_key``     ``TS_SFTP_HOST_KEY``        none (a pinned key or fingerprint)
-``poll_interval``      ``SMARTMATCH_SFTP_POLL_INTERVAL``  180 s
-=====================  ==========================  ===========================
+Settings come from arguments, else environment variables, else defaults
+(see :class:`SFTPSettings`): ``host`` (``TS_SFTP_HOST``, default
+``transfer.targetsmart.com``), ``port`` (``TS_SFTP_PORT``, 22), ``username``
+(``TS_SFTP_USERNAME``), ``password`` (``TS_SFTP_PASSWORD``) or ``key_file``
+(``TS_SFTP_KEY_FILE``) with ``key_passphrase`` (``TS_SFTP_KEY_PASSPHRASE``),
+``folder`` (``TS_SFTP_FOLDER``, ``smartmatch``), ``known_hosts``
+(``TS_SFTP_KNOWN_HOSTS``), ``trust_host_key`` (``TS_SFTP_HOST_KEY``) and
+``poll_interval`` (``SMARTMATCH_SFTP_POLL_INTERVAL``, 180 s).
 
 The server's host key must be known (``known_hosts``) or pinned
 (``trust_host_key``); an unknown or changed key is refused before any
@@ -48,6 +40,7 @@ import re
 import socket
 import stat
 import time
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -68,6 +61,7 @@ from .errors import (
     HostKeyError,
     JobTimeoutError,
     OptionError,
+    SmartMatchWarning,
     TransportError,
 )
 from .identifiers import MATCHBACK_ID
@@ -732,7 +726,12 @@ class _Finder:
             if misfit is None:
                 return data
             self.turned_down[now._version] = misfit
-            log.warning("%s was not taken for job %s: %s", now.name, self.filename, misfit)
+            warnings.warn(
+                f"{now.name} in {self.drop.settings.where} is named after job "
+                f"{self.filename!r} but was not taken: {misfit}",
+                SmartMatchWarning,
+                stacklevel=2,
+            )
         return None
 
     def _download(self, remote: RemoteFile) -> bytes | None:

@@ -104,9 +104,7 @@ def test_found_whatever_its_name(contacts: pd.DataFrame, drop_service: LocalServ
         (drop / "renamed_job_10.zip").unlink()
 
 
-def test_a_file_that_does_not_fit_the_job_is_not_taken(
-    contacts: pd.DataFrame, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_file_that_does_not_fit_the_job_is_not_taken(contacts: pd.DataFrame) -> None:
     with LocalService(poll_interval=POLL, voters=20_000, sftp_port=0, delay=0.5) as service:
         other = submit(contacts.iloc[:50], service, filename="fit_other")
         other.wait(progress=False)
@@ -114,12 +112,14 @@ def test_a_file_that_does_not_fit_the_job_is_not_taken(
         drop = service.drop_folder
         shutil.copy(drop / "fit_other.zip", drop / "fit_mine_v0.zip")
         job = submit(contacts, service, filename="fit_mine")
-        with caplog.at_level(logging.WARNING, logger="smartmatch_pandas.sftp"):
+        with pytest.warns(sm.SmartMatchWarning) as warned:
             result = job.wait(via="sftp", sftp=quick(service), progress=False).result()
     assert_merged_exactly(contacts, result.frame)
-    assert "fit_mine_v0.zip was not taken" in caplog.text
-    assert "not one for each of the 200 rows" in caplog.text
-    assert caplog.text.count("was not taken") == 1  # turned down once, not at every look
+    assert len(warned) == 1  # turned down once, not at every look
+    message = str(warned[0].message)
+    assert "fit_mine_v0.zip" in message
+    assert "was not taken: its best-match file has 50 rows" in message
+    assert "not one for each of the 200 rows" in message
 
 
 # -- faults ----------------------------------------------------------------------------
