@@ -213,3 +213,25 @@ def test_openssh_sftp_client_reads_but_cannot_write(tmp_path: Path) -> None:
         assert (tmp_path / "got.zip").read_bytes() == b"results"
         assert "Permission denied" in done.stderr
         assert not (svc.drop_folder / "upload.txt").exists()
+
+
+def test_the_server_imports_nothing_of_the_client_side() -> None:
+    """The SFTP server is part of the independent implementation of the protocol."""
+    import ast
+
+    import smartmatch_pandas.local.sftp_server as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {
+        node.module or ""
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.level or "smartmatch" in (node.module or ""))
+    }
+    imported |= {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if "smartmatch" in alias.name
+    }
+    assert imported <= {"__future__", "identifiers"}, imported
