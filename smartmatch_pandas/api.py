@@ -293,10 +293,12 @@ def _checked_frame(df: object, columns: Mapping[Hashable, str | None] | None) ->
         )
     if len(df) == 0:
         raise InputError("the frame has no rows: there is nothing to match")
-    mapping = resolve_mapping(df.columns, columns)
-    duplicated = [c for c in mapping.columns if (df.columns == c).sum() > 1]
-    if duplicated:
-        raise InputError(
-            f"column {duplicated[0]!r} appears more than once in the frame; rename the duplicates"
-        )
+    mapping = resolve_mapping(df.columns.unique(), columns)
+    duplicated = set(df.columns[df.columns.duplicated()])
+    for column in mapping.columns:
+        if column in duplicated:
+            raise InputError(
+                f"column {column!r} appears more than once in the frame; rename or drop the "
+                "duplicates, for example df.loc[:, ~df.columns.duplicated()]"
+            )
     return mapping

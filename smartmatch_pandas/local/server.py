@@ -17,8 +17,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -454,10 +453,3 @@ class LocalService:
     def drop_folder(self) -> Path:
         """The ``smartmatch/`` folder where each job's zip lands (the SFTP stand-in)."""
         return self.service.drop_folder
-
-
-@contextmanager
-def local_service(**kwargs: Any) -> Iterator[LocalService]:
-    """``with local_service(...) as service:``, the same as ``with LocalService(...)``."""
-    with LocalService(**kwargs) as service:
-        yield service
