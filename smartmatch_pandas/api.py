@@ -239,6 +239,8 @@ def match(
     pandas.DataFrame
         The input's rows, order, index, columns and dtypes, followed by the
         appended columns (``tsmart_match_code``, ``vb.*``, ``ts.*``) as text.
+        ``.attrs["smartmatch"]`` holds the job's ``filename`` and its
+        :class:`~smartmatch_pandas.MatchSummary` (with the service's report).
 
     Raises
     ------
@@ -279,7 +281,9 @@ def match(
     finally:
         reporter.close()
     reporter.note(str(result.summary))
-    return result.candidates if all_matches else result.frame
+    out = result.candidates if all_matches else result.frame
+    out.attrs["smartmatch"] = {"filename": job.filename, "summary": result.summary}
+    return out
 
 
 def _checked_frame(df: object, columns: Mapping[Hashable, str | None] | None) -> ColumnMapping:
