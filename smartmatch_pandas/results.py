@@ -79,6 +79,17 @@ def read_deliverable(data: bytes, *, filename: str | None = None) -> Deliverable
             "resume(filename)",
             filename=filename,
         ) from None
+    return read_files(files, filename=filename)
+
+
+def read_files(files: dict[str, bytes], *, filename: str | None = None) -> Deliverable:
+    """Parse a deliverable's unpacked files (as :func:`unpack` gives them).
+
+    Raises
+    ------
+    DeliverableError
+        No file is a CSV with a ``matchback_id`` column.
+    """
     tables: list[tuple[str, pa.Table]] = []
     reports: list[str] = []
     for name, content in files.items():
@@ -255,6 +266,8 @@ class MatchResult:
     filename: str | None = None
     #: The input row position of each row of ``additional``.
     additional_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    #: Whether the deliverable came from the result cache rather than the service.
+    from_cache: bool = False
 
     @cached_property
     def candidates(self) -> pd.DataFrame:
