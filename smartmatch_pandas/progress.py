@@ -9,6 +9,7 @@ moves through them; ``progress=False`` is silent; a callable receives a
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -104,13 +105,16 @@ class Reporter:
             self._bar.update(n)
         self._emit()
 
-    def waiting(self, polls: int, next_poll_in: float | None) -> None:
-        """While waiting: polls made, and seconds to the next one."""
-        self._event = replace(self._event, polls=polls, done=polls, next_poll_in=next_poll_in)
+    def waiting(self, polls: int, next_poll_in: float | None, status: str | None = None) -> None:
+        """While waiting: polls made, seconds to the next one, or what is awaited instead."""
+        self._event = replace(
+            self._event, polls=polls, done=polls, next_poll_in=next_poll_in, message=status
+        )
         if self._bar is not None:
             self._bar.n = polls
-            countdown = f"next poll in {next_poll_in:.0f} s" if next_poll_in else "polling"
-            self._bar.set_postfix_str(countdown, refresh=True)
+            if status is None:
+                status = f"next poll in {math.ceil(next_poll_in)} s" if next_poll_in else "polling"
+            self._bar.set_postfix_str(status, refresh=True)
         self._emit()
 
     def close(self) -> None:
