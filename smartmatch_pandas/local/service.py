@@ -175,7 +175,7 @@ class SmartMatchService:
         self.drop_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.jobs: dict[str, ServiceJob] = {}
         self.stats: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _error() counts under it
         self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smartmatch-job")
         self._appendable = _appendable(voters.people)
 
