@@ -413,6 +413,7 @@ class Job:
         reporter.stage("waiting")
         waiters = {"poll": self._wait_polling, "webhook": self._wait_for_webhook}
         waiters[self.channel](deadline, reporter)
+        reporter.waiting(self._polls, None, status="ready")
 
     def _wait_polling(self, deadline: float | None, reporter: Reporter) -> None:
         failures = 0
