@@ -217,7 +217,7 @@ def _earlier_job(
             rows=len(df),
             poll_interval=plan.poll_interval,
             frame=df,
-            key=key,
+            cache_key=key,
         )
     record = plan.store.pending(key)
     if record is None:
@@ -236,7 +236,7 @@ def _earlier_job(
         cache=plan.cache and record.cache,
     )
     if job.state == "registered":
-        _upload(job, body, reporter, _register(job))
+        _upload(job, body, reporter, _reregister(job))
     if plan.receiver is not None and plan.receiver.knows(job.filename):
         plan.receiver.watch(job)
     return job
@@ -278,7 +278,7 @@ def _new_job(
         frame=df,
         state="registered",
         store=store,
-        key=key,
+        cache_key=key,
         cache=plan.cache,
     )
     try:
@@ -624,7 +624,7 @@ def _resumed_job(
             rows=record.rows,
             poll_interval=interval,
             frame=df,
-            key=record.key,
+            cache_key=record.key,
         )
     reporter.note(
         f"Resuming SmartMatch job {filename}: {record.rows:,} rows submitted "

@@ -169,6 +169,9 @@ class Job:
         when a :class:`~smartmatch_pandas.webhook.WebhookReceiver` watches it.
     from_cache
         Whether its result comes from the result cache (no request was made).
+    cache, cache_key
+        Whether its result is kept in the result cache, and under which key
+        (the service, the uploaded data's fingerprint and the options).
 
     Examples
     --------
@@ -190,7 +193,7 @@ class Job:
         frame: pd.DataFrame | None = None,
         state: State = "uploaded",
         store: JobStore | None = None,
-        key: str | None = None,
+        cache_key: str | None = None,
         cache: bool = True,
     ) -> None:
         self.client = client
@@ -199,7 +202,7 @@ class Job:
         self.mapping = mapping
         self.rows = rows
         self.poll_interval = poll_interval
-        self.key = key
+        self.cache_key = cache_key
         self.cache = cache
         self.channel: Channel = "poll"
         self.from_cache = False
@@ -247,7 +250,7 @@ class Job:
             frame=frame,
             state="uploaded" if record.state in {"ready", "downloaded"} else record.state,
             store=store,
-            key=record.key,
+            cache_key=record.key,
             cache=record.cache if cache is None else cache,
         )
         job._error = record.error
@@ -264,7 +267,7 @@ class Job:
         rows: int,
         poll_interval: float,
         frame: pd.DataFrame | None,
-        key: str,
+        cache_key: str,
     ) -> Job:
         """A finished job whose deliverable comes from the result cache."""
         job = cls(
@@ -276,7 +279,7 @@ class Job:
             poll_interval=poll_interval,
             frame=frame,
             state="downloaded",
-            key=key,
+            cache_key=cache_key,
             cache=False,  # it is in the cache already
         )
         job._files = cached.files
@@ -507,6 +510,9 @@ class Job:
         if self._deliverable is not None:
             return self._deliverable
         if self._url is None:
+            if self._state == "downloaded":
+                # Known from the result cache, which keeps the files, not these bytes.
+                self._state = "uploaded"
             self.wait(progress=progress)
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         for refresh in range(MAX_URL_REFRESHES + 1):
@@ -565,8 +571,8 @@ class Job:
         if self._files is not None:
             return read_files(self._files, filename=self.filename)
         deliverable = read_deliverable(self.download(reporter), filename=self.filename)
-        if self.cache and self.key is not None:
-            key = self.key
+        if self.cache and self.cache_key is not None:
+            key = self.cache_key
             files = deliverable.files
             self._stored(lambda store: store.save_result(key, self.filename, files), None)
         return deliverable
