@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from ._secrets import SecretURL
+from ._secrets import SecretURL, register_secret
 from .errors import OptionError
 from .options import check_filename, check_webhook
 
@@ -137,13 +137,13 @@ class WebhookReceiver:
         """The receiver's base URL; a job's webhook is this followed by ``/<token>``."""
         if self.public_url is not None:
             return self.public_url
-        if self._server is None:
-            raise OptionError("the webhook receiver is not running: call start() first")
         if self.host in _ANY_ADDRESS:
             raise OptionError(
                 f"the webhook receiver listens on all interfaces ({self.host!r}): give "
                 "public_url=, the address the SmartMatch service reaches it at"
             )
+        if self._server is None:
+            raise OptionError("the webhook receiver is not running: call start() first")
         return f"http://{self.host}:{self.port}{PATH}"
 
     def url_for(self, filename: str) -> str:
@@ -154,6 +154,7 @@ class WebhookReceiver:
             token = self._tokens.get(filename)
             if token is None:
                 token = secrets.token_urlsafe(24)
+                register_secret(token)  # kept out of logs, such as urllib3's request lines
                 self._tokens[filename] = token
                 self._routes[token] = _Route(filename)
         return f"{base}/{token}"
@@ -236,6 +237,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "smartmatch-webhook/1"
     timeout = 15
+    # Headers and body go out in two writes: without this, Nagle's algorithm
+    # and the sender's delayed ACK hold every answer back some 40 ms.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         receiver = self.server.receiver
