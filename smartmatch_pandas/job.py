@@ -393,9 +393,11 @@ class Job:
             "Pick it up again, in this or any other process, with:",
             f"    {self.resume_call}",
         ]
-        if RESUME_COMMAND.get() is None:
-            what = "the frame you submitted; " if self._frame is not None else ""
-            lines.append(f"({what}it returns a MatchResult: .frame is the enriched frame)")
+        if RESUME_COMMAND.get() is None and self._frame is not None:
+            lines.append(
+                "(df: the frame you submitted; it returns a MatchResult, whose .frame is the "
+                "enriched frame)"
+            )
         return "\n".join(lines)
 
     def _wait(self, deadline: float | None, reporter: Reporter) -> None:
