@@ -319,12 +319,12 @@ def _register(job: Job, on_refusal: Callable[[], None] | None = None) -> SecretU
         return job.client.register(job.options.params(job.filename))
     except ServiceError as exc:
         if _transient(exc):
-            raise _not_uploaded(exc, job) from None
+            raise _not_uploaded(exc, job, registered="may be registered") from None
         if on_refusal is not None:
             on_refusal()
         raise
     except SmartMatchError as exc:
-        raise _not_uploaded(exc, job) from None
+        raise _not_uploaded(exc, job, registered="may be registered") from None
 
 
 def _upload(job: Job, body: bytes, reporter: Reporter, url: SecretURL) -> None:
@@ -354,10 +354,13 @@ def _upload(job: Job, body: bytes, reporter: Reporter, url: SecretURL) -> None:
     job._set_state("uploaded")
 
 
-def _not_uploaded(exc: SmartMatchError, job: Job) -> SmartMatchError:
+def _not_uploaded(
+    exc: SmartMatchError, job: Job, *, registered: str = "is registered"
+) -> SmartMatchError:
+    """Say in ``exc`` that nothing is being matched yet, and how to upload the job."""
     exc.filename = job.filename
     exc.message += (
-        "; the job is registered but not uploaded, so nothing is being matched: "
+        f"; the job {registered} but not uploaded, so nothing is being matched: "
         f"upload it with {job.resume_call}"
     )
     exc.args = (exc.message,)

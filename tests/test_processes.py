@@ -23,7 +23,12 @@ from smartmatch_pandas.local import LocalService, sample_contacts
 
 from .conftest import POLL, violations
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+    # 4-8 s each: real interpreters start, and a job must still be running when
+    # the signal arrives, so the service's delay outlasts their start-up.
+    pytest.mark.slow,
+]
 
 
 @pytest.fixture
