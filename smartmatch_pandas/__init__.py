@@ -2,6 +2,9 @@
 
 >>> import smartmatch_pandas                     # registers df.smartmatch
 >>> enriched = df.smartmatch.match(max_matches=3)  # doctest: +SKIP
+
+A submitted job is never lost: ``smartmatch_pandas.jobs()`` lists them and
+``smartmatch_pandas.resume(filename, df)`` picks one up from any process.
 """
 
 __version__ = "0.1.0"
@@ -10,7 +13,7 @@ from importlib import import_module as _import_module
 from types import ModuleType as _ModuleType
 
 from . import accessor as _accessor
-from .api import match, submit
+from .api import clear_cache, jobs, match, resume, submit
 from .errors import (
     AuthorizationError,
     DeliverableError,
@@ -68,6 +71,9 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "clear_cache",
+    "jobs",
     "match",
+    "resume",
     "submit",
 ]

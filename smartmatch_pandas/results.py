@@ -79,6 +79,17 @@ def read_deliverable(data: bytes, *, filename: str | None = None) -> Deliverable
             "resume(filename)",
             filename=filename,
         ) from None
+    return read_files(files, filename=filename)
+
+
+def read_files(files: dict[str, bytes], *, filename: str | None = None) -> Deliverable:
+    """Parse a deliverable's unpacked files (as :func:`unpack` gives them).
+
+    Raises
+    ------
+    DeliverableError
+        No file is a CSV with a ``matchback_id`` column.
+    """
     tables: list[tuple[str, pa.Table]] = []
     reports: list[str] = []
     for name, content in files.items():
@@ -222,6 +233,20 @@ class MatchSummary:
         """``matched / rows`` (0.0 for no rows)."""
         return self.matched / self.rows if self.rows else 0.0
 
+    def as_attrs(self) -> dict[str, object]:
+        """The summary as plain JSON values, fit for ``DataFrame.attrs``.
+
+        pandas writes ``attrs`` into Parquet files as JSON, so nothing else may go there.
+        """
+        return {
+            "rows": self.rows,
+            "matched": self.matched,
+            "match_rate": round(self.match_rate, 6),
+            "missing": self.missing,
+            "unknown": self.unknown,
+            "report": self.report,
+        }
+
     def __str__(self) -> str:
         return (
             f"SmartMatch: {self.rows:,} rows sent, {self.matched:,} matched ({self.match_rate:.1%})"
@@ -255,6 +280,8 @@ class MatchResult:
     filename: str | None = None
     #: The input row position of each row of ``additional``.
     additional_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    #: Whether the deliverable came from the result cache rather than the service.
+    from_cache: bool = False
 
     @cached_property
     def candidates(self) -> pd.DataFrame:

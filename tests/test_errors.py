@@ -40,8 +40,9 @@ def test_a_refused_registration_is_a_validation_error(
 ) -> None:
     settings = {**fresh_service.settings, "progress": False}
     FRAME.smartmatch.match(filename="used_once", **settings)
+    other = FRAME.assign(zip="60614")  # new data: not the cached result, a new job
     with pytest.raises(sm.ValidationError, match="already been submitted") as caught:
-        FRAME.smartmatch.match(filename="used_once", **settings)
+        other.smartmatch.match(filename="used_once", **settings)
     assert caught.value.service_message.startswith("Validation Error:")
     assert caught.value.filename == "used_once"
 

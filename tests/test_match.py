@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -229,15 +231,18 @@ def test_one_line_summary_and_filename_are_shown(
 
 
 def test_the_summary_and_filename_come_with_the_frame(
-    contacts: pd.DataFrame, settings: dict[str, Any]
+    contacts: pd.DataFrame, settings: dict[str, Any], tmp_path: Path
 ) -> None:
     enriched = contacts.smartmatch.match(max_matches=2, format="zip", **settings)
     info = enriched.attrs["smartmatch"]
-    summary = info["summary"]
     assert info["filename"].startswith("sm_")
-    assert summary.rows == len(contacts)
-    assert summary.matched == (enriched["tsmart_match_code"] == "Y").sum()
-    assert "rows in: 200" in summary.report
+    assert info["rows"] == len(contacts)
+    assert info["matched"] == (enriched["tsmart_match_code"] == "Y").sum()
+    assert "rows in: 200" in info["report"]
+    enriched.to_parquet(tmp_path / "enriched.parquet")  # pandas writes attrs as JSON
+    assert pd.read_parquet(tmp_path / "enriched.parquet").attrs == json.loads(
+        json.dumps(enriched.attrs)
+    )
 
 
 def test_progress_can_be_a_callable(contacts: pd.DataFrame, service: LocalService) -> None:

@@ -64,6 +64,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes: with Nagle's algorithm on, the
+    # client's delayed ACK would hold every answer back by ~40 ms.
+    disable_nagle_algorithm = True
     server: _Server
     server_version = "smartmatch-local/1"
 
