@@ -2,16 +2,23 @@
 
 >>> import smartmatch_pandas                     # registers df.smartmatch
 >>> enriched = df.smartmatch.match(max_matches=3)  # doctest: +SKIP
+
+A submitted job is never lost: ``smartmatch_pandas.jobs()`` lists them and
+``smartmatch_pandas.resume(filename, df)`` picks one up from any process.
 """
 
 __version__ = "0.1.0"
 
+from importlib import import_module as _import_module
+from types import ModuleType as _ModuleType
+
 from . import accessor as _accessor
-from .api import match, submit
+from .api import clear_cache, jobs, match, resume, submit
 from .check import CheckReport, check_frame
 from .errors import (
     AuthorizationError,
     DeliverableError,
+    HostKeyError,
     InputError,
     JobFailedError,
     JobTimeoutError,
@@ -34,12 +41,21 @@ from .results import MatchResult, MatchSummary
 
 del _accessor
 
+
+def __getattr__(name: str) -> _ModuleType:
+    # ``smartmatch_pandas.sftp`` needs the optional paramiko: imported on first use.
+    if name == "sftp":
+        return _import_module(".sftp", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "IDENTIFIERS",
     "AuthorizationError",
     "CheckReport",
     "ColumnMapping",
     "DeliverableError",
+    "HostKeyError",
     "InputError",
     "Job",
     "JobFailedError",
@@ -59,7 +75,10 @@ __all__ = [
     "ValidationError",
     "__version__",
     "check_frame",
+    "clear_cache",
+    "jobs",
     "match",
     "prepare_frame",
+    "resume",
     "submit",
 ]

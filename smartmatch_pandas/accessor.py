@@ -17,6 +17,7 @@ from .fields import ColumnMapping, resolve_mapping
 from .job import Job
 from .normalize import InvalidPolicy
 from .prepare import prepare_frame
+from .results import MatchResult
 
 
 @pd.api.extensions.register_dataframe_accessor("smartmatch")
@@ -33,6 +34,10 @@ class SmartMatchAccessor:
     def submit(self, **options: Unpack[api.SubmitKwargs]) -> Job:
         """Submit this frame without waiting; see :func:`smartmatch_pandas.submit`."""
         return api.submit(self._df, **options)
+
+    def resume(self, filename: str, **options: Unpack[api.ResumeKwargs]) -> MatchResult:
+        """Pick up job ``filename``, submitted from this frame: :func:`smartmatch_pandas.resume`."""
+        return api.resume(filename, self._df, **options)
 
     def mapping(self, columns: Mapping[Hashable, str | None] | None = None) -> ColumnMapping:
         """The columns that would be sent, and as which identifier; nothing is sent."""

@@ -1,4 +1,4 @@
-"""The verbs: ``match``, ``submit``.
+"""The verbs: ``match``, ``submit``, ``resume``, ``jobs``, ``clear_cache``.
 
 Each is a plain, typed function; the ``df.smartmatch`` accessor and the
 form only gather arguments and call them.
@@ -6,20 +6,29 @@ form only gather arguments and call them.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import dataclasses
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 import pandas as pd
 
-from .client import SmartMatchClient
-from .errors import InputError, OptionError, SmartMatchError, StorageError
+from . import __version__
+from ._secrets import SecretURL
+from .client import SmartMatchClient, resolve_base_url
+from .errors import InputError, OptionError, ServiceError, SmartMatchError, StorageError
 from .fields import ColumnMapping, resolve_mapping
-from .job import Job, resolve_poll_interval
+from .job import Job, Via, _transient, resolve_poll_interval
 from .normalize import InvalidPolicy, check_policy
-from .options import Format, MatchOptions
+from .options import Format, MatchOptions, check_filename
 from .prepare import prepare_table, write_csv
 from .progress import ProgressArg, Reporter
+from .results import MatchResult
+from .store import JobRecord, JobStore, cache_key, fingerprint, label_matches, service_url
+from .webhook import WebhookReceiver
+
+if TYPE_CHECKING:
+    from .sftp import SFTPSettings
 
 
 class SubmitKwargs(TypedDict, total=False):
@@ -31,7 +40,7 @@ class SubmitKwargs(TypedDict, total=False):
     include_landline: bool
     include_wireless: bool
     include_voip: bool
-    webhook: str | None
+    webhook: str | WebhookReceiver | None
     filename: str | None
     columns: Mapping[Hashable, str | None] | None
     invalid: InvalidPolicy
@@ -40,6 +49,8 @@ class SubmitKwargs(TypedDict, total=False):
     poll_interval: float | None
     progress: ProgressArg
     extra_params: Mapping[str, Any] | None
+    cache: bool
+    refresh: bool
 
 
 class MatchKwargs(SubmitKwargs, total=False):
@@ -47,6 +58,18 @@ class MatchKwargs(SubmitKwargs, total=False):
 
     all_matches: bool
     timeout: float | None
+
+
+class ResumeKwargs(TypedDict, total=False):
+    """The keyword arguments of :func:`resume` (for the accessor's signature)."""
+
+    timeout: float | None
+    progress: ProgressArg
+    api_key: str | None
+    base_url: str | None
+    poll_interval: float | None
+    cache: bool
+    reupload: bool
 
 
 def submit(
@@ -58,7 +81,7 @@ def submit(
     include_landline: bool = False,
     include_wireless: bool = False,
     include_voip: bool = False,
-    webhook: str | None = None,
+    webhook: str | WebhookReceiver | None = None,
     filename: str | None = None,
     columns: Mapping[Hashable, str | None] | None = None,
     invalid: InvalidPolicy = "keep",
@@ -67,12 +90,21 @@ def submit(
     poll_interval: float | None = None,
     progress: ProgressArg = True,
     extra_params: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    refresh: bool = False,
 ) -> Job:
     """Register a SmartMatch job for ``df`` and upload it; return without waiting.
 
     Takes the same arguments as :func:`match` but ``all_matches`` and
-    ``timeout``. The returned :class:`~smartmatch_pandas.job.Job` is waited
-    for with ``job.wait()`` and read with ``job.result()``.
+    ``timeout``. The job is recorded in the job store before its upload, so
+    it can be resumed from any process by its filename. The returned
+    :class:`~smartmatch_pandas.job.Job` is waited for with ``job.wait()`` and
+    read with ``job.result()``.
+
+    When the same data was submitted before with the same options, no new
+    job is made (``refresh=True`` makes one): the returned job is the
+    earlier one, finished (from the result cache) or still running (picked
+    up rather than paid for twice).
 
     Examples
     --------
@@ -92,11 +124,14 @@ def submit(
             include_landline=include_landline,
             include_wireless=include_wireless,
             include_voip=include_voip,
-            webhook=webhook,
+            webhook=_webhook_url(webhook),
             filename=filename,
             extra_params=extra_params or {},
         ),
-        invalid,
+        invalid=invalid,
+        cache=cache,
+        refresh=refresh,
+        webhook=webhook,
     )
     reporter = Reporter(progress)
     try:
@@ -113,6 +148,10 @@ class _Plan:
     mapping: ColumnMapping
     client: SmartMatchClient
     poll_interval: float
+    store: JobStore
+    cache: bool
+    refresh: bool
+    receiver: WebhookReceiver | None
     invalid: InvalidPolicy = "keep"
 
 
@@ -123,57 +162,229 @@ def _plan(
     base_url: str | None,
     poll_interval: float | None,
     options: MatchOptions,
+    *,
+    cache: bool,
+    refresh: bool,
+    webhook: str | WebhookReceiver | None,
     invalid: InvalidPolicy = "keep",
 ) -> _Plan:
     policy = check_policy(invalid)
+    _check_flag("cache", cache)
+    _check_flag("refresh", refresh)
     mapping = _checked_frame(df, columns)
     client = SmartMatchClient(api_key=api_key, base_url=base_url)
     interval = resolve_poll_interval(poll_interval, client.base_url)
-    return _Plan(options.with_filename(), mapping, client, interval, policy)
+    receiver = webhook if isinstance(webhook, WebhookReceiver) else None
+    return _Plan(
+        options.with_filename(),
+        mapping,
+        client,
+        interval,
+        JobStore(),
+        cache,
+        refresh,
+        receiver,
+        policy,
+    )
+
+
+def _webhook_url(webhook: str | WebhookReceiver | None) -> str | None:
+    """A webhook given as a URL; a receiver's per-job URL is made once the filename is known."""
+    return None if isinstance(webhook, WebhookReceiver) else webhook
+
+
+def _check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise OptionError(f"{name}={value!r} must be True or False")
 
 
 def _submit(df: pd.DataFrame, plan: _Plan, reporter: Reporter) -> Job:
-    options, mapping, client = plan.options, plan.mapping, plan.client
+    reporter.stage("preparing")
+    body = _upload_body(df, plan.mapping, plan.invalid)
+    data = fingerprint(body)
+    key = cache_key(plan.client.base_url, data, plan.options)
+    if not plan.refresh:
+        earlier = _earlier_job(df, plan, key, body, reporter)
+        if earlier is not None:
+            return earlier
+    return _new_job(df, plan, body, data, key, reporter)
+
+
+def _upload_body(
+    df: pd.DataFrame, mapping: ColumnMapping, invalid: InvalidPolicy = "keep"
+) -> bytes:
+    body = write_csv(prepare_table(df, mapping, invalid=invalid))
+    assert body is not None
+    return body
+
+
+def _earlier_job(
+    df: pd.DataFrame, plan: _Plan, key: str, body: bytes, reporter: Reporter
+) -> Job | None:
+    """The job that matched, or is matching, the same data with the same options."""
+    cached = plan.store.load_result(key) if plan.cache else None
+    if cached is not None:
+        reporter.note(
+            f"SmartMatch job {cached.filename}: the same data with the same options was "
+            f"matched before (saved {cached.saved_at}); using that result, with no request "
+            "to the service. refresh=True matches again."
+        )
+        return Job.from_cached(
+            cached,
+            plan.client,
+            options=dataclasses.replace(plan.options, filename=cached.filename),
+            mapping=plan.mapping,
+            rows=len(df),
+            poll_interval=plan.poll_interval,
+            frame=df,
+            cache_key=key,
+        )
+    record = plan.store.pending(key)
+    if record is None:
+        return None
+    reporter.note(
+        f"SmartMatch job {record.filename}: the same data with the same options was "
+        f"submitted at {record.submitted_at} and has not finished; picking it up rather than "
+        "paying twice. refresh=True submits anew."
+    )
+    job = Job.from_record(
+        record,
+        plan.client,
+        plan.store,
+        frame=df,
+        poll_interval=plan.poll_interval,
+        cache=plan.cache and record.cache,
+    )
+    if job.state == "registered":
+        _upload(job, body, reporter, _reregister(job))
+    if plan.receiver is not None and plan.receiver.knows(job.filename):
+        plan.receiver.watch(job)
+    return job
+
+
+def _new_job(
+    df: pd.DataFrame, plan: _Plan, body: bytes, data: str, key: str, reporter: Reporter
+) -> Job:
+    client, store, options = plan.client, plan.store, plan.options
     filename = options.filename
     assert filename is not None
-    reporter.stage("preparing")
-    body = write_csv(prepare_table(df, mapping, invalid=plan.invalid))
-    assert body is not None
-    reporter.note(f"SmartMatch job {filename}: {len(df):,} rows, {mapping}")
+    previous = _previous_record(store, filename)
+    if plan.receiver is not None:
+        options = dataclasses.replace(options, webhook=plan.receiver.url_for(filename))
+    reporter.note(f"SmartMatch job {filename}: {len(df):,} rows, {plan.mapping}")
     for notice in options.costs:
         reporter.note(f"Note: {notice}.")
-    params = options.params(filename)
+    # Recorded before the registration: a job the service knows is never unknown here.
+    store.save(
+        JobRecord.new(
+            filename=filename,
+            base_url=client.base_url,
+            options=options,
+            mapping=plan.mapping,
+            rows=len(df),
+            data=data,
+            key=key,
+            poll_interval=plan.poll_interval,
+            cache=plan.cache,
+        )
+    )
     job = Job(
         client,
         filename,
         options=options,
-        mapping=mapping,
+        mapping=plan.mapping,
         rows=len(df),
         poll_interval=plan.poll_interval,
         frame=df,
         state="registered",
+        store=store,
+        cache_key=key,
+        cache=plan.cache,
     )
-    url = client.register(params)
+    try:
+        url = _register(job, on_refusal=lambda: _restore(store, filename, previous))
+        _upload(job, body, reporter, url)
+    except BaseException:
+        if plan.receiver is not None:
+            plan.receiver.forget(filename)
+        raise
+    if plan.receiver is not None:
+        plan.receiver.watch(job)
+    return job
+
+
+def _previous_record(store: JobStore, filename: str) -> JobRecord | None:
+    """The store's record of an earlier job of this filename, if it may be replaced."""
+    previous = store.load(filename)
+    if previous is not None and previous.state in {"uploaded", "ready"}:
+        raise OptionError(
+            f"filename={filename!r} names a job in your job store that has not finished "
+            f"(submitted {previous.submitted_at} to {previous.host}): pick it up with "
+            f"smartmatch_pandas.resume({filename!r}, df), or choose another filename"
+        )
+    return previous
+
+
+def _restore(store: JobStore, filename: str, previous: JobRecord | None) -> None:
+    """The service refused the registration: the store goes back to what it held."""
+    if previous is None:
+        store.remove(filename)
+    else:
+        store.save(previous)
+
+
+def _register(job: Job, on_refusal: Callable[[], None] | None = None) -> SecretURL:
+    """Register ``job`` (again); return its upload URL."""
+    try:
+        return job.client.register(job.options.params(job.filename))
+    except ServiceError as exc:
+        if _transient(exc):
+            raise _not_uploaded(exc, job, registered="may be registered") from None
+        if on_refusal is not None:
+            on_refusal()
+        raise
+    except SmartMatchError as exc:
+        raise _not_uploaded(exc, job, registered="may be registered") from None
+
+
+def _upload(job: Job, body: bytes, reporter: Reporter, url: SecretURL) -> None:
+    """Upload ``body`` for a registered ``job``; it is then running at the service."""
     reporter.stage("uploading", total=len(body))
     try:
         try:
-            client.upload(url, body, on_progress=reporter.advance, filename=filename)
+            job.client.upload(url, body, on_progress=reporter.advance, filename=job.filename)
         except StorageError as exc:
             if exc.status != 403:
                 raise
             # The upload URL expired or was refused: registering again gives a fresh one.
-            url = client.register(params)
+            url = job.client.register(job.options.params(job.filename))
             reporter.stage("uploading", total=len(body))
-            client.upload(url, body, on_progress=reporter.advance, filename=filename)
+            job.client.upload(url, body, on_progress=reporter.advance, filename=job.filename)
     except SmartMatchError as exc:
-        exc.filename = filename
-        exc.message += (
-            "; the job was registered but not uploaded, so nothing is being matched: "
-            f"submit again with {job.resume_call}"
+        raise _not_uploaded(exc, job) from None
+    except KeyboardInterrupt:
+        reporter.close()
+        print(
+            f"\nStopped before the upload finished: SmartMatch job {job.filename!r} is "
+            "registered but not uploaded, so nothing is being matched. Upload it with:\n"
+            f"    {job.resume_call}",
+            flush=True,
         )
         raise
-    job._state = "uploaded"
-    return job
+    job._set_state("uploaded")
+
+
+def _not_uploaded(
+    exc: SmartMatchError, job: Job, *, registered: str = "is registered"
+) -> SmartMatchError:
+    """Say in ``exc`` that nothing is being matched yet, and how to upload the job."""
+    exc.filename = job.filename
+    exc.message += (
+        f"; the job {registered} but not uploaded, so nothing is being matched: "
+        f"upload it with {job.resume_call}"
+    )
+    exc.args = (exc.message,)
+    return exc
 
 
 def match(
@@ -185,7 +396,7 @@ def match(
     include_landline: bool = False,
     include_wireless: bool = False,
     include_voip: bool = False,
-    webhook: str | None = None,
+    webhook: str | WebhookReceiver | None = None,
     filename: str | None = None,
     columns: Mapping[Hashable, str | None] | None = None,
     invalid: InvalidPolicy = "keep",
@@ -196,12 +407,16 @@ def match(
     timeout: float | None = None,
     progress: ProgressArg = True,
     extra_params: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    refresh: bool = False,
 ) -> pd.DataFrame:
     """Match a contact list against the voter file; return it enriched.
 
     The frame's identifier columns are sent with a ``matchback_id``; the job
-    is registered, uploaded, polled within the service's rate limit, and its
-    deliverable is merged back.
+    is registered, recorded in the job store, uploaded, polled within the
+    service's rate limit, and its deliverable is merged back. Matching the
+    same data with the same options again returns the stored result without
+    a new request (and says so).
 
     Parameters
     ----------
@@ -217,7 +432,9 @@ def match(
     include_email, include_landline, include_wireless, include_voip
         Append these contact fields (each may cost extra).
     webhook
-        An http(s) URL the service POSTs to when the job is done.
+        An http(s) URL the service POSTs to when the job is done, or a
+        running :class:`~smartmatch_pandas.webhook.WebhookReceiver`, which
+        then completes the job without polling.
     filename
         The job's name at the service, 1-50 of ``[A-Za-z0-9_]``; generated
         (and shown) when None. Keep it: it is how a job is resumed.
@@ -243,18 +460,27 @@ def match(
         Seconds between polls; default ``SMARTMATCH_POLL_INTERVAL`` or 30
         (never below 30 against TargetSmart's API).
     timeout
-        Seconds to wait for the service at most; None waits as long as it takes.
+        Seconds to wait for the service at most; None waits as long as it
+        takes. On timeout the job goes on and can be resumed.
     progress
         True for a progress bar, False for silence, or a callable receiving
         :class:`~smartmatch_pandas.progress.ProgressEvent`.
     extra_params
         Further service parameters, passed through unchanged.
+    cache
+        Keep the result in the job store's result cache (readable by you
+        alone) and use a result kept there; False stores no result and reads none.
+    refresh
+        Submit a new job even if the same data with the same options was
+        matched before or is being matched now.
 
     Returns
     -------
     pandas.DataFrame
         The input's rows, order, index, columns and dtypes, followed by the
         appended columns (``tsmart_match_code``, ``vb.*``, ``ts.*``) as text.
+        ``.attrs["smartmatch"]`` holds the job's ``filename``, the rows sent
+        and matched, the match rate and the service's summary ``report``.
 
     Raises
     ------
@@ -262,6 +488,8 @@ def match(
         Before anything is sent, naming the option or column at fault.
     ServiceError, StorageError, TransportError, JobTimeoutError, DeliverableError
         After registration; each carries the job's ``filename``.
+    KeyboardInterrupt
+        Re-raised after printing the call that resumes the job, which goes on.
 
     Examples
     --------
@@ -283,11 +511,14 @@ def match(
             include_landline=include_landline,
             include_wireless=include_wireless,
             include_voip=include_voip,
-            webhook=webhook,
+            webhook=_webhook_url(webhook),
             filename=filename,
             extra_params=extra_params or {},
         ),
-        invalid,
+        invalid=invalid,
+        cache=cache,
+        refresh=refresh,
+        webhook=webhook,
     )
     reporter = Reporter(progress)
     try:
@@ -296,7 +527,372 @@ def match(
     finally:
         reporter.close()
     reporter.note(result.summary.describe())
-    return result.candidates if all_matches else result.frame
+    out = result.candidates if all_matches else result.frame
+    out.attrs["smartmatch"] = {"filename": job.filename, **result.summary.as_attrs()}
+    return out
+
+
+def resume(
+    filename: str,
+    df: pd.DataFrame | None = None,
+    *,
+    timeout: float | None = None,
+    progress: ProgressArg = True,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    poll_interval: float | None = None,
+    cache: bool = True,
+    reupload: bool = True,
+    via: Via | None = None,
+    sftp: SFTPSettings | Mapping[str, Any] | None = None,
+) -> MatchResult:
+    """Pick a submitted job up again, from any process: wait, download, merge back.
+
+    The job is found in the job store by its filename. With the frame that
+    was submitted (checked against the fingerprint of what was uploaded),
+    the result is merged back exactly as :func:`match` would have done.
+
+    Parameters
+    ----------
+    filename
+        The job's filename, as printed when it was submitted.
+    df
+        The frame that was submitted. Without it, ``result.frame`` holds the
+        uploaded columns as the service returned them, one row per uploaded
+        row in upload order (the index is the row's position), followed by
+        the appended columns; ``result.additional`` likewise.
+    timeout
+        Seconds to wait for the service at most; None waits as long as it takes.
+    progress
+        True for a progress bar, False for silence, or a callable receiving
+        :class:`~smartmatch_pandas.progress.ProgressEvent`.
+    api_key
+        TargetSmart API key; default ``TS_API_KEY`` (it is never stored).
+    base_url
+        The service's base URL; default the one the job was submitted to.
+    poll_interval
+        Seconds between polls; default the one the job was submitted with.
+    cache
+        Use and keep the result in the result cache (as the job was
+        submitted: a job submitted with ``cache=False`` is never cached).
+    reupload
+        For a job registered but never uploaded: upload the frame under the
+        same filename. False says the upload did finish (the service refused
+        to register the filename again): just wait.
+    via
+        ``"sftp"`` fetches the deliverable from the account's SFTP drop instead
+        of polling (needs the ``sftp`` extra); ``"poll"`` polls; None (the
+        default) waits the way the job was submitted to.
+    sftp
+        With ``via="sftp"``: :class:`~smartmatch_pandas.sftp.SFTPSettings` or a
+        dict of its fields; the ``TS_SFTP_*`` environment fills the rest.
+
+    Returns
+    -------
+    MatchResult
+        ``.frame`` (what :func:`match` returns), ``.candidates`` (what
+        ``match(all_matches=True)`` returns), ``.additional``, ``.summary``
+        and ``.files``.
+
+    Raises
+    ------
+    InputError
+        ``df`` is not the frame that was submitted; or the job was never
+        uploaded and no frame was given.
+    JobFailedError, JobTimeoutError, ServiceError, StorageError, TransportError
+        As :func:`match`; the job stays resumable.
+
+    Examples
+    --------
+    >>> result = smartmatch_pandas.resume("sm_20261128_101500_3f9a1c7d2e", df)  # doctest: +SKIP
+    >>> result.frame                                                            # doctest: +SKIP
+    """
+    check_filename(filename)
+    _check_flag("cache", cache)
+    _check_flag("reupload", reupload)
+    if df is not None and not isinstance(df, pd.DataFrame):
+        raise InputError(f"df must be the pandas DataFrame that was submitted, not a {type(df)}")
+    store = JobStore()
+    reporter = Reporter(progress)
+    try:
+        job = _resumed_job(
+            store,
+            filename,
+            df,
+            reporter,
+            api_key=api_key,
+            base_url=base_url,
+            poll_interval=poll_interval,
+            cache=cache,
+            reupload=reupload,
+        )
+        job.wait(timeout=timeout, progress=reporter, via=via, sftp=sftp)
+        result = job.result(progress=reporter)
+    finally:
+        reporter.close()
+    reporter.note(result.summary.describe())
+    return result
+
+
+def _resumed_job(
+    store: JobStore,
+    filename: str,
+    df: pd.DataFrame | None,
+    reporter: Reporter,
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    poll_interval: float | None,
+    cache: bool,
+    reupload: bool,
+) -> Job:
+    record = store.load(filename)
+    if record is None:
+        return _unrecorded_job(store, filename, df, reporter, api_key, base_url, poll_interval)
+    client = SmartMatchClient(api_key=api_key, base_url=_recorded_base_url(record, base_url))
+    interval = resolve_poll_interval(
+        poll_interval if poll_interval is not None else record.poll_interval, client.base_url
+    )
+    body = _same_frame_body(df, record) if df is not None else None
+    job = Job.from_record(
+        record, client, store, frame=df, poll_interval=interval, cache=cache and record.cache
+    )
+    cached = store.load_result(record.key) if job.cache else None
+    if cached is not None and cached.filename == filename:
+        reporter.note(
+            f"SmartMatch job {filename}: using its result saved {cached.saved_at}, with no "
+            "request to the service."
+        )
+        return Job.from_cached(
+            cached,
+            client,
+            options=job.options,
+            mapping=job.mapping,
+            rows=record.rows,
+            poll_interval=interval,
+            frame=df,
+            cache_key=record.key,
+        )
+    reporter.note(
+        f"Resuming SmartMatch job {filename}: {record.rows:,} rows submitted "
+        f"{record.submitted_at} to {record.host}, {record.polls} polls so far ({record.state})."
+    )
+    if job.state == "registered":
+        if body is None:
+            raise InputError(
+                f"job {filename!r} was registered but never uploaded, so nothing is being "
+                "matched; pass the frame you submitted to upload it: "
+                f"smartmatch_pandas.resume({filename!r}, df)",
+                filename=filename,
+            )
+        if reupload:
+            _upload(job, body, reporter, _reregister(job))
+        else:
+            job._set_state("uploaded")
+    return job
+
+
+def _reregister(job: Job) -> SecretURL:
+    """Register a job that was never uploaded again, under the same filename."""
+    try:
+        return _register(job)
+    except ServiceError as exc:
+        if _transient(exc) or exc.status == 401:
+            raise
+        exc.message += (
+            f"; the service refuses to register {job.filename!r} again. If the upload in "
+            "fact finished before the interruption, the job is running: wait for it with "
+            f"smartmatch_pandas.resume({job.filename!r}, df, reupload=False). Otherwise "
+            "submit the frame anew with smartmatch_pandas.match(df, ..., refresh=True)"
+        )
+        exc.args = (exc.message,)
+        exc.filename = job.filename
+        raise
+
+
+def _unrecorded_job(
+    store: JobStore,
+    filename: str,
+    df: pd.DataFrame | None,
+    reporter: Reporter,
+    api_key: str | None,
+    base_url: str | None,
+    poll_interval: float | None,
+) -> Job:
+    """A job the store has no record of: fetched by filename alone, without a frame."""
+    if df is not None:
+        raise InputError(
+            f"there is no record of job {filename!r} in the job store at {store.home}, so the "
+            "frame cannot be checked against what was uploaded: resume it without a frame, "
+            f"smartmatch_pandas.resume({filename!r}), to get the service's tables, or set "
+            "SMARTMATCH_HOME to the job store that submitted it"
+        )
+    client = SmartMatchClient(api_key=api_key, base_url=base_url)
+    reporter.note(
+        f"SmartMatch job {filename}: no record in the job store at {store.home}; asking "
+        f"{client.host} for it."
+    )
+    return Job(
+        client,
+        filename,
+        options=MatchOptions(filename=filename),
+        mapping=None,
+        rows=0,
+        poll_interval=resolve_poll_interval(poll_interval, client.base_url),
+        cache=False,
+    )
+
+
+def _recorded_base_url(record: JobRecord, base_url: str | None) -> str:
+    """The service the job was submitted to; a different ``base_url`` is an error."""
+    if base_url is not None and service_url(resolve_base_url(base_url)) != record.service:
+        raise OptionError(
+            f"job {record.filename!r} was submitted to {record.service}, not to "
+            f"{service_url(resolve_base_url(base_url))}: leave base_url out to resume it there"
+        )
+    return record.service
+
+
+def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> bytes:
+    """The upload ``df`` makes with the job's mapping, checked against its fingerprint."""
+    pairs = []
+    for stored, identifier in record.mapping:
+        column = next((c for c in df.columns if label_matches(stored, c)), _MISSING)
+        if column is _MISSING:
+            shown = stored["repr"] if isinstance(stored, dict) else repr(stored)
+            raise InputError(
+                f"the frame has no column {shown}, which job {record.filename!r} uploaded as "
+                f"{identifier!r}: pass the frame that was submitted",
+                filename=record.filename,
+            )
+        pairs.append((column, str(identifier)))
+    mapping = ColumnMapping(tuple(pairs))
+    for invalid in ("keep", "blank"):  # the job record does not say which was used
+        body = _upload_body(df, mapping, invalid)
+        if fingerprint(body) == record.fingerprint:
+            return body
+    if len(df) != record.rows:
+        detail = f"it has {len(df):,} rows where the upload had {record.rows:,}"
+    else:
+        detail = "its uploaded columns hold other values, or its rows are in another order"
+    if record.version != __version__:
+        detail += (
+            f" (the job was submitted with smartmatch-pandas {record.version}, which may "
+            f"have prepared the upload differently from {__version__})"
+        )
+    raise InputError(
+        f"the frame is not the one submitted as job {record.filename!r}: {detail}. Pass the "
+        "frame that was submitted, or resume without a frame to get the service's tables: "
+        f"smartmatch_pandas.resume({record.filename!r})",
+        filename=record.filename,
+    )
+
+
+_MISSING: Any = object()
+
+#: The columns of :func:`jobs`.
+JOB_COLUMNS = (
+    "filename",
+    "state",
+    "submitted",
+    "rows",
+    "host",
+    "max_matches",
+    "format",
+    "polls",
+    "last_poll",
+    "cached",
+    "error",
+    "note",
+)
+
+
+def jobs() -> pd.DataFrame:
+    """The jobs in the job store, newest first, with their states.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per job: ``filename``, ``state`` (``registered``: never
+        uploaded; ``uploaded``: at the service; ``ready``; ``downloaded``;
+        ``failed``), ``submitted`` and ``last_poll`` (UTC), ``rows``,
+        ``host``, ``max_matches``, ``format``, ``polls`` (by every process),
+        ``cached`` (its result is in the result cache), ``error`` and
+        ``note`` (what to do next).
+
+    Examples
+    --------
+    >>> smartmatch_pandas.jobs()        # doctest: +SKIP
+    """
+    store = JobStore()
+    rows = []
+    for record in store.records():
+        cached = store.result_of(record.key) == record.filename
+        rows.append(
+            {
+                "filename": record.filename,
+                "state": record.state,
+                "submitted": record.submitted_at,
+                "rows": record.rows,
+                "host": record.host,
+                "max_matches": record.options.get("max_matches"),
+                "format": record.options.get("format"),
+                "polls": record.polls,
+                "last_poll": record.last_poll,
+                "cached": cached,
+                "error": record.error,
+                "note": _next_step(record, cached),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=list(JOB_COLUMNS))
+    frame["submitted"] = pd.to_datetime(frame["submitted"], utc=True, format="ISO8601")
+    frame["last_poll"] = pd.to_datetime(frame["last_poll"], unit="s", utc=True)
+    return frame.astype({"rows": "int64", "polls": "int64", "cached": "bool"})
+
+
+def _next_step(record: JobRecord, cached: bool) -> str:
+    if record.state == "registered":
+        return "never uploaded: resume it with the frame to upload it"
+    if record.pending:
+        return "at the service: resume it to wait for the result"
+    if record.state == "failed":
+        return "failed at the service"
+    return "done; result cached" if cached else "done"
+
+
+class Cleared(NamedTuple):
+    """What :func:`clear_cache` removed."""
+
+    results: int
+    bytes: int
+    jobs: int
+
+
+def clear_cache(*, jobs: bool = False) -> Cleared:
+    """Remove every cached result from the job store.
+
+    Parameters
+    ----------
+    jobs
+        Also forget the records of finished jobs (downloaded or failed).
+        Records of unfinished jobs are always kept: they are how those jobs
+        are found again.
+
+    Returns
+    -------
+    Cleared
+        Results removed, their size in bytes, and job records removed.
+    """
+    _check_flag("jobs", jobs)
+    store = JobStore()
+    forgotten = 0
+    if jobs:
+        for record in store.records():
+            if not record.pending:
+                store.remove(record.filename)
+                forgotten += 1
+    results, size = store.clear_results()
+    return Cleared(results, size, forgotten)
 
 
 def _checked_frame(df: object, columns: Mapping[Hashable, str | None] | None) -> ColumnMapping:
@@ -310,10 +906,12 @@ def _checked_frame(df: object, columns: Mapping[Hashable, str | None] | None) ->
         )
     if len(df) == 0:
         raise InputError("the frame has no rows: there is nothing to match")
-    mapping = resolve_mapping(df.columns, columns)
-    duplicated = [c for c in mapping.columns if (df.columns == c).sum() > 1]
-    if duplicated:
-        raise InputError(
-            f"column {duplicated[0]!r} appears more than once in the frame; rename the duplicates"
-        )
+    mapping = resolve_mapping(df.columns.unique(), columns)
+    duplicated = set(df.columns[df.columns.duplicated()])
+    for column in mapping.columns:
+        if column in duplicated:
+            raise InputError(
+                f"column {column!r} appears more than once in the frame; rename or drop the "
+                "duplicates, for example df.loc[:, ~df.columns.duplicated()]"
+            )
     return mapping

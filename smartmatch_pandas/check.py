@@ -211,7 +211,7 @@ def check_frame(
         raise OptionError(f"examples={examples!r} must be an integer from 0 to 5")
     if isinstance(df.columns, pd.MultiIndex):
         return CheckReport(len(df), (), ("the frame has MultiIndex columns: flatten them first",))
-    labels = list(df.columns)
+    labels = list(df.columns.unique())
     pairs = candidate_pairs(labels, columns)
     problems = _shape_problems(df, pairs)
     sent = {label for label, _ in pairs}

@@ -1,4 +1,4 @@
-"""``smartmatch-pandas``: demo, serve, match.
+"""``smartmatch-pandas``: demo, serve, match, and the job store's resume, jobs, clear-cache.
 
 The CLI is a view: it builds the same options and calls the same verbs as
 :func:`smartmatch_pandas.match`. The API key comes from ``TS_API_KEY`` only,
@@ -8,14 +8,17 @@ never a flag, so it stays out of shell history and process listings.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shlex
 import sys
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import SmartMatchError
 from .identifiers import IDENTIFIERS
+from .job import VIAS
 from .options import FORMATS, INCLUDE_FLAGS
 
 
@@ -56,6 +59,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--legacy-filenames", action="store_true", help="also accept filenames like name-1.csv"
     )
+    sftp = serve.add_argument_group("SFTP drop (read-only, like TargetSmart's file-transfer area)")
+    sftp.add_argument(
+        "--sftp-port", type=int, metavar="P", help="also serve the drop folder over SFTP (0: any)"
+    )
+    sftp.add_argument("--sftp-user", default="smartmatch", help="the SFTP account's name")
+    sftp.add_argument(
+        "--sftp-host-key", type=Path, metavar="PATH", help="host key file (made if missing)"
+    )
+    sftp.add_argument(
+        "--drop-pause",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="testing: write each drop zip in two halves this far apart, not atomically",
+    )
     serve.set_defaults(run=_serve)
 
     match = commands.add_parser("match", help="match a CSV or Parquet file")
@@ -88,7 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--poll-interval", type=float)
     match.add_argument("--timeout", type=float)
     match.add_argument("--no-progress", action="store_true")
+    _cache_arguments(match)
     match.set_defaults(run=_match)
+    _job_store_commands(commands)
     return parser
 
 
@@ -102,7 +122,8 @@ def _demo(args: argparse.Namespace) -> None:
         truth = contacts.pop("true_voterbase_id")
         print(f"A contact list of {len(contacts):,} rows (some noisy, some not voters):")
         print(contacts.head(5).to_string(), "\n")
-        enriched = api.match(contacts, max_matches=3, **service.settings)
+        # cache=False: a demo's service lives for this run alone; keep no result of it.
+        enriched = api.match(contacts, max_matches=3, cache=False, **service.settings)
         found = enriched["vb.voterbase_id"]
         right = int((found == truth).fillna(False).sum())
         wrong = int((found.notna() & (found != truth).fillna(True)).sum())
@@ -131,9 +152,19 @@ def _serve(args: argparse.Namespace) -> None:
         seed=args.seed,
         data_dir=args.data_dir,
         legacy_filenames=args.legacy_filenames,
+        sftp_port=args.sftp_port,
+        sftp_username=args.sftp_user,
+        sftp_host_key=args.sftp_host_key,
+        drop_pause=args.drop_pause,
     ).start()
     for name, value in service.environ.items():
-        print(f"export {name}={value}")
+        print(f"export {name}={shlex.quote(value)}")
+    if service.sftp is not None:
+        print(
+            f"# SFTP drop (read-only): sftp -P {service.sftp.port} {service.sftp.username}@"
+            f"{service.sftp.host}:smartmatch/"
+        )
+        print(f"# its known_hosts line: {service.sftp.known_hosts_line}")
     print(f"# serving SmartMatch at {service.base_url}; Ctrl-C stops", flush=True)
     service.serve_forever()
 
@@ -158,23 +189,155 @@ def _match(args: argparse.Namespace) -> None:
     unknown = [v for v in columns.values() if v is not None and v not in IDENTIFIERS]
     if unknown:
         raise SystemExit(f"smartmatch-pandas: unknown identifier {unknown[0]!r}")
-    enriched = api.match(
-        frame,
-        max_matches=args.max_matches,
-        format=args.format,
-        **{flag: getattr(args, flag) for flag in INCLUDE_FLAGS},
-        webhook=args.webhook,
-        filename=args.filename,
-        columns=columns or None,
-        all_matches=args.all_matches,
-        base_url=args.base_url,
-        poll_interval=args.poll_interval,
-        timeout=args.timeout,
-        progress=not args.no_progress,
-        extra_params=_pairs(args.param, "--param") or None,
-    )
+    resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
+    with _resume_hint(resume_with):
+        enriched = api.match(
+            frame,
+            max_matches=args.max_matches,
+            format=args.format,
+            **{flag: getattr(args, flag) for flag in INCLUDE_FLAGS},
+            webhook=args.webhook,
+            filename=args.filename,
+            columns=columns or None,
+            all_matches=args.all_matches,
+            base_url=args.base_url,
+            poll_interval=args.poll_interval,
+            timeout=args.timeout,
+            progress=not args.no_progress,
+            extra_params=_pairs(args.param, "--param") or None,
+            cache=not args.no_cache,
+            refresh=args.refresh,
+        )
     write_table(enriched, args.output)
     print(f"wrote {len(enriched):,} rows to {args.output}")
+
+
+# -- the job store: resume, jobs, clear-cache ------------------------------------
+
+
+def _cache_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-cache", action="store_true", help="keep no result in the job store, use none"
+    )
+    parser.add_argument(
+        "--refresh", action="store_true", help="submit anew even if matched before (may cost)"
+    )
+
+
+def _job_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    resume = commands.add_parser(
+        "resume", help="pick up a submitted job: wait, download, merge back onto the input"
+    )
+    resume.add_argument("filename", help="the job's filename, as printed when it was submitted")
+    resume.add_argument(
+        "-i",
+        "--input",
+        type=Path,
+        help="the contact list that was submitted (.csv or .parquet): the result is merged "
+        "onto it (without it: the uploaded columns and the appended ones)",
+    )
+    resume.add_argument("-o", "--output", type=Path, help="write the result (.csv or .parquet)")
+    resume.add_argument("--all-matches", action="store_true")
+    resume.add_argument("--base-url", help="default: the service the job was submitted to")
+    resume.add_argument("--poll-interval", type=float)
+    resume.add_argument("--timeout", type=float)
+    resume.add_argument("--no-progress", action="store_true")
+    resume.add_argument("--no-cache", action="store_true", help="neither use nor keep a result")
+    resume.add_argument(
+        "--via",
+        choices=VIAS,
+        help="fetch from the SFTP drop (TS_SFTP_* settings) instead of polling",
+    )
+    resume.add_argument(
+        "--no-reupload",
+        action="store_true",
+        help="a job shown as never uploaded was in fact uploaded: only wait for it",
+    )
+    resume.set_defaults(run=_resume)
+
+    jobs = commands.add_parser("jobs", help="list the jobs in the job store, newest first")
+    jobs.set_defaults(run=_jobs)
+
+    clear = commands.add_parser(
+        "clear-cache", help="remove the cached results (they hold contact data)"
+    )
+    clear.add_argument(
+        "--jobs", action="store_true", help="also forget finished jobs (unfinished ones stay)"
+    )
+    clear.set_defaults(run=_clear_cache)
+
+
+@contextlib.contextmanager
+def _resume_hint(args: dict[str, object]) -> Iterator[None]:
+    """Make an interrupted wait print the shell command that resumes the job."""
+    from .job import RESUME_COMMAND
+
+    def command(filename: str) -> str:
+        words = ["smartmatch-pandas", "resume", filename]
+        if args.get("input"):
+            words += ["--input", str(args["input"])]
+        if args.get("output"):
+            words += ["-o", str(args["output"])]
+        if args.get("all_matches"):
+            words.append("--all-matches")
+        return shlex.join(words)
+
+    token = RESUME_COMMAND.set(command)
+    try:
+        yield
+    finally:
+        RESUME_COMMAND.reset(token)
+
+
+def _resume(args: argparse.Namespace) -> None:
+    from . import api
+
+    frame = read_table(args.input) if args.input else None
+    resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
+    with _resume_hint(resume_with):
+        result = api.resume(
+            args.filename,
+            frame,
+            timeout=args.timeout,
+            progress=not args.no_progress,
+            base_url=args.base_url,
+            poll_interval=args.poll_interval,
+            cache=not args.no_cache,
+            reupload=not args.no_reupload,
+            via=args.via,
+        )
+    table = result.candidates if args.all_matches else result.frame
+    if args.output:
+        write_table(table, args.output)
+        print(f"wrote {len(table):,} rows to {args.output}")
+    else:
+        print(f"{result.summary}. Write it out with -o FILE (.csv or .parquet).")
+
+
+def _jobs(args: argparse.Namespace) -> None:
+    from . import api
+    from .store import store_home
+
+    listed = api.jobs()
+    print(f"Job store: {store_home()}")
+    if listed.empty:
+        print("No jobs yet.")
+        return
+    shown = listed[["filename", "state", "submitted", "rows", "host", "polls", "note"]].copy()
+    shown["submitted"] = shown["submitted"].dt.strftime("%Y-%m-%d %H:%M UTC")
+    failed = listed["state"] == "failed"
+    shown.loc[failed, "note"] = "failed: " + listed.loc[failed, "error"].fillna("")
+    print(shown.to_string(index=False))
+
+
+def _clear_cache(args: argparse.Namespace) -> None:
+    from . import api
+    from .store import store_home
+
+    cleared = api.clear_cache(jobs=args.jobs)
+    size = f"{cleared.bytes / 1e6:.1f} MB" if cleared.bytes >= 1e5 else f"{cleared.bytes:,} bytes"
+    forgotten = f", and forgot {cleared.jobs:,} finished jobs" if args.jobs else ""
+    print(f"Removed {cleared.results:,} cached results ({size}){forgotten} from {store_home()}.")
 
 
 def read_table(path: Path) -> pd.DataFrame:

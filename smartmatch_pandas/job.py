@@ -5,7 +5,14 @@ are scheduled by one process-wide :class:`PollSchedule`, so any number of
 ``Job`` objects, threads, or ``status()`` calls on the same filename never
 poll it sooner than allowed. The schedule counts from when an answer
 arrives, so the service sees the full interval between two requests
-whatever the network's delays.
+whatever the network's delays. Across processes, the job's record in the
+job store (:mod:`smartmatch_pandas.store`) holds the same schedule, so a
+job resumed elsewhere, or waited on by two processes, keeps the limit too.
+
+A job learns that it is done through a delivery channel: ``"poll"`` (the
+default) or ``"webhook"`` (a :class:`~smartmatch_pandas.webhook.WebhookReceiver`
+hands it the download URL). :meth:`Job.wait` picks the channel's waiter;
+another channel plugs in as one more waiter.
 """
 
 from __future__ import annotations
@@ -14,35 +21,63 @@ import contextlib
 import os
 import threading
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+import warnings
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, fields
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+
+import numpy as np
+import pandas as pd
 
 from ._secrets import SecretURL
 from .client import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
 from .errors import (
+    DeliverableError,
     InputError,
     JobFailedError,
     JobTimeoutError,
     OptionError,
     RateLimitError,
     ServiceError,
+    SmartMatchWarning,
     StorageError,
     TransportError,
+    ValidationError,
 )
+from .fields import ColumnMapping
+from .identifiers import IDENTIFIERS, MATCHBACK_ID
+from .options import MatchOptions
 from .progress import ProgressArg, Reporter
-from .results import MatchResult, merge_back, read_deliverable
+from .results import (
+    Deliverable,
+    MatchResult,
+    _appended_frame,
+    merge_back,
+    read_deliverable,
+    read_files,
+)
+from .store import JobRecord, JobStore, State
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from .sftp import SFTPSettings
+    from .store import CachedResult
 
-    from .fields import ColumnMapping
-    from .options import MatchOptions
-
-State = Literal["registered", "uploaded", "ready", "failed", "downloaded"]
+#: How a job learns it is done: it polls, a webhook receiver calls it, or the
+#: deliverable is fetched from the account's SFTP drop.
+Channel = Literal["poll", "webhook", "sftp"]
+#: The channels a caller may ask for with ``wait(via=...)``.
+Via = Literal["poll", "sftp"]
+VIAS: Final = ("poll", "sftp")
 #: Consecutive failed polls (network, HTTP 5xx) tolerated before giving up.
 MAX_POLL_FAILURES: Final = 10
 #: Fresh download URLs asked for when storage says one expired.
 MAX_URL_REFRESHES: Final = 3
+
+#: How the resume call is spelled in messages; the command line sets its own.
+RESUME_COMMAND: ContextVar[Callable[[str], str] | None] = ContextVar("RESUME_COMMAND", default=None)
+_T = TypeVar("_T")
 
 
 def resolve_poll_interval(poll_interval: float | None, base_url: str) -> float:
@@ -127,8 +162,23 @@ class JobStatus:
 class Job:
     """A SmartMatch job that has been submitted.
 
-    Made by :func:`smartmatch_pandas.submit`; ``match()`` is ``submit()``,
-    then :meth:`wait`, then :meth:`result`.
+    Made by :func:`smartmatch_pandas.submit` (or :func:`~smartmatch_pandas.resume`);
+    ``match()`` is ``submit()``, then :meth:`wait`, then :meth:`result`.
+    Every change of its state is written to its record in the job store, so
+    the job can be picked up again from any process by its ``filename``.
+
+    Attributes
+    ----------
+    filename
+        The job's name at the service: how it is found again.
+    channel
+        How the job learns that it is done: ``"poll"``, or ``"webhook"``
+        when a :class:`~smartmatch_pandas.webhook.WebhookReceiver` watches it.
+    from_cache
+        Whether its result comes from the result cache (no request was made).
+    cache, cache_key
+        Whether its result is kept in the result cache, and under which key
+        (the service, the uploaded data's fingerprint and the options).
 
     Examples
     --------
@@ -144,11 +194,14 @@ class Job:
         filename: str,
         *,
         options: MatchOptions,
-        mapping: ColumnMapping,
+        mapping: ColumnMapping | None,
         rows: int,
         poll_interval: float,
         frame: pd.DataFrame | None = None,
         state: State = "uploaded",
+        store: JobStore | None = None,
+        cache_key: str | None = None,
+        cache: bool = True,
     ) -> None:
         self.client = client
         self.filename = filename
@@ -156,17 +209,93 @@ class Job:
         self.mapping = mapping
         self.rows = rows
         self.poll_interval = poll_interval
+        self.cache_key = cache_key
+        self.cache = cache
+        self.channel: Channel = "poll"
+        self.from_cache = False
         self._frame = frame
         self._state: State = state
+        self._store = store
         self._polls = 0
         self._error: str | None = None
         self._url: SecretURL | None = None
         self._deliverable: bytes | None = None
+        self._files: dict[str, bytes] | None = None
         self._result: MatchResult | None = None
         self._delivered = threading.Event()
+        self._store_failed = False
+
+    @classmethod
+    def from_record(
+        cls,
+        record: JobRecord,
+        client: SmartMatchClient,
+        store: JobStore,
+        *,
+        frame: pd.DataFrame | None = None,
+        poll_interval: float | None = None,
+        cache: bool | None = None,
+    ) -> Job:
+        """The job a store record describes, ready to be waited for again.
+
+        A job once seen ready or downloaded is polled again: download URLs
+        are secrets and expire, so none is ever stored.
+        """
+        known = {f.name for f in fields(MatchOptions)}
+        options = MatchOptions(**{k: v for k, v in record.options.items() if k in known})
+        pairs = tuple(
+            (column if not isinstance(column, dict) else str(column.get("repr")), str(ident))
+            for column, ident in record.mapping
+        )
+        job = cls(
+            client,
+            record.filename,
+            options=options,
+            mapping=ColumnMapping(pairs),
+            rows=record.rows,
+            poll_interval=poll_interval or record.poll_interval,
+            frame=frame,
+            state="uploaded" if record.state in {"ready", "downloaded"} else record.state,
+            store=store,
+            cache_key=record.key,
+            cache=record.cache if cache is None else cache,
+        )
+        job._error = record.error
+        return job
+
+    @classmethod
+    def from_cached(
+        cls,
+        cached: CachedResult,
+        client: SmartMatchClient,
+        *,
+        options: MatchOptions,
+        mapping: ColumnMapping | None,
+        rows: int,
+        poll_interval: float,
+        frame: pd.DataFrame | None,
+        cache_key: str,
+    ) -> Job:
+        """A finished job whose deliverable comes from the result cache."""
+        job = cls(
+            client,
+            cached.filename,
+            options=options,
+            mapping=mapping,
+            rows=rows,
+            poll_interval=poll_interval,
+            frame=frame,
+            state="downloaded",
+            cache_key=cache_key,
+            cache=False,  # it is in the cache already
+        )
+        job._files = cached.files
+        job.from_cache = True
+        return job
 
     def __repr__(self) -> str:
-        return f"Job(filename={self.filename!r}, state={self._state!r}, rows={self.rows:,})"
+        cached = ", from_cache=True" if self.from_cache else ""
+        return f"Job(filename={self.filename!r}, state={self._state!r}, rows={self.rows:,}{cached})"
 
     @property
     def state(self) -> State:
@@ -177,11 +306,43 @@ class Job:
     def _key(self) -> tuple[str, str]:
         return (self.client.host, self.filename)
 
+    @property
+    def resume_call(self) -> str:
+        """The call that picks this job up again, from any process."""
+        command = RESUME_COMMAND.get()
+        if command is not None:
+            return command(self.filename)
+        frame = ", df" if self._frame is not None else ""
+        return f"smartmatch_pandas.resume({self.filename!r}{frame})"
+
+    # -- the job's record ----------------------------------------------------------
+
+    def _stored(self, call: Callable[[JobStore], _T], default: _T) -> _T:
+        """Run ``call`` on the job store; a store that fails is reported once, not fatal."""
+        if self._store is None or self._store_failed:
+            return default
+        try:
+            return call(self._store)
+        except OSError as exc:
+            self._store_failed = True
+            warnings.warn(
+                f"the job store at {self._store.home} could not be updated "
+                f"({exc.strerror or exc}); job {self.filename!r} goes on, but keep its "
+                "filename to resume it",
+                SmartMatchWarning,
+                stacklevel=4,
+            )
+            return default
+
+    def _set_state(self, state: State, error: str | None = None) -> None:
+        self._state, self._error = state, error
+        self._stored(lambda store: store.update(self.filename, state=state, error=error), None)
+
     # -- waiting ----------------------------------------------------------------
 
     def status(self) -> JobStatus:
         """Poll once, if the rate limit allows now; else return the last known status."""
-        if self._state == "uploaded" and SCHEDULE.claim(self._key, self.poll_interval):
+        if self._state == "uploaded" and self._claim():
             # On a 429 the schedule now holds the service's wait; the status stands.
             with contextlib.suppress(RateLimitError):
                 self._poll_once()
@@ -189,12 +350,23 @@ class Job:
 
     def deliver(self, url: SecretURL) -> None:
         """Hand the job its download URL from elsewhere (a webhook): waiting ends at once."""
+        if self._state == "downloaded":
+            return  # a repeated callback
         self._url = url
-        self._state = "ready"
+        if self._state != "ready":
+            self._set_state("ready")
         self._delivered.set()
 
-    def wait(self, timeout: float | None = None, progress: ProgressArg | Reporter = True) -> Job:
-        """Poll until the deliverable is ready, within the rate limit.
+    def wait(
+        self,
+        timeout: float | None = None,
+        progress: ProgressArg | Reporter = True,
+        *,
+        via: Via | None = None,
+        sftp: SFTPSettings | Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Wait until the deliverable is ready: poll within the rate limit, await the
+        webhook, or fetch it from the SFTP drop.
 
         Parameters
         ----------
@@ -203,6 +375,13 @@ class Job:
         progress
             True for a tqdm bar, False for silence, or a callable receiving
             :class:`~smartmatch_pandas.progress.ProgressEvent`.
+        via
+            ``"poll"`` asks the poll endpoint; ``"sftp"`` never polls it, but
+            fetches the deliverable from the account's SFTP folder (needs the
+            ``sftp`` extra), looking every few minutes. See :mod:`smartmatch_pandas.sftp`.
+        sftp
+            With ``via="sftp"``: an :class:`~smartmatch_pandas.sftp.SFTPSettings`
+            or a dict of its fields; the ``TS_SFTP_*`` environment fills the rest.
 
         Raises
         ------
@@ -215,40 +394,73 @@ class Job:
         """
         if timeout is not None and not (isinstance(timeout, int | float) and timeout >= 0):
             raise OptionError(f"timeout={timeout!r} must be a number of seconds, or None")
+        if via is not None and via not in VIAS:
+            raise OptionError(f"via={via!r} must be one of {', '.join(map(repr, VIAS))}")
+        if sftp is not None and via != "sftp":
+            raise OptionError("sftp=... applies only with via='sftp'")
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            self._wait(deadline, reporter)
+            self._wait(deadline, reporter, via or self.channel, sftp)
         except KeyboardInterrupt:
             reporter.close()
-            print(
-                f"\nStopped waiting. SmartMatch job {self.filename!r} goes on at the service; "
-                f"pick it up again with: {self.resume_call}",
-                flush=True,
-            )
+            print(self._interrupted(), flush=True)
             raise
         finally:
             if not isinstance(progress, Reporter):
                 reporter.close()
         return self
 
-    @property
-    def resume_call(self) -> str:
-        """The Python call that picks this job up again, from any process."""
-        return f"smartmatch_pandas.resume({self.filename!r}, df)"
+    def _interrupted(self) -> str:
+        lines = [
+            "",
+            f"Stopped waiting. SmartMatch job {self.filename!r} goes on at the service "
+            "(a job cannot be cancelled, and nothing is lost).",
+            "Pick it up again, in this or any other process, with:",
+            f"    {self.resume_call}",
+        ]
+        if RESUME_COMMAND.get() is None and self._frame is not None:
+            lines.append(
+                "(df: the frame you submitted; it returns a MatchResult, whose .frame is the "
+                "enriched frame)"
+            )
+        return "\n".join(lines)
 
-    def _wait(self, deadline: float | None, reporter: Reporter) -> None:
+    def _wait(
+        self,
+        deadline: float | None,
+        reporter: Reporter,
+        channel: Channel,
+        sftp: SFTPSettings | Mapping[str, Any] | None = None,
+    ) -> None:
         if self._state == "registered":
             raise InputError(
-                f"job {self.filename!r} was registered but its upload did not finish; "
-                f"submit it again with {self.resume_call}",
+                f"job {self.filename!r} was registered but its upload did not finish, so "
+                f"nothing is being matched; upload it with {self.resume_call}",
                 filename=self.filename,
             )
+        if self._state == "failed":
+            raise JobFailedError(
+                f"SmartMatch job {self.filename!r} failed at the service: {self._error}",
+                service_message=self._error,
+                filename=self.filename,
+            )
+        if self._state != "uploaded" and not (channel == "sftp" and self._state == "ready"):
+            return  # nothing to wait for (asked for by SFTP, a ready job is still fetched so)
         reporter.stage("waiting")
+        waiters: dict[Channel, Callable[[float | None, Reporter], None]] = {
+            "poll": self._wait_polling,
+            "webhook": self._wait_for_webhook,
+            "sftp": partial(self._wait_for_sftp, sftp),
+        }
+        waiters[channel](deadline, reporter)
+        reporter.waiting(self._polls, None, status="ready")
+
+    def _wait_polling(self, deadline: float | None, reporter: Reporter) -> None:
         failures = 0
         while self._state == "uploaded":
             self._sleep_until_due(deadline, reporter)
-            if self._state != "uploaded" or not SCHEDULE.claim(self._key, self.poll_interval):
+            if self._state != "uploaded" or not self._claim():
                 continue
             try:
                 self._poll_once()
@@ -263,20 +475,73 @@ class Job:
                     raise
             reporter.waiting(self._polls, None)
 
+    def _wait_for_webhook(self, deadline: float | None, reporter: Reporter) -> None:
+        """Wait for :meth:`deliver`, without a single poll."""
+        while self._state == "uploaded":
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise self._timeout_error()
+            reporter.waiting(self._polls, None, status="waiting for the webhook")
+            self._delivered.wait(1.0 if left is None else min(1.0, left))
+
+    def _claim(self) -> bool:
+        """Take the right to poll now, in this process and in the job store."""
+        if not SCHEDULE.claim(self._key, self.poll_interval):
+            return False
+        wait = self._stored(lambda store: store.claim_poll(self.filename, self.poll_interval), 0.0)
+        if wait > 0:
+            # Another process polled (or is polling) this job: its schedule stands.
+            SCHEDULE.record(self._key, wait)
+            return False
+        return True
+
+    def _wait_for_sftp(
+        self,
+        sftp: SFTPSettings | Mapping[str, Any] | None,
+        deadline: float | None,
+        reporter: Reporter,
+    ) -> None:
+        """The deliverable from the SFTP drop: then :meth:`result` reads it like any other."""
+        from .sftp import wait_for_deliverable  # the optional extra, loaded only when asked for
+
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            data = wait_for_deliverable(
+                # rows: a job resumed without knowing its row count skips that check
+                self.filename,
+                rows=self.rows or None,
+                timeout=timeout,
+                progress=reporter,
+                settings=sftp,
+            )
+        except JobTimeoutError as exc:
+            exc.message += f"; pick it up again with {self.resume_call}, adding via='sftp'"
+            raise
+        self._deliverable = data
+        self._set_state("downloaded")
+        self._delivered.set()
+
     def _poll_once(self) -> None:
         """One poll; the caller has claimed the slot in the schedule."""
         wait = self.poll_interval
+        state: State = self._state
         try:
             answer = self.client.poll(self.filename)
         except RateLimitError as exc:
             wait = max(wait, exc.retry_after or 0.0)
             raise
-        except JobFailedError as exc:
-            self._state, self._error = "failed", exc.service_message
+        except (JobFailedError, ValidationError) as exc:
+            # The job failed, or the service does not know it: polling again cannot help.
+            state, self._error = "failed", exc.service_message
+            self._state = state
             raise
         finally:
             self._polls += 1
             SCHEDULE.record(self._key, wait)
+            self._stored(
+                lambda store: store.polled(self.filename, wait, state=state, error=self._error),
+                None,
+            )
         if answer.ready:
             self.deliver(answer.url)  # type: ignore[arg-type]
 
@@ -287,17 +552,20 @@ class Job:
                 self._delivered.wait(max(0.0, deadline - time.monotonic()))
                 if self._state != "uploaded":
                     return
-                raise JobTimeoutError(
-                    f"SmartMatch job {self.filename!r} was not ready within the timeout "
-                    f"({self._polls} polls); it goes on at the service: pick it up again "
-                    f"with {self.resume_call}",
-                    filename=self.filename,
-                )
+                raise self._timeout_error()
             if delay <= 0:
                 return
             reporter.waiting(self._polls, delay)
             if self._delivered.wait(min(delay, 1.0)):
                 return
+
+    def _timeout_error(self) -> JobTimeoutError:
+        return JobTimeoutError(
+            f"SmartMatch job {self.filename!r} was not ready within the timeout "
+            f"({self._polls} polls); it goes on at the service: pick it up again "
+            f"with {self.resume_call}",
+            filename=self.filename,
+        )
 
     # -- results ----------------------------------------------------------------
 
@@ -306,6 +574,9 @@ class Job:
         if self._deliverable is not None:
             return self._deliverable
         if self._url is None:
+            if self._state == "downloaded":
+                # Known from the result cache, which keeps the files, not these bytes.
+                self._state = "uploaded"
             self.wait(progress=progress)
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         for refresh in range(MAX_URL_REFRESHES + 1):
@@ -320,44 +591,79 @@ class Job:
                 if exc.status != 403 or refresh == MAX_URL_REFRESHES:
                     raise
                 # An expired download URL: the next poll gives a fresh one.
-                self._state, self._url = "uploaded", None
+                self._state, self._url, self.channel = "uploaded", None, "poll"
                 self._delivered.clear()
                 self.wait(progress=reporter)
                 continue
             assert data is not None
             self._deliverable = data
-            self._state = "downloaded"
+            self._set_state("downloaded")
             return data
         raise AssertionError("unreachable")  # pragma: no cover
 
     def result(self, progress: ProgressArg | Reporter = False) -> MatchResult:
         """Download the deliverable and merge it back onto the submitted frame.
 
-        Waits first if the job is not ready yet.
+        Waits first if the job is not ready yet. A job resumed without its
+        frame is merged onto the columns that were uploaded, read back from
+        the deliverable: one row per uploaded row, in upload order (the
+        index is the row's position), the uploaded identifiers then the
+        appended columns. The deliverable is kept in the result cache unless
+        the job was submitted with ``cache=False``.
 
         Raises
         ------
-        InputError
-            The job has no frame to merge onto (resume it with the frame).
         DeliverableError
             The deliverable is unreadable or does not fit the rows sent.
         """
         if self._result is not None:
             return self._result
-        if self._frame is None:
-            raise InputError(
-                f"job {self.filename!r} has no frame to merge the results onto: pass the "
-                f"frame that was submitted, as in {self.resume_call}",
-                filename=self.filename,
-            )
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
-        data = self.download(reporter)
+        deliverable = self._read(reporter)
         reporter.stage("merging")
-        deliverable = read_deliverable(data, filename=self.filename)
-        sent = [*self.mapping.identifiers, "matchback_id"]
-        self._result = merge_back(self._frame, deliverable, sent, filename=self.filename)
+        sent = self._sent_columns(deliverable)
+        frame = self._frame
+        if frame is None:
+            frame = _sent_frame(deliverable, sent, self.rows)
+        result = merge_back(frame, deliverable, sent, filename=self.filename)
+        result.from_cache = self.from_cache
+        self._result = result
         reporter.stage("done")
-        return self._result
+        return result
+
+    def _read(self, reporter: Reporter) -> Deliverable:
+        if self._files is not None:
+            return read_files(self._files, filename=self.filename)
+        deliverable = read_deliverable(self.download(reporter), filename=self.filename)
+        if self.cache and self.cache_key is not None:
+            key = self.cache_key
+            files = deliverable.files
+            self._stored(lambda store: store.save_result(key, self.filename, files), None)
+        return deliverable
+
+    def _sent_columns(self, deliverable: Deliverable) -> list[str]:
+        if self.mapping is not None:
+            return [*self.mapping.identifiers, MATCHBACK_ID]
+        # No record of the upload: the service echoes it, identifiers first.
+        echoed = [c for c in deliverable.best.column_names if c in IDENTIFIERS]
+        return [*echoed, MATCHBACK_ID]
+
+
+def _sent_frame(deliverable: Deliverable, sent: list[str], rows: int) -> pd.DataFrame:
+    """The uploaded columns, read back from the deliverable, one row per uploaded row."""
+    best = deliverable.best
+    ids = pd.to_numeric(pd.Series(best[MATCHBACK_ID].to_pylist(), dtype=object), errors="coerce")
+    if ids.isna().all() and len(ids):
+        raise DeliverableError(
+            f"the deliverable's {MATCHBACK_ID} column holds no row numbers; it cannot be "
+            "placed back in upload order"
+        )
+    n = max(rows, min(len(best), int(ids.max()) + 1)) if len(ids) else rows
+    valid = (ids.notna() & (ids >= 0) & (ids < n)).to_numpy()
+    take = np.full(n, -1, dtype=np.int64)
+    take[ids[valid].astype(np.int64).to_numpy()] = np.flatnonzero(valid)
+    identifiers = [c for c in sent if c != MATCHBACK_ID and c in best.column_names]
+    return _appended_frame(best, identifiers, identifiers, take, pd.RangeIndex(n))
 
 
 def _transient(exc: Exception) -> bool:

@@ -2,18 +2,28 @@
 
 Stages: preparing, uploading (bytes), waiting (elapsed, polls, countdown to
 the next poll), downloading (bytes), merging, done. ``progress=True`` draws
-one ``tqdm.auto`` bar (a widget in a notebook, text in a terminal) that
-moves through them; ``progress=False`` is silent; a callable receives a
-:class:`ProgressEvent` at each change, for other UIs.
+one ``tqdm.auto`` line per stage (a widget in a notebook, text in a
+terminal), each left in place when the next begins, so the whole journey
+stays readable::
+
+    preparing: 00:00
+    uploading: 100%|██████████| 8.34kB/8.34kB [00:00, 2.10MB/s]
+    waiting: 00:31, polls: 2, ready
+    downloading: 18.2kB [00:00, 3.55MB/s]
+    merging: 00:00
+
+``progress=False`` is silent; a callable receives a :class:`ProgressEvent`
+at each change, for other UIs.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 Stage = Literal["preparing", "uploading", "waiting", "downloading", "merging", "done", "note"]
 
@@ -36,7 +46,8 @@ class ProgressEvent:
     elapsed
         Seconds since the stage began.
     message
-        A line for the user (the filename, the mapping, the summary).
+        A line for the user (the filename, the mapping, the summary), or
+        while waiting what is awaited (``"waiting for the webhook"``, ``"ready"``).
     """
 
     stage: Stage
@@ -91,10 +102,9 @@ class Reporter:
         """Enter a stage; ``total`` bytes for a transfer."""
         self._started = time.monotonic()
         self._event = ProgressEvent(stage, total=total, polls=self._event.polls)
-        if self._show and stage not in {"preparing", "done"}:
-            self._draw_stage(stage, total)
-        if stage == "done":
-            self.close()
+        self.close()
+        if self._show and stage != "done":
+            self._bar = _stage_bar(stage, total)
         self._emit()
 
     def advance(self, n: int) -> None:
@@ -104,17 +114,20 @@ class Reporter:
             self._bar.update(n)
         self._emit()
 
-    def waiting(self, polls: int, next_poll_in: float | None) -> None:
-        """While waiting: polls made, and seconds to the next one."""
-        self._event = replace(self._event, polls=polls, done=polls, next_poll_in=next_poll_in)
+    def waiting(self, polls: int, next_poll_in: float | None, status: str | None = None) -> None:
+        """While waiting: polls made, seconds to the next one, or what is awaited instead."""
+        self._event = replace(
+            self._event, polls=polls, done=polls, next_poll_in=next_poll_in, message=status
+        )
         if self._bar is not None:
             self._bar.n = polls
-            countdown = f"next poll in {next_poll_in:.0f} s" if next_poll_in else "polling"
-            self._bar.set_postfix_str(countdown, refresh=True)
+            if status is None:
+                status = f"next poll in {math.ceil(next_poll_in)} s" if next_poll_in else "polling"
+            self._bar.set_postfix_str(status, refresh=True)
         self._emit()
 
     def close(self) -> None:
-        """Finish the bar."""
+        """Finish the current stage's line, leaving it in place."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
@@ -123,16 +136,32 @@ class Reporter:
         if self._callback:
             self._callback(replace(self._event, elapsed=time.monotonic() - self._started))
 
-    def _draw_stage(self, stage: Stage, total: int | None) -> None:
-        from tqdm.auto import tqdm
 
-        if self._bar is None:
-            self._bar = tqdm(desc=stage, total=total, leave=True, dynamic_ncols=True)
-        bytes_ = stage in {"uploading", "downloading"}
-        self._bar.unit = "B" if bytes_ else (" polls" if stage == "waiting" else "it")
-        self._bar.unit_scale = bytes_
-        self._bar.unit_divisor = 1024 if bytes_ else 1000
-        self._bar.set_description_str(stage, refresh=False)
-        self._bar.set_postfix_str("", refresh=False)
-        self._bar.total = total  # reset(total=None) would keep the previous total
-        self._bar.reset(total)
+#: What each stage's line shows (tqdm's ``bar_format``); byte counts scale to kB, MB.
+_FORMATS: Final[dict[str, str]] = {
+    "sized": "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}B/{total_fmt}B [{elapsed}, {rate_fmt}]",
+    "bytes": "{desc}: {n_fmt}B [{elapsed}, {rate_fmt}]",
+    "waiting": "{desc}: {elapsed}, polls: {n}{postfix}",
+    "other": "{desc}: {elapsed}",
+}
+
+
+def _stage_bar(stage: Stage, total: int | None) -> Any:
+    """A tqdm line (a widget in a notebook) for one stage, left in place when it closes."""
+    from tqdm.auto import tqdm
+
+    transfer = stage in {"uploading", "downloading"}
+    if transfer:
+        kind = "sized" if total else "bytes"
+    else:
+        kind = "waiting" if stage == "waiting" else "other"
+    return tqdm(
+        desc=stage,
+        total=total if transfer else None,
+        unit="B" if transfer else "it",
+        unit_scale=transfer,
+        unit_divisor=1024,
+        bar_format=_FORMATS[kind],
+        leave=True,
+        dynamic_ncols=True,
+    )

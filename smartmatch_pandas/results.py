@@ -79,6 +79,17 @@ def read_deliverable(data: bytes, *, filename: str | None = None) -> Deliverable
             "resume(filename)",
             filename=filename,
         ) from None
+    return read_files(files, filename=filename)
+
+
+def read_files(files: dict[str, bytes], *, filename: str | None = None) -> Deliverable:
+    """Parse a deliverable's unpacked files (as :func:`unpack` gives them).
+
+    Raises
+    ------
+    DeliverableError
+        No file is a CSV with a ``matchback_id`` column.
+    """
     tables: list[tuple[str, pa.Table]] = []
     reports: list[str] = []
     for name, content in files.items():
@@ -235,6 +246,24 @@ class MatchSummary:
         """``matched / rows`` (0.0 for no rows)."""
         return self.matched / self.rows if self.rows else 0.0
 
+    def as_attrs(self) -> dict[str, object]:
+        """The summary as plain JSON values, fit for ``DataFrame.attrs``.
+
+        pandas writes ``attrs`` into Parquet files as JSON, so nothing else may go there.
+        """
+        return {
+            "rows": self.rows,
+            "matched": self.matched,
+            "match_rate": round(self.match_rate, 6),
+            "missing": self.missing,
+            "unknown": self.unknown,
+            "report": self.report,
+            "by_identifier": {
+                c.identifier: {"rows_with_value": c.rows, "matched": c.matched}
+                for c in self.coverage
+            },
+        }
+
     def __str__(self) -> str:
         return (
             f"SmartMatch: {self.rows:,} rows sent, {self.matched:,} matched ({self.match_rate:.1%})"
@@ -302,6 +331,8 @@ class MatchResult:
     filename: str | None = None
     #: The input row position of each row of ``additional``.
     additional_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    #: Whether the deliverable came from the result cache rather than the service.
+    from_cache: bool = False
 
     @cached_property
     def candidates(self) -> pd.DataFrame:
@@ -375,18 +406,17 @@ def merge_back(
 
 def _positions(table: pa.Table, n: int, filename: str | None) -> np.ndarray:
     """The row position each result row belongs to; -1 where it is not a row that was sent."""
-    ids = table[MATCHBACK_ID]
-    try:
-        values = pc.cast(pc.utf8_trim_whitespace(ids), pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        bad = next(
-            (v for v in ids.to_pylist() if v is None or not v.strip().lstrip("-").isdigit()), None
-        )
+    ids = pc.utf8_trim_whitespace(table[MATCHBACK_ID])
+    # Digits only: Arrow's cast would also read "0x1" or "+1" and place a row by guess.
+    digits = pc.match_substring_regex(ids, r"^[0-9]{1,18}$")
+    if not pc.all(pc.or_kleene(digits, pc.is_null(ids))).as_py():
+        bad = ids.filter(pc.invert(pc.fill_null(digits, True)))[0].as_py()
         raise DeliverableError(
             f"the deliverable has a {MATCHBACK_ID} that the client never sent ({bad!r}); "
             "it cannot be merged back",
             filename=filename,
-        ) from None
+        )
+    values = pc.cast(ids, pa.int64())
     out = values.to_numpy(zero_copy_only=False)
     if values.null_count:
         out = np.where(pc.is_null(values).to_numpy(zero_copy_only=False), -1, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -33,6 +34,26 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's own key, base URL or poll interval."""
     for name in ("TS_API_KEY", "SMARTMATCH_BASE_URL", "SMARTMATCH_POLL_INTERVAL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries keep their count and order, with backoffs of milliseconds, not seconds."""
+    monkeypatch.setattr("smartmatch_pandas.client.BACKOFF_FACTOR", 0.005)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_job_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test has a job store of its own: none touches the developer's real one."""
+    home = tmp_path / "smartmatch-home"
+    monkeypatch.setenv("SMARTMATCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def store_home(_isolated_job_store: Path) -> Path:
+    """The test's job store folder (``SMARTMATCH_HOME``)."""
+    return _isolated_job_store
 
 
 @pytest.fixture(scope="session")

@@ -227,8 +227,24 @@ def test_the_summary_shows_the_match_rate_next_to_each_identifiers_share(
     assert with_zip.matched == 10
     assert table.loc["zip", "match_rate_without"] == (summary.matched - 10) / 10
     assert str(summary).count("\n") == 0  # still one line
+    assert summary.as_attrs()["by_identifier"]["zip"] == {"rows_with_value": 10, "matched": 10}
 
     frame.smartmatch.match(**service.settings, progress=True)
     out = capsys.readouterr().out
     assert "SmartMatch: 20 rows sent" in out
     assert "  email                in  25.0% of rows; matched 100.0% of those" in out
+
+
+def test_a_job_sent_with_invalid_blank_resumes_with_its_frame(
+    service: LocalService, settings: dict[str, Any]
+) -> None:
+    truth = people(service, 8)
+    frame = truth[["first_name", "last_name", "zip"]].copy()
+    frame.loc[3, "zip"] = "n/a"
+    with pytest.warns(SmartMatchWarning):
+        job = sm.submit(frame, invalid="blank", **settings)
+    job.wait(progress=False)
+    sm.clear_cache()
+    with pytest.warns(SmartMatchWarning):
+        result = sm.resume(job.filename, frame, api_key=service.api_key, progress=False)
+    assert_merged_exactly(frame, result.frame)

@@ -1,0 +1,501 @@
+"""The per-user job store: a record of every job, and the result cache.
+
+A SmartMatch job costs money, cannot be cancelled and can run for hours,
+so every job is written down the moment it is registered (before its
+upload) and kept up to date as it is polled and downloaded. Any process can
+then pick it up again by its filename.
+
+Layout, under :func:`store_home`::
+
+    jobs/<filename>.json      one record per job: no API key, no URL, no contact data
+    results/<key>.parquet     a finished job's deliverable, for the same data and options
+    .lock                     taken while a record is read, changed and written back
+
+Folders are created readable by the user alone (0700) and files written
+atomically (a temporary file renamed into place) with mode 0600. Changes to
+a record happen under an exclusive lock on ``.lock``, so two processes
+(a notebook and ``smartmatch-pandas resume``) can use the store at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+from .errors import OptionError
+
+if TYPE_CHECKING:
+    from .fields import ColumnMapping
+    from .options import MatchOptions
+
+#: The environment variable that moves the store.
+HOME_ENV: Final = "SMARTMATCH_HOME"
+APP_NAME: Final = "smartmatch-pandas"
+_RECORD_FORMAT: Final = 1
+_RESULT_META: Final = b"smartmatch"
+#: Options that do not change what a job returns, left out of its cache key.
+_DELIVERY_OPTIONS: Final = frozenset({"filename", "webhook"})
+
+State = Literal["registered", "uploaded", "ready", "downloaded", "failed"]
+#: States of a job that has not finished at the service (or was never uploaded).
+PENDING: Final[frozenset[str]] = frozenset({"registered", "uploaded", "ready"})
+
+
+def store_home() -> Path:
+    """Where the job store lives: ``SMARTMATCH_HOME``, else the user's cache folder.
+
+    The cache folder is ``$XDG_CACHE_HOME/smartmatch-pandas`` (default
+    ``~/.cache/smartmatch-pandas``) on Linux and other Unixes,
+    ``~/Library/Caches/smartmatch-pandas`` on macOS, and
+    ``%LOCALAPPDATA%\\smartmatch-pandas\\Cache`` on Windows.
+    """
+    moved = os.environ.get(HOME_ENV)
+    if moved:
+        return Path(moved).expanduser()
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA")
+        base = Path(local) if local else Path.home() / "AppData" / "Local"
+        return base / APP_NAME / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / APP_NAME
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    # The XDG spec says a relative path is invalid and must be ignored.
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / APP_NAME
+
+
+def fingerprint(body: bytes) -> str:
+    """A fingerprint of the uploaded data (its SHA-256): equal bodies, equal fingerprints."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def service_url(base_url: str) -> str:
+    """``base_url`` without any user name, password, query or fragment: safe to store."""
+    parts = urlsplit(base_url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
+
+
+def cache_key(base_url: str, data: str, options: MatchOptions) -> str:
+    """The key of a result: the service, the uploaded data's fingerprint, the options.
+
+    The filename and the webhook only say how a job is named and delivered,
+    so they are left out: the same data and options give the same key.
+    """
+    chosen = {k: v for k, v in options.as_dict().items() if k not in _DELIVERY_OPTIONS}
+    text = json.dumps(
+        {"service": service_url(base_url), "data": data, "options": chosen},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def label_to_json(label: Hashable) -> Any:
+    """A column label as JSON: itself when JSON keeps it, else its ``repr``."""
+    if label is None or isinstance(label, str | bool | int | float):
+        return label
+    return {"repr": repr(label)}
+
+
+def label_matches(stored: Any, label: Hashable) -> bool:
+    """Whether a frame's column ``label`` is the one stored by :func:`label_to_json`."""
+    if isinstance(stored, dict):
+        return repr(label) == stored.get("repr")
+    if isinstance(stored, bool) != isinstance(label, bool):
+        return False
+    try:
+        return bool(stored == label)
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass
+class JobRecord:
+    """What the store keeps of one job: enough to find it, resume it and merge it back.
+
+    Never an API key, a presigned URL or contact data: the uploaded data is
+    known only by its fingerprint.
+
+    Attributes
+    ----------
+    filename
+        The job's name at the service.
+    service
+        The service's base URL, without credentials (see :func:`service_url`).
+    host
+        The service's host (and port, if any).
+    options
+        The job's options, as :meth:`MatchOptions.as_dict` gives them.
+    mapping
+        ``[frame column, identifier]`` pairs, in upload order.
+    submitted_at
+        When the job was registered (ISO 8601, UTC).
+    rows
+        Rows uploaded.
+    fingerprint
+        The uploaded data's fingerprint (:func:`fingerprint`).
+    key
+        The result's cache key (:func:`cache_key`).
+    poll_interval
+        Seconds between polls the submitting process used.
+    state
+        ``registered`` (never uploaded), ``uploaded``, ``ready``,
+        ``downloaded`` or ``failed``.
+    error
+        The service's error string, if the job failed.
+    polls
+        Polls made for this job, by every process.
+    last_poll, next_poll
+        When the latest poll was answered, and the earliest moment the next
+        may be sent (seconds since the epoch), so that a process resuming
+        the job keeps the rate limit.
+    cache
+        Whether the job's result is kept in the result cache.
+    version
+        The smartmatch-pandas version that submitted it.
+    updated_at
+        When the record last changed (ISO 8601, UTC).
+    """
+
+    filename: str
+    service: str
+    host: str
+    options: dict[str, Any]
+    mapping: list[list[Any]]
+    submitted_at: str
+    rows: int
+    fingerprint: str
+    key: str
+    poll_interval: float
+    state: State = "registered"
+    error: str | None = None
+    polls: int = 0
+    last_poll: float | None = None
+    next_poll: float | None = None
+    cache: bool = True
+    version: str = __version__
+    updated_at: str = field(default_factory=_now)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        filename: str,
+        base_url: str,
+        options: MatchOptions,
+        mapping: ColumnMapping,
+        rows: int,
+        data: str,
+        key: str,
+        poll_interval: float,
+        cache: bool,
+    ) -> JobRecord:
+        """The record of a job about to be registered."""
+        service = service_url(base_url)
+        return cls(
+            filename=filename,
+            service=service,
+            host=urlsplit(service).netloc,
+            options=options.as_dict(),
+            mapping=[[label_to_json(column), ident] for column, ident in mapping.pairs],
+            submitted_at=_now(),
+            rows=rows,
+            fingerprint=data,
+            key=key,
+            poll_interval=poll_interval,
+            cache=cache,
+        )
+
+    @property
+    def pending(self) -> bool:
+        """Whether the job has not finished (or was never uploaded)."""
+        return self.state in PENDING
+
+    @property
+    def identifiers(self) -> list[str]:
+        """The identifiers uploaded, in order."""
+        return [str(ident) for _, ident in self.mapping]
+
+    def to_json(self) -> bytes:
+        return json.dumps({"format": _RECORD_FORMAT, **asdict(self)}, indent=1).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> JobRecord:
+        raw = json.loads(data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+@dataclass(frozen=True)
+class CachedResult:
+    """A finished job's deliverable, from the result cache.
+
+    Attributes
+    ----------
+    filename
+        The job that produced it.
+    saved_at
+        When it was stored (ISO 8601, UTC).
+    files
+        The deliverable's files, by name, as the service sent them.
+    """
+
+    filename: str
+    saved_at: str
+    files: dict[str, bytes]
+
+
+class JobStore:
+    """The job store at ``home`` (default :func:`store_home`).
+
+    Raises
+    ------
+    OptionError
+        The folder cannot be created or written: set ``SMARTMATCH_HOME``.
+    """
+
+    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+        self.home = Path(home) if home is not None else store_home()
+        self.jobs_dir = self.home / "jobs"
+        self.results_dir = self.home / "results"
+        try:
+            self._make_private_dir(self.home, chmod=not self.home.exists())
+            for folder in (self.jobs_dir, self.results_dir):
+                self._make_private_dir(folder, chmod=True)
+        except OSError as exc:
+            raise OptionError(
+                f"the job store at {self.home} cannot be used ({exc.strerror or exc}): set "
+                f"{HOME_ENV} to a folder you can write, where job records are kept"
+            ) from None
+        self._lock_path = self.home / ".lock"
+
+    def __repr__(self) -> str:
+        return f"JobStore({str(self.home)!r})"
+
+    @staticmethod
+    def _make_private_dir(path: Path, *, chmod: bool) -> None:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if chmod and os.name == "posix":
+            path.chmod(0o700)
+
+    # -- job records ------------------------------------------------------------
+
+    def _record_path(self, filename: str) -> Path:
+        return self.jobs_dir / f"{filename}.json"
+
+    def load(self, filename: str) -> JobRecord | None:
+        """The record of job ``filename``, or None if there is none."""
+        try:
+            return JobRecord.from_json(self._record_path(filename).read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def save(self, record: JobRecord) -> None:
+        """Write ``record``, replacing any record of the same filename."""
+        with self._locked():
+            self._write(record)
+
+    def _write(self, record: JobRecord) -> None:
+        record.updated_at = _now()
+        _write_atomic(self._record_path(record.filename), record.to_json())
+
+    def modify(self, filename: str, change: Callable[[JobRecord], object]) -> JobRecord | None:
+        """Apply ``change`` to the record of ``filename`` under the lock; None if there is none."""
+        with self._locked():
+            record = self.load(filename)
+            if record is None:
+                return None
+            change(record)
+            self._write(record)
+            return record
+
+    def update(self, filename: str, **values: Any) -> JobRecord | None:
+        """Set fields of the record of ``filename``; None if there is none."""
+
+        def assign(record: JobRecord) -> None:
+            for name, value in values.items():
+                setattr(record, name, value)
+
+        return self.modify(filename, assign)
+
+    def remove(self, filename: str) -> None:
+        """Forget job ``filename`` (its record only)."""
+        with self._locked():
+            self._record_path(filename).unlink(missing_ok=True)
+
+    def records(self) -> list[JobRecord]:
+        """Every job record, newest first (unreadable files are skipped)."""
+        out = []
+        for path in self.jobs_dir.glob("*.json"):
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                out.append(JobRecord.from_json(path.read_bytes()))
+        return sorted(out, key=lambda r: (r.submitted_at, r.filename), reverse=True)
+
+    def pending(self, key: str) -> JobRecord | None:
+        """The newest unfinished job for the same data and options, if any."""
+        return next((r for r in self.records() if r.key == key and r.pending), None)
+
+    # -- the poll rate limit, across processes ------------------------------------
+
+    def claim_poll(self, filename: str, interval: float) -> float:
+        """Take the right to poll ``filename`` now: 0.0 if taken, else seconds to wait.
+
+        Held for ``interval`` until :meth:`polled` records the answer, so a
+        process that dies in the middle of a poll still holds it.
+        """
+        wait = 0.0
+
+        def claim(record: JobRecord) -> None:
+            nonlocal wait
+            now = time.time()
+            if record.next_poll is not None and record.next_poll > now:
+                wait = record.next_poll - now
+            else:
+                record.next_poll = now + interval
+
+        self.modify(filename, claim)
+        return wait
+
+    def polled(self, filename: str, wait: float, **values: Any) -> None:
+        """A poll of ``filename`` was answered: the next is due ``wait`` seconds from now."""
+
+        def record_poll(record: JobRecord) -> None:
+            now = time.time()
+            record.polls += 1
+            record.last_poll = now
+            record.next_poll = now + wait
+            for name, value in values.items():
+                setattr(record, name, value)
+
+        self.modify(filename, record_poll)
+
+    # -- the result cache ----------------------------------------------------------
+
+    def _result_path(self, key: str) -> Path:
+        return self.results_dir / f"{key}.parquet"
+
+    def save_result(self, key: str, filename: str, files: dict[str, bytes]) -> None:
+        """Keep a finished job's deliverable files, as Parquet, under ``key``."""
+        meta = {"filename": filename, "saved_at": _now(), "version": __version__}
+        table = pa.table(
+            {
+                "name": pa.array(list(files), pa.string()),
+                "content": pa.array(list(files.values()), pa.large_binary()),
+            }
+        ).replace_schema_metadata({_RESULT_META: json.dumps(meta).encode()})
+        path = self._result_path(key)
+        with _atomic_path(path) as partial:
+            pq.write_table(table, str(partial), compression="zstd")
+
+    def load_result(self, key: str) -> CachedResult | None:
+        """The cached deliverable for ``key``, or None."""
+        try:
+            table = pq.read_table(self._result_path(key))
+        except (FileNotFoundError, pa.ArrowInvalid, OSError):
+            return None
+        meta = json.loads((table.schema.metadata or {}).get(_RESULT_META, b"{}"))
+        files = dict(zip(table["name"].to_pylist(), table["content"].to_pylist(), strict=True))
+        return CachedResult(str(meta.get("filename", "")), str(meta.get("saved_at", "")), files)
+
+    def result_of(self, key: str) -> str | None:
+        """The filename of the job whose result is cached under ``key``, without reading it."""
+        try:
+            schema = pq.read_schema(self._result_path(key))
+        except (FileNotFoundError, pa.ArrowInvalid, OSError):
+            return None
+        meta = json.loads((schema.metadata or {}).get(_RESULT_META, b"{}"))
+        return str(meta.get("filename", "")) or None
+
+    def clear_results(self, keys: set[str] | None = None) -> tuple[int, int]:
+        """Remove cached results (those of ``keys``, or all); return (files, bytes) removed."""
+        count = size = 0
+        for path in self.results_dir.glob("*.parquet"):
+            if keys is not None and path.stem not in keys:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                size += path.stat().st_size
+                path.unlink()
+                count += 1
+        return count, size
+
+    # -- locking ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with _THREAD_LOCK, _file_lock(self._lock_path):
+            yield
+
+
+# flock() excludes other processes; this lock also spares a process's own
+# threads from queueing on the file lock one after another.
+_THREAD_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+            try:
+                yield
+            finally:
+                os.lseek(fd, 0, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """A private (0600) temporary path beside ``path``, renamed onto it if all goes well."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(fd)
+    partial = Path(name)
+    try:
+        yield partial
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so a reader sees the old file or the new, never half."""
+    with _atomic_path(path) as partial, open(partial, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())

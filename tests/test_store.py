@@ -1,0 +1,158 @@
+"""The job store: where it lives, who may read it, and what it never holds."""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import smartmatch_pandas as sm
+from smartmatch_pandas.fields import ColumnMapping
+from smartmatch_pandas.local import LocalService, sample_contacts
+from smartmatch_pandas.store import (
+    JobRecord,
+    JobStore,
+    label_matches,
+    label_to_json,
+    store_home,
+)
+
+
+def test_smartmatch_home_moves_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTMATCH_HOME", str(tmp_path / "elsewhere"))
+    assert store_home() == tmp_path / "elsewhere"
+    assert JobStore().home == tmp_path / "elsewhere"
+
+
+@pytest.mark.parametrize(
+    ("platform", "environ", "expected"),
+    [
+        ("linux", {}, "HOME/.cache/smartmatch-pandas"),
+        ("linux", {"XDG_CACHE_HOME": "/xdg/cache"}, "/xdg/cache/smartmatch-pandas"),
+        ("linux", {"XDG_CACHE_HOME": "relative/ignored"}, "HOME/.cache/smartmatch-pandas"),
+        ("freebsd14", {}, "HOME/.cache/smartmatch-pandas"),
+        ("darwin", {}, "HOME/Library/Caches/smartmatch-pandas"),
+        ("win32", {"LOCALAPPDATA": "/appdata/local"}, "/appdata/local/smartmatch-pandas/Cache"),
+        ("win32", {}, "HOME/AppData/Local/smartmatch-pandas/Cache"),
+    ],
+)
+def test_the_default_is_the_users_cache_folder(
+    platform: str,
+    environ: dict[str, str],
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("SMARTMATCH_HOME", "XDG_CACHE_HOME", "LOCALAPPDATA"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(sys, "platform", platform)
+    assert store_home() == Path(expected.replace("HOME", str(tmp_path)))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_folders_and_files_are_readable_by_the_user_alone(
+    service: LocalService, contacts_frame: pd.DataFrame, store_home: Path
+) -> None:
+    sm.match(contacts_frame, **service.settings, progress=False)
+    paths = [store_home, *store_home.rglob("*")]
+    assert {p.name for p in paths} >= {"jobs", "results", ".lock"}
+    assert any(p.suffix == ".parquet" for p in paths)
+    for path in paths:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), path
+
+
+@pytest.fixture
+def contacts_frame(service: LocalService) -> pd.DataFrame:
+    return sample_contacts(service.voters, 30, seed=8).drop(columns="true_voterbase_id")
+
+
+def test_records_hold_no_key_no_url_and_no_contact_data(
+    service: LocalService, contacts_frame: pd.DataFrame, store_home: Path
+) -> None:
+    job = sm.submit(contacts_frame, max_matches=2, **service.settings, progress=False)
+    job.wait(progress=False).result()
+    text = (store_home / "jobs" / f"{job.filename}.json").read_text()
+    record = json.loads(text)
+    assert record["state"] == "downloaded"
+    assert record["rows"] == 30
+    assert record["fingerprint"].startswith("sha256:")
+    assert record["host"] == service.base_url.split("/")[2]
+    assert service.api_key not in text
+    assert "X-Amz" not in text
+    assert "storage/" not in text
+    for column in ("first_name", "last_name", "email", "phone", "address1"):
+        for value in contacts_frame[column].dropna():
+            assert f'"{value}"' not in text, (column, value)
+
+
+def test_an_unusable_store_stops_before_any_request(
+    fresh_service: LocalService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SMARTMATCH_HOME", str(blocker / "store"))
+    frame = sample_contacts(fresh_service.voters, 5, seed=1).drop(columns="true_voterbase_id")
+    with pytest.raises(sm.OptionError, match="set SMARTMATCH_HOME to a folder you can write"):
+        sm.submit(frame, **fresh_service.settings, progress=False)
+    assert fresh_service.stats.get("registrations", 0) == 0
+
+
+def test_claiming_a_poll_holds_it_for_the_interval(store_home: Path) -> None:
+    store = JobStore()
+    record = _record("claimed")
+    store.save(record)
+    assert store.claim_poll("claimed", 0.3) == 0.0
+    assert 0.0 < store.claim_poll("claimed", 0.3) <= 0.3
+    store.polled("claimed", 0.2, state="uploaded")
+    loaded = store.load("claimed")
+    assert loaded is not None
+    assert loaded.polls == 1
+    assert loaded.last_poll is not None
+    assert store.claim_poll("claimed", 0.3) > 0.1
+    time.sleep(0.25)
+    assert store.claim_poll("claimed", 0.3) == 0.0
+
+
+def test_unreadable_records_do_not_hide_the_others(store_home: Path) -> None:
+    store = JobStore()
+    store.save(_record("good"))
+    (store.jobs_dir / "bad.json").write_text("{not json")
+    assert [r.filename for r in store.records()] == ["good"]
+
+
+def test_column_labels_of_any_kind_are_recorded(store_home: Path) -> None:
+    for label in ["zip", 3, 2.5, True, None, ("a", 1)]:
+        stored = json.loads(json.dumps(label_to_json(label)))
+        assert label_matches(stored, label)
+    assert not label_matches(label_to_json(1), True)
+    assert not label_matches(label_to_json("1"), 1)
+
+
+def _record(filename: str) -> JobRecord:
+    return JobRecord.new(
+        filename=filename,
+        base_url="http://user:secret@127.0.0.1:9/base?q=1",
+        options=sm.MatchOptions(filename=filename),
+        mapping=ColumnMapping((("zip", "zip"),)),
+        rows=1,
+        data="sha256:00",
+        key="k",
+        poll_interval=0.3,
+        cache=True,
+    )
+
+
+def test_the_service_is_stored_without_credentials(store_home: Path) -> None:
+    record = _record("creds")
+    assert record.service == "http://127.0.0.1:9/base"
+    assert record.host == "127.0.0.1:9"
+    assert "secret" not in record.to_json().decode()
