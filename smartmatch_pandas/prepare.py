@@ -164,8 +164,10 @@ def prepare_frame(
       first_name last_name    zip       dob matchback_id
     0        Ann       Lee  02134  19760114            0
     """
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got a {type(df).__name__}")
     policy = check_policy(invalid)
-    table = prepare_table(df, resolve_mapping(df.columns, columns), invalid=policy)
+    table = prepare_table(df, resolve_mapping(df.columns.unique(), columns), invalid=policy)
     text = pa.table([c.cast(pa.string()) for c in table.columns], names=table.column_names)
     frame: pd.DataFrame = text.to_pandas(types_mapper=lambda _: pd.StringDtype("pyarrow"))
     frame.index = df.index
