@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from . import reference
 
 #: Bump whenever the generator's output for a given (size, seed) changes: it keys the cache.
-GENERATOR_VERSION: Final = 2
+GENERATOR_VERSION: Final = 3
 #: The date ages are computed at (an election day), so a file never changes with the clock.
 AS_OF: Final = dt.date(2026, 11, 3)
 #: Environment variable that moves the cache of generated voter files.
@@ -339,6 +339,7 @@ def _people(rng: np.random.Generator, homes: _Homes) -> dict[str, pa.Array]:
     male = np.where(spouse & (rng.random(size) < 0.92), ~male[head], male)
     first = _first_names(rng, names, male)
     middle = _first_names(rng, names, male)
+    middle = np.where(middle == first, _first_names(rng, names, male), middle)
 
     # Ages: spouses near the head's, children 20-38 years younger (adults only).
     age = _adult_ages(rng, size)
