@@ -102,7 +102,10 @@ class Level:
     voters, for a level voter records never reach (a first initial alone);
     with ``format_share`` its u is then the measured
     agreement times ``m`` (the share of records written that way, the same
-    for matches and non-matches).
+    for matches and non-matches). ``per_person`` is for identifiers unique to a
+    person (ids, emails, personal phones), which random pairs never share:
+    u is then ``per_person / people``, the chance that a wrong value (a typo, a
+    reassigned number) happens to be another voter's.
     """
 
     label: str
@@ -112,6 +115,7 @@ class Level:
     given_tf: str | None = None
     measured_when: str | None = None
     format_share: bool = False
+    per_person: float | None = None
 
 
 @dataclass(frozen=True)
@@ -161,18 +165,24 @@ COMPARISONS: Final = (
     Comparison(
         "voterbase_id",
         _both("vbid"),
-        (Level("exact", "l.vbid = r.vbid", 0.995), Level("disagree", _DISAGREE, 0.005)),
+        (
+            Level("exact", "l.vbid = r.vbid", 0.995, per_person=0.01),
+            Level("disagree", _DISAGREE, 0.005),
+        ),
     ),
     Comparison(
         "exact_track",
         _both("etrack"),
-        (Level("exact", "l.etrack = r.etrack", 0.995), Level("disagree", _DISAGREE, 0.005)),
+        (
+            Level("exact", "l.etrack = r.etrack", 0.995, per_person=0.01),
+            Level("disagree", _DISAGREE, 0.005),
+        ),
     ),
     Comparison(
         "voter_id",
         f"{_both('vid')} OR {_both('state')}",
         (
-            Level("exact", "l.vid = r.vid AND l.state = r.state", 0.99),
+            Level("exact", "l.vid = r.vid AND l.state = r.state", 0.99, per_person=0.01),
             Level("disagree", _DISAGREE, 0.01),
         ),
     ),
@@ -180,7 +190,7 @@ COMPARISONS: Final = (
         "smartvan_id",
         f"{_both('vanid')} OR {_both('state')}",
         (
-            Level("exact", "l.vanid = r.vanid AND l.state = r.state", 0.99),
+            Level("exact", "l.vanid = r.vanid AND l.state = r.state", 0.99, per_person=0.01),
             Level("disagree", _DISAGREE, 0.01),
         ),
     ),
@@ -226,8 +236,12 @@ COMPARISONS: Final = (
     ),
     Comparison(
         "name_suffix",
-        _both("sfx"),
-        (Level("exact", "l.sfx = r.sfx", 0.9), Level("disagree", _DISAGREE, 0.1)),
+        # A suffix the list gives and the voter has not (a Jr against his father) disagrees.
+        "l.sfx IS NULL",
+        (
+            Level("exact", "l.sfx = r.sfx", 0.85),
+            Level("disagree", "r.sfx IS NULL OR l.sfx <> r.sfx", 0.15),
+        ),
     ),
     Comparison(
         "dob",
@@ -308,7 +322,7 @@ COMPARISONS: Final = (
         "phone",
         "l.phone IS NULL OR (r.personal IS NULL AND r.landline IS NULL)",
         (
-            Level("personal", "list_contains(r.personal, l.phone)", 0.5),
+            Level("personal", "list_contains(r.personal, l.phone)", 0.5, per_person=0.05),
             Level("landline", "l.phone = r.landline", 0.2),
             Level("disagree", _DISAGREE, 0.3),
         ),
@@ -319,7 +333,7 @@ COMPARISONS: Final = (
         "email",
         _both("email"),
         (
-            Level("exact", "l.email = r.email", 0.75),
+            Level("exact", "l.email = r.email", 0.75, per_person=0.02),
             Level("same user", "split_part(l.email, '@', 1) = split_part(r.email, '@', 1)", 0.05),
             Level("disagree", _DISAGREE, 0.2),
         ),
@@ -632,7 +646,9 @@ class LinkageMatcher:
                 total = max(len(compared), 1)
                 # A level never seen among different people is rare, not impossible.
                 measured[kind] = [0.0] + [
-                    max(float((compared == i).sum()), 0.5)
+                    level.per_person / max(n, 2)
+                    if level.per_person
+                    else max(float((compared == i).sum()), 0.5)
                     / total
                     * (level.m if level.format_share else 1)
                     for i, level in enumerate(comparison.levels, 1)
@@ -682,9 +698,9 @@ class LinkageMatcher:
                 WINDOW best_first AS (PARTITION BY contact ORDER BY score DESC, person)
             )
             SELECT contact AS "row", person, round(score, 6) AS score, method, rank FROM ranked
-            WHERE best >= {self.threshold!r} AND best - second >= {self.margin!r}
+            WHERE best >= {float(self.threshold)!r} AND best - second >= {float(self.margin)!r}
                 AND rank <= {int(max_matches)}
-                AND (rank = 1 OR score >= {self.candidate_threshold!r})
+                AND (rank = 1 OR score >= {float(self.candidate_threshold)!r})
             ORDER BY contact, rank
         """
 
@@ -698,6 +714,8 @@ class LinkageMatcher:
                 tf = level.given_tf if given else level.tf
                 if tf:
                     weight = f"log2({level.m!r} / greatest(coalesce({tf}, 0), {floor}))"
+                    if i == 1:
+                        weight = f"greatest({weight}, 0)"
                 whens.append(f"WHEN {i} THEN {weight}")
             return f"CASE {_lvl(comparison)} {' '.join(whens)} ELSE 0 END"
 
@@ -708,12 +726,14 @@ class LinkageMatcher:
         return f"(CASE WHEN {comparison.given} THEN {given} ELSE {marginal} END)"
 
     def _weights(self, comparison: Comparison, kind: str) -> list[float]:
-        """``log2(m / u)`` per level, never more than exact agreement's (a lesser agreement
-        seen too seldom among different people to measure must not outweigh it)."""
+        """``log2(m / u)`` per level; exact agreement never counts against a pair, and no
+        lesser agreement (seen too seldom among different people to measure) outweighs it."""
         weights: list[float] = []
         for i, level in enumerate(comparison.levels, 1):
             weight = math.log2(level.m / self.u[comparison.name][kind][i])
-            weights.append(min(weight, weights[0]) if weights else weight)
+            if i == len(comparison.levels):  # disagreement never counts for a pair
+                weight = min(weight, 0.0)
+            weights.append(min(weight, weights[0]) if weights else max(weight, 0.0))
         return weights
 
 
