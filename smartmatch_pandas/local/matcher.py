@@ -479,6 +479,7 @@ class LinkageMatcher:
         if threads:
             self._db.execute(f"SET threads = {int(threads)}")
         self._db.execute("SET preserve_insertion_order = false")
+        self._db.execute("SET enable_progress_bar = false")  # a service prints nothing
         self._lock = threading.Lock()
         self._db.register("raw_voters", voters.table)
         self._db.register("nick_pairs", reference.nicknames())
