@@ -18,12 +18,14 @@ runs per contact or per person.
    level, each level has a weight ``log2(m / u)``; ``m`` is the chance that
    a true match is at that level (fixed, documented), ``u`` the chance that
    two different people are, measured on the voter file itself (random
-   pairs, pairs in the same ZIP, housemates) or, for exact agreement on
-   names, ZIPs and cities, the value's own frequency. Place evidence is not
-   counted twice: a residence's weight is measured among neighbours, and a
-   shared last name or landline counts for little among housemates. The
-   score is the match's log2 odds: the prior ``log2(1 / people)`` plus
-   the weights.
+   pairs, neighbours in a ZIP code, people of one last name in a ZIP code),
+   the value's own frequency for exact agreement on names, ZIPs, cities and
+   addresses, or ``per_person / people`` for identifiers unique to a
+   person. Evidence that is not independent is conditioned, not counted
+   twice: a last name is weighed among the ZIP code's people (families
+   share one), an address or landline among the people of that last name
+   there. The score is the match's log2 odds: the prior
+   ``log2(1 / people)`` plus the weights.
 4. **Rank**: a row's best candidate is its match when its score reaches
    ``threshold`` and leads the next candidate by ``margin`` (else the row
    is ambiguous and left unmatched); up to ``max_matches - 1`` more
