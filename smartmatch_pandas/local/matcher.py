@@ -39,7 +39,6 @@ candidates, scores and order.
 from __future__ import annotations
 
 import math
-import threading
 import uuid
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -482,7 +481,6 @@ class LinkageMatcher:
             self._db.execute(f"SET threads = {int(threads)}")
         self._db.execute("SET preserve_insertion_order = false")
         self._db.execute("SET enable_progress_bar = false")  # a service prints nothing
-        self._lock = threading.Lock()
         self._db.register("raw_voters", voters.table)
         self._db.register("nick_pairs", reference.nicknames())
         self._db.execute("CREATE TABLE nick AS SELECT * FROM nick_pairs")
@@ -499,9 +497,10 @@ class LinkageMatcher:
         name = f"contacts_{uuid.uuid4().hex}"
         db = self._db.cursor()  # a connection of this call's own: match() is thread-safe
         try:
-            frame = contacts.reset_index(drop=True)
+            known = [c for c in contacts.columns if str(c) in _CONTACT_COLUMNS]
+            frame = contacts[known].reset_index(drop=True)
             db.register(f"{name}_raw", _as_text(frame))
-            present = {str(c) for c in frame.columns}
+            present = {str(c) for c in known}
             db.execute(
                 f"CREATE TEMP TABLE {name} AS "
                 + _normalise(f"{name}_raw", present, _CONTACT_COLUMNS, "row_number() OVER () - 1")

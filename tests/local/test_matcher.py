@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -331,3 +332,26 @@ def test_weights_are_documented(matcher: LinkageMatcher) -> None:
     assert (exact > 0).all()
     disagree = weights[weights["level"] == "disagree"]["weight"]
     assert (disagree < 0).all()
+
+
+def test_odd_inputs_and_concurrent_calls(matcher: LinkageMatcher, voters: VoterFile) -> None:
+    empty = matcher.match(pd.DataFrame({"first_name": pd.Series([], dtype=object)}), 3)
+    assert len(empty.row) == 0
+    blank = pd.DataFrame({"first_name": [None, ""], "zip": [None, "n/a"], "rid": [1, 2]})
+    assert len(matcher.match(blank, 3).row) == 0
+    contacts = sample_contacts(voters, 1000, seed=14).drop(columns="true_voterbase_id")
+    expected = matcher.match(contacts, 3)
+    results: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(matcher.match(contacts, 3)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 3
+    for found in results:
+        assert isinstance(found, type(expected))
+        assert np.array_equal(found.person, expected.person)
+        assert np.array_equal(found.score, expected.score)
