@@ -6,11 +6,15 @@
 
 __version__ = "0.1.0"
 
+from importlib import import_module as _import_module
+from types import ModuleType as _ModuleType
+
 from . import accessor as _accessor
 from .api import match, submit
 from .errors import (
     AuthorizationError,
     DeliverableError,
+    HostKeyError,
     InputError,
     JobFailedError,
     JobTimeoutError,
@@ -32,11 +36,20 @@ from .results import MatchResult, MatchSummary
 
 del _accessor
 
+
+def __getattr__(name: str) -> _ModuleType:
+    # ``smartmatch_pandas.sftp`` needs the optional paramiko: imported on first use.
+    if name == "sftp":
+        return _import_module(".sftp", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "IDENTIFIERS",
     "AuthorizationError",
     "ColumnMapping",
     "DeliverableError",
+    "HostKeyError",
     "InputError",
     "Job",
     "JobFailedError",

@@ -239,6 +239,8 @@ def match(
     pandas.DataFrame
         The input's rows, order, index, columns and dtypes, followed by the
         appended columns (``tsmart_match_code``, ``vb.*``, ``ts.*``) as text.
+        ``.attrs["smartmatch"]`` holds the job's ``filename`` and its
+        :class:`~smartmatch_pandas.MatchSummary` (with the service's report).
 
     Raises
     ------
@@ -279,7 +281,9 @@ def match(
     finally:
         reporter.close()
     reporter.note(str(result.summary))
-    return result.candidates if all_matches else result.frame
+    out = result.candidates if all_matches else result.frame
+    out.attrs["smartmatch"] = {"filename": job.filename, "summary": result.summary}
+    return out
 
 
 def _checked_frame(df: object, columns: Mapping[Hashable, str | None] | None) -> ColumnMapping:
@@ -293,10 +297,12 @@ def _checked_frame(df: object, columns: Mapping[Hashable, str | None] | None) ->
         )
     if len(df) == 0:
         raise InputError("the frame has no rows: there is nothing to match")
-    mapping = resolve_mapping(df.columns, columns)
-    duplicated = [c for c in mapping.columns if (df.columns == c).sum() > 1]
-    if duplicated:
-        raise InputError(
-            f"column {duplicated[0]!r} appears more than once in the frame; rename the duplicates"
-        )
+    mapping = resolve_mapping(df.columns.unique(), columns)
+    duplicated = set(df.columns[df.columns.duplicated()])
+    for column in mapping.columns:
+        if column in duplicated:
+            raise InputError(
+                f"column {column!r} appears more than once in the frame; rename or drop the "
+                "duplicates, for example df.loc[:, ~df.columns.duplicated()]"
+            )
     return mapping

@@ -8,6 +8,7 @@ never a flag, so it stays out of shell history and process listings.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Hashable, Sequence
 from pathlib import Path
@@ -55,6 +56,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="keep uploads and deliverables here")
     serve.add_argument(
         "--legacy-filenames", action="store_true", help="also accept filenames like name-1.csv"
+    )
+    sftp = serve.add_argument_group("SFTP drop (read-only, like TargetSmart's file-transfer area)")
+    sftp.add_argument(
+        "--sftp-port", type=int, metavar="P", help="also serve the drop folder over SFTP (0: any)"
+    )
+    sftp.add_argument("--sftp-user", default="smartmatch", help="the SFTP account's name")
+    sftp.add_argument(
+        "--sftp-host-key", type=Path, metavar="PATH", help="host key file (made if missing)"
+    )
+    sftp.add_argument(
+        "--drop-pause",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="testing: write each drop zip in two halves this far apart, not atomically",
     )
     serve.set_defaults(run=_serve)
 
@@ -172,9 +188,19 @@ def _serve(args: argparse.Namespace) -> None:
         seed=args.seed,
         data_dir=args.data_dir,
         legacy_filenames=args.legacy_filenames,
+        sftp_port=args.sftp_port,
+        sftp_username=args.sftp_user,
+        sftp_host_key=args.sftp_host_key,
+        drop_pause=args.drop_pause,
     ).start()
     for name, value in service.environ.items():
-        print(f"export {name}={value}")
+        print(f"export {name}={shlex.quote(value)}")
+    if service.sftp is not None:
+        print(
+            f"# SFTP drop (read-only): sftp -P {service.sftp.port} {service.sftp.username}@"
+            f"{service.sftp.host}:smartmatch/"
+        )
+        print(f"# its known_hosts line: {service.sftp.known_hosts_line}")
     print(f"# serving SmartMatch at {service.base_url}; Ctrl-C stops", flush=True)
     service.serve_forever()
 
@@ -246,9 +272,16 @@ def read_table(path: Path) -> pd.DataFrame:
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` as Parquet or CSV, by the file's extension."""
     if path.suffix.lower() == ".parquet":
-        frame.to_parquet(path, index=False)
+        # pandas would store .attrs (the job's summary objects) as JSON metadata: not data.
+        _without_attrs(frame).to_parquet(path, index=False)
     else:
         frame.to_csv(path, index=False)
+
+
+def _without_attrs(frame: pd.DataFrame) -> pd.DataFrame:
+    bare = frame.copy(deep=False)
+    bare.attrs = {}
+    return bare
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,6 +45,8 @@ SERVICE_POLL_INTERVAL: Final = 30.0
 _REAL_HOSTS: Final = frozenset({"api.targetsmart.com"})
 _RETRY_STATUSES: Final = frozenset({500, 502, 503, 504})
 _BLOCK: Final = 1 << 20
+#: Seconds of the first retry's backoff; each further retry doubles it (with jitter).
+BACKOFF_FACTOR = 0.5
 
 Progress = Callable[[int], None]
 """Called with the number of bytes moved since the last call."""
@@ -59,9 +61,9 @@ def _retry(*, status: bool, reads: bool) -> Retry:
         read=3 if reads else 0,
         status=5 if status else 0,
         other=0,
-        backoff_factor=0.5,
+        backoff_factor=BACKOFF_FACTOR,
         backoff_max=20,
-        backoff_jitter=0.5,
+        backoff_jitter=BACKOFF_FACTOR,
         status_forcelist=_RETRY_STATUSES if status else (),
         allowed_methods=frozenset({"GET", "PUT"}),
         respect_retry_after_header=True,

@@ -118,6 +118,14 @@ class TransportError(SmartMatchError):
     """The network failed and retrying did not help."""
 
 
+class HostKeyError(SmartMatchError):
+    """An SFTP server's host key is unknown, or not the one known or trusted.
+
+    Nothing (no password, no key) was sent to the server. The message shows
+    the key's fingerprint and how to trust it once it has been checked.
+    """
+
+
 class JobTimeoutError(SmartMatchError, TimeoutError):
     """Waiting for a job took longer than the ``timeout`` given.
 

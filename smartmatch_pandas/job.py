@@ -14,8 +14,9 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ._secrets import SecretURL
 from .client import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
@@ -37,8 +38,12 @@ if TYPE_CHECKING:
 
     from .fields import ColumnMapping
     from .options import MatchOptions
+    from .sftp import SFTPSettings
 
 State = Literal["registered", "uploaded", "ready", "failed", "downloaded"]
+#: How a job's results are fetched: the poll endpoint (and webhook), or the SFTP drop.
+Via = Literal["poll", "sftp"]
+VIAS: Final = ("poll", "sftp")
 #: Consecutive failed polls (network, HTTP 5xx) tolerated before giving up.
 MAX_POLL_FAILURES: Final = 10
 #: Fresh download URLs asked for when storage says one expired.
@@ -193,7 +198,14 @@ class Job:
         self._state = "ready"
         self._delivered.set()
 
-    def wait(self, timeout: float | None = None, progress: ProgressArg | Reporter = True) -> Job:
+    def wait(
+        self,
+        timeout: float | None = None,
+        progress: ProgressArg | Reporter = True,
+        *,
+        via: Via = "poll",
+        sftp: SFTPSettings | Mapping[str, Any] | None = None,
+    ) -> Job:
         """Poll until the deliverable is ready, within the rate limit.
 
         Parameters
@@ -203,6 +215,13 @@ class Job:
         progress
             True for a tqdm bar, False for silence, or a callable receiving
             :class:`~smartmatch_pandas.progress.ProgressEvent`.
+        via
+            ``"poll"`` asks the poll endpoint; ``"sftp"`` never polls it, but
+            fetches the deliverable from the account's SFTP folder (needs the
+            ``sftp`` extra), looking every few minutes. See :mod:`smartmatch_pandas.sftp`.
+        sftp
+            With ``via="sftp"``: an :class:`~smartmatch_pandas.sftp.SFTPSettings`
+            or a dict of its fields; the ``TS_SFTP_*`` environment fills the rest.
 
         Raises
         ------
@@ -215,10 +234,17 @@ class Job:
         """
         if timeout is not None and not (isinstance(timeout, int | float) and timeout >= 0):
             raise OptionError(f"timeout={timeout!r} must be a number of seconds, or None")
+        if via not in VIAS:
+            raise OptionError(f"via={via!r} must be one of {', '.join(map(repr, VIAS))}")
+        if sftp is not None and via != "sftp":
+            raise OptionError("sftp=... applies only with via='sftp'")
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            self._wait(deadline, reporter)
+            if via == "sftp" and self._state in ("uploaded", "ready"):
+                self._fetch_by_sftp(sftp, timeout, reporter)
+            else:
+                self._wait(deadline, reporter)
         except KeyboardInterrupt:
             reporter.close()
             print(
@@ -262,6 +288,30 @@ class Job:
                 if failures >= MAX_POLL_FAILURES:
                     raise
             reporter.waiting(self._polls, None)
+
+    def _fetch_by_sftp(
+        self,
+        sftp: SFTPSettings | Mapping[str, Any] | None,
+        timeout: float | None,
+        reporter: Reporter,
+    ) -> None:
+        """The deliverable from the SFTP drop: then :meth:`result` reads it like any other."""
+        from .sftp import wait_for_deliverable  # the optional extra, loaded only when asked for
+
+        try:
+            self._deliverable = wait_for_deliverable(
+                # rows: a job resumed without knowing its row count skips that check
+                self.filename,
+                rows=self.rows or None,
+                timeout=timeout,
+                progress=reporter,
+                settings=sftp,
+            )
+        except JobTimeoutError as exc:
+            exc.message += f"; pick it up again with {self.resume_call}, adding via='sftp'"
+            raise
+        self._state = "downloaded"
+        self._delivered.set()
 
     def _poll_once(self) -> None:
         """One poll; the caller has claimed the slot in the schedule."""

@@ -327,18 +327,17 @@ def merge_back(
 
 def _positions(table: pa.Table, n: int, filename: str | None) -> np.ndarray:
     """The row position each result row belongs to; -1 where it is not a row that was sent."""
-    ids = table[MATCHBACK_ID]
-    try:
-        values = pc.cast(pc.utf8_trim_whitespace(ids), pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        bad = next(
-            (v for v in ids.to_pylist() if v is None or not v.strip().lstrip("-").isdigit()), None
-        )
+    ids = pc.utf8_trim_whitespace(table[MATCHBACK_ID])
+    # Digits only: Arrow's cast would also read "0x1" or "+1" and place a row by guess.
+    digits = pc.match_substring_regex(ids, r"^[0-9]{1,18}$")
+    if not pc.all(pc.or_kleene(digits, pc.is_null(ids))).as_py():
+        bad = ids.filter(pc.invert(pc.fill_null(digits, True)))[0].as_py()
         raise DeliverableError(
             f"the deliverable has a {MATCHBACK_ID} that the client never sent ({bad!r}); "
             "it cannot be merged back",
             filename=filename,
-        ) from None
+        )
+    values = pc.cast(ids, pa.int64())
     out = values.to_numpy(zero_copy_only=False)
     if values.null_count:
         out = np.where(pc.is_null(values).to_numpy(zero_copy_only=False), -1, out)

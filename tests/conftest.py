@@ -23,6 +23,12 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries keep their count and order, with backoffs of milliseconds, not seconds."""
+    monkeypatch.setattr("smartmatch_pandas.client.BACKOFF_FACTOR", 0.005)
+
+
 @pytest.fixture(scope="session")
 def service() -> Iterator[LocalService]:
     """One local service for the session (20,000 voters, polls every 0.25 s)."""

@@ -215,6 +215,7 @@ def test_the_rate_limit_is_never_broken(fresh_service: LocalService) -> None:
     frame.smartmatch.match(**fresh_service.settings, progress=False)
     assert fresh_service.stats["polls"] >= 4
     assert violations(fresh_service) == 0
+    assert fresh_service.stats.get("storage_requests_with_api_key", 0) == 0
 
 
 def test_one_line_summary_and_filename_are_shown(
@@ -225,6 +226,18 @@ def test_one_line_summary_and_filename_are_shown(
     assert "SmartMatch job shown_job: 200 rows" in out
     assert "SmartMatch: 200 rows sent," in out
     assert "matched (" in out
+
+
+def test_the_summary_and_filename_come_with_the_frame(
+    contacts: pd.DataFrame, settings: dict[str, Any]
+) -> None:
+    enriched = contacts.smartmatch.match(max_matches=2, format="zip", **settings)
+    info = enriched.attrs["smartmatch"]
+    summary = info["summary"]
+    assert info["filename"].startswith("sm_")
+    assert summary.rows == len(contacts)
+    assert summary.matched == (enriched["tsmart_match_code"] == "Y").sum()
+    assert "rows in: 200" in summary.report
 
 
 def test_progress_can_be_a_callable(contacts: pd.DataFrame, service: LocalService) -> None:

@@ -17,17 +17,19 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from .matcher import LinkageMatcher, Matcher
 from .service import Answer, ServiceConfig, SmartMatchService, fields_config
 from .storage import PREFIX, ObjectStore, S3Error
 from .voterfile import VoterFile
+
+if TYPE_CHECKING:
+    from .sftp_server import DropServer
 
 log = logging.getLogger("smartmatch_pandas.local")
 
@@ -145,8 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the body was not read
             self._s3_error(exc)
             return
-        self._reply(200, b"", {"ETag": f'"{uuid.uuid4().hex}"'})
+        # Recorded before the answer: a poll right after a 200 must see the upload.
         service.uploaded(job, self.server.base_url)
+        self._reply(200, b"", {"ETag": f'"{uuid.uuid4().hex}"'})
 
     def _storage_get(self, path: str, query: dict[str, str]) -> None:
         store = self.server.service.store
@@ -239,6 +242,19 @@ class LocalService:
         :data:`~smartmatch_pandas.local.AVAILABLE_FIELDS`, or a mapping of output
         column to voter file column; :data:`~smartmatch_pandas.local.DEFAULT_FIELDS`
         by default. ``vb.voterbase_id`` is always appended.
+    sftp_port
+        Also serve the drop folder read-only over SFTP on this port (0: a
+        free one); None (the default) runs no SFTP server.
+    sftp_username, sftp_password
+        The SFTP account; the password is generated when None.
+    sftp_host_key
+        The SFTP host key file, made on first start; default
+        ``<data_dir>/sftp_host_key``.
+    sftp_authorized_keys
+        Public key lines (``"ssh-ed25519 AAAA..."``) that may also log in.
+    drop_pause
+        Testing switch: write each drop zip in place in two halves, this many
+        seconds apart, instead of atomically.
 
     Examples
     --------
@@ -263,6 +279,12 @@ class LocalService:
         error_status: Literal["http", "200"] = "http",
         matcher: Matcher | None = None,
         fields: Mapping[str, str] | Sequence[str] | None = None,
+        sftp_port: int | None = None,
+        sftp_username: str = "smartmatch",
+        sftp_password: str | None = None,
+        sftp_host_key: str | os.PathLike[str] | None = None,
+        sftp_authorized_keys: Sequence[str] = (),
+        drop_pause: float = 0.0,
     ) -> None:
         self.host, self.port = host, port
         self.api_key = api_key or "local-" + secrets.token_urlsafe(18)
@@ -277,6 +299,7 @@ class LocalService:
             legacy_filenames=legacy_filenames,
             error_status=error_status,
             fields=fields_config(fields),
+            drop_pause=drop_pause,
         )
         store = ObjectStore(self.data_dir / "storage", ttl=url_ttl, max_bytes=max_upload_bytes)
         self.service = SmartMatchService(
@@ -289,10 +312,25 @@ class LocalService:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._saved_env: dict[str, str | None] | None = None
+        self.sftp: DropServer | None = None
+        if sftp_port is not None:
+            from .sftp_server import DropServer
+
+            self.sftp = DropServer(
+                self.service.drop_folder,
+                host=host,
+                port=sftp_port,
+                username=sftp_username,
+                password=sftp_password or "local-" + secrets.token_urlsafe(18),
+                host_key=Path(sftp_host_key or self.data_dir / "sftp_host_key"),
+                authorized_keys=sftp_authorized_keys,
+                count=self.service.count,
+            )
 
     def __repr__(self) -> str:
         where = self.base_url if self._server else "stopped"
-        return f"LocalService({where}, voters={len(self.voters):,})"
+        sftp = f", sftp={self.sftp.host}:{self.sftp.port}" if self.sftp and self._server else ""
+        return f"LocalService({where}, voters={len(self.voters):,}{sftp})"
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -304,6 +342,8 @@ class LocalService:
                 target=self._server.serve_forever, name="smartmatch-local", daemon=True
             )
             self._thread.start()
+        if self.sftp is not None:
+            self.sftp.start()
         return self
 
     def stop(self) -> None:
@@ -312,6 +352,8 @@ class LocalService:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self.sftp is not None:
+            self.sftp.stop()
         self.service.close()
         self.deactivate()
         if self._own_dir:
@@ -358,11 +400,48 @@ class LocalService:
 
     @property
     def environ(self) -> dict[str, str]:
-        """The environment variables that point the client at this service."""
+        """The environment variables that point the client at this service (and its SFTP)."""
         return {
             "SMARTMATCH_BASE_URL": self.base_url,
             "TS_API_KEY": self.api_key,
             "SMARTMATCH_POLL_INTERVAL": f"{self.poll_interval:g}",
+            **self._sftp_environ(),
+        }
+
+    @property
+    def sftp_settings(self) -> dict[str, Any]:
+        """How to reach the SFTP drop: keyword arguments of ``smartmatch_pandas.sftp``.
+
+        ``job.wait(via="sftp", sftp=service.sftp_settings)``; the host key is
+        pinned (``trust_host_key``), so no known_hosts file is needed, and the
+        folder is looked at as often as the poll endpoint allows.
+        """
+        if self.sftp is None:
+            raise RuntimeError("this service runs no SFTP server: pass sftp_port=0 to have one")
+        return {
+            "host": self.sftp.host,
+            "port": self.sftp.port,
+            "username": self.sftp.username,
+            "password": self.sftp.password,
+            "trust_host_key": self.sftp.known_hosts_line,
+            "poll_interval": self.poll_interval,
+        }
+
+    def _sftp_environ(self) -> dict[str, str]:
+        if self.sftp is None or self._server is None:
+            return {}
+        names = {
+            "host": "TS_SFTP_HOST",
+            "port": "TS_SFTP_PORT",
+            "username": "TS_SFTP_USERNAME",
+            "password": "TS_SFTP_PASSWORD",
+            "trust_host_key": "TS_SFTP_HOST_KEY",
+            "poll_interval": "SMARTMATCH_SFTP_POLL_INTERVAL",
+        }
+        return {
+            names[k]: f"{v:g}" if isinstance(v, float) else str(v)
+            for k, v in self.sftp_settings.items()
+            if v is not None
         }
 
     def activate(self) -> LocalService:
@@ -392,10 +471,3 @@ class LocalService:
     def drop_folder(self) -> Path:
         """The ``smartmatch/`` folder where each job's zip lands (the SFTP stand-in)."""
         return self.service.drop_folder
-
-
-@contextmanager
-def local_service(**kwargs: Any) -> Iterator[LocalService]:
-    """``with local_service(...) as service:``, the same as ``with LocalService(...)``."""
-    with LocalService(**kwargs) as service:
-        yield service

@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import math
+import os
 import re
 import tarfile
 import threading
@@ -139,6 +140,11 @@ class ServiceConfig:
     error_status
         ``"http"`` answers errors with 4xx/5xx; ``"200"`` answers them with
         200 and an ``error`` string (the reference allows both).
+    drop_pause
+        A testing switch: when positive, each drop-folder zip is written in
+        place, half of it, then this many seconds later the rest, so that a
+        client can be seen to leave a partly written file alone. 0 (the
+        default) writes it atomically.
     fields
         The account's appended fields (output column → voter file column).
     """
@@ -148,6 +154,7 @@ class ServiceConfig:
     delay: float = 0.0
     legacy_filenames: bool = False
     error_status: Literal["http", "200"] = "http"
+    drop_pause: float = 0.0
     fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
 
 
@@ -213,7 +220,8 @@ class SmartMatchService:
         self.drop_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.jobs: dict[str, ServiceJob] = {}
         self.stats: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        # Re-entrant: the answers built under the lock count their errors too.
+        self._lock = threading.RLock()
         self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smartmatch-job")
         self._appendable = _appendable(voters.table)
         missing = [n for n, c in config.fields.items() if c not in self._appendable.column_names]
@@ -318,7 +326,7 @@ class SmartMatchService:
         try:
             deliverable, drop, summary = self._process(job)
             self.store.put(job.deliverable_key, deliverable)
-            _write_private(self.drop_folder / f"{_stem(job.filename)}.zip", drop)
+            self._drop_at(ready_at, job, drop)
         except JobError as exc:
             self._finish(job, error=str(exc))
             return
@@ -335,6 +343,24 @@ class SmartMatchService:
             timer = threading.Timer(delay, self._post_webhook, (job, base_url))
             timer.daemon = True
             timer.start()
+
+    def _drop_at(self, ready_at: float, job: ServiceJob, data: bytes) -> None:
+        """Put the job's zip in the drop folder when it is ready: now, or on a timer."""
+        path = self.drop_folder / f"{_stem(job.filename)}.zip"
+        delay = ready_at - time.monotonic()
+        if delay <= 0:
+            _write_drop(path, data, self.config.drop_pause)
+            return
+
+        def write() -> None:
+            try:
+                _write_drop(path, data, self.config.drop_pause)
+            except OSError:  # the service was stopped and its folder removed meanwhile
+                log.debug("the drop zip of %s was not written", job.filename, exc_info=True)
+
+        timer = threading.Timer(delay, write)
+        timer.daemon = True
+        timer.start()
 
     def _finish(self, job: ServiceJob, *, error: str | None = None, ready_at: float = 0.0) -> None:
         with self._lock:
@@ -627,3 +653,16 @@ def _write_private(path: Path, data: bytes) -> None:
     partial.write_bytes(data)
     partial.chmod(0o600)
     partial.replace(path)
+
+
+def _write_drop(path: Path, data: bytes, pause: float) -> None:
+    """Write a drop-folder zip: atomically, or (``pause > 0``) slowly in place."""
+    if pause <= 0:
+        _write_private(path, data)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data[: len(data) // 2])
+        out.flush()
+        time.sleep(pause)
+        out.write(data[len(data) // 2 :])

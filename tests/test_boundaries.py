@@ -1,0 +1,42 @@
+"""The local service is an independent implementation: it imports nothing of the client side."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import smartmatch_pandas
+
+PACKAGE = Path(smartmatch_pandas.__file__).parent
+#: The one module both ends may share.
+SHARED = {"smartmatch_pandas.identifiers"}
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = "smartmatch_pandas.local" if node.level == 1 else "smartmatch_pandas"
+                module = f"{base}.{node.module}" if node.module else base
+                found |= {module} if node.module else {f"{base}.{a.name}" for a in node.names}
+            else:
+                found.add(node.module or "")
+    return found
+
+
+def test_the_local_service_imports_no_client_code() -> None:
+    files = sorted((PACKAGE / "local").rglob("*.py"))
+    assert len(files) >= 6
+    for path in files:
+        ours = {m for m in _imports(path) if m.startswith("smartmatch_pandas")}
+        foreign = {m for m in ours if not m.startswith("smartmatch_pandas.local")} - SHARED
+        assert not foreign, f"{path.name} imports {sorted(foreign)}"
+
+
+def test_the_core_modules_do_no_io_or_ui() -> None:
+    for name in ("options", "fields", "prepare", "results", "errors", "identifiers"):
+        imports = _imports(PACKAGE / f"{name}.py")
+        assert not imports & {"requests", "urllib3", "ipywidgets", "tqdm", "socket", "http.client"}

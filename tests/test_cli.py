@@ -1,0 +1,119 @@
+"""``smartmatch-pandas``: serve, match and demo, run as real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from smartmatch_pandas.local import LocalService
+
+CLI = [sys.executable, "-m", "smartmatch_pandas.cli"]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TS_", "SMARTMATCH_"))}
+    return subprocess.run(
+        [*CLI, *args], env={**clean, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[dict[str, str]]:
+    """``smartmatch-pandas serve`` in a subprocess; the environment it prints."""
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", "--poll-interval", "0.2", "--voters", "5000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    env: dict[str, str] = {}
+    for line in process.stdout:
+        if line.startswith("# serving"):
+            break
+        name, _, value = line.removeprefix("export ").strip().partition("=")
+        env[name] = value
+    try:
+        yield env
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serve_prints_the_environment_to_use(served: dict[str, str]) -> None:
+    assert served["SMARTMATCH_BASE_URL"].startswith("http://127.0.0.1:")
+    assert served["TS_API_KEY"]
+    assert served["SMARTMATCH_POLL_INTERVAL"] == "0.2"
+
+
+@pytest.fixture(scope="module")
+def people() -> pd.DataFrame:
+    return LocalService(voters=5000).voters.people.iloc[:25].reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("source", "target"), [(".csv", ".parquet"), (".parquet", ".csv")])
+def test_match_files(
+    served: dict[str, str], people: pd.DataFrame, tmp_path: Path, source: str, target: str
+) -> None:
+    frame = people[["first_name", "last_name", "zip", "dob"]].rename(columns={"zip": "Postcode"})
+    frame.insert(0, "crm_id", [f"{i:05d}" for i in range(len(frame))])
+    given, written = tmp_path / f"in{source}", tmp_path / f"out{target}"
+    frame.to_csv(given, index=False) if source == ".csv" else frame.to_parquet(given)
+    done = run(
+        "match",
+        str(given),
+        "-o",
+        str(written),
+        "--max-matches",
+        "2",
+        "--format",
+        "zip",
+        "--column",
+        "Postcode=zip",
+        "--column",
+        "crm_id=",
+        "--no-progress",
+        env=served,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"wrote 25 rows to {written}" in done.stdout
+    out = pd.read_parquet(written) if target == ".parquet" else pd.read_csv(written, dtype=str)
+    assert out["crm_id"].tolist() == frame["crm_id"].tolist()
+    assert out["Postcode"].tolist() == frame["Postcode"].tolist()
+    assert out["vb.voterbase_id"].tolist() == people["voterbase_id"].tolist()
+
+
+def test_match_shows_progress_and_summary(
+    served: dict[str, str], people: pd.DataFrame, tmp_path: Path
+) -> None:
+    given = tmp_path / "in.csv"
+    people[["first_name", "last_name", "zip"]].to_csv(given, index=False)
+    done = run("match", str(given), "-o", str(tmp_path / "out.csv"), env=served)
+    assert done.returncode == 0, done.stderr
+    assert "SmartMatch: 25 rows sent" in done.stdout
+    assert "waiting" in done.stderr  # the tqdm bar
+    assert served["TS_API_KEY"] not in done.stdout + done.stderr
+
+
+def test_errors_are_one_plain_line(tmp_path: Path) -> None:
+    given = tmp_path / "in.csv"
+    pd.DataFrame({"first_name": ["Ann"]}).to_csv(given, index=False)
+    done = run("match", str(given), "-o", str(tmp_path / "out.csv"))
+    assert done.returncode == 1
+    assert done.stderr.startswith("smartmatch-pandas: no SmartMatch API key")
+    assert "Traceback" not in done.stderr
+
+
+def test_demo_runs(tmp_path: Path) -> None:
+    done = run("demo", "--rows", "300", "--voters", "5000", timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "SmartMatch: 300 rows sent" in done.stdout
+    assert "Against the ground truth:" in done.stdout

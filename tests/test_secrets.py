@@ -1,0 +1,98 @@
+"""The API key and presigned URLs never appear in output, logs, warnings, reprs or errors."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+import warnings
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+import smartmatch_pandas as sm
+from smartmatch_pandas._secrets import SecretURL, redact, register_secret
+from smartmatch_pandas.client import SmartMatchClient
+from smartmatch_pandas.local import LocalService
+
+URL = (
+    "https://bucket.s3.amazonaws.com/in/job.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    "&X-Amz-Credential=AKIA123%2F20261128%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261128T000000Z"
+    "&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=deadbeef0123456789"
+)
+
+
+def test_secret_url_shows_no_query() -> None:
+    url = SecretURL(URL)
+    for text in (str(url), repr(url), f"{url}", f"{url!r}"):
+        assert "deadbeef" not in text
+        assert "AKIA123" not in text
+        assert "bucket.s3.amazonaws.com/in/job.csv" in text
+    assert url.reveal() == URL
+    with pytest.raises(TypeError):
+        pickle.dumps(url)
+
+
+def test_redact_removes_signatures_credentials_and_known_keys() -> None:
+    register_secret("sk-live-0123456789")
+    text = redact(f"failed: {URL} with key sk-live-0123456789 and Signature=abc&AWSAccessKeyId=K1")
+    assert "deadbeef" not in text
+    assert "AKIA123" not in text
+    assert "sk-live-0123456789" not in text
+    assert "Signature=abc" not in text
+    assert "AWSAccessKeyId=K1" not in text
+    assert "X-Amz-Expires=3600" in text  # harmless parts stay readable
+
+
+def test_client_repr_has_no_key() -> None:
+    client = SmartMatchClient(api_key="sk-repr-secret", base_url="http://127.0.0.1:1/")
+    assert "sk-repr-secret" not in repr(client)
+    assert "sk-repr-secret" not in str(vars(client).get("base_url"))
+
+
+def _signatures(service: LocalService) -> list[str]:
+    """Every signature the service handed out, captured at the service's side."""
+    handed: list[str] = []
+    store = service.service.store
+    presign = store.presign
+
+    def recording(*args: Any, **kwargs: Any) -> str:
+        url = presign(*args, **kwargs)
+        handed.append(dict(parse_qsl(urlsplit(url).query))["X-Amz-Signature"])
+        return url
+
+    store.presign = recording  # type: ignore[method-assign]
+    return handed
+
+
+def test_nothing_emitted_holds_a_secret(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with LocalService(voters=2_000, poll_interval=0.2, delay=0.5) as service:
+        handed = _signatures(service)
+        people = service.voters.people.iloc[:30]
+        frame = people[["first_name", "last_name", "zip", "dob"]].reset_index(drop=True)
+        seen: list[str] = []
+        with caplog.at_level(logging.DEBUG), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            job = sm.submit(frame, max_matches=2, format="zip", **service.settings)
+            result = job.wait().result()
+            seen += [repr(job), str(job), repr(result), repr(result.summary), str(result.summary)]
+            seen += [repr(job.client), repr(job.options), repr(job.mapping), repr(job.status())]
+            try:
+                frame.smartmatch.match(**{**service.settings, "api_key": "wrong-key-123"})
+            except sm.SmartMatchError as exc:
+                seen += [str(exc), repr(exc), repr(exc.args)]
+            seen += [str(w.message) for w in caught]
+        out = capsys.readouterr()
+        seen += [out.out, out.err, caplog.text]
+        seen += [record.getMessage() for record in caplog.records]
+        text = "\n".join(seen)
+        assert len(handed) >= 2  # an upload URL and a download URL
+        assert "urllib3.connectionpool" in caplog.text or "HTTP" in caplog.text
+        assert service.api_key not in text
+        assert "wrong-key-123" not in text
+        for signature in handed:
+            assert signature not in text
+        assert not re.search(r"X-Amz-Signature=[0-9a-f]{16}", text)
