@@ -70,6 +70,8 @@ class ResumeKwargs(TypedDict, total=False):
     poll_interval: float | None
     cache: bool
     reupload: bool
+    via: Via | None
+    sftp: SFTPSettings | Mapping[str, Any] | None
 
 
 def submit(
