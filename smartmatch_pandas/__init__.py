@@ -14,6 +14,7 @@ from types import ModuleType as _ModuleType
 
 from . import accessor as _accessor
 from .api import clear_cache, jobs, match, resume, submit
+from .check import CheckReport, check_frame
 from .errors import (
     AuthorizationError,
     DeliverableError,
@@ -34,6 +35,7 @@ from .fields import ColumnMapping
 from .identifiers import IDENTIFIERS
 from .job import Job, JobStatus
 from .options import MatchOptions
+from .prepare import prepare_frame
 from .progress import ProgressEvent
 from .results import MatchResult, MatchSummary
 
@@ -50,6 +52,7 @@ def __getattr__(name: str) -> _ModuleType:
 __all__ = [
     "IDENTIFIERS",
     "AuthorizationError",
+    "CheckReport",
     "ColumnMapping",
     "DeliverableError",
     "HostKeyError",
@@ -71,9 +74,11 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "check_frame",
     "clear_cache",
     "jobs",
     "match",
+    "prepare_frame",
     "resume",
     "submit",
 ]

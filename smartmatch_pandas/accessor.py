@@ -12,8 +12,11 @@ from typing import Unpack
 import pandas as pd
 
 from . import api
+from .check import CheckReport, check_frame
 from .fields import ColumnMapping, resolve_mapping
 from .job import Job
+from .normalize import InvalidPolicy
+from .prepare import prepare_frame
 from .results import MatchResult
 
 
@@ -40,6 +43,23 @@ class SmartMatchAccessor:
         """The columns that would be sent, and as which identifier; nothing is sent."""
         return resolve_mapping(self._df.columns, columns)
 
+    def check(
+        self, columns: Mapping[Hashable, str | None] | None = None, *, examples: int = 5
+    ) -> CheckReport:
+        """Report what would be sent and what is wrong with it; see :func:`check_frame`."""
+        return check_frame(self._df, columns, examples=examples)
+
+    def prepare(
+        self,
+        columns: Mapping[Hashable, str | None] | None = None,
+        *,
+        invalid: InvalidPolicy = "keep",
+    ) -> pd.DataFrame:
+        """Exactly the frame that would be uploaded; see :func:`prepare_frame`."""
+        return prepare_frame(self._df, columns, invalid=invalid)
+
 
 SmartMatchAccessor.match.__doc__ = api.match.__doc__
 SmartMatchAccessor.submit.__doc__ = api.submit.__doc__
+SmartMatchAccessor.check.__doc__ = check_frame.__doc__
+SmartMatchAccessor.prepare.__doc__ = prepare_frame.__doc__

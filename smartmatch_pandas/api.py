@@ -19,6 +19,7 @@ from .client import SmartMatchClient, resolve_base_url
 from .errors import InputError, OptionError, ServiceError, SmartMatchError, StorageError
 from .fields import ColumnMapping, resolve_mapping
 from .job import Job, Via, _transient, resolve_poll_interval
+from .normalize import InvalidPolicy, check_policy
 from .options import Format, MatchOptions, check_filename
 from .prepare import prepare_table, write_csv
 from .progress import ProgressArg, Reporter
@@ -42,6 +43,7 @@ class SubmitKwargs(TypedDict, total=False):
     webhook: str | WebhookReceiver | None
     filename: str | None
     columns: Mapping[Hashable, str | None] | None
+    invalid: InvalidPolicy
     api_key: str | None
     base_url: str | None
     poll_interval: float | None
@@ -84,6 +86,7 @@ def submit(
     webhook: str | WebhookReceiver | None = None,
     filename: str | None = None,
     columns: Mapping[Hashable, str | None] | None = None,
+    invalid: InvalidPolicy = "keep",
     api_key: str | None = None,
     base_url: str | None = None,
     poll_interval: float | None = None,
@@ -127,6 +130,7 @@ def submit(
             filename=filename,
             extra_params=extra_params or {},
         ),
+        invalid=invalid,
         cache=cache,
         refresh=refresh,
         webhook=webhook,
@@ -150,6 +154,7 @@ class _Plan:
     cache: bool
     refresh: bool
     receiver: WebhookReceiver | None
+    invalid: InvalidPolicy = "keep"
 
 
 def _plan(
@@ -163,7 +168,9 @@ def _plan(
     cache: bool,
     refresh: bool,
     webhook: str | WebhookReceiver | None,
+    invalid: InvalidPolicy = "keep",
 ) -> _Plan:
+    policy = check_policy(invalid)
     _check_flag("cache", cache)
     _check_flag("refresh", refresh)
     mapping = _checked_frame(df, columns)
@@ -171,7 +178,15 @@ def _plan(
     interval = resolve_poll_interval(poll_interval, client.base_url)
     receiver = webhook if isinstance(webhook, WebhookReceiver) else None
     return _Plan(
-        options.with_filename(), mapping, client, interval, JobStore(), cache, refresh, receiver
+        options.with_filename(),
+        mapping,
+        client,
+        interval,
+        JobStore(),
+        cache,
+        refresh,
+        receiver,
+        policy,
     )
 
 
@@ -187,7 +202,7 @@ def _check_flag(name: str, value: object) -> None:
 
 def _submit(df: pd.DataFrame, plan: _Plan, reporter: Reporter) -> Job:
     reporter.stage("preparing")
-    body = _upload_body(df, plan.mapping)
+    body = _upload_body(df, plan.mapping, plan.invalid)
     data = fingerprint(body)
     key = cache_key(plan.client.base_url, data, plan.options)
     if not plan.refresh:
@@ -197,8 +212,10 @@ def _submit(df: pd.DataFrame, plan: _Plan, reporter: Reporter) -> Job:
     return _new_job(df, plan, body, data, key, reporter)
 
 
-def _upload_body(df: pd.DataFrame, mapping: ColumnMapping) -> bytes:
-    body = write_csv(prepare_table(df, mapping))
+def _upload_body(
+    df: pd.DataFrame, mapping: ColumnMapping, invalid: InvalidPolicy = "keep"
+) -> bytes:
+    body = write_csv(prepare_table(df, mapping, invalid=invalid))
     assert body is not None
     return body
 
@@ -384,6 +401,7 @@ def match(
     webhook: str | WebhookReceiver | None = None,
     filename: str | None = None,
     columns: Mapping[Hashable, str | None] | None = None,
+    invalid: InvalidPolicy = "keep",
     all_matches: bool = False,
     api_key: str | None = None,
     base_url: str | None = None,
@@ -405,9 +423,10 @@ def match(
     Parameters
     ----------
     df
-        The contact list. Columns named as SmartMatch identifiers
-        (``first_name``, ``last_name``, ``zip``, ...) are sent; others are
-        kept in the result but not uploaded.
+        The contact list. Columns whose headers name a SmartMatch identifier
+        (``first_name``, ``First Name``, ``ZIP Code``, ``Cell Phone``, ``DOB``,
+        ...; see ``smartmatch_pandas.fields.ALIASES``) are normalised and sent;
+        others are kept in the result but not uploaded.
     max_matches
         Candidates per row, 1-10, the best included (more than 1 may cost extra).
     format
@@ -422,8 +441,15 @@ def match(
         The job's name at the service, 1-50 of ``[A-Za-z0-9_]``; generated
         (and shown) when None. Keep it: it is how a job is resumed.
     columns
-        ``{frame column: identifier}`` for columns not named as identifiers;
-        ``None`` as the identifier keeps a column from being sent.
+        ``{frame column: identifier}`` for columns not recognised by their
+        header, or to override how one is; ``None`` as the identifier keeps a
+        column from being sent.
+    invalid
+        What is sent for a value that cannot be normalised for its identifier
+        (a ZIP of ``"n/a"``, a birth date in the future): ``"keep"`` sends it
+        as given, ``"blank"`` sends an empty cell, ``"raise"`` stops before
+        anything is sent. Either way a warning counts them per column;
+        ``df.smartmatch.check()`` shows examples.
     all_matches
         With ``max_matches > 1``, return every candidate: one row per
         candidate, best first, with a ``match_rank`` column, indexed by the
@@ -491,6 +517,7 @@ def match(
             filename=filename,
             extra_params=extra_params or {},
         ),
+        invalid=invalid,
         cache=cache,
         refresh=refresh,
         webhook=webhook,
@@ -501,7 +528,7 @@ def match(
         result = job.wait(timeout=timeout, progress=reporter).result(progress=reporter)
     finally:
         reporter.close()
-    reporter.note(str(result.summary))
+    reporter.note(result.summary.describe())
     out = result.candidates if all_matches else result.frame
     out.attrs["smartmatch"] = {"filename": job.filename, **result.summary.as_attrs()}
     return out
@@ -605,7 +632,7 @@ def resume(
         result = job.result(progress=reporter)
     finally:
         reporter.close()
-    reporter.note(str(result.summary))
+    reporter.note(result.summary.describe())
     return result
 
 
@@ -741,9 +768,11 @@ def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> bytes:
                 filename=record.filename,
             )
         pairs.append((column, str(identifier)))
-    body = _upload_body(df, ColumnMapping(tuple(pairs)))
-    if fingerprint(body) == record.fingerprint:
-        return body
+    mapping = ColumnMapping(tuple(pairs))
+    for invalid in ("keep", "blank"):  # the job record does not say which was used
+        body = _upload_body(df, mapping, invalid)
+        if fingerprint(body) == record.fingerprint:
+            return body
     if len(df) != record.rows:
         detail = f"it has {len(df):,} rows where the upload had {record.rows:,}"
     else:

@@ -140,3 +140,20 @@ class DeliverableError(SmartMatchError):
 
 class SmartMatchWarning(UserWarning):
     """A problem worth knowing that did not stop the match."""
+
+
+def warn(message: str) -> None:
+    """Issue a :class:`SmartMatchWarning` pointing at the user's own line of code.
+
+    The warning is attributed to the first caller outside this package, so it
+    shows the user's ``df.smartmatch.match(...)`` whatever the path to it.
+    """
+    import sys
+    import warnings
+    from pathlib import Path
+
+    package = str(Path(__file__).parent)
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, SmartMatchWarning, stacklevel=level)

@@ -205,6 +205,15 @@ def _first_occurrences(ids: pa.ChunkedArray) -> pa.Array:
 
 
 @dataclass(frozen=True)
+class IdentifierCoverage:
+    """How many rows were sent with a value for one identifier, and how many of them matched."""
+
+    identifier: str
+    rows: int
+    matched: int
+
+
+@dataclass(frozen=True)
 class MatchSummary:
     """How many rows were sent and how many matched.
 
@@ -220,6 +229,9 @@ class MatchSummary:
         Rows sent that the deliverable did not return.
     unknown
         Rows in the deliverable whose ``matchback_id`` was never sent.
+    coverage
+        Per identifier sent: the rows that had a value for it, and how many
+        of those matched (read from the columns the deliverable echoes).
     """
 
     rows: int
@@ -227,6 +239,7 @@ class MatchSummary:
     report: str | None = None
     missing: int = 0
     unknown: int = 0
+    coverage: tuple[IdentifierCoverage, ...] = ()
 
     @property
     def match_rate(self) -> float:
@@ -245,12 +258,50 @@ class MatchSummary:
             "missing": self.missing,
             "unknown": self.unknown,
             "report": self.report,
+            "by_identifier": {
+                c.identifier: {"rows_with_value": c.rows, "matched": c.matched}
+                for c in self.coverage
+            },
         }
 
     def __str__(self) -> str:
         return (
             f"SmartMatch: {self.rows:,} rows sent, {self.matched:,} matched ({self.match_rate:.1%})"
         )
+
+    @property
+    def by_identifier(self) -> pd.DataFrame:
+        """Per identifier sent: the share of rows that had it, and the match rate with and
+        without it, so a low match rate can be traced to the identifiers rows lacked."""
+        frame = pd.DataFrame(
+            {
+                "rows_with_value": [c.rows for c in self.coverage],
+                "share_of_rows": [c.rows / self.rows if self.rows else 0.0 for c in self.coverage],
+                "match_rate_with": [
+                    c.matched / c.rows if c.rows else np.nan for c in self.coverage
+                ],
+                "match_rate_without": [
+                    (self.matched - c.matched) / (self.rows - c.rows)
+                    if self.rows > c.rows
+                    else np.nan
+                    for c in self.coverage
+                ],
+            },
+            index=pd.Index([c.identifier for c in self.coverage], name="identifier"),
+        )
+        return frame
+
+    def describe(self) -> str:
+        """The one-line summary, then one line per identifier sent."""
+        lines = [str(self)]
+        for name, row in self.by_identifier.iterrows():
+            without = row["match_rate_without"]
+            lines.append(
+                f"  {name!s:<20} in {row['share_of_rows']:>6.1%} of rows; matched "
+                f"{row['match_rate_with']:.1%} of those"
+                + ("" if pd.isna(without) else f", {without:.1%} of the rest")
+            )
+        return "\n".join(lines)
 
 
 @dataclass
@@ -348,6 +399,7 @@ def merge_back(
         report=deliverable.report,
         missing=missing,
         unknown=unknown,
+        coverage=_coverage(best, sent_columns),
     )
     return MatchResult(frame, additional, summary, deliverable.files, filename, additional_rows)
 
@@ -488,6 +540,26 @@ def _matched(best: pa.Table) -> int:
     if "vb.voterbase_id" in best.column_names:
         return int(best.num_rows - best["vb.voterbase_id"].null_count)
     return 0
+
+
+def _coverage(best: pa.Table, sent_columns: Sequence[str]) -> tuple[IdentifierCoverage, ...]:
+    """Rows with a value, and matched rows among them, per identifier the deliverable echoes."""
+    if MATCH_CODE in best.column_names:
+        codes = pc.utf8_upper(pc.utf8_trim_whitespace(best[MATCH_CODE]))
+        matched = pc.fill_null(pc.equal(codes, "Y"), False)
+    elif "vb.voterbase_id" in best.column_names:
+        matched = pc.is_valid(best["vb.voterbase_id"])
+    else:
+        matched = pa.array(np.zeros(best.num_rows, bool))
+    coverage = []
+    for identifier in sent_columns:
+        if identifier == MATCHBACK_ID or identifier not in best.column_names:
+            continue
+        has = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(best[identifier]), ""), False)
+        rows = int(pc.sum(has).as_py() or 0)
+        both = int(pc.sum(pc.and_(has, matched)).as_py() or 0)
+        coverage.append(IdentifierCoverage(identifier, rows, both))
+    return tuple(coverage)
 
 
 def _warn_gaps(

@@ -8,9 +8,21 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 import smartmatch_pandas  # noqa: F401  (registers df.smartmatch)
 from smartmatch_pandas.local import LocalService, sample_contacts
+
+# Property tests: quick by default, deeper with --hypothesis-profile=thorough. Drawing
+# messy values (emails, dates) is slow next to the checks, hence no too_slow check.
+hypothesis_settings.register_profile(
+    "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.register_profile(
+    "thorough", max_examples=2_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("default")
 
 #: A poll interval short enough for tests, long enough that a client that
 #: ignored it would be caught by the service's violation counter.

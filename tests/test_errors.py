@@ -175,5 +175,7 @@ def test_bad_columns_option(columns: object, message: str) -> None:
 
 def test_two_columns_for_one_identifier_names_both() -> None:
     frame = FRAME.assign(Postcode="02134")
-    with pytest.raises(sm.InputError, match=r"'zip' and 'Postcode'.*columns=\{'Postcode': None\}"):
-        frame.smartmatch.match(columns={"Postcode": "zip"}, api_key="k" * 8)
+    with pytest.raises(
+        sm.InputError, match=r"'zip' and 'Postcode'.*columns=\{'zip': 'zip', 'Postcode': None\}"
+    ):
+        frame.smartmatch.match(api_key="k" * 8)

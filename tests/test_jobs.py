@@ -244,7 +244,7 @@ def test_resume_without_the_frame_gives_the_uploaded_columns(fresh_service: Loca
     pd.testing.assert_index_equal(result.frame.index, pd.RangeIndex(len(frame)))
     appended = enriched.iloc[:, frame.shape[1] :].reset_index(drop=True)
     pd.testing.assert_frame_equal(result.frame[appended.columns], appended)
-    as_text = frame[sent].astype("string").reset_index(drop=True)
+    as_text = sm.prepare_frame(frame)[sent].astype("string").reset_index(drop=True)
     assert (result.frame[sent].astype("string").fillna("") == as_text.fillna("")).all().all()
     assert len(result.additional) > 0
 

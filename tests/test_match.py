@@ -189,9 +189,9 @@ def test_missing_values_are_sent_empty(fresh_service: LocalService) -> None:
     stored = fresh_service.service.store.get(f"uploads/{job.filename}").decode()
     assert stored.splitlines() == [
         "first_name,dob,age,matchback_id",
-        '"Ann","1970-01-02","40","0"',
+        '"Ann","19700102","40","0"',
         ',,,"1"',
-        ',"1980-03-04","50","2"',
+        ',"19800304","50","2"',
         ',,,"3"',
     ]
 
