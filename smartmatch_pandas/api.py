@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 import pandas as pd
+import pyarrow as pa
 
 from . import __version__
 from ._secrets import SecretURL
@@ -21,10 +22,11 @@ from .fields import ColumnMapping, resolve_mapping
 from .job import Job, Via, _transient, resolve_poll_interval
 from .normalize import InvalidPolicy, check_policy
 from .options import Format, MatchOptions, check_filename
-from .prepare import prepare_table, write_csv
+from .prepare import prepare_table, sent_presence, upload_body
 from .progress import ProgressArg, Reporter
 from .results import MatchResult
-from .store import JobRecord, JobStore, cache_key, fingerprint, label_matches, service_url
+from .spool import Spool
+from .store import JobRecord, JobStore, cache_key, label_matches, service_url
 from .webhook import WebhookReceiver
 
 if TYPE_CHECKING:
@@ -202,26 +204,29 @@ def _check_flag(name: str, value: object) -> None:
 
 def _submit(df: pd.DataFrame, plan: _Plan, reporter: Reporter) -> Job:
     reporter.stage("preparing")
-    body = _upload_body(df, plan.mapping, plan.invalid)
-    data = fingerprint(body)
-    key = cache_key(plan.client.base_url, data, plan.options)
-    if not plan.refresh:
-        earlier = _earlier_job(df, plan, key, body, reporter)
-        if earlier is not None:
-            return earlier
-    return _new_job(df, plan, body, data, key, reporter)
+    body, presence = _upload_body(df, plan.mapping, plan.invalid)
+    # The body is in memory, or beyond the spill threshold in a private temporary file
+    # that is gone once it is closed, whatever happens.
+    with body:
+        data = body.fingerprint
+        key = cache_key(plan.client.base_url, data, plan.options)
+        earlier = None if plan.refresh else _earlier_job(df, plan, key, body, reporter)
+        job = earlier or _new_job(df, plan, body, data, key, reporter)
+    job._presence = presence
+    return job
 
 
 def _upload_body(
     df: pd.DataFrame, mapping: ColumnMapping, invalid: InvalidPolicy = "keep"
-) -> bytes:
-    body = write_csv(prepare_table(df, mapping, invalid=invalid))
-    assert body is not None
-    return body
+) -> tuple[Spool, dict[str, pa.Array]]:
+    """The upload CSV of ``df`` with its fingerprint (the caller closes it), and which
+    rows it sends a value for, per identifier (for the summary)."""
+    table = prepare_table(df, mapping, invalid=invalid)
+    return upload_body(table), sent_presence(table)
 
 
 def _earlier_job(
-    df: pd.DataFrame, plan: _Plan, key: str, body: bytes, reporter: Reporter
+    df: pd.DataFrame, plan: _Plan, key: str, body: Spool, reporter: Reporter
 ) -> Job | None:
     """The job that matched, or is matching, the same data with the same options."""
     cached = plan.store.load_result(key) if plan.cache else None
@@ -265,7 +270,7 @@ def _earlier_job(
 
 
 def _new_job(
-    df: pd.DataFrame, plan: _Plan, body: bytes, data: str, key: str, reporter: Reporter
+    df: pd.DataFrame, plan: _Plan, body: Spool, data: str, key: str, reporter: Reporter
 ) -> Job:
     client, store, options = plan.client, plan.store, plan.options
     filename = options.filename
@@ -349,19 +354,23 @@ def _register(job: Job, on_refusal: Callable[[], None] | None = None) -> SecretU
         raise _not_uploaded(exc, job, registered="may be registered") from None
 
 
-def _upload(job: Job, body: bytes, reporter: Reporter, url: SecretURL) -> None:
+def _upload(job: Job, body: Spool, reporter: Reporter, url: SecretURL) -> None:
     """Upload ``body`` for a registered ``job``; it is then running at the service."""
     reporter.stage("uploading", total=len(body))
     try:
         try:
-            job.client.upload(url, body, on_progress=reporter.advance, filename=job.filename)
+            job.client.upload(
+                url, body.reader(), on_progress=reporter.advance, filename=job.filename
+            )
         except StorageError as exc:
             if exc.status != 403:
                 raise
             # The upload URL expired or was refused: registering again gives a fresh one.
             url = job.client.register(job.options.params(job.filename))
             reporter.stage("uploading", total=len(body))
-            job.client.upload(url, body, on_progress=reporter.advance, filename=job.filename)
+            job.client.upload(
+                url, body.reader(), on_progress=reporter.advance, filename=job.filename
+            )
     except SmartMatchError as exc:
         raise _not_uploaded(exc, job) from None
     except KeyboardInterrupt:
@@ -655,17 +664,21 @@ def _resumed_job(
     interval = resolve_poll_interval(
         poll_interval if poll_interval is not None else record.poll_interval, client.base_url
     )
-    body = _same_frame_body(df, record) if df is not None else None
+    presence = None
+    if df is not None:
+        body, presence = _same_frame_body(df, record)  # checks that df is the frame submitted
+        body.close()
     job = Job.from_record(
         record, client, store, frame=df, poll_interval=interval, cache=cache and record.cache
     )
+    job._presence = presence
     cached = store.load_result(record.key) if job.cache else None
     if cached is not None and cached.filename == filename:
         reporter.note(
             f"SmartMatch job {filename}: using its result saved {cached.saved_at}, with no "
             "request to the service."
         )
-        return Job.from_cached(
+        job = Job.from_cached(
             cached,
             client,
             options=job.options,
@@ -675,12 +688,14 @@ def _resumed_job(
             frame=df,
             cache_key=record.key,
         )
+        job._presence = presence
+        return job
     reporter.note(
         f"Resuming SmartMatch job {filename}: {record.rows:,} rows submitted "
         f"{record.submitted_at} to {record.host}, {record.polls} polls so far ({record.state})."
     )
     if job.state == "registered":
-        if body is None:
+        if df is None:
             raise InputError(
                 f"job {filename!r} was registered but never uploaded, so nothing is being "
                 "matched; pass the frame you submitted to upload it: "
@@ -688,7 +703,8 @@ def _resumed_job(
                 filename=filename,
             )
         if reupload:
-            _upload(job, body, reporter, _reregister(job))
+            with _same_frame_body(df, record)[0] as body:
+                _upload(job, body, reporter, _reregister(job))
         else:
             job._set_state("uploaded")
     return job
@@ -755,8 +771,9 @@ def _recorded_base_url(record: JobRecord, base_url: str | None) -> str:
     return record.service
 
 
-def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> bytes:
-    """The upload ``df`` makes with the job's mapping, checked against its fingerprint."""
+def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> tuple[Spool, dict[str, pa.Array]]:
+    """The upload ``df`` makes with the job's mapping, checked against its fingerprint
+    (the caller closes it), and which rows it sends a value for."""
     pairs = []
     for stored, identifier in record.mapping:
         column = next((c for c in df.columns if label_matches(stored, c)), _MISSING)
@@ -770,9 +787,10 @@ def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> bytes:
         pairs.append((column, str(identifier)))
     mapping = ColumnMapping(tuple(pairs))
     for invalid in ("keep", "blank"):  # the job record does not say which was used
-        body = _upload_body(df, mapping, invalid)
-        if fingerprint(body) == record.fingerprint:
-            return body
+        body, presence = _upload_body(df, mapping, invalid)
+        if body.fingerprint == record.fingerprint:
+            return body, presence
+        body.close()
     if len(df) != record.rows:
         detail = f"it has {len(df):,} rows where the upload had {record.rows:,}"
     else:

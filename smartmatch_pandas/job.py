@@ -26,10 +26,11 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ._secrets import SecretURL
 from .client import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
@@ -55,10 +56,11 @@ from .results import (
     MatchResult,
     _appended_frame,
     merge_back,
-    read_deliverable,
     read_files,
+    unpack_deliverable,
 )
-from .store import JobRecord, JobStore, State
+from .spool import Spool
+from .store import JobRecord, JobStore, PendingResult, State
 
 if TYPE_CHECKING:
     from .sftp import SFTPSettings
@@ -219,8 +221,10 @@ class Job:
         self._polls = 0
         self._error: str | None = None
         self._url: SecretURL | None = None
-        self._deliverable: bytes | None = None
-        self._files: dict[str, bytes] | None = None
+        self._deliverable: Spool | None = None
+        self._files: Mapping[str, bytes] | None = None
+        # Per identifier, which rows the upload sent a value for (set when it is known).
+        self._presence: Mapping[str, pa.Array] | None = None
         self._result: MatchResult | None = None
         self._delivered = threading.Event()
         self._store_failed = False
@@ -517,7 +521,7 @@ class Job:
         except JobTimeoutError as exc:
             exc.message += f"; pick it up again with {self.resume_call}, adding via='sftp'"
             raise
-        self._deliverable = data
+        self._deliverable = Spool.of(data)
         self._set_state("downloaded")
         self._delivered.set()
 
@@ -570,7 +574,12 @@ class Job:
     # -- results ----------------------------------------------------------------
 
     def download(self, progress: ProgressArg | Reporter = False) -> bytes:
-        """The deliverable's bytes (downloaded once, then kept in memory)."""
+        """The deliverable's bytes (downloaded once, then kept: in memory, or beyond the
+        spill threshold in a private temporary file, deleted with the job)."""
+        return self._fetch(progress).getvalue()
+
+    def _fetch(self, progress: ProgressArg | Reporter = False) -> Spool:
+        """The deliverable, downloaded once into a spool."""
         if self._deliverable is not None:
             return self._deliverable
         if self._url is None:
@@ -581,13 +590,16 @@ class Job:
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         for refresh in range(MAX_URL_REFRESHES + 1):
             reporter.stage("downloading")
+            spool = Spool()
             try:
-                data = self.client.download(
+                self.client.download(
                     self._url,  # type: ignore[arg-type]
+                    sink=cast(IO[bytes], spool),  # written, told, sought and truncated
                     on_progress=reporter.advance,
                     filename=self.filename,
                 )
             except StorageError as exc:
+                spool.close()
                 if exc.status != 403 or refresh == MAX_URL_REFRESHES:
                     raise
                 # An expired download URL: the next poll gives a fresh one.
@@ -595,10 +607,12 @@ class Job:
                 self._delivered.clear()
                 self.wait(progress=reporter)
                 continue
-            assert data is not None
-            self._deliverable = data
+            except BaseException:
+                spool.close()
+                raise
+            self._deliverable = spool
             self._set_state("downloaded")
-            return data
+            return spool
         raise AssertionError("unreachable")  # pragma: no cover
 
     def result(self, progress: ProgressArg | Reporter = False) -> MatchResult:
@@ -619,27 +633,49 @@ class Job:
         if self._result is not None:
             return self._result
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
-        deliverable = self._read(reporter)
-        reporter.stage("merging")
-        sent = self._sent_columns(deliverable)
-        frame = self._frame
-        if frame is None:
-            frame = _sent_frame(deliverable, sent, self.rows)
-        result = merge_back(frame, deliverable, sent, filename=self.filename)
+        files = self._unpacked(reporter)
+        # The result cache compresses the files on a thread of its own while they are
+        # parsed and merged here; it keeps them only once they merged.
+        saving = self._start_caching(files)
+        try:
+            # Identifiers whose presence is known from the upload need not be read back.
+            known = self._presence is not None and self._frame is not None
+            skip = self.mapping.identifiers if known and self.mapping is not None else ()
+            deliverable = read_files(files, filename=self.filename, skip=skip)
+            reporter.stage("merging")
+            sent = self._sent_columns(deliverable)
+            frame = self._frame
+            if frame is None:
+                frame = _sent_frame(deliverable, sent, self.rows)
+            result = merge_back(
+                frame,
+                deliverable,
+                sent,
+                filename=self.filename,
+                presence=self._presence if known else None,
+            )
+        except BaseException:
+            if saving is not None:
+                saving.discard()
+            raise
+        if saving is not None and not self._stored(lambda store: _committed(saving), False):
+            saving.discard()  # the store failed: nothing of it is left behind
         result.from_cache = self.from_cache
         self._result = result
         reporter.stage("done")
         return result
 
-    def _read(self, reporter: Reporter) -> Deliverable:
+    def _unpacked(self, reporter: Reporter) -> Mapping[str, bytes]:
+        """The deliverable's files: from the result cache, or downloaded and unpacked."""
         if self._files is not None:
-            return read_files(self._files, filename=self.filename)
-        deliverable = read_deliverable(self.download(reporter), filename=self.filename)
-        if self.cache and self.cache_key is not None:
-            key = self.cache_key
-            files = deliverable.files
-            self._stored(lambda store: store.save_result(key, self.filename, files), None)
-        return deliverable
+            return self._files
+        return unpack_deliverable(self._fetch(reporter), filename=self.filename)
+
+    def _start_caching(self, files: Mapping[str, bytes]) -> PendingResult | None:
+        if self._files is not None or not self.cache or self.cache_key is None:
+            return None
+        key = self.cache_key
+        return self._stored(lambda store: store.saving_result(key, self.filename, files), None)
 
     def _sent_columns(self, deliverable: Deliverable) -> list[str]:
         if self.mapping is not None:
@@ -647,6 +683,11 @@ class Job:
         # No record of the upload: the service echoes it, identifiers first.
         echoed = [c for c in deliverable.best.column_names if c in IDENTIFIERS]
         return [*echoed, MATCHBACK_ID]
+
+
+def _committed(saving: PendingResult) -> bool:
+    saving.commit()
+    return True
 
 
 def _sent_frame(deliverable: Deliverable, sent: list[str], rows: int) -> pd.DataFrame:

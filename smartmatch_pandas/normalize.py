@@ -713,17 +713,25 @@ class Normalized:
 
     def invalid_summary(self, label: Hashable, index: pd.Index) -> str:
         """``column 'ZIP' (zip): 2 value(s) are not a ZIP code (row 4: 'n/a', ...)``."""
-        shown = ", ".join(f"row {row!r}: {value!r}" for row, value in self.examples(index))
-        return (
-            f"column {label!r} ({self.identifier}): {int(self.invalid.sum()):,} value(s) are "
-            f"not {RULES[self.identifier].what} ({shown})"
-        )
+        count = int(self.invalid.sum())
+        return invalid_summary(label, self.identifier, count, self.examples(index))
 
     def examples(self, index: pd.Index, limit: int = 5) -> list[tuple[Hashable, str]]:
         """Up to ``limit`` invalid values as given, with their row labels."""
         rows = np.flatnonzero(self.invalid)[:limit]
         given = self.given.take(pa.array(rows, pa.int64())).to_pylist()
         return [(index[row], value) for row, value in zip(rows, given, strict=True)]
+
+
+def invalid_summary(
+    label: Hashable, identifier: str, count: int, examples: list[tuple[Hashable, str]]
+) -> str:
+    """``column 'ZIP' (zip): 2 value(s) are not a ZIP code (row 4: 'n/a', ...)``."""
+    shown = ", ".join(f"row {row!r}: {value!r}" for row, value in examples)
+    return (
+        f"column {label!r} ({identifier}): {count:,} value(s) are "
+        f"not {RULES[identifier].what} ({shown})"
+    )
 
 
 def normalize(

@@ -17,10 +17,10 @@ import tarfile
 import warnings
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Final
+from typing import IO, Final
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ import pyarrow.csv as pacsv
 
 from .errors import DeliverableError, SmartMatchWarning
 from .identifiers import MATCH_CODE, MATCHBACK_ID
+from .spool import Spool, SpooledFiles
 
 #: The dtype of every appended column: text, with ``pd.NA`` for missing.
 TEXT_DTYPE: Final = pd.StringDtype("pyarrow")
@@ -38,6 +39,9 @@ RANK: Final = "match_rank"
 _ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _MAX_NESTING: Final = 3
+_BOM: Final = b"\xef\xbb\xbf"
+#: Bytes read to tell what a file is (its header row must fit).
+_SNIFF: Final = 65536
 
 
 @dataclass(frozen=True)
@@ -56,14 +60,20 @@ class Deliverable:
         The summary report's text, if there was one.
     """
 
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]
     best: pa.Table
     additional: pa.Table | None = None
     report: str | None = None
 
 
-def read_deliverable(data: bytes, *, filename: str | None = None) -> Deliverable:
+def read_deliverable(
+    data: bytes | Spool, *, filename: str | None = None, skip: Collection[str] = ()
+) -> Deliverable:
     """Unpack and parse a deliverable, whatever its format.
+
+    ``data`` is its bytes, or a :class:`~smartmatch_pandas.spool.Spool`: one that
+    spilled to a temporary file is unpacked and parsed from files, never held
+    in memory whole. Columns named in ``skip`` are not read.
 
     Raises
     ------
@@ -71,33 +81,55 @@ def read_deliverable(data: bytes, *, filename: str | None = None) -> Deliverable
         The bytes are not a deliverable: corrupt, truncated, or holding no
         CSV with a ``matchback_id`` column.
     """
+    return read_files(unpack_deliverable(data, filename=filename), filename=filename, skip=skip)
+
+
+def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> SpooledFiles:
+    """The files inside a deliverable, whatever its format, each in a spool.
+
+    A deliverable that spilled to a temporary file is unpacked member by member
+    into spools of their own (see :func:`unpack_spool`).
+
+    Raises
+    ------
+    DeliverableError
+        The bytes are corrupt or truncated.
+    """
+    spool = data if isinstance(data, Spool) else Spool.of(data)
     try:
-        files = unpack(data)
+        if spool.spilled:
+            return SpooledFiles(unpack_spool(spool, _unpack_allowance(len(spool))))
+        return SpooledFiles.of(unpack(spool.getvalue()))
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DeliverableError(
             f"the deliverable is corrupt or truncated ({exc}); download it again with "
             "resume(filename)",
             filename=filename,
         ) from None
-    return read_files(files, filename=filename)
 
 
-def read_files(files: dict[str, bytes], *, filename: str | None = None) -> Deliverable:
-    """Parse a deliverable's unpacked files (as :func:`unpack` gives them).
+def read_files(
+    files: Mapping[str, bytes], *, filename: str | None = None, skip: Collection[str] = ()
+) -> Deliverable:
+    """Parse a deliverable's unpacked files (as :func:`unpack` gives them, or spooled).
+
+    Columns named in ``skip`` are not read.
 
     Raises
     ------
     DeliverableError
         No file is a CSV with a ``matchback_id`` column.
     """
+    files = SpooledFiles.of(files)
     tables: list[tuple[str, pa.Table]] = []
     reports: list[str] = []
-    for name, content in files.items():
-        table = _parse_if_result(name, content, filename)
+    for name in files:
+        content = files.spool(name)
+        table = _parse_if_result(name, content, filename, skip)
         if table is not None:
             tables.append((name, table))
-        elif content.strip():
-            reports.append(content.decode("utf-8", "replace"))
+        elif content.head(_SNIFF).strip():
+            reports.append(content.getvalue().decode("utf-8", "replace"))
     if not tables:
         raise DeliverableError(
             f"the deliverable holds no CSV with a {MATCHBACK_ID} column (files: "
@@ -129,6 +161,71 @@ def unpack(data: bytes, name: str = "deliverable.csv", depth: int = 0) -> dict[s
     return {name: data}
 
 
+# -- deliverables in temporary files: unpacked member by member, never whole in memory --
+
+#: A deliverable may unpack to this many times its size at most (a decompression bomb:
+#: thousands), and always to this many bytes.
+_UNPACK_RATIO: Final = 250
+_UNPACK_FLOOR: Final = 256 * 2**20
+
+
+def _unpack_allowance(size: int) -> list[int]:
+    return [max(_UNPACK_FLOOR, _UNPACK_RATIO * size)]
+
+
+def unpack_spool(
+    spool: Spool, allowance: list[int], name: str = "deliverable.csv", depth: int = 0
+) -> dict[str, Spool]:
+    """Every file inside ``spool``, by name, each in a spool of its own (as :func:`unpack`).
+
+    Members are copied block by block into new spools, which spill past the
+    threshold as any other; ``allowance`` (a one-item list) holds the bytes
+    unpacking may still write.
+    """
+    if depth > _MAX_NESTING:
+        return {name: spool}
+    magic = spool.head(4)
+    if magic in _ZIP_MAGIC:
+        out: dict[str, Spool] = {}
+        with zipfile.ZipFile(spool.reader()) as archive:
+            for info in archive.infolist():
+                if info.is_dir() or info.filename.startswith("__MACOSX/"):
+                    continue
+                with archive.open(info) as member:
+                    inner = _copied(member, allowance)
+                out.update(unpack_spool(inner, allowance, info.filename, depth + 1))
+        return out
+    if magic[:2] == _GZIP_MAGIC:
+        with gzip.GzipFile(fileobj=spool.reader()) as stream:
+            inner = _copied(stream, allowance)
+        if len(inner) > 262 and inner.head(262)[257:262] == b"ustar":
+            out = {}
+            with tarfile.open(fileobj=inner.reader()) as archive:
+                for entry in archive:
+                    handle = archive.extractfile(entry) if entry.isfile() else None
+                    if handle is not None:
+                        out.update(
+                            unpack_spool(
+                                _copied(handle, allowance), allowance, entry.name, depth + 1
+                            )
+                        )
+            inner.close()
+            return out
+        return unpack_spool(inner, allowance, name.removesuffix(".gz"), depth + 1)
+    return {name: spool}
+
+
+def _copied(stream: IO[bytes] | io.BufferedIOBase, allowance: list[int]) -> Spool:
+    """``stream`` copied into a new spool, within the allowance."""
+    spool = Spool()
+    moved = spool.copy_from(stream, limit=allowance[0])
+    allowance[0] -= moved
+    if allowance[0] < 0:
+        spool.close()
+        raise OSError("it unpacks to far more than a deliverable can hold")
+    return spool
+
+
 def _untar(data: bytes, depth: int) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
@@ -140,7 +237,7 @@ def _untar(data: bytes, depth: int) -> dict[str, bytes]:
 
 
 def _header(content: bytes) -> list[str] | None:
-    head = content[:65536].decode("utf-8", "replace")
+    head = content[:_SNIFF].decode("utf-8", "replace")
     try:
         row = next(csv.reader(io.StringIO(head)), None)
     except csv.Error:
@@ -148,21 +245,31 @@ def _header(content: bytes) -> list[str] | None:
     return row
 
 
-def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Table | None:
-    """Parse ``content`` as a result CSV (all text), or return None if it is not one."""
-    content = content.removeprefix(b"\xef\xbb\xbf")
-    header = _header(content)
+def _parse_if_result(
+    name: str, content: Spool, filename: str | None, skip: Collection[str] = ()
+) -> pa.Table | None:
+    """Parse ``content`` as a result CSV (all text), or return None if it is not one.
+
+    Text is read as ``large_string``, the type pandas keeps its Arrow strings in,
+    so the appended columns become pandas columns without a copy.
+    """
+    head = content.head(_SNIFF)
+    start = len(_BOM) if head.startswith(_BOM) else 0
+    header = _header(head[start:])
     if not header or MATCHBACK_ID not in header:
         return None
     try:
-        return pacsv.read_csv(
-            io.BytesIO(content),
+        # Streamed block by block: the table grows by what it keeps, with no parsing
+        # buffers beside it (and one core is left for the result cache's compression).
+        return pacsv.open_csv(
+            content.arrow_input(start),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
+                column_types=dict.fromkeys(header, pa.large_string()),
                 strings_can_be_null=True,
+                include_columns=[c for c in header if c not in skip or c == MATCHBACK_ID],
             ),
-        )
+        ).read_all()
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DeliverableError(
             f"the result file {name!r} in the deliverable is not valid CSV: {exc}",
@@ -171,8 +278,24 @@ def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Tabl
 
 
 def _has_unique_ids(table: pa.Table) -> bool:
-    ids = table[MATCHBACK_ID]
-    return bool(pc.count_distinct(ids).as_py() == len(ids))
+    numbers = _plain_numbers(table[MATCHBACK_ID])
+    if numbers is None:
+        ids = table[MATCHBACK_ID]
+        return bool(pc.count_distinct(ids).as_py() == len(ids))
+    if not len(numbers):
+        return True
+    if numbers.max() < 4 * len(numbers) + 1024:  # row positions, as the client sends them
+        return bool(np.bincount(numbers).max() <= 1)
+    return len(np.unique(numbers)) == len(numbers)
+
+
+def _plain_numbers(ids: pa.ChunkedArray) -> np.ndarray | None:
+    """The ids as integers if every one is written plainly (no sign, space or leading
+    zero, so equal numbers are equal strings); else None."""
+    plain = pc.match_substring_regex(ids, r"^(?:0|[1-9][0-9]{0,17})$")
+    if ids.null_count or not pc.all(plain).as_py():
+        return None
+    return np.asarray(pc.cast(ids, pa.int64()).to_numpy(), dtype=np.int64)
 
 
 def _split_best(tables: list[tuple[str, pa.Table]]) -> tuple[pa.Table, pa.Table | None]:
@@ -327,7 +450,7 @@ class MatchResult:
     frame: pd.DataFrame
     additional: pd.DataFrame
     summary: MatchSummary
-    files: dict[str, bytes] = field(repr=False)
+    files: Mapping[str, bytes] = field(repr=False)
     filename: str | None = None
     #: The input row position of each row of ``additional``.
     additional_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
@@ -357,6 +480,7 @@ def merge_back(
     sent_columns: Sequence[str],
     *,
     filename: str | None = None,
+    presence: Mapping[str, pa.Array] | None = None,
 ) -> MatchResult:
     """Join a deliverable back onto the frame it came from, by row position.
 
@@ -370,6 +494,10 @@ def merge_back(
     sent_columns
         The columns of the upload; the service echoes them back and they are
         not appended again.
+    presence
+        Per identifier sent, which input rows had a value: the summary's
+        coverage is counted from it for identifiers whose echoed column was
+        not read (see :func:`read_files`' ``skip``).
 
     Raises
     ------
@@ -385,8 +513,11 @@ def merge_back(
     appended = [c for c in best.column_names if c not in echoed]
     names = _output_names(df.columns, appended)
 
-    rows_of = np.full(n, -1, dtype=np.int64)
-    rows_of[positions] = np.arange(len(positions))
+    if len(positions) == n and _in_order(positions):
+        rows_of = positions  # every row, in upload order: the columns are taken as they are
+    else:
+        rows_of = np.full(n, -1, dtype=np.int64)
+        rows_of[positions] = np.arange(len(positions))
     frame = _with_appended(df, best, appended, names, rows_of)
 
     additional, additional_rows = _additional(df, deliverable, best, appended, names, filename)
@@ -399,13 +530,18 @@ def merge_back(
         report=deliverable.report,
         missing=missing,
         unknown=unknown,
-        coverage=_coverage(best, sent_columns),
+        coverage=_coverage(best, sent_columns, presence or {}, positions),
     )
     return MatchResult(frame, additional, summary, deliverable.files, filename, additional_rows)
 
 
 def _positions(table: pa.Table, n: int, filename: str | None) -> np.ndarray:
     """The row position each result row belongs to; -1 where it is not a row that was sent."""
+    plain = _plain_numbers(table[MATCHBACK_ID])
+    if plain is not None:  # as the client sent them: no need to trim or check each
+        out = plain.copy()
+        out[out >= n] = -1
+        return out
     ids = pc.utf8_trim_whitespace(table[MATCHBACK_ID])
     # Digits only: Arrow's cast would also read "0x1" or "+1" and place a row by guess.
     digits = pc.match_substring_regex(ids, r"^[0-9]{1,18}$")
@@ -444,23 +580,36 @@ def _output_names(existing: pd.Index, appended: list[str]) -> list[str]:
     return names
 
 
+def _in_order(positions: np.ndarray) -> bool:
+    """Whether ``positions`` is 0, 1, 2, ... (a deliverable in upload order)."""
+    return bool(np.array_equal(positions, np.arange(len(positions))))
+
+
 def _appended_frame(
     table: pa.Table, appended: list[str], names: list[str], take: np.ndarray, index: pd.Index
 ) -> pd.DataFrame:
-    """The appended columns, row ``i`` taken from ``table`` row ``take[i]`` (-1: empty)."""
-    indices = pa.array(take, mask=take < 0)
+    """The appended columns, row ``i`` taken from ``table`` row ``take[i]`` (-1: empty).
+
+    When ``take`` is every row of ``table`` in order, the columns are used as they
+    are, without a copy.
+    """
+    if len(take) == table.num_rows and _in_order(take):
+        arrays = [table[source] for source in appended]
+    else:
+        indices = pa.array(take, mask=take < 0)
+        arrays = [pc.take(table[source], indices) for source in appended]
     columns = {
-        name: pd.Series(
-            pc.take(table[source], indices).combine_chunks()
-            if len(take)
-            else pa.array([], pa.string()),
-            dtype=TEXT_DTYPE,
-            index=index,
-            copy=False,
-        )
-        for source, name in zip(appended, names, strict=True)
+        name: pd.Series(pd.arrays.ArrowStringArray(_large_text(values)), index=index, copy=False)
+        for values, name in zip(arrays, names, strict=True)
     }
-    return pd.DataFrame(columns, index=index)
+    return pd.DataFrame(columns, index=index, copy=False)
+
+
+def _large_text(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """Text as pandas keeps it (``large_string``): no copy when it is that already."""
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values])
+    return values if values.type == pa.large_string() else values.cast(pa.large_string())
 
 
 def _with_appended(
@@ -471,7 +620,15 @@ def _with_appended(
     rows_of: np.ndarray,
 ) -> pd.DataFrame:
     extra = _appended_frame(best, appended, names, rows_of, df.index)
-    return pd.concat([df, extra], axis=1) if len(extra.columns) else df.copy()
+    if not len(extra.columns):
+        return df.copy()
+    if _PANDAS_2:  # without Copy-on-Write, concat copies every column unless told not to
+        joined: pd.DataFrame = pd.concat([df, extra], axis=1, copy=False)  # type: ignore[call-overload]
+        return joined
+    return pd.concat([df, extra], axis=1)
+
+
+_PANDAS_2: Final = int(pd.__version__.split(".")[0]) < 3
 
 
 def _additional(
@@ -534,28 +691,46 @@ def _ranks(sorted_positions: np.ndarray) -> np.ndarray:
 
 
 def _matched(best: pa.Table) -> int:
-    if MATCH_CODE in best.column_names:
-        codes = pc.utf8_upper(pc.utf8_trim_whitespace(best[MATCH_CODE]))
-        return int(pc.sum(pc.equal(codes, "Y")).as_py() or 0)
-    if "vb.voterbase_id" in best.column_names:
-        return int(best.num_rows - best["vb.voterbase_id"].null_count)
+    if MATCH_CODE in best.column_names or "vb.voterbase_id" in best.column_names:
+        return int(pc.sum(_matched_rows(best)).as_py() or 0)
     return 0
 
 
-def _coverage(best: pa.Table, sent_columns: Sequence[str]) -> tuple[IdentifierCoverage, ...]:
-    """Rows with a value, and matched rows among them, per identifier the deliverable echoes."""
+def _matched_rows(best: pa.Table) -> pa.ChunkedArray | pa.Array:
+    """Per row: whether its best match is a match (code ``Y``, or a voterbase id)."""
     if MATCH_CODE in best.column_names:
-        codes = pc.utf8_upper(pc.utf8_trim_whitespace(best[MATCH_CODE]))
-        matched = pc.fill_null(pc.equal(codes, "Y"), False)
-    elif "vb.voterbase_id" in best.column_names:
-        matched = pc.is_valid(best["vb.voterbase_id"])
-    else:
-        matched = pa.array(np.zeros(best.num_rows, bool))
+        codes = best[MATCH_CODE]
+        if not pc.all(pc.is_in(codes, value_set=pa.array(["Y", "N"]))).as_py():
+            codes = pc.utf8_upper(pc.utf8_trim_whitespace(codes))  # written otherwise
+        return pc.fill_null(pc.equal(codes, "Y"), False)
+    if "vb.voterbase_id" in best.column_names:
+        return pc.is_valid(best["vb.voterbase_id"])
+    return pa.array(np.zeros(best.num_rows, bool))
+
+
+def _has_value(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Per row: not null, not empty, not whitespace alone."""
+    blank = pc.or_(pc.equal(pc.utf8_length(values), 0), pc.utf8_is_space(values))
+    return pc.fill_null(pc.invert(blank), False)
+
+
+def _coverage(
+    best: pa.Table,
+    sent_columns: Sequence[str],
+    presence: Mapping[str, pa.Array],
+    positions: np.ndarray,
+) -> tuple[IdentifierCoverage, ...]:
+    """Rows with a value, and matched rows among them, per identifier sent: read from the
+    column the deliverable echoes, or else from ``presence`` at each row's position."""
+    matched = _matched_rows(best)
     coverage = []
     for identifier in sent_columns:
-        if identifier == MATCHBACK_ID or identifier not in best.column_names:
+        if identifier in best.column_names and identifier != MATCHBACK_ID:
+            has = _has_value(best[identifier])
+        elif identifier in presence:
+            has = presence[identifier].take(pa.array(positions))
+        else:
             continue
-        has = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(best[identifier]), ""), False)
         rows = int(pc.sum(has).as_py() or 0)
         both = int(pc.sum(pc.and_(has, matched)).as_py() or 0)
         coverage.append(IdentifierCoverage(identifier, rows, both))

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from ._paths import configured_dir, user_cache_dir
 from .errors import OptionError
+from .spool import Spool, SpooledFiles, fingerprint_of
 
 if TYPE_CHECKING:
     from .fields import ColumnMapping
@@ -64,8 +65,12 @@ def store_home() -> Path:
 
 
 def fingerprint(body: bytes) -> str:
-    """A fingerprint of the uploaded data (its SHA-256): equal bodies, equal fingerprints."""
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+    """A fingerprint of the uploaded data (its SHA-256): equal bodies, equal fingerprints.
+
+    A :class:`~smartmatch_pandas.spool.Spool` made with ``digest=True`` gives the
+    same fingerprint of what was written to it, without holding the bytes.
+    """
+    return fingerprint_of(hashlib.sha256(body))
 
 
 def service_url(base_url: str) -> str:
@@ -248,7 +253,7 @@ class CachedResult:
 
     filename: str
     saved_at: str
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]
 
 
 class JobStore:
@@ -380,27 +385,51 @@ class JobStore:
     def _result_path(self, key: str) -> Path:
         return self.results_dir / f"{key}.parquet"
 
-    def save_result(self, key: str, filename: str, files: dict[str, bytes]) -> None:
-        """Keep a finished job's deliverable files, as Parquet, under ``key``."""
+    def save_result(self, key: str, filename: str, files: Mapping[str, bytes]) -> None:
+        """Keep a finished job's deliverable files, as Parquet, under ``key``.
+
+        A file is kept in rows of at most :data:`RESULT_BLOCK` bytes (its name
+        repeated), read block by block from its spool when it has one
+        (:class:`~smartmatch_pandas.spool.SpooledFiles`): a deliverable larger
+        than memory is cached without ever being held whole.
+        """
+        self.saving_result(key, filename, files).commit()
+
+    def saving_result(self, key: str, filename: str, files: Mapping[str, bytes]) -> PendingResult:
+        """Start keeping a result as :meth:`save_result` does, on a thread of its own.
+
+        Compressing a large deliverable takes a core for a while: the caller
+        goes on (parsing and merging the same files) meanwhile, then calls
+        :meth:`PendingResult.commit` to keep the result, or
+        :meth:`PendingResult.discard` to drop it. ``files`` must stay open until then.
+        """
         meta = {"filename": filename, "saved_at": _now(), "version": __version__}
-        table = pa.table(
-            {
-                "name": pa.array(list(files), pa.string()),
-                "content": pa.array(list(files.values()), pa.large_binary()),
-            }
-        ).replace_schema_metadata({_RESULT_META: json.dumps(meta).encode()})
         path = self._result_path(key)
-        with _atomic_path(path) as partial:
-            pq.write_table(table, str(partial), compression="zstd")
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        os.close(fd)
+        return PendingResult(path, Path(name), lambda partial: _write_result(partial, meta, files))
 
     def load_result(self, key: str) -> CachedResult | None:
-        """The cached deliverable for ``key``, or None."""
+        """The cached deliverable for ``key``, or None.
+
+        Its files are spools (:class:`~smartmatch_pandas.spool.SpooledFiles`):
+        large ones spill to private temporary files as they are read.
+        """
         try:
-            table = pq.read_table(self._result_path(key))
+            source = pq.ParquetFile(self._result_path(key))
         except (FileNotFoundError, pa.ArrowInvalid, OSError):
             return None
-        meta = json.loads((table.schema.metadata or {}).get(_RESULT_META, b"{}"))
-        files = dict(zip(table["name"].to_pylist(), table["content"].to_pylist(), strict=True))
+        spools: dict[str, Spool] = {}
+        try:
+            with source:
+                meta = json.loads((source.schema_arrow.metadata or {}).get(_RESULT_META, b"{}"))
+                for batch in source.iter_batches(batch_size=1):
+                    for name, block in zip(batch["name"], batch["content"], strict=True):
+                        spools.setdefault(name.as_py(), Spool()).write(block.as_buffer())
+        except (pa.ArrowInvalid, OSError, ValueError):
+            SpooledFiles(spools).close()
+            return None
+        files = SpooledFiles(spools)
         return CachedResult(str(meta.get("filename", "")), str(meta.get("saved_at", "")), files)
 
     def result_of(self, key: str) -> str | None:
@@ -430,6 +459,69 @@ class JobStore:
     def _locked(self) -> Iterator[None]:
         with _THREAD_LOCK, _file_lock(self._lock_path):
             yield
+
+
+class PendingResult:
+    """A result being written to a private partial file on a thread of its own.
+
+    :meth:`commit` waits for it and renames it into place (raising what the
+    writing raised); :meth:`discard` waits for it and deletes it.
+    """
+
+    def __init__(self, path: Path, partial: Path, write: Callable[[Path], None]) -> None:
+        self._path, self._partial = path, partial
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                write(partial)
+            except BaseException as exc:  # handed to commit()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="smartmatch-cache", daemon=True)
+        self._thread.start()
+
+    def commit(self) -> None:
+        """Wait for the writing to finish; keep the result."""
+        self._thread.join()
+        if self._error is not None:
+            self._partial.unlink(missing_ok=True)
+            raise self._error
+        self._partial.replace(self._path)
+
+    def discard(self) -> None:
+        """Wait for the writing to finish; drop the result."""
+        self._thread.join()
+        self._partial.unlink(missing_ok=True)
+
+
+def _write_result(partial: Path, meta: dict[str, str], files: Mapping[str, bytes]) -> None:
+    schema = _RESULT_SCHEMA.with_metadata({_RESULT_META: json.dumps(meta).encode()})
+    with pq.ParquetWriter(
+        str(partial),
+        schema,
+        compression="zstd",
+        # One long value per row: neither dictionaries nor min/max statistics help.
+        use_dictionary=False,
+        write_statistics=False,
+    ) as writer:
+        for name in files:
+            for block in _file_blocks(files, name):
+                writer.write_table(pa.table([[name], [block]], schema=schema))
+
+
+#: Bytes of a deliverable's file per row of a cached result.
+RESULT_BLOCK: Final = 16 * 2**20
+_RESULT_SCHEMA: Final = pa.schema([("name", pa.string()), ("content", pa.large_binary())])
+
+
+def _file_blocks(files: Mapping[str, bytes], name: str) -> Iterator[bytes]:
+    """File ``name`` in blocks of at most :data:`RESULT_BLOCK` bytes (one, if empty)."""
+    with SpooledFiles.of(files).spool(name).reader() as reader:
+        block = reader.read(RESULT_BLOCK)
+        yield block
+        while block := reader.read(RESULT_BLOCK):
+            yield block
 
 
 # flock() excludes other processes; this lock also spares a process's own
