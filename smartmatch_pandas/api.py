@@ -222,7 +222,12 @@ def _upload_body(
     """The upload CSV of ``df`` with its fingerprint (the caller closes it), and which
     rows it sends a value for, per identifier (for the summary)."""
     table = prepare_table(df, mapping, invalid=invalid)
-    return upload_body(table), sent_presence(table)
+    body, presence = upload_body(table), sent_presence(table)
+    del table
+    # What normalising used is free again: hand it back rather than keep it beside what
+    # comes next (Arrow's allocator keeps freed memory for reuse, thread by thread).
+    pa.default_memory_pool().release_unused()
+    return body, presence
 
 
 def _earlier_job(

@@ -60,7 +60,7 @@ from .results import (
     unpack_deliverable,
 )
 from .spool import Spool
-from .store import JobRecord, JobStore, PendingResult, State
+from .store import JobRecord, JobStore, State
 
 if TYPE_CHECKING:
     from .sftp import SFTPSettings
@@ -634,32 +634,23 @@ class Job:
             return self._result
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         files = self._unpacked(reporter)
-        # The result cache compresses the files on a thread of its own while they are
-        # parsed and merged here; it keeps them only once they merged.
-        saving = self._start_caching(files)
-        try:
-            # Identifiers whose presence is known from the upload need not be read back.
-            known = self._presence is not None and self._frame is not None
-            skip = self.mapping.identifiers if known and self.mapping is not None else ()
-            deliverable = read_files(files, filename=self.filename, skip=skip)
-            reporter.stage("merging")
-            sent = self._sent_columns(deliverable)
-            frame = self._frame
-            if frame is None:
-                frame = _sent_frame(deliverable, sent, self.rows)
-            result = merge_back(
-                frame,
-                deliverable,
-                sent,
-                filename=self.filename,
-                presence=self._presence if known else None,
-            )
-        except BaseException:
-            if saving is not None:
-                saving.discard()
-            raise
-        if saving is not None and not self._stored(lambda store: _committed(saving), False):
-            saving.discard()  # the store failed: nothing of it is left behind
+        # Identifiers whose presence is known from the upload need not be read back.
+        known = self._presence is not None and self._frame is not None
+        skip = self.mapping.identifiers if known and self.mapping is not None else ()
+        deliverable = read_files(files, filename=self.filename, skip=skip)
+        reporter.stage("merging")
+        sent = self._sent_columns(deliverable)
+        frame = self._frame
+        if frame is None:
+            frame = _sent_frame(deliverable, sent, self.rows)
+        result = merge_back(
+            frame,
+            deliverable,
+            sent,
+            filename=self.filename,
+            presence=self._presence if known else None,
+        )
+        self._cache(files)
         result.from_cache = self.from_cache
         self._result = result
         reporter.stage("done")
@@ -671,11 +662,17 @@ class Job:
             return self._files
         return unpack_deliverable(self._fetch(reporter), filename=self.filename)
 
-    def _start_caching(self, files: Mapping[str, bytes]) -> PendingResult | None:
+    def _cache(self, files: Mapping[str, bytes]) -> None:
+        """Keep a deliverable that merged in the result cache.
+
+        Compressing a large one takes a core for a while, so it is done on a
+        thread of its own, while the caller goes on with the result (see
+        :class:`~smartmatch_pandas.store.PendingResult`).
+        """
         if self._files is not None or not self.cache or self.cache_key is None:
-            return None
+            return
         key = self.cache_key
-        return self._stored(lambda store: store.saving_result(key, self.filename, files), None)
+        self._stored(lambda store: store.saving_result(key, self.filename, files).keep(), None)
 
     def _sent_columns(self, deliverable: Deliverable) -> list[str]:
         if self.mapping is not None:
@@ -683,11 +680,6 @@ class Job:
         # No record of the upload: the service echoes it, identifiers first.
         echoed = [c for c in deliverable.best.column_names if c in IDENTIFIERS]
         return [*echoed, MATCHBACK_ID]
-
-
-def _committed(saving: PendingResult) -> bool:
-    saving.commit()
-    return True
 
 
 def _sent_frame(deliverable: Deliverable, sent: list[str], rows: int) -> pd.DataFrame:

@@ -40,6 +40,8 @@ _ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _MAX_NESTING: Final = 3
 _BOM: Final = b"\xef\xbb\xbf"
+#: Bytes of CSV parsed at a time.
+_PARSE_BLOCK: Final = 1 << 20
 #: Bytes read to tell what a file is (its header row must fit).
 _SNIFF: Final = 65536
 
@@ -250,7 +252,7 @@ def _parse_if_result(
 ) -> pa.Table | None:
     """Parse ``content`` as a result CSV (all text), or return None if it is not one.
 
-    Text is read as ``large_string``, the type pandas keeps its Arrow strings in,
+    Text ends up as ``large_string``, the type pandas keeps its Arrow strings in,
     so the appended columns become pandas columns without a copy.
     """
     head = content.head(_SNIFF)
@@ -263,6 +265,7 @@ def _parse_if_result(
         # buffers beside it (and one core is left for the result cache's compression).
         return pacsv.open_csv(
             content.arrow_input(start),
+            read_options=pacsv.ReadOptions(block_size=_PARSE_BLOCK),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(header, pa.large_string()),

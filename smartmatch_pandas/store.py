@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from ._paths import configured_dir, user_cache_dir
-from .errors import OptionError
+from .errors import OptionError, SmartMatchWarning
 from .spool import Spool, SpooledFiles, fingerprint_of
 
 if TYPE_CHECKING:
@@ -393,21 +394,25 @@ class JobStore:
         (:class:`~smartmatch_pandas.spool.SpooledFiles`): a deliverable larger
         than memory is cached without ever being held whole.
         """
-        self.saving_result(key, filename, files).commit()
+        pending = self.saving_result(key, filename, files, warn=False)
+        pending.keep()
+        pending.wait()
+        if pending.error is not None:
+            raise pending.error
 
-    def saving_result(self, key: str, filename: str, files: Mapping[str, bytes]) -> PendingResult:
-        """Start keeping a result as :meth:`save_result` does, on a thread of its own.
-
-        Compressing a large deliverable takes a core for a while: the caller
-        goes on (parsing and merging the same files) meanwhile, then calls
-        :meth:`PendingResult.commit` to keep the result, or
-        :meth:`PendingResult.discard` to drop it. ``files`` must stay open until then.
-        """
+    def saving_result(
+        self, key: str, filename: str, files: Mapping[str, bytes], *, warn: bool = True
+    ) -> PendingResult:
+        """Start keeping a result as :meth:`save_result` does, on a thread of its own
+        (see :class:`PendingResult`); ``files`` must stay open until it is written.
+        A failure is warned of (``warn``) rather than raised."""
         meta = {"filename": filename, "saved_at": _now(), "version": __version__}
         path = self._result_path(key)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
         os.close(fd)
-        return PendingResult(path, Path(name), lambda partial: _write_result(partial, meta, files))
+        return PendingResult(
+            path, Path(name), lambda partial: _write_result(partial, meta, files), warn=warn
+        )
 
     def load_result(self, key: str) -> CachedResult | None:
         """The cached deliverable for ``key``, or None.
@@ -415,6 +420,7 @@ class JobStore:
         Its files are spools (:class:`~smartmatch_pandas.spool.SpooledFiles`):
         large ones spill to private temporary files as they are read.
         """
+        _settled(self._result_path(key))
         try:
             source = pq.ParquetFile(self._result_path(key))
         except (FileNotFoundError, pa.ArrowInvalid, OSError):
@@ -434,6 +440,7 @@ class JobStore:
 
     def result_of(self, key: str) -> str | None:
         """The filename of the job whose result is cached under ``key``, without reading it."""
+        _settled(self._result_path(key))
         try:
             schema = pq.read_schema(self._result_path(key))
         except (FileNotFoundError, pa.ArrowInvalid, OSError):
@@ -443,6 +450,7 @@ class JobStore:
 
     def clear_results(self, keys: set[str] | None = None) -> tuple[int, int]:
         """Remove cached results (those of ``keys``, or all); return (files, bytes) removed."""
+        _settled()
         count = size = 0
         for path in self.results_dir.glob("*.parquet"):
             if keys is not None and path.stem not in keys:
@@ -464,35 +472,80 @@ class JobStore:
 class PendingResult:
     """A result being written to a private partial file on a thread of its own.
 
-    :meth:`commit` waits for it and renames it into place (raising what the
-    writing raised); :meth:`discard` waits for it and deletes it.
+    Compressing a large deliverable takes a core for a while, so it is done
+    while the caller parses and merges the same files. :meth:`keep` has the
+    result renamed into place once written, without waiting for it;
+    :meth:`discard` has it deleted. Until it is settled, anything that reads
+    the result cache in this process waits for it, and so does the end of
+    the process (the thread is not a daemon): nothing is half written.
     """
 
-    def __init__(self, path: Path, partial: Path, write: Callable[[Path], None]) -> None:
+    def __init__(
+        self, path: Path, partial: Path, write: Callable[[Path], None], *, warn: bool = True
+    ) -> None:
         self._path, self._partial = path, partial
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                write(partial)
-            except BaseException as exc:  # handed to commit()
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, name="smartmatch-cache", daemon=True)
+        self._decided = threading.Event()
+        self._keep, self._warn = False, warn
+        #: What went wrong writing it, if anything.
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(write,), name="smartmatch-result-cache"
+        )
+        with _PENDING_LOCK:
+            _PENDING[path] = self
         self._thread.start()
 
-    def commit(self) -> None:
-        """Wait for the writing to finish; keep the result."""
-        self._thread.join()
-        if self._error is not None:
-            self._partial.unlink(missing_ok=True)
-            raise self._error
-        self._partial.replace(self._path)
+    def _run(self, write: Callable[[Path], None]) -> None:
+        error: BaseException | None = None
+        try:
+            write(self._partial)
+        except BaseException as exc:  # reported below, if the result was to be kept
+            error = exc
+        self._decided.wait()
+        try:
+            if self._keep and error is None:
+                self._partial.replace(self._path)
+            else:
+                self._partial.unlink(missing_ok=True)
+        except OSError as exc:
+            error = error or exc
+        finally:
+            with _PENDING_LOCK:
+                if _PENDING.get(self._path) is self:
+                    del _PENDING[self._path]
+        self.error = error
+        if self._keep and error is not None and self._warn:
+            warnings.warn(
+                f"a result could not be kept in the result cache at {self._path.parent} "
+                f"({getattr(error, 'strerror', None) or error}); the job is done all the same",
+                SmartMatchWarning,
+                stacklevel=1,
+            )
+
+    def keep(self) -> None:
+        """Keep the result once it is written (returns at once)."""
+        self._keep = True
+        self._decided.set()
 
     def discard(self) -> None:
-        """Wait for the writing to finish; drop the result."""
+        """Drop the result (returns at once)."""
+        self._decided.set()
+
+    def wait(self) -> None:
+        """Wait until the result is settled."""
         self._thread.join()
-        self._partial.unlink(missing_ok=True)
+
+
+_PENDING: dict[Path, PendingResult] = {}
+_PENDING_LOCK = threading.Lock()
+
+
+def _settled(path: Path | None = None) -> None:
+    """Wait for this process's results being written (the one at ``path``, or all)."""
+    with _PENDING_LOCK:
+        pending = [p for k, p in _PENDING.items() if path is None or k == path]
+    for result in pending:
+        result.wait()
 
 
 def _write_result(partial: Path, meta: dict[str, str], files: Mapping[str, bytes]) -> None:
@@ -511,7 +564,7 @@ def _write_result(partial: Path, meta: dict[str, str], files: Mapping[str, bytes
 
 
 #: Bytes of a deliverable's file per row of a cached result.
-RESULT_BLOCK: Final = 16 * 2**20
+RESULT_BLOCK: Final = 4 * 2**20
 _RESULT_SCHEMA: Final = pa.schema([("name", pa.string()), ("content", pa.large_binary())])
 
 
