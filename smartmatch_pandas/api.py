@@ -160,7 +160,7 @@ class _Plan:
 
 
 def _plan(
-    df: pd.DataFrame,
+    df: pd.DataFrame | None,
     columns: Mapping[Hashable, str | None] | None,
     api_key: str | None,
     base_url: str | None,
@@ -171,11 +171,14 @@ def _plan(
     refresh: bool,
     webhook: str | WebhookReceiver | None,
     invalid: InvalidPolicy = "keep",
+    mapping: ColumnMapping | None = None,
 ) -> _Plan:
+    """Everything checked; ``mapping``, when given, is that of a list not in a frame."""
     policy = check_policy(invalid)
     _check_flag("cache", cache)
     _check_flag("refresh", refresh)
-    mapping = _checked_frame(df, columns)
+    if mapping is None:
+        mapping = _checked_frame(df, columns)
     client = SmartMatchClient(api_key=api_key, base_url=base_url)
     interval = resolve_poll_interval(poll_interval, client.base_url)
     receiver = webhook if isinstance(webhook, WebhookReceiver) else None
@@ -205,13 +208,27 @@ def _check_flag(name: str, value: object) -> None:
 def _submit(df: pd.DataFrame, plan: _Plan, reporter: Reporter) -> Job:
     reporter.stage("preparing")
     body, presence = _upload_body(df, plan.mapping, plan.invalid)
+    return _submit_body(body, plan, reporter, frame=df, rows=len(df), presence=presence)
+
+
+def _submit_body(
+    body: Spool,
+    plan: _Plan,
+    reporter: Reporter,
+    *,
+    frame: pd.DataFrame | None,
+    rows: int,
+    presence: Mapping[str, pa.Array] | None,
+) -> Job:
+    """Submit an upload made already (and close it): the job that matched, or is matching,
+    the same data with the same options, or a new one."""
     # The body is in memory, or beyond the spill threshold in a private temporary file
     # that is gone once it is closed, whatever happens.
     with body:
         data = body.fingerprint
         key = cache_key(plan.client.base_url, data, plan.options)
-        earlier = None if plan.refresh else _earlier_job(df, plan, key, body, reporter)
-        job = earlier or _new_job(df, plan, body, data, key, reporter)
+        earlier = None if plan.refresh else _earlier_job(frame, rows, plan, key, body, reporter)
+        job = earlier or _new_job(frame, rows, plan, body, data, key, reporter)
     job._presence = presence
     return job
 
@@ -231,7 +248,7 @@ def _upload_body(
 
 
 def _earlier_job(
-    df: pd.DataFrame, plan: _Plan, key: str, body: Spool, reporter: Reporter
+    df: pd.DataFrame | None, rows: int, plan: _Plan, key: str, body: Spool, reporter: Reporter
 ) -> Job | None:
     """The job that matched, or is matching, the same data with the same options."""
     cached = plan.store.load_result(key) if plan.cache else None
@@ -246,7 +263,7 @@ def _earlier_job(
             plan.client,
             options=dataclasses.replace(plan.options, filename=cached.filename),
             mapping=plan.mapping,
-            rows=len(df),
+            rows=rows,
             poll_interval=plan.poll_interval,
             frame=df,
             cache_key=key,
@@ -275,7 +292,13 @@ def _earlier_job(
 
 
 def _new_job(
-    df: pd.DataFrame, plan: _Plan, body: Spool, data: str, key: str, reporter: Reporter
+    df: pd.DataFrame | None,
+    rows: int,
+    plan: _Plan,
+    body: Spool,
+    data: str,
+    key: str,
+    reporter: Reporter,
 ) -> Job:
     client, store, options = plan.client, plan.store, plan.options
     filename = options.filename
@@ -283,7 +306,7 @@ def _new_job(
     previous = _previous_record(store, filename)
     if plan.receiver is not None:
         options = dataclasses.replace(options, webhook=plan.receiver.url_for(filename))
-    reporter.note(f"SmartMatch job {filename}: {len(df):,} rows, {plan.mapping}")
+    reporter.note(f"SmartMatch job {filename}: {rows:,} rows, {plan.mapping}")
     for notice in options.costs:
         reporter.note(f"Note: {notice}.")
     # Recorded before the registration: a job the service knows is never unknown here.
@@ -293,7 +316,7 @@ def _new_job(
             base_url=client.base_url,
             options=options,
             mapping=plan.mapping,
-            rows=len(df),
+            rows=rows,
             data=data,
             key=key,
             poll_interval=plan.poll_interval,
@@ -305,7 +328,7 @@ def _new_job(
         filename,
         options=options,
         mapping=plan.mapping,
-        rows=len(df),
+        rows=rows,
         poll_interval=plan.poll_interval,
         frame=df,
         state="registered",
