@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import tarfile
 import warnings
 import zipfile
@@ -20,7 +21,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Final
+from typing import IO, Final
 
 import numpy as np
 import pandas as pd
@@ -139,8 +140,9 @@ def _untar(data: bytes, depth: int) -> dict[str, bytes]:
     return out
 
 
-def _header(content: bytes) -> list[str] | None:
-    head = content[:65536].decode("utf-8", "replace")
+def csv_header(content: bytes) -> list[str] | None:
+    """The header row of CSV text that starts with ``content`` (its first 64 KiB suffice)."""
+    head = content[:65536].removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
     try:
         row = next(csv.reader(io.StringIO(head)), None)
     except csv.Error:
@@ -148,21 +150,32 @@ def _header(content: bytes) -> list[str] | None:
     return row
 
 
+def read_text_csv(source: str | os.PathLike[str] | IO[bytes], header: list[str]) -> pa.Table:
+    """Parse CSV with every column as text (``02134`` stays ``02134``); empty cells are null.
+
+    Raises
+    ------
+    pyarrow.ArrowInvalid
+        The text is not valid CSV.
+    """
+    return pacsv.read_csv(
+        source,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            strings_can_be_null=True,
+        ),
+    )
+
+
 def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Table | None:
     """Parse ``content`` as a result CSV (all text), or return None if it is not one."""
     content = content.removeprefix(b"\xef\xbb\xbf")
-    header = _header(content)
+    header = csv_header(content)
     if not header or MATCHBACK_ID not in header:
         return None
     try:
-        return pacsv.read_csv(
-            io.BytesIO(content),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                strings_can_be_null=True,
-            ),
-        )
+        return read_text_csv(io.BytesIO(content), header)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DeliverableError(
             f"the result file {name!r} in the deliverable is not valid CSV: {exc}",
