@@ -76,6 +76,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
+    voterfile = commands.add_parser(
+        "voterfile", help="write the local service's synthetic voter file (CSV or Parquet)"
+    )
+    voterfile.add_argument(
+        "-o", "--output", type=Path, required=True, help="file to write (.csv or .parquet)"
+    )
+    voterfile.add_argument("--voters", type=int, default=200_000, help="people in the file")
+    voterfile.add_argument("--seed", type=int, default=0, help="the voter file's seed")
+    voterfile.set_defaults(run=_voterfile)
+
+    sample = commands.add_parser(
+        "sample", help="write a noisy contact list drawn from the voter file, with ground truth"
+    )
+    sample.add_argument(
+        "-o", "--output", type=Path, required=True, help="file to write (.csv or .parquet)"
+    )
+    sample.add_argument("--rows", type=int, default=1000, help="rows in the list")
+    sample.add_argument("--seed", type=int, default=1, help="the list's seed")
+    sample.add_argument("--voters", type=int, default=200_000, help="people in the voter file")
+    sample.add_argument("--voter-seed", type=int, default=0, help="the voter file's seed")
+    sample.add_argument(
+        "--outsiders", type=float, default=0.1, help="share of people not in the voter file"
+    )
+    sample.add_argument(
+        "--labels", action="store_true", help="add a column naming each row's noise"
+    )
+    sample.set_defaults(run=_sample)
+
     match = commands.add_parser("match", help="match a CSV or Parquet file")
     match.add_argument("input", type=Path, help="contact list (.csv or .parquet)")
     match.add_argument(
@@ -124,10 +152,7 @@ def _demo(args: argparse.Namespace) -> None:
         print(contacts.head(5).to_string(), "\n")
         # cache=False: a demo's service lives for this run alone; keep no result of it.
         enriched = api.match(contacts, max_matches=3, cache=False, **service.settings)
-        found = enriched["vb.voterbase_id"]
-        right = int((found == truth).fillna(False).sum())
-        wrong = int((found.notna() & (found != truth).fillna(True)).sum())
-        print(f"\nAgainst the ground truth: {right:,} right, {wrong:,} wrong.\n")
+        print(_against_truth(enriched["vb.voterbase_id"], truth), "\n")
         shown = [
             "first_name",
             "last_name",
@@ -138,6 +163,22 @@ def _demo(args: argparse.Namespace) -> None:
             "vb.voterbase_age",
         ]
         print(enriched[shown].head(10).to_string())
+
+
+def _against_truth(found: pd.Series, truth: pd.Series) -> str:
+    """Recall, precision and outsiders left alone, as a matcher's evaluation reports them."""
+    got = found.to_numpy(dtype=object, na_value="")
+    true = truth.to_numpy(dtype=object, na_value="")
+    voters, matched = int((true != "").sum()), int((got != "").sum())
+    right = int(((got == true) & (true != "")).sum())
+    outsiders = len(true) - voters
+    left_alone = int(((got == "") & (true == "")).sum())
+    return (
+        f"\nAgainst the ground truth: {right:,} of {voters:,} voters found "
+        f"(recall {right / max(voters, 1):.1%}); {matched - right:,} of {matched:,} "
+        f"matches wrong (precision {right / max(matched, 1):.2%}); {left_alone:,} of "
+        f"{outsiders:,} people not in the voter file left unmatched."
+    )
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -167,6 +208,24 @@ def _serve(args: argparse.Namespace) -> None:
         print(f"# its known_hosts line: {service.sftp.known_hosts_line}")
     print(f"# serving SmartMatch at {service.base_url}; Ctrl-C stops", flush=True)
     service.serve_forever()
+
+
+def _voterfile(args: argparse.Namespace) -> None:
+    from .local import VoterFile
+
+    VoterFile.generate(args.voters, args.seed).write(args.output)
+    print(f"wrote {args.voters:,} voters (seed {args.seed}) to {args.output}")
+
+
+def _sample(args: argparse.Namespace) -> None:
+    from .local import VoterFile, sample_contacts
+
+    voters = VoterFile.generate(args.voters, args.voter_seed)
+    frame = sample_contacts(
+        voters, args.rows, seed=args.seed, outsiders=args.outsiders, labels=args.labels
+    )
+    write_table(frame, args.output)
+    print(f"wrote {len(frame):,} contacts (ground truth: true_voterbase_id) to {args.output}")
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -350,7 +409,7 @@ def read_table(path: Path) -> pd.DataFrame:
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` as Parquet or CSV, by the file's extension."""
     if path.suffix.lower() == ".parquet":
-        frame.to_parquet(path, index=False)
+        frame.to_parquet(path, index=False)  # keeps .attrs["smartmatch"], the job's summary
     else:
         frame.to_csv(path, index=False)
 

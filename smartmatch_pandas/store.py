@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
+from ._paths import configured_dir, user_cache_dir
 from .errors import OptionError
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 #: The environment variable that moves the store.
 HOME_ENV: Final = "SMARTMATCH_HOME"
-APP_NAME: Final = "smartmatch-pandas"
 _RECORD_FORMAT: Final = 1
 _RESULT_META: Final = b"smartmatch"
 #: Options that do not change what a job returns, left out of its cache key.
@@ -58,26 +58,9 @@ PENDING: Final[frozenset[str]] = frozenset({"registered", "uploaded", "ready"})
 
 
 def store_home() -> Path:
-    """Where the job store lives: ``SMARTMATCH_HOME``, else the user's cache folder.
-
-    The cache folder is ``$XDG_CACHE_HOME/smartmatch-pandas`` (default
-    ``~/.cache/smartmatch-pandas``) on Linux and other Unixes,
-    ``~/Library/Caches/smartmatch-pandas`` on macOS, and
-    ``%LOCALAPPDATA%\\smartmatch-pandas\\Cache`` on Windows.
-    """
-    moved = os.environ.get(HOME_ENV)
-    if moved:
-        return Path(moved).expanduser()
-    if sys.platform == "win32":
-        local = os.environ.get("LOCALAPPDATA")
-        base = Path(local) if local else Path.home() / "AppData" / "Local"
-        return base / APP_NAME / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / APP_NAME
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    # The XDG spec says a relative path is invalid and must be ignored.
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return base / APP_NAME
+    """Where the job store lives: ``SMARTMATCH_HOME``, else the user's cache folder
+    (see :func:`smartmatch_pandas._paths.user_cache_dir`)."""
+    return configured_dir(HOME_ENV, user_cache_dir())
 
 
 def fingerprint(body: bytes) -> str:

@@ -8,8 +8,9 @@ from pathlib import Path
 import smartmatch_pandas
 
 PACKAGE = Path(smartmatch_pandas.__file__).parent
-#: The one module both ends may share.
-SHARED = {"smartmatch_pandas.identifiers"}
+#: What both ends may share: the identifiers (the protocol's one shared
+#: fact) and where files go on the user's machine (nothing of the protocol).
+SHARED = {"smartmatch_pandas.identifiers", "smartmatch_pandas._paths"}
 
 
 def _imports(path: Path) -> set[str]:

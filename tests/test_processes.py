@@ -187,7 +187,8 @@ def test_ctrl_c_in_the_command_line_prints_the_resume_command(
         [sys.executable, "-c", cli, *args], env=env, capture_output=True, text=True, timeout=60
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert pd.read_csv(output, dtype=str)["zip"].tolist() == frame["zip"].tolist()
+    written = pd.read_csv(output, dtype=str, keep_default_na=False)["zip"]
+    assert written.tolist() == frame["zip"].fillna("").tolist()
     assert (fresh_service.stats["registrations"], fresh_service.stats["uploads"]) == (1, 1)
 
 

@@ -10,22 +10,30 @@ synthetic voter file.
 ...     enriched = df.smartmatch.match(**service.settings)
 """
 
-from .matcher import Candidates, Matcher, SimpleMatcher
+from .matcher import Candidates, LinkageMatcher, Matcher
 from .sample import sample_contacts
-from .server import LocalService, voter_file
-from .service import DEFAULT_FIELDS, INCLUDE_FIELDS, ServiceConfig, SmartMatchService
+from .server import LocalService, default_matcher, voter_file
+from .service import (
+    AVAILABLE_FIELDS,
+    DEFAULT_FIELDS,
+    INCLUDE_FIELDS,
+    ServiceConfig,
+    SmartMatchService,
+)
 from .voterfile import VoterFile
 
 __all__ = [
+    "AVAILABLE_FIELDS",
     "DEFAULT_FIELDS",
     "INCLUDE_FIELDS",
     "Candidates",
+    "LinkageMatcher",
     "LocalService",
     "Matcher",
     "ServiceConfig",
-    "SimpleMatcher",
     "SmartMatchService",
     "VoterFile",
+    "default_matcher",
     "sample_contacts",
     "voter_file",
 ]

@@ -17,14 +17,14 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from .matcher import Matcher, SimpleMatcher
-from .service import Answer, ServiceConfig, SmartMatchService
+from .matcher import LinkageMatcher, Matcher
+from .service import Answer, ServiceConfig, SmartMatchService, fields_config
 from .storage import PREFIX, ObjectStore, S3Error
 from .voterfile import VoterFile
 
@@ -34,15 +34,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("smartmatch_pandas.local")
 
 _VOTER_FILES: dict[tuple[int, int], VoterFile] = {}
+_MATCHERS: dict[int, tuple[VoterFile, LinkageMatcher]] = {}
 _VOTER_FILES_LOCK = threading.Lock()
 
 
 def voter_file(size: int, seed: int) -> VoterFile:
-    """The voter file of ``(size, seed)``, generated once per process."""
+    """The voter file of ``(size, seed)``, loaded (or generated) once per process."""
     with _VOTER_FILES_LOCK:
         if (size, seed) not in _VOTER_FILES:
             _VOTER_FILES[(size, seed)] = VoterFile.generate(size, seed)
         return _VOTER_FILES[(size, seed)]
+
+
+def default_matcher(voters: VoterFile) -> LinkageMatcher:
+    """The :class:`LinkageMatcher` of ``voters``, built once per process and voter file."""
+    with _VOTER_FILES_LOCK:
+        known = _MATCHERS.get(id(voters))
+        if known is None or known[0] is not voters:
+            known = _MATCHERS[id(voters)] = (voters, LinkageMatcher(voters))
+        return known[1]
 
 
 class _Server(ThreadingHTTPServer):
@@ -213,7 +223,8 @@ class LocalService:
     delay
         Seconds from an upload to its deliverable being ready.
     voters
-        The voter file: a size (generated from ``seed``) or a :class:`VoterFile`.
+        The voter file: a size (generated from ``seed``, cached on disk after the
+        first time) or a :class:`VoterFile`.
     seed
         The voter file's seed.
     data_dir
@@ -228,7 +239,12 @@ class LocalService:
     error_status
         ``"http"`` (4xx/5xx) or ``"200"`` (200 with ``error``) for refusals.
     matcher
-        The record-linkage engine; :class:`SimpleMatcher` by default.
+        The record-linkage engine; :class:`LinkageMatcher` by default.
+    fields
+        The account's appended fields: names from
+        :data:`~smartmatch_pandas.local.AVAILABLE_FIELDS`, or a mapping of output
+        column to voter file column; :data:`~smartmatch_pandas.local.DEFAULT_FIELDS`
+        by default. ``vb.voterbase_id`` is always appended.
     sftp_port
         Also serve the drop folder read-only over SFTP on this port (0: a
         free one); None (the default) runs no SFTP server.
@@ -257,7 +273,7 @@ class LocalService:
         api_key: str | None = None,
         poll_interval: float = 30.0,
         delay: float = 0.0,
-        voters: int | VoterFile = 20_000,
+        voters: int | VoterFile = 200_000,
         seed: int = 0,
         data_dir: str | os.PathLike[str] | None = None,
         url_ttl: float = 3600.0,
@@ -265,6 +281,7 @@ class LocalService:
         legacy_filenames: bool = False,
         error_status: Literal["http", "200"] = "http",
         matcher: Matcher | None = None,
+        fields: Mapping[str, str] | Sequence[str] | None = None,
         sftp_port: int | None = None,
         sftp_username: str = "smartmatch",
         sftp_password: str | None = None,
@@ -284,6 +301,7 @@ class LocalService:
             delay=delay,
             legacy_filenames=legacy_filenames,
             error_status=error_status,
+            fields=fields_config(fields),
             drop_pause=drop_pause,
         )
         store = ObjectStore(self.data_dir / "storage", ttl=url_ttl, max_bytes=max_upload_bytes)
@@ -291,7 +309,7 @@ class LocalService:
             self.config,
             store,
             self.voters,
-            matcher or SimpleMatcher(self.voters),
+            matcher or default_matcher(self.voters),
             self.data_dir / "smartmatch",
         )
         self._server: _Server | None = None

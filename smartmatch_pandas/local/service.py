@@ -28,6 +28,7 @@ import urllib.request
 import uuid
 import zipfile
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +36,8 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..identifiers import IDENTIFIERS, MATCH_CODE
@@ -54,23 +55,60 @@ INCLUDES: Final = ("include_email", "include_landline", "include_wireless", "inc
 _TRUE: Final = frozenset({"true", "1", "yes"})
 _FALSE: Final = frozenset({"false", "0", "no", ""})
 
-#: The account's configured appended fields: output column → voter file column.
-DEFAULT_FIELDS: Final = {
+#: Every field the local service can append: output column → voter file column.
+AVAILABLE_FIELDS: Final = {
     "vb.voterbase_id": "voterbase_id",
+    "vb.tsmart_exact_track": "exact_track",
+    "vb.vf_state_voter_id": "voter_id",
+    "vb.vf_smartvan_id": "smartvan_id",
     "vb.tsmart_first_name": "first_name",
     "vb.tsmart_middle_name": "middle_name",
     "vb.tsmart_last_name": "last_name",
     "vb.tsmart_name_suffix": "name_suffix",
     "vb.tsmart_full_address": "full_address",
+    "vb.tsmart_address1": "address1",
+    "vb.tsmart_address2": "address2",
     "vb.tsmart_city": "city",
     "vb.tsmart_state": "state",
     "vb.tsmart_zip": "zip",
+    "vb.tsmart_county_name": "county",
+    "vb.tsmart_latitude": "latitude",
+    "vb.tsmart_longitude": "longitude",
     "vb.voterbase_age": "age",
     "vb.voterbase_dob": "dob",
     "vb.voterbase_gender": "gender",
     "vb.voterbase_registration_status": "registration_status",
     "vb.vf_party": "party",
     "vb.tsmart_partisan_score": "partisan_score",
+    "vb.tsmart_household_id": "household_id",
+    "vb.email_address": "email",
+    "vb.landline_phone": "phone_landline",
+    "vb.wireless_phone": "phone_wireless",
+    "vb.voip_phone": "phone_voip",
+}
+#: The account's configured appended fields by default (``LocalService(fields=...)`` changes
+#: them): the voterbase id, the person's name, address, age and sex as the voter file has
+#: them, and their registration, party and partisanship.
+DEFAULT_FIELDS: Final = {
+    name: AVAILABLE_FIELDS[name]
+    for name in (
+        "vb.voterbase_id",
+        "vb.tsmart_first_name",
+        "vb.tsmart_middle_name",
+        "vb.tsmart_last_name",
+        "vb.tsmart_name_suffix",
+        "vb.tsmart_full_address",
+        "vb.tsmart_city",
+        "vb.tsmart_state",
+        "vb.tsmart_zip",
+        "vb.tsmart_county_name",
+        "vb.voterbase_age",
+        "vb.voterbase_dob",
+        "vb.voterbase_gender",
+        "vb.voterbase_registration_status",
+        "vb.vf_party",
+        "vb.tsmart_partisan_score",
+    )
 }
 #: Fields appended only when their include_* flag is true.
 INCLUDE_FIELDS: Final = {
@@ -185,7 +223,13 @@ class SmartMatchService:
         # Re-entrant: the answers built under the lock count their errors too.
         self._lock = threading.RLock()
         self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smartmatch-job")
-        self._appendable = _appendable(voters.people)
+        self._appendable = _appendable(voters.table)
+        missing = [n for n, c in config.fields.items() if c not in self._appendable.column_names]
+        if missing:
+            raise ValueError(
+                f"field {missing[0]!r} names {config.fields[missing[0]]!r}, which the voter file "
+                f"has not: use one of {', '.join(self._appendable.column_names)}"
+            )
 
     def close(self) -> None:
         """Stop taking work; wait for jobs under way."""
@@ -458,12 +502,40 @@ def _read_upload(data: bytes) -> pa.Table:
         raise JobError(f"Validation Error: the input file is not valid UTF-8 CSV ({exc})") from None
 
 
-def _appendable(people: pd.DataFrame) -> pa.Table:
+def _appendable(table: pa.Table) -> pa.Table:
     """The voter file's columns as text, plus the derived ones the fields may name."""
-    table = pa.Table.from_pandas(people, preserve_index=False)
-    full = people["address1"] + np.where(people["address2"] != "", " " + people["address2"], "")
-    full = full + ", " + people["city"] + ", " + people["state"] + " " + people["zip"]
-    return table.append_column("full_address", pa.array(full.to_numpy(object), pa.string()))
+    street = pc.binary_join_element_wise(
+        table["address1"], table["address2"], " ", null_handling="skip"
+    )
+    place = pc.binary_join_element_wise(table["state"], table["zip"], " ", null_handling="skip")
+    full = pc.binary_join_element_wise(street, table["city"], place, ", ", null_handling="skip")
+    return table.append_column("full_address", full)
+
+
+def fields_config(fields: Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
+    """The appended fields from ``LocalService(fields=...)``, checked.
+
+    ``None`` gives :data:`DEFAULT_FIELDS`; a list names fields of
+    :data:`AVAILABLE_FIELDS`; a mapping gives output column → voter file column
+    (``full_address`` or any column of ``VoterFile.table``).
+    """
+    if fields is None:
+        return dict(DEFAULT_FIELDS)
+    if isinstance(fields, str):
+        raise ValueError("fields must be a list of field names or a mapping, not one string")
+    if isinstance(fields, Mapping):
+        chosen = {str(k): str(v) for k, v in fields.items()}
+    else:
+        unknown = [f for f in fields if f not in AVAILABLE_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"unknown field {unknown[0]!r}: choose from {', '.join(AVAILABLE_FIELDS)} "
+                "or pass a mapping of output column to voter file column"
+            )
+        chosen = {f: AVAILABLE_FIELDS[f] for f in fields}
+    if "vb.voterbase_id" not in chosen:
+        chosen = {"vb.voterbase_id": "voterbase_id", **chosen}  # every deliverable has it
+    return chosen
 
 
 def _outputs(

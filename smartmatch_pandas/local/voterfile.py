@@ -1,222 +1,64 @@
-"""A synthetic voter file, generated deterministically from a seed.
+"""A synthetic US voter file, generated deterministically from a seed.
 
-Every person is made by vectorised draws from a seeded generator, so the
-same ``(size, seed)`` always gives the same file. Column names follow the
-SmartMatch identifiers where one exists, so the matcher compares like with
-like; the appended ``vb.*`` fields are drawn from these columns.
+People are drawn with vectorised numpy draws from one seeded generator and
+assembled into text columns with pyarrow compute, so five million people
+take well under a minute and no Python loop runs per person. The same
+``(size, seed)`` gives the same file on every machine that has the same
+reference data (:mod:`.reference`); the first build is cached on disk
+(:func:`cache_dir`) and later ones are read back in a second or two.
+
+What makes it realistic enough to match against:
+
+- households: people share an address, a landline and (mostly) a last
+  name; spouses are of similar age, adult children are younger and some
+  sons are a "Jr" of their father;
+- names with US frequencies (so "John Smith" is common and has namesakes),
+  middle names or initials, suffixes, hyphenated married names;
+- addresses, cities, counties, states, ZIP codes and coordinates that belong
+  together, with population-weighted states, house numbers, apartments;
+- an adult age pyramid, dates of birth, sex;
+- wireless, landline and VoIP phones with the area code of the home or of an
+  earlier home, emails in several styles, registration status, party and a
+  partisan score that agrees with it;
+- voterbase ids shaped ``ST-000000000000``, state voter ids, VAN ids and
+  ExactTrack ids, each unique.
+
+Column names follow the SmartMatch identifiers where one exists, so the
+matcher compares like with like.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 from typing import Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-# (first name, gender, relative frequency)
-FIRST_NAMES: Final = [
-    ("James", "M", 33),
-    ("Robert", "M", 31),
-    ("John", "M", 31),
-    ("Michael", "M", 30),
-    ("David", "M", 24),
-    ("William", "M", 24),
-    ("Richard", "M", 17),
-    ("Joseph", "M", 16),
-    ("Thomas", "M", 15),
-    ("Christopher", "M", 13),
-    ("Charles", "M", 13),
-    ("Daniel", "M", 12),
-    ("Matthew", "M", 11),
-    ("Anthony", "M", 9),
-    ("Mark", "M", 9),
-    ("Donald", "M", 9),
-    ("Steven", "M", 8),
-    ("Andrew", "M", 7),
-    ("Paul", "M", 7),
-    ("Joshua", "M", 7),
-    ("Kenneth", "M", 7),
-    ("Kevin", "M", 6),
-    ("Brian", "M", 6),
-    ("George", "M", 6),
-    ("Timothy", "M", 5),
-    ("Ronald", "M", 5),
-    ("Jason", "M", 5),
-    ("Edward", "M", 5),
-    ("Jeffrey", "M", 5),
-    ("Ryan", "M", 4),
-    ("Jacob", "M", 4),
-    ("Gary", "M", 4),
-    ("Nicholas", "M", 4),
-    ("Eric", "M", 4),
-    ("Jonathan", "M", 4),
-    ("Luis", "M", 3),
-    ("Carlos", "M", 3),
-    ("Jose", "M", 4),
-    ("Juan", "M", 3),
-    ("Wei", "M", 1),
-    ("Mary", "F", 29),
-    ("Patricia", "F", 14),
-    ("Jennifer", "F", 14),
-    ("Linda", "F", 13),
-    ("Elizabeth", "F", 12),
-    ("Barbara", "F", 12),
-    ("Susan", "F", 11),
-    ("Jessica", "F", 10),
-    ("Sarah", "F", 9),
-    ("Karen", "F", 9),
-    ("Lisa", "F", 8),
-    ("Nancy", "F", 8),
-    ("Betty", "F", 7),
-    ("Margaret", "F", 7),
-    ("Sandra", "F", 7),
-    ("Ashley", "F", 7),
-    ("Kimberly", "F", 6),
-    ("Emily", "F", 6),
-    ("Donna", "F", 6),
-    ("Michelle", "F", 6),
-    ("Carol", "F", 5),
-    ("Amanda", "F", 5),
-    ("Dorothy", "F", 5),
-    ("Melissa", "F", 5),
-    ("Deborah", "F", 5),
-    ("Stephanie", "F", 5),
-    ("Rebecca", "F", 4),
-    ("Sharon", "F", 4),
-    ("Laura", "F", 4),
-    ("Cynthia", "F", 4),
-    ("Maria", "F", 4),
-    ("Ana", "F", 2),
-    ("Guadalupe", "F", 1),
-    ("Mei", "F", 1),
-    ("Aaliyah", "F", 1),
-    ("Zoë", "F", 1),
-]
-LAST_NAMES: Final = [
-    ("Smith", 24),
-    ("Johnson", 19),
-    ("Williams", 16),
-    ("Brown", 14),
-    ("Jones", 14),
-    ("Garcia", 11),
-    ("Miller", 11),
-    ("Davis", 11),
-    ("Rodriguez", 10),
-    ("Martinez", 10),
-    ("Hernandez", 10),
-    ("Lopez", 9),
-    ("Gonzalez", 8),
-    ("Wilson", 8),
-    ("Anderson", 8),
-    ("Thomas", 8),
-    ("Taylor", 8),
-    ("Moore", 7),
-    ("Jackson", 7),
-    ("Martin", 7),
-    ("Lee", 7),
-    ("Perez", 7),
-    ("Thompson", 7),
-    ("White", 7),
-    ("Harris", 6),
-    ("Sanchez", 6),
-    ("Clark", 6),
-    ("Ramirez", 6),
-    ("Lewis", 6),
-    ("Robinson", 6),
-    ("Walker", 6),
-    ("Young", 5),
-    ("Allen", 5),
-    ("King", 5),
-    ("Wright", 5),
-    ("Scott", 5),
-    ("Torres", 5),
-    ("Nguyen", 5),
-    ("Hill", 5),
-    ("Flores", 5),
-    ("Green", 5),
-    ("Adams", 5),
-    ("Nelson", 5),
-    ("Baker", 5),
-    ("Hall", 4),
-    ("Rivera", 4),
-    ("Campbell", 4),
-    ("Mitchell", 4),
-    ("Carter", 4),
-    ("Roberts", 4),
-    ("O'Brien", 2),
-    ("Zeta-Jones", 1),
-    ("Müller", 1),
-    ("Nakamura", 1),
-    ("Okafor", 1),
-    ("Kowalski", 1),
-    ("Dubois", 1),
-    ("Haddad", 1),
-    ("Chen", 3),
-    ("Patel", 3),
-]
-# (city, state, ZIP, latitude, longitude)
-PLACES: Final = [
-    ("Boston", "MA", "02134", 42.3539, -71.1337),
-    ("Cambridge", "MA", "02139", 42.3647, -71.1042),
-    ("Worcester", "MA", "01604", 42.2626, -71.7798),
-    ("Providence", "RI", "02906", 41.8396, -71.3925),
-    ("Hartford", "CT", "06106", 41.7486, -72.6942),
-    ("Newark", "NJ", "07102", 40.7357, -74.1724),
-    ("Trenton", "NJ", "08608", 40.2204, -74.7643),
-    ("Brooklyn", "NY", "11215", 40.6681, -73.9806),
-    ("Buffalo", "NY", "14201", 42.8962, -78.8858),
-    ("Philadelphia", "PA", "19104", 39.9597, -75.1968),
-    ("Pittsburgh", "PA", "15213", 40.4443, -79.9553),
-    ("Baltimore", "MD", "21218", 39.3305, -76.6016),
-    ("Washington", "DC", "20009", 38.9194, -77.0375),
-    ("Richmond", "VA", "23220", 37.5496, -77.4595),
-    ("Raleigh", "NC", "27601", 35.7724, -78.6381),
-    ("Charlotte", "NC", "28202", 35.2283, -80.8454),
-    ("Atlanta", "GA", "30303", 33.7525, -84.3888),
-    ("Savannah", "GA", "31401", 32.0749, -81.0884),
-    ("Miami", "FL", "33130", 25.7676, -80.2043),
-    ("Tampa", "FL", "33602", 27.9516, -82.4588),
-    ("Orlando", "FL", "32801", 28.5398, -81.3730),
-    ("Columbus", "OH", "43215", 39.9676, -83.0113),
-    ("Cleveland", "OH", "44113", 41.4818, -81.6945),
-    ("Detroit", "MI", "48201", 42.3471, -83.0601),
-    ("Ann Arbor", "MI", "48104", 42.2661, -83.7210),
-    ("Chicago", "IL", "60614", 41.9227, -87.6533),
-    ("Springfield", "IL", "62701", 39.8000, -89.6497),
-    ("Milwaukee", "WI", "53202", 43.0469, -87.8989),
-    ("Madison", "WI", "53703", 43.0779, -89.3837),
-    ("Minneapolis", "MN", "55401", 44.9836, -93.2698),
-    ("Des Moines", "IA", "50309", 41.5860, -93.6249),
-    ("Davenport", "IA", "52801", 41.5214, -90.5748),
-    ("St. Louis", "MO", "63103", 38.6315, -90.2178),
-    ("Kansas City", "MO", "64106", 39.1050, -94.5722),
-    ("Omaha", "NE", "68102", 41.2587, -95.9356),
-    ("Denver", "CO", "80202", 39.7525, -104.9995),
-    ("Phoenix", "AZ", "85004", 33.4510, -112.0686),
-    ("Tucson", "AZ", "85701", 32.2169, -110.9719),
-    ("Las Vegas", "NV", "89101", 36.1727, -115.1219),
-    ("Albuquerque", "NM", "87102", 35.0820, -106.6480),
-    ("Austin", "TX", "78701", 30.2713, -97.7426),
-    ("Houston", "TX", "77002", 29.7569, -95.3651),
-    ("Dallas", "TX", "75201", 32.7882, -96.7990),
-    ("El Paso", "TX", "79901", 31.7587, -106.4869),
-    ("Los Angeles", "CA", "90012", 34.0614, -118.2385),
-    ("Oakland", "CA", "94612", 37.8085, -122.2666),
-    ("San Diego", "CA", "92101", 32.7194, -117.1628),
-    ("Portland", "OR", "97205", 45.5207, -122.6880),
-    ("Seattle", "WA", "98101", 47.6114, -122.3305),
-    ("Anchorage", "AK", "99501", 61.2163, -149.8766),
-    ("Honolulu", "HI", "96813", 21.3114, -157.8583),
-    ("Little Rock", "AR", "72201", 34.7465, -92.2896),
-    ("Newport", "AR", "72112", 35.6048, -91.2818),
-    ("Boca Raton", "FL", "33410", 26.8458, -80.0887),
-]
-STREETS: Final = [
+from .._paths import configured_dir, user_cache_dir
+from . import reference
+
+#: Bump whenever the generator's output for a given (size, seed) changes: it keys the cache.
+GENERATOR_VERSION: Final = 3
+#: The date ages are computed at (an election day), so a file never changes with the clock.
+AS_OF: Final = dt.date(2026, 11, 3)
+#: Environment variable that moves the cache of generated voter files.
+CACHE_ENV: Final = "SMARTMATCH_VOTERFILE_CACHE"
+
+STREET_NAMES: Final = (
     "Main",
     "Oak",
-    "Pine",
     "Maple",
+    "Pine",
     "Cedar",
     "Elm",
     "Washington",
@@ -224,103 +66,355 @@ STREETS: Final = [
     "Hill",
     "Park",
     "Walnut",
-    "Spring",
-    "North",
+    "Spruce",
     "Ridge",
     "Church",
     "Willow",
-    "Mill",
     "Sunset",
-    "Railroad",
     "Jackson",
-    "Cherry",
-    "Highland",
-    "Franklin",
     "Lincoln",
+    "Jefferson",
     "Madison",
-    "Center",
+    "Franklin",
+    "Highland",
+    "Meadow",
     "River",
-]
-STREET_TYPES: Final = ["St", "Ave", "Rd", "Dr", "Ln", "Blvd", "Ct", "Way", "Pl"]
-SUFFIXES: Final = ["", "", "", "", "", "", "", "", "", "", "", "", "Jr", "Sr", "II", "III"]
-PARTIES: Final = ["Democrat", "Republican", "Independent", "Green", "Libertarian", "Unaffiliated"]
-PARTY_WEIGHTS: Final = [36, 30, 12, 1, 1, 20]
-EMAIL_DOMAINS: Final = ["gmail.com", "yahoo.com", "outlook.com", "aol.com", "icloud.com"]
+    "Forest",
+    "Spring",
+    "Valley",
+    "Chestnut",
+    "Cherry",
+    "Birch",
+    "Dogwood",
+    "Magnolia",
+    "Hickory",
+    "Mill",
+    "School",
+    "Center",
+    "Prospect",
+    "Lakeview",
+    "Woodland",
+    "Fairview",
+    "Orchard",
+    "College",
+    "Union",
+    "Market",
+    "Broad",
+    "Front",
+    "Bridge",
+    "Grove",
+    "Summit",
+    "Adams",
+    "Monroe",
+    "Greenwood",
+    "Riverside",
+    "Cypress",
+    "Laurel",
+    "Poplar",
+    "Sycamore",
+    "Aspen",
+    "Hillcrest",
+    "Kingston",
+)
+STREET_SUFFIXES: Final = {
+    "St": 25,
+    "Ave": 18,
+    "Rd": 14,
+    "Dr": 14,
+    "Ln": 8,
+    "Ct": 6,
+    "Way": 4,
+    "Blvd": 3,
+    "Pl": 3,
+    "Cir": 3,
+    "Ter": 2,
+    "Pkwy": 1,
+    "Trl": 1,
+}
+DIRECTIONS: Final = ("N", "S", "E", "W")
+UNIT_KINDS: Final = ("Apt", "Apt", "Apt", "Unit", "Ste", "#")
+#: Household sizes (voters per address) and their shares.
+HOUSEHOLD_SIZES: Final = {1: 0.34, 2: 0.36, 3: 0.14, 4: 0.10, 5: 0.04, 6: 0.02}
+#: Share of the adult population by age band (lower bound, share).
+AGE_BANDS: Final = ((18, 0.12), (25, 0.17), (35, 0.16), (45, 0.15), (55, 0.16), (65, 0.14))
+AGE_TAIL: Final = ((75, 0.07), (85, 0.03))
+PARTIES: Final = {
+    "Democrat": 0.36,
+    "Republican": 0.31,
+    "Unaffiliated": 0.24,
+    "Independent": 0.05,
+    "Libertarian": 0.02,
+    "Green": 0.02,
+}
+EMAIL_DOMAINS: Final = {
+    "gmail.com": 0.46,
+    "yahoo.com": 0.15,
+    "hotmail.com": 0.08,
+    "aol.com": 0.05,
+    "outlook.com": 0.06,
+    "icloud.com": 0.07,
+    "comcast.net": 0.04,
+    "att.net": 0.03,
+    "msn.com": 0.02,
+    "verizon.net": 0.02,
+    "protonmail.com": 0.02,
+}
+SUFFIXES: Final = {"Jr": 0.6, "II": 0.15, "III": 0.2, "IV": 0.05}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class VoterFile:
     """The people SmartMatch matches against.
 
     Attributes
     ----------
-    people
-        One row per person: identifiers (``voterbase_id``, ``first_name``,
-        ``zip``, ...) and the data the service appends. Text columns only.
+    table
+        One row per person, every column text (null where unknown):
+        identifiers (``voterbase_id``, ``first_name``, ``zip``, ``dob``, ...)
+        and the data the service appends (``party``, ``phone_wireless``, ...).
     seed
         The seed it was generated from.
+
+    Examples
+    --------
+    >>> voters = VoterFile.generate(1_000, seed=3)       # doctest: +SKIP
+    >>> voters.people[["voterbase_id", "first_name", "last_name", "zip"]].head()
     """
 
-    people: pd.DataFrame
+    table: pa.Table
     seed: int
 
     def __len__(self) -> int:
-        return len(self.people)
+        return int(self.table.num_rows)
+
+    @cached_property
+    def people(self) -> pd.DataFrame:
+        """The table as a DataFrame of Arrow-backed strings (no copy of the text)."""
+        people: pd.DataFrame = self.table.to_pandas(
+            types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get
+        )
+        return people
 
     @classmethod
-    def generate(cls, size: int = 200_000, seed: int = 0) -> VoterFile:
-        """Generate ``size`` people from ``seed``; the same arguments give the same file."""
-        rng = np.random.default_rng(seed)
-        firsts, genders, weights = zip(*FIRST_NAMES, strict=True)
-        first_idx = rng.choice(len(firsts), size, p=_p(weights))
-        last = np.array([n for n, _ in LAST_NAMES], dtype=object)[
-            rng.choice(len(LAST_NAMES), size, p=_p([w for _, w in LAST_NAMES]))
-        ]
-        middle_idx = rng.choice(len(firsts), size)
-        place_idx = rng.choice(len(PLACES), size)
-        places = np.array(PLACES, dtype=object)[place_idx]
-        birth = _birthdays(rng, size)
-        age = (np.datetime64("2026-11-01") - birth).astype("timedelta64[D]").astype(int) // 365
-        people = pd.DataFrame(
-            {
-                "voterbase_id": _voterbase_ids(places[:, 1], rng),
-                "first_name": np.array(firsts, dtype=object)[first_idx],
-                "middle_name": np.where(
-                    rng.random(size) < 0.7, np.array(firsts, dtype=object)[middle_idx], ""
-                ),
-                "last_name": last,
-                "name_suffix": np.array(SUFFIXES, dtype=object)[
-                    rng.integers(0, len(SUFFIXES), size)
-                ],
-                "gender": np.array(genders, dtype=object)[first_idx],
-                "dob": pd.DatetimeIndex(birth).strftime("%Y%m%d").to_numpy(dtype=object),
-                "age": age.astype(str).astype(object),
-                "address1": _streets(rng, size),
-                "address2": np.where(rng.random(size) < 0.15, _units(rng, size), ""),
-                "city": places[:, 0],
-                "state": places[:, 1],
-                "zip": places[:, 2],
-                "latitude": _jitter(places[:, 3], rng),
-                "longitude": _jitter(places[:, 4], rng),
-                "phone_landline": _phones(rng, size, 0.35),
-                "phone_wireless": _phones(rng, size, 0.75),
-                "phone_voip": _phones(rng, size, 0.05),
-                "voter_id": _digits(rng, size, 9),
-                "smartvan_id": (rng.permutation(size) + 100_000).astype(str).astype(object),
-                "exact_track": np.char.add("Y", _digits(rng, size, 14).astype(str)).astype(object),
-                "registration_status": np.where(
-                    rng.random(size) < 0.85, "Registered", "Unregistered"
-                ).astype(object),
-                "party": np.array(PARTIES, dtype=object)[
-                    rng.choice(len(PARTIES), size, p=_p(PARTY_WEIGHTS))
-                ],
-                "partisan_score": np.round(rng.beta(2, 2, size) * 100, 1)
-                .astype(str)
-                .astype(object),
-            }
-        )
-        people["email"] = _emails(people, rng)
-        return cls(people, seed)
+    def generate(cls, size: int = 200_000, seed: int = 0, *, cache: bool = True) -> VoterFile:
+        """The voter file of ``size`` people drawn from ``seed``; the same arguments, the same file.
+
+        With ``cache`` (the default) the first build is written to
+        :func:`cache_dir` and read back afterwards.
+        """
+        if size < 1:
+            raise ValueError(f"size {size} must be at least 1")
+        if not cache:
+            return cls(_build(size, seed), seed)
+        path = cache_dir() / f"voters-v{GENERATOR_VERSION}-{reference.fingerprint()}-{size}-{seed}"
+        path = path.with_suffix(".parquet")
+        try:
+            return cls(pq.read_table(path), seed)
+        except (OSError, pa.ArrowInvalid):
+            pass  # not built yet, or a damaged file: build it again
+        table = _build(size, seed)
+        _save(table, path)
+        return cls(table, seed)
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write it as Parquet (``.parquet``) or CSV (any other name), readable by you alone."""
+        target = Path(path)
+        partial = target.with_name(f".{target.name}.partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            if target.suffix.lower() == ".parquet":
+                pq.write_table(self.table, out, compression="zstd")
+            else:
+                import pyarrow.csv as pacsv
+
+                pacsv.write_csv(self.table, out)
+        partial.replace(target)
+
+
+def cache_dir() -> Path:
+    """Where generated voter files are kept: ``$SMARTMATCH_VOTERFILE_CACHE``, else
+    ``voterfiles/`` in the user's cache folder."""
+    return configured_dir(CACHE_ENV, user_cache_dir() / "voterfiles")
+
+
+def _save(table: pa.Table, path: Path) -> None:
+    """Write atomically into a private folder; a read-only cache only costs a rebuild."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".voters-", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as out:  # mkstemp makes it 0600
+                pq.write_table(table, out, compression="zstd")
+            Path(partial).replace(path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass
+
+
+# -- the generator ---------------------------------------------------------------------
+
+
+def _build(size: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng([GENERATOR_VERSION, seed])
+    homes = _households(rng, size)
+    person = _people(rng, homes)
+    order = rng.permutation(size)  # files are not sorted by household
+    columns = {name: values.take(pa.array(order)) for name, values in person.items()}
+    return pa.table(columns)
+
+
+@dataclass
+class _Homes:
+    """Per person: the household and its shared attributes (arrays of length size)."""
+
+    household: np.ndarray
+    member: np.ndarray  # 0 for the first person of a household, 1, 2, ...
+    head: np.ndarray  # index of the household's first person
+    zip_index: np.ndarray
+    address1: pa.Array
+    address2: pa.Array
+    latitude: np.ndarray
+    longitude: np.ndarray
+    landline: pa.Array
+
+
+def _households(rng: np.random.Generator, size: int) -> _Homes:
+    sizes = rng.choice(list(HOUSEHOLD_SIZES), size // 2 + 2, p=_p(list(HOUSEHOLD_SIZES.values())))
+    sizes = sizes[: np.searchsorted(np.cumsum(sizes), size) + 1]
+    sizes[-1] -= sizes.sum() - size
+    count = len(sizes)
+    household = np.repeat(np.arange(count), sizes)
+    start = np.cumsum(sizes) - sizes
+    member = np.arange(size) - start[household]
+
+    zips = reference.zips()
+    place = rng.choice(len(zips.zip), count, p=_zip_weights(zips))
+    numbers = np.minimum(np.exp(rng.normal(6.2, 1.3, count)).astype(np.int64) + 1, 29999)
+    street = _street_names(rng, count)
+    address1 = pc.binary_join_element_wise(
+        pa.array(numbers).cast(pa.string()), street, " ", null_handling="skip"
+    )
+    unit_kind = _pick(rng, UNIT_KINDS, count)
+    unit_number = _text(rng.integers(1, 40, count))
+    letter = _pick(rng, ("", "", "", "A", "B", "C"), count)
+    unit = pc.binary_join_element_wise(
+        unit_kind, pc.binary_join_element_wise(unit_number, letter, ""), " "
+    )
+    address2 = pc.if_else(pa.array(rng.random(count) < 0.17), unit, pa.nulls(count, pa.string()))
+    jitter = rng.normal(0.0, 0.02, (2, count))
+    area = pa.array(zips.area_code, pa.string()).take(pa.array(place))
+    landline = _phones(rng, area, rng.random(count) < 0.3)
+    return _Homes(
+        household=household,
+        member=member,
+        head=start[household],
+        zip_index=place[household],
+        address1=address1.take(pa.array(household)),
+        address2=address2.take(pa.array(household)),
+        latitude=(zips.latitude[place] + jitter[0])[household],
+        longitude=(zips.longitude[place] + jitter[1])[household],
+        landline=landline.take(pa.array(household)),
+    )
+
+
+def _people(rng: np.random.Generator, homes: _Homes) -> dict[str, pa.Array]:
+    size = len(homes.household)
+    names, zips = reference.names(), reference.zips()
+    head = homes.head
+    spouse = (homes.member == 1) & (rng.random(size) < 0.75)
+    child = (homes.member >= 2) | ((homes.member == 1) & ~spouse)
+
+    # Sex: spouses mostly of the other sex; then names of that sex.
+    male = rng.random(size) < 0.49
+    male = np.where(spouse & (rng.random(size) < 0.92), ~male[head], male)
+    first = _first_names(rng, names, male)
+    middle = _first_names(rng, names, male)
+    middle = np.where(middle == first, _first_names(rng, names, male), middle)
+
+    # Ages: spouses near the head's, children 20-38 years younger (adults only).
+    age = _adult_ages(rng, size)
+    age = np.where(spouse, np.clip(age[head] + rng.normal(0, 4, size).round(), 18, 100), age)
+    younger = age[head] - rng.integers(20, 39, size)
+    age = np.where(child & (younger >= 18), younger, age).astype(np.int64)
+    born = _birthdays(rng, age)
+
+    # Last names: the household's, except for some spouses and relatives; a few hyphenate.
+    surname = names.last[rng.choice(len(names.last), size, p=_p(names.last_weight))]
+    own = (spouse & (rng.random(size) < 0.12)) | (child & (rng.random(size) < 0.1))
+    last = np.where((homes.member == 0) | own, surname, surname[head])
+    hyphen = spouse & ~male & ~own & (rng.random(size) < 0.04)
+    last[hyphen] = surname[hyphen] + "-" + last[hyphen]
+
+    # A son named for his father is a Jr, and the father then often a Sr.
+    junior = child & male & male[head] & (younger >= 18) & (rng.random(size) < 0.12)
+    first = np.where(junior, first[head], first)
+    suffix = np.full(size, None, dtype=object)
+    other = male & (rng.random(size) < 0.025)
+    suffix[other] = _pick_weighted(rng, SUFFIXES, int(other.sum()))
+    suffix[junior] = "Jr"
+    senior = np.zeros(size, dtype=bool)
+    senior[head[junior]] = rng.random(int(junior.sum())) < 0.5
+    suffix[senior] = "Sr"
+
+    middle_name = pa.array(middle, pa.string())
+    initial = pc.utf8_slice_codeunits(middle_name, 0, 1)
+    middle_name = pc.if_else(pa.array(rng.random(size) < 0.12), initial, middle_name)
+    middle_name = pc.if_else(
+        pa.array(rng.random(size) < 0.8), middle_name, pa.nulls(size, pa.string())
+    )
+    sex = np.where(male, "M", "F").astype(object)
+    sex[rng.random(size) < 0.004] = "U"
+
+    place = homes.zip_index
+    home_area = pa.array(zips.area_code, pa.string()).take(pa.array(place))
+    elsewhere = pa.array(zips.area_code, pa.string()).take(
+        pa.array(rng.integers(0, len(zips.zip), size))
+    )
+    wireless_area = pc.if_else(pa.array(rng.random(size) < 0.7), home_area, elsewhere)
+    state = zips.state[place]
+    party = _pick_weighted(rng, PARTIES, size)
+    lean = np.select(
+        [party == "Democrat", party == "Republican"],
+        [rng.beta(6, 2, size), rng.beta(2, 6, size)],
+        rng.beta(2, 2, size),
+    )
+    registered = rng.random(size) < 0.88
+
+    return {
+        "voterbase_id": _ids(state, "-", _permuted(size, 10**12, 7_919_861, 104_729), 12),
+        "exact_track": _ids(
+            np.full(size, "ET"), "", _permuted(size, 10**13, 3_892_771, 15_485_863), 13
+        ),
+        "smartvan_id": _text(10**7 + _permuted(size, 9 * 10**7, 7_777_777, 1_234_567)),
+        "voter_id": pc.utf8_lpad(_text(_permuted(size, 10**9, 193_877_777, 982_451_653)), 9, "0"),
+        "first_name": pa.array(first, pa.string()),
+        "middle_name": middle_name,
+        "last_name": pa.array(last, pa.string()),
+        "name_suffix": pa.array(suffix, pa.string()),
+        "gender": pa.array(sex, pa.string()),
+        "dob": _text(_yyyymmdd(born)),
+        "age": _text(age),
+        "address1": homes.address1,
+        "address2": homes.address2,
+        "city": pa.array(zips.city[place], pa.string()),
+        "state": pa.array(state, pa.string()),
+        "zip": pa.array(zips.zip[place], pa.string()),
+        "county": pa.array(zips.county[place], pa.string()),
+        "latitude": _decimals(homes.latitude),
+        "longitude": _decimals(homes.longitude),
+        "phone_landline": homes.landline,
+        "phone_wireless": _phones(rng, wireless_area, rng.random(size) < 0.8),
+        "phone_voip": _phones(rng, home_area, rng.random(size) < 0.05),
+        "email": _emails(rng, first, last, rng.random(size) < 0.65),
+        "registration_status": pa.array(
+            np.where(registered, "Registered", "Unregistered").astype(object), pa.string()
+        ),
+        "party": pa.array(party, pa.string(), mask=~registered),
+        "partisan_score": _decimals(lean * 100, 1),
+        "household_id": _ids(np.full(size, "HH"), "", homes.household + 1, 9),
+    }
 
 
 def _p(weights: object) -> np.ndarray:
@@ -329,60 +423,143 @@ def _p(weights: object) -> np.ndarray:
     return p
 
 
-def _birthdays(rng: np.random.Generator, size: int) -> np.ndarray:
-    start = np.datetime64("1930-01-01")
-    span = (np.datetime64("2008-10-31") - start).astype(int)
-    return start + rng.integers(0, span, size).astype("timedelta64[D]")
+def _pick(rng: np.random.Generator, choices: tuple[str, ...], size: int) -> pa.Array:
+    return pa.array(choices, pa.string()).take(pa.array(rng.integers(0, len(choices), size)))
 
 
-def _voterbase_ids(states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    numbers = rng.choice(10**12, size=len(states), replace=False)
-    return np.array([f"{s}-{n:012d}" for s, n in zip(states, numbers, strict=True)], dtype=object)
+def _pick_weighted(rng: np.random.Generator, weights: Mapping[str, float], size: int) -> np.ndarray:
+    keys = np.array(list(weights), dtype=object)
+    picked: np.ndarray = keys[rng.choice(len(keys), size, p=_p(list(weights.values())))]
+    return picked
 
 
-def _streets(rng: np.random.Generator, size: int) -> np.ndarray:
-    numbers = rng.integers(1, 9999, size).astype(str)
-    names = np.array(STREETS)[rng.integers(0, len(STREETS), size)]
-    kinds = np.array(STREET_TYPES)[rng.integers(0, len(STREET_TYPES), size)]
-    return np.char.add(
-        np.char.add(np.char.add(numbers, " "), np.char.add(names, " ")), kinds
-    ).astype(object)
+def _text(numbers: np.ndarray) -> pa.Array:
+    return pa.array(numbers, pa.int64()).cast(pa.string())
 
 
-def _units(rng: np.random.Generator, size: int) -> np.ndarray:
-    return np.char.add("Apt ", rng.integers(1, 40, size).astype(str)).astype(object)
+def _decimals(values: np.ndarray, places: int = 6) -> pa.Array:
+    return pc.round(pa.array(values, pa.float64()), places).cast(pa.string())
 
 
-def _jitter(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    out = values.astype(float) + rng.normal(0, 0.02, len(values))
-    return np.char.mod("%.6f", out).astype(object)
+def _yyyymmdd(days: np.ndarray) -> np.ndarray:
+    month_start = days.astype("datetime64[M]")
+    year = days.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = month_start.astype(np.int64) % 12 + 1
+    day = (days - month_start).astype(np.int64) + 1
+    out: np.ndarray = year * 10_000 + month * 100 + day
+    return out
 
 
-def _digits(rng: np.random.Generator, size: int, width: int) -> np.ndarray:
-    return np.char.zfill(rng.integers(0, 10**width - 1, size).astype(str), width).astype(object)
+def _zip_weights(zips: reference.Zips) -> np.ndarray:
+    """States by population; ZIPs within a state by a fixed heavy-tailed draw (like real ones)."""
+    sizes = np.random.default_rng(2020).lognormal(0.0, 1.2, len(zips.zip))
+    population = np.array([reference.STATES[s][1] for s in zips.state], dtype=float)
+    in_state = pd.Series(sizes).groupby(zips.state).transform("sum").to_numpy()
+    return _p(population * sizes / in_state)
 
 
-def _phones(rng: np.random.Generator, size: int, share: float) -> np.ndarray:
-    area = rng.integers(201, 990, size)
-    exchange = rng.integers(200, 999, size)
-    line = rng.integers(0, 10000, size)
-    text = np.char.add(
-        np.char.add(area.astype(str), exchange.astype(str)), np.char.zfill(line.astype(str), 4)
+def _street_names(rng: np.random.Generator, count: int) -> pa.Array:
+    ordinals = [f"{n}{_ordinal(n)}" for n in range(1, 40)]
+    surnames = list(reference.names().last[:150])
+    vocabulary = [*STREET_NAMES, *ordinals, *surnames]
+    popularity = 1 / np.arange(1, len(vocabulary) + 1) ** 0.8
+    name = pa.array(vocabulary, pa.string()).take(
+        pa.array(rng.choice(len(vocabulary), count, p=_p(popularity)))
     )
-    return np.where(rng.random(size) < share, text, "").astype(object)
-
-
-def _emails(people: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-    local = (
-        people["first_name"]
-        .str.lower()
-        .str.normalize("NFKD")
-        .str.encode("ascii", "ignore")
-        .str.decode("ascii")
-        + "."
-        + people["last_name"].str.lower().str.replace(r"[^a-z]", "", regex=True)
-        + pd.Series(rng.integers(1, 999, len(people)).astype(str), index=people.index)
+    kind = pa.array(_pick_weighted(rng, STREET_SUFFIXES, count), pa.string())
+    direction = _pick(rng, DIRECTIONS, count)
+    direction = pc.if_else(
+        pa.array(rng.random(count) < 0.12), direction, pa.nulls(count, pa.string())
     )
-    domain = np.array(EMAIL_DOMAINS, dtype=object)[rng.integers(0, len(EMAIL_DOMAINS), len(people))]
-    email = (local + "@" + domain).to_numpy(dtype=object)
-    return np.asarray(np.where(rng.random(len(people)) < 0.6, email, ""), dtype=object)
+    return pc.binary_join_element_wise(direction, name, kind, " ", null_handling="skip")
+
+
+def _ordinal(n: int) -> str:
+    if 10 <= n % 100 <= 20:
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+
+
+def _first_names(rng: np.random.Generator, names: reference.Names, male: np.ndarray) -> np.ndarray:
+    out = np.empty(len(male), dtype=object)
+    for sex, chosen in (("M", male), ("F", ~male)):
+        pool = names.first_sex == sex
+        out[chosen] = names.first[pool][
+            rng.choice(int(pool.sum()), int(chosen.sum()), p=_p(names.first_weight[pool]))
+        ]
+    return out
+
+
+def _adult_ages(rng: np.random.Generator, size: int) -> np.ndarray:
+    bands = [*AGE_BANDS, *AGE_TAIL]
+    lows = np.array([b[0] for b in bands])
+    highs = np.append(lows[1:], 101)
+    band = rng.choice(len(bands), size, p=_p([b[1] for b in bands]))
+    ages: np.ndarray = rng.integers(lows[band], highs[band])
+    return ages
+
+
+def _birthdays(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
+    """A birthday that makes each person ``age`` on :data:`AS_OF` (as datetime64 days)."""
+    year = (AS_OF.year - age - 1970).astype("datetime64[Y]")
+    month = year.astype("datetime64[M]") + np.timedelta64(AS_OF.month - 1, "M")
+    anniversary = month.astype("datetime64[D]") + np.timedelta64(AS_OF.day - 1, "D")
+    born: np.ndarray = anniversary - rng.integers(0, 365, len(age)).astype("timedelta64[D]")
+    return born
+
+
+def _permuted(size: int, modulus: int, multiplier: int, offset: int) -> np.ndarray:
+    """``size`` distinct, scattered numbers below ``modulus`` (an affine bijection of 0..size-1)."""
+    if size > modulus or size * multiplier > 2**62:
+        raise ValueError(f"a voter file of {size:,} people is larger than its ids allow")
+    out: np.ndarray = (np.arange(size, dtype=np.int64) * multiplier + offset) % modulus
+    return out
+
+
+def _ids(prefix: np.ndarray, sep: str, numbers: np.ndarray, width: int) -> pa.Array:
+    digits = pc.utf8_lpad(_text(numbers), width, "0")
+    return pc.binary_join_element_wise(pa.array(prefix, pa.string()), digits, sep)
+
+
+def _phones(rng: np.random.Generator, area: pa.Array, present: np.ndarray) -> pa.Array:
+    size = len(area)
+    exchange = _text(rng.integers(200, 1000, size))
+    line = pc.utf8_lpad(_text(rng.integers(0, 10000, size)), 4, "0")
+    fallback = _text(rng.integers(201, 990, size))
+    area = pc.if_else(pc.equal(area, ""), fallback, area)
+    number = pc.binary_join_element_wise(area, exchange, line, "")
+    return pc.if_else(pa.array(present), number, pa.nulls(size, pa.string()))
+
+
+def _emails(
+    rng: np.random.Generator, first: np.ndarray, last: np.ndarray, present: np.ndarray
+) -> pa.Array:
+    size = len(first)
+    f = pc.utf8_lower(pa.array(first, pa.string()))
+    ln = pc.replace_substring_regex(pc.utf8_lower(pa.array(last, pa.string())), "[^a-z]", "")
+    initial = pc.utf8_slice_codeunits(f, 0, 1)
+    number = _text(rng.integers(1, 100, size))
+    year = _text(rng.integers(50, 100, size))
+    style = rng.choice(6, size, p=[0.3, 0.2, 0.15, 0.15, 0.1, 0.1])
+    styles = [
+        pc.binary_join_element_wise(f, ln, "."),
+        pc.binary_join_element_wise(f, ln, ""),
+        pc.binary_join_element_wise(initial, ln, ""),
+        pc.binary_join_element_wise(f, ln, number, ""),
+        pc.binary_join_element_wise(f, ln, "_"),
+        pc.binary_join_element_wise(ln, f, year, ""),
+    ]
+    local = styles[0]
+    for k in range(1, len(styles)):
+        local = pc.if_else(pa.array(style == k), styles[k], local)
+    domain = pa.array(_pick_weighted(rng, EMAIL_DOMAINS, size), pa.string())
+    email = pc.binary_join_element_wise(local, domain, "@")
+    # Addresses are unique: a repeat gets a number of its own.
+    email = pc.if_else(pa.array(present), email, pa.nulls(size, pa.string()))
+    taken = pd.Series(email.to_numpy(zero_copy_only=False)).duplicated().to_numpy() & present
+    serial = _text(np.arange(size) + 100)
+    unique = pc.binary_join_element_wise(
+        pc.binary_join_element_wise(local, serial, ""), domain, "@"
+    )
+    email = pc.if_else(pa.array(taken), unique, email)
+    return pc.if_else(pa.array(present), email, pa.nulls(size, pa.string()))
