@@ -63,7 +63,16 @@ _AMBER_BG: Final = "#fff4e5"
 _BLUE: Final = "#2f6db5"
 _GREY: Final = "#6b6b6b"
 _AMBER: Final = "#8a5300"
-_STATES_SHOWN: Final = 20
+_STATES_SHOWN: Final = 12
+#: The form's table style, scoped to the form (the HTML widgets take no classes of their own).
+_STYLE: Final = """<style>
+.smartmatch-form table.sm-table {border-collapse: collapse; font-size: 12px; white-space: nowrap}
+.smartmatch-form table.sm-table th {text-align: left; padding: 3px 10px 3px 0;
+  border-bottom: 1px solid #bbb; font-weight: 600}
+.smartmatch-form table.sm-table td {padding: 2px 10px 2px 0; border-bottom: 1px solid #eee}
+.smartmatch-form table.sm-table tbody th {color: #888; font-weight: normal}
+.smartmatch-form .widget-html-content {line-height: 1.45}
+</style>"""
 #: Check problems the form words its own way, as what keeps Match disabled.
 _SHOWN_AS_BLOCKERS: Final = ("more than one column", "no column is", "the frame has no rows")
 
@@ -238,7 +247,7 @@ class MatchForm:
         self._mapping_grid = w.GridBox(
             cells,
             layout=w.Layout(
-                grid_template_columns="minmax(110px, max-content) 180px minmax(200px, 1fr)",
+                grid_template_columns="minmax(100px, max-content) 180px minmax(260px, 1fr)",
                 grid_gap="2px 10px",
                 align_items="center",
             ),
@@ -256,38 +265,29 @@ class MatchForm:
         filename: str | None,
         invalid: str,
     ) -> dict[str, Any]:
-        wide = {"description_width": "110px"}
         controls: dict[str, Any] = {
             "max_matches": w.IntSlider(
-                value=max_matches, min=1, max=10, description="max matches", style=wide
+                value=max_matches, min=1, max=10, layout=w.Layout(width="260px")
             ),
             "format": w.ToggleButtons(
-                options=list(FORMATS),
-                value=format,
-                description="format",
-                style={**wide, "button_width": "64px"},
+                options=list(FORMATS), value=format, style={"button_width": "60px"}
             ),
         }
         for flag, value in flags.items():
             controls[flag] = w.Checkbox(
-                value=value, description=flag.removeprefix("include_"), indent=False
+                value=value,
+                description=flag.removeprefix("include_"),
+                indent=False,
+                layout=w.Layout(width="auto"),
             )
         controls["webhook"] = w.Text(
-            value=webhook or "",
-            description="webhook",
-            placeholder="https://… (optional)",
-            style=wide,
-            layout=w.Layout(width="100%"),
+            value=webhook or "", placeholder="https://… (optional)", layout=w.Layout(width="290px")
         )
         controls["filename"] = w.Text(
-            value=filename or "",
-            description="filename",
-            placeholder="blank: generated",
-            style=wide,
-            layout=w.Layout(width="100%"),
+            value=filename or "", placeholder="blank: generated", layout=w.Layout(width="290px")
         )
         controls["invalid"] = w.Dropdown(
-            options=_POLICIES, value=invalid, description="invalid values", style=wide
+            options=_POLICIES, value=invalid, layout=w.Layout(width="160px")
         )
         for control in controls.values():
             control.observe(lambda _: self._refresh(), names="value")
@@ -297,18 +297,23 @@ class MatchForm:
     def _build_rest(self, w: Any) -> None:
         c = self.controls
         includes = w.HBox(
-            [w.HTML("<span style='width:110px;display:inline-block'>append</span>")]
-            + [c[flag] for flag in INCLUDE_FLAGS],
-            layout=w.Layout(gap="12px", align_items="center"),
+            [c[flag] for flag in INCLUDE_FLAGS], layout=w.Layout(gap="20px", align_items="center")
         )
-        self._key_box = w.VBox()
+        rows = [
+            _labelled(w, "max matches", c["max_matches"]),
+            _labelled(w, "format", c["format"]),
+            _labelled(w, "append", includes),
+            _labelled(w, "webhook", c["webhook"]),
+            self._field_errors["webhook"],
+            _labelled(w, "filename", c["filename"]),
+            self._field_errors["filename"],
+            _labelled(w, "invalid values", c["invalid"]),
+        ]
         if not self._key_configured():
             self.api_key_field = w.Password(
-                description="API key",
-                placeholder="your TargetSmart API key, then Enter",
+                placeholder="then press Enter",
                 continuous_update=False,
-                style={"description_width": "110px"},
-                layout=w.Layout(width="100%"),
+                layout=w.Layout(width="290px"),
             )
             self.api_key_field.observe(self._on_key, names="value")
             self._key_note = w.HTML(
@@ -318,21 +323,8 @@ class MatchForm:
                     _GREY,
                 )
             )
-            self._key_box.children = (self.api_key_field, self._key_note)
-        options = w.VBox(
-            [
-                c["max_matches"],
-                c["format"],
-                includes,
-                c["webhook"],
-                self._field_errors["webhook"],
-                c["filename"],
-                self._field_errors["filename"],
-                c["invalid"],
-                self._key_box,
-            ],
-            layout=w.Layout(min_width="360px", flex="1 1 360px"),
-        )
+            rows += [_labelled(w, "API key", self.api_key_field), self._key_note]
+        options = w.VBox(rows)
         self._costs = w.HTML()
         self._preview = w.HTML()
         self._code = w.HTML()
@@ -354,20 +346,23 @@ class MatchForm:
         self._rows = w.HTML()
 
         def section(**extra: str) -> Any:
-            return w.Layout(border="1px solid #dcdcdc", padding="6px 12px", margin="4px 0", **extra)
+            return w.Layout(border="1px solid #dcdcdc", padding="8px 14px", margin="4px 0", **extra)
 
         self.widget = w.VBox(
             [
-                w.HTML(self._title()),
+                w.HTML(_STYLE + self._title()),
                 w.HBox(
                     [
                         w.VBox(
                             [w.HTML(_heading("Columns")), self._mapping_grid, self._problems],
-                            layout=w.Layout(flex="2 1 520px"),
+                            layout=w.Layout(flex="1 1 480px"),
                         ),
-                        w.VBox([w.HTML(_heading("Options")), options, self._costs]),
+                        w.VBox(
+                            [w.HTML(_heading("Options")), options, self._costs],
+                            layout=w.Layout(flex="0 0 420px"),
+                        ),
                     ],
-                    layout=section(flex_flow="row wrap", gap="24px"),
+                    layout=section(flex_flow="row wrap", gap="28px", align_items="flex-start"),
                 ),
                 w.VBox(
                     [
@@ -392,8 +387,9 @@ class MatchForm:
                     layout=w.Layout(padding="6px 0"),
                 ),
             ],
-            layout=w.Layout(max_width="1100px"),
+            layout=w.Layout(max_width="1200px"),
         )
+        self.widget.add_class("smartmatch-form")
 
     def _title(self) -> str:
         rows, cols = self._df.shape
@@ -715,6 +711,7 @@ class MatchForm:
         self._message.value = self._summary.value = self._rows.value = ""
         self._show_filename(filename)
         self._progress.layout.display = "flex"
+        self._bar.layout.display = ""
         self._draw_stage(ProgressEvent("preparing"))
 
     def _run(self, kwargs: dict[str, Any]) -> None:
@@ -794,7 +791,7 @@ class MatchForm:
                 _GREY,
             )
         elif event.stage == "done":
-            self._bar.max, self._bar.value, self._bar.bar_style = 1, 1, "success"
+            self._bar.layout.display = "none"
             self._detail.value = ""
         else:
             self._detail.value = _note(f"{event.stage}…", _GREY)
@@ -962,12 +959,26 @@ def _bar(rate: float) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    shown = frame.copy()
-    shown.columns = [str(c) for c in shown.columns]
+    """``frame`` as an HTML table; missing values are left blank, as they are uploaded."""
+    shown = frame.astype(object).where(frame.notna(), "")
+    shown.columns = pd.Index([str(c) for c in shown.columns])
     return (
         "<div style='overflow-x:auto;max-width:100%'>"
-        + shown.to_html(escape=True, border=0, na_rep="", max_cols=40)
+        + shown.to_html(escape=True, border=0, classes="sm-table", max_cols=40)
         + "</div>"
+    )
+
+
+def _labelled(w: Any, label: str, control: Any) -> Any:
+    return w.HBox(
+        [
+            w.HTML(
+                f"<span style='color:#333'>{html.escape(label)}</span>",
+                layout=w.Layout(width="100px", flex="0 0 100px"),
+            ),
+            control,
+        ],
+        layout=w.Layout(align_items="center", margin="1px 0"),
     )
 
 
