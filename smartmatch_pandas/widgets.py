@@ -278,7 +278,7 @@ class MatchForm:
                 value=value,
                 description=flag.removeprefix("include_"),
                 indent=False,
-                layout=w.Layout(width="auto"),
+                layout=w.Layout(width="auto", margin="0 18px 0 0"),
             )
         controls["webhook"] = w.Text(
             value=webhook or "", placeholder="https://… (optional)", layout=w.Layout(width="290px")
@@ -297,7 +297,7 @@ class MatchForm:
     def _build_rest(self, w: Any) -> None:
         c = self.controls
         includes = w.HBox(
-            [c[flag] for flag in INCLUDE_FLAGS], layout=w.Layout(gap="20px", align_items="center")
+            [c[flag] for flag in INCLUDE_FLAGS], layout=w.Layout(align_items="center")
         )
         rows = [
             _labelled(w, "max matches", c["max_matches"]),
@@ -329,16 +329,22 @@ class MatchForm:
         self._preview = w.HTML()
         self._code = w.HTML()
         self.match_button = w.Button(
-            description="Match", button_style="primary", icon="play", tooltip="Submit the job"
+            description="Match",
+            button_style="primary",
+            icon="play",
+            tooltip="Submit the job",
+            layout=w.Layout(width="140px", margin="0 12px 0 0"),
         )
         self.match_button.on_click(lambda _: self.start())
         self._blockers = w.HTML()
         self._job_line = w.HTML()
         self._stages = w.HTML()
-        self._bar = w.FloatProgress(value=0, min=0, max=1, layout=w.Layout(width="260px"))
+        self._bar = w.FloatProgress(
+            value=0, min=0, max=1, layout=w.Layout(width="260px", margin="0 10px 0 0")
+        )
         self._detail = w.HTML()
         self._progress = w.VBox(
-            [self._stages, w.HBox([self._bar, self._detail], layout=w.Layout(gap="8px"))],
+            [self._stages, w.HBox([self._bar, self._detail])],
             layout=w.Layout(display="none"),
         )
         self._message = w.HTML()
@@ -355,14 +361,14 @@ class MatchForm:
                     [
                         w.VBox(
                             [w.HTML(_heading("Columns")), self._mapping_grid, self._problems],
-                            layout=w.Layout(flex="1 1 480px"),
+                            layout=w.Layout(flex="1 1 480px", margin="0 28px 0 0"),
                         ),
                         w.VBox(
                             [w.HTML(_heading("Options")), options, self._costs],
                             layout=w.Layout(flex="0 0 420px"),
                         ),
                     ],
-                    layout=section(flex_flow="row wrap", gap="28px", align_items="flex-start"),
+                    layout=section(flex_flow="row wrap", align_items="flex-start"),
                 ),
                 w.VBox(
                     [
@@ -375,7 +381,7 @@ class MatchForm:
                     [
                         w.HBox(
                             [self.match_button, self._blockers],
-                            layout=w.Layout(gap="12px", align_items="center"),
+                            layout=w.Layout(align_items="center"),
                         ),
                         self._code,
                         self._job_line,
