@@ -30,11 +30,11 @@ import pandas as pd
 from . import api
 from .check import CheckReport, check_frame
 from .client import is_real_service, resolve_base_url
-from .errors import OptionError, SmartMatchError
+from .errors import InputError, OptionError, SmartMatchError
 from .fields import auto_identifier, candidate_pairs, clashing
 from .identifiers import IDENTIFIERS, MATCH_CODE
 from .job import Job, resolve_poll_interval
-from .normalize import InvalidPolicy, normalize
+from .normalize import InvalidPolicy, check_policy, normalize
 from .options import (
     FORMATS,
     INCLUDE_FLAGS,
@@ -64,6 +64,8 @@ _BLUE: Final = "#2f6db5"
 _GREY: Final = "#6b6b6b"
 _AMBER: Final = "#8a5300"
 _STATES_SHOWN: Final = 12
+#: Identifiers that say who a row is, shown beside the appended columns of the result.
+_NAMES: Final = ("full_name", "first_name", "last_name")
 #: The form's table style, scoped to the form (the HTML widgets take no classes of their own).
 _STYLE: Final = """<style>
 .smartmatch-form table.sm-table {border-collapse: collapse; font-size: 12px; white-space: nowrap}
@@ -71,7 +73,7 @@ _STYLE: Final = """<style>
   border-bottom: 1px solid #bbb; font-weight: 600}
 .smartmatch-form table.sm-table td {padding: 2px 10px 2px 0; border-bottom: 1px solid #eee}
 .smartmatch-form table.sm-table tbody th {color: #888; font-weight: normal}
-.smartmatch-form .widget-html-content {line-height: 1.45}
+.smartmatch-form .widget-html-content {line-height: 1.45; white-space: normal}
 </style>"""
 #: Check problems the form words its own way, as what keeps Match disabled.
 _SHOWN_AS_BLOCKERS: Final = ("more than one column", "no column is", "the frame has no rows")
@@ -167,9 +169,9 @@ class MatchForm:
         import ipywidgets as w
 
         if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"MatchForm needs a pandas DataFrame, not a {type(df).__name__}")
+            raise InputError(f"expected a pandas DataFrame, got a {type(df).__name__}")
         if isinstance(df.columns, pd.MultiIndex):
-            raise OptionError(
+            raise InputError(
                 "the frame has MultiIndex columns: flatten them first, for example "
                 "df.columns = ['_'.join(map(str, c)) for c in df.columns]"
             )
@@ -184,6 +186,7 @@ class MatchForm:
             webhook=webhook,
             filename=filename,
         )
+        check_policy(invalid)
         self._df = df
         self._labels: list[Hashable] = list(df.columns.unique())
         self._base_url, self._poll_interval, self._cache = base_url, poll_interval, cache
@@ -237,7 +240,7 @@ class MatchForm:
             dropdown = w.Dropdown(
                 options=choices,
                 value=preset[label] or NOT_SENT,
-                layout=w.Layout(width="170px"),
+                layout=w.Layout(width="150px"),
             )
             dropdown.observe(self._on_mapping_change(label), names="value")
             info = w.HTML()
@@ -247,7 +250,7 @@ class MatchForm:
         self._mapping_grid = w.GridBox(
             cells,
             layout=w.Layout(
-                grid_template_columns="minmax(100px, max-content) 180px minmax(260px, 1fr)",
+                grid_template_columns="minmax(90px, max-content) 156px minmax(160px, 1fr)",
                 grid_gap="2px 10px",
                 align_items="center",
             ),
@@ -349,7 +352,7 @@ class MatchForm:
         )
         self._message = w.HTML()
         self._summary = w.HTML()
-        self._rows = w.HTML()
+        self._rows = w.HTML(layout=w.Layout(width="100%", overflow="hidden"))
 
         def section(**extra: str) -> Any:
             return w.Layout(border="1px solid #dcdcdc", padding="8px 14px", margin="4px 0", **extra)
@@ -806,7 +809,13 @@ class MatchForm:
         self._state = "done"
         self._draw_stage(ProgressEvent("done"))
         self._summary.value = summary_html(result, self._df, self.job)
-        rows = result.frame.head(self._result_rows)
+        frame = result.frame
+        # Who each row is, then what came back: the appended columns are the news.
+        pairs = self.job.mapping.pairs if self.job and self.job.mapping else ()
+        sent = [c for c, i in pairs if i in _NAMES][:2] or [c for c, _ in pairs[:2]]
+        labels: list[Hashable] = list(self._df.columns)
+        shown = [labels.index(c) for c in sent] + list(range(len(labels), frame.shape[1]))
+        rows = frame.head(self._result_rows).iloc[:, shown]
         extra = len(result.additional)
         more = (
             f" · {extra:,} additional candidate(s) in <code>form.match_result.additional</code>"
@@ -814,9 +823,9 @@ class MatchForm:
             else ""
         )
         self._rows.value = (
-            f"<div style='margin:6px 0 2px'><b>The first rows of the result</b> "
-            f"<span style='color:{_GREY}'>(all {len(result.frame):,} rows &times; "
-            f"{result.frame.shape[1]} columns are in <code>form.result</code>{more})</span></div>"
+            f"<div style='margin:6px 0 2px'><b>The first rows of the result</b>, the appended "
+            f"columns<div style='color:{_GREY}'>All {len(frame):,} rows &times; "
+            f"{frame.shape[1]} columns are in <code>form.result</code>{more}</div></div>"
             + _table(rows)
         )
         self._reset_button()

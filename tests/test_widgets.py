@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas
-from smartmatch_pandas import AuthorizationError, MatchForm, MatchOptions, OptionError
+from smartmatch_pandas import (
+    AuthorizationError,
+    InputError,
+    MatchForm,
+    MatchOptions,
+    OptionError,
+)
 from smartmatch_pandas.local import LocalService
 from smartmatch_pandas.prepare import prepare_frame
 from smartmatch_pandas.widgets import NOT_SENT
@@ -319,11 +325,13 @@ def test_errors_appear_in_the_form_in_words(service: LocalService, contacts: pd.
 
 
 def test_a_non_frame_or_multiindex_columns_is_refused() -> None:
-    with pytest.raises(TypeError, match="DataFrame"):
+    with pytest.raises(InputError, match="expected a pandas DataFrame, got a list"):
         MatchForm([1, 2])  # type: ignore[arg-type]
     frame = pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "b"), ("c", "d")]))
-    with pytest.raises(OptionError, match="MultiIndex"):
+    with pytest.raises(InputError, match="MultiIndex"):
         MatchForm(frame)
+    with pytest.raises(OptionError, match="invalid='drop'"):
+        MatchForm(frame.droplevel(0, axis=1), invalid="drop")  # type: ignore[arg-type]
 
 
 def test_the_form_displays_as_its_widget(contacts: pd.DataFrame) -> None:
