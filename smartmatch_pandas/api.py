@@ -321,6 +321,7 @@ def _new_job(
             key=key,
             poll_interval=plan.poll_interval,
             cache=plan.cache,
+            invalid=plan.invalid,
         )
     )
     job = Job(
@@ -813,12 +814,10 @@ def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> tuple[Spool, dict[s
                 filename=record.filename,
             )
         pairs.append((column, str(identifier)))
-    mapping = ColumnMapping(tuple(pairs))
-    for invalid in ("keep", "blank"):  # the job record does not say which was used
-        body, presence = _upload_body(df, mapping, invalid)
-        if body.fingerprint == record.fingerprint:
-            return body, presence
-        body.close()
+    body, presence = _upload_body(df, ColumnMapping(tuple(pairs)), check_policy(record.invalid))
+    if body.fingerprint == record.fingerprint:
+        return body, presence
+    body.close()
     if len(df) != record.rows:
         detail = f"it has {len(df):,} rows where the upload had {record.rows:,}"
     else:

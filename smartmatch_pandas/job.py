@@ -59,7 +59,7 @@ from .results import (
     read_files,
     unpack_deliverable,
 )
-from .spool import Spool
+from .spool import Spool, SpooledFiles
 from .store import JobRecord, JobStore, State
 
 if TYPE_CHECKING:
@@ -665,14 +665,27 @@ class Job:
     def _cache(self, files: Mapping[str, bytes]) -> None:
         """Keep a deliverable that merged in the result cache.
 
-        Compressing a large one takes a core for a while, so it is done on a
-        thread of its own, while the caller goes on with the result (see
-        :class:`~smartmatch_pandas.store.PendingResult`).
+        Compressing one large enough to have spilled to a temporary file takes
+        a core for a while, so it is done on a thread of its own while the
+        caller goes on with the result (see
+        :class:`~smartmatch_pandas.store.PendingResult`); a smaller one is
+        kept before this returns.
         """
         if self._files is not None or not self.cache or self.cache_key is None:
             return
         key = self.cache_key
-        self._stored(lambda store: store.saving_result(key, self.filename, files).keep(), None)
+        spooled = SpooledFiles.of(files)
+        large = any(spooled.spool(name).spilled for name in spooled)
+
+        def save(store: JobStore) -> None:
+            pending = store.saving_result(key, self.filename, spooled, warn=large)
+            pending.keep()
+            if not large:
+                pending.wait()
+                if pending.error is not None:
+                    raise pending.error
+
+        self._stored(save, None)
 
     def _sent_columns(self, deliverable: Deliverable) -> list[str]:
         if self.mapping is not None:

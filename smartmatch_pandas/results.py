@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import tarfile
 import warnings
 import zipfile
@@ -238,13 +239,32 @@ def _untar(data: bytes, depth: int) -> dict[str, bytes]:
     return out
 
 
-def _header(content: bytes) -> list[str] | None:
-    head = content[:_SNIFF].decode("utf-8", "replace")
+def csv_header(content: bytes) -> list[str] | None:
+    """The header row of CSV text that starts with ``content`` (its first 64 KiB suffice)."""
+    head = content[:65536].removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
     try:
         row = next(csv.reader(io.StringIO(head)), None)
     except csv.Error:
         return None
     return row
+
+
+def read_text_csv(source: str | os.PathLike[str] | IO[bytes], header: list[str]) -> pa.Table:
+    """Parse CSV with every column as text (``02134`` stays ``02134``); empty cells are null.
+
+    Raises
+    ------
+    pyarrow.ArrowInvalid
+        The text is not valid CSV.
+    """
+    return pacsv.read_csv(
+        source,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            strings_can_be_null=True,
+        ),
+    )
 
 
 def _parse_if_result(
@@ -257,7 +277,7 @@ def _parse_if_result(
     """
     head = content.head(_SNIFF)
     start = len(_BOM) if head.startswith(_BOM) else 0
-    header = _header(head[start:])
+    header = csv_header(head)
     if not header or MATCHBACK_ID not in header:
         return None
     try:
