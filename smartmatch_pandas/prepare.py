@@ -328,7 +328,7 @@ def upload_body(table: pa.Table, threshold: int | None = None) -> Spool:
     spool = Spool(threshold, digest=True, expected=table.get_total_buffer_size())
     try:
         spool.write(_header(table))
-        for chunk in _csv_chunks(table):
+        for chunk in csv_chunks(table):
             spool.write(chunk)
     except BaseException:
         spool.close()
@@ -337,10 +337,15 @@ def upload_body(table: pa.Table, threshold: int | None = None) -> Spool:
 
 
 def _header(table: pa.Table) -> bytes:
-    return (",".join(table.column_names) + "\n").encode()
+    return csv_header_line(table.column_names)
 
 
-def _csv_chunks(table: pa.Table) -> Iterator[pa.Buffer]:
+def csv_header_line(names: list[str]) -> bytes:
+    """The upload CSV's header row (identifiers need no quoting)."""
+    return (",".join(names) + "\n").encode()
+
+
+def csv_chunks(table: pa.Table) -> Iterator[pa.Buffer]:
     """The rows of ``table`` as CSV (no header), slice by slice, in order."""
 
     def formatted(start: int) -> pa.Buffer:

@@ -18,7 +18,7 @@ import tarfile
 import warnings
 import zipfile
 import zlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import IO, Final
@@ -546,7 +546,7 @@ def merge_back(
     additional, additional_rows = _additional(df, deliverable, best, appended, names, filename)
     missing = int((rows_of < 0).sum())
     unknown = int((~known).sum())
-    _warn_gaps(df, rows_of, missing, unknown, filename)
+    _warn_gaps(list(df.index[np.flatnonzero(rows_of < 0)[:5]]), n, missing, unknown, filename)
     summary = MatchSummary(
         rows=n,
         matched=_matched(best),
@@ -761,13 +761,14 @@ def _coverage(
 
 
 def _warn_gaps(
-    df: pd.DataFrame, rows_of: np.ndarray, missing: int, unknown: int, filename: str | None
+    labels: Sequence[Hashable], rows: int, missing: int, unknown: int, filename: str | None
 ) -> None:
+    """Warn of rows missing from the deliverable (``labels``: the first few) and of rows
+    it has that were never sent."""
     job = f" (job {filename!r})" if filename else ""
     if missing:
-        labels = list(df.index[np.flatnonzero(rows_of < 0)[:5]])
         warnings.warn(
-            f"{missing:,} of {len(df):,} rows are missing from the deliverable{job}: their "
+            f"{missing:,} of {rows:,} rows are missing from the deliverable{job}: their "
             f"appended columns are empty (first rows: {labels})",
             SmartMatchWarning,
             stacklevel=3,
