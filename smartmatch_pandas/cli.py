@@ -285,10 +285,16 @@ def _match(args: argparse.Namespace) -> None:
         with _resume_hint(resume_with):
             written = match_file(args.input, args.output, **options).written
     else:
-        frame = read_table(args.input)
-        with _resume_hint(resume_with):
-            enriched = api.match(frame, **options)
-        write_table(enriched, args.output)
+        try:
+            frame = read_table(args.input)
+            with _resume_hint(resume_with):
+                enriched = api.match(frame, **options)
+            write_table(enriched, args.output)
+        except MemoryError:  # Arrow's ArrowMemoryError is one too
+            raise SystemExit(
+                f"smartmatch-pandas: {args.input} does not fit in memory; match it with "
+                "--stream, which reads, sends and merges it in batches"
+            ) from None
         written = len(enriched)
     print(f"wrote {written:,} rows to {args.output}")
 

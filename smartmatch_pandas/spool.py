@@ -90,7 +90,8 @@ class Spool:
         self, threshold: int | None = None, *, digest: bool = False, expected: int = 0
     ) -> None:
         self.threshold = spill_threshold() if threshold is None else threshold
-        self._memory: io.BytesIO | None = io.BytesIO()
+        # In memory: the blocks written, as they came (no buffer regrown and copied).
+        self._blocks: list[bytes] | None = []
         self._file: IO[bytes] | None = None
         self._size = self._cut = 0
         self._hash = hashlib.sha256() if digest else None
@@ -103,7 +104,7 @@ class Spool:
     def of(cls, data: bytes) -> Spool:
         """A spool holding ``data`` (in memory, whatever its size, and without a copy)."""
         spool = cls(threshold=len(data))
-        spool._memory = io.BytesIO(data)  # shares ``data`` until written to
+        spool._blocks = [data]
         spool._size = len(data)
         return spool
 
@@ -149,8 +150,8 @@ class Spool:
         if self._file is not None:
             self._file.write(view)
         else:
-            assert self._memory is not None
-            self._memory.write(view)
+            assert self._blocks is not None
+            self._blocks.append(bytes(view))
         self._size += view.nbytes
         return view.nbytes
 
@@ -181,19 +182,21 @@ class Spool:
         if size < self._size:
             if self._hash is not None:
                 raise ValueError("a spool that keeps a digest cannot be truncated")
-            target = self._file if self._file is not None else self._memory
-            assert target is not None
-            target.seek(size)
-            target.truncate()
+            if self._file is not None:
+                self._file.seek(size)
+                self._file.truncate()
+            else:
+                self._blocks = [self.getvalue()[:size]]
             self._size = size
         return size
 
     def _spill(self) -> None:
         # Created 0600; no name on Linux (O_TMPFILE), unlinked at once on other Unixes.
         self._file = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close())
-        assert self._memory is not None
-        self._file.write(self._memory.getbuffer())
-        self._memory = None
+        assert self._blocks is not None
+        for block in self._blocks:
+            self._file.write(block)
+        self._blocks = None
 
     # -- reading ----------------------------------------------------------------
 
@@ -209,8 +212,10 @@ class Spool:
         """All the bytes (read from the file if spilled: mind the size)."""
         self._check_open()
         if self._file is None:
-            assert self._memory is not None
-            return self._memory.getvalue()  # shares the buffer: no copy
+            assert self._blocks is not None
+            if len(self._blocks) != 1:
+                self._blocks = [b"".join(self._blocks)]  # joined once, then shared
+            return self._blocks[0]
         with self.reader() as reader:
             return reader.read()
 
@@ -257,7 +262,7 @@ class Spool:
     def close(self) -> None:
         """Free the memory, or close (and so delete) the temporary file."""
         self.closed = True
-        self._memory = None
+        self._blocks = None
         if self._file is not None:
             self._file.close()
             self._file = None
