@@ -26,10 +26,12 @@ import pyarrow.parquet as pq
 from .errors import InputError
 from .results import csv_header
 
-#: Rows per batch read from a Parquet file.
+#: Rows per batch (fewer when they are wide: see :data:`BATCH_BYTES`).
 BATCH_ROWS: Final = 65_536
-#: Bytes of CSV per batch.
-CSV_BLOCK: Final = 8 << 20
+#: Bytes per batch at most, roughly.
+BATCH_BYTES: Final = 32 << 20
+#: Bytes of CSV parsed at a time: Arrow's parsing buffers grow with it (some 35 times).
+CSV_BLOCK: Final = 1 << 20
 #: Where pandas keeps ``DataFrame.attrs`` in a Parquet file.
 _ATTRS_KEY: Final = b"PANDAS_ATTRS"
 
@@ -70,8 +72,11 @@ class TableFile:
         """The list's column names, in order."""
         return list(self.schema.names)
 
-    def batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    def batches(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """The rows, batch by batch, with ``columns`` (default all) in the file's order.
+
+        A batch holds :data:`BATCH_ROWS` rows, or fewer wide ones
+        (:data:`BATCH_BYTES`); the last may hold fewer.
 
         Raises
         ------
@@ -79,10 +84,23 @@ class TableFile:
             The file is not valid CSV or Parquet.
         """
         names = self.columns if columns is None else [c for c in self.columns if c in columns]
+        held: list[pa.RecordBatch] = []
+        rows = size = 0
+        schema = pa.schema([self.schema.field(name) for name in names])
+        for batch in self._read(names):
+            held.append(batch)
+            rows, size = rows + batch.num_rows, size + batch.nbytes
+            if rows >= BATCH_ROWS or size >= BATCH_BYTES:
+                yield pa.Table.from_batches(held, schema=schema)
+                held, rows, size = [], 0, 0
+        if held:
+            yield pa.Table.from_batches(held, schema=schema)
+
+    def _read(self, names: list[str]) -> Iterator[pa.RecordBatch]:
         try:
             if self.parquet:
                 with pq.ParquetFile(self.path) as source:
-                    yield from source.iter_batches(batch_size=BATCH_ROWS, columns=names)
+                    yield from source.iter_batches(batch_size=BATCH_ROWS // 4, columns=names)
                 return
             reader = pacsv.open_csv(
                 self.path,
@@ -101,8 +119,7 @@ class TableFile:
 
     def read(self) -> pa.Table:
         """All of it, as one table."""
-        batches = list(self.batches())
-        return pa.Table.from_batches(batches, schema=self.schema)
+        return pa.Table.from_batches(list(self._read(self.columns)), schema=self.schema)
 
     @property
     def _kind(self) -> str:

@@ -279,7 +279,7 @@ def _spread(
     try:
         reader = pacsv.open_csv(
             content.arrow_input(len(_BOM) if head.startswith(_BOM) else 0),
-            read_options=pacsv.ReadOptions(block_size=4 << 20),
+            read_options=pacsv.ReadOptions(block_size=1 << 20),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(header, pa.string()),
@@ -495,7 +495,7 @@ def _merge(
     return summary, written
 
 
-def _slices(table: TableFile, rows: int) -> Iterator[tuple[pa.RecordBatch, int, int]]:
+def _slices(table: TableFile, rows: int) -> Iterator[tuple[pa.Table, int, int]]:
     """The list's batches, cut where a bucket ends: (batch, its first row, its bucket)."""
     start = 0
     for batch in table.batches():
@@ -556,7 +556,7 @@ def _count(
 
 
 def _enriched(
-    batch: pa.RecordBatch,
+    batch: pa.Table,
     start: int,
     best: pa.Table | None,
     appended: list[str],
@@ -588,7 +588,7 @@ def _taken(table: pa.Table | None, appended: list[str], rows_of: np.ndarray) -> 
 
 
 def _additional_rows(
-    batch: pa.RecordBatch,
+    batch: pa.Table,
     start: int,
     best: pa.Table | None,
     rest: list[pa.Table | None],
@@ -610,7 +610,7 @@ def _additional_rows(
     local = local[order]
     ranks = _ranks(local)
     table = table.take(pa.array(order))
-    source = pa.Table.from_batches([batch]).take(pa.array(local))
+    source = batch.take(pa.array(local))
     columns = _taken(table, appended, np.arange(table.num_rows))
     rank = pa.array(ranks, pa.int64())
     out = pa.Table.from_arrays(
