@@ -7,7 +7,7 @@ form only gather arguments and call them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
@@ -685,7 +685,10 @@ def _resumed_job(
     poll_interval: float | None,
     cache: bool,
     reupload: bool,
+    upload: Callable[[JobRecord], tuple[Spool, dict[str, pa.Array]]] | None = None,
 ) -> Job:
+    """The job ``filename`` picked up again; ``upload`` makes its upload again, checked
+    against what was sent, for a list given otherwise than as ``df`` (a file)."""
     record = store.load(filename)
     if record is None:
         return _unrecorded_job(store, filename, df, reporter, api_key, base_url, poll_interval)
@@ -693,9 +696,12 @@ def _resumed_job(
     interval = resolve_poll_interval(
         poll_interval if poll_interval is not None else record.poll_interval, client.base_url
     )
+    if upload is None and df is not None:
+        frame = df
+        upload = lambda record: _same_frame_body(frame, record)  # noqa: E731
     presence = None
-    if df is not None:
-        body, presence = _same_frame_body(df, record)  # checks that df is the frame submitted
+    if upload is not None:
+        body, presence = upload(record)  # checks that the list is the one submitted
         body.close()
     job = Job.from_record(
         record, client, store, frame=df, poll_interval=interval, cache=cache and record.cache
@@ -724,7 +730,7 @@ def _resumed_job(
         f"{record.submitted_at} to {record.host}, {record.polls} polls so far ({record.state})."
     )
     if job.state == "registered":
-        if df is None:
+        if upload is None:
             raise InputError(
                 f"job {filename!r} was registered but never uploaded, so nothing is being "
                 "matched; pass the frame you submitted to upload it: "
@@ -732,7 +738,7 @@ def _resumed_job(
                 filename=filename,
             )
         if reupload:
-            with _same_frame_body(df, record)[0] as body:
+            with upload(record)[0] as body:
                 _upload(job, body, reporter, _reregister(job))
         else:
             job._set_state("uploaded")
@@ -803,23 +809,42 @@ def _recorded_base_url(record: JobRecord, base_url: str | None) -> str:
 def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> tuple[Spool, dict[str, pa.Array]]:
     """The upload ``df`` makes with the job's mapping, checked against its fingerprint
     (the caller closes it), and which rows it sends a value for."""
-    pairs = []
-    for stored, identifier in record.mapping:
-        column = next((c for c in df.columns if label_matches(stored, c)), _MISSING)
-        if column is _MISSING:
-            shown = stored["repr"] if isinstance(stored, dict) else repr(stored)
-            raise InputError(
-                f"the frame has no column {shown}, which job {record.filename!r} uploaded as "
-                f"{identifier!r}: pass the frame that was submitted",
-                filename=record.filename,
-            )
-        pairs.append((column, str(identifier)))
-    body, presence = _upload_body(df, ColumnMapping(tuple(pairs)), check_policy(record.invalid))
+    mapping = recorded_mapping(df.columns, record)
+    body, presence = _upload_body(df, mapping, check_policy(record.invalid))
     if body.fingerprint == record.fingerprint:
         return body, presence
     body.close()
-    if len(df) != record.rows:
-        detail = f"it has {len(df):,} rows where the upload had {record.rows:,}"
+    raise not_the_list_submitted(record, len(df))
+
+
+def recorded_mapping(
+    columns: Iterable[Hashable], record: JobRecord, what: str = "frame"
+) -> ColumnMapping:
+    """The job's mapping, in the list's own column labels.
+
+    Raises
+    ------
+    InputError
+        The list lacks a column the job uploaded.
+    """
+    pairs = []
+    for stored, identifier in record.mapping:
+        column = next((c for c in list(columns) if label_matches(stored, c)), _MISSING)
+        if column is _MISSING:
+            shown = stored["repr"] if isinstance(stored, dict) else repr(stored)
+            raise InputError(
+                f"the {what} has no column {shown}, which job {record.filename!r} uploaded as "
+                f"{identifier!r}: pass the {what} that was submitted",
+                filename=record.filename,
+            )
+        pairs.append((column, str(identifier)))
+    return ColumnMapping(tuple(pairs))
+
+
+def not_the_list_submitted(record: JobRecord, rows: int, what: str = "frame") -> InputError:
+    """The error for a list whose upload is not the job's (its fingerprint differs)."""
+    if rows != record.rows:
+        detail = f"it has {rows:,} rows where the upload had {record.rows:,}"
     else:
         detail = "its uploaded columns hold other values, or its rows are in another order"
     if record.version != __version__:
@@ -827,9 +852,9 @@ def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> tuple[Spool, dict[s
             f" (the job was submitted with smartmatch-pandas {record.version}, which may "
             f"have prepared the upload differently from {__version__})"
         )
-    raise InputError(
-        f"the frame is not the one submitted as job {record.filename!r}: {detail}. Pass the "
-        "frame that was submitted, or resume without a frame to get the service's tables: "
+    return InputError(
+        f"the {what} is not the one submitted as job {record.filename!r}: {detail}. Pass the "
+        f"{what} that was submitted, or resume without a {what} to get the service's tables: "
         f"smartmatch_pandas.resume({record.filename!r})",
         filename=record.filename,
     )

@@ -138,7 +138,14 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--timeout", type=float)
     match.add_argument("--no-progress", action="store_true")
     _cache_arguments(match)
-    memory = match.add_mutually_exclusive_group()
+    _memory_arguments(match)
+    match.set_defaults(run=_match)
+    _job_store_commands(commands)
+    return parser
+
+
+def _memory_arguments(parser: argparse.ArgumentParser) -> None:
+    memory = parser.add_mutually_exclusive_group()
     memory.add_argument(
         "--stream",
         dest="stream",
@@ -150,9 +157,6 @@ def _parser() -> argparse.ArgumentParser:
     memory.add_argument(
         "--in-memory", dest="stream", action="store_false", help="hold the whole list in memory"
     )
-    match.set_defaults(run=_match)
-    _job_store_commands(commands)
-    return parser
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -350,6 +354,7 @@ def _job_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         action="store_true",
         help="a job shown as never uploaded was in fact uploaded: only wait for it",
     )
+    _memory_arguments(resume)
     resume.set_defaults(run=_resume)
 
     jobs = commands.add_parser("jobs", help="list the jobs in the job store, newest first")
@@ -389,8 +394,27 @@ def _resume_hint(args: dict[str, object]) -> Iterator[None]:
 def _resume(args: argparse.Namespace) -> None:
     from . import api
 
-    frame = read_table(args.input) if args.input else None
     resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
+    if args.input and args.output and _streamed(args):
+        from .stream import resume_file
+
+        with _resume_hint(resume_with):
+            written = resume_file(
+                args.filename,
+                args.input,
+                args.output,
+                all_matches=args.all_matches,
+                timeout=args.timeout,
+                progress=not args.no_progress,
+                base_url=args.base_url,
+                poll_interval=args.poll_interval,
+                cache=not args.no_cache,
+                reupload=not args.no_reupload,
+                via=args.via,
+            ).written
+        print(f"wrote {written:,} rows to {args.output}")
+        return
+    frame = read_table(args.input) if args.input else None
     with _resume_hint(resume_with):
         result = api.resume(
             args.filename,

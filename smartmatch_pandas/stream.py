@@ -40,7 +40,8 @@ from .errors import DeliverableError, InputError
 from .fields import ColumnMapping, resolve_mapping
 from .files import TableFile, TableWriter, frame_of, output_schema
 from .identifiers import MATCHBACK_ID
-from .normalize import InvalidPolicy
+from .job import Via
+from .normalize import InvalidPolicy, check_policy
 from .options import Format, MatchOptions
 from .prepare import (
     InvalidTally,
@@ -66,6 +67,7 @@ from .results import (
     csv_header,
 )
 from .spool import Spool, SpooledFiles
+from .store import JobRecord, JobStore
 
 #: Rows of results per bucket file: a bucket is what the merge holds in memory at once.
 BUCKET_ROWS: Final = 1 << 17
@@ -169,6 +171,86 @@ class FileResult:
     filename: str
     summary: MatchSummary
     written: int
+
+
+def resume_file(
+    filename: str,
+    source: str | Path,
+    output: str | Path,
+    *,
+    all_matches: bool = False,
+    timeout: float | None = None,
+    progress: ProgressArg = True,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    poll_interval: float | None = None,
+    cache: bool = True,
+    reupload: bool = True,
+    via: Via | None = None,
+) -> FileResult:
+    """Pick a submitted job up again and merge it onto the list in a file, in batches.
+
+    As :func:`smartmatch_pandas.resume` with the frame read from ``source``, and
+    the result written to ``output``, without ever holding the list: the file
+    is checked against the job's upload (and uploaded again if the job never
+    was) batch by batch, then merged as :func:`match_file` merges.
+    """
+    table = TableFile(source)
+    store = JobStore()
+    if store.load(filename) is None:
+        raise InputError(
+            f"there is no record of job {filename!r} in the job store at {store.home}, so "
+            f"{table.path} cannot be checked against what was uploaded: resume it without "
+            "an input file to get the service's tables, or set SMARTMATCH_HOME to the job "
+            "store that submitted it",
+            filename=filename,
+        )
+    rows: list[int] = []
+
+    def upload(record: JobRecord) -> tuple[Spool, dict[str, pa.Array]]:
+        mapping = api.recorded_mapping(table.columns, record, what="file")
+        made = upload_file(table, mapping, check_policy(record.invalid))
+        if made.body.fingerprint != record.fingerprint:
+            made.body.close()
+            raise api.not_the_list_submitted(record, made.rows, what="file")
+        rows.append(made.rows)
+        return made.body, made.presence
+
+    reporter = Reporter(progress)
+    try:
+        job = api._resumed_job(
+            store,
+            filename,
+            None,
+            reporter,
+            api_key=api_key,
+            base_url=base_url,
+            poll_interval=poll_interval,
+            cache=cache,
+            reupload=reupload,
+            upload=upload,
+        )
+        job.wait(timeout=timeout, progress=reporter, via=via)
+        files = job._unpacked(reporter)
+        reporter.stage("merging")
+        assert job.mapping is not None  # a recorded job's
+        assert job._presence is not None  # made by upload() above
+        summary, written = merge_file(
+            table,
+            files,
+            output,
+            sent=[*job.mapping.identifiers, MATCHBACK_ID],
+            rows=rows[0],
+            presence=job._presence,
+            all_matches=all_matches,
+            filename=job.filename,
+        )
+        job._cache(files)
+        reporter.stage("done")
+    finally:
+        reporter.close()
+    reporter.note(summary.describe())
+    return FileResult(job.filename, summary, written)
 
 
 def _file_mapping(table: TableFile, columns: Mapping[Hashable, str | None] | None) -> ColumnMapping:
@@ -636,4 +718,4 @@ def _candidates(
     return both.take(pa.array(order))
 
 
-__all__ = ["FileResult", "Upload", "match_file", "merge_file", "upload_file"]
+__all__ = ["FileResult", "Upload", "match_file", "merge_file", "resume_file", "upload_file"]

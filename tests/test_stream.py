@@ -16,6 +16,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+import smartmatch_pandas as sm
 from smartmatch_pandas import cli, files, stream
 from smartmatch_pandas.fields import resolve_mapping
 from smartmatch_pandas.files import TableFile, read_table, write_table
@@ -182,6 +183,30 @@ def test_a_file_larger_than_the_threshold_is_streamed(
     assert cli.main(["match", str(contact_file / "list.csv"), "-o", str(out), "--no-progress"]) == 0
     assert seen == ["streamed"]
     assert not list(tmp_path.glob(".*.partial"))
+
+
+@pytest.mark.usefixtures("reach")
+def test_a_job_resumed_from_a_file_streams_to_the_same_output(
+    contact_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    given = contact_file / "list.csv"
+    job = sm.submit(read_table(given), max_matches=2, format="zip", progress=False)
+    outs = []
+    for way in ("--stream", "--in-memory"):
+        out = tmp_path / f"out{way}.csv"
+        code = cli.main(["resume", job.filename, "--input", str(given), "-o", str(out), way,
+                         "--all-matches", "--no-progress"])  # fmt: skip
+        assert code == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    other = tmp_path / "other.csv"
+    read_table(given).iloc[:-1].to_csv(other, index=False)
+    code = cli.main(["resume", job.filename, "--input", str(other), "-o", str(tmp_path / "x.csv"),
+                     "--stream", "--no-progress"])  # fmt: skip
+    assert code == 1
+    said = capsys.readouterr().err
+    assert "the file is not the one submitted" in said
+    assert "it has 149 rows where the upload had 150" in said
 
 
 # -- a list twice the memory allowed ----------------------------------------------------------
