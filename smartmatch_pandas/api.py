@@ -18,7 +18,7 @@ from ._secrets import SecretURL
 from .client import SmartMatchClient, resolve_base_url
 from .errors import InputError, OptionError, ServiceError, SmartMatchError, StorageError
 from .fields import ColumnMapping, resolve_mapping
-from .job import Job, Via, _transient, resolve_poll_interval
+from .job import Job, Via, _transient, check_wait_options, resolve_poll_interval
 from .normalize import InvalidPolicy, check_policy
 from .options import Format, MatchOptions, check_filename
 from .prepare import prepare_table, write_csv
@@ -498,6 +498,7 @@ def match(
     """
     if not isinstance(all_matches, bool):
         raise OptionError(f"all_matches={all_matches!r} must be True or False")
+    check_wait_options(timeout)  # before anything is paid for
     plan = _plan(
         df,
         columns,
@@ -610,6 +611,7 @@ def resume(
     check_filename(filename)
     _check_flag("cache", cache)
     _check_flag("reupload", reupload)
+    check_wait_options(timeout, via, sftp)
     if df is not None and not isinstance(df, pd.DataFrame):
         raise InputError(f"df must be the pandas DataFrame that was submitted, not a {type(df)}")
     store = JobStore()
