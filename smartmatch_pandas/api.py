@@ -16,7 +16,14 @@ import pandas as pd
 from . import __version__
 from ._secrets import SecretURL
 from .client import SmartMatchClient, resolve_base_url
-from .errors import InputError, OptionError, ServiceError, SmartMatchError, StorageError
+from .errors import (
+    InputError,
+    OptionError,
+    ServiceError,
+    SmartMatchError,
+    StorageError,
+    ValidationError,
+)
 from .fields import ColumnMapping, resolve_mapping
 from .job import Job, Via, _transient, check_wait_options, resolve_poll_interval
 from .normalize import InvalidPolicy, check_policy
@@ -24,6 +31,7 @@ from .options import Format, MatchOptions, check_filename
 from .prepare import prepare_table, write_csv
 from .progress import ProgressArg, Reporter
 from .results import MatchResult
+from .sendable import check_sendable
 from .store import JobRecord, JobStore, cache_key, fingerprint, label_matches, service_url
 from .webhook import WebhookReceiver
 
@@ -213,7 +221,9 @@ def _submit(df: pd.DataFrame, plan: _Plan, reporter: Reporter) -> Job:
 def _upload_body(
     df: pd.DataFrame, mapping: ColumnMapping, invalid: InvalidPolicy = "keep"
 ) -> bytes:
-    body = write_csv(prepare_table(df, mapping, invalid=invalid))
+    table = prepare_table(df, mapping, invalid=invalid)
+    check_sendable(table, mapping, df.index)
+    body = write_csv(table)
     assert body is not None
     return body
 
@@ -698,9 +708,7 @@ def _reregister(job: Job) -> SecretURL:
     """Register a job that was never uploaded again, under the same filename."""
     try:
         return _register(job)
-    except ServiceError as exc:
-        if _transient(exc) or exc.status == 401:
-            raise
+    except ValidationError as exc:
         exc.message += (
             f"; the service refuses to register {job.filename!r} again. If the upload in "
             "fact finished before the interruption, the job is running: wait for it with "
