@@ -212,8 +212,16 @@ def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Tabl
     header = _header(content)
     if not header or MATCHBACK_ID not in header:
         return None
+    twice = sorted({column for column in header if header.count(column) > 1})
+    if twice:
+        raise DeliverableError(
+            f"the result file {name!r} in the deliverable names a column more than once "
+            f"({', '.join(map(repr, twice))}), so its values cannot be told apart; download "
+            "it again with resume(filename), and report it if it persists",
+            filename=filename,
+        )
     try:
-        return pacsv.read_csv(
+        table = pacsv.read_csv(
             io.BytesIO(content),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
@@ -221,7 +229,9 @@ def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Tabl
                 strings_can_be_null=True,
             ),
         )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        table.column_names  # noqa: B018  (names that are not UTF-8 fail here, not above)
+        return table
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
         raise DeliverableError(
             f"the result file {name!r} in the deliverable is not valid CSV "
             f"({_without_data(str(exc))}); download it again with resume(filename)",
@@ -485,7 +495,7 @@ def _positions(table: pa.Table, n: int, filename: str | None) -> np.ndarray:
     ids = pc.utf8_trim_whitespace(table[MATCHBACK_ID])
     # Digits only: Arrow's cast would also read "0x1" or "+1" and place a row by guess.
     digits = pc.match_substring_regex(ids, r"^[0-9]{1,18}$")
-    if not pc.all(pc.or_kleene(digits, pc.is_null(ids))).as_py():
+    if not pc.all(pc.or_kleene(digits, pc.is_null(ids)), min_count=0).as_py():
         bad = ids.filter(pc.invert(pc.fill_null(digits, True)))[0].as_py()
         raise DeliverableError(
             f"the deliverable has a {MATCHBACK_ID} that the client never sent ({bad!r}); "
