@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("smartmatch_pandas.local")
 
 _LENGTH = re.compile(r"[0-9]{1,19}")
+#: The most of a refused upload's body read before answering (the rest is not awaited).
+_DRAIN = 1 << 20
 #: The S3 error code a status fault answers storage requests with.
 _S3_CODES = {
     400: "BadRequest",
@@ -81,9 +84,14 @@ class _Server(ThreadingHTTPServer):
         self.service = service
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # socketserver would print a traceback on stderr: a client that went away is
-        # routine, anything else is logged (the handler answers errors itself).
-        log.debug("connection from %s ended in error", client_address[0], exc_info=True)
+        # socketserver would print a traceback on stderr. A client that went away is
+        # routine; anything else is a fault of the handler, logged and counted.
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            log.debug("connection from %s ended: %s", client_address[0], error)
+            return
+        self.service.count("handler_crashes")
+        log.error("a connection from %s crashed the handler", client_address[0], exc_info=True)
 
     @property
     def base_url(self) -> str:
@@ -102,6 +110,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "smartmatch-local/1"
     # A client that stops sending (a request line, headers or a body) is dropped.
     timeout = 30
+    # http.server's default is HTTP/0.9, whose refusals go out with no status line.
+    default_request_version = "HTTP/1.0"
     _fault: Fault | None = None
 
     # -- routing ------------------------------------------------------------------
@@ -120,11 +130,16 @@ class _Handler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         if not super().parse_request():
             return False
-        if self.request_version == "HTTP/0.9":
-            self.request_version = "HTTP/1.0"  # so that the refusal has a status line
+        if len(self.requestline.split()) < 3:  # a request of HTTP/0.9: no version, no headers
             self.send_error(400, "HTTP/0.9 requests are not served")
             return False
         return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # What http.server refuses is the client's to fix: 4xx, not its 505 (an unknown
+        # HTTP version) or 501 (an unknown method).
+        code = {505: 400, 501: 405}.get(code, code)
+        super().send_error(code, message, explain)
 
     def _guarded(self, handler: Any) -> None:
         self._fault = None
@@ -133,6 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
+            self.server.service.count("internal_errors")
             log.exception("request failed: %s %s", self.command, urlsplit(self.path).path)
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -186,7 +202,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise S3Error(403, "AccessDenied", "Access Denied")
             store.put_stream(key, self.rfile, int(length))  # type: ignore[arg-type]
         except S3Error as exc:
-            self.close_connection = True  # the body was not read
+            # Read what is small of the body, so the client is not reset before it reads
+            # the answer; the connection closes either way.
+            self._discard_body(limit=_DRAIN)
+            self.close_connection = True
             self._s3_error(exc)
             return
         # Recorded before the answer: a poll right after a 200 must see the upload.
@@ -234,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if fault.kind == "drop" and self.command == "PUT":
             # Half the body is read, then the connection goes, with no answer.
-            self._discard_body(limit=0.5)
+            self._discard_body(limit=self.server.service.store.max_bytes, share=0.5)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -248,7 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.retry_after is not None:
             headers["Retry-After"] = f"{fault.retry_after:g}"
         if self.command == "PUT":
-            self._discard_body()
+            self._discard_body(limit=self.server.service.store.max_bytes)
         if fault.body is not None:
             headers["Content-Type"] = fault.content_type or "text/plain; charset=utf-8"
             self._reply(status, fault.body.encode(), headers)
@@ -261,19 +280,20 @@ class _Handler(BaseHTTPRequestHandler):
             body = SmartMatchService._body(query, url="", error=_api_error(status))
             self._json(Answer(status, body, headers))
 
-    def _discard_body(self, limit: float = 1.0) -> None:
-        """Read (a share of) the request's body, as a proxy in front of the service would."""
+    def _discard_body(self, limit: int = _DRAIN, *, share: float = 1.0) -> None:
+        """Read (a share of) the request's body, at most ``limit`` bytes, and let it go."""
         length = self.headers.get("Content-Length", "")
-        if not _LENGTH.fullmatch(length):
+        if not _LENGTH.fullmatch(length) or "chunked" in self.headers.get("Transfer-Encoding", ""):
             self.close_connection = True
             return
-        left = min(int(int(length) * limit), self.server.service.store.max_bytes)
+        wanted = int(int(length) * share)
+        left = min(wanted, limit)
         while left > 0:
             block = self.rfile.read(min(left, 1 << 20))
             if not block:
                 break
             left -= len(block)
-        if limit < 1.0 or left:
+        if share < 1.0 or wanted > limit or left:
             self.close_connection = True
 
     # -- replies --------------------------------------------------------------------

@@ -179,8 +179,13 @@ class ObjectStore:
         S3Error
             IncompleteBody, when ``body`` ends before ``length`` bytes.
         """
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            target = self.path(key)
+        except ValueError:  # a link planted in the folder leads out of it
+            raise S3Error(403, "AccessDenied", "Access Denied") from None
+        # One level at a time: mkdir(parents=True) makes the levels between without a mode.
+        for folder in reversed(target.relative_to(self.root).parents[:-1]):
+            (self.root / folder).mkdir(exist_ok=True, mode=0o700)
         partial = target.with_name(target.name + f".{secrets.token_hex(4)}.partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
