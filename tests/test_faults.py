@@ -9,6 +9,8 @@ row of docs/reliability.md it proves (:func:`proves`).
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -689,6 +691,41 @@ def test_webhook_twice_is_harmless(
             time.sleep(0.05)
         assert receiver.stats["accepted"] == 2
     assert faulty.stats["downloads"] == downloads + 1
+
+
+# -- time limits everywhere --------------------------------------------------------------------
+
+
+def test_every_socket_wait_has_a_time_limit(
+    faulty: LocalService,
+    frame: pd.DataFrame,
+    expected: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No blocking read, write or connect in the process (client, service, webhook) lacks one."""
+    unbounded: list[tuple[str, str]] = []
+    checked = 0
+
+    def bounded(name: str) -> Callable[..., Any]:
+        original = getattr(socket.socket, name)
+
+        def call(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
+            nonlocal checked
+            checked += 1
+            if self.getblocking() and self.gettimeout() is None:
+                unbounded.append((name, threading.current_thread().name))
+            return original(self, *args, **kwargs)
+
+        return call
+
+    for name in ("recv", "recv_into", "send", "sendall", "connect"):
+        monkeypatch.setattr(socket.socket, name, bounded(name))
+    same(match(faulty, frame, cache=False), expected)
+    faulty.inject(Fault.webhook_twice())
+    with WebhookReceiver() as receiver:
+        same(match(faulty, frame, webhook=receiver, cache=False), expected)
+    assert checked > 20
+    assert unbounded == []
 
 
 # -- the fault API itself, and the table ------------------------------------------------------
