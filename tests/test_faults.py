@@ -9,7 +9,10 @@ row of docs/reliability.md it proves (:func:`proves`).
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +21,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 import pytest
+import requests
 
 import smartmatch_pandas as sm
 import smartmatch_pandas.client as client_module
@@ -788,6 +792,38 @@ def test_faults_are_matched_by_endpoint_and_filename_and_counted(faulty: LocalSe
     ]
     assert faulty.faults.fired[0].fault.kind == "delay"
     assert faulty.faults.count("status") == 0
+
+
+@pytest.mark.slow  # a service of its own in a subprocess: 3-5 s
+def test_serve_injects_the_faults_it_is_given() -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TS_", "SMARTMATCH_"))}
+    command = [sys.executable, "-m", "smartmatch_pandas.cli", "serve", "--port", "0"]
+    command += ["--voters", "5000", "--fault", "register:status=503,times=always"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=clean)
+    assert process.stdout is not None
+    try:
+        printed = []
+        for line in process.stdout:
+            printed.append(line)
+            if line.startswith("# serving"):
+                break
+        assert "# injecting the fault register:status=503,times=always\n" in printed
+        env = dict(
+            line.removeprefix("export ").strip().partition("=")[::2]
+            for line in printed
+            if line.startswith("export ")
+        )
+        answer = requests.get(
+            env["SMARTMATCH_BASE_URL"] + "service/smartmatch",
+            params={"filename": "f"},
+            headers={"x-api-key": env["TS_API_KEY"]},
+            timeout=10,
+        )
+        assert answer.status_code == 503
+        assert answer.json()["error"].startswith("Internal Error (injected fault")
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
 
 
 def test_serve_refuses_a_malformed_fault() -> None:

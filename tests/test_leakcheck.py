@@ -29,7 +29,7 @@ from smartmatch_pandas.local import LocalService
 
 @pytest.fixture(scope="module")
 def service():
-    with LocalService(voters=500) as running:
+    with LocalService(voters=500, poll_interval=0.1) as running:
         yield running
 
 def upload_url(service):
@@ -67,7 +67,7 @@ from tests.leakcheck import _leakcheck_session, _no_secret_leaks  # noqa: F401
 """
 
 
-@pytest.mark.slow  # a pytest of its own: some 5 s
+@pytest.mark.slow  # a pytest of its own: 5-10 s
 def test_the_watch_fails_every_leak_and_names_where(tmp_path: Path) -> None:
     (tmp_path / "test_leaky.py").write_text(textwrap.dedent(LEAKY))
     (tmp_path / "conftest.py").write_text(CONFTEST)
