@@ -10,7 +10,8 @@ A submitted job is never lost: ``smartmatch_pandas.jobs()`` lists them and
 __version__ = "0.1.0"
 
 from importlib import import_module as _import_module
-from types import ModuleType as _ModuleType
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from . import accessor as _accessor
 from .api import clear_cache, jobs, match, resume, submit
@@ -39,13 +40,19 @@ from .prepare import prepare_frame
 from .progress import ProgressEvent
 from .results import MatchResult, MatchSummary
 
+if _TYPE_CHECKING:
+    from .widgets import MatchForm
+
 del _accessor
 
 
-def __getattr__(name: str) -> _ModuleType:
+def __getattr__(name: str) -> _Any:
     # ``smartmatch_pandas.sftp`` needs the optional paramiko: imported on first use.
     if name == "sftp":
         return _import_module(".sftp", __name__)
+    # The form needs ipywidgets, loaded only when a form is made.
+    if name == "MatchForm":
+        return _import_module(".widgets", __name__).MatchForm
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -61,6 +68,7 @@ __all__ = [
     "JobFailedError",
     "JobStatus",
     "JobTimeoutError",
+    "MatchForm",
     "MatchOptions",
     "MatchResult",
     "MatchSummary",

@@ -7,7 +7,7 @@ accessor holds no state (pandas caches one accessor per frame object).
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import pandas as pd
 
@@ -18,6 +18,9 @@ from .job import Job
 from .normalize import InvalidPolicy
 from .prepare import prepare_frame
 from .results import MatchResult
+
+if TYPE_CHECKING:
+    from .widgets import MatchForm
 
 
 @pd.api.extensions.register_dataframe_accessor("smartmatch")
@@ -57,6 +60,12 @@ class SmartMatchAccessor:
     ) -> pd.DataFrame:
         """Exactly the frame that would be uploaded; see :func:`prepare_frame`."""
         return prepare_frame(self._df, columns, invalid=invalid)
+
+    def form(self, **options: Any) -> MatchForm:
+        """A form to match this frame in a notebook: :class:`~smartmatch_pandas.MatchForm`."""
+        from .widgets import MatchForm  # ipywidgets: loaded when a form is asked for
+
+        return MatchForm(self._df, **options)
 
 
 SmartMatchAccessor.match.__doc__ = api.match.__doc__

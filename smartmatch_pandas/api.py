@@ -78,6 +78,8 @@ class ResumeKwargs(TypedDict, total=False):
     poll_interval: float | None
     cache: bool
     reupload: bool
+    via: Via | None
+    sftp: SFTPSettings | Mapping[str, Any] | None
 
 
 def submit(
@@ -296,6 +298,7 @@ def _new_job(
             key=key,
             poll_interval=plan.poll_interval,
             cache=plan.cache,
+            invalid=plan.invalid,
         )
     )
     job = Job(
@@ -776,11 +779,9 @@ def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> bytes:
                 filename=record.filename,
             )
         pairs.append((column, str(identifier)))
-    mapping = ColumnMapping(tuple(pairs))
-    for invalid in ("keep", "blank"):  # the job record does not say which was used
-        body = _upload_body(df, mapping, invalid)
-        if fingerprint(body) == record.fingerprint:
-            return body
+    body = _upload_body(df, ColumnMapping(tuple(pairs)), check_policy(record.invalid))
+    if fingerprint(body) == record.fingerprint:
+        return body
     if len(df) != record.rows:
         detail = f"it has {len(df):,} rows where the upload had {record.rows:,}"
     else:

@@ -15,11 +15,13 @@ from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from .errors import SmartMatchError
 from .identifiers import IDENTIFIERS
 from .job import VIAS
 from .options import FORMATS, INCLUDE_FLAGS
+from .results import csv_header, read_text_csv
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -418,7 +420,13 @@ def read_table(path: Path) -> pd.DataFrame:
     """A CSV (every column as text, so ZIPs keep their zeros) or Parquet file."""
     if path.suffix.lower() == ".parquet":
         return pd.read_parquet(path)
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], engine="pyarrow")
+    with path.open("rb") as head:
+        header = csv_header(head.read(65536)) or []
+    try:
+        frame: pd.DataFrame = read_text_csv(path, header).to_pandas()
+    except pa.ArrowInvalid as exc:
+        raise SystemExit(f"smartmatch-pandas: {path} is not valid CSV: {exc}") from None
+    return frame
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:

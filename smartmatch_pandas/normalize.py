@@ -63,7 +63,10 @@ def check_policy(invalid: object) -> InvalidPolicy:
 
 
 def to_text(series: pd.Series, label: Hashable = None) -> pa.Array:
-    """A column's values as an Arrow string array, as the user holds them.
+    """A column's values as Arrow text, as the user holds them.
+
+    A string array; for a categorical column, a dictionary array of its
+    categories' text.
 
     Missing values (None, NaN, NA, NaT) become null. Whole floats lose their
     ``.0`` (``2134.0`` → ``"2134"``); dates and midnight datetimes become
@@ -121,7 +124,10 @@ def _to_arrow(series: pd.Series | np.ndarray, type: pa.DataType | None = None) -
 
 
 def _categorical_to_text(series: pd.Series, label: Hashable) -> pa.Array:
-    """The categories as text, taken by code: the work is per category, not per row."""
+    """The categories as text, indexed by code: the work is per category, not per row.
+
+    A dictionary array: its values are the categories' text, its indices the codes.
+    """
     categories = pd.Series(series.cat.categories)
     try:
         text = to_text(categories, label)
@@ -129,7 +135,8 @@ def _categorical_to_text(series: pd.Series, label: Hashable) -> pa.Array:
         # Name the row, not the category.
         return _objects_to_text(series.to_numpy(dtype=object), series.index, label)
     codes = series.cat.codes.to_numpy()
-    return text.take(pa.array(codes, mask=codes < 0))
+    indices = pa.array(codes, mask=codes < 0).cast(pa.int32())
+    return pa.DictionaryArray.from_arrays(indices, text)
 
 
 def _arrow_to_text(array: pa.Array, series: pd.Series, label: Hashable) -> pa.Array:
@@ -674,6 +681,9 @@ class Normalized:
         Rows holding a value (not missing, not blank).
     invalid
         Rows holding a value its identifier's rule cannot read.
+
+    When the column was normalised per distinct value, ``given`` and ``value``
+    are dictionary arrays sharing their indices: the rows are never expanded.
     """
 
     identifier: str
@@ -685,9 +695,13 @@ class Normalized:
     @property
     def changed(self) -> np.ndarray:
         """Rows whose normalised value differs from the value as given."""
-        differs = pc.fill_null(pc.not_equal(self.given, self.value), False)
-        changed: np.ndarray = _mask(differs) & self.present
-        return changed
+        if isinstance(self.given, pa.DictionaryArray):
+            differs = pc.not_equal(self.given.dictionary, self.value.dictionary)
+            changed = _per_row(_mask(pc.fill_null(differs, False)), self.given.indices)
+        else:
+            changed = _mask(pc.fill_null(pc.not_equal(self.given, self.value), False))
+        both: np.ndarray = changed & self.present
+        return both
 
     def sent(
         self, invalid: InvalidPolicy = "keep", label: Hashable = None, index: pd.Index | None = None
@@ -713,6 +727,11 @@ class Normalized:
         if invalid == "raise":
             rows = index if index is not None else pd.RangeIndex(len(self.given))
             raise InputError(self.invalid_summary(label, rows) + "; " + RAISE_REMEDY)
+        if isinstance(self.given, pa.DictionaryArray):
+            given, value = self.given.dictionary, self.value.dictionary
+            present = pc.not_equal(pc.utf8_trim_whitespace(given), "")
+            kept = pc.if_else(pc.and_(present, value.is_null()), given, value)
+            return pa.DictionaryArray.from_arrays(self.given.indices, kept)
         return pc.if_else(pa.array(self.invalid), self.given, self.value)
 
     def invalid_summary(self, label: Hashable, index: pd.Index) -> str:
@@ -756,21 +775,37 @@ def normalize(
     >>> normalize(pd.Series([2134, "02134-1234", "n/a", None]), "zip").value.to_pylist()
     ['02134', '02134', None, None]
     """
+    return normalize_text(to_text(series, label), identifier, today=today)
+
+
+def normalize_text(given: pa.Array, identifier: str, *, today: dt.date | None = None) -> Normalized:
+    """Normalise a column already read as text by :func:`to_text` (see :func:`normalize`)."""
     if identifier not in RULES:
         raise OptionError(f"{identifier!r} is not a SmartMatch identifier")
-    given = to_text(series, label)
     rule = _rule_for(identifier, today)
-    if rule is not _identity and _mostly_repeated(given):
+    if isinstance(given, pa.DictionaryArray) or (rule is not _identity and _mostly_repeated(given)):
         # Birth dates, ZIPs, states, names repeat at scale: a million rows hold a few
         # thousand distinct values, and the work is done on those.
-        encoded = pc.dictionary_encode(given)
+        encoded = given if isinstance(given, pa.DictionaryArray) else pc.dictionary_encode(given)
         value, present = _normalized(encoded.dictionary, rule)
-        value, present = value.take(encoded.indices), present.take(encoded.indices)
-    else:
-        value, present = _normalized(given, rule)
-    present_rows = _mask(pc.fill_null(present, False))
-    invalid = present_rows & _mask(value.is_null())
-    return Normalized(identifier, given, value, present_rows, invalid)
+        distinct_invalid = _mask(present) & _mask(value.is_null())
+        return Normalized(
+            identifier,
+            encoded,
+            pa.DictionaryArray.from_arrays(encoded.indices, value),
+            _per_row(_mask(present), encoded.indices),
+            _per_row(distinct_invalid, encoded.indices),
+        )
+    value, present = _normalized(given, rule)
+    present_rows = _mask(present)
+    return Normalized(identifier, given, value, present_rows, present_rows & _mask(value.is_null()))
+
+
+def _per_row(distinct: np.ndarray, indices: pa.Array) -> np.ndarray:
+    """A per-distinct-value mask spread over the rows (False where the row is missing)."""
+    rows = np.asarray(pc.fill_null(indices, -1).to_numpy(zero_copy_only=False))
+    spread: np.ndarray = np.append(distinct, False)[rows]
+    return spread
 
 
 def _normalized(given: pa.Array, rule: Rule | None) -> tuple[pa.Array, pa.Array]:

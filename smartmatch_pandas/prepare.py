@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO
+from typing import IO, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,13 +23,24 @@ import pyarrow.csv as pacsv
 from .errors import InputError, warn
 from .fields import ColumnMapping, resolve_mapping
 from .identifiers import MATCHBACK_ID
-from .normalize import RAISE_REMEDY, InvalidPolicy, Normalized, check_policy, normalize, to_text
+from .normalize import (
+    RAISE_REMEDY,
+    InvalidPolicy,
+    Normalized,
+    check_policy,
+    normalize,
+    normalize_text,
+    to_text,
+)
 
 __all__ = ["normalize_columns", "prepare_frame", "prepare_table", "to_text", "write_csv"]
 
 # The header is written by hand: pyarrow before 22 can only quote it, and the names
 # are identifiers (letters and underscores) that need no quoting.
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
+T = TypeVar("T")
+# Below this many rows, starting threads costs more than it saves.
+_ROWS_FOR_THREADS = 50_000
 
 
 def normalize_columns(
@@ -37,20 +48,46 @@ def normalize_columns(
 ) -> list[Normalized]:
     """Every mapped column of ``df`` normalised for its identifier, in upload order.
 
-    Columns are independent, so they are normalised on a few threads (the
-    Arrow kernels doing the work release the GIL).
+    Columns are independent, so large frames are normalised on a few threads:
+    the Arrow kernels doing most of the work release the GIL. Reading an
+    object column's Python values holds it, so this thread does that, one
+    column after another, while the pool normalises the columns already read.
     """
-    jobs = [
-        (df.iloc[:, _position(df, column)], identifier, column)
-        for column, identifier in mapping.pairs
-    ]
-    workers = min(len(jobs), os.cpu_count() or 1, 4)
-    if workers <= 1 or len(df) < 50_000:
-        return [normalize(s, i, label=c, today=today) for s, i, c in jobs]
+    series = [df.iloc[:, _position(df, column)] for column in mapping.columns]
+    identifiers, labels = mapping.identifiers, mapping.columns
+    workers = _workers(len(series), len(df))
+    if workers == 1:
+        return [
+            normalize(s, i, label=c, today=today)
+            for s, i, c in zip(series, identifiers, labels, strict=True)
+        ]
+    objects = {k for k, s in enumerate(series) if s.dtype == object}
     with ThreadPoolExecutor(workers) as pool:
-        return list(
-            pool.map(lambda job: normalize(job[0], job[1], label=job[2], today=today), jobs)
-        )
+        done = {
+            k: pool.submit(normalize, series[k], identifiers[k], label=labels[k], today=today)
+            for k in range(len(series))
+            if k not in objects
+        }
+        for k in sorted(objects):
+            text = to_text(series[k], labels[k])
+            done[k] = pool.submit(normalize_text, text, identifiers[k], today=today)
+        return [done[k].result() for k in range(len(series))]
+
+
+def _workers(columns: int, rows: int) -> int:
+    """Threads worth starting: one per core, at most 4; one for small frames."""
+    if rows < _ROWS_FOR_THREADS:
+        return 1
+    return max(1, min(columns, os.cpu_count() or 1, 4))
+
+
+def _on_threads(work: Callable[[int], T], count: int, rows: int) -> list[T]:
+    """``[work(0), ..., work(count - 1)]``, computed on a few threads for large frames."""
+    workers = _workers(count, rows)
+    if workers == 1:
+        return [work(k) for k in range(count)]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(work, range(count)))
 
 
 def prepare_table(
@@ -91,10 +128,9 @@ def prepare_table(
     columns = normalize_columns(df, mapping, today=today)
     if policy == "raise":
         _raise_invalid(columns, mapping, df.index)
-    arrays = [
-        column.sent(policy, label, df.index)
-        for column, label in zip(columns, mapping.columns, strict=True)
-    ]
+    # Columns normalised per distinct value are expanded here, on the threads too:
+    # the CSV writer expands dictionary columns at half the speed.
+    arrays = _on_threads(lambda k: _expanded(columns[k].sent(policy)), len(columns), len(df))
     _warn_invalid(columns, mapping, policy, len(df))
     positions = pa.array(np.arange(len(df), dtype=np.int64)).cast(pa.string())
     return pa.table([*arrays, positions], names=[*mapping.identifiers, MATCHBACK_ID])
@@ -128,9 +164,12 @@ def prepare_frame(
       first_name last_name    zip       dob matchback_id
     0        Ann       Lee  02134  19760114            0
     """
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got a {type(df).__name__}")
     policy = check_policy(invalid)
-    table = prepare_table(df, resolve_mapping(df.columns, columns), invalid=policy)
-    frame: pd.DataFrame = table.to_pandas(types_mapper=lambda _: pd.StringDtype("pyarrow"))
+    table = prepare_table(df, resolve_mapping(df.columns.unique(), columns), invalid=policy)
+    text = pa.table([c.cast(pa.string()) for c in table.columns], names=table.column_names)
+    frame: pd.DataFrame = text.to_pandas(types_mapper=lambda _: pd.StringDtype("pyarrow"))
     frame.index = df.index
     return frame
 
@@ -145,6 +184,10 @@ def write_csv(table: pa.Table, sink: IO[bytes] | None = None) -> bytes | None:
     if table.num_rows:
         pacsv.write_csv(table, out, _CSV_OPTIONS)
     return out.getvalue() if sink is None else None  # type: ignore[attr-defined]
+
+
+def _expanded(values: pa.Array) -> pa.Array:
+    return values.dictionary_decode() if isinstance(values, pa.DictionaryArray) else values
 
 
 def _raise_invalid(columns: list[Normalized], mapping: ColumnMapping, index: pd.Index) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import re
 import tarfile
 import warnings
@@ -20,7 +21,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Final, Protocol
+from typing import IO, Final, Protocol
 
 import numpy as np
 import pandas as pd
@@ -197,8 +198,9 @@ def _untar(data: bytes, depth: int, budget: _Budget) -> dict[str, bytes]:
     return out
 
 
-def _header(content: bytes) -> list[str] | None:
-    head = content[:65536].decode("utf-8", "replace")
+def csv_header(content: bytes) -> list[str] | None:
+    """The header row of CSV text that starts with ``content`` (its first 64 KiB suffice)."""
+    head = content[:65536].removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
     try:
         row = next(csv.reader(io.StringIO(head)), None)
     except csv.Error:
@@ -206,10 +208,28 @@ def _header(content: bytes) -> list[str] | None:
     return row
 
 
+def read_text_csv(source: str | os.PathLike[str] | IO[bytes], header: list[str]) -> pa.Table:
+    """Parse CSV with every column as text (``02134`` stays ``02134``); empty cells are null.
+
+    Raises
+    ------
+    pyarrow.ArrowInvalid
+        The text is not valid CSV.
+    """
+    return pacsv.read_csv(
+        source,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            strings_can_be_null=True,
+        ),
+    )
+
+
 def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Table | None:
     """Parse ``content`` as a result CSV (all text), or return None if it is not one."""
     content = content.removeprefix(b"\xef\xbb\xbf")
-    header = _header(content)
+    header = csv_header(content)
     if not header or MATCHBACK_ID not in header:
         return None
     twice = sorted({column for column in header if header.count(column) > 1})
@@ -221,14 +241,7 @@ def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Tabl
             filename=filename,
         )
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(content),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                strings_can_be_null=True,
-            ),
-        )
+        table = read_text_csv(io.BytesIO(content), header)
         table.column_names  # noqa: B018  (names that are not UTF-8 fail here, not above)
         return table
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:

@@ -157,6 +157,9 @@ class JobRecord:
         the job keeps the rate limit.
     cache
         Whether the job's result is kept in the result cache.
+    invalid
+        The ``invalid=`` policy the upload was prepared with, so a resumed
+        job rebuilds exactly the upload that was sent.
     version
         The smartmatch-pandas version that submitted it.
     updated_at
@@ -179,6 +182,7 @@ class JobRecord:
     last_poll: float | None = None
     next_poll: float | None = None
     cache: bool = True
+    invalid: str = "keep"
     version: str = __version__
     updated_at: str = field(default_factory=_now)
 
@@ -195,6 +199,7 @@ class JobRecord:
         key: str,
         poll_interval: float,
         cache: bool,
+        invalid: str = "keep",
     ) -> JobRecord:
         """The record of a job about to be registered."""
         service = service_url(base_url)
@@ -210,6 +215,7 @@ class JobRecord:
             key=key,
             poll_interval=poll_interval,
             cache=cache,
+            invalid=invalid,
         )
 
     @property

@@ -232,6 +232,8 @@ def test_prepare_with_blank_and_raise() -> None:
         frame.smartmatch.prepare(invalid="raise")
     with pytest.raises(OptionError, match="invalid="):
         frame.smartmatch.prepare(invalid="drop")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="expected a pandas DataFrame"):
+        sm.prepare_frame({"zip": ["02134"]})  # type: ignore[arg-type]
 
 
 def test_prepare_keeps_every_row_in_order() -> None:

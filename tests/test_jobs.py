@@ -233,6 +233,22 @@ def test_resume_with_the_frame_merges_back_as_match_would(fresh_service: LocalSe
     assert violations(fresh_service) == 0
 
 
+@pytest.mark.parametrize("invalid", ["keep", "blank"])
+def test_resume_rebuilds_the_upload_with_the_jobs_own_invalid_policy(
+    fresh_service: LocalService, invalid: str
+) -> None:
+    frame = frame_of(fresh_service)
+    frame.loc[[2, 5], "zip"] = "not a zip"
+    with pytest.warns(sm.SmartMatchWarning, match="invalid"):
+        job = sm.submit(
+            frame, invalid=invalid, cache=False, **fresh_service.settings, progress=False
+        )
+    assert sm.store.JobStore().load(job.filename).invalid == invalid  # type: ignore[union-attr]
+    with pytest.warns(sm.SmartMatchWarning, match="invalid"):
+        result = sm.resume(job.filename, frame, api_key=fresh_service.api_key, progress=False)
+    assert len(result.frame) == len(frame)
+
+
 def test_resume_without_the_frame_gives_the_uploaded_columns(fresh_service: LocalService) -> None:
     frame = frame_of(fresh_service).set_axis([f"c{i}" for i in range(40)])
     job = sm.submit(frame, max_matches=2, **fresh_service.settings, progress=False)

@@ -61,7 +61,7 @@ def as_users_hold_it(truth: pd.DataFrame) -> pd.DataFrame:
             ),
             "Birth Date": dob.dt.tz_localize("US/Eastern"),
             "Age": truth["age"].astype(int).astype("Int64"),
-            "Sex": truth["gender"].map({"F": "female", "M": "Male"}),
+            "Sex": truth["gender"].map({"F": "female", "M": "Male", "U": "unknown"}),
             "Latitude": truth["latitude"].astype(float).astype("Float64"),
             "Email Opt In": ["Y"] * n,
         }

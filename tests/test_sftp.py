@@ -414,3 +414,66 @@ def test_partial_and_hidden_files_are_not_deliverables() -> None:
 def test_a_missing_folder_is_named(drop_service: LocalService) -> None:
     with pytest.raises(sm.OptionError, match="no folder 'results' at sftp://smartmatch@"):
         sftp.list_deliverables(**quick(drop_service, folder="results"))
+
+
+# -- resuming by SFTP --------------------------------------------------------------------
+
+
+def test_resume_via_sftp_merges_back_without_polling(
+    contacts: pd.DataFrame, drop_service: LocalService
+) -> None:
+    job = submit(contacts, drop_service, max_matches=2, cache=False)
+    polls_before = drop_service.stats.get("polls", 0)
+    result = sm.resume(
+        job.filename,
+        contacts,
+        api_key=drop_service.api_key,
+        via="sftp",
+        sftp=quick(drop_service),
+        progress=False,
+    )
+    assert drop_service.stats.get("polls", 0) == polls_before
+    assert_merged_exactly(contacts, result.frame)
+    assert len(result.additional) > 0
+
+
+def test_resume_via_sftp_on_the_command_line(
+    contacts: pd.DataFrame, drop_service: LocalService, tmp_path: Path, store_home: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    given, written = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    contacts.to_parquet(given)
+    job = submit(contacts, drop_service, cache=False)
+    polls_before = drop_service.stats.get("polls", 0)
+    env = {**os.environ, **drop_service.environ, "SMARTMATCH_HOME": str(store_home)}
+    env["SMARTMATCH_SFTP_POLL_INTERVAL"] = "0.2"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smartmatch_pandas.cli",
+            "resume",
+            job.filename,
+            "--input",
+            str(given),
+            "-o",
+            str(written),
+            "--via",
+            "sftp",
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert drop_service.stats.get("polls", 0) == polls_before
+    pd.testing.assert_series_equal(
+        pd.read_parquet(written)["vb.voterbase_id"],
+        job.wait(progress=False).result().frame["vb.voterbase_id"].reset_index(drop=True),
+        check_dtype=False,
+    )

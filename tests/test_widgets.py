@@ -1,0 +1,342 @@
+"""The match form, driven through its own widgets against the local service (no browser)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import ipywidgets
+import pandas as pd
+import pytest
+
+import smartmatch_pandas
+from smartmatch_pandas import (
+    AuthorizationError,
+    InputError,
+    MatchForm,
+    MatchOptions,
+    OptionError,
+)
+from smartmatch_pandas.local import LocalService
+from smartmatch_pandas.prepare import prepare_frame
+from smartmatch_pandas.widgets import NOT_SENT
+
+from .conftest import POLL
+
+
+@pytest.fixture
+def environ(service: LocalService, monkeypatch: pytest.MonkeyPatch) -> LocalService:
+    """The environment pointing at the session's service, as ``service.activate()`` would."""
+    for name, value in service.environ.items():
+        monkeypatch.setenv(name, value)
+    return service
+
+
+@pytest.fixture
+def crm(contacts: pd.DataFrame) -> pd.DataFrame:
+    """A CRM-like export: headers as people write them, a column nobody should upload."""
+    frame = contacts.head(60).rename(
+        columns={"first_name": "First Name", "last_name": "Surname", "zip": "Postcode Area"}
+    )
+    frame = frame.drop(columns=["age"])
+    frame["Notes"] = "called twice"
+    return frame
+
+
+def _state_json() -> str:
+    """Every widget's state, as a notebook would save it."""
+    return json.dumps(ipywidgets.Widget.get_manager_state(drop_defaults=False), default=str)
+
+
+def _html(form: MatchForm) -> str:
+    """All the text the form shows."""
+
+    def walk(widget: ipywidgets.Widget) -> Iterator[str]:
+        value = getattr(widget, "value", None)
+        if isinstance(value, str):
+            yield value
+        for child in getattr(widget, "children", ()):
+            yield from walk(child)
+
+    return "\n".join(walk(form.widget))
+
+
+# -- the mapping --------------------------------------------------------------------------
+
+
+def test_the_mapping_is_preset_from_the_headers_and_columns(crm: pd.DataFrame) -> None:
+    form = MatchForm(crm, columns={"Postcode Area": "zip"})
+    chosen = {label: dropdown.value for label, dropdown in form.mapping_controls.items()}
+    assert chosen["First Name"] == "first_name"
+    assert chosen["Surname"] == "last_name"
+    assert chosen["Postcode Area"] == "zip"
+    assert chosen["Notes"] == NOT_SENT
+    assert form.columns == {"Postcode Area": "zip"}
+    assert set(form.mapping_controls) == set(crm.columns)
+
+
+def test_choosing_an_identifier_takes_it_from_the_column_that_had_it(crm: pd.DataFrame) -> None:
+    form = crm.smartmatch.form()
+    form.mapping_controls["Notes"].value = "phone"
+    assert form.mapping_controls["phone"].value == NOT_SENT
+    assert form.columns == {"Notes": "phone", "phone": None}
+    assert form.kwargs["columns"] == {"Notes": "phone", "phone": None}
+    assert "Notes</code>" in _html(form)
+    # The same mapping as resolve_mapping gives for the same columns= argument.
+    assert dict(crm.smartmatch.mapping(form.columns).pairs)["Notes"] == "phone"
+
+
+def test_two_columns_for_one_identifier_disable_match_until_one_is_left_out(
+    contacts: pd.DataFrame,
+) -> None:
+    frame = contacts.head(20).assign(**{"Cell Phone": contacts["phone"].head(20)})
+    form = MatchForm(frame)
+    assert form.match_button.disabled
+    assert any("'phone', 'Cell Phone' are all set to phone" in p for p in form.problems)
+    assert "No preview" in form._preview.value
+    form.mapping_controls["phone"].value = NOT_SENT
+    assert not form.problems
+    assert not form.match_button.disabled
+
+
+def test_leaving_every_column_out_disables_match(contacts: pd.DataFrame) -> None:
+    form = MatchForm(contacts.head(5))
+    for dropdown in form.mapping_controls.values():
+        dropdown.value = NOT_SENT
+    assert form.match_button.disabled
+    assert form.problems == ["no column is sent: choose an identifier for at least one column"]
+
+
+def test_the_input_check_is_shown_per_column(contacts: pd.DataFrame) -> None:
+    frame = contacts.head(10).copy()
+    frame.loc[frame.index[:3], "zip"] = ["abc", "12", "n/a?"]
+    form = MatchForm(frame)
+    zip_info = form._column_info["zip"].value
+    assert "invalid" in zip_info
+    assert "abc" in zip_info
+    assert "not sent" not in zip_info
+    form.mapping_controls["zip"].value = NOT_SENT
+    assert "not sent" in form._column_info["zip"].value
+
+
+def test_the_preview_is_exactly_what_would_be_uploaded(crm: pd.DataFrame) -> None:
+    form = MatchForm(crm, columns={"Postcode Area": "zip"}, preview_rows=4)
+    expected = prepare_frame(crm.head(4), {"Postcode Area": "zip"})
+    preview = form._preview.value
+    for value in expected.stack().dropna().astype(str):
+        assert f">{value}<" in preview
+    assert "called twice" not in preview  # Notes is not sent
+    assert "matchback_id" in preview
+
+
+# -- the options ----------------------------------------------------------------------------
+
+
+def test_invalid_values_are_flagged_as_typed_and_disable_match(contacts: pd.DataFrame) -> None:
+    form = MatchForm(contacts.head(5))
+    assert not form.match_button.disabled
+    form.controls["filename"].value = "my list.csv"
+    assert form.match_button.disabled
+    assert "is not a valid SmartMatch filename" in form._field_errors["filename"].value
+    assert form.options is None
+    form.controls["filename"].value = "my_list_2026"
+    assert not form.match_button.disabled
+    assert form._field_errors["filename"].value == ""
+    form.controls["webhook"].value = "ftp://example.org/done"
+    assert form.match_button.disabled
+    assert "is not an http(s) URL" in form._field_errors["webhook"].value
+    form.controls["webhook"].value = "https://example.org/done"
+    assert not form.match_button.disabled
+    assert form.options == MatchOptions(filename="my_list_2026", webhook="https://example.org/done")
+
+
+def test_every_option_reaches_the_options(contacts: pd.DataFrame) -> None:
+    form = MatchForm(contacts.head(5))
+    c = form.controls
+    c["max_matches"].value = 4
+    c["format"].value = "gzip"
+    for flag in ("include_email", "include_landline", "include_wireless", "include_voip"):
+        c[flag].value = True
+    c["invalid"].value = "blank"
+    assert form.options == MatchOptions(
+        max_matches=4,
+        format="gzip",
+        include_email=True,
+        include_landline=True,
+        include_wireless=True,
+        include_voip=True,
+    )
+    assert form.kwargs["invalid"] == "blank"
+    assert set(form.kwargs) >= {"max_matches", "format", "include_voip"}
+
+
+def test_the_max_matches_slider_stays_within_one_to_ten(contacts: pd.DataFrame) -> None:
+    form = MatchForm(contacts.head(5))
+    slider = form.controls["max_matches"]
+    assert (slider.min, slider.max) == (1, 10)
+    with pytest.raises(OptionError, match="max_matches=11"):
+        MatchForm(contacts.head(5), max_matches=11)
+
+
+def test_a_cost_notice_whenever_an_option_may_cost_extra(contacts: pd.DataFrame) -> None:
+    form = MatchForm(contacts.head(5))
+    assert form._costs.value == ""
+    form.controls["include_wireless"].value = True
+    assert "wireless data, which may cost extra" in form._costs.value
+    form.controls["include_wireless"].value = False
+    form.controls["max_matches"].value = 2
+    assert "max_matches=2 returns additional matches" in form._costs.value
+    form.controls["max_matches"].value = 1
+    assert form._costs.value == ""
+
+
+def test_stop_the_match_on_invalid_values_disables_match_when_there_are_some(
+    contacts: pd.DataFrame,
+) -> None:
+    frame = contacts.head(10).copy()
+    frame.loc[frame.index[0], "zip"] = "abc"
+    form = MatchForm(frame)
+    form.controls["invalid"].value = "raise"
+    assert form.match_button.disabled
+    assert "stop the match" in form.problems[0]
+    form.controls["invalid"].value = "blank"
+    assert not form.match_button.disabled
+
+
+# -- the API key ------------------------------------------------------------------------------
+
+
+def test_no_key_field_when_a_key_is_configured(
+    contacts: pd.DataFrame, environ: LocalService
+) -> None:
+    assert MatchForm(contacts.head(5)).api_key_field is None
+
+
+def test_a_key_typed_in_is_held_in_memory_only(
+    contacts: pd.DataFrame, service: LocalService
+) -> None:
+    form = MatchForm(contacts.head(30), base_url=service.base_url, poll_interval=POLL)
+    field = form.api_key_field
+    assert isinstance(field, ipywidgets.Password)
+    field.value = service.api_key  # what the browser sends on Enter
+    assert field.value == ""  # taken out of the widget at once
+    assert service.api_key not in _state_json()
+    assert service.api_key not in repr(form) + repr(field) + _html(form)
+    form.match_button.click()
+    assert form.wait(60) is not None, form.error
+    assert service.api_key not in _state_json() + repr(form) + _html(form)
+
+
+def test_match_without_a_key_says_where_to_type_it(contacts: pd.DataFrame) -> None:
+    form = MatchForm(contacts.head(5), base_url="http://127.0.0.1:9/")
+    form.match_button.click()
+    assert form.state == "ready"
+    assert "No API key" in form._message.value
+
+
+# -- matching --------------------------------------------------------------------------------------
+
+
+def test_match_runs_in_the_background_and_shows_the_filename_at_once(
+    service: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LocalService(poll_interval=POLL, voters=service.voters, delay=1.5) as slow:
+        for name, value in slow.environ.items():
+            monkeypatch.setenv(name, value)
+        form = contacts.smartmatch.form(max_matches=2)
+        started = time.monotonic()
+        form.match_button.click()
+        assert time.monotonic() - started < 1.0  # the click returns; the job goes on
+        assert form.running
+        assert form.match_button.disabled
+        filename = form.filename
+        assert filename is not None
+        assert filename in form._job_line.value
+        assert f"resume(&#x27;{filename}&#x27;, df)" in form._job_line.value
+        form.match_button.click()  # a second click while running starts nothing
+        form.controls["max_matches"].value = 5  # the notebook stays usable
+        result = form.wait(60)
+        assert slow.stats["registrations"] == 1
+    assert result is not None, form.error
+    assert form.state == "done"
+    assert form.job is not None
+    assert form.job.filename == filename
+    assert form.job.options.max_matches == 2
+    assert not form.match_button.disabled
+
+
+def test_the_form_gives_what_match_gives(environ: LocalService, crm: pd.DataFrame) -> None:
+    form = MatchForm(crm, columns={"Postcode Area": "zip"}, max_matches=3, format="zip")
+    form.controls["invalid"].value = "blank"
+    form.match_button.click()
+    result = form.wait(60)
+    assert result is not None, form.error
+    assert form.match_result is not None
+    expected = crm.smartmatch.match(**form.kwargs, progress=False)  # from the result cache
+    pd.testing.assert_frame_equal(result, expected)
+    assert len(form.match_result.additional) > 0
+    assert form.job is not None
+    assert form.job.options.format == "zip"
+    summary = form._summary.value
+    rate = form.match_result.summary.match_rate
+    assert f"({rate:.1%})" in summary
+    assert "Match rate by identifier present" in summary
+    assert "Match rate by state" in summary
+    assert "with first_name" in summary
+    assert "The first rows of the result" in form._rows.value
+    assert "additional candidate(s)" in form._rows.value
+
+
+def test_no_state_table_without_a_state_column(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    form = MatchForm(contacts.head(40).drop(columns="state"))
+    form.match_button.click()
+    assert form.wait(60) is not None, form.error
+    assert "Match rate by state" not in form._summary.value
+
+
+def test_warnings_of_the_job_appear_in_the_form(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    frame = contacts.head(30).copy()
+    frame.loc[frame.index[0], "zip"] = "not a zip"
+    form = MatchForm(frame)
+    form.match_button.click()
+    assert form.wait(60) is not None, form.error
+    assert "cannot be normalised" in form._message.value
+
+
+def test_errors_appear_in_the_form_in_words(service: LocalService, contacts: pd.DataFrame) -> None:
+    form = MatchForm(
+        contacts.head(10), api_key="not-the-key", base_url=service.base_url, poll_interval=POLL
+    )
+    form.match_button.click()
+    assert form.wait(60) is None
+    assert isinstance(form.error, AuthorizationError)
+    assert form.state == "failed"
+    message = form._message.value
+    assert "Not matched." in message
+    assert "Traceback" not in message
+    assert "not-the-key" not in message
+    assert form.match_button.description == "Match"
+    assert not form.match_button.disabled
+
+
+def test_a_non_frame_or_multiindex_columns_is_refused() -> None:
+    with pytest.raises(InputError, match="expected a pandas DataFrame, got a list"):
+        MatchForm([1, 2])  # type: ignore[arg-type]
+    frame = pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "b"), ("c", "d")]))
+    with pytest.raises(InputError, match="MultiIndex"):
+        MatchForm(frame)
+    with pytest.raises(OptionError, match="invalid='drop'"):
+        MatchForm(frame.droplevel(0, axis=1), invalid="drop")  # type: ignore[arg-type]
+
+
+def test_the_form_displays_as_its_widget(contacts: pd.DataFrame) -> None:
+    form = smartmatch_pandas.MatchForm(contacts.head(5))
+    bundle = form._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert repr(form) == "MatchForm(5 rows, state='ready')"
+    form.close()
