@@ -6,7 +6,7 @@ requests or jobs, or every one with ``times=None``)::
 
     from smartmatch_pandas.local import Fault, LocalService
 
-    with LocalService(faults=[Fault.status(503, "poll", times=2)]) as service:
+    with LocalService(faults=[Fault.status_code(503, "poll", times=2)]) as service:
         service.inject(Fault.drop("download"), Fault.webhook_twice())
         ...
         service.faults.fired          # what was injected, in order
@@ -299,10 +299,10 @@ class Fault:
     def parse(cls, spec: str) -> Fault:
         """A fault from its text form, ``ENDPOINT:KIND[=VALUE][,OPTION=VALUE...]``.
 
-        Options: ``times`` (a count, or ``always``; default 1, but ``always``
-        for ``never_ready``), ``filename``,
-        ``retry_after``, ``body`` and ``content_type``. Examples:
-        ``poll:status=503,times=2``, ``register:status=429,retry_after=2``,
+        Options: ``times`` (a count, or ``always``; default 1, but ``always`` for
+        ``never_ready``), ``filename``, ``retry_after``, ``body`` and
+        ``content_type``. Examples: ``poll:status=503,times=2``,
+        ``register:status=429,retry_after=2``,
         ``download:trickle=512``, ``upload:expired``, ``poll:never_ready``,
         ``job:fail=Internal Error: disk full,filename=job_1``, ``webhook:twice``.
 
