@@ -236,6 +236,18 @@ CATALOGUE: list[Case] = [
          OPTION, r"reupload='yes' must be True or False"),
     Case("resume timeout", 'resume("job_1", timeout="1")', _resume("job_1", timeout="1"), OPTION,
          r"timeout='1' must be a number of seconds"),
+    Case("resume progress", 'resume("job_1", progress="yes")', _resume("job_1", progress="yes"),
+         OPTION, r"progress='yes' must be True, False, or a callable"),
+    Case("resume api_key", 'resume("job_1", api_key=42)', _resume("job_1", api_key=42), OPTION,
+         r"api_key must be a string"),
+    Case("resume base_url", 'resume("job_1", base_url="localhost:8765")',
+         _resume("job_1", base_url="localhost:8765"), OPTION,
+         r"base_url='localhost:8765' is not an http\(s\) URL"),
+    Case("resume poll_interval", 'resume("job_1", poll_interval=-30)',
+         _resume("job_1", poll_interval=-30), OPTION,
+         r"poll_interval=-30 must be a positive number of seconds"),
+    Case("resume cache", 'resume("job_1", cache=None)', _resume("job_1", cache=None), OPTION,
+         r"cache=None must be True or False"),
     Case("resume unknown job with df", 'resume("never_submitted", df)',
          _resume("never_submitted", FRAME), INPUT,
          r"there is no record of job 'never_submitted' in the job store at .*: resume it "
@@ -244,6 +256,10 @@ CATALOGUE: list[Case] = [
          r"timeout=-5 must be a number of seconds", sends=True),
     Case("wait via", 'job.wait(via="pigeon")', _wait(via="pigeon"), OPTION,
          r"via='pigeon' must be one of 'poll', 'sftp'", sends=True),
+    Case("wait sftp without via", 'job.wait(sftp={"host": "h"})', _wait(sftp={"host": "h"}),
+         OPTION, r"sftp=... applies only with via='sftp'", sends=True),
+    Case("wait progress", "job.wait(progress=0)", _wait(progress=0), OPTION,
+         r"progress=0 must be True, False, or a callable", sends=True),
     # -- frames --------------------------------------------------------------------------------
     Case("not a frame", "match([1, 2])", lambda env: sm.match([1, 2], **env.settings), INPUT,
          r"expected a pandas DataFrame, got a list"),
@@ -422,8 +438,14 @@ def test_bad_input(case: Case, env: Env) -> None:
 def test_the_catalogue_is_large_and_covers_every_option() -> None:
     assert len(CATALOGUE) >= 40
     given = " ".join(case.given for case in CATALOGUE)
-    for option in [*sm.api.MatchKwargs.__annotations__, "via", "sftp", "reupload", "df"]:
-        assert f"{option}=" in given or f"{option}" in given, option
+    resumed = " ".join(c.given for c in CATALOGUE if c.given.startswith("resume("))
+    waited = " ".join(c.given for c in CATALOGUE if c.given.startswith("job.wait("))
+    for name in sm.api.MatchKwargs.__annotations__:
+        assert f"{name}=" in given, ("match", name)
+    for name in sm.api.ResumeKwargs.__annotations__:
+        assert f"{name}=" in resumed, ("resume", name)
+    for name in ("timeout", "progress", "via", "sftp"):
+        assert f"{name}=" in waited, ("wait", name)
 
 
 def test_the_docs_table_is_current(env: Env) -> None:
