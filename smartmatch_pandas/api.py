@@ -16,14 +16,22 @@ import pandas as pd
 from . import __version__
 from ._secrets import SecretURL
 from .client import SmartMatchClient, resolve_base_url
-from .errors import InputError, OptionError, ServiceError, SmartMatchError, StorageError
+from .errors import (
+    InputError,
+    OptionError,
+    ServiceError,
+    SmartMatchError,
+    StorageError,
+    ValidationError,
+)
 from .fields import ColumnMapping, resolve_mapping
-from .job import Job, Via, _transient, resolve_poll_interval
+from .job import Job, Via, _transient, check_wait_options, resolve_poll_interval
 from .normalize import InvalidPolicy, check_policy
 from .options import Format, MatchOptions, check_filename
 from .prepare import prepare_table, write_csv
 from .progress import ProgressArg, Reporter
 from .results import MatchResult
+from .sendable import check_sendable
 from .store import JobRecord, JobStore, cache_key, fingerprint, label_matches, service_url
 from .webhook import WebhookReceiver
 
@@ -215,7 +223,9 @@ def _submit(df: pd.DataFrame, plan: _Plan, reporter: Reporter) -> Job:
 def _upload_body(
     df: pd.DataFrame, mapping: ColumnMapping, invalid: InvalidPolicy = "keep"
 ) -> bytes:
-    body = write_csv(prepare_table(df, mapping, invalid=invalid))
+    table = prepare_table(df, mapping, invalid=invalid)
+    check_sendable(table, mapping, df.index)
+    body = write_csv(table)
     assert body is not None
     return body
 
@@ -501,6 +511,7 @@ def match(
     """
     if not isinstance(all_matches, bool):
         raise OptionError(f"all_matches={all_matches!r} must be True or False")
+    check_wait_options(timeout)  # before anything is paid for
     plan = _plan(
         df,
         columns,
@@ -613,6 +624,7 @@ def resume(
     check_filename(filename)
     _check_flag("cache", cache)
     _check_flag("reupload", reupload)
+    check_wait_options(timeout, via, sftp)
     if df is not None and not isinstance(df, pd.DataFrame):
         raise InputError(f"df must be the pandas DataFrame that was submitted, not a {type(df)}")
     store = JobStore()
@@ -699,9 +711,7 @@ def _reregister(job: Job) -> SecretURL:
     """Register a job that was never uploaded again, under the same filename."""
     try:
         return _register(job)
-    except ServiceError as exc:
-        if _transient(exc) or exc.status == 401:
-            raise
+    except ValidationError as exc:
         exc.message += (
             f"; the service refuses to register {job.filename!r} again. If the upload in "
             "fact finished before the interruption, the job is running: wait for it with "

@@ -14,14 +14,14 @@ import csv
 import gzip
 import io
 import os
+import re
 import tarfile
 import warnings
 import zipfile
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Final
+from typing import IO, Final, Protocol
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .errors import DeliverableError, SmartMatchWarning
+from .errors import DeliverableError, SmartMatchWarning, warn
 from .identifiers import MATCH_CODE, MATCHBACK_ID
 
 #: The dtype of every appended column: text, with ``pd.NA`` for missing.
@@ -39,6 +39,12 @@ RANK: Final = "match_rank"
 _ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _MAX_NESTING: Final = 3
+#: A deliverable may unpack to this many times its own size at most (CSV compresses some
+#: 5-20 times; a decompression bomb, thousands), or to :data:`MIN_UNPACK_ALLOWANCE`.
+MAX_EXPANSION = 250
+#: Bytes any deliverable may unpack to, however small it is.
+MIN_UNPACK_ALLOWANCE = 256 * 2**20
+_CHUNK: Final = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -72,12 +78,22 @@ def read_deliverable(data: bytes, *, filename: str | None = None) -> Deliverable
         The bytes are not a deliverable: corrupt, truncated, or holding no
         CSV with a ``matchback_id`` column.
     """
+    budget = _Budget(max(MIN_UNPACK_ALLOWANCE, MAX_EXPANSION * len(data)))
     try:
-        files = unpack(data)
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        files = unpack(data, budget=budget)
+    except _TooLargeError:
         raise DeliverableError(
-            f"the deliverable is corrupt or truncated ({exc}); download it again with "
-            "resume(filename)",
+            f"the deliverable ({len(data):,} bytes) unpacks to more than {budget.limit:,} "
+            "bytes, as a decompression bomb does: it was not unpacked. If it is genuine, "
+            "raise smartmatch_pandas.results.MAX_EXPANSION",
+            filename=filename,
+        ) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # anything the archive modules make of damaged bytes
+        raise DeliverableError(
+            f"the deliverable is corrupt or truncated ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); download it again with resume(filename)",
             filename=filename,
         ) from None
     return read_files(files, filename=filename)
@@ -97,6 +113,8 @@ def read_files(files: dict[str, bytes], *, filename: str | None = None) -> Deliv
         table = _parse_if_result(name, content, filename)
         if table is not None:
             tables.append((name, table))
+            if table.num_rows and not content.endswith((b"\n", b"\r")):
+                _warn_cut_short(name, table, filename)
         elif content.strip():
             reports.append(content.decode("utf-8", "replace"))
     if not tables:
@@ -109,8 +127,43 @@ def read_files(files: dict[str, bytes], *, filename: str | None = None) -> Deliv
     return Deliverable(files, best, additional, "\n\n".join(reports) or None)
 
 
-def unpack(data: bytes, name: str = "deliverable.csv", depth: int = 0) -> dict[str, bytes]:
-    """Every file inside ``data``, by name, opening zip, gzip and tar by their magic bytes."""
+class _TooLargeError(Exception):
+    """Unpacking went past the budget."""
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _Budget:
+    """The bytes unpacking may still produce: a guard against decompression bombs."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = self.left = limit
+
+    def read(self, stream: _Readable) -> bytes:
+        """All of ``stream``, block by block, within the budget."""
+        blocks = []
+        while block := stream.read(min(_CHUNK, self.left + 1)):
+            self.left -= len(block)
+            if self.left < 0:
+                raise _TooLargeError
+            blocks.append(block)
+        return b"".join(blocks)
+
+
+def unpack(
+    data: bytes,
+    name: str = "deliverable.csv",
+    depth: int = 0,
+    *,
+    budget: _Budget | None = None,
+) -> dict[str, bytes]:
+    """Every file inside ``data``, by name, opening zip, gzip and tar by their magic bytes.
+
+    Unpacked bytes count against ``budget`` (none by default): past it, unpacking stops.
+    """
+    budget = budget or _Budget(2**62)
     if depth > _MAX_NESTING:
         return {name: data}
     if data[:4] in _ZIP_MAGIC:
@@ -119,24 +172,29 @@ def unpack(data: bytes, name: str = "deliverable.csv", depth: int = 0) -> dict[s
             for info in archive.infolist():
                 if info.is_dir() or info.filename.startswith("__MACOSX/"):
                     continue
-                out.update(unpack(archive.read(info), info.filename, depth + 1))
+                if info.file_size > budget.left:
+                    raise _TooLargeError
+                with archive.open(info) as member:
+                    inner = budget.read(member)
+                out.update(unpack(inner, info.filename, depth + 1, budget=budget))
         return out
     if data[:2] == _GZIP_MAGIC:
-        inner = gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            inner = budget.read(stream)
         inner_name = name[:-3] if name.endswith(".gz") else name
         if len(inner) > 262 and inner[257:262] == b"ustar":
-            return _untar(inner, depth)
-        return unpack(inner, inner_name, depth + 1)
+            return _untar(inner, depth, budget)
+        return unpack(inner, inner_name, depth + 1, budget=budget)
     return {name: data}
 
 
-def _untar(data: bytes, depth: int) -> dict[str, bytes]:
+def _untar(data: bytes, depth: int, budget: _Budget) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         for member in archive.getmembers():
             handle = archive.extractfile(member) if member.isfile() else None
             if handle is not None:
-                out.update(unpack(handle.read(), member.name, depth + 1))
+                out.update(unpack(budget.read(handle), member.name, depth + 1, budget=budget))
     return out
 
 
@@ -174,13 +232,41 @@ def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Tabl
     header = csv_header(content)
     if not header or MATCHBACK_ID not in header:
         return None
-    try:
-        return read_text_csv(io.BytesIO(content), header)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+    twice = sorted({column for column in header if header.count(column) > 1})
+    if twice:
         raise DeliverableError(
-            f"the result file {name!r} in the deliverable is not valid CSV: {exc}",
+            f"the result file {name!r} in the deliverable names a column more than once "
+            f"({', '.join(map(repr, twice))}), so its values cannot be told apart; download "
+            "it again with resume(filename), and report it if it persists",
+            filename=filename,
+        )
+    try:
+        table = read_text_csv(io.BytesIO(content), header)
+        table.column_names  # noqa: B018  (names that are not UTF-8 fail here, not above)
+        return table
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+        raise DeliverableError(
+            f"the result file {name!r} in the deliverable is not valid CSV "
+            f"({_without_data(str(exc))}); download it again with resume(filename)",
             filename=filename,
         ) from None
+
+
+def _warn_cut_short(name: str, table: pa.Table, filename: str | None) -> None:
+    """A CSV that does not end with a line break may have been cut in its last value."""
+    last = table[MATCHBACK_ID][-1].as_py()
+    job = f" of job {filename!r}" if filename else ""
+    warn(
+        f"the result file {name!r}{job} does not end with a line break, as a file cut short "
+        f"would not: the values of its last row ({MATCHBACK_ID} {last!r}) may be incomplete. "
+        "resume(filename) downloads it again"
+    )
+
+
+def _without_data(message: str) -> str:
+    """Arrow's parse error without the row it quotes: that is contact data."""
+    message = re.sub(r"(got \d+):.*", r"\1", message, flags=re.DOTALL)
+    return message.split("\n", 1)[0].removeprefix("CSV parse error: ")[:200]
 
 
 def _has_unique_ids(table: pa.Table) -> bool:
@@ -422,7 +508,7 @@ def _positions(table: pa.Table, n: int, filename: str | None) -> np.ndarray:
     ids = pc.utf8_trim_whitespace(table[MATCHBACK_ID])
     # Digits only: Arrow's cast would also read "0x1" or "+1" and place a row by guess.
     digits = pc.match_substring_regex(ids, r"^[0-9]{1,18}$")
-    if not pc.all(pc.or_kleene(digits, pc.is_null(ids))).as_py():
+    if not pc.all(pc.or_kleene(digits, pc.is_null(ids)), min_count=0).as_py():
         bad = ids.filter(pc.invert(pc.fill_null(digits, True)))[0].as_py()
         raise DeliverableError(
             f"the deliverable has a {MATCHBACK_ID} that the client never sent ({bad!r}); "
