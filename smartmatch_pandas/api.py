@@ -17,14 +17,22 @@ import pyarrow as pa
 from . import __version__
 from ._secrets import SecretURL
 from .client import SmartMatchClient, resolve_base_url
-from .errors import InputError, OptionError, ServiceError, SmartMatchError, StorageError
+from .errors import (
+    InputError,
+    OptionError,
+    ServiceError,
+    SmartMatchError,
+    StorageError,
+    ValidationError,
+)
 from .fields import ColumnMapping, resolve_mapping
-from .job import Job, Via, _transient, resolve_poll_interval
+from .job import Job, Via, _transient, check_wait_options, resolve_poll_interval
 from .normalize import InvalidPolicy, check_policy
 from .options import Format, MatchOptions, check_filename
 from .prepare import prepare_table, sent_presence, upload_body
 from .progress import ProgressArg, Reporter
 from .results import MatchResult
+from .sendable import check_sendable
 from .spool import Spool
 from .store import JobRecord, JobStore, cache_key, label_matches, service_url
 from .webhook import WebhookReceiver
@@ -239,6 +247,7 @@ def _upload_body(
     """The upload CSV of ``df`` with its fingerprint (the caller closes it), and which
     rows it sends a value for, per identifier (for the summary)."""
     table = prepare_table(df, mapping, invalid=invalid)
+    check_sendable(table, mapping, df.index)
     body, presence = upload_body(table), sent_presence(table)
     del table
     # What normalising used is free again: hand it back rather than keep it beside what
@@ -538,6 +547,7 @@ def match(
     """
     if not isinstance(all_matches, bool):
         raise OptionError(f"all_matches={all_matches!r} must be True or False")
+    check_wait_options(timeout)  # before anything is paid for
     plan = _plan(
         df,
         columns,
@@ -650,6 +660,7 @@ def resume(
     check_filename(filename)
     _check_flag("cache", cache)
     _check_flag("reupload", reupload)
+    check_wait_options(timeout, via, sftp)
     if df is not None and not isinstance(df, pd.DataFrame):
         raise InputError(f"df must be the pandas DataFrame that was submitted, not a {type(df)}")
     store = JobStore()
@@ -749,9 +760,7 @@ def _reregister(job: Job) -> SecretURL:
     """Register a job that was never uploaded again, under the same filename."""
     try:
         return _register(job)
-    except ServiceError as exc:
-        if _transient(exc) or exc.status == 401:
-            raise
+    except ValidationError as exc:
         exc.message += (
             f"; the service refuses to register {job.filename!r} again. If the upload in "
             "fact finished before the interruption, the job is running: wait for it with "

@@ -77,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="testing: write each drop zip in two halves this far apart, not atomically",
     )
+    serve.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault, e.g. poll:status=503,times=2 or download:drop (repeatable; "
+        "see docs/reliability.md)",
+    )
     serve.set_defaults(run=_serve)
 
     voterfile = commands.add_parser(
@@ -201,8 +209,12 @@ def _against_truth(found: pd.Series, truth: pd.Series) -> str:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from .local import LocalService
+    from .local import Fault, LocalService
 
+    try:
+        faults = [Fault.parse(spec) for spec in args.fault]
+    except ValueError as exc:
+        raise SystemExit(f"smartmatch-pandas: --fault: {exc}") from None
     service = LocalService(
         host=args.host,
         port=args.port,
@@ -216,6 +228,7 @@ def _serve(args: argparse.Namespace) -> None:
         sftp_username=args.sftp_user,
         sftp_host_key=args.sftp_host_key,
         drop_pause=args.drop_pause,
+        faults=faults,
     ).start()
     for name, value in service.environ.items():
         print(f"export {name}={shlex.quote(value)}")
@@ -225,6 +238,8 @@ def _serve(args: argparse.Namespace) -> None:
             f"{service.sftp.host}:smartmatch/"
         )
         print(f"# its known_hosts line: {service.sftp.known_hosts_line}")
+    for fault in faults:
+        print(f"# injecting the fault {fault}")
     print(f"# serving SmartMatch at {service.base_url}; Ctrl-C stops", flush=True)
     service.serve_forever()
 

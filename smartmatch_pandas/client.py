@@ -9,21 +9,33 @@ Retries are urllib3's, with backoff and jitter, and a policy per exchange:
 registration, upload and download are safe to repeat (the filename or the
 storage key makes them idempotent), but a poll is not retried quickly,
 since the service would count each retry against its rate limit.
+
+Every exchange has a time limit: ``timeout`` bounds connecting and each
+read, and a body must keep coming at :data:`MIN_TRANSFER_RATE` at least
+(after a grace of one read timeout), so a server that trickles an answer
+byte by byte cannot hold a call for ever.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
+import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from types import TracebackType
+from typing import IO, Any, Final, Self
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from . import __version__
@@ -43,10 +55,20 @@ DEFAULT_BASE_URL: Final = "https://api.targetsmart.com/"
 #: The documented poll rate limit of the real service, in seconds.
 SERVICE_POLL_INTERVAL: Final = 30.0
 _REAL_HOSTS: Final = frozenset({"api.targetsmart.com"})
-_RETRY_STATUSES: Final = frozenset({500, 502, 503, 504})
+# 429 is retried too where a request is safe to repeat: it was refused, not done.
+_RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 _BLOCK: Final = 1 << 20
 #: Seconds of the first retry's backoff; each further retry doubles it (with jitter).
 BACKOFF_FACTOR = 0.5
+_BACKOFF_MAX: Final = 20.0
+#: Seconds to connect, and to wait for each read of an answer.
+TIMEOUT: tuple[float, float] = (10.0, 120.0)
+#: The slowest a body may come, in bytes per second, once a read timeout's grace is spent.
+MIN_TRANSFER_RATE = 8 * 1024
+#: The longest ``Retry-After`` waited for without a word; a longer one is the caller's call.
+MAX_RETRY_AFTER = 120.0
+#: Attempts at a registration whose answer broke off (re-registering is allowed).
+_REGISTER_ATTEMPTS: Final = 3
 
 Progress = Callable[[int], None]
 """Called with the number of bytes moved since the last call."""
@@ -54,15 +76,35 @@ Progress = Callable[[int], None]
 install_log_redaction()
 
 
+class _Retry(Retry):
+    """urllib3's Retry, but a ``Retry-After`` longer than :data:`MAX_RETRY_AFTER` is
+    not slept through: the answer goes back to the caller, who says so."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        wait = self.get_retry_after(response) if response is not None else None
+        if wait is not None and wait > MAX_RETRY_AFTER:
+            reason = ResponseError(f"Retry-After {wait:g} s")
+            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 def _retry(*, status: bool, reads: bool) -> Retry:
-    return Retry(
+    return _Retry(
         total=8,
         connect=5,
         read=3 if reads else 0,
         status=5 if status else 0,
         other=0,
         backoff_factor=BACKOFF_FACTOR,
-        backoff_max=20,
+        backoff_max=_BACKOFF_MAX,
         backoff_jitter=BACKOFF_FACTOR,
         status_forcelist=_RETRY_STATUSES if status else (),
         allowed_methods=frozenset({"GET", "PUT"}),
@@ -109,6 +151,10 @@ class PollResult:
 
 def resolve_base_url(base_url: str | None = None) -> str:
     """Return the base URL: the argument, ``SMARTMATCH_BASE_URL``, or the real API."""
+    if base_url is not None and not isinstance(base_url, str):
+        raise OptionError(
+            f"base_url={base_url!r} must be a string, an http(s) URL such as {DEFAULT_BASE_URL!r}"
+        )
     url = base_url or os.environ.get("SMARTMATCH_BASE_URL") or DEFAULT_BASE_URL
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -118,6 +164,10 @@ def resolve_base_url(base_url: str | None = None) -> str:
 
 def resolve_api_key(api_key: str | None = None) -> str:
     """Return the API key: the argument or ``TS_API_KEY``; raise if there is neither."""
+    if api_key is not None and not isinstance(api_key, str):
+        raise OptionError(
+            f"api_key must be a string (the TargetSmart API key), not a {type(api_key).__name__}"
+        )
     key = api_key if api_key is not None else os.environ.get("TS_API_KEY")
     if not key or not key.strip():
         raise OptionError(
@@ -143,7 +193,8 @@ class SmartMatchClient:
     base_url
         The API's base URL; default ``SMARTMATCH_BASE_URL`` or TargetSmart's API.
     timeout
-        Seconds to wait for a connection and for each read of an answer.
+        Seconds to wait for a connection and for each read of an answer;
+        default :data:`TIMEOUT`.
 
     Examples
     --------
@@ -157,11 +208,11 @@ class SmartMatchClient:
         api_key: str | None = None,
         base_url: str | None = None,
         *,
-        timeout: tuple[float, float] = (10.0, 120.0),
+        timeout: tuple[float, float] | None = None,
     ) -> None:
         self.base_url = resolve_base_url(base_url)
         self._api_key = resolve_api_key(api_key)
-        self.timeout = timeout
+        self.timeout = timeout or TIMEOUT
         self._api = _session(_retry(status=True, reads=True))
         # Only failures to connect are retried: the request never reached the service.
         self._poll = _session(_retry(status=False, reads=False))
@@ -197,7 +248,9 @@ class SmartMatchClient:
             The service refused: its message is in the exception.
         """
         filename = params.get("filename")
-        answer = self._call(self._api, "service/smartmatch", params, filename)
+        answer = self._call(
+            self._api, "service/smartmatch", params, filename, attempts=_REGISTER_ATTEMPTS
+        )
         return self._url_of(answer, filename, what="upload")
 
     def poll(self, filename: str) -> PollResult:
@@ -254,19 +307,19 @@ class SmartMatchClient:
             start = out.tell()
             try:
                 with response:
-                    for block in response.iter_content(_BLOCK):
+                    for block in _blocks(response, self.timeout[1]):
                         out.write(block)
                         if on_progress:
                             on_progress(len(block))
-            except requests.RequestException as exc:
+            except _BODY_ERRORS as exc:
                 if attempt == attempts:
                     raise TransportError(
-                        f"the download broke off {attempts} times ({redact(type(exc).__name__)})",
+                        f"the download broke off {attempts} times ({_describe(exc)})",
                         filename=filename,
                     ) from None
                 out.seek(start)
                 out.truncate()
-                time.sleep(min(2.0**attempt, 10.0))
+                _pause(attempt)
                 continue
             return None if sink is not None else out.getvalue()  # type: ignore[attr-defined]
         raise AssertionError("unreachable")  # pragma: no cover
@@ -279,18 +332,36 @@ class SmartMatchClient:
         path: str,
         params: Mapping[str, str],
         filename: str | None,
+        *,
+        attempts: int = 1,
     ) -> dict[str, Any]:
+        """One API request and its JSON answer; an answer that breaks off is asked for
+        again, up to ``attempts`` times in all (only where that is safe)."""
         url = urljoin(self.base_url, path)
-        try:
-            response = session.get(
-                url, params=params, headers={"x-api-key": self._api_key}, timeout=self.timeout
-            )
-        except requests.RequestException as exc:
-            raise TransportError(
-                f"could not reach the SmartMatch service at {self.host}: {_describe(exc)}",
-                filename=filename,
-            ) from None
-        return _read_api_answer(response, path, filename)
+        for attempt in range(1, attempts + 1):
+            response = None
+            try:
+                response = session.get(
+                    url,
+                    params=params,
+                    headers={"x-api-key": self._api_key},
+                    timeout=self.timeout,
+                    stream=True,
+                )
+                with response:
+                    body = b"".join(_blocks(response, self.timeout[1]))
+            except _BODY_ERRORS as exc:
+                if attempt < attempts:
+                    _pause(attempt)
+                    continue
+                what = (
+                    f"could not reach the SmartMatch service at {self.host}"
+                    if response is None
+                    else f"the answer of the SmartMatch service at {self.host} broke off"
+                )
+                raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
+            return _read_api_answer(response, body, path, filename)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
     def _url_of(answer: Mapping[str, Any], filename: str | None, *, what: str) -> SecretURL:
@@ -325,6 +396,44 @@ class SmartMatchClient:
                 filename=filename,
             )
         return response
+
+
+class _TooSlowError(Exception):
+    """A body that came slower than :data:`MIN_TRANSFER_RATE` allows."""
+
+    def __init__(self, received: int, elapsed: float) -> None:
+        super().__init__(
+            f"the answer came too slowly ({received:,} bytes in {elapsed:.0f} s, below "
+            f"{MIN_TRANSFER_RATE:,} bytes/s)"
+        )
+
+
+_BODY_ERRORS: Final = (requests.RequestException, urllib3.exceptions.HTTPError, _TooSlowError)
+
+
+def _blocks(response: requests.Response, grace: float) -> Iterator[bytes]:
+    """The response's body, block by block, within a time limit.
+
+    Each read returns what has arrived (at most one block), so a body that
+    trickles in is timed as a whole: it is given up once it lags ``grace``
+    seconds behind :data:`MIN_TRANSFER_RATE`.
+    """
+    start, received = time.monotonic(), 0
+    while True:
+        block = response.raw.read1(_BLOCK, decode_content=True)
+        if not block:
+            return
+        received += len(block)
+        elapsed = time.monotonic() - start
+        if elapsed > grace + received / MIN_TRANSFER_RATE:
+            raise _TooSlowError(received, elapsed)
+        yield block
+
+
+def _pause(attempt: int) -> None:
+    """Back off before attempt ``attempt + 1``: exponential, with jitter."""
+    backoff = min(_BACKOFF_MAX, BACKOFF_FACTOR * 2**attempt)
+    time.sleep(backoff + random.uniform(0, BACKOFF_FACTOR))
 
 
 class _ProgressReader(io.RawIOBase):
@@ -378,19 +487,21 @@ _ERROR_KINDS: Final = (
 
 
 def _read_api_answer(
-    response: requests.Response, path: str, filename: str | None
+    response: requests.Response, body: bytes, path: str, filename: str | None
 ) -> dict[str, Any]:
     status = response.status_code
     if status == 429:
         retry_after = _retry_after(response.headers.get("Retry-After"))
-        raise RateLimitError(
-            "the poll came sooner than the service's rate limit allows"
-            + (f"; it asks to wait {retry_after:g} s" if retry_after is not None else ""),
-            retry_after=retry_after,
-            filename=filename,
-        )
+        asks = f"; it asks to wait {retry_after:g} s" if retry_after is not None else ""
+        if path.endswith("poll"):
+            message = f"the poll came sooner than the service's rate limit allows{asks}"
+        else:
+            message = (
+                f"the service refused {path} as too many requests (HTTP 429){asks}; try again later"
+            )
+        raise RateLimitError(message, retry_after=retry_after, filename=filename)
     try:
-        answer = response.json()
+        answer = json.loads(body)
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
@@ -424,8 +535,15 @@ def _service_error(message: str, status: int, path: str, filename: str | None) -
             return cls(
                 f"{message}{hint}", status=status, service_message=message, filename=filename
             )
-    cls_ = JobFailedError if path.endswith("poll") else ServiceError
-    return cls_(
+    # Only an answered poll says the job failed: an error status is the service's own trouble.
+    if path.endswith("poll") and status < 300:
+        return JobFailedError(
+            f"the job failed at the service: {message}",
+            status=status,
+            service_message=message,
+            filename=filename,
+        )
+    return ServiceError(
         f"the service reported: {message} (HTTP {status})",
         status=status,
         service_message=message,
@@ -458,6 +576,8 @@ def _s3_error(response: requests.Response) -> tuple[str | None, str | None]:
 
 def _describe(exc: BaseException) -> str:
     """A one-line, secret-free account of a requests exception."""
+    if isinstance(exc, _TooSlowError):
+        return str(exc)
     reason: BaseException = exc
     while reason.__context__ is not None and reason.__context__ is not reason:
         reason = reason.__context__

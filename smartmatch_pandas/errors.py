@@ -75,7 +75,7 @@ class JobFailedError(ServiceError):
 
 
 class RateLimitError(ServiceError):
-    """The poll endpoint refused a request as too soon (HTTP 429).
+    """The service refused a request as too soon, or as too many (HTTP 429).
 
     Attributes
     ----------

@@ -42,6 +42,7 @@ from .errors import (
     OptionError,
     RateLimitError,
     ServiceError,
+    SmartMatchError,
     SmartMatchWarning,
     StorageError,
     TransportError,
@@ -72,8 +73,12 @@ Channel = Literal["poll", "webhook", "sftp"]
 #: The channels a caller may ask for with ``wait(via=...)``.
 Via = Literal["poll", "sftp"]
 VIAS: Final = ("poll", "sftp")
-#: Consecutive failed polls (network, HTTP 5xx) tolerated before giving up.
+#: Consecutive failed polls (network, HTTP 5xx), or polls refused as too soon,
+#: tolerated before giving up.
 MAX_POLL_FAILURES: Final = 10
+#: While a job waits for its webhook, it is polled once every this many poll
+#: intervals all the same, so a callback that never comes cannot hold it for ever.
+WEBHOOK_CHECK_EVERY: Final = 20
 #: Fresh download URLs asked for when storage says one expired.
 MAX_URL_REFRESHES: Final = 3
 
@@ -105,6 +110,21 @@ def resolve_poll_interval(poll_interval: float | None, base_url: str) -> float:
             "TargetSmart's poll endpoint allows; use 30 or more"
         )
     return seconds
+
+
+def check_wait_options(timeout: object, via: object = None, sftp: object = None) -> None:
+    """Check the options of :meth:`Job.wait`; raise `OptionError` naming the one at fault."""
+    if timeout is not None and not (
+        isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout >= 0
+    ):
+        raise OptionError(
+            f"timeout={timeout!r} must be a number of seconds (0 or more), or None to wait "
+            "as long as it takes"
+        )
+    if via is not None and via not in VIAS:
+        raise OptionError(f"via={via!r} must be one of {', '.join(map(repr, VIAS))}")
+    if sftp is not None and via != "sftp":
+        raise OptionError("sftp=... applies only with via='sftp'")
 
 
 class PollSchedule:
@@ -396,16 +416,14 @@ class Job:
         KeyboardInterrupt
             Re-raised after saying how to resume: the job itself goes on.
         """
-        if timeout is not None and not (isinstance(timeout, int | float) and timeout >= 0):
-            raise OptionError(f"timeout={timeout!r} must be a number of seconds, or None")
-        if via is not None and via not in VIAS:
-            raise OptionError(f"via={via!r} must be one of {', '.join(map(repr, VIAS))}")
-        if sftp is not None and via != "sftp":
-            raise OptionError("sftp=... applies only with via='sftp'")
+        check_wait_options(timeout, via, sftp)
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             self._wait(deadline, reporter, via or self.channel, sftp)
+        except _RESUMABLE as exc:
+            self._say_how_to_resume(exc)
+            raise
         except KeyboardInterrupt:
             reporter.close()
             print(self._interrupted(), flush=True)
@@ -414,6 +432,19 @@ class Job:
             if not isinstance(progress, Reporter):
                 reporter.close()
         return self
+
+    def _say_how_to_resume(self, exc: SmartMatchError) -> None:
+        """Add to ``exc`` that nothing is lost, and the call that picks the job up again."""
+        if self._state == "failed" or isinstance(exc, JobFailedError):
+            return  # a failed job cannot be resumed
+        if self.resume_call in exc.message:
+            return  # said already
+        exc.filename = self.filename
+        exc.message += (
+            f"; nothing is lost: pick SmartMatch job {self.filename!r} up again with "
+            f"{self.resume_call}"
+        )
+        exc.args = (exc.message,)
 
     def _interrupted(self) -> str:
         lines = [
@@ -461,15 +492,20 @@ class Job:
         reporter.waiting(self._polls, None, status="ready")
 
     def _wait_polling(self, deadline: float | None, reporter: Reporter) -> None:
-        failures = 0
+        failures = refused = 0
         while self._state == "uploaded":
             self._sleep_until_due(deadline, reporter)
             if self._state != "uploaded" or not self._claim():
                 continue
             try:
                 self._poll_once()
-                failures = 0
-            except RateLimitError:
+                failures = refused = 0
+            except RateLimitError as exc:
+                refused += 1
+                if refused >= MAX_POLL_FAILURES:
+                    exc.message = f"the service refused {refused} polls in a row: {exc.message}"
+                    exc.args = (exc.message,)
+                    raise
                 continue
             except (TransportError, ServiceError) as exc:
                 if isinstance(exc, JobFailedError) or not _transient(exc):
@@ -480,13 +516,32 @@ class Job:
             reporter.waiting(self._polls, None)
 
     def _wait_for_webhook(self, deadline: float | None, reporter: Reporter) -> None:
-        """Wait for :meth:`deliver`, without a single poll."""
+        """Wait for :meth:`deliver`; poll only if it is long in coming (it may never come)."""
+        every = WEBHOOK_CHECK_EVERY * self.poll_interval
+        check_at = time.monotonic() + every
         while self._state == "uploaded":
-            left = None if deadline is None else deadline - time.monotonic()
+            now = time.monotonic()
+            left = None if deadline is None else deadline - now
             if left is not None and left <= 0:
                 raise self._timeout_error()
+            if now >= check_at:
+                check_at = now + every
+                self._check_without_webhook()
+                continue
             reporter.waiting(self._polls, None, status="waiting for the webhook")
-            self._delivered.wait(1.0 if left is None else min(1.0, left))
+            self._delivered.wait(min(1.0, check_at - now, *(() if left is None else (left,))))
+
+    def _check_without_webhook(self) -> None:
+        """One poll, in case the webhook was lost; a poll that fails is no reason to stop."""
+        if not self._claim():
+            return
+        try:
+            self._poll_once()
+        except (RateLimitError, TransportError):
+            pass
+        except ServiceError as exc:
+            if isinstance(exc, JobFailedError) or not _transient(exc):
+                raise
 
     def _claim(self) -> bool:
         """Take the right to poll now, in this process and in the job store."""
@@ -633,23 +688,32 @@ class Job:
         if self._result is not None:
             return self._result
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
-        files = self._unpacked(reporter)
-        # Identifiers whose presence is known from the upload need not be read back.
-        known = self._presence is not None and self._frame is not None
-        skip = self.mapping.identifiers if known and self.mapping is not None else ()
-        deliverable = read_files(files, filename=self.filename, skip=skip)
-        reporter.stage("merging")
-        sent = self._sent_columns(deliverable)
-        frame = self._frame
-        if frame is None:
-            frame = _sent_frame(deliverable, sent, self.rows)
-        result = merge_back(
-            frame,
-            deliverable,
-            sent,
-            filename=self.filename,
-            presence=self._presence if known else None,
-        )
+        try:
+            files = self._unpacked(reporter)
+            # Identifiers whose presence is known from the upload need not be read back.
+            known = self._presence is not None and self._frame is not None
+            skip = self.mapping.identifiers if known and self.mapping is not None else ()
+            deliverable = read_files(files, filename=self.filename, skip=skip)
+            reporter.stage("merging")
+            sent = self._sent_columns(deliverable)
+            frame = self._frame
+            if frame is None:
+                frame = _sent_frame(deliverable, sent, self.rows)
+            result = merge_back(
+                frame,
+                deliverable,
+                sent,
+                filename=self.filename,
+                presence=self._presence if known else None,
+            )
+        except DeliverableError as exc:
+            self._unusable()
+            self._say_how_to_resume(exc)
+            raise
+        except _RESUMABLE as exc:
+            self._say_how_to_resume(exc)
+            raise
+        # Kept only once it merged: a deliverable that cannot be used is never cached.
         self._cache(files)
         result.from_cache = self.from_cache
         self._result = result
@@ -687,6 +751,17 @@ class Job:
 
         self._stored(save, None)
 
+    def _unusable(self) -> None:
+        """The deliverable could not be used: forget it, so that the job fetches it again."""
+        if self._files is not None:
+            return  # from the result cache, which a new match with refresh=True replaces
+        if self._deliverable is not None:
+            self._deliverable.close()
+        self._deliverable, self._url, self.channel = None, None, "poll"
+        self._delivered.clear()
+        self._state = "uploaded"  # here: poll for a fresh URL; in the store: not done
+        self._stored(lambda store: store.update(self.filename, state="ready"), None)
+
     def _sent_columns(self, deliverable: Deliverable) -> list[str]:
         if self.mapping is not None:
             return [*self.mapping.identifiers, MATCHBACK_ID]
@@ -710,6 +785,10 @@ def _sent_frame(deliverable: Deliverable, sent: list[str], rows: int) -> pd.Data
     take[ids[valid].astype(np.int64).to_numpy()] = np.flatnonzero(valid)
     identifiers = [c for c in sent if c != MATCHBACK_ID and c in best.column_names]
     return _appended_frame(best, identifiers, identifiers, take, pd.RangeIndex(n))
+
+
+#: Errors after which a job is picked up again with ``resume()``, as their message says.
+_RESUMABLE: Final = (ServiceError, StorageError, TransportError)
 
 
 def _transient(exc: Exception) -> bool:

@@ -77,8 +77,31 @@ def to_text(series: pd.Series, label: Hashable = None) -> pa.Array:
     Raises
     ------
     InputError
-        Bytes that are not UTF-8, naming the column and the row.
+        Bytes that are not UTF-8, or text that cannot be written as UTF-8 (a
+        lone surrogate), naming the column and the row.
     """
+    try:
+        return _to_text(series, label)
+    except UnicodeEncodeError:
+        raise _unencodable(series, label) from None
+
+
+def _unencodable(series: pd.Series, label: Hashable) -> InputError:
+    """The error for a column holding text that UTF-8 cannot carry, naming the first row."""
+    for row, value in zip(series.index, series.to_numpy(dtype=object), strict=True):
+        try:
+            str(value).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return InputError(
+                f"column {label!r}, row {row!r}: text that cannot be written as UTF-8 "
+                f"({exc.reason}: {exc.object[exc.start]!r}), as decoding bytes with "
+                "errors='surrogateescape' leaves. Clean it first, for example "
+                f"df[{label!r}] = df[{label!r}].str.encode('utf-8', 'replace').str.decode('utf-8')"
+            )
+    return InputError(f"column {label!r}: text that cannot be written as UTF-8")
+
+
+def _to_text(series: pd.Series, label: Hashable) -> pa.Array:
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return _categorical_to_text(series, label)

@@ -14,14 +14,14 @@ import csv
 import gzip
 import io
 import os
+import re
 import tarfile
 import warnings
 import zipfile
-import zlib
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Final
+from typing import IO, Final, Protocol
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .errors import DeliverableError, SmartMatchWarning
+from .errors import DeliverableError, SmartMatchWarning, warn
 from .identifiers import MATCH_CODE, MATCHBACK_ID
 from .spool import Spool, SpooledFiles
 
@@ -45,6 +45,12 @@ _BOM: Final = b"\xef\xbb\xbf"
 _PARSE_BLOCK: Final = 1 << 20
 #: Bytes read to tell what a file is (its header row must fit).
 _SNIFF: Final = 65536
+#: A deliverable may unpack to this many times its own size at most (CSV compresses some
+#: 5-20 times; a decompression bomb, thousands), or to :data:`MIN_UNPACK_ALLOWANCE`.
+MAX_EXPANSION = 250
+#: Bytes any deliverable may unpack to, however small it is.
+MIN_UNPACK_ALLOWANCE = 256 * 2**20
+_CHUNK: Final = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -96,17 +102,28 @@ def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> S
     Raises
     ------
     DeliverableError
-        The bytes are corrupt or truncated.
+        The bytes are corrupt or truncated, or unpack to far more than a
+        deliverable can (see :data:`MAX_EXPANSION`).
     """
     spool = data if isinstance(data, Spool) else Spool.of(data)
+    budget = _Budget(max(MIN_UNPACK_ALLOWANCE, MAX_EXPANSION * len(spool)))
     try:
         if spool.spilled:
-            return SpooledFiles(unpack_spool(spool, _unpack_allowance(len(spool))))
-        return SpooledFiles.of(unpack(spool.getvalue()))
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+            return SpooledFiles(unpack_spool(spool, budget))
+        return SpooledFiles.of(unpack(spool.getvalue(), budget=budget))
+    except _TooLargeError:
         raise DeliverableError(
-            f"the deliverable is corrupt or truncated ({exc}); download it again with "
-            "resume(filename)",
+            f"the deliverable ({len(spool):,} bytes) unpacks to more than {budget.limit:,} "
+            "bytes, as a decompression bomb does: it was not unpacked. If it is genuine, "
+            "raise smartmatch_pandas.results.MAX_EXPANSION",
+            filename=filename,
+        ) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # anything the archive modules make of damaged bytes
+        raise DeliverableError(
+            f"the deliverable is corrupt or truncated ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); download it again with resume(filename)",
             filename=filename,
         ) from None
 
@@ -131,6 +148,8 @@ def read_files(
         table = _parse_if_result(name, content, filename, skip)
         if table is not None:
             tables.append((name, table))
+            if table.num_rows and content.tail(1) not in (b"\n", b"\r"):
+                _warn_cut_short(name, table, filename)
         elif content.head(_SNIFF).strip():
             reports.append(content.getvalue().decode("utf-8", "replace"))
     if not tables:
@@ -143,8 +162,43 @@ def read_files(
     return Deliverable(files, best, additional, "\n\n".join(reports) or None)
 
 
-def unpack(data: bytes, name: str = "deliverable.csv", depth: int = 0) -> dict[str, bytes]:
-    """Every file inside ``data``, by name, opening zip, gzip and tar by their magic bytes."""
+class _TooLargeError(Exception):
+    """Unpacking went past the budget."""
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _Budget:
+    """The bytes unpacking may still produce: a guard against decompression bombs."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = self.left = limit
+
+    def read(self, stream: _Readable) -> bytes:
+        """All of ``stream``, block by block, within the budget."""
+        blocks = []
+        while block := stream.read(min(_CHUNK, self.left + 1)):
+            self.left -= len(block)
+            if self.left < 0:
+                raise _TooLargeError
+            blocks.append(block)
+        return b"".join(blocks)
+
+
+def unpack(
+    data: bytes,
+    name: str = "deliverable.csv",
+    depth: int = 0,
+    *,
+    budget: _Budget | None = None,
+) -> dict[str, bytes]:
+    """Every file inside ``data``, by name, opening zip, gzip and tar by their magic bytes.
+
+    Unpacked bytes count against ``budget`` (none by default): past it, unpacking stops.
+    """
+    budget = budget or _Budget(2**62)
     if depth > _MAX_NESTING:
         return {name: data}
     if data[:4] in _ZIP_MAGIC:
@@ -153,37 +207,32 @@ def unpack(data: bytes, name: str = "deliverable.csv", depth: int = 0) -> dict[s
             for info in archive.infolist():
                 if info.is_dir() or info.filename.startswith("__MACOSX/"):
                     continue
-                out.update(unpack(archive.read(info), info.filename, depth + 1))
+                if info.file_size > budget.left:
+                    raise _TooLargeError
+                with archive.open(info) as member:
+                    inner = budget.read(member)
+                out.update(unpack(inner, info.filename, depth + 1, budget=budget))
         return out
     if data[:2] == _GZIP_MAGIC:
-        inner = gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            inner = budget.read(stream)
         inner_name = name[:-3] if name.endswith(".gz") else name
         if len(inner) > 262 and inner[257:262] == b"ustar":
-            return _untar(inner, depth)
-        return unpack(inner, inner_name, depth + 1)
+            return _untar(inner, depth, budget)
+        return unpack(inner, inner_name, depth + 1, budget=budget)
     return {name: data}
 
 
 # -- deliverables in temporary files: unpacked member by member, never whole in memory --
 
-#: A deliverable may unpack to this many times its size at most (a decompression bomb:
-#: thousands), and always to this many bytes.
-_UNPACK_RATIO: Final = 250
-_UNPACK_FLOOR: Final = 256 * 2**20
-
-
-def _unpack_allowance(size: int) -> list[int]:
-    return [max(_UNPACK_FLOOR, _UNPACK_RATIO * size)]
-
 
 def unpack_spool(
-    spool: Spool, allowance: list[int], name: str = "deliverable.csv", depth: int = 0
+    spool: Spool, budget: _Budget, name: str = "deliverable.csv", depth: int = 0
 ) -> dict[str, Spool]:
     """Every file inside ``spool``, by name, each in a spool of its own (as :func:`unpack`).
 
     Members are copied block by block into new spools, which spill past the
-    threshold as any other; ``allowance`` (a one-item list) holds the bytes
-    unpacking may still write.
+    threshold as any other; what they unpack to counts against ``budget``.
     """
     if depth > _MAX_NESTING:
         return {name: spool}
@@ -194,48 +243,46 @@ def unpack_spool(
             for info in archive.infolist():
                 if info.is_dir() or info.filename.startswith("__MACOSX/"):
                     continue
+                if info.file_size > budget.left:
+                    raise _TooLargeError
                 with archive.open(info) as member:
-                    inner = _copied(member, allowance)
-                out.update(unpack_spool(inner, allowance, info.filename, depth + 1))
+                    inner = _copied(member, budget)
+                out.update(unpack_spool(inner, budget, info.filename, depth + 1))
         return out
     if magic[:2] == _GZIP_MAGIC:
         with gzip.GzipFile(fileobj=spool.reader()) as stream:
-            inner = _copied(stream, allowance)
+            inner = _copied(stream, budget)
         if len(inner) > 262 and inner.head(262)[257:262] == b"ustar":
             out = {}
             with tarfile.open(fileobj=inner.reader()) as archive:
                 for entry in archive:
                     handle = archive.extractfile(entry) if entry.isfile() else None
                     if handle is not None:
-                        out.update(
-                            unpack_spool(
-                                _copied(handle, allowance), allowance, entry.name, depth + 1
-                            )
-                        )
+                        extracted = _copied(handle, budget)
+                        out.update(unpack_spool(extracted, budget, entry.name, depth + 1))
             inner.close()
             return out
-        return unpack_spool(inner, allowance, name.removesuffix(".gz"), depth + 1)
+        return unpack_spool(inner, budget, name.removesuffix(".gz"), depth + 1)
     return {name: spool}
 
 
-def _copied(stream: IO[bytes] | io.BufferedIOBase, allowance: list[int]) -> Spool:
-    """``stream`` copied into a new spool, within the allowance."""
+def _copied(stream: IO[bytes] | io.BufferedIOBase, budget: _Budget) -> Spool:
+    """``stream`` copied into a new spool, within the budget."""
     spool = Spool()
-    moved = spool.copy_from(stream, limit=allowance[0])
-    allowance[0] -= moved
-    if allowance[0] < 0:
+    budget.left -= spool.copy_from(stream, limit=budget.left)
+    if budget.left < 0:
         spool.close()
-        raise OSError("it unpacks to far more than a deliverable can hold")
+        raise _TooLargeError
     return spool
 
 
-def _untar(data: bytes, depth: int) -> dict[str, bytes]:
+def _untar(data: bytes, depth: int, budget: _Budget) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         for member in archive.getmembers():
             handle = archive.extractfile(member) if member.isfile() else None
             if handle is not None:
-                out.update(unpack(handle.read(), member.name, depth + 1))
+                out.update(unpack(budget.read(handle), member.name, depth + 1, budget=budget))
     return out
 
 
@@ -280,10 +327,18 @@ def _parse_if_result(
     header = csv_header(head)
     if not header or MATCHBACK_ID not in header:
         return None
+    twice = sorted({column for column in header if header.count(column) > 1})
+    if twice:
+        raise DeliverableError(
+            f"the result file {name!r} in the deliverable names a column more than once "
+            f"({', '.join(map(repr, twice))}), so its values cannot be told apart; download "
+            "it again with resume(filename), and report it if it persists",
+            filename=filename,
+        )
     try:
         # Streamed block by block: the table grows by what it keeps, with no parsing
         # buffers beside it (and one core is left for the result cache's compression).
-        return pacsv.open_csv(
+        table = pacsv.open_csv(
             content.arrow_input(start),
             read_options=pacsv.ReadOptions(block_size=_PARSE_BLOCK),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
@@ -293,11 +348,31 @@ def _parse_if_result(
                 include_columns=[c for c in header if c not in skip or c == MATCHBACK_ID],
             ),
         ).read_all()
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        table.column_names  # noqa: B018  (names that are not UTF-8 fail here, not above)
+        return table
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
         raise DeliverableError(
-            f"the result file {name!r} in the deliverable is not valid CSV: {exc}",
+            f"the result file {name!r} in the deliverable is not valid CSV "
+            f"({_without_data(str(exc))}); download it again with resume(filename)",
             filename=filename,
         ) from None
+
+
+def _warn_cut_short(name: str, table: pa.Table, filename: str | None) -> None:
+    """A CSV that does not end with a line break may have been cut in its last value."""
+    last = table[MATCHBACK_ID][-1].as_py()
+    job = f" of job {filename!r}" if filename else ""
+    warn(
+        f"the result file {name!r}{job} does not end with a line break, as a file cut short "
+        f"would not: the values of its last row ({MATCHBACK_ID} {last!r}) may be incomplete. "
+        "resume(filename) downloads it again"
+    )
+
+
+def _without_data(message: str) -> str:
+    """Arrow's parse error without the row it quotes: that is contact data."""
+    message = re.sub(r"(got \d+):.*", r"\1", message, flags=re.DOTALL)
+    return message.split("\n", 1)[0].removeprefix("CSV parse error: ")[:200]
 
 
 def _has_unique_ids(table: pa.Table) -> bool:
@@ -316,7 +391,7 @@ def _plain_numbers(ids: pa.ChunkedArray) -> np.ndarray | None:
     """The ids as integers if every one is written plainly (no sign, space or leading
     zero, so equal numbers are equal strings); else None."""
     plain = pc.match_substring_regex(ids, r"^(?:0|[1-9][0-9]{0,17})$")
-    if ids.null_count or not pc.all(plain).as_py():
+    if ids.null_count or not pc.all(plain, min_count=0).as_py():
         return None
     return np.asarray(pc.cast(ids, pa.int64()).to_numpy(), dtype=np.int64)
 
@@ -568,7 +643,7 @@ def _positions(table: pa.Table, n: int, filename: str | None) -> np.ndarray:
     ids = pc.utf8_trim_whitespace(table[MATCHBACK_ID])
     # Digits only: Arrow's cast would also read "0x1" or "+1" and place a row by guess.
     digits = pc.match_substring_regex(ids, r"^[0-9]{1,18}$")
-    if not pc.all(pc.or_kleene(digits, pc.is_null(ids))).as_py():
+    if not pc.all(pc.or_kleene(digits, pc.is_null(ids)), min_count=0).as_py():
         bad = ids.filter(pc.invert(pc.fill_null(digits, True)))[0].as_py()
         raise DeliverableError(
             f"the deliverable has a {MATCHBACK_ID} that the client never sent ({bad!r}); "

@@ -292,7 +292,11 @@ class JobStore:
 
     @staticmethod
     def _make_private_dir(path: Path, *, chmod: bool) -> None:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Missing parents too (~/.cache on a fresh account) are made 0700, as XDG asks:
+        # mkdir(parents=True) would make them with the umask's mode.
+        for folder in [*reversed(path.parents), path]:
+            if not folder.exists():
+                folder.mkdir(exist_ok=True, mode=0o700)
         if chmod and os.name == "posix":
             path.chmod(0o700)
 

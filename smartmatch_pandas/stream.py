@@ -66,6 +66,7 @@ from .results import (
     _warn_gaps,
     csv_header,
 )
+from .sendable import check_not_empty, check_values, empty_columns
 from .spool import Spool, SpooledFiles
 from .store import JobRecord, JobStore
 
@@ -294,6 +295,7 @@ def upload_file(
     body = Spool(digest=True)
     present: dict[str, list[pa.Array]] = {identifier: [] for identifier in mapping.identifiers}
     rows = 0
+    empty = set(mapping.pairs)  # the columns with no value in any batch so far
     try:
         body.write(csv_header_line([*mapping.identifiers, MATCHBACK_ID]))
         for batch in table.batches([str(c) for c in mapping.columns]):
@@ -303,6 +305,8 @@ def upload_file(
             tally.add(columns)
             if not (invalid == "raise" and tally.any):
                 upload = upload_table(columns, start=rows)
+                check_values(upload, mapping, frame.index)
+                empty &= empty_columns(upload, mapping)
                 for chunk in csv_chunks(upload):
                     body.write(chunk)
                 for identifier, flags in sent_presence(upload).items():
@@ -311,6 +315,7 @@ def upload_file(
         if not rows:
             raise InputError(f"{table.path} has no rows: there is nothing to match")
         tally.report(rows)
+        check_not_empty(empty, mapping)
     except BaseException:
         body.close()
         raise

@@ -14,6 +14,9 @@ from hypothesis import settings as hypothesis_settings
 import smartmatch_pandas  # noqa: F401  (registers df.smartmatch)
 from smartmatch_pandas.local import LocalService, sample_contacts
 
+# Every test is watched for secrets in what the package emits (autouse fixtures).
+from .leakcheck import _leakcheck_session, _no_secret_leaks  # noqa: F401
+
 # Property tests: quick by default, deeper with --hypothesis-profile=thorough. Drawing
 # messy values (emails, dates) is slow next to the checks, hence no too_slow check.
 hypothesis_settings.register_profile(

@@ -297,6 +297,7 @@ def test_no_state_table_without_a_state_column(
     assert "Match rate by state" not in form._summary.value
 
 
+@pytest.mark.filterwarnings("default::smartmatch_pandas.errors.SmartMatchWarning")  # a user's
 def test_warnings_of_the_job_appear_in_the_form(
     environ: LocalService, contacts: pd.DataFrame
 ) -> None:

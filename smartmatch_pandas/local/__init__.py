@@ -10,6 +10,7 @@ synthetic voter file.
 ...     enriched = df.smartmatch.match(**service.settings)
 """
 
+from .faults import Fault, Faults
 from .matcher import Candidates, LinkageMatcher, Matcher
 from .sample import sample_contacts
 from .server import LocalService, default_matcher, voter_file
@@ -27,6 +28,8 @@ __all__ = [
     "DEFAULT_FIELDS",
     "INCLUDE_FIELDS",
     "Candidates",
+    "Fault",
+    "Faults",
     "LinkageMatcher",
     "LocalService",
     "Matcher",

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..identifiers import IDENTIFIERS
 from . import reference
 from .voterfile import VoterFile
 
@@ -761,33 +762,8 @@ _METHOD: Final = f"""CASE
 END"""
 
 _PHONES: Final = ("phone_landline", "phone_wireless", "phone_voip")
-_CONTACT_COLUMNS: Final = {
-    name: name
-    for name in (
-        "voterbase_id",
-        "exact_track",
-        "voter_id",
-        "smartvan_id",
-        "full_name",
-        "first_name_combined",
-        "first_name",
-        "middle_name",
-        "last_name",
-        "name_suffix",
-        "address1",
-        "address2",
-        "city",
-        "state",
-        "zip",
-        "age",
-        "gender",
-        "dob",
-        "phone",
-        "email",
-        "latitude",
-        "longitude",
-    )
-}
+#: The upload's identifier columns, each read under its own name.
+_CONTACT_COLUMNS: Final = {name: name for name in IDENTIFIERS}
 
 #: A first name's variants: itself, the names it is a nickname of, and its nicknames.
 _VARIANTS_OF: Final = """

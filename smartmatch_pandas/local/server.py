@@ -12,10 +12,14 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
+import socket
+import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from . import faults as _faults
+from .faults import REQUEST_KINDS, Fault, Faults
 from .matcher import LinkageMatcher, Matcher
 from .service import Answer, ServiceConfig, SmartMatchService, fields_config
 from .storage import PREFIX, ObjectStore, S3Error
@@ -32,6 +38,19 @@ if TYPE_CHECKING:
     from .sftp_server import DropServer
 
 log = logging.getLogger("smartmatch_pandas.local")
+
+_LENGTH = re.compile(r"[0-9]{1,19}")
+#: The most of a refused upload's body read before answering (the rest is not awaited).
+_DRAIN = 1 << 20
+#: The S3 error code a status fault answers storage requests with.
+_S3_CODES = {
+    400: "BadRequest",
+    403: "AccessDenied",
+    404: "NoSuchKey",
+    429: "SlowDown",
+    501: "NotImplemented",
+    503: "ServiceUnavailable",
+}
 
 _VOTER_FILES: dict[tuple[int, int], VoterFile] = {}
 _MATCHERS: dict[int, tuple[VoterFile, LinkageMatcher]] = {}
@@ -64,6 +83,16 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.service = service
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver would print a traceback on stderr. A client that went away is
+        # routine; anything else is a fault of the handler, logged and counted.
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            log.debug("connection from %s ended: %s", client_address[0], error)
+            return
+        self.service.count("handler_crashes")
+        log.error("a connection from %s crashed the handler", client_address[0], exc_info=True)
+
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
@@ -79,6 +108,11 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _Server
     server_version = "smartmatch-local/1"
+    # A client that stops sending (a request line, headers or a body) is dropped.
+    timeout = 30
+    # http.server's default is HTTP/0.9, whose refusals go out with no status line.
+    default_request_version = "HTTP/1.0"
+    _fault: Fault | None = None
 
     # -- routing ------------------------------------------------------------------
 
@@ -93,12 +127,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_DELETE = do_PATCH = do_HEAD = do_POST  # noqa: N815
 
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if len(self.requestline.split()) < 3:  # a request of HTTP/0.9: no version, no headers
+            self.send_error(400, "HTTP/0.9 requests are not served")
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # What http.server refuses is the client's to fix: 4xx, not its 505 (an unknown
+        # HTTP version) or 501 (an unknown method).
+        code = {505: 400, 501: 405}.get(code, code)
+        super().send_error(code, message, explain)
+
     def _guarded(self, handler: Any) -> None:
+        self._fault = None
         try:
             handler()
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
+            self.server.service.count("internal_errors")
             log.exception("request failed: %s %s", self.command, urlsplit(self.path).path)
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -109,11 +159,14 @@ class _Handler(BaseHTTPRequestHandler):
         service = self.server.service
         api_key = self.headers.get("x-api-key")
         if path == "/service/smartmatch":
-            self._json(service.register(api_key, query, self.server.base_url))
+            if not self._faulted("register", query.get("filename"), query):
+                self._json(service.register(api_key, query, self.server.base_url))
         elif path == "/service/smartmatch/poll":
-            self._json(service.poll(api_key, query, self.server.base_url))
+            if not self._faulted("poll", query.get("filename"), query):
+                self._json(service.poll(api_key, query, self.server.base_url))
         elif path.startswith(PREFIX):
-            self._storage_get(path, query)
+            if not self._faulted("download", _filename_of(path), query):
+                self._storage_get(path, query)
         else:
             self._json(Answer(404, {"url": "", "error": f"Query Error: no endpoint {path}"}))
 
@@ -121,6 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
         path, query = self._parsed()
         if not path.startswith(PREFIX):
             self._not_allowed()
+            return
+        if self._faulted("upload", _filename_of(path), query):
             return
         service = self.server.service
         store = service.store
@@ -133,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "A header you provided implies functionality that is not implemented",
                 )
             length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
+            if length is None or not _LENGTH.fullmatch(length):
                 raise S3Error(
                     411, "MissingContentLength", "You must provide the Content-Length HTTP header."
                 )
@@ -147,7 +202,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise S3Error(403, "AccessDenied", "Access Denied")
             store.put_stream(key, self.rfile, int(length))  # type: ignore[arg-type]
         except S3Error as exc:
-            self.close_connection = True  # the body was not read
+            # Read what is small of the body, so the client is not reset before it reads
+            # the answer; the connection closes either way.
+            self._discard_body(limit=_DRAIN)
+            self.close_connection = True
             self._s3_error(exc)
             return
         # Recorded before the answer: a poll right after a 200 must see the upload.
@@ -179,6 +237,65 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_allowed(self) -> None:
         self._reply(405, b"", {"Allow": "GET, PUT"})
 
+    # -- injected faults (see .faults) ------------------------------------------------
+
+    def _faulted(self, endpoint: str, filename: str | None, query: dict[str, str]) -> bool:
+        """Inject the fault armed for this request, if any; True if it was answered so."""
+        fault = self.server.service.faults.take(endpoint, REQUEST_KINDS, filename)
+        if fault is None:
+            return False
+        self.server.service.count(f"faults_{fault.kind}")
+        if fault.kind == "delay":
+            time.sleep(fault.seconds)
+            return False
+        if fault.kind == "status":
+            self._fault_status(fault, endpoint, query)
+            return True
+        if fault.kind == "drop" and self.command == "PUT":
+            # Half the body is read, then the connection goes, with no answer.
+            self._discard_body(limit=self.server.service.store.max_bytes, share=0.5)
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        self._fault = fault  # drop, trickle, truncated, corrupt: applied by _reply
+        return False
+
+    def _fault_status(self, fault: Fault, endpoint: str, query: dict[str, str]) -> None:
+        status = fault.status or 500
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        if self.command == "PUT":
+            self._discard_body(limit=self.server.service.store.max_bytes)
+        if fault.body is not None:
+            headers["Content-Type"] = fault.content_type or "text/plain; charset=utf-8"
+            self._reply(status, fault.body.encode(), headers)
+        elif endpoint in {"upload", "download"}:
+            code = _S3_CODES.get(status, "InternalError")
+            error = S3Error(status, code, f"injected fault (HTTP {status})")
+            headers["Content-Type"] = "application/xml"
+            self._reply(status, error.xml(uuid.uuid4().hex[:16].upper()), headers)
+        else:
+            body = SmartMatchService._body(query, url="", error=_api_error(status))
+            self._json(Answer(status, body, headers))
+
+    def _discard_body(self, limit: int = _DRAIN, *, share: float = 1.0) -> None:
+        """Read (a share of) the request's body, at most ``limit`` bytes, and let it go."""
+        length = self.headers.get("Content-Length", "")
+        if not _LENGTH.fullmatch(length) or "chunked" in self.headers.get("Transfer-Encoding", ""):
+            self.close_connection = True
+            return
+        wanted = int(int(length) * share)
+        left = min(wanted, limit)
+        while left > 0:
+            block = self.rfile.read(min(left, 1 << 20))
+            if not block:
+                break
+            left -= len(block)
+        if share < 1.0 or wanted > limit or left:
+            self.close_connection = True
+
     # -- replies --------------------------------------------------------------------
 
     def _parsed(self) -> tuple[str, dict[str, str]]:
@@ -195,6 +312,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(error.status, body, {"Content-Type": "application/xml"})
 
     def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        fault, self._fault = self._fault, None
+        if fault is not None and fault.kind == "truncated":
+            body = _faults.cut_short(body, fault.keep)
+        elif fault is not None and fault.kind == "corrupt":
+            body = _faults.damage(body)
+        elif fault is not None and fault.kind == "drop":
+            self.close_connection = True
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -202,11 +326,48 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if fault is not None and fault.kind == "drop":
+            self.wfile.write(body[: len(body) // 2])
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+        elif fault is not None and fault.kind == "trickle":
+            step = max(1, int(fault.rate / 20))
+            for start in range(0, len(body), step):
+                self.wfile.write(body[start : start + step])
+                time.sleep(step / fault.rate)
+        else:
+            self.wfile.write(body)
+
+    # The request line holds presigned signatures, and a malformed one is quoted in
+    # http.server's own messages: the log gets the method, path and status alone.
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = getattr(self, "path", "")  # unset when the request line could not be read
+        log.debug("%s %s %s", self.command or "-", urlsplit(path).path or "-", code)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        log.debug("refused a malformed request: %s", args[0] if args else "")
 
     def log_message(self, format: str, *args: Any) -> None:
-        # The request line holds presigned signatures: log the path alone.
-        log.debug("%s %s", self.command, urlsplit(self.path).path)
+        log.debug("%s", format.split(" ", 1)[0])
+
+
+def _filename_of(path: str) -> str | None:
+    """The job a storage path belongs to: ``/storage/uploads/<filename>`` or
+    ``/storage/deliverables/<filename>/...``."""
+    parts = path[len(PREFIX) :].split("/")
+    return parts[1] if len(parts) > 1 and parts[0] in {"uploads", "deliverables"} else None
+
+
+def _api_error(status: int) -> str:
+    """The ``error`` string of an API answer a status fault gives."""
+    if status in {401, 403}:
+        return f"Authorization Error: access denied (injected fault, HTTP {status})"
+    if status == 429:
+        return "Too Many Requests (injected fault)"
+    if status < 500:
+        return f"Query Error: the request was refused (injected fault, HTTP {status})"
+    return f"Internal Error (injected fault, HTTP {status})"
 
 
 class LocalService:
@@ -258,6 +419,10 @@ class LocalService:
     drop_pause
         Testing switch: write each drop zip in place in two halves, this many
         seconds apart, instead of atomically.
+    faults
+        Faults to inject (:class:`~smartmatch_pandas.local.Fault`, or their text
+        form such as ``"poll:status=503,times=2"``); :meth:`inject` adds more while
+        it runs. None by default. See :mod:`smartmatch_pandas.local.faults`.
 
     Examples
     --------
@@ -288,6 +453,7 @@ class LocalService:
         sftp_host_key: str | os.PathLike[str] | None = None,
         sftp_authorized_keys: Sequence[str] = (),
         drop_pause: float = 0.0,
+        faults: Sequence[Fault | str] = (),
     ) -> None:
         self.host, self.port = host, port
         self.api_key = api_key or "local-" + secrets.token_urlsafe(18)
@@ -311,6 +477,7 @@ class LocalService:
             self.voters,
             matcher or default_matcher(self.voters),
             self.data_dir / "smartmatch",
+            Faults([f if isinstance(f, Fault) else Fault.parse(f) for f in faults]),
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -464,6 +631,18 @@ class LocalService:
             else:
                 os.environ[name] = value
         self._saved_env = None
+
+    # -- faults ------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        """The faults armed (``.active``), those injected (``.fired``); ``.clear()`` heals."""
+        return self.service.faults
+
+    def inject(self, *faults: Fault | str) -> LocalService:
+        """Arm more faults while the service runs (a :class:`Fault` or its text form)."""
+        self.service.faults.add(*(f if isinstance(f, Fault) else Fault.parse(f) for f in faults))
+        return self
 
     @property
     def stats(self) -> dict[str, int]:

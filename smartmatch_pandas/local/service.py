@@ -41,6 +41,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..identifiers import IDENTIFIERS, MATCH_CODE
+from . import faults as _faults
+from .faults import Faults
 from .matcher import Candidates, Matcher
 from .storage import ObjectStore
 from .voterfile import VoterFile
@@ -211,8 +213,11 @@ class SmartMatchService:
         voters: VoterFile,
         matcher: Matcher,
         drop_folder: Path,
+        faults: Faults | None = None,
     ) -> None:
         self.config = config
+        #: Faults to inject (:mod:`.faults`): none unless asked for.
+        self.faults = faults if faults is not None else Faults()
         self.store = store
         self.voters = voters
         self.matcher = matcher
@@ -262,7 +267,9 @@ class SmartMatchService:
                 )
             self.jobs[job.filename] = job
             self.stats["registrations"] += 1
-        url = self.store.presign("PUT", job.upload_key, base_url)
+        url = self.store.presign(
+            "PUT", job.upload_key, base_url, expired=self._fault("upload", "expired", job)
+        )
         return Answer(200, self._body(query, url=url))
 
     def poll(self, api_key: str | None, query: dict[str, str], base_url: str) -> Answer:
@@ -293,13 +300,14 @@ class SmartMatchService:
             state, ready = job.state, now >= job.ready_at
         if state == "failed":
             return Answer(200, self._body(query, url="", error=job.error))
-        if state == "done" and ready:
+        if state == "done" and ready and not self._fault("poll", "never_ready", job):
             return Answer(200, self._body(query, url=self.deliverable_url(job, base_url)))
         return Answer(200, self._body(query, url=""))
 
     def deliverable_url(self, job: ServiceJob, base_url: str) -> str:
         """A fresh presigned GET URL for the job's deliverable."""
-        return self.store.presign("GET", job.deliverable_key, base_url)
+        expired = self._fault("download", "expired", job)
+        return self.store.presign("GET", job.deliverable_key, base_url, expired=expired)
 
     # -- storage events ----------------------------------------------------------
 
@@ -370,6 +378,9 @@ class SmartMatchService:
             self.stats["jobs_failed" if error else "jobs_done"] += 1
 
     def _process(self, job: ServiceJob) -> tuple[bytes, bytes, dict[str, Any]]:
+        failure = self.faults.take("job", frozenset({"fail"}), job.filename)
+        if failure is not None:
+            raise JobError(failure.message or "Internal Error")
         upload = _read_upload(self.store.get(job.upload_key))
         identifiers = [c for c in upload.column_names if c in IDENTIFIERS]
         if not identifiers:
@@ -381,12 +392,27 @@ class SmartMatchService:
         candidates = self.matcher.match(contacts, job.max_matches)
         fields = self._fields(job)
         best, additional = _outputs(upload, candidates, self._appendable, fields)
+        best = self._damaged(best, job)
         summary = _summary(job, upload.num_rows, candidates)
         files = {f"{_stem(job.filename)}.csv": _csv(best)}
         if job.max_matches > 1:
             files[f"{_stem(job.filename)}_additional_matches.csv"] = _csv(additional)
         files[f"{_stem(job.filename)}_summary.txt"] = _report(summary).encode()
         return _package(job.format, files), _zip(files), summary
+
+    def _damaged(self, best: pa.Table, job: ServiceJob) -> pa.Table:
+        """The best-match table as the ``job`` faults armed leave it (unchanged by default)."""
+        missing = self.faults.take("job", frozenset({"missing_rows"}), job.filename)
+        if missing is not None:
+            best = _faults.leave_out_rows(best, missing.rows)
+        unknown = self.faults.take("job", frozenset({"unknown_ids"}), job.filename)
+        if unknown is not None:
+            best = _faults.add_unknown_ids(best, unknown.rows)
+        return best
+
+    def _fault(self, endpoint: str, kind: str, job: ServiceJob) -> bool:
+        """Whether a fault of ``kind`` is injected at ``endpoint`` for ``job`` (consuming it)."""
+        return self.faults.take(endpoint, frozenset({kind}), job.filename) is not None
 
     def _fields(self, job: ServiceJob) -> dict[str, str]:
         fields = dict(self.config.fields)
@@ -396,6 +422,14 @@ class SmartMatchService:
         return fields
 
     def _post_webhook(self, job: ServiceJob, base_url: str) -> None:
+        fault = self.faults.take("webhook", frozenset({"lost", "twice"}), job.filename)
+        if fault is not None and fault.kind == "lost":
+            self.count("webhooks_lost")
+            return
+        for _ in range(2 if fault is not None else 1):
+            self._send_webhook(job, base_url)
+
+    def _send_webhook(self, job: ServiceJob, base_url: str) -> None:
         assert job.webhook is not None
         body = json.dumps({"callback": self.deliverable_url(job, base_url)}).encode()
         request = urllib.request.Request(

@@ -18,7 +18,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Final
 from urllib.parse import urlencode
@@ -72,16 +72,28 @@ class ObjectStore:
 
     # -- URLs ------------------------------------------------------------------
 
-    def presign(self, method: str, key: str, base_url: str, *, ttl: float | None = None) -> str:
-        """A URL that allows ``method`` on ``key`` until it expires."""
+    def presign(
+        self,
+        method: str,
+        key: str,
+        base_url: str,
+        *,
+        ttl: float | None = None,
+        expired: bool = False,
+    ) -> str:
+        """A URL that allows ``method`` on ``key`` until it expires.
+
+        ``expired=True`` (a fault to inject) dates it so that it has expired already.
+        """
         _check_key(key)
-        now = datetime.now(UTC)
+        lifetime = self.ttl if ttl is None else ttl
+        now = datetime.now(UTC) - timedelta(seconds=lifetime + 60 if expired else 0)
         signed_headers = "content-type;host" if method == "PUT" else "host"
         query = {
             "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
             "X-Amz-Credential": f"{self._access_key}/{now:%Y%m%d}/us-east-1/s3/aws4_request",
             "X-Amz-Date": now.strftime(_DATE_FORMAT),
-            "X-Amz-Expires": str(max(0, round(self.ttl if ttl is None else ttl))),
+            "X-Amz-Expires": str(max(0, round(lifetime))),
             "X-Amz-SignedHeaders": signed_headers,
         }
         path = PREFIX + key
@@ -167,8 +179,13 @@ class ObjectStore:
         S3Error
             IncompleteBody, when ``body`` ends before ``length`` bytes.
         """
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            target = self.path(key)
+        except ValueError:  # a link planted in the folder leads out of it
+            raise S3Error(403, "AccessDenied", "Access Denied") from None
+        # One level at a time: mkdir(parents=True) makes the levels between without a mode.
+        for folder in reversed(target.relative_to(self.root).parents[:-1]):
+            (self.root / folder).mkdir(exist_ok=True, mode=0o700)
         partial = target.with_name(target.name + f".{secrets.token_hex(4)}.partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -199,7 +216,7 @@ class ObjectStore:
         """
         try:
             return self.path(key).read_bytes()
-        except FileNotFoundError:
+        except (OSError, ValueError):  # missing, a folder, or (a planted link) outside the root
             raise S3Error(404, "NoSuchKey", "The specified key does not exist.") from None
 
 

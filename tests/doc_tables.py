@@ -1,0 +1,68 @@
+"""Tables of docs/reliability.md made from the tests that prove them, so the two cannot drift.
+
+A test module keeps its rows (fault → outcome → test, or input → message →
+test); :func:`check` compares the rendered table with the document's section
+between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``. After changing the
+tests, write the sections again with::
+
+    python -m tests.doc_tables
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
+
+
+def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table; pipes and line breaks inside cells are escaped."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _section(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(<!-- {name}:begin -->\n)(.*?)(\n<!-- {name}:end -->)", re.DOTALL)
+
+
+def section(name: str, text: str | None = None) -> str:
+    """The document's section ``name``."""
+    found = _section(name).search(text if text is not None else DOC.read_text())
+    if found is None:
+        raise AssertionError(f"{DOC} has no section <!-- {name}:begin --> ... <!-- {name}:end -->")
+    return found.group(2)
+
+
+def check(name: str, table: str) -> None:
+    """Assert that the document's section ``name`` is ``table``."""
+    assert section(name) == table, (
+        f"the {name} table of {DOC.name} is out of date: run `python -m tests.doc_tables`"
+    )
+
+
+def write(name: str, table: str) -> None:
+    """Put ``table`` in the document's section ``name``."""
+    text = DOC.read_text()
+    section(name, text)  # it must exist
+    DOC.write_text(_section(name).sub(lambda m: m.group(1) + table + m.group(3), text))
+
+
+def main() -> None:
+    """Write every table from the tests."""
+    from . import test_bad_input, test_faults
+
+    write("faults", test_faults.table())
+    write("bad-input", test_bad_input.table())
+    print(f"wrote the fault and bad-input tables of {DOC}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+"""The local service under abuse: malformed requests, oversize uploads, paths that try to leave.
+
+Whatever arrives on its socket, it answers 4xx (or closes a connection that
+never sent a whole request): never a 5xx, a stack trace or a crash, and it
+goes on serving. It reads and writes inside its own folder only, keeps its
+files private, and removes its folder when it stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pandas as pd
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import smartmatch_pandas as sm
+from smartmatch_pandas.local import LocalService, sample_contacts
+
+
+@pytest.fixture(scope="module")
+def svc() -> Iterator[LocalService]:
+    with LocalService(poll_interval=0.1, voters=2_000, max_upload_bytes=64 * 1024) as running:
+        yield running
+
+
+def raw(service: LocalService, request: bytes, *, timeout: float = 10) -> bytes:
+    """Send ``request`` as is, say it is all, and return what comes back."""
+    parts = urlsplit(service.base_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as conn:
+        try:
+            conn.sendall(request)
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server may close first: what it answered is still read
+        chunks = []
+        try:
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+        except (ConnectionResetError, TimeoutError):
+            pass
+    return b"".join(chunks)
+
+
+def status_of(answer: bytes) -> int | None:
+    """The first status code of the answer; None if nothing was answered."""
+    if not answer:
+        return None
+    line = answer.split(b"\r\n", 1)[0].split()
+    assert line[0] in {b"HTTP/1.0", b"HTTP/1.1"}, answer[:200]
+    return int(line[1])
+
+
+def healthy(service: LocalService) -> None:
+    answer = requests.get(service.base_url + "service/smartmatch/poll", timeout=10)
+    assert answer.status_code == 401
+
+
+@pytest.fixture
+def no_crash_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """After the test: no record of the service at ERROR (where a crashed handler logs)."""
+    caplog.set_level(logging.DEBUG, logger="smartmatch_pandas.local")
+    yield
+    crashes = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and r.name.startswith("smartmatch_pandas.local")
+    ]
+    assert not crashes
+
+
+MALFORMED = {
+    "garbage line": b"GARBAGE\r\n\r\n",
+    "a method alone": b"GET\r\n\r\n",
+    "HTTP/0.9": b"GET /\r\n\r\n",
+    "unknown version": b"GET / HTTP/9.9\r\n\r\n",
+    "request line of 70,000 bytes": b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",
+    "TLS hello on plain HTTP": b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 40,
+    "NUL in the path": b"GET /service/smart\x00match HTTP/1.1\r\n\r\n",
+    "bytes not UTF-8 in the path": b"GET /\xff\xfe HTTP/1.1\r\n\r\n",
+    "bad percent-encoding": b"GET /service/smartmatch?filename=%zz%ff HTTP/1.1\r\n\r\n",
+    "a header without a colon": b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
+    "a header of 70,000 bytes": b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n",
+    "200 headers": b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n",
+    "an API key not latin-1": b"GET /service/smartmatch?filename=f HTTP/1.1\r\n"
+    b"x-api-key: \xe2\x98\x83\r\n\r\n",
+    "negative Content-Length": b"PUT /storage/uploads/f HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+    "Content-Length in superscripts": b"PUT /storage/uploads/f?X-Amz-Signature=a&X-Amz-Date="
+    b"20260101T000000Z&X-Amz-Expires=9 HTTP/1.1\r\nContent-Length: \xc2\xb2\r\n\r\n",
+    "Content-Length of 10^30": b"PUT /storage/uploads/f HTTP/1.1\r\nContent-Length: "
+    + b"9" * 30
+    + b"\r\n\r\nxyz",
+    "a body shorter than said": b"PUT /storage/uploads/f HTTP/1.1\r\nContent-Length: 100\r\n"
+    b"\r\nshort",
+    "traversal": b"GET /storage/../../../etc/passwd HTTP/1.1\r\n\r\n",
+    "encoded traversal": b"GET /storage/uploads/..%2F..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\n\r\n",
+    "backslashes": b"GET /storage\\..\\..\\etc\\passwd HTTP/1.1\r\n\r\n",
+    "an absolute URL": b"GET http://127.0.0.1/etc/passwd HTTP/1.1\r\n\r\n",
+    "CONNECT": b"CONNECT 127.0.0.1:22 HTTP/1.1\r\n\r\n",
+    "an unknown method": b"BREW /pot HTTP/1.1\r\n\r\n",
+    "signature of another key": b"GET /storage/deliverables/x/x.csv?X-Amz-Signature=00&X-Amz-Date"
+    b"=20260101T000000Z&X-Amz-Expires=99999999999999999999999 HTTP/1.1\r\n\r\n",
+    "a date that is no date": b"GET /storage/deliverables/x/x.csv?X-Amz-Signature=00&X-Amz-Date"
+    b"=tomorrow&X-Amz-Expires=1 HTTP/1.1\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+@pytest.mark.usefixtures("no_crash_logged")
+def test_malformed_requests_are_refused_with_4xx(svc: LocalService, name: str) -> None:
+    answer = raw(svc, MALFORMED[name])
+    assert 400 <= (status_of(answer) or 0) < 500, answer[:300]
+    assert b"Traceback" not in answer
+    assert b'File "' not in answer
+    healthy(svc)
+
+
+REQUEST_LINES = st.one_of(
+    st.binary(max_size=300),
+    st.builds(
+        lambda method, path, version: method + b" " + path + b" " + version,
+        st.sampled_from([b"GET", b"PUT", b"POST", b"HEAD", b"DELETE", b"X"]),
+        st.one_of(
+            st.binary(max_size=80),
+            st.builds(
+                lambda p, q: p + b"?" + q,
+                st.sampled_from(
+                    [
+                        b"/service/smartmatch",
+                        b"/service/smartmatch/poll",
+                        b"/storage/uploads/f",
+                        b"/storage/deliverables/f/f.csv",
+                        b"/storage/../x",
+                        b"/",
+                    ]
+                ),
+                st.binary(max_size=80),
+            ),
+        ),
+        st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2", b"HTTP/1.1x", b""]),
+    ),
+)
+HEADERS = st.lists(
+    st.one_of(
+        st.binary(max_size=60),
+        st.builds(
+            lambda name, value: name + b": " + value,
+            st.sampled_from(
+                [
+                    b"Content-Length",
+                    b"Transfer-Encoding",
+                    b"x-api-key",
+                    b"Content-Type",
+                    b"Host",
+                    b"Expect",
+                    b"Connection",
+                ]
+            ),
+            st.one_of(
+                st.binary(max_size=30), st.integers(-5, 10**6).map(lambda n: str(n).encode())
+            ),
+        ),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(REQUEST_LINES, HEADERS, st.binary(max_size=200))
+def test_fuzzed_requests_never_crash_the_service(
+    svc: LocalService, line: bytes, headers: list[bytes], body: bytes
+) -> None:
+    request = line + b"\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n" + body
+    answer = raw(svc, request, timeout=20)
+    status = status_of(answer)
+    chunked = b"chunked" in request.lower() and request.startswith(b"PUT")
+    assert status is None or status < 500 or (status == 501 and chunked), answer[:300]
+    assert b"Traceback" not in answer
+    assert svc.stats.get("internal_errors", 0) == 0
+    assert svc.stats.get("handler_crashes", 0) == 0
+
+
+def test_a_chunked_upload_gets_s3s_own_answer(svc: LocalService) -> None:
+    answer = raw(
+        svc,
+        b"PUT /storage/uploads/f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n",
+    )
+    assert status_of(answer) == 501  # S3's NotImplemented, as a client meets it there
+    assert b"<Code>NotImplemented</Code>" in answer
+
+
+@pytest.mark.usefixtures("no_crash_logged")
+def test_the_fuzz_left_the_service_healthy(svc: LocalService) -> None:
+    healthy(svc)
+    assert svc.stats.get("internal_errors", 0) == 0
+    assert svc.stats.get("handler_crashes", 0) == 0
+
+
+def test_an_upload_above_the_limit_is_refused_and_the_job_stays_resumable(
+    svc: LocalService,
+) -> None:
+    frame = sample_contacts(svc.voters, 1_000, seed=3).drop(columns="true_voterbase_id")
+    with pytest.raises(sm.StorageError, match="EntityTooLarge") as caught:
+        sm.match(frame, **svc.settings, progress=False)
+    message = str(caught.value)
+    assert caught.value.filename in message
+    assert "not uploaded" in message
+    assert sm.jobs().loc[0, "state"] == "registered"
+
+
+def test_a_link_planted_in_the_store_leads_nowhere(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not for the service")
+    with LocalService(poll_interval=0.1, voters=2_000) as service:
+        store = service.service.store
+        (store.root / "deliverables").mkdir(exist_ok=True)
+        (store.root / "deliverables" / "planted").symlink_to(outside, target_is_directory=True)
+        url = store.presign("GET", "deliverables/planted/secret.txt", service.base_url)
+        answer = requests.get(url, timeout=10)
+        assert answer.status_code == 404
+        assert "not for the service" not in answer.text
+        # Uploads go through a link to outside: refused, nothing written there.
+        (store.root / "uploads").symlink_to(outside, target_is_directory=True)
+        frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+        with pytest.raises(sm.StorageError, match="AccessDenied"):
+            sm.match(frame, **service.settings, progress=False, filename="planted")
+        assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+        assert service.stats.get("internal_errors", 0) == 0
+
+
+def test_its_files_are_private_and_gone_when_it_stops() -> None:
+    with LocalService(poll_interval=0.1, voters=2_000, sftp_port=0) as service:
+        frame = sample_contacts(service.voters, 20, seed=4).drop(columns="true_voterbase_id")
+        sm.match(frame, **service.settings, progress=False, cache=False, format="zip")
+        folder = service.data_dir
+        paths = [folder, *folder.rglob("*")]
+        assert len([p for p in paths if p.is_file()]) >= 3  # upload, deliverable, drop zip
+        for path in paths:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+    assert not folder.exists()
+
+
+def test_an_explicit_folder_is_kept(tmp_path: Path) -> None:
+    with LocalService(poll_interval=0.1, voters=2_000, data_dir=tmp_path / "data") as service:
+        frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+        sm.match(frame, **service.settings, progress=False, cache=False)
+    assert (tmp_path / "data" / "storage").is_dir()
+
+
+def test_it_listens_on_loopback_unless_told_otherwise() -> None:
+    from smartmatch_pandas.cli import _parser
+
+    assert _parser().parse_args(["serve"]).host == "127.0.0.1"
+    with LocalService(voters=500) as service:
+        assert service._server is not None
+        assert service._server.server_address[0] == "127.0.0.1"
+    assert os.environ.get("SMARTMATCH_BASE_URL") is None  # nothing set unless activated
