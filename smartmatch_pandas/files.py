@@ -29,7 +29,7 @@ from .results import csv_header
 #: Rows per batch (fewer when they are wide: see :data:`BATCH_BYTES`).
 BATCH_ROWS: Final = 65_536
 #: Bytes per batch at most, roughly.
-BATCH_BYTES: Final = 32 << 20
+BATCH_BYTES: Final = 16 << 20
 #: Bytes of CSV parsed at a time: Arrow's parsing buffers grow with it (some 35 times).
 CSV_BLOCK: Final = 1 << 20
 #: Where pandas keeps ``DataFrame.attrs`` in a Parquet file.

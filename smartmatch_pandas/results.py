@@ -10,6 +10,7 @@ file may have several.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -18,7 +19,7 @@ import re
 import tarfile
 import warnings
 import zipfile
-from collections.abc import Collection, Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import IO, Final, Protocol
@@ -148,8 +149,6 @@ def read_files(
         table = _parse_if_result(name, content, filename, skip)
         if table is not None:
             tables.append((name, table))
-            if table.num_rows and content.tail(1) not in (b"\n", b"\r"):
-                _warn_cut_short(name, table, filename)
         elif content.head(_SNIFF).strip():
             reports.append(content.getvalue().decode("utf-8", "replace"))
     if not tables:
@@ -317,13 +316,39 @@ def read_text_csv(source: str | os.PathLike[str] | IO[bytes], header: list[str])
 def _parse_if_result(
     name: str, content: Spool, filename: str | None, skip: Collection[str] = ()
 ) -> pa.Table | None:
-    """Parse ``content`` as a result CSV (all text), or return None if it is not one.
+    """Parse ``content`` as a result CSV (all text), or return None if it is not one."""
+    reader = open_result_csv(name, content, filename, skip)
+    if reader is None:
+        return None
+    with result_csv_errors(name, filename):
+        table = reader.read_all()
+        table.column_names  # noqa: B018  (names that are not UTF-8 fail here, not above)
+    if table.num_rows:
+        warn_if_cut_short(name, content, table[MATCHBACK_ID][-1].as_py(), filename)
+    return table
 
-    Text ends up as ``large_string``, the type pandas keeps its Arrow strings in,
-    so the appended columns become pandas columns without a copy.
+
+def open_result_csv(
+    name: str,
+    content: Spool,
+    filename: str | None,
+    skip: Collection[str] = (),
+    text: pa.DataType = pa.large_string(),
+) -> pacsv.CSVStreamingReader | None:
+    """A reader of ``content`` as a result CSV, batch by batch, or None if it is not one.
+
+    Every column is text, as ``large_string`` by default (the type pandas keeps
+    its Arrow strings in, so appended columns become pandas columns without a
+    copy) or as ``text``; columns named in ``skip`` are not read. Parsing block by block, the table
+    grows by what it keeps, with no parsing buffers beside it.
+
+    Raises
+    ------
+    DeliverableError
+        The header names a column twice, or the text is not valid CSV (reading
+        the batches raises it too, within :func:`result_csv_errors`).
     """
     head = content.head(_SNIFF)
-    start = len(_BOM) if head.startswith(_BOM) else 0
     header = csv_header(head)
     if not header or MATCHBACK_ID not in header:
         return None
@@ -335,22 +360,26 @@ def _parse_if_result(
             "it again with resume(filename), and report it if it persists",
             filename=filename,
         )
-    try:
-        # Streamed block by block: the table grows by what it keeps, with no parsing
-        # buffers beside it (and one core is left for the result cache's compression).
-        table = pacsv.open_csv(
-            content.arrow_input(start),
+    kept = [c for c in header if c not in skip or c == MATCHBACK_ID] if skip else None
+    with result_csv_errors(name, filename):
+        return pacsv.open_csv(
+            content.arrow_input(len(_BOM) if head.startswith(_BOM) else 0),
             read_options=pacsv.ReadOptions(block_size=_PARSE_BLOCK),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.large_string()),
+                column_types=dict.fromkeys(header, text),
                 strings_can_be_null=True,
-                include_columns=[c for c in header if c not in skip or c == MATCHBACK_ID],
+                include_columns=kept,
             ),
-        ).read_all()
-        table.column_names  # noqa: B018  (names that are not UTF-8 fail here, not above)
-        return table
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+        )
+
+
+@contextlib.contextmanager
+def result_csv_errors(name: str, filename: str | None) -> Iterator[None]:
+    """Arrow's errors reading the result CSV ``name`` as a :class:`DeliverableError`."""
+    try:
+        yield
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError, UnicodeDecodeError) as exc:
         raise DeliverableError(
             f"the result file {name!r} in the deliverable is not valid CSV "
             f"({_without_data(str(exc))}); download it again with resume(filename)",
@@ -358,9 +387,11 @@ def _parse_if_result(
         ) from None
 
 
-def _warn_cut_short(name: str, table: pa.Table, filename: str | None) -> None:
-    """A CSV that does not end with a line break may have been cut in its last value."""
-    last = table[MATCHBACK_ID][-1].as_py()
+def warn_if_cut_short(name: str, content: Spool, last: object, filename: str | None) -> None:
+    """Warn if a result CSV does not end with a line break: it may have been cut in its
+    last value (whose ``matchback_id`` is ``last``)."""
+    if content.tail(1) in (b"\n", b"\r"):
+        return
     job = f" of job {filename!r}" if filename else ""
     warn(
         f"the result file {name!r}{job} does not end with a line break, as a file cut short "

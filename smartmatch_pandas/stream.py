@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from . import api
 from .errors import DeliverableError, InputError
@@ -64,15 +63,16 @@ from .results import (
     _positions,
     _ranks,
     _warn_gaps,
-    csv_header,
+    open_result_csv,
+    result_csv_errors,
+    warn_if_cut_short,
 )
 from .sendable import check_not_empty, check_values, empty_columns
 from .spool import Spool, SpooledFiles
 from .store import JobRecord, JobStore
 
 #: Rows of results per bucket file: a bucket is what the merge holds in memory at once.
-BUCKET_ROWS: Final = 1 << 17
-_BOM: Final = b"\xef\xbb\xbf"
+BUCKET_ROWS: Final = 1 << 16
 _POSITION: Final = "__smartmatch_position"
 _ORDER: Final = "__smartmatch_order"
 
@@ -355,36 +355,28 @@ def _spread(
     name: str, content: Spool, rows: int, skip: set[str], filename: str | None
 ) -> _ResultFile | None:
     """Read a result CSV block by block into bucket files; None if it is not one."""
-    head = content.head(65536)
-    header = csv_header(head)
-    if not header or MATCHBACK_ID not in header:
+    # Plain strings (32-bit offsets): buckets are small, and are copied into the output.
+    reader = open_result_csv(name, content, filename, skip, text=pa.string())
+    if reader is None:
         return None
-    kept = [c for c in header if c not in skip or c == MATCHBACK_ID]
-    result = _ResultFile(name, kept)
+    result = _ResultFile(name, reader.schema.names)
     writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
     seen = np.zeros(rows, dtype=bool)
+    last = None
     try:
-        reader = pacsv.open_csv(
-            content.arrow_input(len(_BOM) if head.startswith(_BOM) else 0),
-            read_options=pacsv.ReadOptions(block_size=1 << 20),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                strings_can_be_null=True,
-                include_columns=kept,
-            ),
-        )
-        for batch in reader:
-            _spread_batch(pa.Table.from_batches([batch]), result, seen, writers, filename)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        with result_csv_errors(name, filename):
+            for batch in reader:
+                if batch.num_rows:
+                    last = batch[MATCHBACK_ID][-1].as_py()
+                _spread_batch(pa.Table.from_batches([batch]), result, seen, writers, filename)
+    except BaseException:
         result.close()
-        raise DeliverableError(
-            f"the result file {name!r} in the deliverable is not valid CSV: {exc}",
-            filename=filename,
-        ) from None
+        raise
     finally:
         for writer in writers.values():
             writer.close()
+    if result.rows:
+        warn_if_cut_short(name, content, last, filename)
     return result
 
 

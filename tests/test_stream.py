@@ -49,7 +49,7 @@ def streamed_and_held(
     with warnings.catch_warnings(record=True) as caught_held:
         warnings.simplefilter("always")
         frame = read_table(source)  # as Job.result() reads it when it knows the upload
-        parsed = read_deliverable(deliverable, skip=SENT)
+        parsed = read_deliverable(deliverable, filename="job", skip=SENT)
         result = merge_back(frame, parsed, SENT, filename="job", presence=upload.presence)
         out = result.candidates if all_matches else result.frame
         out.attrs["smartmatch"] = {"filename": "job", **result.summary.as_attrs()}
