@@ -100,7 +100,7 @@ def submit(
     api_key: str | None = None,
     base_url: str | None = None,
     poll_interval: float | None = None,
-    progress: ProgressArg = True,
+    progress: ProgressArg | Reporter = True,
     extra_params: Mapping[str, Any] | None = None,
     cache: bool = True,
     refresh: bool = False,
@@ -145,6 +145,8 @@ def submit(
         refresh=refresh,
         webhook=webhook,
     )
+    if isinstance(progress, Reporter):  # match()'s, which it closes itself
+        return _submit(df, plan, progress)
     reporter = Reporter(progress)
     try:
         return _submit(df, plan, reporter)
@@ -548,31 +550,28 @@ def match(
     if not isinstance(all_matches, bool):
         raise OptionError(f"all_matches={all_matches!r} must be True or False")
     check_wait_options(timeout)  # before anything is paid for
-    plan = _plan(
-        df,
-        columns,
-        api_key,
-        base_url,
-        poll_interval,
-        MatchOptions(
+    reporter = Reporter(progress)  # one bar through submitting, waiting and merging
+    try:
+        job = submit(
+            df,
             max_matches=max_matches,
             format=format,
             include_email=include_email,
             include_landline=include_landline,
             include_wireless=include_wireless,
             include_voip=include_voip,
-            webhook=_webhook_url(webhook),
+            webhook=webhook,
             filename=filename,
-            extra_params=extra_params or {},
-        ),
-        invalid=invalid,
-        cache=cache,
-        refresh=refresh,
-        webhook=webhook,
-    )
-    reporter = Reporter(progress)
-    try:
-        job = _submit(df, plan, reporter)
+            columns=columns,
+            invalid=invalid,
+            api_key=api_key,
+            base_url=base_url,
+            poll_interval=poll_interval,
+            progress=reporter,
+            extra_params=extra_params,
+            cache=cache,
+            refresh=refresh,
+        )
         result = job.wait(timeout=timeout, progress=reporter).result(progress=reporter)
     finally:
         reporter.close()

@@ -534,8 +534,13 @@ def _digits_only(text: pa.Array) -> pa.Array:
     )
     data = data[offsets[0] : offsets[-1]]
     keep = (data >= ord("0")) & (data <= ord("9"))
-    kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
-    new_offsets = kept_before[offsets - offsets[0]].astype(np.int32)
+    # Digits kept per value, summed value by value (a running sum over every byte would
+    # take eight bytes of memory per byte of text); empty values sum to nothing.
+    starts = offsets[:-1] - offsets[0]
+    kept = np.add.reduceat(np.append(keep, False), starts, dtype=np.int32)
+    kept[starts == offsets[1:] - offsets[0]] = 0
+    new_offsets = np.zeros(len(text) + 1, np.int32)
+    np.cumsum(kept, out=new_offsets[1:])
     return pa.StringArray.from_buffers(
         len(text), pa.py_buffer(new_offsets), pa.py_buffer(data[keep].tobytes())
     )

@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Final, Protocol
+from typing import IO, Any, Final, Protocol
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,7 @@ _BOM: Final = b"\xef\xbb\xbf"
 _PARSE_BLOCK: Final = 1 << 20
 #: Bytes read to tell what a file is (its header row must fit).
 _SNIFF: Final = 65536
+_LARGE_TEXT: Final = pa.large_string()
 #: A deliverable may unpack to this many times its own size at most (CSV compresses some
 #: 5-20 times; a decompression bomb, thousands), or to :data:`MIN_UNPACK_ALLOWANCE`.
 MAX_EXPANSION = 250
@@ -317,11 +318,13 @@ def _parse_if_result(
     name: str, content: Spool, filename: str | None, skip: Collection[str] = ()
 ) -> pa.Table | None:
     """Parse ``content`` as a result CSV (all text), or return None if it is not one."""
-    reader = open_result_csv(name, content, filename, skip)
-    if reader is None:
+    found = _result_csv(name, content, filename, skip, _LARGE_TEXT)
+    if found is None:
         return None
+    source, options = found
     with result_csv_errors(name, filename):
-        table = reader.read_all()
+        # Whole, on every core: twice as fast as batch by batch, for the same table.
+        table = pacsv.read_csv(source, **options)
         table.column_names  # noqa: B018  (names that are not UTF-8 fail here, not above)
     if table.num_rows:
         warn_if_cut_short(name, content, table[MATCHBACK_ID][-1].as_py(), filename)
@@ -333,14 +336,13 @@ def open_result_csv(
     content: Spool,
     filename: str | None,
     skip: Collection[str] = (),
-    text: pa.DataType = pa.large_string(),
+    text: pa.DataType = _LARGE_TEXT,
 ) -> pacsv.CSVStreamingReader | None:
     """A reader of ``content`` as a result CSV, batch by batch, or None if it is not one.
 
     Every column is text, as ``large_string`` by default (the type pandas keeps
     its Arrow strings in, so appended columns become pandas columns without a
-    copy) or as ``text``; columns named in ``skip`` are not read. Parsing block by block, the table
-    grows by what it keeps, with no parsing buffers beside it.
+    copy) or as ``text``; columns named in ``skip`` are not read.
 
     Raises
     ------
@@ -348,6 +350,18 @@ def open_result_csv(
         The header names a column twice, or the text is not valid CSV (reading
         the batches raises it too, within :func:`result_csv_errors`).
     """
+    found = _result_csv(name, content, filename, skip, text)
+    if found is None:
+        return None
+    source, options = found
+    with result_csv_errors(name, filename):
+        return pacsv.open_csv(source, **options)
+
+
+def _result_csv(
+    name: str, content: Spool, filename: str | None, skip: Collection[str], text: pa.DataType
+) -> tuple[pa.NativeFile, dict[str, Any]] | None:
+    """Where a result CSV's text starts and how to parse it; None if it is not one."""
     head = content.head(_SNIFF)
     header = csv_header(head)
     if not header or MATCHBACK_ID not in header:
@@ -361,17 +375,16 @@ def open_result_csv(
             filename=filename,
         )
     kept = [c for c in header if c not in skip or c == MATCHBACK_ID] if skip else None
-    with result_csv_errors(name, filename):
-        return pacsv.open_csv(
-            content.arrow_input(len(_BOM) if head.startswith(_BOM) else 0),
-            read_options=pacsv.ReadOptions(block_size=_PARSE_BLOCK),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, text),
-                strings_can_be_null=True,
-                include_columns=kept,
-            ),
-        )
+    options = {
+        "read_options": pacsv.ReadOptions(block_size=_PARSE_BLOCK),
+        "parse_options": pacsv.ParseOptions(newlines_in_values=True),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, text),
+            strings_can_be_null=True,
+            include_columns=kept,
+        ),
+    }
+    return content.arrow_input(len(_BOM) if head.startswith(_BOM) else 0), options
 
 
 @contextlib.contextmanager

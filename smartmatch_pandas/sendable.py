@@ -91,8 +91,11 @@ def check_not_empty(empty: Collection[tuple[Hashable, str]], mapping: ColumnMapp
 
 
 def _check_values(text: pa.Array, label: Hashable, identifier: str, index: pd.Index) -> None:
-    too_long = pc.greater(pc.utf8_length(text), MAX_VALUE_CHARS)
-    row = _first(too_long)
+    # Bytes bound characters from above, and Arrow has each value's bytes at hand: the
+    # characters are counted only where the bytes are over.
+    row = _first(pc.greater(pc.binary_length(text), MAX_VALUE_CHARS))
+    if row is not None:
+        row = _first(pc.greater(pc.utf8_length(text), MAX_VALUE_CHARS))
     if row is not None:
         length = len(text[row].as_py())
         raise InputError(
@@ -101,13 +104,22 @@ def _check_values(text: pa.Array, label: Hashable, identifier: str, index: pd.In
             "here). Is it the right column? Shorten or blank such values first, or leave the "
             f"column out with columns={{{label!r}: None}}"
         )
-    row = _first(pc.match_substring(text, "\x00"))
+    row = _first(pc.match_substring(text, "\x00")) if _may_hold_nul(text) else None
     if row is not None:
         raise InputError(
             f"column {label!r} ({identifier}), row {index[row]!r}: a NUL character (\\x00), "
             "which a CSV file cannot carry. Remove them first, for example "
             f"df[{label!r}] = df[{label!r}].str.replace('\\x00', '')"
         )
+
+
+def _may_hold_nul(text: pa.Array) -> bool:
+    """Whether the bytes behind ``text`` hold a NUL anywhere (one scan of its data
+    buffer, which may reach beyond a slice: then the values are searched one by one)."""
+    data = text.buffers()[-1]
+    if data is None or not data.size:
+        return False
+    return bool(np.frombuffer(data, dtype=np.uint8).min() == 0)  # no copy, no mask
 
 
 def _first(flags: pa.Array) -> int | None:
