@@ -7,11 +7,12 @@ form only gather arguments and call them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 import pandas as pd
+import pyarrow as pa
 
 from . import __version__
 from ._secrets import SecretURL
@@ -28,11 +29,12 @@ from .fields import ColumnMapping, resolve_mapping
 from .job import Job, Via, _transient, check_wait_options, resolve_poll_interval
 from .normalize import InvalidPolicy, check_policy
 from .options import Format, MatchOptions, check_filename
-from .prepare import prepare_table, write_csv
+from .prepare import prepare_table, sent_presence, upload_body
 from .progress import ProgressArg, Reporter
 from .results import MatchResult
 from .sendable import check_sendable
-from .store import JobRecord, JobStore, cache_key, fingerprint, label_matches, service_url
+from .spool import Spool
+from .store import JobRecord, JobStore, cache_key, label_matches, service_url
 from .webhook import WebhookReceiver
 
 if TYPE_CHECKING:
@@ -98,7 +100,7 @@ def submit(
     api_key: str | None = None,
     base_url: str | None = None,
     poll_interval: float | None = None,
-    progress: ProgressArg = True,
+    progress: ProgressArg | Reporter = True,
     extra_params: Mapping[str, Any] | None = None,
     cache: bool = True,
     refresh: bool = False,
@@ -143,6 +145,8 @@ def submit(
         refresh=refresh,
         webhook=webhook,
     )
+    if isinstance(progress, Reporter):  # match()'s, which it closes itself
+        return _submit(df, plan, progress)
     reporter = Reporter(progress)
     try:
         return _submit(df, plan, reporter)
@@ -166,7 +170,7 @@ class _Plan:
 
 
 def _plan(
-    df: pd.DataFrame,
+    df: pd.DataFrame | None,
     columns: Mapping[Hashable, str | None] | None,
     api_key: str | None,
     base_url: str | None,
@@ -177,11 +181,14 @@ def _plan(
     refresh: bool,
     webhook: str | WebhookReceiver | None,
     invalid: InvalidPolicy = "keep",
+    mapping: ColumnMapping | None = None,
 ) -> _Plan:
+    """Everything checked; ``mapping``, when given, is that of a list not in a frame."""
     policy = check_policy(invalid)
     _check_flag("cache", cache)
     _check_flag("refresh", refresh)
-    mapping = _checked_frame(df, columns)
+    if mapping is None:
+        mapping = _checked_frame(df, columns)
     client = SmartMatchClient(api_key=api_key, base_url=base_url)
     interval = resolve_poll_interval(poll_interval, client.base_url)
     receiver = webhook if isinstance(webhook, WebhookReceiver) else None
@@ -210,28 +217,49 @@ def _check_flag(name: str, value: object) -> None:
 
 def _submit(df: pd.DataFrame, plan: _Plan, reporter: Reporter) -> Job:
     reporter.stage("preparing")
-    body = _upload_body(df, plan.mapping, plan.invalid)
-    data = fingerprint(body)
-    key = cache_key(plan.client.base_url, data, plan.options)
-    if not plan.refresh:
-        earlier = _earlier_job(df, plan, key, body, reporter)
-        if earlier is not None:
-            return earlier
-    return _new_job(df, plan, body, data, key, reporter)
+    body, presence = _upload_body(df, plan.mapping, plan.invalid)
+    return _submit_body(body, plan, reporter, frame=df, rows=len(df), presence=presence)
+
+
+def _submit_body(
+    body: Spool,
+    plan: _Plan,
+    reporter: Reporter,
+    *,
+    frame: pd.DataFrame | None,
+    rows: int,
+    presence: Mapping[str, pa.Array] | None,
+) -> Job:
+    """Submit an upload made already (and close it): the job that matched, or is matching,
+    the same data with the same options, or a new one."""
+    # The body is in memory, or beyond the spill threshold in a private temporary file
+    # that is gone once it is closed, whatever happens.
+    with body:
+        data = body.fingerprint
+        key = cache_key(plan.client.base_url, data, plan.options)
+        earlier = None if plan.refresh else _earlier_job(frame, rows, plan, key, body, reporter)
+        job = earlier or _new_job(frame, rows, plan, body, data, key, reporter)
+    job._presence = presence
+    return job
 
 
 def _upload_body(
     df: pd.DataFrame, mapping: ColumnMapping, invalid: InvalidPolicy = "keep"
-) -> bytes:
+) -> tuple[Spool, dict[str, pa.Array]]:
+    """The upload CSV of ``df`` with its fingerprint (the caller closes it), and which
+    rows it sends a value for, per identifier (for the summary)."""
     table = prepare_table(df, mapping, invalid=invalid)
     check_sendable(table, mapping, df.index)
-    body = write_csv(table)
-    assert body is not None
-    return body
+    body, presence = upload_body(table), sent_presence(table)
+    del table
+    # What normalising used is free again: hand it back rather than keep it beside what
+    # comes next (Arrow's allocator keeps freed memory for reuse, thread by thread).
+    pa.default_memory_pool().release_unused()
+    return body, presence
 
 
 def _earlier_job(
-    df: pd.DataFrame, plan: _Plan, key: str, body: bytes, reporter: Reporter
+    df: pd.DataFrame | None, rows: int, plan: _Plan, key: str, body: Spool, reporter: Reporter
 ) -> Job | None:
     """The job that matched, or is matching, the same data with the same options."""
     cached = plan.store.load_result(key) if plan.cache else None
@@ -246,7 +274,7 @@ def _earlier_job(
             plan.client,
             options=dataclasses.replace(plan.options, filename=cached.filename),
             mapping=plan.mapping,
-            rows=len(df),
+            rows=rows,
             poll_interval=plan.poll_interval,
             frame=df,
             cache_key=key,
@@ -275,7 +303,13 @@ def _earlier_job(
 
 
 def _new_job(
-    df: pd.DataFrame, plan: _Plan, body: bytes, data: str, key: str, reporter: Reporter
+    df: pd.DataFrame | None,
+    rows: int,
+    plan: _Plan,
+    body: Spool,
+    data: str,
+    key: str,
+    reporter: Reporter,
 ) -> Job:
     client, store, options = plan.client, plan.store, plan.options
     filename = options.filename
@@ -283,7 +317,7 @@ def _new_job(
     previous = _previous_record(store, filename)
     if plan.receiver is not None:
         options = dataclasses.replace(options, webhook=plan.receiver.url_for(filename))
-    reporter.note(f"SmartMatch job {filename}: {len(df):,} rows, {plan.mapping}")
+    reporter.note(f"SmartMatch job {filename}: {rows:,} rows, {plan.mapping}")
     for notice in options.costs:
         reporter.note(f"Note: {notice}.")
     # Recorded before the registration: a job the service knows is never unknown here.
@@ -293,7 +327,7 @@ def _new_job(
             base_url=client.base_url,
             options=options,
             mapping=plan.mapping,
-            rows=len(df),
+            rows=rows,
             data=data,
             key=key,
             poll_interval=plan.poll_interval,
@@ -306,7 +340,7 @@ def _new_job(
         filename,
         options=options,
         mapping=plan.mapping,
-        rows=len(df),
+        rows=rows,
         poll_interval=plan.poll_interval,
         frame=df,
         state="registered",
@@ -360,19 +394,23 @@ def _register(job: Job, on_refusal: Callable[[], None] | None = None) -> SecretU
         raise _not_uploaded(exc, job, registered="may be registered") from None
 
 
-def _upload(job: Job, body: bytes, reporter: Reporter, url: SecretURL) -> None:
+def _upload(job: Job, body: Spool, reporter: Reporter, url: SecretURL) -> None:
     """Upload ``body`` for a registered ``job``; it is then running at the service."""
     reporter.stage("uploading", total=len(body))
     try:
         try:
-            job.client.upload(url, body, on_progress=reporter.advance, filename=job.filename)
+            job.client.upload(
+                url, body.reader(), on_progress=reporter.advance, filename=job.filename
+            )
         except StorageError as exc:
             if exc.status != 403:
                 raise
             # The upload URL expired or was refused: registering again gives a fresh one.
             url = job.client.register(job.options.params(job.filename))
             reporter.stage("uploading", total=len(body))
-            job.client.upload(url, body, on_progress=reporter.advance, filename=job.filename)
+            job.client.upload(
+                url, body.reader(), on_progress=reporter.advance, filename=job.filename
+            )
     except SmartMatchError as exc:
         raise _not_uploaded(exc, job) from None
     except KeyboardInterrupt:
@@ -512,31 +550,28 @@ def match(
     if not isinstance(all_matches, bool):
         raise OptionError(f"all_matches={all_matches!r} must be True or False")
     check_wait_options(timeout)  # before anything is paid for
-    plan = _plan(
-        df,
-        columns,
-        api_key,
-        base_url,
-        poll_interval,
-        MatchOptions(
+    reporter = Reporter(progress)  # one bar through submitting, waiting and merging
+    try:
+        job = submit(
+            df,
             max_matches=max_matches,
             format=format,
             include_email=include_email,
             include_landline=include_landline,
             include_wireless=include_wireless,
             include_voip=include_voip,
-            webhook=_webhook_url(webhook),
+            webhook=webhook,
             filename=filename,
-            extra_params=extra_params or {},
-        ),
-        invalid=invalid,
-        cache=cache,
-        refresh=refresh,
-        webhook=webhook,
-    )
-    reporter = Reporter(progress)
-    try:
-        job = _submit(df, plan, reporter)
+            columns=columns,
+            invalid=invalid,
+            api_key=api_key,
+            base_url=base_url,
+            poll_interval=poll_interval,
+            progress=reporter,
+            extra_params=extra_params,
+            cache=cache,
+            refresh=refresh,
+        )
         result = job.wait(timeout=timeout, progress=reporter).result(progress=reporter)
     finally:
         reporter.close()
@@ -660,7 +695,10 @@ def _resumed_job(
     poll_interval: float | None,
     cache: bool,
     reupload: bool,
+    upload: Callable[[JobRecord], tuple[Spool, dict[str, pa.Array]]] | None = None,
 ) -> Job:
+    """The job ``filename`` picked up again; ``upload`` makes its upload again, checked
+    against what was sent, for a list given otherwise than as ``df`` (a file)."""
     record = store.load(filename)
     if record is None:
         return _unrecorded_job(store, filename, df, reporter, api_key, base_url, poll_interval)
@@ -668,17 +706,24 @@ def _resumed_job(
     interval = resolve_poll_interval(
         poll_interval if poll_interval is not None else record.poll_interval, client.base_url
     )
-    body = _same_frame_body(df, record) if df is not None else None
+    if upload is None and df is not None:
+        frame = df
+        upload = lambda record: _same_frame_body(frame, record)  # noqa: E731
+    presence = None
+    if upload is not None:
+        body, presence = upload(record)  # checks that the list is the one submitted
+        body.close()
     job = Job.from_record(
         record, client, store, frame=df, poll_interval=interval, cache=cache and record.cache
     )
+    job._presence = presence
     cached = store.load_result(record.key) if job.cache else None
     if cached is not None and cached.filename == filename:
         reporter.note(
             f"SmartMatch job {filename}: using its result saved {cached.saved_at}, with no "
             "request to the service."
         )
-        return Job.from_cached(
+        job = Job.from_cached(
             cached,
             client,
             options=job.options,
@@ -688,12 +733,14 @@ def _resumed_job(
             frame=df,
             cache_key=record.key,
         )
+        job._presence = presence
+        return job
     reporter.note(
         f"Resuming SmartMatch job {filename}: {record.rows:,} rows submitted "
         f"{record.submitted_at} to {record.host}, {record.polls} polls so far ({record.state})."
     )
     if job.state == "registered":
-        if body is None:
+        if upload is None:
             raise InputError(
                 f"job {filename!r} was registered but never uploaded, so nothing is being "
                 "matched; pass the frame you submitted to upload it: "
@@ -701,7 +748,8 @@ def _resumed_job(
                 filename=filename,
             )
         if reupload:
-            _upload(job, body, reporter, _reregister(job))
+            with upload(record)[0] as body:
+                _upload(job, body, reporter, _reregister(job))
         else:
             job._set_state("uploaded")
     return job
@@ -766,24 +814,45 @@ def _recorded_base_url(record: JobRecord, base_url: str | None) -> str:
     return record.service
 
 
-def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> bytes:
-    """The upload ``df`` makes with the job's mapping, checked against its fingerprint."""
+def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> tuple[Spool, dict[str, pa.Array]]:
+    """The upload ``df`` makes with the job's mapping, checked against its fingerprint
+    (the caller closes it), and which rows it sends a value for."""
+    mapping = recorded_mapping(df.columns, record)
+    body, presence = _upload_body(df, mapping, check_policy(record.invalid))
+    if body.fingerprint == record.fingerprint:
+        return body, presence
+    body.close()
+    raise not_the_list_submitted(record, len(df))
+
+
+def recorded_mapping(
+    columns: Iterable[Hashable], record: JobRecord, what: str = "frame"
+) -> ColumnMapping:
+    """The job's mapping, in the list's own column labels.
+
+    Raises
+    ------
+    InputError
+        The list lacks a column the job uploaded.
+    """
     pairs = []
     for stored, identifier in record.mapping:
-        column = next((c for c in df.columns if label_matches(stored, c)), _MISSING)
+        column = next((c for c in list(columns) if label_matches(stored, c)), _MISSING)
         if column is _MISSING:
             shown = stored["repr"] if isinstance(stored, dict) else repr(stored)
             raise InputError(
-                f"the frame has no column {shown}, which job {record.filename!r} uploaded as "
-                f"{identifier!r}: pass the frame that was submitted",
+                f"the {what} has no column {shown}, which job {record.filename!r} uploaded as "
+                f"{identifier!r}: pass the {what} that was submitted",
                 filename=record.filename,
             )
         pairs.append((column, str(identifier)))
-    body = _upload_body(df, ColumnMapping(tuple(pairs)), check_policy(record.invalid))
-    if fingerprint(body) == record.fingerprint:
-        return body
-    if len(df) != record.rows:
-        detail = f"it has {len(df):,} rows where the upload had {record.rows:,}"
+    return ColumnMapping(tuple(pairs))
+
+
+def not_the_list_submitted(record: JobRecord, rows: int, what: str = "frame") -> InputError:
+    """The error for a list whose upload is not the job's (its fingerprint differs)."""
+    if rows != record.rows:
+        detail = f"it has {rows:,} rows where the upload had {record.rows:,}"
     else:
         detail = "its uploaded columns hold other values, or its rows are in another order"
     if record.version != __version__:
@@ -791,9 +860,9 @@ def _same_frame_body(df: pd.DataFrame, record: JobRecord) -> bytes:
             f" (the job was submitted with smartmatch-pandas {record.version}, which may "
             f"have prepared the upload differently from {__version__})"
         )
-    raise InputError(
-        f"the frame is not the one submitted as job {record.filename!r}: {detail}. Pass the "
-        "frame that was submitted, or resume without a frame to get the service's tables: "
+    return InputError(
+        f"the {what} is not the one submitted as job {record.filename!r}: {detail}. Pass the "
+        f"{what} that was submitted, or resume without a {what} to get the service's tables: "
         f"smartmatch_pandas.resume({record.filename!r})",
         filename=record.filename,
     )

@@ -13,15 +13,16 @@ import shlex
 import sys
 from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 
+from . import files
 from .errors import SmartMatchError
 from .identifiers import IDENTIFIERS
 from .job import VIAS
 from .options import FORMATS, INCLUDE_FLAGS
-from .results import csv_header, read_text_csv
+from .spool import spill_threshold
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,9 +146,25 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--timeout", type=float)
     match.add_argument("--no-progress", action="store_true")
     _cache_arguments(match)
+    _memory_arguments(match)
     match.set_defaults(run=_match)
     _job_store_commands(commands)
     return parser
+
+
+def _memory_arguments(parser: argparse.ArgumentParser) -> None:
+    memory = parser.add_mutually_exclusive_group()
+    memory.add_argument(
+        "--stream",
+        dest="stream",
+        action="store_true",
+        default=None,
+        help="read, send and merge the list in batches, never holding it whole (the "
+        "default for a file larger than SMARTMATCH_SPILL_THRESHOLD, 64 MiB)",
+    )
+    memory.add_argument(
+        "--in-memory", dest="stream", action="store_false", help="hold the whole list in memory"
+    )
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -258,34 +275,57 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 def _match(args: argparse.Namespace) -> None:
     from . import api
 
-    frame = read_table(args.input)
     columns: dict[Hashable, str | None] = {
         k: (v or None) for k, v in _pairs(args.column, "--column").items()
     }
     unknown = [v for v in columns.values() if v is not None and v not in IDENTIFIERS]
     if unknown:
         raise SystemExit(f"smartmatch-pandas: unknown identifier {unknown[0]!r}")
+    options: dict[str, Any] = {
+        "max_matches": args.max_matches,
+        "format": args.format,
+        **{flag: getattr(args, flag) for flag in INCLUDE_FLAGS},
+        "webhook": args.webhook,
+        "filename": args.filename,
+        "columns": columns or None,
+        "all_matches": args.all_matches,
+        "base_url": args.base_url,
+        "poll_interval": args.poll_interval,
+        "timeout": args.timeout,
+        "progress": not args.no_progress,
+        "extra_params": _pairs(args.param, "--param") or None,
+        "cache": not args.no_cache,
+        "refresh": args.refresh,
+    }
     resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
-    with _resume_hint(resume_with):
-        enriched = api.match(
-            frame,
-            max_matches=args.max_matches,
-            format=args.format,
-            **{flag: getattr(args, flag) for flag in INCLUDE_FLAGS},
-            webhook=args.webhook,
-            filename=args.filename,
-            columns=columns or None,
-            all_matches=args.all_matches,
-            base_url=args.base_url,
-            poll_interval=args.poll_interval,
-            timeout=args.timeout,
-            progress=not args.no_progress,
-            extra_params=_pairs(args.param, "--param") or None,
-            cache=not args.no_cache,
-            refresh=args.refresh,
-        )
-    write_table(enriched, args.output)
-    print(f"wrote {len(enriched):,} rows to {args.output}")
+    if _streamed(args):
+        from .stream import match_file
+
+        with _resume_hint(resume_with):
+            written = match_file(args.input, args.output, **options).written
+    else:
+        try:
+            frame = read_table(args.input)
+            with _resume_hint(resume_with):
+                enriched = api.match(frame, **options)
+            write_table(enriched, args.output)
+        except MemoryError:  # Arrow's ArrowMemoryError is one too
+            raise SystemExit(
+                f"smartmatch-pandas: {args.input} does not fit in memory; match it with "
+                "--stream, which reads, sends and merges it in batches"
+            ) from None
+        written = len(enriched)
+    print(f"wrote {written:,} rows to {args.output}")
+
+
+def _streamed(args: argparse.Namespace) -> bool:
+    """Whether to match the file in batches: asked for, or larger than the spill threshold."""
+    if args.stream is not None:
+        return bool(args.stream)
+    try:
+        return bool(args.input.stat().st_size > spill_threshold())
+    except OSError:
+        return False  # reading it says what is wrong
 
 
 # -- the job store: resume, jobs, clear-cache ------------------------------------
@@ -329,6 +369,7 @@ def _job_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         action="store_true",
         help="a job shown as never uploaded was in fact uploaded: only wait for it",
     )
+    _memory_arguments(resume)
     resume.set_defaults(run=_resume)
 
     jobs = commands.add_parser("jobs", help="list the jobs in the job store, newest first")
@@ -368,8 +409,27 @@ def _resume_hint(args: dict[str, object]) -> Iterator[None]:
 def _resume(args: argparse.Namespace) -> None:
     from . import api
 
-    frame = read_table(args.input) if args.input else None
     resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
+    if args.input and args.output and _streamed(args):
+        from .stream import resume_file
+
+        with _resume_hint(resume_with):
+            written = resume_file(
+                args.filename,
+                args.input,
+                args.output,
+                all_matches=args.all_matches,
+                timeout=args.timeout,
+                progress=not args.no_progress,
+                base_url=args.base_url,
+                poll_interval=args.poll_interval,
+                cache=not args.no_cache,
+                reupload=not args.no_reupload,
+                via=args.via,
+            ).written
+        print(f"wrote {written:,} rows to {args.output}")
+        return
+    frame = read_table(args.input) if args.input else None
     with _resume_hint(resume_with):
         result = api.resume(
             args.filename,
@@ -417,24 +477,15 @@ def _clear_cache(args: argparse.Namespace) -> None:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """A CSV (every column as text, so ZIPs keep their zeros) or Parquet file."""
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    with path.open("rb") as head:
-        header = csv_header(head.read(65536)) or []
-    try:
-        frame: pd.DataFrame = read_text_csv(path, header).to_pandas()
-    except pa.ArrowInvalid as exc:
-        raise SystemExit(f"smartmatch-pandas: {path} is not valid CSV: {exc}") from None
-    return frame
+    """A CSV (every column as text, so ZIPs keep their zeros) or Parquet file
+    (see :func:`smartmatch_pandas.files.read_table`)."""
+    return files.read_table(path)
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` as Parquet or CSV, by the file's extension."""
-    if path.suffix.lower() == ".parquet":
-        frame.to_parquet(path, index=False)  # keeps .attrs["smartmatch"], the job's summary
-    else:
-        frame.to_csv(path, index=False)
+    """Write ``frame`` as Parquet or CSV, by the file's extension; a Parquet file keeps
+    ``.attrs["smartmatch"]``, the job's summary (:func:`smartmatch_pandas.files.write_table`)."""
+    files.write_table(frame, path)
 
 
 if __name__ == "__main__":  # pragma: no cover

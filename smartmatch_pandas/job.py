@@ -26,10 +26,11 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ._secrets import SecretURL
 from .client import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
@@ -56,9 +57,10 @@ from .results import (
     MatchResult,
     _appended_frame,
     merge_back,
-    read_deliverable,
     read_files,
+    unpack_deliverable,
 )
+from .spool import Spool, SpooledFiles
 from .store import JobRecord, JobStore, State
 
 if TYPE_CHECKING:
@@ -239,8 +241,10 @@ class Job:
         self._polls = 0
         self._error: str | None = None
         self._url: SecretURL | None = None
-        self._deliverable: bytes | None = None
-        self._files: dict[str, bytes] | None = None
+        self._deliverable: Spool | None = None
+        self._files: Mapping[str, bytes] | None = None
+        # Per identifier, which rows the upload sent a value for (set when it is known).
+        self._presence: Mapping[str, pa.Array] | None = None
         self._result: MatchResult | None = None
         self._delivered = threading.Event()
         self._store_failed = False
@@ -572,7 +576,7 @@ class Job:
         except JobTimeoutError as exc:
             exc.message += f"; pick it up again with {self.resume_call}, adding via='sftp'"
             raise
-        self._deliverable = data
+        self._deliverable = Spool.of(data)
         self._set_state("downloaded")
         self._delivered.set()
 
@@ -625,7 +629,12 @@ class Job:
     # -- results ----------------------------------------------------------------
 
     def download(self, progress: ProgressArg | Reporter = False) -> bytes:
-        """The deliverable's bytes (downloaded once, then kept in memory)."""
+        """The deliverable's bytes (downloaded once, then kept: in memory, or beyond the
+        spill threshold in a private temporary file, deleted with the job)."""
+        return self._fetch(progress).getvalue()
+
+    def _fetch(self, progress: ProgressArg | Reporter = False) -> Spool:
+        """The deliverable, downloaded once into a spool."""
         if self._deliverable is not None:
             return self._deliverable
         if self._url is None:
@@ -636,13 +645,16 @@ class Job:
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         for refresh in range(MAX_URL_REFRESHES + 1):
             reporter.stage("downloading")
+            spool = Spool()
             try:
-                data = self.client.download(
+                self.client.download(
                     self._url,  # type: ignore[arg-type]
+                    sink=cast(IO[bytes], spool),  # written, told, sought and truncated
                     on_progress=reporter.advance,
                     filename=self.filename,
                 )
             except StorageError as exc:
+                spool.close()
                 if exc.status != 403 or refresh == MAX_URL_REFRESHES:
                     raise
                 # An expired download URL: the next poll gives a fresh one.
@@ -650,10 +662,12 @@ class Job:
                 self._delivered.clear()
                 self.wait(progress=reporter)
                 continue
-            assert data is not None
-            self._deliverable = data
+            except BaseException:
+                spool.close()
+                raise
+            self._deliverable = spool
             self._set_state("downloaded")
-            return data
+            return spool
         raise AssertionError("unreachable")  # pragma: no cover
 
     def result(self, progress: ProgressArg | Reporter = False) -> MatchResult:
@@ -675,13 +689,23 @@ class Job:
             return self._result
         reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         try:
-            deliverable = self._read(reporter)
+            files = self._unpacked(reporter)
+            # Identifiers whose presence is known from the upload need not be read back.
+            known = self._presence is not None and self._frame is not None
+            skip = self.mapping.identifiers if known and self.mapping is not None else ()
+            deliverable = read_files(files, filename=self.filename, skip=skip)
             reporter.stage("merging")
             sent = self._sent_columns(deliverable)
             frame = self._frame
             if frame is None:
                 frame = _sent_frame(deliverable, sent, self.rows)
-            result = merge_back(frame, deliverable, sent, filename=self.filename)
+            result = merge_back(
+                frame,
+                deliverable,
+                sent,
+                filename=self.filename,
+                presence=self._presence if known else None,
+            )
         except DeliverableError as exc:
             self._unusable()
             self._say_how_to_resume(exc)
@@ -689,24 +713,50 @@ class Job:
         except _RESUMABLE as exc:
             self._say_how_to_resume(exc)
             raise
-        if self._files is None and self.cache and self.cache_key is not None:
-            # Kept only once it merged: a deliverable that cannot be used is never cached.
-            key, files = self.cache_key, deliverable.files
-            self._stored(lambda store: store.save_result(key, self.filename, files), None)
+        # Kept only once it merged: a deliverable that cannot be used is never cached.
+        self._cache(files)
         result.from_cache = self.from_cache
         self._result = result
         reporter.stage("done")
         return result
 
-    def _read(self, reporter: Reporter) -> Deliverable:
+    def _unpacked(self, reporter: Reporter) -> Mapping[str, bytes]:
+        """The deliverable's files: from the result cache, or downloaded and unpacked."""
         if self._files is not None:
-            return read_files(self._files, filename=self.filename)
-        return read_deliverable(self.download(reporter), filename=self.filename)
+            return self._files
+        return unpack_deliverable(self._fetch(reporter), filename=self.filename)
+
+    def _cache(self, files: Mapping[str, bytes]) -> None:
+        """Keep a deliverable that merged in the result cache.
+
+        Compressing one large enough to have spilled to a temporary file takes
+        a core for a while, so it is done on a thread of its own while the
+        caller goes on with the result (see
+        :class:`~smartmatch_pandas.store.PendingResult`); a smaller one is
+        kept before this returns.
+        """
+        if self._files is not None or not self.cache or self.cache_key is None:
+            return
+        key = self.cache_key
+        spooled = SpooledFiles.of(files)
+        large = any(spooled.spool(name).spilled for name in spooled)
+
+        def save(store: JobStore) -> None:
+            pending = store.saving_result(key, self.filename, spooled, warn=large)
+            pending.keep()
+            if not large:
+                pending.wait()
+                if pending.error is not None:
+                    raise pending.error
+
+        self._stored(save, None)
 
     def _unusable(self) -> None:
         """The deliverable could not be used: forget it, so that the job fetches it again."""
         if self._files is not None:
             return  # from the result cache, which a new match with refresh=True replaces
+        if self._deliverable is not None:
+            self._deliverable.close()
         self._deliverable, self._url, self.channel = None, None, "poll"
         self._delivered.clear()
         self._state = "uploaded"  # here: poll for a fresh URL; in the store: not done

@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-from collections.abc import Callable, Hashable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import IO, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .errors import InputError, warn
@@ -28,12 +31,22 @@ from .normalize import (
     InvalidPolicy,
     Normalized,
     check_policy,
+    invalid_summary,
     normalize,
     normalize_text,
     to_text,
 )
+from .spool import Spool
 
-__all__ = ["normalize_columns", "prepare_frame", "prepare_table", "to_text", "write_csv"]
+__all__ = [
+    "normalize_columns",
+    "prepare_frame",
+    "prepare_table",
+    "sent_presence",
+    "to_text",
+    "upload_body",
+    "write_csv",
+]
 
 # The header is written by hand: pyarrow before 22 can only quote it, and the names
 # are identifiers (letters and underscores) that need no quoting.
@@ -41,36 +54,55 @@ _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 T = TypeVar("T")
 # Below this many rows, starting threads costs more than it saves.
 _ROWS_FOR_THREADS = 50_000
+# How long an identifier's rule takes, roughly, next to a name's (their values are seldom
+# repeated, and their rules are regular expressions of some length).
+_COST = {"email": 4, "phone": 4, "dob": 3, "address1": 2, "address2": 2, "zip": 2}
+# Rows per slice of the CSV written on one thread.
+_CSV_SLICE = 65_536
 
 
 def normalize_columns(
     df: pd.DataFrame, mapping: ColumnMapping, *, today: dt.date | None = None
 ) -> list[Normalized]:
-    """Every mapped column of ``df`` normalised for its identifier, in upload order.
+    """Every mapped column of ``df`` normalised for its identifier, in upload order."""
+    return _per_column(df, mapping, lambda normalized, label: normalized, today)
+
+
+def _per_column(
+    df: pd.DataFrame,
+    mapping: ColumnMapping,
+    then: Callable[[Normalized, Hashable], T],
+    today: dt.date | None,
+) -> list[T]:
+    """``then(normalized column, label)`` for every mapped column of ``df``, in upload order.
 
     Columns are independent, so large frames are normalised on a few threads:
     the Arrow kernels doing most of the work release the GIL. Reading an
     object column's Python values holds it, so this thread does that, one
     column after another, while the pool normalises the columns already read.
+    ``then`` runs on the same thread, so only what it returns outlives the
+    column's work: a few columns' worth of memory at a time, not all of them.
     """
     series = [df.iloc[:, _position(df, column)] for column in mapping.columns]
     identifiers, labels = mapping.identifiers, mapping.columns
+
+    def work(k: int, text: pa.Array | None = None) -> T:
+        if text is None:
+            normalized = normalize(series[k], identifiers[k], label=labels[k], today=today)
+        else:
+            normalized = normalize_text(text, identifiers[k], today=today)
+        return then(normalized, labels[k])
+
     workers = _workers(len(series), len(df))
     if workers == 1:
-        return [
-            normalize(s, i, label=c, today=today)
-            for s, i, c in zip(series, identifiers, labels, strict=True)
-        ]
-    objects = {k for k, s in enumerate(series) if s.dtype == object}
+        return [work(k) for k in range(len(series))]
+    # The costliest columns first, so that no thread is left with a long one at the end.
+    order = sorted(range(len(series)), key=lambda k: -_COST.get(identifiers[k], 1))
+    objects = [k for k in order if series[k].dtype == object]
     with ThreadPoolExecutor(workers) as pool:
-        done = {
-            k: pool.submit(normalize, series[k], identifiers[k], label=labels[k], today=today)
-            for k in range(len(series))
-            if k not in objects
-        }
-        for k in sorted(objects):
-            text = to_text(series[k], labels[k])
-            done[k] = pool.submit(normalize_text, text, identifiers[k], today=today)
+        done = {k: pool.submit(work, k) for k in order if k not in objects}
+        for k in objects:
+            done[k] = pool.submit(work, k, to_text(series[k], labels[k]))
         return [done[k].result() for k in range(len(series))]
 
 
@@ -81,13 +113,115 @@ def _workers(columns: int, rows: int) -> int:
     return max(1, min(columns, os.cpu_count() or 1, 4))
 
 
-def _on_threads(work: Callable[[int], T], count: int, rows: int) -> list[T]:
-    """``[work(0), ..., work(count - 1)]``, computed on a few threads for large frames."""
-    workers = _workers(count, rows)
-    if workers == 1:
-        return [work(k) for k in range(count)]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(work, range(count)))
+@dataclass(frozen=True)
+class SentColumn:
+    """One column of the upload: its text, and the values its rule could not read.
+
+    Attributes
+    ----------
+    values
+        The text sent (null for an empty cell); None when ``invalid="raise"``
+        stops the upload because of this column.
+    invalid
+        How many values are invalid.
+    examples
+        Up to five invalid values as given, with their row labels.
+    """
+
+    label: Hashable
+    identifier: str
+    values: pa.Array | None
+    invalid: int
+    examples: list[tuple[Hashable, str]]
+
+
+def sent_columns(
+    df: pd.DataFrame,
+    mapping: ColumnMapping,
+    policy: InvalidPolicy,
+    *,
+    today: dt.date | None = None,
+    index: pd.Index | None = None,
+) -> list[SentColumn]:
+    """Every mapped column of ``df`` as it is sent under ``policy``, in upload order.
+
+    ``index`` labels the rows in examples (default ``df.index``).
+    """
+    rows = df.index if index is None else index
+
+    def sent(normalized: Normalized, label: Hashable) -> SentColumn:
+        count = int(normalized.invalid.sum())
+        examples = normalized.examples(rows) if count else []
+        # Columns normalised per distinct value are expanded here, on the threads too:
+        # the CSV writer expands dictionary columns at half the speed.
+        values = None if policy == "raise" and count else _expanded(normalized.sent(policy))
+        return SentColumn(label, normalized.identifier, values, count, examples)
+
+    return _per_column(df, mapping, sent, today)
+
+
+def upload_table(columns: list[SentColumn], start: int = 0) -> pa.Table:
+    """The upload as an Arrow table: the columns, then ``matchback_id`` from ``start``."""
+    rows = len(columns[0].values) if columns and columns[0].values is not None else 0
+    positions = pa.array(np.arange(start, start + rows, dtype=np.int64)).cast(pa.string())
+    arrays = [c.values for c in columns]
+    return pa.table([*arrays, positions], names=[*(c.identifier for c in columns), MATCHBACK_ID])
+
+
+def sent_presence(table: pa.Table) -> dict[str, pa.Array]:
+    """Per identifier of an upload table: which rows are sent with a value (bit-packed)."""
+    return {
+        name: pc.is_valid(table[name]).combine_chunks()
+        for name in table.column_names
+        if name != MATCHBACK_ID
+    }
+
+
+class InvalidTally:
+    """The invalid values of an upload, counted over one frame or many batches of it.
+
+    :meth:`report` raises (``invalid="raise"``) or warns once, with the totals.
+    """
+
+    def __init__(self, policy: InvalidPolicy) -> None:
+        self.policy = policy
+        self._columns: dict[tuple[Hashable, str], tuple[int, list[tuple[Hashable, str]]]] = {}
+
+    def add(self, columns: list[SentColumn]) -> None:
+        """Count a frame's (or a batch's) columns."""
+        for column in columns:
+            key = (column.label, column.identifier)
+            count, examples = self._columns.get(key, (0, []))
+            self._columns[key] = (count + column.invalid, (examples + column.examples)[:5])
+
+    @property
+    def any(self) -> bool:
+        """Whether any value is invalid."""
+        return any(count for count, _ in self._columns.values())
+
+    def report(self, rows: int) -> None:
+        """Raise if the policy is ``"raise"`` and a value is invalid; else warn of them."""
+        found = [(key, count, ex) for key, (count, ex) in self._columns.items() if count]
+        if not found:
+            return
+        if self.policy == "raise":
+            raise InputError(
+                "; ".join(invalid_summary(label, ident, n, ex) for (label, ident), n, ex in found)
+                + ". Nothing was sent: "
+                + RAISE_REMEDY
+            )
+        counts = [f"{label!r} ({ident}) {n:,} of {rows:,}" for (label, ident), n, _ in found]
+        fate = "sent as given" if self.policy == "keep" else "sent empty"
+        other = (
+            "invalid='blank' sends them empty"
+            if self.policy == "keep"
+            else "invalid='keep' as given"
+        )
+        warn(
+            f"values that cannot be normalised are {fate} (invalid={self.policy!r}): "
+            + "; ".join(counts)
+            + f". See df.smartmatch.check() for examples; {other}, invalid='raise' stops"
+        )
 
 
 def prepare_table(
@@ -125,15 +259,11 @@ def prepare_table(
         Some values are invalid: how many, per column.
     """
     policy = check_policy(invalid)
-    columns = normalize_columns(df, mapping, today=today)
-    if policy == "raise":
-        _raise_invalid(columns, mapping, df.index)
-    # Columns normalised per distinct value are expanded here, on the threads too:
-    # the CSV writer expands dictionary columns at half the speed.
-    arrays = _on_threads(lambda k: _expanded(columns[k].sent(policy)), len(columns), len(df))
-    _warn_invalid(columns, mapping, policy, len(df))
-    positions = pa.array(np.arange(len(df), dtype=np.int64)).cast(pa.string())
-    return pa.table([*arrays, positions], names=[*mapping.identifiers, MATCHBACK_ID])
+    columns = sent_columns(df, mapping, policy, today=today)
+    tally = InvalidTally(policy)
+    tally.add(columns)
+    tally.report(len(df))
+    return upload_table(columns)
 
 
 def prepare_frame(
@@ -180,44 +310,66 @@ def write_csv(table: pa.Table, sink: IO[bytes] | None = None) -> bytes | None:
     Returns the bytes when no ``sink`` is given.
     """
     out = sink if sink is not None else io.BytesIO()
-    out.write((",".join(table.column_names) + "\n").encode())
+    out.write(_header(table))
     if table.num_rows:
         pacsv.write_csv(table, out, _CSV_OPTIONS)
     return out.getvalue() if sink is None else None  # type: ignore[attr-defined]
 
 
+def upload_body(table: pa.Table, threshold: int | None = None) -> Spool:
+    """The upload CSV of ``table`` (as :func:`write_csv` writes it) in a :class:`Spool`
+    that keeps its fingerprint: in memory up to ``threshold``, else in a private
+    temporary file. The caller closes it.
+
+    Large tables are written as slices on a few threads (pyarrow formats CSV
+    without the GIL), appended to the spool in order.
+    """
+    # The CSV is about as large as the table's buffers: quotes and commas in, offsets out.
+    spool = Spool(threshold, digest=True, expected=table.get_total_buffer_size())
+    try:
+        spool.write(_header(table))
+        for chunk in csv_chunks(table):
+            spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+def _header(table: pa.Table) -> bytes:
+    return csv_header_line(table.column_names)
+
+
+def csv_header_line(names: list[str]) -> bytes:
+    """The upload CSV's header row (identifiers need no quoting)."""
+    return (",".join(names) + "\n").encode()
+
+
+def csv_chunks(table: pa.Table) -> Iterator[pa.Buffer]:
+    """The rows of ``table`` as CSV (no header), slice by slice, in order."""
+
+    def formatted(start: int) -> pa.Buffer:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table.slice(start, _CSV_SLICE), sink, _CSV_OPTIONS)
+        return sink.getvalue()
+
+    starts = range(0, table.num_rows, _CSV_SLICE)
+    workers = _workers(len(starts), table.num_rows)
+    if workers == 1:
+        yield from map(formatted, starts)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[pa.Buffer]] = deque()
+        for start in starts:
+            pending.append(pool.submit(formatted, start))
+            if len(pending) > 2 * workers:  # a few slices in flight, not the whole CSV
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def _expanded(values: pa.Array) -> pa.Array:
     return values.dictionary_decode() if isinstance(values, pa.DictionaryArray) else values
-
-
-def _raise_invalid(columns: list[Normalized], mapping: ColumnMapping, index: pd.Index) -> None:
-    """One error naming every column that holds invalid values."""
-    found = [
-        column.invalid_summary(label, index)
-        for column, label in zip(columns, mapping.columns, strict=True)
-        if column.invalid.any()
-    ]
-    if found:
-        raise InputError("; ".join(found) + ". Nothing was sent: " + RAISE_REMEDY)
-
-
-def _warn_invalid(
-    columns: list[Normalized], mapping: ColumnMapping, policy: InvalidPolicy, rows: int
-) -> None:
-    counts = [
-        f"{label!r} ({column.identifier}) {int(column.invalid.sum()):,} of {rows:,}"
-        for column, label in zip(columns, mapping.columns, strict=True)
-        if column.invalid.any()
-    ]
-    if not counts:
-        return
-    fate = "sent as given" if policy == "keep" else "sent empty"
-    other = "invalid='blank' sends them empty" if policy == "keep" else "invalid='keep' as given"
-    warn(
-        f"values that cannot be normalised are {fate} (invalid={policy!r}): "
-        + "; ".join(counts)
-        + f". See df.smartmatch.check() for examples; {other}, invalid='raise' stops"
-    )
 
 
 def _position(df: pd.DataFrame, column: object) -> int:

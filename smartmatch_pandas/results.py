@@ -10,6 +10,7 @@ file may have several.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -18,10 +19,10 @@ import re
 import tarfile
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Final, Protocol
+from typing import IO, Any, Final, Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ import pyarrow.csv as pacsv
 
 from .errors import DeliverableError, SmartMatchWarning, warn
 from .identifiers import MATCH_CODE, MATCHBACK_ID
+from .spool import Spool, SpooledFiles
 
 #: The dtype of every appended column: text, with ``pd.NA`` for missing.
 TEXT_DTYPE: Final = pd.StringDtype("pyarrow")
@@ -39,6 +41,12 @@ RANK: Final = "match_rank"
 _ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _MAX_NESTING: Final = 3
+_BOM: Final = b"\xef\xbb\xbf"
+#: Bytes of CSV parsed at a time.
+_PARSE_BLOCK: Final = 1 << 20
+#: Bytes read to tell what a file is (its header row must fit).
+_SNIFF: Final = 65536
+_LARGE_TEXT: Final = pa.large_string()
 #: A deliverable may unpack to this many times its own size at most (CSV compresses some
 #: 5-20 times; a decompression bomb, thousands), or to :data:`MIN_UNPACK_ALLOWANCE`.
 MAX_EXPANSION = 250
@@ -63,14 +71,20 @@ class Deliverable:
         The summary report's text, if there was one.
     """
 
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]
     best: pa.Table
     additional: pa.Table | None = None
     report: str | None = None
 
 
-def read_deliverable(data: bytes, *, filename: str | None = None) -> Deliverable:
+def read_deliverable(
+    data: bytes | Spool, *, filename: str | None = None, skip: Collection[str] = ()
+) -> Deliverable:
     """Unpack and parse a deliverable, whatever its format.
+
+    ``data`` is its bytes, or a :class:`~smartmatch_pandas.spool.Spool`: one that
+    spilled to a temporary file is unpacked and parsed from files, never held
+    in memory whole. Columns named in ``skip`` are not read.
 
     Raises
     ------
@@ -78,12 +92,30 @@ def read_deliverable(data: bytes, *, filename: str | None = None) -> Deliverable
         The bytes are not a deliverable: corrupt, truncated, or holding no
         CSV with a ``matchback_id`` column.
     """
-    budget = _Budget(max(MIN_UNPACK_ALLOWANCE, MAX_EXPANSION * len(data)))
+    return read_files(unpack_deliverable(data, filename=filename), filename=filename, skip=skip)
+
+
+def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> SpooledFiles:
+    """The files inside a deliverable, whatever its format, each in a spool.
+
+    A deliverable that spilled to a temporary file is unpacked member by member
+    into spools of their own (see :func:`unpack_spool`).
+
+    Raises
+    ------
+    DeliverableError
+        The bytes are corrupt or truncated, or unpack to far more than a
+        deliverable can (see :data:`MAX_EXPANSION`).
+    """
+    spool = data if isinstance(data, Spool) else Spool.of(data)
+    budget = _Budget(max(MIN_UNPACK_ALLOWANCE, MAX_EXPANSION * len(spool)))
     try:
-        files = unpack(data, budget=budget)
+        if spool.spilled:
+            return SpooledFiles(unpack_spool(spool, budget))
+        return SpooledFiles.of(unpack(spool.getvalue(), budget=budget))
     except _TooLargeError:
         raise DeliverableError(
-            f"the deliverable ({len(data):,} bytes) unpacks to more than {budget.limit:,} "
+            f"the deliverable ({len(spool):,} bytes) unpacks to more than {budget.limit:,} "
             "bytes, as a decompression bomb does: it was not unpacked. If it is genuine, "
             "raise smartmatch_pandas.results.MAX_EXPANSION",
             filename=filename,
@@ -96,27 +128,30 @@ def read_deliverable(data: bytes, *, filename: str | None = None) -> Deliverable
             f"{str(exc)[:200]}); download it again with resume(filename)",
             filename=filename,
         ) from None
-    return read_files(files, filename=filename)
 
 
-def read_files(files: dict[str, bytes], *, filename: str | None = None) -> Deliverable:
-    """Parse a deliverable's unpacked files (as :func:`unpack` gives them).
+def read_files(
+    files: Mapping[str, bytes], *, filename: str | None = None, skip: Collection[str] = ()
+) -> Deliverable:
+    """Parse a deliverable's unpacked files (as :func:`unpack` gives them, or spooled).
+
+    Columns named in ``skip`` are not read.
 
     Raises
     ------
     DeliverableError
         No file is a CSV with a ``matchback_id`` column.
     """
+    files = SpooledFiles.of(files)
     tables: list[tuple[str, pa.Table]] = []
     reports: list[str] = []
-    for name, content in files.items():
-        table = _parse_if_result(name, content, filename)
+    for name in files:
+        content = files.spool(name)
+        table = _parse_if_result(name, content, filename, skip)
         if table is not None:
             tables.append((name, table))
-            if table.num_rows and not content.endswith((b"\n", b"\r")):
-                _warn_cut_short(name, table, filename)
-        elif content.strip():
-            reports.append(content.decode("utf-8", "replace"))
+        elif content.head(_SNIFF).strip():
+            reports.append(content.getvalue().decode("utf-8", "replace"))
     if not tables:
         raise DeliverableError(
             f"the deliverable holds no CSV with a {MATCHBACK_ID} column (files: "
@@ -188,6 +223,59 @@ def unpack(
     return {name: data}
 
 
+# -- deliverables in temporary files: unpacked member by member, never whole in memory --
+
+
+def unpack_spool(
+    spool: Spool, budget: _Budget, name: str = "deliverable.csv", depth: int = 0
+) -> dict[str, Spool]:
+    """Every file inside ``spool``, by name, each in a spool of its own (as :func:`unpack`).
+
+    Members are copied block by block into new spools, which spill past the
+    threshold as any other; what they unpack to counts against ``budget``.
+    """
+    if depth > _MAX_NESTING:
+        return {name: spool}
+    magic = spool.head(4)
+    if magic in _ZIP_MAGIC:
+        out: dict[str, Spool] = {}
+        with zipfile.ZipFile(spool.reader()) as archive:
+            for info in archive.infolist():
+                if info.is_dir() or info.filename.startswith("__MACOSX/"):
+                    continue
+                if info.file_size > budget.left:
+                    raise _TooLargeError
+                with archive.open(info) as member:
+                    inner = _copied(member, budget)
+                out.update(unpack_spool(inner, budget, info.filename, depth + 1))
+        return out
+    if magic[:2] == _GZIP_MAGIC:
+        with gzip.GzipFile(fileobj=spool.reader()) as stream:
+            inner = _copied(stream, budget)
+        if len(inner) > 262 and inner.head(262)[257:262] == b"ustar":
+            out = {}
+            with tarfile.open(fileobj=inner.reader()) as archive:
+                for entry in archive:
+                    handle = archive.extractfile(entry) if entry.isfile() else None
+                    if handle is not None:
+                        extracted = _copied(handle, budget)
+                        out.update(unpack_spool(extracted, budget, entry.name, depth + 1))
+            inner.close()
+            return out
+        return unpack_spool(inner, budget, name.removesuffix(".gz"), depth + 1)
+    return {name: spool}
+
+
+def _copied(stream: IO[bytes] | io.BufferedIOBase, budget: _Budget) -> Spool:
+    """``stream`` copied into a new spool, within the budget."""
+    spool = Spool()
+    budget.left -= spool.copy_from(stream, limit=budget.left)
+    if budget.left < 0:
+        spool.close()
+        raise _TooLargeError
+    return spool
+
+
 def _untar(data: bytes, depth: int, budget: _Budget) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
@@ -226,10 +314,56 @@ def read_text_csv(source: str | os.PathLike[str] | IO[bytes], header: list[str])
     )
 
 
-def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Table | None:
+def _parse_if_result(
+    name: str, content: Spool, filename: str | None, skip: Collection[str] = ()
+) -> pa.Table | None:
     """Parse ``content`` as a result CSV (all text), or return None if it is not one."""
-    content = content.removeprefix(b"\xef\xbb\xbf")
-    header = csv_header(content)
+    found = _result_csv(name, content, filename, skip, _LARGE_TEXT)
+    if found is None:
+        return None
+    source, options = found
+    with result_csv_errors(name, filename):
+        # Whole, on every core: twice as fast as batch by batch, for the same table.
+        table = pacsv.read_csv(source, **options)
+        table.column_names  # noqa: B018  (names that are not UTF-8 fail here, not above)
+    if table.num_rows:
+        warn_if_cut_short(name, content, table[MATCHBACK_ID][-1].as_py(), filename)
+    return table
+
+
+def open_result_csv(
+    name: str,
+    content: Spool,
+    filename: str | None,
+    skip: Collection[str] = (),
+    text: pa.DataType = _LARGE_TEXT,
+) -> pacsv.CSVStreamingReader | None:
+    """A reader of ``content`` as a result CSV, batch by batch, or None if it is not one.
+
+    Every column is text, as ``large_string`` by default (the type pandas keeps
+    its Arrow strings in, so appended columns become pandas columns without a
+    copy) or as ``text``; columns named in ``skip`` are not read.
+
+    Raises
+    ------
+    DeliverableError
+        The header names a column twice, or the text is not valid CSV (reading
+        the batches raises it too, within :func:`result_csv_errors`).
+    """
+    found = _result_csv(name, content, filename, skip, text)
+    if found is None:
+        return None
+    source, options = found
+    with result_csv_errors(name, filename):
+        return pacsv.open_csv(source, **options)
+
+
+def _result_csv(
+    name: str, content: Spool, filename: str | None, skip: Collection[str], text: pa.DataType
+) -> tuple[pa.NativeFile, dict[str, Any]] | None:
+    """Where a result CSV's text starts and how to parse it; None if it is not one."""
+    head = content.head(_SNIFF)
+    header = csv_header(head)
     if not header or MATCHBACK_ID not in header:
         return None
     twice = sorted({column for column in header if header.count(column) > 1})
@@ -240,11 +374,25 @@ def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Tabl
             "it again with resume(filename), and report it if it persists",
             filename=filename,
         )
+    kept = [c for c in header if c not in skip or c == MATCHBACK_ID] if skip else None
+    options = {
+        "read_options": pacsv.ReadOptions(block_size=_PARSE_BLOCK),
+        "parse_options": pacsv.ParseOptions(newlines_in_values=True),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, text),
+            strings_can_be_null=True,
+            include_columns=kept,
+        ),
+    }
+    return content.arrow_input(len(_BOM) if head.startswith(_BOM) else 0), options
+
+
+@contextlib.contextmanager
+def result_csv_errors(name: str, filename: str | None) -> Iterator[None]:
+    """Arrow's errors reading the result CSV ``name`` as a :class:`DeliverableError`."""
     try:
-        table = read_text_csv(io.BytesIO(content), header)
-        table.column_names  # noqa: B018  (names that are not UTF-8 fail here, not above)
-        return table
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+        yield
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError, UnicodeDecodeError) as exc:
         raise DeliverableError(
             f"the result file {name!r} in the deliverable is not valid CSV "
             f"({_without_data(str(exc))}); download it again with resume(filename)",
@@ -252,9 +400,11 @@ def _parse_if_result(name: str, content: bytes, filename: str | None) -> pa.Tabl
         ) from None
 
 
-def _warn_cut_short(name: str, table: pa.Table, filename: str | None) -> None:
-    """A CSV that does not end with a line break may have been cut in its last value."""
-    last = table[MATCHBACK_ID][-1].as_py()
+def warn_if_cut_short(name: str, content: Spool, last: object, filename: str | None) -> None:
+    """Warn if a result CSV does not end with a line break: it may have been cut in its
+    last value (whose ``matchback_id`` is ``last``)."""
+    if content.tail(1) in (b"\n", b"\r"):
+        return
     job = f" of job {filename!r}" if filename else ""
     warn(
         f"the result file {name!r}{job} does not end with a line break, as a file cut short "
@@ -270,8 +420,24 @@ def _without_data(message: str) -> str:
 
 
 def _has_unique_ids(table: pa.Table) -> bool:
-    ids = table[MATCHBACK_ID]
-    return bool(pc.count_distinct(ids).as_py() == len(ids))
+    numbers = _plain_numbers(table[MATCHBACK_ID])
+    if numbers is None:
+        ids = table[MATCHBACK_ID]
+        return bool(pc.count_distinct(ids).as_py() == len(ids))
+    if not len(numbers):
+        return True
+    if numbers.max() < 4 * len(numbers) + 1024:  # row positions, as the client sends them
+        return bool(np.bincount(numbers).max() <= 1)
+    return len(np.unique(numbers)) == len(numbers)
+
+
+def _plain_numbers(ids: pa.ChunkedArray) -> np.ndarray | None:
+    """The ids as integers if every one is written plainly (no sign, space or leading
+    zero, so equal numbers are equal strings); else None."""
+    plain = pc.match_substring_regex(ids, r"^(?:0|[1-9][0-9]{0,17})$")
+    if ids.null_count or not pc.all(plain, min_count=0).as_py():
+        return None
+    return np.asarray(pc.cast(ids, pa.int64()).to_numpy(), dtype=np.int64)
 
 
 def _split_best(tables: list[tuple[str, pa.Table]]) -> tuple[pa.Table, pa.Table | None]:
@@ -426,7 +592,7 @@ class MatchResult:
     frame: pd.DataFrame
     additional: pd.DataFrame
     summary: MatchSummary
-    files: dict[str, bytes] = field(repr=False)
+    files: Mapping[str, bytes] = field(repr=False)
     filename: str | None = None
     #: The input row position of each row of ``additional``.
     additional_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
@@ -456,6 +622,7 @@ def merge_back(
     sent_columns: Sequence[str],
     *,
     filename: str | None = None,
+    presence: Mapping[str, pa.Array] | None = None,
 ) -> MatchResult:
     """Join a deliverable back onto the frame it came from, by row position.
 
@@ -469,6 +636,10 @@ def merge_back(
     sent_columns
         The columns of the upload; the service echoes them back and they are
         not appended again.
+    presence
+        Per identifier sent, which input rows had a value: the summary's
+        coverage is counted from it for identifiers whose echoed column was
+        not read (see :func:`read_files`' ``skip``).
 
     Raises
     ------
@@ -484,27 +655,35 @@ def merge_back(
     appended = [c for c in best.column_names if c not in echoed]
     names = _output_names(df.columns, appended)
 
-    rows_of = np.full(n, -1, dtype=np.int64)
-    rows_of[positions] = np.arange(len(positions))
+    if len(positions) == n and _in_order(positions):
+        rows_of = positions  # every row, in upload order: the columns are taken as they are
+    else:
+        rows_of = np.full(n, -1, dtype=np.int64)
+        rows_of[positions] = np.arange(len(positions))
     frame = _with_appended(df, best, appended, names, rows_of)
 
     additional, additional_rows = _additional(df, deliverable, best, appended, names, filename)
     missing = int((rows_of < 0).sum())
     unknown = int((~known).sum())
-    _warn_gaps(df, rows_of, missing, unknown, filename)
+    _warn_gaps(list(df.index[np.flatnonzero(rows_of < 0)[:5]]), n, missing, unknown, filename)
     summary = MatchSummary(
         rows=n,
         matched=_matched(best),
         report=deliverable.report,
         missing=missing,
         unknown=unknown,
-        coverage=_coverage(best, sent_columns),
+        coverage=_coverage(best, sent_columns, presence or {}, positions),
     )
     return MatchResult(frame, additional, summary, deliverable.files, filename, additional_rows)
 
 
 def _positions(table: pa.Table, n: int, filename: str | None) -> np.ndarray:
     """The row position each result row belongs to; -1 where it is not a row that was sent."""
+    plain = _plain_numbers(table[MATCHBACK_ID])
+    if plain is not None:  # as the client sent them: no need to trim or check each
+        out = plain.copy()
+        out[out >= n] = -1
+        return out
     ids = pc.utf8_trim_whitespace(table[MATCHBACK_ID])
     # Digits only: Arrow's cast would also read "0x1" or "+1" and place a row by guess.
     digits = pc.match_substring_regex(ids, r"^[0-9]{1,18}$")
@@ -543,23 +722,36 @@ def _output_names(existing: pd.Index, appended: list[str]) -> list[str]:
     return names
 
 
+def _in_order(positions: np.ndarray) -> bool:
+    """Whether ``positions`` is 0, 1, 2, ... (a deliverable in upload order)."""
+    return bool(np.array_equal(positions, np.arange(len(positions))))
+
+
 def _appended_frame(
     table: pa.Table, appended: list[str], names: list[str], take: np.ndarray, index: pd.Index
 ) -> pd.DataFrame:
-    """The appended columns, row ``i`` taken from ``table`` row ``take[i]`` (-1: empty)."""
-    indices = pa.array(take, mask=take < 0)
+    """The appended columns, row ``i`` taken from ``table`` row ``take[i]`` (-1: empty).
+
+    When ``take`` is every row of ``table`` in order, the columns are used as they
+    are, without a copy.
+    """
+    if len(take) == table.num_rows and _in_order(take):
+        arrays = [table[source] for source in appended]
+    else:
+        indices = pa.array(take, mask=take < 0)
+        arrays = [pc.take(table[source], indices) for source in appended]
     columns = {
-        name: pd.Series(
-            pc.take(table[source], indices).combine_chunks()
-            if len(take)
-            else pa.array([], pa.string()),
-            dtype=TEXT_DTYPE,
-            index=index,
-            copy=False,
-        )
-        for source, name in zip(appended, names, strict=True)
+        name: pd.Series(pd.arrays.ArrowStringArray(_large_text(values)), index=index, copy=False)
+        for values, name in zip(arrays, names, strict=True)
     }
-    return pd.DataFrame(columns, index=index)
+    return pd.DataFrame(columns, index=index, copy=False)
+
+
+def _large_text(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """Text as pandas keeps it (``large_string``): no copy when it is that already."""
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values])
+    return values if values.type == pa.large_string() else values.cast(pa.large_string())
 
 
 def _with_appended(
@@ -570,7 +762,15 @@ def _with_appended(
     rows_of: np.ndarray,
 ) -> pd.DataFrame:
     extra = _appended_frame(best, appended, names, rows_of, df.index)
-    return pd.concat([df, extra], axis=1) if len(extra.columns) else df.copy()
+    if not len(extra.columns):
+        return df.copy()
+    if _PANDAS_2:  # without Copy-on-Write, concat copies every column unless told not to
+        joined: pd.DataFrame = pd.concat([df, extra], axis=1, copy=False)  # type: ignore[call-overload]
+        return joined
+    return pd.concat([df, extra], axis=1)
+
+
+_PANDAS_2: Final = int(pd.__version__.split(".")[0]) < 3
 
 
 def _additional(
@@ -633,28 +833,46 @@ def _ranks(sorted_positions: np.ndarray) -> np.ndarray:
 
 
 def _matched(best: pa.Table) -> int:
-    if MATCH_CODE in best.column_names:
-        codes = pc.utf8_upper(pc.utf8_trim_whitespace(best[MATCH_CODE]))
-        return int(pc.sum(pc.equal(codes, "Y")).as_py() or 0)
-    if "vb.voterbase_id" in best.column_names:
-        return int(best.num_rows - best["vb.voterbase_id"].null_count)
+    if MATCH_CODE in best.column_names or "vb.voterbase_id" in best.column_names:
+        return int(pc.sum(_matched_rows(best)).as_py() or 0)
     return 0
 
 
-def _coverage(best: pa.Table, sent_columns: Sequence[str]) -> tuple[IdentifierCoverage, ...]:
-    """Rows with a value, and matched rows among them, per identifier the deliverable echoes."""
+def _matched_rows(best: pa.Table) -> pa.ChunkedArray | pa.Array:
+    """Per row: whether its best match is a match (code ``Y``, or a voterbase id)."""
     if MATCH_CODE in best.column_names:
-        codes = pc.utf8_upper(pc.utf8_trim_whitespace(best[MATCH_CODE]))
-        matched = pc.fill_null(pc.equal(codes, "Y"), False)
-    elif "vb.voterbase_id" in best.column_names:
-        matched = pc.is_valid(best["vb.voterbase_id"])
-    else:
-        matched = pa.array(np.zeros(best.num_rows, bool))
+        codes = best[MATCH_CODE]
+        if not pc.all(pc.is_in(codes, value_set=pa.array(["Y", "N"]))).as_py():
+            codes = pc.utf8_upper(pc.utf8_trim_whitespace(codes))  # written otherwise
+        return pc.fill_null(pc.equal(codes, "Y"), False)
+    if "vb.voterbase_id" in best.column_names:
+        return pc.is_valid(best["vb.voterbase_id"])
+    return pa.array(np.zeros(best.num_rows, bool))
+
+
+def _has_value(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Per row: not null, not empty, not whitespace alone."""
+    blank = pc.or_(pc.equal(pc.utf8_length(values), 0), pc.utf8_is_space(values))
+    return pc.fill_null(pc.invert(blank), False)
+
+
+def _coverage(
+    best: pa.Table,
+    sent_columns: Sequence[str],
+    presence: Mapping[str, pa.Array],
+    positions: np.ndarray,
+) -> tuple[IdentifierCoverage, ...]:
+    """Rows with a value, and matched rows among them, per identifier sent: read from the
+    column the deliverable echoes, or else from ``presence`` at each row's position."""
+    matched = _matched_rows(best)
     coverage = []
     for identifier in sent_columns:
-        if identifier == MATCHBACK_ID or identifier not in best.column_names:
+        if identifier in best.column_names and identifier != MATCHBACK_ID:
+            has = _has_value(best[identifier])
+        elif identifier in presence:
+            has = presence[identifier].take(pa.array(positions))
+        else:
             continue
-        has = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(best[identifier]), ""), False)
         rows = int(pc.sum(has).as_py() or 0)
         both = int(pc.sum(pc.and_(has, matched)).as_py() or 0)
         coverage.append(IdentifierCoverage(identifier, rows, both))
@@ -662,13 +880,14 @@ def _coverage(best: pa.Table, sent_columns: Sequence[str]) -> tuple[IdentifierCo
 
 
 def _warn_gaps(
-    df: pd.DataFrame, rows_of: np.ndarray, missing: int, unknown: int, filename: str | None
+    labels: Sequence[Hashable], rows: int, missing: int, unknown: int, filename: str | None
 ) -> None:
+    """Warn of rows missing from the deliverable (``labels``: the first few) and of rows
+    it has that were never sent."""
     job = f" (job {filename!r})" if filename else ""
     if missing:
-        labels = list(df.index[np.flatnonzero(rows_of < 0)[:5]])
         warnings.warn(
-            f"{missing:,} of {len(df):,} rows are missing from the deliverable{job}: their "
+            f"{missing:,} of {rows:,} rows are missing from the deliverable{job}: their "
             f"appended columns are empty (first rows: {labels})",
             SmartMatchWarning,
             stacklevel=3,

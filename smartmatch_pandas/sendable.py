@@ -10,7 +10,7 @@ others is only warned about. Pure data work over Arrow arrays.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from typing import Final
 
 import numpy as np
@@ -40,12 +40,42 @@ def check_sendable(table: pa.Table, mapping: ColumnMapping, index: pd.Index) -> 
     SmartMatchWarning
         A column sent is empty in every row (but not all of them are).
     """
-    empty: list[tuple[Hashable, str]] = []
+    check_values(table, mapping, index)
+    check_not_empty(empty_columns(table, mapping), mapping)
+
+
+def check_values(table: pa.Table, mapping: ColumnMapping, index: pd.Index) -> None:
+    """Refuse a value the CSV cannot carry (a part of a list will do: ``index`` labels its
+    rows).
+
+    Raises
+    ------
+    InputError
+        A value holds a NUL character or is longer than :data:`MAX_VALUE_CHARS`.
+    """
     for (label, identifier), column in zip(mapping.pairs, table.columns, strict=False):
         text = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
         _check_values(text, label, identifier, index)
-        if len(text) and text.null_count == len(text):
-            empty.append((label, identifier))
+
+
+def empty_columns(table: pa.Table, mapping: ColumnMapping) -> set[tuple[Hashable, str]]:
+    """The (column, identifier) pairs of ``table`` with no value in any row."""
+    return {
+        pair
+        for pair, column in zip(mapping.pairs, table.columns, strict=False)
+        if len(column) and column.null_count == len(column)
+    }
+
+
+def check_not_empty(empty: Collection[tuple[Hashable, str]], mapping: ColumnMapping) -> None:
+    """Refuse a list whose every column sent is ``empty``; warn of each empty one else.
+
+    Raises
+    ------
+    InputError
+        Every column sent is empty in every row.
+    """
+    empty = [pair for pair in mapping.pairs if pair in empty]
     if empty and len(empty) == len(mapping):
         named = ", ".join(f"{label!r} ({identifier})" for label, identifier in empty)
         raise InputError(
@@ -61,8 +91,11 @@ def check_sendable(table: pa.Table, mapping: ColumnMapping, index: pd.Index) -> 
 
 
 def _check_values(text: pa.Array, label: Hashable, identifier: str, index: pd.Index) -> None:
-    too_long = pc.greater(pc.utf8_length(text), MAX_VALUE_CHARS)
-    row = _first(too_long)
+    # Bytes bound characters from above, and Arrow has each value's bytes at hand: the
+    # characters are counted only where the bytes are over.
+    row = _first(pc.greater(pc.binary_length(text), MAX_VALUE_CHARS))
+    if row is not None:
+        row = _first(pc.greater(pc.utf8_length(text), MAX_VALUE_CHARS))
     if row is not None:
         length = len(text[row].as_py())
         raise InputError(
@@ -71,13 +104,22 @@ def _check_values(text: pa.Array, label: Hashable, identifier: str, index: pd.In
             "here). Is it the right column? Shorten or blank such values first, or leave the "
             f"column out with columns={{{label!r}: None}}"
         )
-    row = _first(pc.match_substring(text, "\x00"))
+    row = _first(pc.match_substring(text, "\x00")) if _may_hold_nul(text) else None
     if row is not None:
         raise InputError(
             f"column {label!r} ({identifier}), row {index[row]!r}: a NUL character (\\x00), "
             "which a CSV file cannot carry. Remove them first, for example "
             f"df[{label!r}] = df[{label!r}].str.replace('\\x00', '')"
         )
+
+
+def _may_hold_nul(text: pa.Array) -> bool:
+    """Whether the bytes behind ``text`` hold a NUL anywhere (one scan of its data
+    buffer, which may reach beyond a slice: then the values are searched one by one)."""
+    data = text.buffers()[-1]
+    if data is None or not data.size:
+        return False
+    return bool(np.frombuffer(data, dtype=np.uint8).min() == 0)  # no copy, no mask
 
 
 def _first(flags: pa.Array) -> int | None:

@@ -27,7 +27,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+import warnings
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,8 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from ._paths import configured_dir, user_cache_dir
-from .errors import OptionError
+from .errors import OptionError, SmartMatchWarning
+from .spool import Spool, SpooledFiles, fingerprint_of
 
 if TYPE_CHECKING:
     from .fields import ColumnMapping
@@ -64,8 +66,12 @@ def store_home() -> Path:
 
 
 def fingerprint(body: bytes) -> str:
-    """A fingerprint of the uploaded data (its SHA-256): equal bodies, equal fingerprints."""
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+    """A fingerprint of the uploaded data (its SHA-256): equal bodies, equal fingerprints.
+
+    A :class:`~smartmatch_pandas.spool.Spool` made with ``digest=True`` gives the
+    same fingerprint of what was written to it, without holding the bytes.
+    """
+    return fingerprint_of(hashlib.sha256(body))
 
 
 def service_url(base_url: str) -> str:
@@ -254,7 +260,7 @@ class CachedResult:
 
     filename: str
     saved_at: str
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]
 
 
 class JobStore:
@@ -390,31 +396,61 @@ class JobStore:
     def _result_path(self, key: str) -> Path:
         return self.results_dir / f"{key}.parquet"
 
-    def save_result(self, key: str, filename: str, files: dict[str, bytes]) -> None:
-        """Keep a finished job's deliverable files, as Parquet, under ``key``."""
+    def save_result(self, key: str, filename: str, files: Mapping[str, bytes]) -> None:
+        """Keep a finished job's deliverable files, as Parquet, under ``key``.
+
+        A file is kept in rows of at most :data:`RESULT_BLOCK` bytes (its name
+        repeated), read block by block from its spool when it has one
+        (:class:`~smartmatch_pandas.spool.SpooledFiles`): a deliverable larger
+        than memory is cached without ever being held whole.
+        """
+        pending = self.saving_result(key, filename, files, warn=False)
+        pending.keep()
+        pending.wait()
+        if pending.error is not None:
+            raise pending.error
+
+    def saving_result(
+        self, key: str, filename: str, files: Mapping[str, bytes], *, warn: bool = True
+    ) -> PendingResult:
+        """Start keeping a result as :meth:`save_result` does, on a thread of its own
+        (see :class:`PendingResult`); ``files`` must stay open until it is written.
+        A failure is warned of (``warn``) rather than raised."""
         meta = {"filename": filename, "saved_at": _now(), "version": __version__}
-        table = pa.table(
-            {
-                "name": pa.array(list(files), pa.string()),
-                "content": pa.array(list(files.values()), pa.large_binary()),
-            }
-        ).replace_schema_metadata({_RESULT_META: json.dumps(meta).encode()})
         path = self._result_path(key)
-        with _atomic_path(path) as partial:
-            pq.write_table(table, str(partial), compression="zstd")
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        os.close(fd)
+        return PendingResult(
+            path, Path(name), lambda partial: _write_result(partial, meta, files), warn=warn
+        )
 
     def load_result(self, key: str) -> CachedResult | None:
-        """The cached deliverable for ``key``, or None."""
+        """The cached deliverable for ``key``, or None.
+
+        Its files are spools (:class:`~smartmatch_pandas.spool.SpooledFiles`):
+        large ones spill to private temporary files as they are read.
+        """
+        _settled(self._result_path(key))
         try:
-            table = pq.read_table(self._result_path(key))
+            source = pq.ParquetFile(self._result_path(key))
         except (FileNotFoundError, pa.ArrowInvalid, OSError):
             return None
-        meta = json.loads((table.schema.metadata or {}).get(_RESULT_META, b"{}"))
-        files = dict(zip(table["name"].to_pylist(), table["content"].to_pylist(), strict=True))
+        spools: dict[str, Spool] = {}
+        try:
+            with source:
+                meta = json.loads((source.schema_arrow.metadata or {}).get(_RESULT_META, b"{}"))
+                for batch in source.iter_batches(batch_size=1):
+                    for name, block in zip(batch["name"], batch["content"], strict=True):
+                        spools.setdefault(name.as_py(), Spool()).write(block.as_buffer())
+        except (pa.ArrowInvalid, OSError, ValueError):
+            SpooledFiles(spools).close()
+            return None
+        files = SpooledFiles(spools)
         return CachedResult(str(meta.get("filename", "")), str(meta.get("saved_at", "")), files)
 
     def result_of(self, key: str) -> str | None:
         """The filename of the job whose result is cached under ``key``, without reading it."""
+        _settled(self._result_path(key))
         try:
             schema = pq.read_schema(self._result_path(key))
         except (FileNotFoundError, pa.ArrowInvalid, OSError):
@@ -424,6 +460,7 @@ class JobStore:
 
     def clear_results(self, keys: set[str] | None = None) -> tuple[int, int]:
         """Remove cached results (those of ``keys``, or all); return (files, bytes) removed."""
+        _settled()
         count = size = 0
         for path in self.results_dir.glob("*.parquet"):
             if keys is not None and path.stem not in keys:
@@ -440,6 +477,114 @@ class JobStore:
     def _locked(self) -> Iterator[None]:
         with _THREAD_LOCK, _file_lock(self._lock_path):
             yield
+
+
+class PendingResult:
+    """A result being written to a private partial file on a thread of its own.
+
+    Compressing a large deliverable takes a core for a while, so it is done
+    while the caller parses and merges the same files. :meth:`keep` has the
+    result renamed into place once written, without waiting for it;
+    :meth:`discard` has it deleted. Until it is settled, anything that reads
+    the result cache in this process waits for it, and so does the end of
+    the process (the thread is not a daemon): nothing is half written.
+    """
+
+    def __init__(
+        self, path: Path, partial: Path, write: Callable[[Path], None], *, warn: bool = True
+    ) -> None:
+        self._path, self._partial = path, partial
+        self._decided = threading.Event()
+        self._keep, self._warn = False, warn
+        #: What went wrong writing it, if anything.
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(write,), name="smartmatch-result-cache"
+        )
+        with _PENDING_LOCK:
+            _PENDING[path] = self
+        self._thread.start()
+
+    def _run(self, write: Callable[[Path], None]) -> None:
+        error: BaseException | None = None
+        try:
+            write(self._partial)
+        except BaseException as exc:  # reported below, if the result was to be kept
+            error = exc
+        self._decided.wait()
+        try:
+            if self._keep and error is None:
+                self._partial.replace(self._path)
+            else:
+                self._partial.unlink(missing_ok=True)
+        except OSError as exc:
+            error = error or exc
+        finally:
+            with _PENDING_LOCK:
+                if _PENDING.get(self._path) is self:
+                    del _PENDING[self._path]
+        self.error = error
+        if self._keep and error is not None and self._warn:
+            warnings.warn(
+                f"a result could not be kept in the result cache at {self._path.parent} "
+                f"({getattr(error, 'strerror', None) or error}); the job is done all the same",
+                SmartMatchWarning,
+                stacklevel=1,
+            )
+
+    def keep(self) -> None:
+        """Keep the result once it is written (returns at once)."""
+        self._keep = True
+        self._decided.set()
+
+    def discard(self) -> None:
+        """Drop the result (returns at once)."""
+        self._decided.set()
+
+    def wait(self) -> None:
+        """Wait until the result is settled."""
+        self._thread.join()
+
+
+_PENDING: dict[Path, PendingResult] = {}
+_PENDING_LOCK = threading.Lock()
+
+
+def _settled(path: Path | None = None) -> None:
+    """Wait for this process's results being written (the one at ``path``, or all)."""
+    with _PENDING_LOCK:
+        pending = [p for k, p in _PENDING.items() if path is None or k == path]
+    for result in pending:
+        result.wait()
+
+
+def _write_result(partial: Path, meta: dict[str, str], files: Mapping[str, bytes]) -> None:
+    schema = _RESULT_SCHEMA.with_metadata({_RESULT_META: json.dumps(meta).encode()})
+    with pq.ParquetWriter(
+        str(partial),
+        schema,
+        compression="zstd",
+        # One long value per row: neither dictionaries nor min/max statistics help.
+        use_dictionary=False,
+        write_statistics=False,
+    ) as writer:
+        for name in files:
+            for block in _file_blocks(files, name):
+                writer.write_table(pa.table([[name], [block]], schema=schema))
+
+
+#: Bytes of a deliverable's file per row of a cached result.
+RESULT_BLOCK: Final = 4 * 2**20
+_RESULT_SCHEMA: Final = pa.schema([("name", pa.string()), ("content", pa.large_binary())])
+
+
+def _file_blocks(files: Mapping[str, bytes], name: str) -> Iterator[bytes]:
+    """File ``name`` in blocks of at most :data:`RESULT_BLOCK` bytes (one, if empty)."""
+    with SpooledFiles.of(files).spool(name).reader() as reader:
+        block = reader.read(RESULT_BLOCK)
+        yield block
+        while block := reader.read(RESULT_BLOCK):
+            yield block
 
 
 # flock() excludes other processes; this lock also spares a process's own

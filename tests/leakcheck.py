@@ -22,6 +22,7 @@ import subprocess
 import threading
 import traceback
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +49,7 @@ class Watch:
     keys: set[str] = field(default_factory=set)
     signatures: set[str] = field(default_factory=set)
     emitted: list[tuple[str, str]] = field(default_factory=list)
-    objects: dict[type, list[object]] = field(default_factory=dict)
+    objects: dict[type, list[Callable[[], object]]] = field(default_factory=dict)
     errors: list[BaseException] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,11 +73,20 @@ class Watch:
                 self.emitted.append((where, str(text)))
 
     def made(self, obj: object) -> None:
-        """A public object was made: its reprs are taken at the test's end."""
+        """A public object was made: its reprs are taken now, and at the test's end if it
+        is still alive (held weakly where it can be, so that the watch does not keep a
+        job's temporary files open beyond its life)."""
         with self.lock:
             made = self.objects.setdefault(type(obj), [])
-            if len(made) < _PER_CLASS:
-                made.append(obj)
+            if len(made) >= _PER_CLASS:
+                return
+            try:
+                made.append(weakref.ref(obj))
+            except TypeError:
+                made.append(lambda: obj)
+        texts = _texts(obj)  # outside the lock: a repr may make public objects too
+        with self.lock:
+            self.emitted.extend(texts)
 
     def leaks(self, text: str) -> list[str]:
         """What kinds of secret ``text`` holds (empty if none)."""
@@ -102,17 +112,26 @@ class Watch:
             yield f"{name} repr", repr(error)
             yield f"{name} args", repr(error.args)
             yield f"{name} shown", "".join(traceback.format_exception_only(error))
-        for kind, made in list(self.objects.items()):
-            for obj in made:
-                for how in ("repr", "str", "_repr_html_"):
-                    try:
-                        if how == "_repr_html_":
-                            text = getattr(obj, how)() if hasattr(obj, how) else ""
-                        else:
-                            text = repr(obj) if how == "repr" else str(obj)
-                    except Exception as exc:  # a repr that fails shows its error instead
-                        text = f"{type(exc).__name__}: {exc}"
-                    yield f"{how} of a {kind.__name__}", text
+        for made in list(self.objects.values()):
+            for held in made:
+                obj = held()
+                if obj is not None:
+                    yield from _texts(obj)
+
+
+def _texts(obj: object) -> list[tuple[str, str]]:
+    """The ``repr``, ``str`` and HTML of ``obj``, each labelled with how it was taken."""
+    texts = []
+    for how in ("repr", "str", "_repr_html_"):
+        try:
+            if how == "_repr_html_":
+                text = getattr(obj, how)() if hasattr(obj, how) else ""
+            else:
+                text = repr(obj) if how == "repr" else str(obj)
+        except Exception as exc:  # a repr that fails shows its error instead
+            text = f"{type(exc).__name__}: {exc}"
+        texts.append((f"{how} of a {type(obj).__name__}", text))
+    return texts
 
 
 WATCH = Watch()

@@ -1,0 +1,217 @@
+"""Contact lists in files, CSV (every column as text) or Parquet: read and written whole or
+in batches.
+
+The command line reads a list and writes the enriched list through these, in
+memory (:func:`read_table`, :func:`write_table`) or batch by batch for a file
+larger than memory (:class:`TableFile`, :class:`TableWriter`): both ways give
+the same columns, types and bytes. Every column is read as Arrow has it and
+handed to pandas as :class:`pandas.ArrowDtype`, so what is written back is
+what was read (a Parquet ``int32`` with gaps stays ``int32``, a CSV ZIP of
+``02134`` stays ``02134``), followed by the appended columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .errors import InputError
+from .results import csv_header
+
+#: Rows per batch (fewer when they are wide: see :data:`BATCH_BYTES`).
+BATCH_ROWS: Final = 65_536
+#: Bytes per batch at most, roughly.
+BATCH_BYTES: Final = 16 << 20
+#: Bytes of CSV parsed at a time: Arrow's parsing buffers grow with it (some 35 times).
+CSV_BLOCK: Final = 1 << 20
+#: Where pandas keeps ``DataFrame.attrs`` in a Parquet file.
+_ATTRS_KEY: Final = b"PANDAS_ATTRS"
+
+
+class TableFile:
+    """A contact list in a CSV or Parquet file (by its extension), read in batches.
+
+    A CSV's columns are all text, empty cells null and nothing else
+    (``NA`` and ``null`` are names too). A Parquet file's columns are as
+    stored; the index columns pandas may have stored are left out.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, or is neither CSV nor Parquet.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.parquet = self.path.suffix.lower() == ".parquet"
+        try:
+            if self.parquet:
+                with pq.ParquetFile(self.path) as source:
+                    schema = source.schema_arrow
+                    self.rows: int | None = source.metadata.num_rows
+                hidden = set(_pandas_index_columns(schema))
+                self.schema = pa.schema([f for f in schema if f.name not in hidden])
+            else:
+                with self.path.open("rb") as head:
+                    names = csv_header(head.read(65536)) or []
+                self.schema = pa.schema([(name, pa.string()) for name in names])
+                self.rows = None
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise InputError(f"{self.path} cannot be read as a contact list: {exc}") from None
+
+    @property
+    def columns(self) -> list[str]:
+        """The list's column names, in order."""
+        return list(self.schema.names)
+
+    def batches(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """The rows, batch by batch, with ``columns`` (default all) in the file's order.
+
+        A batch holds :data:`BATCH_ROWS` rows, or fewer wide ones
+        (:data:`BATCH_BYTES`); the last may hold fewer.
+
+        Raises
+        ------
+        InputError
+            The file is not valid CSV or Parquet.
+        """
+        names = self.columns if columns is None else [c for c in self.columns if c in columns]
+        held: list[pa.RecordBatch] = []
+        rows = size = 0
+        schema = pa.schema([self.schema.field(name) for name in names])
+        for batch in self._read(names):
+            held.append(batch)
+            rows, size = rows + batch.num_rows, size + batch.nbytes
+            if rows >= BATCH_ROWS or size >= BATCH_BYTES:
+                yield pa.Table.from_batches(held, schema=schema)
+                held, rows, size = [], 0, 0
+        if held:
+            yield pa.Table.from_batches(held, schema=schema)
+
+    def _read(self, names: list[str]) -> Iterator[pa.RecordBatch]:
+        try:
+            if self.parquet:
+                with pq.ParquetFile(self.path) as source:
+                    yield from source.iter_batches(batch_size=BATCH_ROWS // 4, columns=names)
+                return
+            reader = pacsv.open_csv(
+                self.path,
+                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(self.columns, pa.string()),
+                    strings_can_be_null=True,
+                    null_values=[""],
+                    include_columns=names,
+                ),
+            )
+            yield from reader
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{self.path} is not valid {self._kind}: {exc}") from None
+
+    def read(self) -> pa.Table:
+        """All of it, as one table."""
+        return pa.Table.from_batches(list(self._read(self.columns)), schema=self.schema)
+
+    @property
+    def _kind(self) -> str:
+        return "Parquet" if self.parquet else "CSV"
+
+
+def _pandas_index_columns(schema: pa.Schema) -> list[str]:
+    """The columns pandas stored its index in (a RangeIndex is kept as metadata alone)."""
+    raw = (schema.metadata or {}).get(b"pandas")
+    if not raw:
+        return []
+    try:
+        stored = json.loads(raw).get("index_columns", [])
+    except ValueError:
+        return []
+    return [name for name in stored if isinstance(name, str)]
+
+
+def frame_of(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
+    """A table as a pandas frame of :class:`pandas.ArrowDtype` columns (no copy of the text)."""
+    frame: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype, ignore_metadata=True)
+    return frame
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A CSV (every column as text) or Parquet file, as a frame (see :class:`TableFile`)."""
+    return frame_of(TableFile(path).read())
+
+
+def output_schema(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Schema:
+    """The Arrow schema ``frame`` is written with: pandas' metadata, and its ``attrs``
+    where pandas keeps them.
+
+    ``frame`` may have no rows: a list written in batches gets the schema its
+    whole frame would have. ``schema`` is the frame's as converted, if known.
+    """
+    schema = schema or pa.Schema.from_pandas(frame, preserve_index=False)
+    if not frame.attrs:
+        return schema
+    return schema.with_metadata({**(schema.metadata or {}), _ATTRS_KEY: json.dumps(frame.attrs)})
+
+
+class TableWriter:
+    """Writes a table to Parquet or CSV (by the file's extension), batch by batch.
+
+    The file is written beside its place under a temporary name and moved
+    there by :meth:`close`, so a run that fails leaves no half-written list.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], schema: pa.Schema) -> None:
+        self.path = Path(path)
+        self._partial = self.path.with_name(f".{self.path.name}.partial")
+        self._writer: Any
+        if self.path.suffix.lower() == ".parquet":
+            self.schema = schema
+            self._writer = pq.ParquetWriter(self._partial, schema)
+        else:
+            self.schema = schema.remove_metadata()
+            self._writer = pacsv.CSVWriter(self._partial, self.schema)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        if kind is not None:
+            self.abort()
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """Append rows (cast to the schema's types)."""
+        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        self._writer.write_table(table.cast(self.schema))
+
+    def close(self) -> None:
+        """Finish the file and move it into place."""
+        self._writer.close()
+        self._partial.replace(self.path)
+
+    def abort(self) -> None:
+        """Stop, and remove what was written."""
+        try:
+            self._writer.close()
+        finally:
+            self._partial.unlink(missing_ok=True)
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write ``frame`` (without its index) as Parquet or CSV, by the file's extension.
+
+    ``frame.attrs`` (the job's summary) is kept in a Parquet file, where pandas
+    reads it back.
+    """
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with TableWriter(path, output_schema(frame, table.schema)) as writer:
+        writer.write(table)
+        writer.close()

@@ -1,0 +1,718 @@
+"""Matching a contact-list file larger than memory: read, sent and merged back in batches.
+
+``smartmatch-pandas match`` works this way on a file larger than the spill
+threshold (see :mod:`smartmatch_pandas.spool`), and gives exactly what
+matching the file in memory gives:
+
+1. The file is read batch by batch (:class:`~smartmatch_pandas.files.TableFile`);
+   each batch's identifier columns are normalised as :func:`~smartmatch_pandas.match`
+   does and appended to the upload CSV, which spills to a private temporary
+   file. The job is then recorded, registered and uploaded as any other.
+2. The deliverable is downloaded to a private temporary file and unpacked
+   member by member. A deliverable need not keep the upload's order, so each
+   result file is read block by block and its rows spread over temporary
+   *bucket* files by ``matchback_id`` range (:data:`BUCKET_ROWS` rows each).
+3. The list is read again, in order; each batch takes its results from the
+   bucket that holds its rows (loaded once, then dropped) and is written out,
+   enriched, to the output file.
+
+Memory holds a batch of the list, one bucket of results and a few bits per
+row (which rows had a value for each identifier, which were seen in the
+deliverable): never the list itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import api
+from .errors import DeliverableError, InputError
+from .fields import ColumnMapping, resolve_mapping
+from .files import TableFile, TableWriter, frame_of, output_schema
+from .identifiers import MATCHBACK_ID
+from .job import Via
+from .normalize import InvalidPolicy, check_policy
+from .options import Format, MatchOptions
+from .prepare import (
+    InvalidTally,
+    csv_chunks,
+    csv_header_line,
+    sent_columns,
+    sent_presence,
+    upload_table,
+)
+from .progress import ProgressArg, Reporter
+from .results import (
+    RANK,
+    TEXT_DTYPE,
+    IdentifierCoverage,
+    MatchSummary,
+    _drop_repeated_best,
+    _in_order,
+    _matched_rows,
+    _output_names,
+    _positions,
+    _ranks,
+    _warn_gaps,
+    open_result_csv,
+    result_csv_errors,
+    warn_if_cut_short,
+)
+from .sendable import check_not_empty, check_values, empty_columns
+from .spool import Spool, SpooledFiles
+from .store import JobRecord, JobStore
+
+#: Rows of results per bucket file: a bucket is what the merge holds in memory at once.
+BUCKET_ROWS: Final = 1 << 16
+_POSITION: Final = "__smartmatch_position"
+_ORDER: Final = "__smartmatch_order"
+
+
+def match_file(
+    source: str | Path,
+    output: str | Path,
+    *,
+    max_matches: int = 1,
+    format: Format = "csv",
+    include_email: bool = False,
+    include_landline: bool = False,
+    include_wireless: bool = False,
+    include_voip: bool = False,
+    webhook: str | None = None,
+    filename: str | None = None,
+    columns: Mapping[Hashable, str | None] | None = None,
+    invalid: InvalidPolicy = "keep",
+    all_matches: bool = False,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    poll_interval: float | None = None,
+    timeout: float | None = None,
+    progress: ProgressArg = True,
+    extra_params: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    refresh: bool = False,
+) -> FileResult:
+    """Match the contact list in a CSV or Parquet file, writing the enriched list to ``output``.
+
+    Takes :func:`smartmatch_pandas.match`'s arguments and writes what
+    ``write_table(match(read_table(source), ...), output)`` would, without
+    ever holding the list in memory (see the module's notes).
+
+    Returns
+    -------
+    FileResult
+        The job's filename, its summary, and the rows written.
+    """
+    table = TableFile(source)
+    mapping = _file_mapping(table, columns)
+    plan = api._plan(
+        None,
+        columns,
+        api_key,
+        base_url,
+        poll_interval,
+        MatchOptions(
+            max_matches=max_matches,
+            format=format,
+            include_email=include_email,
+            include_landline=include_landline,
+            include_wireless=include_wireless,
+            include_voip=include_voip,
+            webhook=webhook,
+            filename=filename,
+            extra_params=extra_params or {},
+        ),
+        invalid=invalid,
+        cache=cache,
+        refresh=refresh,
+        webhook=webhook,
+        mapping=mapping,
+    )
+    reporter = Reporter(progress)
+    try:
+        reporter.stage("preparing")
+        upload = upload_file(table, mapping, plan.invalid)
+        job = api._submit_body(
+            upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
+        )
+        job.wait(timeout=timeout, progress=reporter)
+        files = job._unpacked(reporter)
+        reporter.stage("merging")
+        summary, written = merge_file(
+            table,
+            files,
+            output,
+            sent=[*mapping.identifiers, MATCHBACK_ID],
+            rows=upload.rows,
+            presence=upload.presence,
+            all_matches=all_matches,
+            filename=job.filename,
+        )
+        job._cache(files)
+        reporter.stage("done")
+    finally:
+        reporter.close()
+    reporter.note(summary.describe())
+    return FileResult(job.filename, summary, written)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What :func:`match_file` did: the job, its summary, the rows written."""
+
+    filename: str
+    summary: MatchSummary
+    written: int
+
+
+def resume_file(
+    filename: str,
+    source: str | Path,
+    output: str | Path,
+    *,
+    all_matches: bool = False,
+    timeout: float | None = None,
+    progress: ProgressArg = True,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    poll_interval: float | None = None,
+    cache: bool = True,
+    reupload: bool = True,
+    via: Via | None = None,
+) -> FileResult:
+    """Pick a submitted job up again and merge it onto the list in a file, in batches.
+
+    As :func:`smartmatch_pandas.resume` with the frame read from ``source``, and
+    the result written to ``output``, without ever holding the list: the file
+    is checked against the job's upload (and uploaded again if the job never
+    was) batch by batch, then merged as :func:`match_file` merges.
+    """
+    table = TableFile(source)
+    store = JobStore()
+    if store.load(filename) is None:
+        raise InputError(
+            f"there is no record of job {filename!r} in the job store at {store.home}, so "
+            f"{table.path} cannot be checked against what was uploaded: resume it without "
+            "an input file to get the service's tables, or set SMARTMATCH_HOME to the job "
+            "store that submitted it",
+            filename=filename,
+        )
+    rows: list[int] = []
+
+    def upload(record: JobRecord) -> tuple[Spool, dict[str, pa.Array]]:
+        mapping = api.recorded_mapping(table.columns, record, what="file")
+        made = upload_file(table, mapping, check_policy(record.invalid))
+        if made.body.fingerprint != record.fingerprint:
+            made.body.close()
+            raise api.not_the_list_submitted(record, made.rows, what="file")
+        rows.append(made.rows)
+        return made.body, made.presence
+
+    reporter = Reporter(progress)
+    try:
+        job = api._resumed_job(
+            store,
+            filename,
+            None,
+            reporter,
+            api_key=api_key,
+            base_url=base_url,
+            poll_interval=poll_interval,
+            cache=cache,
+            reupload=reupload,
+            upload=upload,
+        )
+        job.wait(timeout=timeout, progress=reporter, via=via)
+        files = job._unpacked(reporter)
+        reporter.stage("merging")
+        assert job.mapping is not None  # a recorded job's
+        assert job._presence is not None  # made by upload() above
+        summary, written = merge_file(
+            table,
+            files,
+            output,
+            sent=[*job.mapping.identifiers, MATCHBACK_ID],
+            rows=rows[0],
+            presence=job._presence,
+            all_matches=all_matches,
+            filename=job.filename,
+        )
+        job._cache(files)
+        reporter.stage("done")
+    finally:
+        reporter.close()
+    reporter.note(summary.describe())
+    return FileResult(job.filename, summary, written)
+
+
+def _file_mapping(table: TableFile, columns: Mapping[Hashable, str | None] | None) -> ColumnMapping:
+    """The file's columns mapped to identifiers, checked as a frame's would be."""
+    mapping = resolve_mapping(pd.Index(table.columns).unique(), columns)
+    for column in mapping.columns:
+        if table.columns.count(str(column)) > 1:
+            raise InputError(
+                f"column {column!r} appears more than once in {table.path}; rename the duplicates"
+            )
+    return mapping
+
+
+# -- 1. the upload, batch by batch -------------------------------------------------------------
+
+
+@dataclass
+class Upload:
+    """A list's upload CSV (in a spool: the caller closes it), its rows, and which rows
+    it sends a value for, per identifier."""
+
+    body: Spool
+    rows: int
+    presence: dict[str, pa.Array]
+
+
+def upload_file(
+    table: TableFile, mapping: ColumnMapping, invalid: InvalidPolicy, today: dt.date | None = None
+) -> Upload:
+    """The upload CSV of a file, made batch by batch; byte for byte what
+    :func:`~smartmatch_pandas.prepare.upload_body` makes of the whole list.
+
+    Raises
+    ------
+    InputError
+        The file has no rows; or ``invalid="raise"`` and values are invalid
+        (counted over the whole file, as for a frame).
+    """
+    today = today or dt.date.today()
+    tally = InvalidTally(invalid)
+    body = Spool(digest=True)
+    present: dict[str, list[pa.Array]] = {identifier: [] for identifier in mapping.identifiers}
+    rows = 0
+    empty = set(mapping.pairs)  # the columns with no value in any batch so far
+    try:
+        body.write(csv_header_line([*mapping.identifiers, MATCHBACK_ID]))
+        for batch in table.batches([str(c) for c in mapping.columns]):
+            frame = frame_of(batch)
+            frame.index = pd.RangeIndex(rows, rows + len(frame))
+            columns = sent_columns(frame, mapping, invalid, today=today)
+            tally.add(columns)
+            if not (invalid == "raise" and tally.any):
+                upload = upload_table(columns, start=rows)
+                check_values(upload, mapping, frame.index)
+                empty &= empty_columns(upload, mapping)
+                for chunk in csv_chunks(upload):
+                    body.write(chunk)
+                for identifier, flags in sent_presence(upload).items():
+                    present[identifier].append(flags)
+            rows += len(frame)
+        if not rows:
+            raise InputError(f"{table.path} has no rows: there is nothing to match")
+        tally.report(rows)
+        check_not_empty(empty, mapping)
+    except BaseException:
+        body.close()
+        raise
+    presence = {k: pa.concat_arrays(v) for k, v in present.items()}
+    return Upload(body, rows, presence)
+
+
+# -- 2. the deliverable's result files, spread over buckets by row -------------------------------
+
+
+@dataclass
+class _ResultFile:
+    """One result CSV of a deliverable, its rows spread over bucket files."""
+
+    name: str
+    columns: list[str]
+    rows: int = 0
+    unique: bool = True
+    unknown: set[str] = field(default_factory=set)
+    unknown_rows: int = 0
+    buckets: dict[int, Spool] = field(default_factory=dict)
+
+    def bucket(self, k: int) -> pa.Table | None:
+        """The rows of bucket ``k`` (positions ``k * BUCKET_ROWS`` on), in file order."""
+        spool = self.buckets.get(k)
+        if spool is None:
+            return None
+        with pa.ipc.open_stream(spool.arrow_input()) as reader:
+            return reader.read_all()
+
+    def close(self) -> None:
+        for spool in self.buckets.values():
+            spool.close()
+
+
+def _spread(
+    name: str, content: Spool, rows: int, skip: set[str], filename: str | None
+) -> _ResultFile | None:
+    """Read a result CSV block by block into bucket files; None if it is not one."""
+    # Plain strings (32-bit offsets): buckets are small, and are copied into the output.
+    reader = open_result_csv(name, content, filename, skip, text=pa.string())
+    if reader is None:
+        return None
+    result = _ResultFile(name, reader.schema.names)
+    writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+    seen = np.zeros(rows, dtype=bool)
+    last = None
+    try:
+        with result_csv_errors(name, filename):
+            for batch in reader:
+                if batch.num_rows:
+                    last = batch[MATCHBACK_ID][-1].as_py()
+                _spread_batch(pa.Table.from_batches([batch]), result, seen, writers, filename)
+    except BaseException:
+        result.close()
+        raise
+    finally:
+        for writer in writers.values():
+            writer.close()
+    if result.rows:
+        warn_if_cut_short(name, content, last, filename)
+    return result
+
+
+def _spread_batch(
+    table: pa.Table,
+    result: _ResultFile,
+    seen: np.ndarray,
+    writers: dict[int, pa.ipc.RecordBatchStreamWriter],
+    filename: str | None,
+) -> None:
+    positions = _positions(table, len(seen), filename)
+    order = np.arange(result.rows, result.rows + table.num_rows, dtype=np.int64)
+    result.rows += table.num_rows
+    known = positions >= 0
+    ids = table[MATCHBACK_ID]
+    if ids.null_count:
+        result.unique = False
+    if not known.all():
+        result.unknown_rows += int((~known).sum())
+        for value in ids.filter(pa.array(~known)).to_pylist():
+            if value in result.unknown:
+                result.unique = False
+            result.unknown.add(value)
+    table = table.append_column(_POSITION, pa.array(positions)).append_column(
+        _ORDER, pa.array(order)
+    )
+    table, positions = table.filter(pa.array(known)), positions[known]
+    if result.unique and (seen[positions].any() or len(np.unique(positions)) < len(positions)):
+        result.unique = False
+    seen[positions] = True
+    buckets = positions // BUCKET_ROWS
+    by_bucket = np.argsort(buckets, kind="stable")
+    table, buckets = table.take(pa.array(by_bucket)), buckets[by_bucket]
+    if not len(buckets):
+        return
+    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
+    for start, end in zip(starts, [*starts[1:], len(buckets)], strict=True):
+        k = int(buckets[start])
+        if k not in writers:
+            result.buckets[k] = Spool(threshold=0)
+            writers[k] = pa.ipc.new_stream(result.buckets[k], table.schema)
+        writers[k].write_table(table.slice(start, end - start))
+
+
+@dataclass
+class _Results:
+    """The deliverable's best matches and additional matches, as bucket files."""
+
+    best: _ResultFile
+    rest: list[_ResultFile]
+    #: Whether the best matches are the first row of each id in ``best`` (the only
+    #: file, holding several rows per id), the others being additional.
+    first_only: bool
+    report: str | None
+
+    _held: tuple[int, pa.Table | None, list[pa.Table | None]] | None = None
+
+    def bucket(self, k: int) -> tuple[pa.Table | None, list[pa.Table | None]]:
+        """Bucket ``k`` of the best matches (sorted by row) and of the others (in file
+        order); the one bucket held in memory."""
+        if self._held is None or self._held[0] != k:
+            self._held = None  # dropped before the next is read
+            best = self.best.bucket(k)
+            rest = [r.bucket(k) for r in self.rest]
+            if self.first_only and best is not None:
+                best, rest[0] = _first_rows(best)
+            self._held = (k, _sorted(best), rest)
+        return self._held[1], self._held[2]
+
+    def close(self) -> None:
+        self._held = None
+        for result in (self.best, *self.rest):
+            result.close()
+
+
+def _results(
+    files: Mapping[str, bytes], rows: int, skip: set[str], filename: str | None
+) -> _Results:
+    """The result files of a deliverable spread over buckets, best told apart by content
+    exactly as :func:`~smartmatch_pandas.results.read_files` does."""
+    spooled = SpooledFiles.of(files)
+    found: list[_ResultFile] = []
+    reports = []
+    try:
+        for name in spooled:
+            result = _spread(name, spooled.spool(name), rows, skip, filename)
+            if result is not None:
+                found.append(result)
+            elif spooled.spool(name).head(65536).strip():
+                reports.append(spooled[name].decode("utf-8", "replace"))
+    except BaseException:
+        for result in found:
+            result.close()
+        raise
+    if not found:
+        raise DeliverableError(
+            f"the deliverable holds no CSV with a {MATCHBACK_ID} column (files: "
+            f"{sorted(spooled) or 'none'}); it cannot be merged back",
+            filename=filename,
+        )
+    report = "\n\n".join(reports) or None
+    unique = [r for r in found if r.unique]
+    if unique:
+        best = max(unique, key=lambda r: (r.rows, "best" in r.name.lower()))
+        return _Results(best, [r for r in found if r is not best], False, report)
+    return _Results(found[0], found, True, report)
+
+
+# -- 3. the list again, in order, with its results ----------------------------------------------
+
+
+@dataclass
+class _Tally:
+    """The summary, counted slice by slice."""
+
+    rows: int
+    matched: int = 0
+    missing: int = 0
+    first_missing: list[int] = field(default_factory=list)
+    coverage: dict[str, list[int]] = field(default_factory=dict)
+
+    def summary(self, report: str | None, unknown: int) -> MatchSummary:
+        return MatchSummary(
+            rows=self.rows,
+            matched=self.matched,
+            report=report,
+            missing=self.missing,
+            unknown=unknown,
+            coverage=tuple(IdentifierCoverage(k, v[0], v[1]) for k, v in self.coverage.items()),
+        )
+
+
+def merge_file(
+    table: TableFile,
+    files: Mapping[str, bytes],
+    output: str | Path,
+    *,
+    sent: list[str],
+    rows: int,
+    presence: Mapping[str, pa.Array],
+    all_matches: bool = False,
+    filename: str | None = None,
+) -> tuple[MatchSummary, int]:
+    """Merge a deliverable back onto the list in ``table``, writing the result to ``output``
+    batch by batch: what :func:`~smartmatch_pandas.results.merge_back` (and its
+    ``candidates`` with ``all_matches``) give, written by
+    :func:`~smartmatch_pandas.files.write_table`. Returns the summary and the rows written.
+    """
+    results = _results(files, rows, set(sent), filename)
+    try:
+        return _merge(table, results, output, sent, rows, presence, all_matches, filename)
+    finally:
+        results.close()
+
+
+def _merge(
+    table: TableFile,
+    results: _Results,
+    output: str | Path,
+    sent: list[str],
+    rows: int,
+    presence: Mapping[str, pa.Array],
+    all_matches: bool,
+    filename: str | None,
+) -> tuple[MatchSummary, int]:
+    appended = [c for c in results.best.columns if c not in set(sent)]
+    names = _output_names(pd.Index(table.columns), appended)
+    empty = frame_of(table.schema.empty_table())
+    for name in names:
+        empty[name] = pd.Series([], dtype=TEXT_DTYPE)
+    if all_matches:
+        empty.insert(len(table.columns), RANK, pd.Series([], dtype="int64"))
+    tally = _Tally(rows, coverage={k: [0, 0] for k in sent if k in presence})
+    for k in range(-(-rows // BUCKET_ROWS)):
+        start = k * BUCKET_ROWS
+        _count(tally, results.bucket(k)[0], start, min(BUCKET_ROWS, rows - start), presence)
+    unknown = len(results.best.unknown) if results.first_only else results.best.unknown_rows
+    summary = tally.summary(results.report, unknown)
+    # The summary goes where pandas keeps DataFrame.attrs: in the schema, written first.
+    empty.attrs["smartmatch"] = {"filename": filename, **summary.as_attrs()}
+    written = 0
+    with TableWriter(output, output_schema(empty)) as writer:
+        for batch, start, k in _slices(table, rows):
+            best, rest = results.bucket(k)
+            best_rows = _between(best, start, start + batch.num_rows)
+            enriched = _enriched(batch, start, best_rows, appended, names)
+            if all_matches:
+                rest_rows = [_between(t, start, start + batch.num_rows) for t in rest]
+                extra = _additional_rows(batch, start, best_rows, rest_rows, appended, names)
+                enriched = _candidates(enriched, extra, len(table.columns), batch.num_rows)
+            writer.write(enriched)
+            written += enriched.num_rows
+        writer.close()
+    _warn_gaps(tally.first_missing, rows, tally.missing, unknown, filename)
+    return summary, written
+
+
+def _slices(table: TableFile, rows: int) -> Iterator[tuple[pa.Table, int, int]]:
+    """The list's batches, cut where a bucket ends: (batch, its first row, its bucket)."""
+    start = 0
+    for batch in table.batches():
+        while batch.num_rows:
+            k = start // BUCKET_ROWS
+            take = min(batch.num_rows, (k + 1) * BUCKET_ROWS - start)
+            yield batch.slice(0, take), start, k
+            batch, start = batch.slice(take), start + take
+    if start != rows:
+        raise InputError(
+            f"{table.path} changed while it was matched ({start:,} rows now, {rows:,} sent): "
+            "write the output again from an unchanged file"
+        )
+
+
+def _first_rows(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The first row of each position (by file order), and the others."""
+    positions = table[_POSITION].to_numpy()
+    order = np.lexsort((table[_ORDER].to_numpy(), positions))
+    first = np.zeros(len(positions), dtype=bool)
+    ordered = positions[order]
+    first[order[np.r_[True, ordered[1:] != ordered[:-1]]] if len(order) else []] = True
+    return table.filter(pa.array(first)), table.filter(pa.array(~first))
+
+
+def _sorted(table: pa.Table | None) -> pa.Table | None:
+    if table is None:
+        return None
+    return table.sort_by([(_POSITION, "ascending"), (_ORDER, "ascending")])
+
+
+def _between(table: pa.Table | None, start: int, end: int) -> pa.Table | None:
+    """The rows of ``table`` whose position is in ``[start, end)``, in file order."""
+    if table is None:
+        return None
+    positions = table[_POSITION].to_numpy()
+    inside = (positions >= start) & (positions < end)
+    return table.filter(pa.array(inside)) if not inside.all() else table
+
+
+def _count(
+    tally: _Tally, best: pa.Table | None, start: int, n: int, presence: Mapping[str, pa.Array]
+) -> None:
+    """Count rows ``[start, start + n)`` in the summary, as merge_back counts them."""
+    seen = np.zeros(n, dtype=bool)
+    if best is not None and best.num_rows:
+        positions = best[_POSITION].to_numpy()
+        seen[positions - start] = True
+        matched = _matched_rows(best)
+        tally.matched += int(pc.sum(matched).as_py() or 0)
+        for identifier, counts in tally.coverage.items():
+            has = presence[identifier].take(pa.array(positions))
+            counts[0] += int(pc.sum(has).as_py() or 0)
+            counts[1] += int(pc.sum(pc.and_(has, matched)).as_py() or 0)
+    missing = np.flatnonzero(~seen)
+    tally.missing += len(missing)
+    tally.first_missing.extend((missing[: 5 - len(tally.first_missing)] + start).tolist())
+
+
+def _enriched(
+    batch: pa.Table,
+    start: int,
+    best: pa.Table | None,
+    appended: list[str],
+    names: list[str],
+) -> pa.Table:
+    """The batch with its best matches' appended columns."""
+    rows_of = np.full(batch.num_rows, -1, dtype=np.int64)
+    if best is not None and best.num_rows:
+        local = best[_POSITION].to_numpy() - start
+        rows_of[local] = np.arange(len(local))
+    columns = _taken(best, appended, rows_of)
+    return pa.Table.from_arrays([*batch.columns, *columns], names=[*batch.schema.names, *names])
+
+
+def _taken(table: pa.Table | None, appended: list[str], rows_of: np.ndarray) -> list[pa.Array]:
+    """The appended columns, row ``i`` from ``table`` row ``rows_of[i]`` (-1: empty)."""
+    if table is None:
+        return [pa.nulls(len(rows_of), pa.large_string()) for _ in appended]
+    whole = len(rows_of) == table.num_rows and _in_order(rows_of)
+    indices = None if whole else pa.array(rows_of, mask=rows_of < 0)
+    out = []
+    for name in appended:
+        values = (
+            table[name] if name in table.column_names else pa.nulls(table.num_rows, pa.string())
+        )
+        values = values if whole else values.take(indices)
+        out.append(pc.cast(values, pa.large_string()))
+    return out
+
+
+def _additional_rows(
+    batch: pa.Table,
+    start: int,
+    best: pa.Table | None,
+    rest: list[pa.Table | None],
+    appended: list[str],
+    names: list[str],
+) -> tuple[pa.Table, np.ndarray, np.ndarray] | None:
+    """The batch's additional candidates (input columns, rank, appended columns), with
+    the row and the rank of each, as :meth:`MatchResult.candidates` orders them."""
+    tables = [t for t in rest if t is not None and t.num_rows]
+    if not tables:
+        return None
+    table = pa.concat_tables(tables, promote_options="permissive")
+    if best is not None:
+        table = _drop_repeated_best(table, best)
+    if not table.num_rows:
+        return None
+    local = table[_POSITION].to_numpy() - start
+    order = np.argsort(local, kind="stable")
+    local = local[order]
+    ranks = _ranks(local)
+    table = table.take(pa.array(order))
+    source = batch.take(pa.array(local))
+    columns = _taken(table, appended, np.arange(table.num_rows))
+    rank = pa.array(ranks, pa.int64())
+    out = pa.Table.from_arrays(
+        [*source.columns, rank, *columns], names=[*batch.schema.names, RANK, *names]
+    )
+    return out, local, ranks
+
+
+def _candidates(
+    enriched: pa.Table,
+    extra: tuple[pa.Table, np.ndarray, np.ndarray] | None,
+    inputs: int,
+    n: int,
+) -> pa.Table:
+    """Every candidate of the batch, best first within each row (rank 1 for the best)."""
+    best = enriched.add_column(inputs, RANK, pa.array(np.ones(n, dtype=np.int64)))
+    if extra is None:
+        return best
+    table, local, ranks = extra
+    both = pa.concat_tables([best, table.cast(best.schema)])
+    rows = np.concatenate([np.arange(n), local])
+    order = np.lexsort((np.concatenate([np.ones(n, np.int64), ranks]), rows))
+    return both.take(pa.array(order))
+
+
+__all__ = ["FileResult", "Upload", "match_file", "merge_file", "resume_file", "upload_file"]
