@@ -39,7 +39,7 @@ from .errors import DeliverableError, InputError
 from .fields import ColumnMapping, resolve_mapping
 from .files import TableFile, TableWriter, frame_of, output_schema
 from .identifiers import MATCHBACK_ID
-from .job import Via
+from .job import Job, Via
 from .normalize import InvalidPolicy, check_policy
 from .options import Format, MatchOptions
 from .prepare import (
@@ -145,24 +145,12 @@ def match_file(
             upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
         )
         job.wait(timeout=timeout, progress=reporter)
-        files = job._unpacked(reporter)
-        reporter.stage("merging")
-        summary, written = merge_file(
-            table,
-            files,
-            output,
-            sent=[*mapping.identifiers, MATCHBACK_ID],
-            rows=upload.rows,
-            presence=upload.presence,
-            all_matches=all_matches,
-            filename=job.filename,
-        )
-        job._cache(files)
-        reporter.stage("done")
+        result = _finish(job, table, output, mapping, upload.rows, upload.presence,
+                         all_matches, reporter)  # fmt: skip
     finally:
         reporter.close()
-    reporter.note(summary.describe())
-    return FileResult(job.filename, summary, written)
+    reporter.note(result.summary.describe())
+    return result
 
 
 @dataclass(frozen=True)
@@ -232,25 +220,41 @@ def resume_file(
             upload=upload,
         )
         job.wait(timeout=timeout, progress=reporter, via=via)
-        files = job._unpacked(reporter)
-        reporter.stage("merging")
         assert job.mapping is not None  # a recorded job's
         assert job._presence is not None  # made by upload() above
-        summary, written = merge_file(
-            table,
-            files,
-            output,
-            sent=[*job.mapping.identifiers, MATCHBACK_ID],
-            rows=rows[0],
-            presence=job._presence,
-            all_matches=all_matches,
-            filename=job.filename,
-        )
-        job._cache(files)
-        reporter.stage("done")
+        result = _finish(job, table, output, job.mapping, rows[0], job._presence,
+                         all_matches, reporter)  # fmt: skip
     finally:
         reporter.close()
-    reporter.note(summary.describe())
+    reporter.note(result.summary.describe())
+    return result
+
+
+def _finish(
+    job: Job,
+    table: TableFile,
+    output: str | Path,
+    mapping: ColumnMapping,
+    rows: int,
+    presence: Mapping[str, pa.Array],
+    all_matches: bool,
+    reporter: Reporter,
+) -> FileResult:
+    """Merge a finished job's deliverable onto the list in batches, then keep it."""
+    files = job._unpacked(reporter)
+    reporter.stage("merging")
+    summary, written = merge_file(
+        table,
+        files,
+        output,
+        sent=[*mapping.identifiers, MATCHBACK_ID],
+        rows=rows,
+        presence=presence,
+        all_matches=all_matches,
+        filename=job.filename,
+    )
+    job._cache(files)
+    reporter.stage("done")
     return FileResult(job.filename, summary, written)
 
 
