@@ -18,7 +18,7 @@ from smartmatch_pandas import OptionError
 from smartmatch_pandas.local import LocalService
 from smartmatch_pandas.progress import ProgressEvent
 from smartmatch_pandas.spool import Spool, SpooledFiles, spill_threshold
-from smartmatch_pandas.store import fingerprint
+from smartmatch_pandas.store import _settled, fingerprint
 
 LINUX = sys.platform.startswith("linux")
 
@@ -172,6 +172,9 @@ def test_match_with_every_body_spilled_gives_the_same_and_leaves_nothing(
         assert watcher.seen["uploading"], "the upload body was not in a file"
         assert watcher.seen["merging"], "the deliverable was not in a file"
         assert {mode for _, mode in watcher.seen["merging"]} == {0o600}
+        # The result cache is compressed from the spilled files on a thread of its own,
+        # after match() returns; once it is written, they are closed.
+        _settled()
         assert not open_files_in(spill_dir)
     # The same upload, spilled or not, has the same fingerprint: this one is cached.
     again = sm.match(contacts, **settings, progress=False)
