@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypedDict
 
 import pandas as pd
 import pyarrow as pa
@@ -123,27 +123,26 @@ def submit(
     >>> job = smartmatch_pandas.submit(df, max_matches=3)   # doctest: +SKIP
     >>> job.wait().result().frame                           # doctest: +SKIP
     """
-    plan = _plan(
+    plan = _plan_of(
         df,
-        columns,
-        api_key,
-        base_url,
-        poll_interval,
-        MatchOptions(
-            max_matches=max_matches,
-            format=format,
-            include_email=include_email,
-            include_landline=include_landline,
-            include_wireless=include_wireless,
-            include_voip=include_voip,
-            webhook=_webhook_url(webhook),
-            filename=filename,
-            extra_params=extra_params or {},
-        ),
-        invalid=invalid,
-        cache=cache,
-        refresh=refresh,
-        webhook=webhook,
+        {
+            "max_matches": max_matches,
+            "format": format,
+            "include_email": include_email,
+            "include_landline": include_landline,
+            "include_wireless": include_wireless,
+            "include_voip": include_voip,
+            "webhook": webhook,
+            "filename": filename,
+            "columns": columns,
+            "invalid": invalid,
+            "api_key": api_key,
+            "base_url": base_url,
+            "poll_interval": poll_interval,
+            "extra_params": extra_params,
+            "cache": cache,
+            "refresh": refresh,
+        },
     )
     if isinstance(progress, Reporter):  # match()'s, which it closes itself
         return _submit(df, plan, progress)
@@ -167,6 +166,44 @@ class _Plan:
     refresh: bool
     receiver: WebhookReceiver | None
     invalid: InvalidPolicy = "keep"
+
+
+#: The keywords of :func:`submit` that are the service's parameters.
+_SERVICE_KEYWORDS: Final = (
+    "max_matches",
+    "format",
+    "include_email",
+    "include_landline",
+    "include_wireless",
+    "include_voip",
+    "filename",
+)
+
+
+def _plan_of(
+    df: pd.DataFrame | None, settings: SubmitKwargs, mapping: ColumnMapping | None = None
+) -> _Plan:
+    """The plan for :func:`submit`'s keywords (those left out take its defaults)."""
+    webhook = settings.get("webhook")
+    service: dict[str, Any] = {k: v for k, v in settings.items() if k in _SERVICE_KEYWORDS}
+    options = MatchOptions(
+        **service,
+        webhook=_webhook_url(webhook),
+        extra_params=settings.get("extra_params") or {},
+    )
+    return _plan(
+        df,
+        settings.get("columns"),
+        settings.get("api_key"),
+        settings.get("base_url"),
+        settings.get("poll_interval"),
+        options,
+        invalid=settings.get("invalid", "keep"),
+        cache=settings.get("cache", True),
+        refresh=settings.get("refresh", False),
+        webhook=webhook,
+        mapping=mapping,
+    )
 
 
 def _plan(
@@ -547,8 +584,7 @@ def match(
     >>> import smartmatch_pandas  # registers df.smartmatch
     >>> enriched = df.smartmatch.match(max_matches=3)       # doctest: +SKIP
     """
-    if not isinstance(all_matches, bool):
-        raise OptionError(f"all_matches={all_matches!r} must be True or False")
+    _check_flag("all_matches", all_matches)
     check_wait_options(timeout)  # before anything is paid for
     reporter = Reporter(progress)  # one bar through submitting, waiting and merging
     try:

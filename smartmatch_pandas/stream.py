@@ -27,7 +27,7 @@ import datetime as dt
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final, Unpack
 
 import numpy as np
 import pandas as pd
@@ -39,9 +39,8 @@ from .errors import DeliverableError, InputError
 from .fields import ColumnMapping, resolve_mapping
 from .files import TableFile, TableWriter, frame_of, output_schema
 from .identifiers import MATCHBACK_ID
-from .job import Job, Via
+from .job import Job, Via, check_wait_options
 from .normalize import InvalidPolicy, check_policy
-from .options import Format, MatchOptions
 from .prepare import (
     InvalidTally,
     csv_chunks,
@@ -78,32 +77,11 @@ _ORDER: Final = "__smartmatch_order"
 
 
 def match_file(
-    source: str | Path,
-    output: str | Path,
-    *,
-    max_matches: int = 1,
-    format: Format = "csv",
-    include_email: bool = False,
-    include_landline: bool = False,
-    include_wireless: bool = False,
-    include_voip: bool = False,
-    webhook: str | None = None,
-    filename: str | None = None,
-    columns: Mapping[Hashable, str | None] | None = None,
-    invalid: InvalidPolicy = "keep",
-    all_matches: bool = False,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    poll_interval: float | None = None,
-    timeout: float | None = None,
-    progress: ProgressArg = True,
-    extra_params: Mapping[str, Any] | None = None,
-    cache: bool = True,
-    refresh: bool = False,
+    source: str | Path, output: str | Path, **options: Unpack[api.MatchKwargs]
 ) -> FileResult:
     """Match the contact list in a CSV or Parquet file, writing the enriched list to ``output``.
 
-    Takes :func:`smartmatch_pandas.match`'s arguments and writes what
+    Takes :func:`smartmatch_pandas.match`'s keyword arguments and writes what
     ``write_table(match(read_table(source), ...), output)`` would, without
     ever holding the list in memory (see the module's notes).
 
@@ -112,31 +90,13 @@ def match_file(
     FileResult
         The job's filename, its summary, and the rows written.
     """
+    timeout, all_matches = options.pop("timeout", None), options.pop("all_matches", False)
+    check_wait_options(timeout)  # before anything is paid for
+    api._check_flag("all_matches", all_matches)
+    progress = options.pop("progress", True)
     table = TableFile(source)
-    mapping = _file_mapping(table, columns)
-    plan = api._plan(
-        None,
-        columns,
-        api_key,
-        base_url,
-        poll_interval,
-        MatchOptions(
-            max_matches=max_matches,
-            format=format,
-            include_email=include_email,
-            include_landline=include_landline,
-            include_wireless=include_wireless,
-            include_voip=include_voip,
-            webhook=webhook,
-            filename=filename,
-            extra_params=extra_params or {},
-        ),
-        invalid=invalid,
-        cache=cache,
-        refresh=refresh,
-        webhook=webhook,
-        mapping=mapping,
-    )
+    mapping = _file_mapping(table, options.get("columns"))
+    plan = api._plan_of(None, options, mapping)
     reporter = Reporter(progress)
     try:
         reporter.stage("preparing")
