@@ -410,38 +410,27 @@ def _resume(args: argparse.Namespace) -> None:
     from . import api
 
     resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
+    options: dict[str, Any] = {
+        "timeout": args.timeout,
+        "progress": not args.no_progress,
+        "base_url": args.base_url,
+        "poll_interval": args.poll_interval,
+        "cache": not args.no_cache,
+        "reupload": not args.no_reupload,
+        "via": args.via,
+    }
     if args.input and args.output and _streamed(args):
         from .stream import resume_file
 
         with _resume_hint(resume_with):
             written = resume_file(
-                args.filename,
-                args.input,
-                args.output,
-                all_matches=args.all_matches,
-                timeout=args.timeout,
-                progress=not args.no_progress,
-                base_url=args.base_url,
-                poll_interval=args.poll_interval,
-                cache=not args.no_cache,
-                reupload=not args.no_reupload,
-                via=args.via,
+                args.filename, args.input, args.output, all_matches=args.all_matches, **options
             ).written
         print(f"wrote {written:,} rows to {args.output}")
         return
     frame = read_table(args.input) if args.input else None
     with _resume_hint(resume_with):
-        result = api.resume(
-            args.filename,
-            frame,
-            timeout=args.timeout,
-            progress=not args.no_progress,
-            base_url=args.base_url,
-            poll_interval=args.poll_interval,
-            cache=not args.no_cache,
-            reupload=not args.no_reupload,
-            via=args.via,
-        )
+        result = api.resume(args.filename, frame, **options)
     table = result.candidates if args.all_matches else result.frame
     if args.output:
         write_table(table, args.output)
