@@ -164,32 +164,25 @@ def test_a_match_writes_only_its_store(
             assert value not in text
 
 
-def test_a_failed_job_writes_only_its_store(
-    service: LocalService, sandbox: dict[str, Path]
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault.fail("Internal Error: no luck"), "JobFailedError"),
+        (Fault.corrupt(times=None), "DeliverableError"),
+    ],
+    ids=["failed job", "damaged deliverable"],
+)
+def test_a_job_that_goes_wrong_writes_only_its_store(
+    service: LocalService, sandbox: dict[str, Path], fault: Fault, error: str
 ) -> None:
-    service.inject(Fault.fail("Internal Error: no luck"))
+    service.inject(fault)
     try:
         process = run_client(service, sandbox)
         _, err = process.communicate(timeout=120)
     finally:
         service.faults.clear()
     assert process.returncode == 3, err
-    assert "JobFailedError" in err
-    files = check_nothing_left_outside(sandbox, store_of(sandbox, False))
-    assert not [p for p in files if p.parent.name == "results"]
-
-
-def test_a_damaged_deliverable_leaves_nothing_behind(
-    service: LocalService, sandbox: dict[str, Path]
-) -> None:
-    service.inject(Fault.corrupt(times=None))
-    try:
-        process = run_client(service, sandbox)
-        _, err = process.communicate(timeout=120)
-    finally:
-        service.faults.clear()
-    assert process.returncode == 3, err
-    assert "DeliverableError" in err
+    assert error in err
     files = check_nothing_left_outside(sandbox, store_of(sandbox, False))
     assert not [p for p in files if p.parent.name == "results"]
 
