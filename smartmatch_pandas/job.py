@@ -3,7 +3,8 @@
 The poll endpoint allows one request per filename every 30 seconds. Polls
 are scheduled by one process-wide :class:`PollSchedule`, so any number of
 ``Job`` objects, threads, or ``status()`` calls on the same filename never
-poll it sooner than allowed. The schedule counts from when an answer
+poll it sooner than allowed. A poll holds its slot until it is answered,
+however long that takes, and the schedule counts from when the answer
 arrives, so the service sees the full interval between two requests
 whatever the network's delays. Across processes, the job's record in the
 job store (:mod:`smartmatch_pandas.store`) holds the same schedule, so a
@@ -18,6 +19,7 @@ another channel plugs in as one more waiter.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -139,17 +141,17 @@ class PollSchedule:
         with self._lock:
             return max(0.0, self._next.get(key, 0.0) - time.monotonic())
 
-    def claim(self, key: tuple[str, str], interval: float) -> bool:
+    def claim(self, key: tuple[str, str]) -> bool:
         """Take the right to poll ``key`` now; False if it is not yet due.
 
-        While the poll is under way nobody else may poll: the slot is held
-        for ``interval`` and pushed back by :meth:`record` when the answer comes.
+        While the poll is under way nobody else may poll: the slot is held,
+        however long the answer takes (retries, a slow network), until
+        :meth:`record` is told when the next poll is due.
         """
         with self._lock:
-            now = time.monotonic()
-            if self._next.get(key, 0.0) > now:
+            if self._next.get(key, 0.0) > time.monotonic():
                 return False
-            self._next[key] = now + interval
+            self._next[key] = math.inf
             return True
 
     def record(self, key: tuple[str, str], wait: float) -> None:
@@ -545,7 +547,7 @@ class Job:
 
     def _claim(self) -> bool:
         """Take the right to poll now, in this process and in the job store."""
-        if not SCHEDULE.claim(self._key, self.poll_interval):
+        if not SCHEDULE.claim(self._key):
             return False
         wait = self._stored(lambda store: store.claim_poll(self.filename, self.poll_interval), 0.0)
         if wait > 0:
@@ -607,14 +609,16 @@ class Job:
     def _sleep_until_due(self, deadline: float | None, reporter: Reporter) -> None:
         while True:
             delay = SCHEDULE.delay(self._key)
-            if deadline is not None and time.monotonic() + delay > deadline:
+            if delay <= 0:
+                return
+            # Infinite while another thread's poll is out: look again in a moment.
+            due = delay if math.isfinite(delay) else None
+            if deadline is not None and time.monotonic() + (due or 0.0) >= deadline:
                 self._delivered.wait(max(0.0, deadline - time.monotonic()))
                 if self._state != "uploaded":
                     return
                 raise self._timeout_error()
-            if delay <= 0:
-                return
-            reporter.waiting(self._polls, delay)
+            reporter.waiting(self._polls, due)
             if self._delivered.wait(min(delay, 1.0)):
                 return
 

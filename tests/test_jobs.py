@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,28 @@ def test_jobs_waited_one_after_another_and_polled_by_threads(fresh_service: Loca
         for thread in threads:
             thread.join()
     assert all(len(job.result().frame) == 10 for job in jobs)
+    assert violations(fresh_service) == 0
+
+
+def test_a_poll_slower_than_the_interval_holds_its_slot_until_answered(
+    fresh_service: LocalService,
+) -> None:
+    # Each poll takes four intervals to answer: the slot must not lapse while it is out.
+    fresh_service.config.delay = 30.0
+    fresh_service.inject(f"poll:delay={4 * POLL:g},times=always")
+    job = sm.submit(frame_of(fresh_service), **fresh_service.settings, progress=False)
+    until = time.monotonic() + 8 * POLL
+
+    def keep_asking(_: int) -> set[str]:
+        states = set()
+        while time.monotonic() < until:
+            states.add(job.status().state)
+        return states
+
+    with ThreadPoolExecutor(4) as pool:
+        states = set().union(*pool.map(keep_asking, range(4)))
+    assert states == {"uploaded"}
+    assert fresh_service.stats["polls"] >= 2
     assert violations(fresh_service) == 0
 
 
