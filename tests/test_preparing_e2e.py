@@ -43,6 +43,7 @@ def as_users_hold_it(truth: pd.DataFrame) -> pd.DataFrame:
     n = len(truth)
     dob = pd.to_datetime(truth["dob"], format="%Y%m%d")
     phone = truth["phone_wireless"]
+    email = truth["email"].str.split("@", n=1)  # the domain shouted: EXAMPLE.COM
     return pd.DataFrame(
         {
             "First Name": pd.Categorical(" " + truth["first_name"]),
@@ -56,9 +57,7 @@ def as_users_hold_it(truth: pd.DataFrame) -> pd.DataFrame:
                 "(" + phone.str[:3] + ") " + phone.str[3:6] + "-" + phone.str[6:],
                 "+1 " + phone.str[:3] + "." + phone.str[3:6] + "." + phone.str[6:] + " x12",
             ),
-            "E-mail Address": truth["email"].str.replace(
-                r"@(.*)$", lambda m: "@" + m.group(1).upper(), regex=True
-            ),
+            "E-mail Address": email.str[0] + "@" + email.str[1].str.upper(),
             "Birth Date": dob.dt.tz_localize("US/Eastern"),
             "Age": truth["age"].astype(int).astype("Int64"),
             "Sex": truth["gender"].map({"F": "female", "M": "Male", "U": "unknown"}),
