@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Any, Final, Protocol
+from typing import IO, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -52,7 +52,6 @@ _LARGE_TEXT: Final = pa.large_string()
 MAX_EXPANSION = 250
 #: Bytes any deliverable may unpack to, however small it is.
 MIN_UNPACK_ALLOWANCE = 256 * 2**20
-_CHUNK: Final = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -98,8 +97,8 @@ def read_deliverable(
 def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> SpooledFiles:
     """The files inside a deliverable, whatever its format, each in a spool.
 
-    A deliverable that spilled to a temporary file is unpacked member by member
-    into spools of their own (see :func:`unpack_spool`).
+    Members are unpacked one by one into spools of their own (see
+    :func:`unpack_spool`), so neither the deliverable nor its files need fit in memory.
 
     Raises
     ------
@@ -110,9 +109,7 @@ def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> S
     spool = data if isinstance(data, Spool) else Spool.of(data)
     budget = _Budget(max(MIN_UNPACK_ALLOWANCE, MAX_EXPANSION * len(spool)))
     try:
-        if spool.spilled:
-            return SpooledFiles(unpack_spool(spool, budget))
-        return SpooledFiles.of(unpack(spool.getvalue(), budget=budget))
+        return SpooledFiles(unpack_spool(spool, budget))
     except _TooLargeError:
         raise DeliverableError(
             f"the deliverable ({len(spool):,} bytes) unpacks to more than {budget.limit:,} "
@@ -133,7 +130,7 @@ def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> S
 def read_files(
     files: Mapping[str, bytes], *, filename: str | None = None, skip: Collection[str] = ()
 ) -> Deliverable:
-    """Parse a deliverable's unpacked files (as :func:`unpack` gives them, or spooled).
+    """Parse a deliverable's unpacked files (as :func:`unpack_deliverable` gives them).
 
     Columns named in ``skip`` are not read.
 
@@ -166,70 +163,21 @@ class _TooLargeError(Exception):
     """Unpacking went past the budget."""
 
 
-class _Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
 class _Budget:
     """The bytes unpacking may still produce: a guard against decompression bombs."""
 
     def __init__(self, limit: int) -> None:
         self.limit = self.left = limit
 
-    def read(self, stream: _Readable) -> bytes:
-        """All of ``stream``, block by block, within the budget."""
-        blocks = []
-        while block := stream.read(min(_CHUNK, self.left + 1)):
-            self.left -= len(block)
-            if self.left < 0:
-                raise _TooLargeError
-            blocks.append(block)
-        return b"".join(blocks)
 
-
-def unpack(
-    data: bytes,
-    name: str = "deliverable.csv",
-    depth: int = 0,
-    *,
-    budget: _Budget | None = None,
-) -> dict[str, bytes]:
-    """Every file inside ``data``, by name, opening zip, gzip and tar by their magic bytes.
-
-    Unpacked bytes count against ``budget`` (none by default): past it, unpacking stops.
-    """
-    budget = budget or _Budget(2**62)
-    if depth > _MAX_NESTING:
-        return {name: data}
-    if data[:4] in _ZIP_MAGIC:
-        out: dict[str, bytes] = {}
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            for info in archive.infolist():
-                if info.is_dir() or info.filename.startswith("__MACOSX/"):
-                    continue
-                if info.file_size > budget.left:
-                    raise _TooLargeError
-                with archive.open(info) as member:
-                    inner = budget.read(member)
-                out.update(unpack(inner, info.filename, depth + 1, budget=budget))
-        return out
-    if data[:2] == _GZIP_MAGIC:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            inner = budget.read(stream)
-        inner_name = name[:-3] if name.endswith(".gz") else name
-        if len(inner) > 262 and inner[257:262] == b"ustar":
-            return _untar(inner, depth, budget)
-        return unpack(inner, inner_name, depth + 1, budget=budget)
-    return {name: data}
-
-
-# -- deliverables in temporary files: unpacked member by member, never whole in memory --
+# -- unpacked member by member into spools: a deliverable never needs to be whole in memory --
 
 
 def unpack_spool(
     spool: Spool, budget: _Budget, name: str = "deliverable.csv", depth: int = 0
 ) -> dict[str, Spool]:
-    """Every file inside ``spool``, by name, each in a spool of its own (as :func:`unpack`).
+    """Every file inside ``spool``, by name, each in a spool of its own, opening zip,
+    gzip and tar by their magic bytes.
 
     Members are copied block by block into new spools, which spill past the
     threshold as any other; what they unpack to counts against ``budget``.
@@ -274,16 +222,6 @@ def _copied(stream: IO[bytes] | io.BufferedIOBase, budget: _Budget) -> Spool:
         spool.close()
         raise _TooLargeError
     return spool
-
-
-def _untar(data: bytes, depth: int, budget: _Budget) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        for member in archive.getmembers():
-            handle = archive.extractfile(member) if member.isfile() else None
-            if handle is not None:
-                out.update(unpack(budget.read(handle), member.name, depth + 1, budget=budget))
-    return out
 
 
 def csv_header(content: bytes) -> list[str] | None:
