@@ -30,7 +30,7 @@ from .job import Job, Via, _transient, check_wait_options, resolve_poll_interval
 from .normalize import InvalidPolicy, check_policy
 from .options import Format, MatchOptions, check_filename
 from .prepare import prepare_table, sent_presence, upload_body
-from .progress import ProgressArg, Reporter
+from .progress import ProgressArg, Reporter, reporting
 from .results import MatchResult
 from .sendable import check_sendable
 from .spool import Spool
@@ -144,13 +144,8 @@ def submit(
             "refresh": refresh,
         },
     )
-    if isinstance(progress, Reporter):  # match()'s, which it closes itself
-        return _submit(df, plan, progress)
-    reporter = Reporter(progress)
-    try:
+    with reporting(progress) as reporter:  # match()'s, or one of its own
         return _submit(df, plan, reporter)
-    finally:
-        reporter.close()
 
 
 @dataclass(frozen=True)
@@ -586,8 +581,7 @@ def match(
     """
     _check_flag("all_matches", all_matches)
     check_wait_options(timeout)  # before anything is paid for
-    reporter = Reporter(progress)  # one bar through submitting, waiting and merging
-    try:
+    with reporting(progress) as reporter:  # one bar through submitting, waiting and merging
         job = submit(
             df,
             max_matches=max_matches,
@@ -609,8 +603,6 @@ def match(
             refresh=refresh,
         )
         result = job.wait(timeout=timeout, progress=reporter).result(progress=reporter)
-    finally:
-        reporter.close()
     reporter.note(result.summary.describe())
     out = result.candidates if all_matches else result.frame
     out.attrs["smartmatch"] = {"filename": job.filename, **result.summary.as_attrs()}
@@ -699,8 +691,7 @@ def resume(
     if df is not None and not isinstance(df, pd.DataFrame):
         raise InputError(f"df must be the pandas DataFrame that was submitted, not a {type(df)}")
     store = JobStore()
-    reporter = Reporter(progress)
-    try:
+    with reporting(progress) as reporter:
         job = _resumed_job(
             store,
             filename,
@@ -714,8 +705,6 @@ def resume(
         )
         job.wait(timeout=timeout, progress=reporter, via=via, sftp=sftp)
         result = job.result(progress=reporter)
-    finally:
-        reporter.close()
     reporter.note(result.summary.describe())
     return result
 

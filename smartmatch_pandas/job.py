@@ -53,7 +53,7 @@ from .errors import (
 from .fields import ColumnMapping
 from .identifiers import IDENTIFIERS, MATCHBACK_ID
 from .options import MatchOptions
-from .progress import ProgressArg, Reporter
+from .progress import ProgressArg, Reporter, reporting
 from .results import (
     Deliverable,
     MatchResult,
@@ -419,20 +419,17 @@ class Job:
             Re-raised after saying how to resume: the job itself goes on.
         """
         check_wait_options(timeout, via, sftp)
-        reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
         deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            self._wait(deadline, reporter, via or self.channel, sftp)
-        except _RESUMABLE as exc:
-            self._say_how_to_resume(exc)
-            raise
-        except KeyboardInterrupt:
-            reporter.close()
-            print(self._interrupted(), flush=True)
-            raise
-        finally:
-            if not isinstance(progress, Reporter):
+        with reporting(progress) as reporter:
+            try:
+                self._wait(deadline, reporter, via or self.channel, sftp)
+            except _RESUMABLE as exc:
+                self._say_how_to_resume(exc)
+                raise
+            except KeyboardInterrupt:
                 reporter.close()
+                print(self._interrupted(), flush=True)
+                raise
         return self
 
     def _say_how_to_resume(self, exc: SmartMatchError) -> None:
@@ -646,32 +643,32 @@ class Job:
                 # Known from the result cache, which keeps the files, not these bytes.
                 self._state = "uploaded"
             self.wait(progress=progress)
-        reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
-        for refresh in range(MAX_URL_REFRESHES + 1):
-            reporter.stage("downloading")
-            spool = Spool()
-            try:
-                self.client.download(
-                    self._url,  # type: ignore[arg-type]
-                    sink=cast(IO[bytes], spool),  # written, told, sought and truncated
-                    on_progress=reporter.advance,
-                    filename=self.filename,
-                )
-            except StorageError as exc:
-                spool.close()
-                if exc.status != 403 or refresh == MAX_URL_REFRESHES:
+        with reporting(progress) as reporter:
+            for refresh in range(MAX_URL_REFRESHES + 1):
+                reporter.stage("downloading")
+                spool = Spool()
+                try:
+                    self.client.download(
+                        self._url,  # type: ignore[arg-type]
+                        sink=cast(IO[bytes], spool),  # written, told, sought and truncated
+                        on_progress=reporter.advance,
+                        filename=self.filename,
+                    )
+                except StorageError as exc:
+                    spool.close()
+                    if exc.status != 403 or refresh == MAX_URL_REFRESHES:
+                        raise
+                    # An expired download URL: the next poll gives a fresh one.
+                    self._state, self._url, self.channel = "uploaded", None, "poll"
+                    self._delivered.clear()
+                    self.wait(progress=reporter)
+                    continue
+                except BaseException:
+                    spool.close()
                     raise
-                # An expired download URL: the next poll gives a fresh one.
-                self._state, self._url, self.channel = "uploaded", None, "poll"
-                self._delivered.clear()
-                self.wait(progress=reporter)
-                continue
-            except BaseException:
-                spool.close()
-                raise
-            self._deliverable = spool
-            self._set_state("downloaded")
-            return spool
+                self._deliverable = spool
+                self._set_state("downloaded")
+                return spool
         raise AssertionError("unreachable")  # pragma: no cover
 
     def result(self, progress: ProgressArg | Reporter = False) -> MatchResult:
@@ -691,38 +688,38 @@ class Job:
         """
         if self._result is not None:
             return self._result
-        reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
-        try:
-            files = self._unpacked(reporter)
-            # Identifiers whose presence is known from the upload need not be read back.
-            known = self._presence is not None and self._frame is not None
-            skip = self.mapping.identifiers if known and self.mapping is not None else ()
-            deliverable = read_files(files, filename=self.filename, skip=skip)
-            reporter.stage("merging")
-            sent = self._sent_columns(deliverable)
-            frame = self._frame
-            if frame is None:
-                frame = _sent_frame(deliverable, sent, self.rows)
-            result = merge_back(
-                frame,
-                deliverable,
-                sent,
-                filename=self.filename,
-                presence=self._presence if known else None,
-            )
-        except DeliverableError as exc:
-            self._unusable()
-            self._say_how_to_resume(exc)
-            raise
-        except _RESUMABLE as exc:
-            self._say_how_to_resume(exc)
-            raise
-        # Kept only once it merged: a deliverable that cannot be used is never cached.
-        self._cache(files)
-        result.from_cache = self.from_cache
-        self._result = result
-        reporter.stage("done")
-        return result
+        with reporting(progress) as reporter:
+            try:
+                files = self._unpacked(reporter)
+                # Identifiers whose presence is known from the upload need not be read back.
+                known = self._presence is not None and self._frame is not None
+                skip = self.mapping.identifiers if known and self.mapping is not None else ()
+                deliverable = read_files(files, filename=self.filename, skip=skip)
+                reporter.stage("merging")
+                sent = self._sent_columns(deliverable)
+                frame = self._frame
+                if frame is None:
+                    frame = _sent_frame(deliverable, sent, self.rows)
+                result = merge_back(
+                    frame,
+                    deliverable,
+                    sent,
+                    filename=self.filename,
+                    presence=self._presence if known else None,
+                )
+            except DeliverableError as exc:
+                self._unusable()
+                self._say_how_to_resume(exc)
+                raise
+            except _RESUMABLE as exc:
+                self._say_how_to_resume(exc)
+                raise
+            # Kept only once it merged: a deliverable that cannot be used is never cached.
+            self._cache(files)
+            result.from_cache = self.from_cache
+            self._result = result
+            reporter.stage("done")
+            return result
 
     def _unpacked(self, reporter: Reporter) -> Mapping[str, bytes]:
         """The deliverable's files: from the result cache, or downloaded and unpacked."""

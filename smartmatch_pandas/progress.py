@@ -21,7 +21,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
@@ -135,6 +136,23 @@ class Reporter:
     def _emit(self) -> None:
         if self._callback:
             self._callback(replace(self._event, elapsed=time.monotonic() - self._started))
+
+
+@contextmanager
+def reporting(progress: ProgressArg | Reporter) -> Iterator[Reporter]:
+    """A :class:`Reporter` for ``progress``, its line closed at the end.
+
+    A reporter given is used as it is and left open: whoever made it, a
+    caller spanning several steps (``match()``), closes it.
+    """
+    if isinstance(progress, Reporter):
+        yield progress
+        return
+    reporter = Reporter(progress)
+    try:
+        yield reporter
+    finally:
+        reporter.close()
 
 
 #: What each stage's line shows (tqdm's ``bar_format``); byte counts scale to kB, MB.

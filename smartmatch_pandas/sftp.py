@@ -65,7 +65,7 @@ from .errors import (
     TransportError,
 )
 from .identifiers import MATCHBACK_ID
-from .progress import ProgressArg, Reporter
+from .progress import ProgressArg, Reporter, reporting
 from .results import read_deliverable
 
 try:
@@ -835,12 +835,11 @@ def wait_for_deliverable(
     TransportError
         The server could not be reached, look after look.
     """
-    reporter = progress if isinstance(progress, Reporter) else Reporter(progress)
     deadline = None if timeout is None else time.monotonic() + timeout
     resolved = SFTPSettings.resolve(settings, **options)
     looks = failures = 0
-    reporter.stage("waiting")
-    with SFTPDrop(resolved) as drop:
+    with reporting(progress) as reporter, SFTPDrop(resolved) as drop:
+        reporter.stage("waiting")
         finder = _Finder(drop, filename, rows, reporter)
         while True:
             try:

@@ -49,7 +49,7 @@ from .prepare import (
     sent_presence,
     upload_table,
 )
-from .progress import ProgressArg, Reporter
+from .progress import ProgressArg, Reporter, reporting
 from .results import (
     RANK,
     TEXT_DTYPE,
@@ -97,8 +97,7 @@ def match_file(
     table = TableFile(source)
     mapping = _file_mapping(table, options.get("columns"))
     plan = api._plan_of(None, options, mapping)
-    reporter = Reporter(progress)
-    try:
+    with reporting(progress) as reporter:
         reporter.stage("preparing")
         upload = upload_file(table, mapping, plan.invalid)
         job = api._submit_body(
@@ -107,8 +106,6 @@ def match_file(
         job.wait(timeout=timeout, progress=reporter)
         result = _finish(job, table, output, mapping, upload.rows, upload.presence,
                          all_matches, reporter)  # fmt: skip
-    finally:
-        reporter.close()
     reporter.note(result.summary.describe())
     return result
 
@@ -165,8 +162,7 @@ def resume_file(
         rows.append(made.rows)
         return made.body, made.presence
 
-    reporter = Reporter(progress)
-    try:
+    with reporting(progress) as reporter:
         job = api._resumed_job(
             store,
             filename,
@@ -184,8 +180,6 @@ def resume_file(
         assert job._presence is not None  # made by upload() above
         result = _finish(job, table, output, job.mapping, rows[0], job._presence,
                          all_matches, reporter)  # fmt: skip
-    finally:
-        reporter.close()
     reporter.note(result.summary.describe())
     return result
 
