@@ -27,7 +27,7 @@ import datetime as dt
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Unpack
+from typing import TYPE_CHECKING, Any, Final, Unpack
 
 import numpy as np
 import pandas as pd
@@ -69,6 +69,9 @@ from .results import (
 from .sendable import check_not_empty, check_values, empty_columns
 from .spool import Spool, SpooledFiles
 from .store import JobRecord, JobStore
+
+if TYPE_CHECKING:
+    from .sftp import SFTPSettings
 
 #: Rows of results per bucket file: a bucket is what the merge holds in memory at once.
 BUCKET_ROWS: Final = 1 << 16
@@ -133,13 +136,15 @@ def resume_file(
     cache: bool = True,
     reupload: bool = True,
     via: Via | None = None,
+    sftp: SFTPSettings | Mapping[str, Any] | None = None,
 ) -> FileResult:
     """Pick a submitted job up again and merge it onto the list in a file, in batches.
 
     As :func:`smartmatch_pandas.resume` with the frame read from ``source``, and
     the result written to ``output``, without ever holding the list: the file
     is checked against the job's upload (and uploaded again if the job never
-    was) batch by batch, then merged as :func:`match_file` merges.
+    was) batch by batch, then merged as :func:`match_file` merges. ``via`` and
+    ``sftp`` are :func:`smartmatch_pandas.resume`'s.
     """
     table = TableFile(source)
     store = JobStore()
@@ -175,7 +180,7 @@ def resume_file(
             reupload=reupload,
             upload=upload,
         )
-        job.wait(timeout=timeout, progress=reporter, via=via)
+        job.wait(timeout=timeout, progress=reporter, via=via, sftp=sftp)
         assert job.mapping is not None  # a recorded job's
         assert job._presence is not None  # made by upload() above
         result = _finish(job, table, output, job.mapping, rows[0], job._presence,

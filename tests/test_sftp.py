@@ -437,6 +437,33 @@ def test_resume_via_sftp_merges_back_without_polling(
     assert len(result.additional) > 0
 
 
+def test_a_file_resumed_via_sftp_streams_without_polling(
+    contacts: pd.DataFrame, drop_service: LocalService, tmp_path: Path
+) -> None:
+    from smartmatch_pandas.stream import resume_file
+
+    given, written = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    contacts.to_parquet(given)
+    job = submit(contacts, drop_service, cache=False)
+    polls_before = drop_service.stats.get("polls", 0)
+    done = resume_file(
+        job.filename,
+        given,
+        written,
+        api_key=drop_service.api_key,
+        via="sftp",
+        sftp=quick(drop_service),
+        progress=False,
+    )
+    assert drop_service.stats.get("polls", 0) == polls_before
+    assert done.written == len(contacts)
+    pd.testing.assert_series_equal(
+        pd.read_parquet(written)["vb.voterbase_id"],
+        job.wait(progress=False).result().frame["vb.voterbase_id"].reset_index(drop=True),
+        check_dtype=False,
+    )
+
+
 def test_resume_via_sftp_on_the_command_line(
     contacts: pd.DataFrame, drop_service: LocalService, tmp_path: Path, store_home: Path
 ) -> None:
