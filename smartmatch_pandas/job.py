@@ -546,7 +546,13 @@ class Job:
         """Take the right to poll now, in this process and in the job store."""
         if not SCHEDULE.claim(self._key):
             return False
-        wait = self._stored(lambda store: store.claim_poll(self.filename, self.poll_interval), 0.0)
+        try:
+            wait = self._stored(
+                lambda store: store.claim_poll(self.filename, self.poll_interval), 0.0
+            )
+        except BaseException:
+            SCHEDULE.record(self._key, 0.0)  # no poll was made: the slot must not stay held
+            raise
         if wait > 0:
             # Another process polled (or is polling) this job: its schedule stands.
             SCHEDULE.record(self._key, wait)

@@ -156,6 +156,23 @@ def test_a_poll_slower_than_the_interval_holds_its_slot_until_answered(
     assert violations(fresh_service) == 0
 
 
+def test_a_claim_the_job_store_fails_leaves_the_slot_free(
+    fresh_service: LocalService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh_service.config.delay = 30.0
+    job = sm.submit(frame_of(fresh_service), **fresh_service.settings, progress=False)
+
+    def unreadable(*args: Any) -> float:
+        raise ValueError("the record is not JSON")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sm.store.JobStore, "claim_poll", unreadable)
+        with pytest.raises(ValueError, match="not JSON"):
+            job.status()
+    assert job.status().polls == 1  # polled at once: nothing was holding its slot
+    assert fresh_service.stats["polls"] == 1
+
+
 # -- the result cache ---------------------------------------------------------------------
 
 
