@@ -734,50 +734,57 @@ def _resumed_job(
     if upload is None and df is not None:
         frame = df
         upload = lambda record: _same_frame_body(frame, record)  # noqa: E731
-    presence = None
-    if upload is not None:
-        body, presence = upload(record)  # checks that the list is the one submitted
-        body.close()
-    job = Job.from_record(
-        record, client, store, frame=df, poll_interval=interval, cache=cache and record.cache
-    )
-    job._presence = presence
-    cached = store.load_result(record.key) if job.cache else None
-    if cached is not None and cached.filename == filename:
-        reporter.note(
-            f"SmartMatch job {filename}: using its result saved {cached.saved_at}, with no "
-            "request to the service."
-        )
-        job = Job.from_cached(
-            cached,
-            client,
-            options=job.options,
-            mapping=job.mapping,
-            rows=record.rows,
-            poll_interval=interval,
-            frame=df,
-            cache_key=record.key,
+    # Made (and checked against what was sent) once: kept for a re-upload, if one is due.
+    body, presence = upload(record) if upload is not None else (None, None)
+    try:
+        job = Job.from_record(
+            record, client, store, frame=df, poll_interval=interval, cache=cache and record.cache
         )
         job._presence = presence
-        return job
-    reporter.note(
-        f"Resuming SmartMatch job {filename}: {record.rows:,} rows submitted "
-        f"{record.submitted_at} to {record.host}, {record.polls} polls so far ({record.state})."
-    )
-    if job.state == "registered":
-        if upload is None:
-            raise InputError(
-                f"job {filename!r} was registered but never uploaded, so nothing is being "
-                "matched; pass the frame you submitted to upload it: "
-                f"smartmatch_pandas.resume({filename!r}, df)",
-                filename=filename,
+        # The filename is read first: a result cached for another job is not loaded at all.
+        cached = (
+            store.load_result(record.key)
+            if job.cache and store.result_of(record.key) == filename
+            else None
+        )
+        if cached is not None:
+            reporter.note(
+                f"SmartMatch job {filename}: using its result saved {cached.saved_at}, with no "
+                "request to the service."
             )
-        if reupload:
-            with upload(record)[0] as body:
+            job = Job.from_cached(
+                cached,
+                client,
+                options=job.options,
+                mapping=job.mapping,
+                rows=record.rows,
+                poll_interval=interval,
+                frame=df,
+                cache_key=record.key,
+            )
+            job._presence = presence
+            return job
+        reporter.note(
+            f"Resuming SmartMatch job {filename}: {record.rows:,} rows submitted "
+            f"{record.submitted_at} to {record.host}, {record.polls} polls so far "
+            f"({record.state})."
+        )
+        if job.state == "registered":
+            if body is None:
+                raise InputError(
+                    f"job {filename!r} was registered but never uploaded, so nothing is being "
+                    "matched; pass the frame you submitted to upload it: "
+                    f"smartmatch_pandas.resume({filename!r}, df)",
+                    filename=filename,
+                )
+            if reupload:
                 _upload(job, body, reporter, _reregister(job))
-        else:
-            job._set_state("uploaded")
-    return job
+            else:
+                job._set_state("uploaded")
+        return job
+    finally:
+        if body is not None:
+            body.close()
 
 
 def _reregister(job: Job) -> SecretURL:
