@@ -702,13 +702,9 @@ def _with_appended(
     extra = _appended_frame(best, appended, names, rows_of, df.index)
     if not len(extra.columns):
         return df.copy()
-    if _PANDAS_2:  # without Copy-on-Write, concat copies every column unless told not to
-        joined: pd.DataFrame = pd.concat([df, extra], axis=1, copy=False)  # type: ignore[call-overload]
-        return joined
+    # A copy of the user's columns under pandas 2 (no Copy-on-Write): the result must
+    # not share memory with the frame it was merged onto.
     return pd.concat([df, extra], axis=1)
-
-
-_PANDAS_2: Final = int(pd.__version__.split(".")[0]) < 3
 
 
 def _additional(

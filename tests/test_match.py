@@ -125,6 +125,19 @@ def test_dtypes_survive(service: LocalService, settings: dict[str, Any]) -> None
     assert (enriched["tsmart_match_code"] == "Y").mean() > 0.8
 
 
+def test_the_result_shares_no_memory_with_the_frame(
+    service: LocalService, settings: dict[str, Any]
+) -> None:
+    people = service.voters.people.iloc[:20].reset_index(drop=True)
+    frame = people[["first_name", "last_name", "zip"]].assign(score=np.linspace(0, 1, 20))
+    kept = frame.copy()
+    enriched = frame.smartmatch.match(**settings)
+    enriched.loc[0, "score"] = 99.0  # the user edits the result ...
+    frame.loc[1, "score"] = -1.0  # ... and their list
+    assert kept.loc[0, "score"] == frame.loc[0, "score"]
+    assert enriched.loc[1, "score"] == kept.loc[1, "score"]
+
+
 def test_zip_codes_keep_leading_zeros(service: LocalService, settings: dict[str, Any]) -> None:
     people = service.voters.people
     boston = people[people["zip"].str.startswith("0")].iloc[:20].reset_index(drop=True)
