@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .errors import InputError
-from .results import csv_header
+from .results import csv_header, without_data
 
 #: Rows per batch (fewer when they are wide: see :data:`BATCH_BYTES`).
 BATCH_ROWS: Final = 65_536
@@ -65,7 +65,9 @@ class TableFile:
                 self.schema = pa.schema([(name, pa.string()) for name in names])
                 self.rows = None
         except (OSError, pa.ArrowInvalid) as exc:
-            raise InputError(f"{self.path} cannot be read as a contact list: {exc}") from None
+            raise InputError(
+                f"{self.path} cannot be read as a contact list: {without_data(str(exc))}"
+            ) from None
 
     @property
     def columns(self) -> list[str]:
@@ -115,7 +117,9 @@ class TableFile:
             )
             yield from reader
         except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"{self.path} is not valid {self._kind}: {exc}") from None
+            raise InputError(
+                f"{self.path} is not valid {self._kind}: {without_data(str(exc))}"
+            ) from None
 
     def read(self) -> pa.Table:
         """All of it, as one table."""

@@ -333,7 +333,7 @@ def result_csv_errors(name: str, filename: str | None) -> Iterator[None]:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError, UnicodeDecodeError) as exc:
         raise DeliverableError(
             f"the result file {name!r} in the deliverable is not valid CSV "
-            f"({_without_data(str(exc))}); download it again with resume(filename)",
+            f"({without_data(str(exc))}); download it again with resume(filename)",
             filename=filename,
         ) from None
 
@@ -351,7 +351,7 @@ def warn_if_cut_short(name: str, content: Spool, last: object, filename: str | N
     )
 
 
-def _without_data(message: str) -> str:
+def without_data(message: str) -> str:
     """Arrow's parse error without the row it quotes: that is contact data."""
     message = re.sub(r"(got \d+):.*", r"\1", message, flags=re.DOTALL)
     return message.split("\n", 1)[0].removeprefix("CSV parse error: ")[:200]

@@ -209,6 +209,20 @@ def test_a_job_resumed_from_a_file_streams_to_the_same_output(
     assert "it has 149 rows where the upload had 150" in said
 
 
+@pytest.mark.usefixtures("reach")
+@pytest.mark.parametrize("way", ["--stream", "--in-memory"])
+def test_a_broken_csv_is_refused_without_showing_its_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], way: str
+) -> None:
+    broken = tmp_path / "broken.csv"
+    broken.write_text("first_name,email\nAnn,ann@example.com\nBo,bo@secret.example,extra\n")
+    code = cli.main(["match", str(broken), "-o", str(tmp_path / "out.csv"), way, "--no-progress"])
+    assert code == 1
+    said = capsys.readouterr().err
+    assert f"{broken} is not valid CSV: Expected 2 columns, got 3" in said
+    assert "secret" not in said
+
+
 # -- a list twice the memory allowed ----------------------------------------------------------
 
 #: Runs the command line under a cap on address space, then says its peak (VmPeak).
