@@ -11,7 +11,8 @@ matching the file in memory gives:
 2. The deliverable is downloaded to a private temporary file and unpacked
    member by member. A deliverable need not keep the upload's order, so each
    result file is read block by block and its rows spread over temporary
-   *bucket* files by ``matchback_id`` range (:data:`BUCKET_ROWS` rows each).
+   *bucket* files by ``matchback_id`` range (:data:`BUCKET_ROWS` rows each, more
+   for lists past :data:`MAX_BUCKETS` buckets).
 3. The list is read again, in order; each batch takes its results from the
    bucket that holds its rows (loaded once, then dropped) and is written out,
    enriched, to the output file.
@@ -75,6 +76,9 @@ if TYPE_CHECKING:
 
 #: Rows of results per bucket file: a bucket is what the merge holds in memory at once.
 BUCKET_ROWS: Final = 1 << 16
+#: Bucket files per result file at most (each holds a file descriptor while it lives):
+#: a longer list gets larger buckets, not more open files.
+MAX_BUCKETS: Final = 64
 _POSITION: Final = "__smartmatch_position"
 _ORDER: Final = "__smartmatch_order"
 
@@ -302,7 +306,7 @@ class _ResultFile:
     buckets: dict[int, Spool] = field(default_factory=dict)
 
     def bucket(self, k: int) -> pa.Table | None:
-        """The rows of bucket ``k`` (positions ``k * BUCKET_ROWS`` on), in file order."""
+        """The rows of bucket ``k`` (see :func:`_bucket_rows`), in file order."""
         spool = self.buckets.get(k)
         if spool is None:
             return None
@@ -327,20 +331,27 @@ def _spread(
     seen = np.zeros(rows, dtype=bool)
     last = None
     try:
-        with result_csv_errors(name, filename):
-            for batch in reader:
-                if batch.num_rows:
-                    last = batch[MATCHBACK_ID][-1].as_py()
-                _spread_batch(pa.Table.from_batches([batch]), result, seen, writers, filename)
+        try:
+            with result_csv_errors(name, filename):
+                for batch in reader:
+                    if batch.num_rows:
+                        last = batch[MATCHBACK_ID][-1].as_py()
+                    _spread_batch(pa.Table.from_batches([batch]), result, seen, writers, filename)
+        finally:  # before the buckets close: a writer ends its stream in its bucket
+            for writer in writers.values():
+                writer.close()
     except BaseException:
         result.close()
         raise
-    finally:
-        for writer in writers.values():
-            writer.close()
     if result.rows:
         warn_if_cut_short(name, content, last, filename)
     return result
+
+
+def _bucket_rows(rows: int) -> int:
+    """Rows per bucket for a list of ``rows``: :data:`BUCKET_ROWS`, or more past
+    :data:`MAX_BUCKETS` buckets."""
+    return max(BUCKET_ROWS, -(-rows // MAX_BUCKETS))
 
 
 def _spread_batch(
@@ -370,7 +381,7 @@ def _spread_batch(
     if result.unique and (seen[positions].any() or len(np.unique(positions)) < len(positions)):
         result.unique = False
     seen[positions] = True
-    buckets = positions // BUCKET_ROWS
+    buckets = positions // _bucket_rows(len(seen))
     by_bucket = np.argsort(buckets, kind="stable")
     table, buckets = table.take(pa.array(by_bucket)), buckets[by_bucket]
     if not len(buckets):
@@ -513,9 +524,10 @@ def _merge(
     if all_matches:
         empty.insert(len(table.columns), RANK, pd.Series([], dtype="int64"))
     tally = _Tally(rows, coverage={k: [0, 0] for k in sent if k in presence})
-    for k in range(-(-rows // BUCKET_ROWS)):
-        start = k * BUCKET_ROWS
-        _count(tally, results.bucket(k)[0], start, min(BUCKET_ROWS, rows - start), presence)
+    span = _bucket_rows(rows)
+    for k in range(-(-rows // span)):
+        start = k * span
+        _count(tally, results.bucket(k)[0], start, min(span, rows - start), presence)
     unknown = len(results.best.unknown) if results.first_only else results.best.unknown_rows
     summary = tally.summary(results.report, unknown)
     # The summary goes where pandas keeps DataFrame.attrs: in the schema, written first.
@@ -539,11 +551,11 @@ def _merge(
 
 def _slices(table: TableFile, rows: int) -> Iterator[tuple[pa.Table, int, int]]:
     """The list's batches, cut where a bucket ends: (batch, its first row, its bucket)."""
-    start = 0
+    start, span = 0, _bucket_rows(rows)
     for batch in table.batches():
         while batch.num_rows:
-            k = start // BUCKET_ROWS
-            take = min(batch.num_rows, (k + 1) * BUCKET_ROWS - start)
+            k = start // span
+            take = min(batch.num_rows, (k + 1) * span - start)
             yield batch.slice(0, take), start, k
             batch, start = batch.slice(take), start + take
     if start != rows:

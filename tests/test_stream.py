@@ -116,6 +116,31 @@ def test_every_deliverable_merges_the_same_in_batches(
         assert frame.attrs["smartmatch"]["rows"] == len(FRAME)
 
 
+def test_a_long_list_gets_larger_buckets_not_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "MAX_BUCKETS", 1)  # every row in one bucket
+    for shape in ("rows in another order", "one file, several rows per id"):
+        held, streamed, *_ = streamed_and_held(
+            tmp_path, DELIVERABLES[shape], ".csv", all_matches=True
+        )
+        assert streamed == held, shape
+
+
+def test_a_bad_id_late_in_a_result_file_is_named_both_ways(tmp_path: Path) -> None:
+    # Past the first 1 MiB block the CSV is parsed in: ids never sent, then a bad one.
+    never_sent = "Zed,99999,17,Y,XX-000000000017,99999\n" * 40_000
+    bad = (BEST + never_sent + "Bo,60614,0x1,Y,XX-1,60614\n").encode()
+    with pytest.raises(sm.DeliverableError) as held:
+        streamed_and_held(tmp_path, bad, ".csv")
+    table, files = TableFile(tmp_path / "list.csv"), unpack_deliverable(bad)
+    with pytest.raises(sm.DeliverableError) as streamed:
+        stream.merge_file(table, files, tmp_path / "out.csv", sent=SENT, rows=len(FRAME),
+                          presence={}, all_matches=False, filename="job")  # fmt: skip
+    assert "0x1" in str(held.value)
+    assert str(streamed.value) == str(held.value)
+
+
 # -- the command line, end to end ----------------------------------------------------------
 
 
