@@ -695,37 +695,47 @@ class Job:
         if self._result is not None:
             return self._result
         with reporting(progress) as reporter:
-            try:
-                files = self._unpacked(reporter)
-                # Identifiers whose presence is known from the upload need not be read back.
-                known = self._presence is not None and self._frame is not None
-                skip = self.mapping.identifiers if known and self.mapping is not None else ()
-                deliverable = read_files(files, filename=self.filename, skip=skip)
-                reporter.stage("merging")
-                sent = self._sent_columns(deliverable)
-                frame = self._frame
-                if frame is None:
-                    frame = _sent_frame(deliverable, sent, self.rows)
-                result = merge_back(
-                    frame,
-                    deliverable,
-                    sent,
-                    filename=self.filename,
-                    presence=self._presence if known else None,
-                )
-            except DeliverableError as exc:
-                self._unusable()
-                self._say_how_to_resume(exc)
-                raise
-            except _RESUMABLE as exc:
-                self._say_how_to_resume(exc)
-                raise
-            # Kept only once it merged: a deliverable that cannot be used is never cached.
-            self._cache(files)
-            result.from_cache = self.from_cache
-            self._result = result
-            reporter.stage("done")
-            return result
+            result = self._merged(reporter, partial(self._merge_onto_frame, reporter))
+        result.from_cache = self.from_cache
+        self._result = result
+        return result
+
+    def _merged(self, reporter: Reporter, merge: Callable[[Mapping[str, bytes]], _T]) -> _T:
+        """What ``merge`` makes of the deliverable's files, which are then kept in the
+        result cache. A deliverable that cannot be merged is forgotten (fetched again
+        next time), and every error says how to pick the job up again."""
+        try:
+            files = self._unpacked(reporter)
+            merged = merge(files)
+        except DeliverableError as exc:
+            self._unusable()
+            self._say_how_to_resume(exc)
+            raise
+        except _RESUMABLE as exc:
+            self._say_how_to_resume(exc)
+            raise
+        # Kept only once it merged: a deliverable that cannot be used is never cached.
+        self._cache(files)
+        reporter.stage("done")
+        return merged
+
+    def _merge_onto_frame(self, reporter: Reporter, files: Mapping[str, bytes]) -> MatchResult:
+        # Identifiers whose presence is known from the upload need not be read back.
+        known = self._presence is not None and self._frame is not None
+        skip = self.mapping.identifiers if known and self.mapping is not None else ()
+        deliverable = read_files(files, filename=self.filename, skip=skip)
+        reporter.stage("merging")
+        sent = self._sent_columns(deliverable)
+        frame = self._frame
+        if frame is None:
+            frame = _sent_frame(deliverable, sent, self.rows)
+        return merge_back(
+            frame,
+            deliverable,
+            sent,
+            filename=self.filename,
+            presence=self._presence if known else None,
+        )
 
     def _unpacked(self, reporter: Reporter) -> Mapping[str, bytes]:
         """The deliverable's files: from the result cache, or downloaded and unpacked."""

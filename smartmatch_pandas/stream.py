@@ -204,20 +204,21 @@ def _finish(
     reporter: Reporter,
 ) -> FileResult:
     """Merge a finished job's deliverable onto the list in batches, then keep it."""
-    files = job._unpacked(reporter)
-    reporter.stage("merging")
-    summary, written = merge_file(
-        table,
-        files,
-        output,
-        sent=[*mapping.identifiers, MATCHBACK_ID],
-        rows=rows,
-        presence=presence,
-        all_matches=all_matches,
-        filename=job.filename,
-    )
-    job._cache(files)
-    reporter.stage("done")
+
+    def merge(files: Mapping[str, bytes]) -> tuple[MatchSummary, int]:
+        reporter.stage("merging")
+        return merge_file(
+            table,
+            files,
+            output,
+            sent=[*mapping.identifiers, MATCHBACK_ID],
+            rows=rows,
+            presence=presence,
+            all_matches=all_matches,
+            filename=job.filename,
+        )
+
+    summary, written = job._merged(reporter, merge)
     return FileResult(job.filename, summary, written)
 
 

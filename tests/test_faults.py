@@ -599,6 +599,30 @@ def test_damaged_deliverable_is_refused_and_fetched_again(
     stopped(faulty, caught.value, frame, expected, says="download it again")
 
 
+def test_a_damaged_deliverable_of_a_file_match_is_refused_and_fetched_again(
+    faulty: LocalService, frame: pd.DataFrame, store_home: Path, tmp_path: Path
+) -> None:
+    from smartmatch_pandas.stream import match_file, resume_file
+
+    given, written = tmp_path / "list.parquet", tmp_path / "out.parquet"
+    frame.to_parquet(given)
+    faulty.inject("download:corrupt")
+    with pytest.raises(sm.DeliverableError) as caught:
+        match_file(given, written, **faulty.settings, progress=False)
+    filename = caught.value.filename
+    assert filename
+    assert "download it again" in str(caught.value)
+    assert "smartmatch_pandas.resume(" in str(caught.value)
+    assert not written.exists()
+    assert not list((store_home / "results").iterdir())
+    record = JobStore().load(filename)
+    assert record is not None
+    assert record.pending, record.state
+    faulty.faults.clear()
+    assert resume_file(filename, given, written, api_key=faulty.api_key, progress=False).written
+    assert len(pd.read_parquet(written)) == len(frame)
+
+
 # -- the job and its deliverable ------------------------------------------------------------
 
 
