@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .errors import InputError
-from .results import csv_header, without_data
+from .results import csv_header, text_columns, without_data
 
 #: Rows per batch (fewer when they are wide: see :data:`BATCH_BYTES`).
 BATCH_ROWS: Final = 65_536
@@ -108,12 +108,7 @@ class TableFile:
                 self.path,
                 read_options=pacsv.ReadOptions(block_size=CSV_BLOCK),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(self.columns, pa.string()),
-                    strings_can_be_null=True,
-                    null_values=[""],
-                    include_columns=names,
-                ),
+                convert_options=text_columns(self.columns, include=names),
             )
             yield from reader
         except (pa.ArrowInvalid, OSError) as exc:

@@ -14,7 +14,6 @@ import contextlib
 import csv
 import gzip
 import io
-import os
 import re
 import tarfile
 import warnings
@@ -47,6 +46,7 @@ _PARSE_BLOCK: Final = 1 << 20
 #: Bytes read to tell what a file is (its header row must fit).
 _SNIFF: Final = 65536
 _LARGE_TEXT: Final = pa.large_string()
+_TEXT: Final = pa.string()
 #: A deliverable may unpack to this many times its own size at most (CSV compresses some
 #: 5-20 times; a decompression bomb, thousands), or to :data:`MIN_UNPACK_ALLOWANCE`.
 MAX_EXPANSION = 250
@@ -234,21 +234,16 @@ def csv_header(content: bytes) -> list[str] | None:
     return row
 
 
-def read_text_csv(source: str | os.PathLike[str] | IO[bytes], header: list[str]) -> pa.Table:
-    """Parse CSV with every column as text (``02134`` stays ``02134``); empty cells are null.
-
-    Raises
-    ------
-    pyarrow.ArrowInvalid
-        The text is not valid CSV.
-    """
-    return pacsv.read_csv(
-        source,
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()),
-            strings_can_be_null=True,
-        ),
+def text_columns(
+    header: list[str], text: pa.DataType = _TEXT, include: list[str] | None = None
+) -> pacsv.ConvertOptions:
+    """Arrow's options to read every column of a CSV as text (``02134`` stays ``02134``):
+    only an empty cell is null; ``NA``, ``null`` or ``None`` are text like any other."""
+    return pacsv.ConvertOptions(
+        column_types=dict.fromkeys(header, text),
+        strings_can_be_null=True,
+        null_values=[""],
+        include_columns=include,
     )
 
 
@@ -316,11 +311,7 @@ def _result_csv(
     options = {
         "read_options": pacsv.ReadOptions(block_size=_PARSE_BLOCK),
         "parse_options": pacsv.ParseOptions(newlines_in_values=True),
-        "convert_options": pacsv.ConvertOptions(
-            column_types=dict.fromkeys(header, text),
-            strings_can_be_null=True,
-            include_columns=kept,
-        ),
+        "convert_options": text_columns(header, text, kept),
     }
     return content.arrow_input(len(_BOM) if head.startswith(_BOM) else 0), options
 

@@ -89,6 +89,17 @@ def test_the_frame_is_kept_exactly() -> None:
     assert (result.frame.dtypes.iloc[3:] == TEXT_DTYPE).all()
 
 
+def test_only_an_empty_cell_is_missing() -> None:
+    # A last name Null, a party NA: text like any other, never read as missing.
+    deliverable = (
+        "matchback_id,tsmart_match_code,vb.tsmart_last_name,vb.party\n"
+        "0,Y,Null,NA\n1,Y,NULL,None\n2,N,,\n"
+    )
+    result = merged(deliverable.encode())
+    assert result.frame["vb.tsmart_last_name"].tolist() == ["Null", "NULL", pd.NA]
+    assert result.frame["vb.party"].tolist() == ["NA", "None", pd.NA]
+
+
 def test_additional_matches_are_found_by_content_and_ranked() -> None:
     result = merged(SHAPES["zip with odd names"])
     extra = result.additional

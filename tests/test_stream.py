@@ -93,6 +93,7 @@ DELIVERABLES = {
     "a row never sent": (BEST + "Zed,99999,17,Y,XX-000000000017,99999\n").encode(),
     "an empty id": BEST.replace("Bo,60614,1,", "Bo,60614,,").encode(),
     "no match code": b"matchback_id,vb.voterbase_id\n2,NJ-3\n0,MA-1\n1,\n",
+    "words that look missing": b"matchback_id,tsmart_match_code,vb.party\n0,Y,NA\n1,Y,null\n2,N,\n",
 }
 
 
