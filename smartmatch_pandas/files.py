@@ -56,14 +56,12 @@ class TableFile:
             if self.parquet:
                 with pq.ParquetFile(self.path) as source:
                     schema = source.schema_arrow
-                    self.rows: int | None = source.metadata.num_rows
                 hidden = set(_pandas_index_columns(schema))
                 self.schema = pa.schema([f for f in schema if f.name not in hidden])
             else:
                 with self.path.open("rb") as head:
                     names = csv_header(head.read(65536)) or []
                 self.schema = pa.schema([(name, pa.string()) for name in names])
-                self.rows = None
         except (OSError, pa.ArrowInvalid) as exc:
             raise InputError(
                 f"{self.path} cannot be read as a contact list: {without_data(str(exc))}"

@@ -39,7 +39,6 @@ from .normalize import (
 from .spool import Spool
 
 __all__ = [
-    "normalize_columns",
     "prepare_frame",
     "prepare_table",
     "sent_presence",
@@ -59,13 +58,6 @@ _ROWS_FOR_THREADS = 50_000
 _COST = {"email": 4, "phone": 4, "dob": 3, "address1": 2, "address2": 2, "zip": 2}
 # Rows per slice of the CSV written on one thread.
 _CSV_SLICE = 65_536
-
-
-def normalize_columns(
-    df: pd.DataFrame, mapping: ColumnMapping, *, today: dt.date | None = None
-) -> list[Normalized]:
-    """Every mapped column of ``df`` normalised for its identifier, in upload order."""
-    return _per_column(df, mapping, lambda normalized, label: normalized, today)
 
 
 def _per_column(
@@ -141,17 +133,13 @@ def sent_columns(
     policy: InvalidPolicy,
     *,
     today: dt.date | None = None,
-    index: pd.Index | None = None,
 ) -> list[SentColumn]:
-    """Every mapped column of ``df`` as it is sent under ``policy``, in upload order.
-
-    ``index`` labels the rows in examples (default ``df.index``).
-    """
-    rows = df.index if index is None else index
+    """Every mapped column of ``df`` as it is sent under ``policy``, in upload order
+    (examples of invalid values labelled by ``df.index``)."""
 
     def sent(normalized: Normalized, label: Hashable) -> SentColumn:
         count = int(normalized.invalid.sum())
-        examples = normalized.examples(rows) if count else []
+        examples = normalized.examples(df.index) if count else []
         # Columns normalised per distinct value are expanded here, on the threads too:
         # the CSV writer expands dictionary columns at half the speed.
         values = None if policy == "raise" and count else _expanded(normalized.sent(policy))
@@ -310,7 +298,7 @@ def write_csv(table: pa.Table, sink: IO[bytes] | None = None) -> bytes | None:
     Returns the bytes when no ``sink`` is given.
     """
     out = sink if sink is not None else io.BytesIO()
-    out.write(_header(table))
+    out.write(csv_header_line(table.column_names))
     if table.num_rows:
         pacsv.write_csv(table, out, _CSV_OPTIONS)
     return out.getvalue() if sink is None else None  # type: ignore[attr-defined]
@@ -327,17 +315,13 @@ def upload_body(table: pa.Table, threshold: int | None = None) -> Spool:
     # The CSV is about as large as the table's buffers: quotes and commas in, offsets out.
     spool = Spool(threshold, digest=True, expected=table.get_total_buffer_size())
     try:
-        spool.write(_header(table))
+        spool.write(csv_header_line(table.column_names))
         for chunk in csv_chunks(table):
             spool.write(chunk)
     except BaseException:
         spool.close()
         raise
     return spool
-
-
-def _header(table: pa.Table) -> bytes:
-    return csv_header_line(table.column_names)
 
 
 def csv_header_line(names: list[str]) -> bytes:

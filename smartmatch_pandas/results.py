@@ -758,9 +758,7 @@ def _ranks(sorted_positions: np.ndarray) -> np.ndarray:
 
 
 def _matched(best: pa.Table) -> int:
-    if MATCH_CODE in best.column_names or "vb.voterbase_id" in best.column_names:
-        return int(pc.sum(_matched_rows(best)).as_py() or 0)
-    return 0
+    return int(pc.sum(_matched_rows(best)).as_py() or 0)
 
 
 def _matched_rows(best: pa.Table) -> pa.ChunkedArray | pa.Array:

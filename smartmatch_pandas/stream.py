@@ -111,8 +111,7 @@ def match_file(
             upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
         )
         job.wait(timeout=timeout, progress=reporter)
-        result = _finish(job, table, output, mapping, upload.rows, upload.presence,
-                         all_matches, reporter)  # fmt: skip
+        result = _finish(job, table, output, all_matches, reporter)
     reporter.note(result.summary.describe())
     return result
 
@@ -160,7 +159,6 @@ def resume_file(
             "store that submitted it",
             filename=filename,
         )
-    rows: list[int] = []
 
     def upload(record: JobRecord) -> tuple[Spool, dict[str, pa.Array]]:
         mapping = api.recorded_mapping(table.columns, record, what="file")
@@ -168,7 +166,6 @@ def resume_file(
         if made.body.fingerprint != record.fingerprint:
             made.body.close()
             raise api.not_the_list_submitted(record, made.rows, what="file")
-        rows.append(made.rows)
         return made.body, made.presence
 
     with reporting(progress) as reporter:
@@ -185,25 +182,18 @@ def resume_file(
             upload=upload,
         )
         job.wait(timeout=timeout, progress=reporter, via=via, sftp=sftp)
-        assert job.mapping is not None  # a recorded job's
-        assert job._presence is not None  # made by upload() above
-        result = _finish(job, table, output, job.mapping, rows[0], job._presence,
-                         all_matches, reporter)  # fmt: skip
+        result = _finish(job, table, output, all_matches, reporter)
     reporter.note(result.summary.describe())
     return result
 
 
 def _finish(
-    job: Job,
-    table: TableFile,
-    output: str | Path,
-    mapping: ColumnMapping,
-    rows: int,
-    presence: Mapping[str, pa.Array],
-    all_matches: bool,
-    reporter: Reporter,
+    job: Job, table: TableFile, output: str | Path, all_matches: bool, reporter: Reporter
 ) -> FileResult:
     """Merge a finished job's deliverable onto the list in batches, then keep it."""
+    assert job.mapping is not None  # a recorded job's
+    assert job._presence is not None  # made from the file, uploaded or checked
+    sent, presence = [*job.mapping.identifiers, MATCHBACK_ID], job._presence
 
     def merge(files: Mapping[str, bytes]) -> tuple[MatchSummary, int]:
         reporter.stage("merging")
@@ -211,8 +201,8 @@ def _finish(
             table,
             files,
             output,
-            sent=[*mapping.identifiers, MATCHBACK_ID],
-            rows=rows,
+            sent=sent,
+            rows=job.rows,
             presence=presence,
             all_matches=all_matches,
             filename=job.filename,
