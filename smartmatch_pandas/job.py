@@ -760,7 +760,6 @@ class Job:
 
         def save(store: JobStore) -> None:
             pending = store.saving_result(key, self.filename, spooled, warn=large)
-            pending.keep()
             if not large:
                 pending.wait()
                 if pending.error is not None:

@@ -241,12 +241,6 @@ class Spool:
         stream.seek(start)
         return stream
 
-    def blocks(self) -> Iterator[bytes]:
-        """The bytes, block by block."""
-        with self.reader() as reader:
-            while block := reader.read(BLOCK):
-                yield block
-
     def _read_at(self, position: int, size: int) -> bytes:
         assert self._file is not None
         if hasattr(os, "pread"):

@@ -405,7 +405,6 @@ class JobStore:
         than memory is cached without ever being held whole.
         """
         pending = self.saving_result(key, filename, files, warn=False)
-        pending.keep()
         pending.wait()
         if pending.error is not None:
             raise pending.error
@@ -418,11 +417,7 @@ class JobStore:
         A failure is warned of (``warn``) rather than raised."""
         meta = {"filename": filename, "saved_at": _now(), "version": __version__}
         path = self._result_path(key)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-        os.close(fd)
-        return PendingResult(
-            path, Path(name), lambda partial: _write_result(partial, meta, files), warn=warn
-        )
+        return PendingResult(path, lambda partial: _write_result(partial, meta, files), warn=warn)
 
     def load_result(self, key: str) -> CachedResult | None:
         """The cached deliverable for ``key``, or None.
@@ -480,22 +475,17 @@ class JobStore:
 
 
 class PendingResult:
-    """A result being written to a private partial file on a thread of its own.
+    """A result being written on a thread of its own, to a private partial file
+    renamed into place once whole.
 
     Compressing a large deliverable takes a core for a while, so it is done
-    while the caller parses and merges the same files. :meth:`keep` has the
-    result renamed into place once written, without waiting for it;
-    :meth:`discard` has it deleted. Until it is settled, anything that reads
-    the result cache in this process waits for it, and so does the end of
-    the process (the thread is not a daemon): nothing is half written.
+    while the caller goes on. Until it is settled, anything that reads the
+    result cache in this process waits for it, and so does the end of the
+    process (the thread is not a daemon): nothing is half written.
     """
 
-    def __init__(
-        self, path: Path, partial: Path, write: Callable[[Path], None], *, warn: bool = True
-    ) -> None:
-        self._path, self._partial = path, partial
-        self._decided = threading.Event()
-        self._keep, self._warn = False, warn
+    def __init__(self, path: Path, write: Callable[[Path], None], *, warn: bool = True) -> None:
+        self._path, self._warn = path, warn
         #: What went wrong writing it, if anything.
         self.error: BaseException | None = None
         self._thread = threading.Thread(
@@ -506,43 +496,26 @@ class PendingResult:
         self._thread.start()
 
     def _run(self, write: Callable[[Path], None]) -> None:
-        error: BaseException | None = None
         try:
-            write(self._partial)
-        except BaseException as exc:  # reported below, if the result was to be kept
-            error = exc
-        self._decided.wait()
-        try:
-            if self._keep and error is None:
-                self._partial.replace(self._path)
-            else:
-                self._partial.unlink(missing_ok=True)
-        except OSError as exc:
-            error = error or exc
+            with _atomic_path(self._path) as partial:
+                write(partial)
+        except BaseException as exc:  # kept for wait()'s caller, or warned of
+            self.error = exc
         finally:
             with _PENDING_LOCK:
                 if _PENDING.get(self._path) is self:
                     del _PENDING[self._path]
-        self.error = error
-        if self._keep and error is not None and self._warn:
+        if self.error is not None and self._warn:
             warnings.warn(
                 f"a result could not be kept in the result cache at {self._path.parent} "
-                f"({getattr(error, 'strerror', None) or error}); the job is done all the same",
+                f"({getattr(self.error, 'strerror', None) or self.error}); the job is done "
+                "all the same",
                 SmartMatchWarning,
                 stacklevel=1,
             )
 
-    def keep(self) -> None:
-        """Keep the result once it is written (returns at once)."""
-        self._keep = True
-        self._decided.set()
-
-    def discard(self) -> None:
-        """Drop the result (returns at once)."""
-        self._decided.set()
-
     def wait(self) -> None:
-        """Wait until the result is settled."""
+        """Wait until the result is written, or has failed (see :attr:`error`)."""
         self._thread.join()
 
 
