@@ -659,28 +659,35 @@ def _in_order(positions: np.ndarray) -> bool:
 def _appended_frame(
     table: pa.Table, appended: list[str], names: list[str], take: np.ndarray, index: pd.Index
 ) -> pd.DataFrame:
-    """The appended columns, row ``i`` taken from ``table`` row ``take[i]`` (-1: empty).
-
-    When ``take`` is every row of ``table`` in order, the columns are used as they
-    are, without a copy.
-    """
-    if len(take) == table.num_rows and _in_order(take):
-        arrays = [table[source] for source in appended]
-    else:
-        indices = pa.array(take, mask=take < 0)
-        arrays = [pc.take(table[source], indices) for source in appended]
+    """The appended columns (see :func:`taken_text`) as a frame on ``index``."""
     columns = {
-        name: pd.Series(pd.arrays.ArrowStringArray(_large_text(values)), index=index, copy=False)
-        for values, name in zip(arrays, names, strict=True)
+        name: pd.Series(pd.arrays.ArrowStringArray(values), index=index, copy=False)
+        for values, name in zip(taken_text(table, appended, take), names, strict=True)
     }
     return pd.DataFrame(columns, index=index, copy=False)
 
 
-def _large_text(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
-    """Text as pandas keeps it (``large_string``): no copy when it is that already."""
-    if isinstance(values, pa.Array):
-        values = pa.chunked_array([values])
-    return values if values.type == pa.large_string() else values.cast(pa.large_string())
+def taken_text(
+    table: pa.Table | None, columns: list[str], take: np.ndarray
+) -> list[pa.ChunkedArray]:
+    """``columns`` as ``large_string`` (the type pandas keeps text in), row ``i`` taken
+    from ``table`` row ``take[i]`` (-1, no table, or a column it lacks: empty).
+
+    When ``take`` is every row of ``table`` in order, the columns are used as they
+    are, without a copy.
+    """
+    if table is None:
+        return [pa.chunked_array([pa.nulls(len(take), _LARGE_TEXT)]) for _ in columns]
+    whole = len(take) == table.num_rows and _in_order(take)
+    indices = None if whole else pa.array(take, mask=take < 0)
+    out = []
+    for name in columns:
+        values = table[name] if name in table.column_names else pa.nulls(table.num_rows, _TEXT)
+        values = values if whole else values.take(indices)
+        if isinstance(values, pa.Array):
+            values = pa.chunked_array([values])
+        out.append(values if values.type == _LARGE_TEXT else values.cast(_LARGE_TEXT))
+    return out
 
 
 def _with_appended(

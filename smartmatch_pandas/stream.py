@@ -57,7 +57,6 @@ from .results import (
     IdentifierCoverage,
     MatchSummary,
     _drop_repeated_best,
-    _in_order,
     _matched_rows,
     _output_names,
     _positions,
@@ -65,6 +64,7 @@ from .results import (
     _warn_gaps,
     open_result_csv,
     result_csv_errors,
+    taken_text,
     warn_if_cut_short,
 )
 from .sendable import check_not_empty, check_values, empty_columns
@@ -612,24 +612,8 @@ def _enriched(
     if best is not None and best.num_rows:
         local = best[_POSITION].to_numpy() - start
         rows_of[local] = np.arange(len(local))
-    columns = _taken(best, appended, rows_of)
+    columns = taken_text(best, appended, rows_of)
     return pa.Table.from_arrays([*batch.columns, *columns], names=[*batch.schema.names, *names])
-
-
-def _taken(table: pa.Table | None, appended: list[str], rows_of: np.ndarray) -> list[pa.Array]:
-    """The appended columns, row ``i`` from ``table`` row ``rows_of[i]`` (-1: empty)."""
-    if table is None:
-        return [pa.nulls(len(rows_of), pa.large_string()) for _ in appended]
-    whole = len(rows_of) == table.num_rows and _in_order(rows_of)
-    indices = None if whole else pa.array(rows_of, mask=rows_of < 0)
-    out = []
-    for name in appended:
-        values = (
-            table[name] if name in table.column_names else pa.nulls(table.num_rows, pa.string())
-        )
-        values = values if whole else values.take(indices)
-        out.append(pc.cast(values, pa.large_string()))
-    return out
 
 
 def _additional_rows(
@@ -656,7 +640,7 @@ def _additional_rows(
     ranks = _ranks(local)
     table = table.take(pa.array(order))
     source = batch.take(pa.array(local))
-    columns = _taken(table, appended, np.arange(table.num_rows))
+    columns = taken_text(table, appended, np.arange(table.num_rows))
     rank = pa.array(ranks, pa.int64())
     out = pa.Table.from_arrays(
         [*source.columns, rank, *columns], names=[*batch.schema.names, RANK, *names]
