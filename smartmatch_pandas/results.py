@@ -186,8 +186,7 @@ def unpack_spool(
         return {name: spool}
     magic = spool.head(4)
     if magic in _ZIP_MAGIC:
-        out: dict[str, Spool] = {}
-        with zipfile.ZipFile(spool.reader()) as archive:
+        with zipfile.ZipFile(spool.reader()) as archive, _closed_on_error() as out:
             for info in archive.infolist():
                 if info.is_dir() or info.filename.startswith("__MACOSX/"):
                     continue
@@ -195,23 +194,46 @@ def unpack_spool(
                     raise _TooLargeError
                 with archive.open(info) as member:
                     inner = _copied(member, budget)
-                out.update(unpack_spool(inner, budget, info.filename, depth + 1))
+                out.update(_members(inner, budget, info.filename, depth + 1))
         return out
     if magic[:2] == _GZIP_MAGIC:
         with gzip.GzipFile(fileobj=spool.reader()) as stream:
             inner = _copied(stream, budget)
-        if len(inner) > 262 and inner.head(262)[257:262] == b"ustar":
-            out = {}
-            with tarfile.open(fileobj=inner.reader()) as archive:
-                for entry in archive:
-                    handle = archive.extractfile(entry) if entry.isfile() else None
-                    if handle is not None:
-                        extracted = _copied(handle, budget)
-                        out.update(unpack_spool(extracted, budget, entry.name, depth + 1))
-            inner.close()
-            return out
-        return unpack_spool(inner, budget, name.removesuffix(".gz"), depth + 1)
+        if not (len(inner) > 262 and inner.head(262)[257:262] == b"ustar"):
+            return _members(inner, budget, name.removesuffix(".gz"), depth + 1)
+        with inner, tarfile.open(fileobj=inner.reader()) as archive, _closed_on_error() as out:
+            for entry in archive:
+                handle = archive.extractfile(entry) if entry.isfile() else None
+                if handle is not None:
+                    extracted = _copied(handle, budget)
+                    out.update(_members(extracted, budget, entry.name, depth + 1))
+        return out
     return {name: spool}
+
+
+def _members(inner: Spool, budget: _Budget, name: str, depth: int) -> dict[str, Spool]:
+    """The files in ``inner``, a member just copied out of an archive: it is closed
+    (its temporary file deleted) unless it is one of them itself."""
+    try:
+        found = unpack_spool(inner, budget, name, depth)
+    except BaseException:
+        inner.close()
+        raise
+    if all(spool is not inner for spool in found.values()):
+        inner.close()  # an archive within: its members have spools of their own
+    return found
+
+
+@contextlib.contextmanager
+def _closed_on_error() -> Iterator[dict[str, Spool]]:
+    """Files unpacked so far, closed if unpacking the rest fails."""
+    out: dict[str, Spool] = {}
+    try:
+        yield out
+    except BaseException:
+        for spool in out.values():
+            spool.close()
+        raise
 
 
 def _copied(stream: IO[bytes] | io.BufferedIOBase, budget: _Budget) -> Spool:

@@ -17,8 +17,11 @@ import smartmatch_pandas as sm
 from smartmatch_pandas import OptionError
 from smartmatch_pandas.local import LocalService
 from smartmatch_pandas.progress import ProgressEvent
+from smartmatch_pandas.results import unpack_deliverable
 from smartmatch_pandas.spool import Spool, SpooledFiles, spill_threshold
 from smartmatch_pandas.store import _settled, fingerprint
+
+from .test_results import BEST, EXTRA, tarred, zipped
 
 LINUX = sys.platform.startswith("linux")
 
@@ -133,6 +136,30 @@ def test_a_threshold_that_is_no_size_is_an_option_error(monkeypatch: pytest.Monk
     monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "lots")
     with pytest.raises(OptionError, match="SMARTMATCH_SPILL_THRESHOLD='lots' is not a size"):
         spill_threshold()
+
+
+@pytest.mark.skipif(not LINUX, reason="counts open files in /proc")
+@pytest.mark.parametrize("shape", ["zip in a zip", "tar.gz", "a zip holding a damaged zip"])
+def test_unpacking_keeps_open_only_the_files_it_returns(
+    spill_dir: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "0")  # every member in a file
+    deliverables = {
+        "zip in a zip": zipped({"inner.zip": zipped({"out.csv": BEST}), "x.txt": "report"}),
+        "tar.gz": tarred({"best.csv": BEST, "extra.csv": EXTRA}),
+        "a zip holding a damaged zip": zipped(
+            {"out.csv": BEST, "inner.zip": zipped({"x.csv": BEST})[:-30]}
+        ),
+    }
+    try:
+        files = unpack_deliverable(deliverables[shape])
+    except sm.DeliverableError:
+        assert shape.startswith("a zip holding a damaged")
+        assert not open_files_in(spill_dir)  # what was unpacked before is closed too
+        return
+    assert len(open_files_in(spill_dir)) == len(files)
+    files.close()
+    assert not open_files_in(spill_dir)
 
 
 # -- match() with every body spilled --------------------------------------------------
