@@ -247,7 +247,9 @@ class Spool:
             return os.pread(self._file.fileno(), size, position)
         with self._lock:
             self._file.seek(position)
-            return self._file.read(size)
+            data = self._file.read(size)
+            self._file.seek(0, io.SEEK_END)  # the next write appends, where it belongs
+            return data
 
     def _check_open(self) -> None:
         if self.closed:

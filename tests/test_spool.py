@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import stat
 import sys
 import tempfile
@@ -103,6 +104,17 @@ def test_a_download_begun_again_truncates_the_spool(spill_dir: Path) -> None:
             spool.seek(0)
             spool.truncate()
             assert spool.getvalue() == b""
+
+
+def test_reading_between_writes_appends_where_it_belongs_without_pread(
+    spill_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(os, "pread", raising=False)  # as on Windows
+    with Spool(threshold=0) as spool:
+        spool.write(b"abcdef")
+        assert spool.head(2) == b"ab"
+        spool.write(b"gh")
+        assert spool.getvalue() == b"abcdefgh"
 
 
 def test_a_closed_spool_says_so() -> None:
