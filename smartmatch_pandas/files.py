@@ -164,11 +164,16 @@ class TableWriter:
 
     The file is written beside its place under a temporary name and moved
     there by :meth:`close`, so a run that fails leaves no half-written list.
+    It is readable by the user alone (mode 0600): it holds contact data.
     """
 
     def __init__(self, path: str | os.PathLike[str], schema: pa.Schema) -> None:
         self.path = Path(path)
         self._partial = self.path.with_name(f".{self.path.name}.partial")
+        # Contact data: readable by the user alone from the first byte (the writers
+        # below truncate the file, keeping its mode; the rename keeps it too).
+        os.close(os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        self._partial.chmod(0o600)  # in case an earlier run left it otherwise
         self._writer: Any
         if self.path.suffix.lower() == ".parquet":
             self.schema = schema

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
 import warnings
@@ -233,6 +234,20 @@ def test_a_job_resumed_from_a_file_streams_to_the_same_output(
     said = capsys.readouterr().err
     assert "the file is not the one submitted" in said
     assert "it has 149 rows where the upload had 150" in said
+
+
+@pytest.mark.usefixtures("reach")
+@pytest.mark.parametrize("target", ["csv", "parquet"])
+@pytest.mark.parametrize("way", ["--stream", "--in-memory"])
+def test_the_output_is_readable_by_the_user_alone(
+    contact_file: Path, tmp_path: Path, way: str, target: str
+) -> None:
+    out = tmp_path / f"out.{target}"
+    out.write_text("an older file, readable by all")
+    out.chmod(0o644)
+    code = cli.main(["match", str(contact_file / "list.csv"), "-o", str(out), way, "--no-progress"])
+    assert code == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 
 @pytest.mark.usefixtures("reach")
