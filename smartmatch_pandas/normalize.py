@@ -670,6 +670,11 @@ def _rule_for(identifier: str, today: dt.date | None) -> Rule | None:
 # -- a column normalised ------------------------------------------------------------------
 
 
+def decoded(values: pa.Array) -> pa.Array:
+    """Values one per row: a dictionary array (see :class:`Normalized`) expanded."""
+    return values.dictionary_decode() if isinstance(values, pa.DictionaryArray) else values
+
+
 @dataclass(frozen=True)
 class Normalized:
     """One column's values as given and as normalised for its identifier.

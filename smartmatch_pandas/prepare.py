@@ -31,6 +31,7 @@ from .normalize import (
     InvalidPolicy,
     Normalized,
     check_policy,
+    decoded,
     invalid_summary,
     normalize,
     normalize_text,
@@ -142,7 +143,7 @@ def sent_columns(
         examples = normalized.examples(df.index) if count else []
         # Columns normalised per distinct value are expanded here, on the threads too:
         # the CSV writer expands dictionary columns at half the speed.
-        values = None if policy == "raise" and count else _expanded(normalized.sent(policy))
+        values = None if policy == "raise" and count else decoded(normalized.sent(policy))
         return SentColumn(label, normalized.identifier, values, count, examples)
 
     return _per_column(df, mapping, sent, today)
@@ -350,10 +351,6 @@ def csv_chunks(table: pa.Table) -> Iterator[pa.Buffer]:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def _expanded(values: pa.Array) -> pa.Array:
-    return values.dictionary_decode() if isinstance(values, pa.DictionaryArray) else values
 
 
 def _position(df: pd.DataFrame, column: object) -> int:

@@ -34,7 +34,7 @@ from .errors import InputError, OptionError, SmartMatchError
 from .fields import auto_identifier, candidate_pairs, clashing
 from .identifiers import IDENTIFIERS, MATCH_CODE
 from .job import Job, resolve_poll_interval
-from .normalize import InvalidPolicy, check_policy, normalize
+from .normalize import InvalidPolicy, check_policy, decoded, normalize
 from .options import (
     FORMATS,
     INCLUDE_FLAGS,
@@ -737,7 +737,10 @@ class MatchForm:
             self._post(partial(self._failed, exc))
             return
         self.match_result, self.result = result, result.frame
-        self._post(lambda: self._finished(result))
+        try:
+            self._post(lambda: self._finished(result))
+        except Exception as exc:  # drawing must never leave the form stuck on "Matching…"
+            self._post(partial(self._drawing_failed, exc))
 
     def _post(self, update: Callable[[], None]) -> None:
         """Change display widgets from the job thread, one change at a time."""
@@ -830,6 +833,17 @@ class MatchForm:
         )
         self._reset_button()
 
+    def _drawing_failed(self, exc: BaseException) -> None:
+        """The job is done and its result kept, but the summary could not be drawn."""
+        self._state = "done"
+        self._progress.layout.display = "none"
+        self._show_error(
+            f"All rows are in form.result, but the form could not draw the summary "
+            f"({type(exc).__name__}: {exc}).",
+            heading="Matched.",
+        )
+        self._reset_button()
+
     def _failed(self, exc: BaseException) -> None:
         self._state = "failed"
         self._stages.value = _stage_line(None)
@@ -848,10 +862,10 @@ class MatchForm:
         self.match_button.description = "Match"
         self.match_button.disabled = bool(self.problems)
 
-    def _show_error(self, text: str) -> None:
+    def _show_error(self, text: str, heading: str = "Not matched.") -> None:
         self._message.value = (
             f"<div style='background:#fdecea;border-left:4px solid {_RED};padding:6px 10px;"
-            f"margin:6px 0;color:#5f1a14'><b>Not matched.</b> {html.escape(text)}</div>"
+            f"margin:6px 0;color:#5f1a14'><b>{heading}</b> {html.escape(text)}</div>"
         )
 
     # -- showing the form -------------------------------------------------------------
@@ -935,10 +949,18 @@ def _by_state(result: MatchResult, df: pd.DataFrame | None, job: Job | None) -> 
         return None
     if (df.columns == column).sum() != 1:
         return None
-    series = df[column]
-    states = normalize(series, "state", label=column).value.to_pandas().fillna("(none)")
-    matched = (result.frame[MATCH_CODE].astype("string").str.upper() == "Y").fillna(False)
-    frame = pd.DataFrame({"state": states.to_numpy(), "matched": matched.to_numpy(bool)})
+    return state_rates(df[column], result.frame[MATCH_CODE], label=column)
+
+
+def state_rates(
+    states: pd.Series, match_codes: pd.Series, *, label: Hashable = None
+) -> pd.DataFrame:
+    """Rows and match rate per state (as normalised, ``(none)`` when missing), largest first."""
+    # Long columns are normalised per distinct value: expand them before counting.
+    normalised = decoded(normalize(states, "state", label=label).value)
+    names = normalised.to_pandas().astype("string").fillna("(none)")
+    matched = (match_codes.astype("string").str.upper() == "Y").fillna(False)
+    frame = pd.DataFrame({"state": names.to_numpy(), "matched": matched.to_numpy(bool)})
     grouped = frame.groupby("state")["matched"].agg(["size", "mean"])
     grouped.columns = pd.Index(["rows", "match_rate"])
     return grouped.sort_values(["rows", "match_rate"], ascending=False)

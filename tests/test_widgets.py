@@ -18,9 +18,9 @@ from smartmatch_pandas import (
     MatchOptions,
     OptionError,
 )
-from smartmatch_pandas.local import LocalService
+from smartmatch_pandas.local import LocalService, sample_contacts
 from smartmatch_pandas.prepare import prepare_frame
-from smartmatch_pandas.widgets import NOT_SENT
+from smartmatch_pandas.widgets import NOT_SENT, state_rates
 
 from .conftest import POLL
 
@@ -341,3 +341,53 @@ def test_the_form_displays_as_its_widget(contacts: pd.DataFrame) -> None:
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert repr(form) == "MatchForm(5 rows, state='ready')"
     form.close()
+
+
+# -- a form that always ends --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", [5_000, 200_000])
+def test_the_state_table_counts_missing_states_at_any_size(rows: int) -> None:
+    # From 4,096 rows normalising returns a categorical, which refused the "(none)" label.
+    states = pd.Series(["MA", "ny", None, "Texas", ""] * (rows // 5))
+    codes = pd.Series(["Y", "N", "Y", None, "y"] * (rows // 5))
+    table = state_rates(states, codes, label="State")
+    assert table["rows"].sum() == rows
+    per_state = table["rows"].to_dict()
+    assert per_state == {"MA": rows // 5, "NY": rows // 5, "TX": rows // 5, "(none)": 2 * rows // 5}
+    assert table.loc["(none)", "match_rate"] == 1.0
+    assert table.loc["TX", "match_rate"] == 0.0
+
+
+@pytest.mark.slow
+def test_a_long_list_with_missing_states_is_matched_to_its_summary(
+    environ: LocalService, service: LocalService
+) -> None:
+    frame = sample_contacts(service.voters, 5_000, seed=3).drop(columns="true_voterbase_id")
+    frame.loc[frame.index[::7], "state"] = None
+    form = MatchForm(frame)
+    form.match_button.click()
+    assert form.wait(120) is not None, form.error
+    assert form.state == "done"
+    assert form.error is None
+    assert "Match rate by state" in form._summary.value
+    assert "(none)" in form._summary.value
+    assert form.match_button.description == "Match"
+    assert not form.match_button.disabled
+
+
+def test_a_summary_that_cannot_be_drawn_still_ends_the_form(
+    environ: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> str:
+        raise ValueError("a drawing bug")
+
+    monkeypatch.setattr("smartmatch_pandas.widgets.summary_html", broken)
+    form = MatchForm(contacts.head(20))
+    form.match_button.click()
+    result = form.wait(60)
+    assert result is not None  # the result is kept
+    assert form.state == "done"
+    assert "could not draw the summary (ValueError: a drawing bug)" in form._message.value
+    assert form.match_button.description == "Match"
+    assert not form.match_button.disabled
