@@ -114,7 +114,7 @@ def run_capped(arguments: list[str], limit: int, env: dict[str, str]) -> dict[st
 
 def check_output(source: Path, output: Path, rows: int) -> None:
     """Every row of ``output`` is its input row, in order, with the voter it was given."""
-    from smartmatch_pandas.files import TableFile
+    from smartmatch_pandas.files.tables import TableFile
     from smartmatch_pandas.local import VoterFile
 
     ids = VoterFile.generate(VOTERS, 0).table["voterbase_id"].to_numpy(zero_copy_only=False)

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.client import SmartMatchClient
+from smartmatch_pandas.job.store import JobStore
 from smartmatch_pandas.local import LocalService, sample_contacts
-from smartmatch_pandas.store import JobStore
+from smartmatch_pandas.wire.http import SmartMatchClient
 
 
 def timed(call: Callable[[], object], repeat: int) -> float:

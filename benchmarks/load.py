@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.client import SmartMatchClient
+from smartmatch_pandas.job.store import JobStore
 from smartmatch_pandas.local import LocalService, sample_contacts
-from smartmatch_pandas.store import JobStore
+from smartmatch_pandas.wire.http import SmartMatchClient
 
 EXCHANGES = ("register", "upload", "poll", "download")
 

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.row_by_row import prepare_rows
-from smartmatch_pandas.fields import resolve_mapping
-from smartmatch_pandas.prepare import prepare_table, write_csv
+from smartmatch_pandas.preparation.mapping import resolve_mapping
+from smartmatch_pandas.preparation.table import prepare_table, write_csv
 
 TODAY = dt.date(2026, 11, 1)  # fixed, so the same rows are valid in every run
 FIRST = ["James", "Mary", "Zoë", "José", "Zoe\u0308", "Ann-Marie", "Wei", "Aaliyah", "Robert"]

@@ -199,8 +199,9 @@ def timed_functions(seconds: dict[str, float], where: dict[str, tuple[Any, str]]
 def client_match(frame: pd.DataFrame, reach: dict[str, Any], max_matches: int) -> dict[str, Any]:
     """One ``match()``: seconds per phase, the client's total, and its peak memory."""
     import smartmatch_pandas as sm
-    from smartmatch_pandas import api, job
-    from smartmatch_pandas.store import _settled
+    from smartmatch_pandas.job import handle as job
+    from smartmatch_pandas.job.store import _settled
+    from smartmatch_pandas.verbs import core as api
 
     seconds: dict[str, float] = {}
     stages: dict[str, tuple[float, float]] = {}
@@ -260,8 +261,8 @@ def check_result(frame: pd.DataFrame, out: pd.DataFrame, max_matches: int) -> No
 
 def _deliverable_of(body: bytes, reach: dict[str, Any]) -> tuple[Any, str, Any]:
     """Register a job; return the client, its filename and the upload URL (not timed)."""
-    from smartmatch_pandas.client import SmartMatchClient
     from smartmatch_pandas.options import MatchOptions
+    from smartmatch_pandas.wire.http import SmartMatchClient
 
     client = SmartMatchClient(reach["api_key"], reach["base_url"])
     options = MatchOptions().with_filename()
@@ -280,7 +281,7 @@ def _ready_url(client: Any, filename: str) -> Any:
 
 def upload_columns(frame: pd.DataFrame) -> dict[str, str]:
     """The frame's identifier columns, and the identifier each is sent as (every path)."""
-    from smartmatch_pandas.fields import resolve_mapping
+    from smartmatch_pandas.preparation.mapping import resolve_mapping
 
     return {str(column): identifier for column, identifier in resolve_mapping(frame.columns).pairs}
 
@@ -346,8 +347,8 @@ def _identifiers() -> frozenset[str]:
 
 def _csv_size(frame: pd.DataFrame) -> int:
     """Bytes of the upload CSV ``match()`` sends for ``frame``."""
-    from smartmatch_pandas.fields import resolve_mapping
-    from smartmatch_pandas.prepare import prepare_table, upload_body
+    from smartmatch_pandas.preparation.mapping import resolve_mapping
+    from smartmatch_pandas.preparation.table import prepare_table, upload_body
 
     with upload_body(prepare_table(frame, resolve_mapping(frame.columns))) as body:
         return len(body)

@@ -2,7 +2,7 @@
 
 The baseline of ``benchmarks/prepare.py`` and the oracle of
 ``tests/test_normalize.py``: written value by value with ``re`` and
-``datetime``, independently of the vectorised :mod:`smartmatch_pandas.normalize`,
+``datetime``, independently of the vectorised :mod:`smartmatch_pandas.preparation.normalize`,
 so that the two agreeing means something. Only the spelling tables (state
 names, gender words) are shared: they are data, not logic.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from smartmatch_pandas.normalize import GENDERS, MAX_AGE, STATES
+from smartmatch_pandas.preparation.normalize import GENDERS, MAX_AGE, STATES
 
 # RE2's \s is [\t\n\f\r ]; spelled out so Python's re reads it the same way.
 _WS = r"[\t\n\f\r ]"

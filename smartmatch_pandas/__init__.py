@@ -7,15 +7,13 @@ A submitted job is never lost: ``smartmatch_pandas.jobs()`` lists them and
 ``smartmatch_pandas.resume(filename, df)`` picks one up from any process.
 """
 
-__version__ = "0.1.0"
-
 from importlib import import_module as _import_module
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from . import accessor as _accessor
-from .api import clear_cache, jobs, match, resume, submit
-from .check import CheckReport, check_frame
+from ._version import __version__
+from .deliverable.results import MatchResult, MatchSummary
 from .errors import (
     AuthorizationError,
     DeliverableError,
@@ -32,16 +30,17 @@ from .errors import (
     TransportError,
     ValidationError,
 )
-from .fields import ColumnMapping
 from .identifiers import IDENTIFIERS
-from .job import Job, JobStatus
+from .job.handle import Job, JobStatus
 from .options import MatchOptions
-from .prepare import prepare_frame
+from .preparation.check import CheckReport, check_frame
+from .preparation.mapping import ColumnMapping
+from .preparation.table import prepare_frame
 from .progress import ProgressEvent
-from .results import MatchResult, MatchSummary
+from .verbs import clear_cache, jobs, match, resume, submit
 
 if _TYPE_CHECKING:
-    from .widgets import MatchForm
+    from .form.widget import MatchForm
 
 del _accessor
 
@@ -49,10 +48,10 @@ del _accessor
 def __getattr__(name: str) -> _Any:
     # ``smartmatch_pandas.sftp`` needs the optional paramiko: imported on first use.
     if name == "sftp":
-        return _import_module(".sftp", __name__)
+        return _import_module(".wire.sftp", __name__)
     # The form needs ipywidgets, loaded only when a form is made.
     if name == "MatchForm":
-        return _import_module(".widgets", __name__).MatchForm
+        return _import_module(".form", __name__).MatchForm
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

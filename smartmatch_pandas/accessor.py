@@ -1,4 +1,4 @@
-"""``df.smartmatch``: the verbs of :mod:`smartmatch_pandas.api` on a DataFrame.
+"""``df.smartmatch``: the verbs of :mod:`smartmatch_pandas.verbs.core` on a DataFrame.
 
 Thin by design: each method is one call to the plain function, so the
 accessor holds no state (pandas caches one accessor per frame object).
@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import pandas as pd
 
-from . import api
-from .check import CheckReport, check_frame
-from .fields import ColumnMapping, resolve_mapping
-from .job import Job
-from .normalize import InvalidPolicy
-from .prepare import prepare_frame
-from .results import MatchResult
+from .deliverable.results import MatchResult
+from .job.handle import Job
+from .preparation.check import CheckReport, check_frame
+from .preparation.mapping import ColumnMapping, resolve_mapping
+from .preparation.normalize import InvalidPolicy
+from .preparation.table import prepare_frame
+from .verbs import core as api
 
 if TYPE_CHECKING:
-    from .widgets import MatchForm
+    from .form.widget import MatchForm
 
 
 @pd.api.extensions.register_dataframe_accessor("smartmatch")
@@ -63,7 +63,7 @@ class SmartMatchAccessor:
 
     def form(self, **options: Any) -> MatchForm:
         """A form to match this frame in a notebook: :class:`~smartmatch_pandas.MatchForm`."""
-        from .widgets import MatchForm  # ipywidgets: loaded when a form is asked for
+        from .form.widget import MatchForm  # ipywidgets: loaded when a form is asked for
 
         return MatchForm(self._df, **options)
 

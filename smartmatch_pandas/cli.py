@@ -17,12 +17,12 @@ from typing import Any
 
 import pandas as pd
 
-from . import files
 from .errors import SmartMatchError
+from .files.spool import spill_threshold
+from .files.tables import read_table, write_table
 from .identifiers import IDENTIFIERS
-from .job import VIAS
+from .job.handle import VIAS
 from .options import FORMATS, INCLUDE_FLAGS
-from .spool import spill_threshold
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,8 +168,8 @@ def _memory_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from . import api
     from .local import LocalService, sample_contacts
+    from .verbs import core as api
 
     print(f"Starting a local SmartMatch service over {args.voters:,} synthetic voters...")
     with LocalService(voters=args.voters, poll_interval=2, delay=5) as service:
@@ -273,7 +273,7 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def _match(args: argparse.Namespace) -> None:
-    from . import api
+    from .verbs import core as api
 
     columns: dict[Hashable, str | None] = {
         k: (v or None) for k, v in _pairs(args.column, "--column").items()
@@ -299,7 +299,7 @@ def _match(args: argparse.Namespace) -> None:
     }
     resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
     if _streamed(args):
-        from .stream import match_file
+        from .verbs.large_files import match_file
 
         with _resume_hint(resume_with):
             written = match_file(args.input, args.output, **options).written
@@ -387,7 +387,7 @@ def _job_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 @contextlib.contextmanager
 def _resume_hint(args: dict[str, object]) -> Iterator[None]:
     """Make an interrupted wait print the shell command that resumes the job."""
-    from .job import RESUME_COMMAND
+    from .job.handle import RESUME_COMMAND
 
     def command(filename: str) -> str:
         words = ["smartmatch-pandas", "resume", filename]
@@ -407,7 +407,7 @@ def _resume_hint(args: dict[str, object]) -> Iterator[None]:
 
 
 def _resume(args: argparse.Namespace) -> None:
-    from . import api
+    from .verbs import core as api
 
     resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
     options: dict[str, Any] = {
@@ -420,7 +420,7 @@ def _resume(args: argparse.Namespace) -> None:
         "via": args.via,
     }
     if args.input and args.output and _streamed(args):
-        from .stream import resume_file
+        from .verbs.large_files import resume_file
 
         with _resume_hint(resume_with):
             written = resume_file(
@@ -440,8 +440,8 @@ def _resume(args: argparse.Namespace) -> None:
 
 
 def _jobs(args: argparse.Namespace) -> None:
-    from . import api
-    from .store import store_home
+    from .job.store import store_home
+    from .verbs import core as api
 
     listed = api.jobs()
     print(f"Job store: {store_home()}")
@@ -456,25 +456,13 @@ def _jobs(args: argparse.Namespace) -> None:
 
 
 def _clear_cache(args: argparse.Namespace) -> None:
-    from . import api
-    from .store import store_home
+    from .job.store import store_home
+    from .verbs import core as api
 
     cleared = api.clear_cache(jobs=args.jobs)
     size = f"{cleared.bytes / 1e6:.1f} MB" if cleared.bytes >= 1e5 else f"{cleared.bytes:,} bytes"
     forgotten = f", and forgot {cleared.jobs:,} finished jobs" if args.jobs else ""
     print(f"Removed {cleared.results:,} cached results ({size}){forgotten} from {store_home()}.")
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV (every column as text, so ZIPs keep their zeros) or Parquet file
-    (see :func:`smartmatch_pandas.files.read_table`)."""
-    return files.read_table(path)
-
-
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` as Parquet or CSV, by the file's extension; a Parquet file keeps
-    ``.attrs["smartmatch"]``, the job's summary (:func:`smartmatch_pandas.files.write_table`)."""
-    files.write_table(frame, path)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,10 +32,11 @@ import pytest
 from _pytest.capture import CaptureFixture
 
 import smartmatch_pandas as sm
-from smartmatch_pandas import client, errors
-from smartmatch_pandas._secrets import SecretURL
+from smartmatch_pandas import errors
 from smartmatch_pandas.local import Fault, Faults, LocalService
 from smartmatch_pandas.local.storage import ObjectStore
+from smartmatch_pandas.wire import http as client
+from smartmatch_pandas.wire.secrets import SecretURL
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 #: Instances of one class whose reprs are taken per test (fuzz tests make thousands).
@@ -138,8 +139,10 @@ WATCH = Watch()
 
 
 def _public_classes() -> list[type]:
-    from smartmatch_pandas import sftp, store, webhook
+    from smartmatch_pandas.job import store as store
     from smartmatch_pandas.local import sftp_server
+    from smartmatch_pandas.wire import sftp as sftp
+    from smartmatch_pandas.wire import webhook as webhook
 
     named = [getattr(sm, name) for name in sm.__all__]
     classes = [c for c in named if isinstance(c, type) and not issubclass(c, BaseException)]
@@ -235,7 +238,7 @@ def _leakcheck_session() -> Iterator[None]:
 
         return recording
 
-    from smartmatch_pandas import sftp
+    from smartmatch_pandas.wire import sftp as sftp
 
     patch(sftp.SFTPSettings, "__post_init__", sftp_settings)
 

@@ -29,9 +29,9 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas import results
+from smartmatch_pandas.deliverable import results as results
+from smartmatch_pandas.deliverable.results import merge_back, read_deliverable
 from smartmatch_pandas.local import Fault, LocalService
-from smartmatch_pandas.results import merge_back, read_deliverable
 
 from . import doc_tables
 
@@ -440,9 +440,9 @@ def test_the_catalogue_is_large_and_covers_every_option() -> None:
     given = " ".join(case.given for case in CATALOGUE)
     resumed = " ".join(c.given for c in CATALOGUE if c.given.startswith("resume("))
     waited = " ".join(c.given for c in CATALOGUE if c.given.startswith("job.wait("))
-    for name in sm.api.MatchKwargs.__annotations__:
+    for name in sm.verbs.MatchKwargs.__annotations__:
         assert f"{name}=" in given, ("match", name)
-    for name in sm.api.ResumeKwargs.__annotations__:
+    for name in sm.verbs.ResumeKwargs.__annotations__:
         assert f"{name}=" in resumed, ("resume", name)
     for name in ("timeout", "progress", "via", "sftp"):
         assert f"{name}=" in waited, ("wait", name)

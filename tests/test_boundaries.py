@@ -10,7 +10,7 @@ import smartmatch_pandas
 PACKAGE = Path(smartmatch_pandas.__file__).parent
 #: What both ends may share: the identifiers (the protocol's one shared
 #: fact) and where files go on the user's machine (nothing of the protocol).
-SHARED = {"smartmatch_pandas.identifiers", "smartmatch_pandas._paths"}
+SHARED = {"smartmatch_pandas.identifiers", "smartmatch_pandas.paths"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -38,6 +38,8 @@ def test_the_local_service_imports_no_client_code() -> None:
 
 
 def test_the_core_modules_do_no_io_or_ui() -> None:
-    for name in ("options", "fields", "prepare", "results", "errors", "identifiers"):
-        imports = _imports(PACKAGE / f"{name}.py")
+    paths = [PACKAGE / "options.py", PACKAGE / "errors.py", PACKAGE / "identifiers.py"]
+    paths += [*(PACKAGE / "preparation").glob("*.py"), *(PACKAGE / "deliverable").glob("*.py")]
+    for path in paths:
+        imports = _imports(path)
         assert not imports & {"requests", "urllib3", "ipywidgets", "tqdm", "socket", "http.client"}

@@ -11,7 +11,7 @@ import pytest
 
 import smartmatch_pandas as sm
 from smartmatch_pandas import CheckReport, InputError, OptionError
-from smartmatch_pandas.check import ColumnCheck
+from smartmatch_pandas.preparation.check import ColumnCheck
 
 
 def contacts(n: int = 10) -> pd.DataFrame:

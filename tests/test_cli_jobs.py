@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.cli import main, read_table
+from smartmatch_pandas.cli import main
+from smartmatch_pandas.files.tables import read_table
 from smartmatch_pandas.local import LocalService, sample_contacts
 
 from .conftest import POLL

@@ -24,10 +24,10 @@ import pytest
 import requests
 
 import smartmatch_pandas as sm
-import smartmatch_pandas.client as client_module
+import smartmatch_pandas.wire.http as client_module
+from smartmatch_pandas.job.store import JobStore
 from smartmatch_pandas.local import Fault, LocalService, sample_contacts
-from smartmatch_pandas.store import JobStore
-from smartmatch_pandas.webhook import WebhookReceiver
+from smartmatch_pandas.wire.webhook import WebhookReceiver
 
 from . import doc_tables
 
@@ -602,7 +602,7 @@ def test_damaged_deliverable_is_refused_and_fetched_again(
 def test_a_damaged_deliverable_of_a_file_match_is_refused_and_fetched_again(
     faulty: LocalService, frame: pd.DataFrame, store_home: Path, tmp_path: Path
 ) -> None:
-    from smartmatch_pandas.stream import match_file, resume_file
+    from smartmatch_pandas.verbs.large_files import match_file, resume_file
 
     given, written = tmp_path / "list.parquet", tmp_path / "out.parquet"
     frame.to_parquet(given)

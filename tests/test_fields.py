@@ -12,7 +12,7 @@ import pytest
 
 import smartmatch_pandas as sm
 from smartmatch_pandas import IDENTIFIERS, InputError, OptionError, SmartMatchWarning
-from smartmatch_pandas.fields import (
+from smartmatch_pandas.preparation.mapping import (
     ALIASES,
     QUALIFIERS,
     auto_identifier,

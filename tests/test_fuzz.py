@@ -27,12 +27,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import smartmatch_pandas as sm
-from smartmatch_pandas import results
-from smartmatch_pandas.fields import resolve_mapping
+from smartmatch_pandas.deliverable import results as results
+from smartmatch_pandas.deliverable.results import Deliverable, merge_back, read_deliverable
 from smartmatch_pandas.identifiers import MATCHBACK_ID
 from smartmatch_pandas.local import LocalService
-from smartmatch_pandas.prepare import prepare_table, write_csv
-from smartmatch_pandas.results import Deliverable, merge_back, read_deliverable
+from smartmatch_pandas.preparation.mapping import resolve_mapping
+from smartmatch_pandas.preparation.table import prepare_table, write_csv
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -166,7 +166,7 @@ def test_a_claim_the_job_store_fails_leaves_the_slot_free(
         raise ValueError("the record is not JSON")
 
     with monkeypatch.context() as patched:
-        patched.setattr(sm.store.JobStore, "claim_poll", unreadable)
+        patched.setattr(sm.job.store.JobStore, "claim_poll", unreadable)
         with pytest.raises(ValueError, match="not JSON"):
             job.status()
     assert job.status().polls == 1  # polled at once: nothing was holding its slot
@@ -283,7 +283,7 @@ def test_resume_rebuilds_the_upload_with_the_jobs_own_invalid_policy(
         job = sm.submit(
             frame, invalid=invalid, cache=False, **fresh_service.settings, progress=False
         )
-    assert sm.store.JobStore().load(job.filename).invalid == invalid  # type: ignore[union-attr]
+    assert sm.job.store.JobStore().load(job.filename).invalid == invalid  # type: ignore[union-attr]
     with pytest.warns(sm.SmartMatchWarning, match="invalid"):
         result = sm.resume(job.filename, frame, api_key=fresh_service.api_key, progress=False)
     assert len(result.frame) == len(frame)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
+from smartmatch_pandas.deliverable.results import TEXT_DTYPE
 from smartmatch_pandas.local import LocalService
-from smartmatch_pandas.results import TEXT_DTYPE
 
 from .conftest import violations
 

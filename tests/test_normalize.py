@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from benchmarks.prepare import messy_frame
 from benchmarks.row_by_row import normalize_column, prepare_rows
 from smartmatch_pandas import IDENTIFIERS, InputError, OptionError, SmartMatchWarning
-from smartmatch_pandas.fields import resolve_mapping
-from smartmatch_pandas.normalize import (
+from smartmatch_pandas.preparation.mapping import resolve_mapping
+from smartmatch_pandas.preparation.normalize import (
     MAX_AGE,
     RULES,
     STATES,
@@ -34,7 +34,7 @@ from smartmatch_pandas.normalize import (
     normalize,
     to_text,
 )
-from smartmatch_pandas.prepare import prepare_table
+from smartmatch_pandas.preparation.table import prepare_table
 
 TODAY = dt.date(2026, 6, 15)
 OK = object()  # in the tables below: "valid, and unchanged"
@@ -649,7 +649,7 @@ def test_composing_accents_without_arrow_s_normaliser(monkeypatch: pytest.Monkey
     """pyarrow 21 and 22 do not compose: Python's normaliser takes over, same result."""
     values = ["Zoe\u0308", "A\u030angstro\u0308m", "Ann", None, "  Jose\u0301  Luis "]
     expected = normalised("first_name", values)
-    monkeypatch.setattr("smartmatch_pandas.normalize._arrow_composes", lambda: False)
+    monkeypatch.setattr("smartmatch_pandas.preparation.normalize._arrow_composes", lambda: False)
     assert (
         normalised("first_name", values)
         == expected
@@ -670,7 +670,7 @@ def test_the_threaded_path_gives_the_same_upload(monkeypatch: pytest.MonkeyPatch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SmartMatchWarning)
         serial = prepare_table(frame, mapping, today=TODAY)
-        monkeypatch.setattr("smartmatch_pandas.prepare._ROWS_FOR_THREADS", 0)
-        monkeypatch.setattr("smartmatch_pandas.prepare.os.cpu_count", lambda: 2)
+        monkeypatch.setattr("smartmatch_pandas.preparation.table._ROWS_FOR_THREADS", 0)
+        monkeypatch.setattr("smartmatch_pandas.preparation.table.os.cpu_count", lambda: 2)
         threaded = prepare_table(frame, mapping, today=TODAY)
     assert threaded.equals(serial)

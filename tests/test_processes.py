@@ -215,7 +215,7 @@ def test_the_store_keeps_every_change_of_concurrent_processes(fresh_service: Loc
     frame = sample_contacts(fresh_service.voters, 5, seed=2).drop(columns="true_voterbase_id")
     job = sm.submit(frame, **fresh_service.settings, progress=False)
     code = f"""
-from smartmatch_pandas.store import JobStore
+from smartmatch_pandas.job.store import JobStore
 store = JobStore()
 for _ in range(100):
     store.modify({job.filename!r}, lambda record: setattr(record, "polls", record.polls + 1))

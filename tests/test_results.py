@@ -12,7 +12,12 @@ import pandas as pd
 import pytest
 
 from smartmatch_pandas import DeliverableError, SmartMatchWarning
-from smartmatch_pandas.results import TEXT_DTYPE, MatchResult, merge_back, read_deliverable
+from smartmatch_pandas.deliverable.results import (
+    TEXT_DTYPE,
+    MatchResult,
+    merge_back,
+    read_deliverable,
+)
 
 SENT = ["first_name", "zip", "matchback_id"]
 BEST = (

@@ -12,9 +12,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas._secrets import SecretURL, redact, register_secret
-from smartmatch_pandas.client import SmartMatchClient
 from smartmatch_pandas.local import LocalService
+from smartmatch_pandas.wire.http import SmartMatchClient
+from smartmatch_pandas.wire.secrets import SecretURL, redact, register_secret
 
 URL = (
     "https://bucket.s3.amazonaws.com/in/job.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256"

@@ -23,9 +23,9 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas import sftp
 from smartmatch_pandas.local import LocalService, sample_contacts
 from smartmatch_pandas.local.sftp_server import known_hosts_line, load_or_create_host_key
+from smartmatch_pandas.wire import sftp as sftp
 
 from .conftest import POLL
 from .test_match import assert_merged_exactly
@@ -135,7 +135,7 @@ def test_partly_written_deliverable_is_not_taken(
         while not (partial.exists() and partial.stat().st_size) and time.monotonic() < until:
             time.sleep(0.02)
         half = partial.stat().st_size
-        with caplog.at_level(logging.INFO, logger="smartmatch_pandas.sftp"):
+        with caplog.at_level(logging.INFO, logger="smartmatch_pandas.wire.sftp"):
             taken = sftp.fetch_deliverable(job.filename, rows=len(contacts), **quick(service))
             assert taken is None
             assert partial.stat().st_size == half  # it really was half written when looked at
@@ -204,7 +204,7 @@ def test_dropped_connection_during_download_is_resumed(
     relay = CuttingRelay(drop_service.sftp_settings["port"], cut_after=80_000)
     logins = drop_service.stats.get("sftp_logins", 0)
     try:
-        with caplog.at_level(logging.INFO, logger="smartmatch_pandas.sftp"):
+        with caplog.at_level(logging.INFO, logger="smartmatch_pandas.wire.sftp"):
             job.wait(via="sftp", sftp=quick(drop_service, port=relay.port), progress=False)
     finally:
         relay.close()
@@ -354,7 +354,7 @@ def test_secrets_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     for text in (repr(settings), str(settings), repr(sftp.SFTPDrop(settings))):
         assert "hunter2" not in text
         assert "phrase-phrase" not in text
-    assert "hunter2" not in sm._secrets.redact("login hunter2-hunter2 failed")
+    assert "hunter2" not in sm.wire.secrets.redact("login hunter2-hunter2 failed")
     with pytest.raises(TypeError):
         pickle.dumps(settings)
 
@@ -440,7 +440,7 @@ def test_resume_via_sftp_merges_back_without_polling(
 def test_a_file_resumed_via_sftp_streams_without_polling(
     contacts: pd.DataFrame, drop_service: LocalService, tmp_path: Path
 ) -> None:
-    from smartmatch_pandas.stream import resume_file
+    from smartmatch_pandas.verbs.large_files import resume_file
 
     given, written = tmp_path / "in.parquet", tmp_path / "out.parquet"
     contacts.to_parquet(given)

@@ -18,8 +18,8 @@ from typing import Any
 import paramiko
 import pytest
 
-from smartmatch_pandas import sftp
 from smartmatch_pandas.local import LocalService
+from smartmatch_pandas.wire import sftp as sftp
 
 from .test_sftp import _no_sftp_environment  # noqa: F401  (autouse: no developer's account)
 

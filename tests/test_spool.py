@@ -16,11 +16,11 @@ import pytest
 
 import smartmatch_pandas as sm
 from smartmatch_pandas import OptionError
+from smartmatch_pandas.deliverable.results import unpack_deliverable
+from smartmatch_pandas.files.spool import Spool, SpooledFiles, spill_threshold
+from smartmatch_pandas.job.store import _settled, fingerprint
 from smartmatch_pandas.local import LocalService
 from smartmatch_pandas.progress import ProgressEvent
-from smartmatch_pandas.results import unpack_deliverable
-from smartmatch_pandas.spool import Spool, SpooledFiles, spill_threshold
-from smartmatch_pandas.store import _settled, fingerprint
 
 from .test_results import BEST, EXTRA, tarred, zipped
 

@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.fields import ColumnMapping
-from smartmatch_pandas.local import LocalService, sample_contacts
-from smartmatch_pandas.store import (
+from smartmatch_pandas.job.store import (
     JobRecord,
     JobStore,
     label_matches,
     label_to_json,
     store_home,
 )
+from smartmatch_pandas.local import LocalService, sample_contacts
+from smartmatch_pandas.preparation.mapping import ColumnMapping
 
 
 def test_smartmatch_home_moves_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

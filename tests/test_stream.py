@@ -18,11 +18,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas import cli, files, stream
-from smartmatch_pandas.fields import resolve_mapping
-from smartmatch_pandas.files import TableFile, read_table, write_table
+from smartmatch_pandas import cli
+from smartmatch_pandas.deliverable.results import merge_back, read_deliverable, unpack_deliverable
+from smartmatch_pandas.files import tables as files
+from smartmatch_pandas.files.tables import TableFile, read_table, write_table
 from smartmatch_pandas.local import LocalService, sample_contacts
-from smartmatch_pandas.results import merge_back, read_deliverable, unpack_deliverable
+from smartmatch_pandas.preparation.mapping import resolve_mapping
+from smartmatch_pandas.verbs import large_files as stream
 
 from .test_results import BEST, EXTRA, FRAME, SENT, SHAPES, zipped
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 
 import smartmatch_pandas as sm
+from smartmatch_pandas.job.store import JobStore
 from smartmatch_pandas.local import LocalService, sample_contacts
-from smartmatch_pandas.store import JobStore
-from smartmatch_pandas.webhook import WebhookReceiver, callback_url
+from smartmatch_pandas.wire.webhook import WebhookReceiver, callback_url
 
 from .conftest import POLL
 

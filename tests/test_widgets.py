@@ -18,9 +18,9 @@ from smartmatch_pandas import (
     MatchOptions,
     OptionError,
 )
+from smartmatch_pandas.form.widget import NOT_SENT, state_rates
 from smartmatch_pandas.local import LocalService, sample_contacts
-from smartmatch_pandas.prepare import prepare_frame
-from smartmatch_pandas.widgets import NOT_SENT, state_rates
+from smartmatch_pandas.preparation.table import prepare_frame
 
 from .conftest import POLL
 
@@ -382,7 +382,7 @@ def test_a_summary_that_cannot_be_drawn_still_ends_the_form(
     def broken(*args: object, **kwargs: object) -> str:
         raise ValueError("a drawing bug")
 
-    monkeypatch.setattr("smartmatch_pandas.widgets.summary_html", broken)
+    monkeypatch.setattr("smartmatch_pandas.form.widget.summary_html", broken)
     form = MatchForm(contacts.head(20))
     form.match_button.click()
     result = form.wait(60)

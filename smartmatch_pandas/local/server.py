@@ -580,7 +580,7 @@ class LocalService:
 
     @property
     def sftp_settings(self) -> dict[str, Any]:
-        """How to reach the SFTP drop: keyword arguments of ``smartmatch_pandas.sftp``.
+        """How to reach the SFTP drop: keyword arguments of ``smartmatch_pandas.wire.sftp``.
 
         ``job.wait(via="sftp", sftp=service.sftp_settings)``; the host key is
         pinned (``trust_host_key``), so no known_hosts file is needed, and the

@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .._paths import configured_dir, user_cache_dir
+from ..paths import configured_dir, user_cache_dir
 from . import reference
 
 #: Bump whenever the generator's output for a given (size, seed) changes: it keys the cache.

@@ -29,8 +29,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import InputError, OptionError
-from .identifiers import IDENTIFIERS
+from ..errors import InputError, OptionError
+from ..identifiers import IDENTIFIERS
 
 InvalidPolicy = Literal["keep", "blank", "raise"]
 POLICIES: Final[tuple[str, ...]] = get_args(InvalidPolicy)

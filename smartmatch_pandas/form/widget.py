@@ -27,15 +27,11 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 
-from . import api
-from .check import CheckReport, check_frame
-from .client import is_real_service, resolve_base_url
-from .errors import InputError, OptionError, SmartMatchError
-from .fields import auto_identifier, candidate_pairs, clashing
-from .identifiers import IDENTIFIERS, MATCH_CODE
-from .job import Job, resolve_poll_interval
-from .normalize import InvalidPolicy, check_policy, decoded, normalize
-from .options import (
+from ..deliverable.results import MatchResult
+from ..errors import InputError, OptionError, SmartMatchError
+from ..identifiers import IDENTIFIERS, MATCH_CODE
+from ..job.handle import Job, resolve_poll_interval
+from ..options import (
     FORMATS,
     INCLUDE_FLAGS,
     Format,
@@ -43,9 +39,13 @@ from .options import (
     check_filename,
     check_webhook,
 )
-from .prepare import prepare_frame
-from .progress import ProgressEvent
-from .results import MatchResult
+from ..preparation.check import CheckReport, check_frame
+from ..preparation.mapping import auto_identifier, candidate_pairs, clashing
+from ..preparation.normalize import InvalidPolicy, check_policy, decoded, normalize
+from ..preparation.table import prepare_frame
+from ..progress import ProgressEvent
+from ..verbs import core as api
+from ..wire.http import is_real_service, resolve_base_url
 
 #: The dropdown entry of a column that is not sent.
 NOT_SENT: Final = ""
@@ -120,10 +120,10 @@ class MatchForm:
     result
         The enriched frame once a match is done (what ``match()`` returns), else None.
     match_result
-        The whole :class:`~smartmatch_pandas.results.MatchResult` (additional
+        The whole :class:`~smartmatch_pandas.deliverable.results.MatchResult` (additional
         candidates, summary, files), else None.
     job
-        The :class:`~smartmatch_pandas.job.Job` of the latest Match, once submitted.
+        The :class:`~smartmatch_pandas.job.handle.Job` of the latest Match, once submitted.
     error
         The exception that stopped the latest Match, if one did.
     widget

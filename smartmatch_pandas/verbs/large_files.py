@@ -1,10 +1,10 @@
 """Matching a contact-list file larger than memory: read, sent and merged back in batches.
 
 ``smartmatch-pandas match`` works this way on a file larger than the spill
-threshold (see :mod:`smartmatch_pandas.spool`), and gives exactly what
+threshold (see :mod:`smartmatch_pandas.files.spool`), and gives exactly what
 matching the file in memory gives:
 
-1. The file is read batch by batch (:class:`~smartmatch_pandas.files.TableFile`);
+1. The file is read batch by batch (:class:`~smartmatch_pandas.files.tables.TableFile`);
    each batch's identifier columns are normalised as :func:`~smartmatch_pandas.match`
    does and appended to the upload CSV, which spills to a private temporary
    file. The job is then recorded, registered and uploaded as any other.
@@ -35,23 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import api
-from .errors import DeliverableError, InputError
-from .fields import ColumnMapping, resolve_mapping
-from .files import TableFile, TableWriter, frame_of, output_schema
-from .identifiers import MATCHBACK_ID
-from .job import Job, Via, check_wait_options
-from .normalize import InvalidPolicy, check_policy
-from .prepare import (
-    InvalidTally,
-    csv_chunks,
-    csv_header_line,
-    sent_columns,
-    sent_presence,
-    upload_table,
-)
-from .progress import ProgressArg, Reporter, reporting
-from .results import (
+from ..deliverable.results import (
     RANK,
     TEXT_DTYPE,
     IdentifierCoverage,
@@ -67,12 +51,28 @@ from .results import (
     taken_text,
     warn_if_cut_short,
 )
-from .sendable import check_not_empty, check_values, empty_columns
-from .spool import Spool, SpooledFiles
-from .store import JobRecord, JobStore
+from ..errors import DeliverableError, InputError
+from ..files.spool import Spool, SpooledFiles
+from ..files.tables import TableFile, TableWriter, frame_of, output_schema
+from ..identifiers import MATCHBACK_ID
+from ..job.handle import Job, Via, check_wait_options
+from ..job.store import JobRecord, JobStore
+from ..preparation.final_check import check_not_empty, check_values, empty_columns
+from ..preparation.mapping import ColumnMapping, resolve_mapping
+from ..preparation.normalize import InvalidPolicy, check_policy
+from ..preparation.table import (
+    InvalidTally,
+    csv_chunks,
+    csv_header_line,
+    sent_columns,
+    sent_presence,
+    upload_table,
+)
+from ..progress import ProgressArg, Reporter, reporting
+from . import core as api
 
 if TYPE_CHECKING:
-    from .sftp import SFTPSettings
+    from ..wire.sftp import SFTPSettings
 
 #: Rows of results per bucket file: a bucket is what the merge holds in memory at once.
 BUCKET_ROWS: Final = 1 << 16
@@ -240,7 +240,7 @@ def upload_file(
     table: TableFile, mapping: ColumnMapping, invalid: InvalidPolicy, today: dt.date | None = None
 ) -> Upload:
     """The upload CSV of a file, made batch by batch; byte for byte what
-    :func:`~smartmatch_pandas.prepare.upload_body` makes of the whole list.
+    :func:`~smartmatch_pandas.preparation.table.upload_body` makes of the whole list.
 
     Raises
     ------
@@ -421,7 +421,7 @@ def _results(
     files: Mapping[str, bytes], rows: int, skip: set[str], filename: str | None
 ) -> _Results:
     """The result files of a deliverable spread over buckets, best told apart by content
-    exactly as :func:`~smartmatch_pandas.results.read_files` does."""
+    exactly as :func:`~smartmatch_pandas.deliverable.results.read_files` does."""
     spooled = SpooledFiles.of(files)
     found: list[_ResultFile] = []
     reports = []
@@ -486,9 +486,9 @@ def merge_file(
     filename: str | None = None,
 ) -> tuple[MatchSummary, int]:
     """Merge a deliverable back onto the list in ``table``, writing the result to ``output``
-    batch by batch: what :func:`~smartmatch_pandas.results.merge_back` (and its
+    batch by batch: what :func:`~smartmatch_pandas.deliverable.results.merge_back` (and its
     ``candidates`` with ``all_matches``) give, written by
-    :func:`~smartmatch_pandas.files.write_table`. Returns the summary and the rows written.
+    :func:`~smartmatch_pandas.files.tables.write_table`. Returns the summary and the rows written.
     """
     results = _results(files, rows, set(sent), filename)
     try:

@@ -38,14 +38,14 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__
-from ._paths import configured_dir, user_cache_dir
-from .errors import OptionError, SmartMatchWarning
-from .spool import Spool, SpooledFiles, fingerprint_of
+from .._version import __version__
+from ..errors import OptionError, SmartMatchWarning
+from ..files.spool import Spool, SpooledFiles, fingerprint_of
+from ..paths import configured_dir, user_cache_dir
 
 if TYPE_CHECKING:
-    from .fields import ColumnMapping
-    from .options import MatchOptions
+    from ..options import MatchOptions
+    from ..preparation.mapping import ColumnMapping
 
 #: The environment variable that moves the store.
 HOME_ENV: Final = "SMARTMATCH_HOME"
@@ -61,14 +61,14 @@ PENDING: Final[frozenset[str]] = frozenset({"registered", "uploaded", "ready"})
 
 def store_home() -> Path:
     """Where the job store lives: ``SMARTMATCH_HOME``, else the user's cache folder
-    (see :func:`smartmatch_pandas._paths.user_cache_dir`)."""
+    (see :func:`smartmatch_pandas.paths.user_cache_dir`)."""
     return configured_dir(HOME_ENV, user_cache_dir())
 
 
 def fingerprint(body: bytes) -> str:
     """A fingerprint of the uploaded data (its SHA-256): equal bodies, equal fingerprints.
 
-    A :class:`~smartmatch_pandas.spool.Spool` made with ``digest=True`` gives the
+    A :class:`~smartmatch_pandas.files.spool.Spool` made with ``digest=True`` gives the
     same fingerprint of what was written to it, without holding the bytes.
     """
     return fingerprint_of(hashlib.sha256(body))
@@ -401,7 +401,7 @@ class JobStore:
 
         A file is kept in rows of at most :data:`RESULT_BLOCK` bytes (its name
         repeated), read block by block from its spool when it has one
-        (:class:`~smartmatch_pandas.spool.SpooledFiles`): a deliverable larger
+        (:class:`~smartmatch_pandas.files.spool.SpooledFiles`): a deliverable larger
         than memory is cached without ever being held whole.
         """
         pending = self.saving_result(key, filename, files, warn=False)
@@ -422,7 +422,7 @@ class JobStore:
     def load_result(self, key: str) -> CachedResult | None:
         """The cached deliverable for ``key``, or None.
 
-        Its files are spools (:class:`~smartmatch_pandas.spool.SpooledFiles`):
+        Its files are spools (:class:`~smartmatch_pandas.files.spool.SpooledFiles`):
         large ones spill to private temporary files as they are read.
         """
         _settled(self._result_path(key))

@@ -27,7 +27,7 @@ from typing import IO, Any, Final, cast
 
 import pyarrow as pa
 
-from .errors import OptionError
+from ..errors import OptionError
 
 #: The environment variable that sets the spill threshold.
 THRESHOLD_ENV: Final = "SMARTMATCH_SPILL_THRESHOLD"

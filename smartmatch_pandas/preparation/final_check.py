@@ -1,6 +1,6 @@
 """The last look at an upload before it is paid for: values a SmartMatch CSV cannot carry.
 
-Normalising (:mod:`smartmatch_pandas.normalize`) reads each value for its
+Normalising (:mod:`smartmatch_pandas.preparation.normalize`) reads each value for its
 identifier; this looks at the columns as they would be sent. A NUL
 character, a value of thousands of characters (a whole record pasted into a
 cell) and identifier columns with nothing in them are refused before
@@ -18,8 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import InputError, warn
-from .fields import ColumnMapping
+from ..errors import InputError, warn
+from .mapping import ColumnMapping
 
 #: The longest value sent, in characters. Identifiers are short: names, an address
 #: line, an email (at most 254 by its standard); a longer value is a mistake.

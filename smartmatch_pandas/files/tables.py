@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .errors import InputError
-from .results import csv_header, text_columns, without_data
+from ..deliverable.results import csv_header, text_columns, without_data
+from ..errors import InputError
 
 #: Rows per batch (fewer when they are wide: see :data:`BATCH_BYTES`).
 BATCH_ROWS: Final = 65_536

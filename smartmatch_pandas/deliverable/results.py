@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .errors import DeliverableError, SmartMatchWarning, warn
-from .identifiers import MATCH_CODE, MATCHBACK_ID
-from .spool import Spool, SpooledFiles
+from ..errors import DeliverableError, SmartMatchWarning, warn
+from ..files.spool import Spool, SpooledFiles
+from ..identifiers import MATCH_CODE, MATCHBACK_ID
 
 #: The dtype of every appended column: text, with ``pd.NA`` for missing.
 TEXT_DTYPE: Final = pd.StringDtype("pyarrow")
@@ -81,7 +81,7 @@ def read_deliverable(
 ) -> Deliverable:
     """Unpack and parse a deliverable, whatever its format.
 
-    ``data`` is its bytes, or a :class:`~smartmatch_pandas.spool.Spool`: one that
+    ``data`` is its bytes, or a :class:`~smartmatch_pandas.files.spool.Spool`: one that
     spilled to a temporary file is unpacked and parsed from files, never held
     in memory whole. Columns named in ``skip`` are not read.
 
@@ -114,7 +114,7 @@ def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> S
         raise DeliverableError(
             f"the deliverable ({len(spool):,} bytes) unpacks to more than {budget.limit:,} "
             "bytes, as a decompression bomb does: it was not unpacked. If it is genuine, "
-            "raise smartmatch_pandas.results.MAX_EXPANSION",
+            "raise smartmatch_pandas.deliverable.results.MAX_EXPANSION",
             filename=filename,
         ) from None
     except MemoryError:

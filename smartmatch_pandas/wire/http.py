@@ -3,7 +3,7 @@
 Register a job, upload its CSV to a presigned URL, poll for the result,
 download the deliverable. Each is one method that does one exchange and
 turns every failure into an exception of the package's family. Waiting,
-scheduling and merging live elsewhere (:mod:`smartmatch_pandas.job`).
+scheduling and merging live elsewhere (:mod:`smartmatch_pandas.job.handle`).
 
 Retries are urllib3's, with backoff and jitter, and a policy per exchange:
 registration, upload and download are safe to repeat (the filename or the
@@ -38,9 +38,8 @@ from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from . import __version__
-from ._secrets import SecretURL, install_log_redaction, redact, register_secret
-from .errors import (
+from .._version import __version__
+from ..errors import (
     AuthorizationError,
     JobFailedError,
     OptionError,
@@ -50,6 +49,7 @@ from .errors import (
     TransportError,
     ValidationError,
 )
+from .secrets import SecretURL, install_log_redaction, redact, register_secret
 
 DEFAULT_BASE_URL: Final = "https://api.targetsmart.com/"
 #: The documented poll rate limit of the real service, in seconds.

@@ -7,11 +7,11 @@ poll it sooner than allowed. A poll holds its slot until it is answered,
 however long that takes, and the schedule counts from when the answer
 arrives, so the service sees the full interval between two requests
 whatever the network's delays. Across processes, the job's record in the
-job store (:mod:`smartmatch_pandas.store`) holds the same schedule, so a
+job store (:mod:`smartmatch_pandas.job.store`) holds the same schedule, so a
 job resumed elsewhere, or waited on by two processes, keeps the limit too.
 
 A job learns that it is done through a delivery channel: ``"poll"`` (the
-default) or ``"webhook"`` (a :class:`~smartmatch_pandas.webhook.WebhookReceiver`
+default) or ``"webhook"`` (a :class:`~smartmatch_pandas.wire.webhook.WebhookReceiver`
 hands it the download URL). :meth:`Job.wait` picks the channel's waiter;
 another channel plugs in as one more waiter.
 """
@@ -34,9 +34,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._secrets import SecretURL
-from .client import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
-from .errors import (
+from ..deliverable.results import (
+    Deliverable,
+    MatchResult,
+    _appended_frame,
+    merge_back,
+    read_files,
+    unpack_deliverable,
+)
+from ..errors import (
     DeliverableError,
     InputError,
     JobFailedError,
@@ -50,23 +56,17 @@ from .errors import (
     TransportError,
     ValidationError,
 )
-from .fields import ColumnMapping
-from .identifiers import IDENTIFIERS, MATCHBACK_ID
-from .options import MatchOptions
-from .progress import ProgressArg, Reporter, reporting
-from .results import (
-    Deliverable,
-    MatchResult,
-    _appended_frame,
-    merge_back,
-    read_files,
-    unpack_deliverable,
-)
-from .spool import Spool, SpooledFiles
+from ..files.spool import Spool, SpooledFiles
+from ..identifiers import IDENTIFIERS, MATCHBACK_ID
+from ..options import MatchOptions
+from ..preparation.mapping import ColumnMapping
+from ..progress import ProgressArg, Reporter, reporting
+from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
+from ..wire.secrets import SecretURL
 from .store import JobRecord, JobStore, State
 
 if TYPE_CHECKING:
-    from .sftp import SFTPSettings
+    from ..wire.sftp import SFTPSettings
     from .store import CachedResult
 
 #: How a job learns it is done: it polls, a webhook receiver calls it, or the
@@ -197,7 +197,7 @@ class Job:
         The job's name at the service: how it is found again.
     channel
         How the job learns that it is done: ``"poll"``, or ``"webhook"``
-        when a :class:`~smartmatch_pandas.webhook.WebhookReceiver` watches it.
+        when a :class:`~smartmatch_pandas.wire.webhook.WebhookReceiver` watches it.
     from_cache
         Whether its result comes from the result cache (no request was made).
     cache, cache_key
@@ -404,9 +404,9 @@ class Job:
         via
             ``"poll"`` asks the poll endpoint; ``"sftp"`` never polls it, but
             fetches the deliverable from the account's SFTP folder (needs the
-            ``sftp`` extra), looking every few minutes. See :mod:`smartmatch_pandas.sftp`.
+            ``sftp`` extra), looking every few minutes. See :mod:`smartmatch_pandas.wire.sftp`.
         sftp
-            With ``via="sftp"``: an :class:`~smartmatch_pandas.sftp.SFTPSettings`
+            With ``via="sftp"``: an :class:`~smartmatch_pandas.wire.sftp.SFTPSettings`
             or a dict of its fields; the ``TS_SFTP_*`` environment fills the rest.
 
         Raises
@@ -566,7 +566,9 @@ class Job:
         reporter: Reporter,
     ) -> None:
         """The deliverable from the SFTP drop: then :meth:`result` reads it like any other."""
-        from .sftp import wait_for_deliverable  # the optional extra, loaded only when asked for
+        from ..wire.sftp import (
+            wait_for_deliverable,  # the optional extra, loaded only when asked for
+        )
 
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
@@ -749,7 +751,7 @@ class Job:
         Compressing one large enough to have spilled to a temporary file takes
         a core for a while, so it is done on a thread of its own while the
         caller goes on with the result (see
-        :class:`~smartmatch_pandas.store.PendingResult`); a smaller one is
+        :class:`~smartmatch_pandas.job.store.PendingResult`); a smaller one is
         kept before this returns.
         """
         if self._files is not None or not self.cache or self.cache_key is None:

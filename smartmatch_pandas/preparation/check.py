@@ -17,9 +17,9 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, OptionError
-from .fields import ColumnMapping, candidate_pairs, clash_message, clashing
-from .identifiers import IDENTIFIERS
+from ..errors import InputError, OptionError
+from ..identifiers import IDENTIFIERS
+from .mapping import ColumnMapping, candidate_pairs, clash_message, clashing
 from .normalize import RULES, Normalized, normalize
 
 #: Identifiers that say who a person is when a name is not enough.

@@ -13,8 +13,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from .errors import InputError, OptionError, warn
-from .identifiers import IDENTIFIERS, MATCHBACK_ID, NEEDS_STATE
+from ..errors import InputError, OptionError, warn
+from ..identifiers import IDENTIFIERS, MATCHBACK_ID, NEEDS_STATE
 
 
 @dataclass(frozen=True)
@@ -311,8 +311,8 @@ def resolve_mapping(
     if not pairs:
         raise InputError(
             "no column of the frame is a SmartMatch identifier: name columns as in "
-            "smartmatch_pandas.fields.ALIASES or map them with columns={'your column': "
-            "'identifier'}; the identifiers are " + ", ".join(IDENTIFIERS)
+            "smartmatch_pandas.preparation.mapping.ALIASES or map them with "
+            "columns={'your column': 'identifier'}; the identifiers are " + ", ".join(IDENTIFIERS)
         )
     mapping = ColumnMapping(tuple(pairs))
     for note in mapping.notes:

@@ -10,7 +10,7 @@ the server.
 
 >>> job = smartmatch_pandas.submit(df)                        # doctest: +SKIP
 >>> enriched = job.wait(via="sftp").result().frame            # doctest: +SKIP
->>> smartmatch_pandas.sftp.list_deliverables()                # doctest: +SKIP
+>>> smartmatch_pandas.wire.sftp.list_deliverables()                # doctest: +SKIP
 
 Settings come from arguments, else environment variables, else defaults
 (see :class:`SFTPSettings`): ``host`` (``TS_SFTP_HOST``, default
@@ -54,8 +54,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._secrets import redact, register_secret
-from .errors import (
+from ..deliverable.results import read_deliverable
+from ..errors import (
     AuthorizationError,
     DeliverableError,
     HostKeyError,
@@ -64,9 +64,9 @@ from .errors import (
     SmartMatchWarning,
     TransportError,
 )
-from .identifiers import MATCHBACK_ID
-from .progress import ProgressArg, Reporter, reporting
-from .results import read_deliverable
+from ..identifiers import MATCHBACK_ID
+from ..progress import ProgressArg, Reporter, reporting
+from .secrets import redact, register_secret
 
 try:
     import paramiko
@@ -75,9 +75,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "results over SFTP need paramiko: pip install 'smartmatch-pandas[sftp]'"
     ) from exc
 
-log = logging.getLogger("smartmatch_pandas.sftp")
+log = logging.getLogger("smartmatch_pandas.wire.sftp")
 #: paramiko's records of the connection: its errors reach the user as exceptions.
-_SSH_LOG: Final = "smartmatch_pandas.sftp.ssh"
+_SSH_LOG: Final = "smartmatch_pandas.wire.sftp.ssh"
 logging.getLogger(_SSH_LOG).addHandler(logging.NullHandler())
 
 DEFAULT_HOST: Final = "transfer.targetsmart.com"
@@ -777,7 +777,7 @@ def list_deliverables(
 
     Examples
     --------
-    >>> for f in smartmatch_pandas.sftp.list_deliverables():     # doctest: +SKIP
+    >>> for f in smartmatch_pandas.wire.sftp.list_deliverables():     # doctest: +SKIP
     ...     print(f.name, f.size, f.modified)
     """
     with _drop(settings, options) as drop:

@@ -1,7 +1,7 @@
 """DataFrame → the table SmartMatch receives: normalised identifiers as text, plus matchback_id.
 
 Pure data work, no I/O but writing CSV to a buffer. Each mapped column is
-normalised for its identifier (:mod:`smartmatch_pandas.normalize`); every
+normalised for its identifier (:mod:`smartmatch_pandas.preparation.normalize`); every
 value is sent as text, so nothing is reinterpreted on the way (a ZIP of
 ``02134`` stays ``02134``); missing and blank values become empty cells.
 """
@@ -23,9 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .errors import InputError, warn
-from .fields import ColumnMapping, resolve_mapping
-from .identifiers import MATCHBACK_ID
+from ..errors import InputError, warn
+from ..files.spool import Spool
+from ..identifiers import MATCHBACK_ID
+from .mapping import ColumnMapping, resolve_mapping
 from .normalize import (
     RAISE_REMEDY,
     InvalidPolicy,
@@ -37,7 +38,6 @@ from .normalize import (
     normalize_text,
     to_text,
 )
-from .spool import Spool
 
 __all__ = [
     "prepare_frame",

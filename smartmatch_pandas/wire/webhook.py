@@ -3,7 +3,7 @@
 For scripts and servers that the service can reach; a notebook on a laptop
 usually cannot be reached, and polls instead.
 
->>> from smartmatch_pandas.webhook import WebhookReceiver
+>>> from smartmatch_pandas.wire.webhook import WebhookReceiver
 >>> with WebhookReceiver(host="0.0.0.0", port=8080,
 ...                      public_url="https://hooks.example.org/smartmatch") as hooks:
 ...     enriched = smartmatch_pandas.match(df, webhook=hooks)     # doctest: +SKIP
@@ -29,14 +29,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from ._secrets import SecretURL, register_secret
-from .errors import OptionError
-from .options import check_filename, check_webhook
+from ..errors import OptionError
+from ..options import check_filename, check_webhook
+from .secrets import SecretURL, register_secret
 
 if TYPE_CHECKING:
-    from .job import Job
+    from ..job.handle import Job
 
-log = logging.getLogger("smartmatch_pandas.webhook")
+log = logging.getLogger("smartmatch_pandas.wire.webhook")
 
 #: The path under which the receiver hands out per-job URLs.
 PATH: Final = "/smartmatch"

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypedDict
 import pandas as pd
 import pyarrow as pa
 
-from . import __version__
-from ._secrets import SecretURL
-from .client import SmartMatchClient, resolve_base_url
-from .errors import (
+from .._version import __version__
+from ..deliverable.results import MatchResult
+from ..errors import (
     InputError,
     OptionError,
     ServiceError,
@@ -25,20 +24,21 @@ from .errors import (
     StorageError,
     ValidationError,
 )
-from .fields import ColumnMapping, resolve_mapping
-from .job import Job, Via, _transient, check_wait_options, resolve_poll_interval
-from .normalize import InvalidPolicy, check_policy
-from .options import Format, MatchOptions, check_filename
-from .prepare import prepare_table, sent_presence, upload_body
-from .progress import ProgressArg, Reporter, reporting
-from .results import MatchResult
-from .sendable import check_sendable
-from .spool import Spool
-from .store import JobRecord, JobStore, cache_key, label_matches, service_url
-from .webhook import WebhookReceiver
+from ..files.spool import Spool
+from ..job.handle import Job, Via, _transient, check_wait_options, resolve_poll_interval
+from ..job.store import JobRecord, JobStore, cache_key, label_matches, service_url
+from ..options import Format, MatchOptions, check_filename
+from ..preparation.final_check import check_sendable
+from ..preparation.mapping import ColumnMapping, resolve_mapping
+from ..preparation.normalize import InvalidPolicy, check_policy
+from ..preparation.table import prepare_table, sent_presence, upload_body
+from ..progress import ProgressArg, Reporter, reporting
+from ..wire.http import SmartMatchClient, resolve_base_url
+from ..wire.secrets import SecretURL
+from ..wire.webhook import WebhookReceiver
 
 if TYPE_CHECKING:
-    from .sftp import SFTPSettings
+    from ..wire.sftp import SFTPSettings
 
 
 class SubmitKwargs(TypedDict, total=False):
@@ -110,7 +110,7 @@ def submit(
     Takes the same arguments as :func:`match` but ``all_matches`` and
     ``timeout``. The job is recorded in the job store before its upload, so
     it can be resumed from any process by its filename. The returned
-    :class:`~smartmatch_pandas.job.Job` is waited for with ``job.wait()`` and
+    :class:`~smartmatch_pandas.job.handle.Job` is waited for with ``job.wait()`` and
     read with ``job.result()``.
 
     When the same data was submitted before with the same options, no new
@@ -506,7 +506,7 @@ def match(
     df
         The contact list. Columns whose headers name a SmartMatch identifier
         (``first_name``, ``First Name``, ``ZIP Code``, ``Cell Phone``, ``DOB``,
-        ...; see ``smartmatch_pandas.fields.ALIASES``) are normalised and sent;
+        ...; see ``smartmatch_pandas.preparation.mapping.ALIASES``) are normalised and sent;
         others are kept in the result but not uploaded.
     max_matches
         Candidates per row, 1-10, the best included (more than 1 may cost extra).
@@ -516,7 +516,7 @@ def match(
         Append these contact fields (each may cost extra).
     webhook
         An http(s) URL the service POSTs to when the job is done, or a
-        running :class:`~smartmatch_pandas.webhook.WebhookReceiver`, which
+        running :class:`~smartmatch_pandas.wire.webhook.WebhookReceiver`, which
         then completes the job without polling.
     filename
         The job's name at the service, 1-50 of ``[A-Za-z0-9_]``; generated
@@ -661,7 +661,7 @@ def resume(
         of polling (needs the ``sftp`` extra); ``"poll"`` polls; None (the
         default) waits the way the job was submitted to.
     sftp
-        With ``via="sftp"``: :class:`~smartmatch_pandas.sftp.SFTPSettings` or a
+        With ``via="sftp"``: :class:`~smartmatch_pandas.wire.sftp.SFTPSettings` or a
         dict of its fields; the ``TS_SFTP_*`` environment fills the rest.
 
     Returns

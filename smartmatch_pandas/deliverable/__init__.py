@@ -1,0 +1,1 @@
+"""The deliverable: unpacked, its CSVs read, merged back onto the frame, summarised."""

@@ -1,0 +1,29 @@
+"""The verbs: match, submit, resume, jobs, clear_cache, and matching a file larger than memory.
+
+Plain typed functions; the accessor, the form and the command line only gather
+their arguments and call them.
+"""
+
+from .core import (
+    Cleared,
+    MatchKwargs,
+    ResumeKwargs,
+    SubmitKwargs,
+    clear_cache,
+    jobs,
+    match,
+    resume,
+    submit,
+)
+
+__all__ = [
+    "Cleared",
+    "MatchKwargs",
+    "ResumeKwargs",
+    "SubmitKwargs",
+    "clear_cache",
+    "jobs",
+    "match",
+    "resume",
+    "submit",
+]
