@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import DeliverableError, SmartMatchWarning, warn
+from ..files.archives import MAGIC_BYTES, archive_kind
 from ..files.spool import Spool, SpooledFiles
 from ..identifiers import MATCH_CODE, MATCHBACK_ID
 
@@ -37,8 +38,6 @@ from ..identifiers import MATCH_CODE, MATCHBACK_ID
 TEXT_DTYPE: Final = pd.StringDtype("pyarrow")
 #: The column of ``MatchResult.candidates`` that ranks a row's candidates (1 = best).
 RANK: Final = "match_rank"
-_ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
-_GZIP_MAGIC: Final = b"\x1f\x8b"
 _MAX_NESTING: Final = 3
 _BOM: Final = b"\xef\xbb\xbf"
 #: Bytes of CSV parsed at a time.
@@ -184,8 +183,8 @@ def unpack_spool(
     """
     if depth > _MAX_NESTING:
         return {name: spool}
-    magic = spool.head(4)
-    if magic in _ZIP_MAGIC:
+    kind = archive_kind(spool.head(MAGIC_BYTES))
+    if kind == "zip":
         with zipfile.ZipFile(spool.reader()) as archive, _closed_on_error() as out:
             for info in archive.infolist():
                 if info.is_dir() or info.filename.startswith("__MACOSX/"):
@@ -196,7 +195,7 @@ def unpack_spool(
                     inner = _copied(member, budget)
                 out.update(_members(inner, budget, info.filename, depth + 1))
         return out
-    if magic[:2] == _GZIP_MAGIC:
+    if kind == "gzip":
         with gzip.GzipFile(fileobj=spool.reader()) as stream:
             inner = _copied(stream, budget)
         if not (len(inner) > 262 and inner.head(262)[257:262] == b"ustar"):

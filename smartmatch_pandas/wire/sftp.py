@@ -64,6 +64,7 @@ from ..errors import (
     SmartMatchWarning,
     TransportError,
 )
+from ..files.archives import MAGIC_BYTES, archive_kind
 from ..identifiers import MATCHBACK_ID
 from ..progress import ProgressArg, Reporter, reporting
 from .secrets import redact, register_secret
@@ -658,12 +659,13 @@ def _candidates(files: list[RemoteFile], filename: str) -> list[RemoteFile]:
 def _incomplete(data: bytes) -> str | None:
     """Why ``data`` is not a whole archive yet, or None if it is whole (or not an archive)."""
     try:
-        if data[:4] == b"PK\x03\x04":
+        kind = archive_kind(data[:MAGIC_BYTES])
+        if kind == "zip":
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 broken = archive.testzip()
             if broken is not None:
                 return f"its member {broken!r} fails its checksum"
-        elif data[:2] == b"\x1f\x8b":
+        elif kind == "gzip":
             gzip.decompress(data)
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         return f"it is not a complete archive yet ({type(exc).__name__})"
