@@ -82,6 +82,28 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], service: SmartMatchService) -> None:
         super().__init__(address, _Handler)
         self.service = service
+        # Open connections, so that stopping the service ends them too: a client's
+        # kept-alive connection must not go on being answered by a stopped service.
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End every open connection (the handlers then see them closed and return)."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # socketserver would print a traceback on stderr. A client that went away is
@@ -521,6 +543,7 @@ class LocalService:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.close_connections()
             self._server = None
         if self.sftp is not None:
             self.sftp.stop()
