@@ -21,9 +21,13 @@ def test_stopping_the_service_ends_its_open_connections() -> None:
     conn.getresponse().read()  # the connection is kept alive, idle in its handler
     assert conn.sock is not None
     service.stop()
-    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+
+    def ask_again() -> None:
         conn.request("GET", "/service/smartmatch/poll?filename=nobody")
         conn.getresponse().read()
+
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        ask_again()
     conn.close()
 
 
