@@ -15,6 +15,17 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 #: Seconds a cell may take: the first cell builds the voter file when no cache has it.
 CELL_TIMEOUT = 240
+#: Run after a notebook's last cell: what a reader does next still works.
+STILL_USABLE = """
+import pandas as _pd
+import smartmatch_pandas as _sm
+
+if "form" in globals():
+    form.match_button.click()
+    assert form.wait(120) is not None, form.error
+_list = _pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+assert len(_sm.match(_list, progress=False, cache=False)) == 1
+"""
 
 
 def test_there_are_the_four_notebooks() -> None:
@@ -48,6 +59,10 @@ def test_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
         kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     )
+    # As Run All does: every cell, the clean-up one included; then, as a reader would
+    # go on, the notebook must still be usable (its form matches, its service answers).
+    notebook.cells.append(nbformat.v4.new_code_cell(STILL_USABLE))
+    notebook.cells.append(nbformat.v4.new_code_cell("service.stop()"))
     client.execute()  # raises CellExecutionError, naming the cell, on any error
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
