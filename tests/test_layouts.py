@@ -23,6 +23,8 @@ from smartmatch_pandas.preparation.mapping import (
     auto_identifier,
     canonical,
     detect_layout,
+    layout_identifier,
+    resolve_mapping,
 )
 
 from .doc_tables import PREPARING, check_in, markdown
@@ -121,6 +123,7 @@ def actblue_export() -> pd.DataFrame:
             "Donor Email": EMAILS,
             "Donor Phone": PHONES,
             "Lineitem ID": ["1", "2", "3"],
+            "Mobile": ["t", "f", "f"],  # a yes/no flag, not a phone
         }
     )
 
@@ -355,6 +358,110 @@ def test_the_notes_read_as_english() -> None:
     assert notes["Spoke"] == "looks like a Spoke export"
 
 
+# The header row of ActBlue's contributions CSV as move-coop/parsons'
+# test/test_actblue/test_csv_data.csv has it (its repeated "Reserved" once).
+ACTBLUE_HEADER = [
+    "Receipt ID",
+    "Date",
+    "Amount",
+    "Recurring Total Months",
+    "Recurrence Number",
+    "Recipient",
+    "Fundraising Page",
+    "Fundraising Partner",
+    "Reference Code 2",
+    "Reference Code",
+    "Donor First Name",
+    "Donor Last Name",
+    "Donor Addr1",
+    "Donor Addr2",
+    "Donor City",
+    "Donor State",
+    "Donor ZIP",
+    "Donor Country",
+    "Donor Occupation",
+    "Donor Employer",
+    "Donor Email",
+    "Donor Phone",
+    "New Express Signup",
+    "Comments",
+    "Check Number",
+    "Check Date",
+    "Employer Addr1",
+    "Employer Addr2",
+    "Employer City",
+    "Employer State",
+    "Employer ZIP",
+    "Employer Country",
+    "Donor ID",
+    "Fundraiser ID",
+    "Fundraiser Recipient ID",
+    "Fundraiser Contact Email",
+    "Fundraiser Contact First Name",
+    "Fundraiser Contact Last Name",
+    "Partner ID",
+    "Partner Contact Email",
+    "Partner Contact First Name",
+    "Partner Contact Last Name",
+    "Reserved",
+    "Lineitem ID",
+    "AB Test Name",
+    "AB Variation",
+    "Recipient Committee",
+    "Recipient ID",
+    "Recipient Gov ID",
+    "Recipient Election",
+    "Payment ID",
+    "Payment Date",
+    "Disbursement ID",
+    "Disbursement Date",
+    "Recovery ID",
+    "Recovery Date",
+    "Refund ID",
+    "Refund Date",
+    "Fee",
+    "Recur Weekly",
+    "ActBlue Express Lane",
+    "Card Type",
+    "Mobile",
+    "Recurring Upsell Shown",
+    "Recurring Upsell Succeeded",
+    "Double Down",
+    "Smart Recurring",
+    "Monthly Recurring Amount",
+    "Apple Pay",
+    "Card Replaced by Account Updater",
+    "ActBlue Express Donor",
+    "Custom Field 1 Label",
+    "Custom Field 1 Value",
+    "Donor US Passport Number",
+    "Text Message Opt In",
+    "Gift Identifier",
+    "Gift Declined",
+    "Shipping Addr1",
+    "Shipping City",
+    "Shipping State",
+    "Shipping Zip",
+    "Shipping Country",
+    "Weekly Recurring Amount",
+    "Smart Boost Amount",
+    "Smart Boost Shown",
+]
+
+
+def test_a_whole_actblue_header_row_maps_its_donor_columns_only() -> None:
+    mapping = resolve_mapping(ACTBLUE_HEADER)
+    assert mapping.layout == "ActBlue"
+    assert mapping.as_dict() == LAYOUTS["ActBlue"][1]
+
+
+def test_a_mobile_column_outside_actblue_is_still_a_phone() -> None:
+    assert resolve_mapping(["First Name", "Last Name", "Mobile"]).as_dict()["Mobile"] == "phone"
+    # Donor columns any CRM may have do not make a list an ActBlue export.
+    donors = ["Donor First Name", "Donor Last Name", "Donor ZIP", "Mobile"]
+    assert resolve_mapping(donors).as_dict()["Mobile"] == "phone"
+
+
 def test_two_phones_of_one_layout_still_clash_until_a_preference_order_decides() -> None:
     # Today's behaviour, kept on purpose: the table records the order (cell before
     # home) for the preference rule still to come, but does not apply it yet.
@@ -424,12 +531,16 @@ def test_the_table_agrees_with_the_mapping() -> None:
         assert row.identifier is None or row.identifier in IDENTIFIERS, row
         assert row.source, row
         assert row.preference is None or row.preference >= 1, row
-        sent_as = auto_identifier(row.header)
+        sent_as = layout_identifier(row.header, row.tool or None)
         if row.auto:
             assert sent_as == row.identifier, row
         else:
             # Recorded to recognise a layout or for a preference order, never sent unasked.
             assert sent_as is None, row
+        if row.tool and sent_as is None:
+            # Only a header a layout itself sends stops being sent in it.
+            read = auto_identifier(row.header)
+            assert read is None or (row.tool, row.header) == ("ActBlue", "Mobile"), row
         assert row.auto == (row.identifier is not None and row.auto), row
 
 

@@ -191,10 +191,14 @@ def canonical(label: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text)
 
 
-def _alias_table() -> dict[str, str]:
+def _alias_table(*, generic_only: bool = False) -> dict[str, str]:
     table: dict[str, str] = {}
     named = [(identifier, identifier) for identifier in IDENTIFIERS]
-    named += [(row.header, row.identifier) for row in KNOWN_HEADERS if row.auto and row.identifier]
+    named += [
+        (row.header, row.identifier)
+        for row in KNOWN_HEADERS
+        if row.auto and row.identifier and not (generic_only and row.tool)
+    ]
     for name, identifier in named:
         key = canonical(name)
         assert table.get(key, identifier) == identifier, f"alias {name!r} used twice"
@@ -203,16 +207,26 @@ def _alias_table() -> dict[str, str]:
 
 
 _BY_ALIAS: Final = _alias_table()
+_BY_GENERIC_ALIAS: Final = _alias_table(generic_only=True)
+
+
+def _read_with(key: str, table: Mapping[str, str]) -> str | None:
+    """The identifier a canonical header names in ``table``, alone or after a qualifier."""
+    if key in table:
+        return table[key]
+    for qualifier in QUALIFIERS:
+        if key.startswith(qualifier) and key[len(qualifier) :] in table:
+            return table[key[len(qualifier) :]]
+    return None
 
 
 def _layout_headers() -> dict[str, str]:
     """``{canonical header: tool}`` for the headers that belong to one tool's layout only.
 
-    A header a generic row or an identifier's own name also has, or that two
-    tools share, says nothing about which tool a frame came from.
+    A header that two tools share, or that any list may have (an identifier's
+    own name, a generic alias, a qualifier before one: ``Donor First Name``),
+    says nothing about which tool a frame came from.
     """
-    generic = {canonical(i) for i in IDENTIFIERS}
-    generic |= {canonical(row.header) for row in KNOWN_HEADERS if not row.tool}
     tools_of: dict[str, set[str]] = {}
     for row in KNOWN_HEADERS:
         if row.tool:
@@ -220,17 +234,27 @@ def _layout_headers() -> dict[str, str]:
     return {
         key: next(iter(tools))
         for key, tools in tools_of.items()
-        if len(tools) == 1 and key not in generic
+        if len(tools) == 1 and _read_with(key, _BY_GENERIC_ALIAS) is None
     }
 
 
 _LAYOUT_OF: Final = _layout_headers()
 
+#: Per tool, the canonical headers its layout never sends by themselves, even
+#: where a list of no known layout would (ActBlue's ``Mobile`` is a yes/no flag,
+#: not a phone number).
+_NOT_SENT_IN: Final[dict[str, frozenset[str]]] = {
+    tool: frozenset(
+        canonical(row.header) for row in KNOWN_HEADERS if row.tool == tool and not row.auto
+    )
+    for tool in {row.tool for row in KNOWN_HEADERS if row.tool}
+}
+
 #: A frame looks like a tool's export when at least this share of its headers
 #: belong to that tool's layout alone (and at least :data:`LAYOUT_MIN_HEADERS`
 #: of them do), or when :data:`LAYOUT_ENOUGH_HEADERS` of them do whatever the
 #: frame's width: a voter file has hundreds of columns the table does not list.
-LAYOUT_MIN_SHARE: Final = 0.25
+LAYOUT_MIN_SHARE: Final = 0.2
 LAYOUT_MIN_HEADERS: Final = 2
 LAYOUT_ENOUGH_HEADERS: Final = 5
 
@@ -238,13 +262,13 @@ LAYOUT_ENOUGH_HEADERS: Final = 5
 def detect_layout(labels: Iterable[Hashable]) -> str | None:
     """The tool whose export a frame with these headers looks like, if any.
 
-    Counts the headers that belong to one tool's layout alone (``Voter File
-    VANID``, ``can2_phone``, ``Residence_Addresses_AddressLine``); one header
-    lookup per column.
+    Counts the headers that belong to one tool's layout alone (``vAddress``,
+    ``can2_phone``, ``Residence_Addresses_AddressLine``: not ``FirstName`` or
+    ``Donor ZIP``, which any list may have); one header lookup per column.
 
     Examples
     --------
-    >>> detect_layout(["Voter File VANID", "FirstName", "LastName", "vAddress", "CellPhone"])
+    >>> detect_layout(["VANID", "FirstName", "LastName", "vAddress", "PreferredEmail", "Party"])
     'NGP VAN / EveryAction'
     >>> detect_layout(["First Name", "Last Name", "HomePhone"]) is None
     True
@@ -280,13 +304,24 @@ def auto_identifier(label: Hashable) -> str | None:
     """
     if not isinstance(label, str):
         return None
-    key = canonical(label)
-    if key in _BY_ALIAS:
-        return _BY_ALIAS[key]
-    for qualifier in QUALIFIERS:
-        if key.startswith(qualifier) and key[len(qualifier) :] in _BY_ALIAS:
-            return _BY_ALIAS[key[len(qualifier) :]]
-    return None
+    return _read_with(canonical(label), _BY_ALIAS)
+
+
+def layout_identifier(label: Hashable, layout: str | None) -> str | None:
+    """The identifier a header names by itself in a frame that looks like ``layout``.
+
+    As :func:`auto_identifier`, except for the headers the layout records as
+    not sent (``Mobile``, a yes/no flag in an ActBlue export).
+
+    Examples
+    --------
+    >>> layout_identifier("Mobile", None), layout_identifier("Mobile", "ActBlue")
+    ('phone', None)
+    """
+    not_sent = _NOT_SENT_IN.get(layout or "", frozenset())
+    if isinstance(label, str) and canonical(label) in not_sent:
+        return None
+    return auto_identifier(label)
 
 
 def resolve_mapping(
@@ -311,6 +346,8 @@ def resolve_mapping(
     Returns
     -------
     ColumnMapping
+        With the tool whose export the frame looks like, if any
+        (:func:`detect_layout`), as ``layout``.
 
     Raises
     ------
@@ -326,7 +363,8 @@ def resolve_mapping(
         ``smartvan_id`` or ``voter_id`` is sent without a ``state``.
     """
     labels = list(frame_columns)
-    pairs = candidate_pairs(labels, columns)
+    layout = detect_layout(labels)
+    pairs = candidate_pairs(labels, columns, layout=layout)
     clashes = clashing(pairs)
     if clashes:
         raise InputError(clash_message(clashes))
@@ -336,24 +374,32 @@ def resolve_mapping(
             "smartmatch_pandas.preparation.mapping.ALIASES or map them with "
             "columns={'your column': 'identifier'}; the identifiers are " + ", ".join(IDENTIFIERS)
         )
-    mapping = ColumnMapping(tuple(pairs), detect_layout(labels))
+    mapping = ColumnMapping(tuple(pairs), layout)
     for note in mapping.notes:
         warn(note)
     return mapping
 
 
 def candidate_pairs(
-    labels: Sequence[Hashable], columns: Mapping[Hashable, str | None] | None = None
+    labels: Sequence[Hashable],
+    columns: Mapping[Hashable, str | None] | None = None,
+    *,
+    layout: str | None = None,
 ) -> list[tuple[Hashable, str]]:
-    """Every ``(column, identifier)`` that would be sent, clashes included, in frame order."""
+    """Every ``(column, identifier)`` that would be sent, clashes included, in frame order.
+
+    ``layout`` is the frame's :func:`detect_layout` if the caller has it (it is
+    detected from ``labels`` otherwise).
+    """
     overrides = _checked_overrides(labels, columns)
+    layout = layout if layout is not None else detect_layout(labels)
     chosen = {i for i in overrides.values() if i is not None}
     pairs = []
     for label in labels:
         if label in overrides:
             identifier = overrides[label]
         else:
-            identifier = auto_identifier(label)
+            identifier = layout_identifier(label, layout)
             if identifier in chosen:
                 continue  # columns= gave this identifier to another column
         if identifier is not None:
