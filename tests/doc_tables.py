@@ -64,5 +64,36 @@ def main() -> None:
     print(f"wrote the fault and bad-input tables of {DOC}", file=sys.stderr)
 
 
+# docs/preparing.md holds the table of recognised export layouts, made from
+# smartmatch_pandas/preparation/aliases.csv by tests/test_layouts.py.
+PREPARING = DOC.parent / "preparing.md"
+
+
+def check_in(doc: Path, name: str, table: str) -> None:
+    """Assert that the section ``name`` of ``doc`` is ``table``."""
+    found = _section(name).search(doc.read_text())
+    assert found is not None, f"{doc} has no section <!-- {name}:begin --> ... <!-- {name}:end -->"
+    assert found.group(2) == table, (
+        f"the {name} table of {doc.name} is out of date: run `python -m tests.doc_tables`"
+    )
+
+
+def write_in(doc: Path, name: str, table: str) -> None:
+    """Put ``table`` in the section ``name`` of ``doc``."""
+    text = doc.read_text()
+    if _section(name).search(text) is None:
+        raise AssertionError(f"{doc} has no section <!-- {name}:begin --> ... <!-- {name}:end -->")
+    doc.write_text(_section(name).sub(lambda m: m.group(1) + table + m.group(3), text))
+
+
+def write_layouts() -> None:
+    """Write the layouts table of docs/preparing.md from the package's aliases.csv."""
+    from . import test_layouts
+
+    write_in(PREPARING, "layouts", test_layouts.table())
+    print(f"wrote the layouts table of {PREPARING}", file=sys.stderr)
+
+
 if __name__ == "__main__":
     main()
+    write_layouts()

@@ -2,15 +2,23 @@
 
 Headers are read the way users write them: ``First Name``, ``ZIP Code``,
 ``Cell Phone``, ``DOB``, ``vb.voterbase_id`` are all recognised (see
-:data:`ALIASES`); anything else is sent only when mapped with ``columns=``.
+:data:`ALIASES`), and so are the export layouts of the tools campaigns use
+(NGP VAN, NationBuilder, Action Network, ActBlue, L2, Spoke, SmartMatch's own
+output: see :data:`KNOWN_HEADERS`); anything else is sent only when mapped
+with ``columns=``. Both come from one data table shipped with the package,
+``aliases.csv``, each row with the source it was taken from.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Final
 
 from ..errors import InputError, OptionError, warn
@@ -25,9 +33,18 @@ class ColumnMapping:
     ----------
     pairs
         ``(frame column, identifier)`` in the frame's column order.
+    layout
+        The tool whose export the frame looks like (``"NGP VAN / EveryAction"``,
+        ``"L2"``, ...; see :func:`detect_layout`), or ``None``.
     """
 
     pairs: tuple[tuple[Hashable, str], ...]
+    layout: str | None = None
+
+    @property
+    def layout_note(self) -> str | None:
+        """``"looks like an NGP VAN / EveryAction export"``, or ``None``."""
+        return None if self.layout is None else f"looks like {_article(self.layout)} export"
 
     @property
     def identifiers(self) -> list[str]:
@@ -68,138 +85,77 @@ class ColumnMapping:
         ]
 
 
-#: Header variants read as each identifier. A header matches when it is equal to one
-#: of these, or to an identifier's own name, once both are compared by
-#: :func:`canonical` (case, spaces, punctuation and a ``vb.`` prefix ignored), or
-#: when it is one of :data:`QUALIFIERS` followed by one of these ("Home Phone",
-#: "Donor Email"). Only whole headers match: "Email Opt In", "Phone Type",
-#: "Zip4", "Mailing Address" or "Full Address" are never sent unless mapped with
-#: ``columns=``.
-ALIASES: Final[dict[str, tuple[str, ...]]] = {
-    "voterbase_id": ("voterbase", "voter base id", "tsmart voterbase id"),
-    "smartvan_id": ("smart van id", "van id", "vanid", "voter file vanid", "van voter id"),
-    "voter_id": (
-        "state voter id",
-        "state voter number",
-        "state file id",
-        "sos voter id",
-        "sos id",
-        "voter registration id",
-        "voter registration number",
-        "voter reg id",
-        "voter reg number",
-    ),
-    "exact_track": ("exact track id",),
-    "full_name": ("name", "full legal name", "complete name"),
-    "first_name_combined": (
-        "first and middle name",
-        "first middle name",
-        "first and middle",
-        "first middle",
-        "given names",
-    ),
-    "first_name": (
-        "first",
-        "fname",
-        "f name",
-        "first nm",
-        "given name",
-        "forename",
-        "name first",
-    ),
-    "middle_name": ("middle", "mname", "middle initial", "mi", "name middle", "middle nm"),
-    "last_name": (
-        "last",
-        "lname",
-        "l name",
-        "last nm",
-        "surname",
-        "family name",
-        "name last",
-    ),
-    "name_suffix": ("suffix", "suffix name", "generational suffix"),
-    "address1": (
-        "address",
-        "address line 1",
-        "addr",
-        "addr1",
-        "addr line 1",
-        "street",
-        "street 1",
-        "street address",
-        "street address 1",
-        "street line 1",
-    ),
-    "address2": (
-        "address line 2",
-        "addr2",
-        "addr line 2",
-        "street 2",
-        "street address 2",
-        "street line 2",
-        "apt",
-        "apt no",
-        "apt number",
-        "apartment",
-        "apartment number",
-        "unit",
-        "unit no",
-        "unit number",
-        "suite",
-        "apt unit",
-        "apt suite",
-        "unit apt",
-    ),
-    "city": ("town", "city town", "city name", "municipality", "locality"),
-    "state": (
-        "state code",
-        "state abbr",
-        "state abbreviation",
-        "state province",
-        "state or province",
-        "state prov",
-    ),
-    "zip": (
-        "zip code",
-        "zipcode",
-        "zip5",
-        "zip code 5",
-        "postal code",
-        "postal",
-        "postcode",
-        "post code",
-        "zip postal code",
-        "zip or postal code",
-        "postal zip code",
-        "zip postal",
-        "postal zip",
-    ),
-    "age": ("current age", "age years"),
-    "gender": ("sex", "gender sex", "sex gender"),
-    "dob": ("date of birth", "birthdate", "birth date", "birthday", "birth dt", "bday"),
-    "phone": (
-        "phone number",
-        "phone no",
-        "phone num",
-        "phone1",
-        "telephone",
-        "telephone number",
-        "tel",
-        "cell",
-        "cell phone",
-        "cell number",
-        "cell phone number",
-        "mobile",
-        "mobile phone",
-        "mobile number",
-        "mobile phone number",
-        "wireless phone",
-        "wireless number",
-    ),
-    "email": ("e-mail", "email address", "e-mail address", "email1", "email addr"),
-    "latitude": ("lat",),
-    "longitude": ("long", "lng", "lon"),
-}
+@dataclass(frozen=True)
+class KnownHeader:
+    """One row of ``aliases.csv``: a header as some list or tool writes it.
+
+    Attributes
+    ----------
+    tool
+        The tool whose export layout has this header (``"NGP VAN / EveryAction"``,
+        ``"L2"``, ...), or ``""`` for a header any list may have.
+    header
+        The header as written.
+    identifier
+        The identifier the column holds, or ``None`` for a header that only
+        helps recognise the layout (``"Receipt ID"``, ``"LALVOTERID"``).
+    auto
+        Whether the header is sent as ``identifier`` by itself. ``False`` for a
+        column that holds the identifier but is sent only when mapped with
+        ``columns=`` (a work phone, a mailing address, SmartMatch's own output).
+    preference
+        Order among a tool's columns for one identifier, lowest first (a cell
+        phone before a home phone before a work phone; a residential address
+        before a mailing one), or ``None``.
+    source
+        Where the header was taken from: a URL, or repository and path.
+    """
+
+    tool: str
+    header: str
+    identifier: str | None
+    auto: bool
+    preference: int | None
+    source: str
+
+
+def _read_known_headers() -> tuple[KnownHeader, ...]:
+    text = resources.files(__package__).joinpath("aliases.csv").read_text(encoding="utf-8")
+    return tuple(
+        KnownHeader(
+            tool=row["tool"],
+            header=row["header"],
+            identifier=row["identifier"] or None,
+            auto=row["auto"] == "yes",
+            preference=int(row["preference"]) if row["preference"] else None,
+            source=row["source"],
+        )
+        for row in csv.DictReader(io.StringIO(text))
+    )
+
+
+#: Every row of the package's ``aliases.csv``: the headers recognised, the tool
+#: layouts they belong to, and the source each was taken from.
+KNOWN_HEADERS: Final[tuple[KnownHeader, ...]] = _read_known_headers()
+
+
+def _generic_aliases(rows: Iterable[KnownHeader]) -> dict[str, tuple[str, ...]]:
+    by_identifier: dict[str, list[str]] = {}
+    for row in rows:
+        if not row.tool and row.auto and row.identifier is not None:
+            by_identifier.setdefault(row.identifier, []).append(row.header)
+    return {i: tuple(by_identifier[i]) for i in IDENTIFIERS if i in by_identifier}
+
+
+#: Header variants read as each identifier (the rows of ``aliases.csv`` that belong
+#: to no one tool). A header matches when it is equal to one of these, or to an
+#: identifier's own name, or to a header a tool's layout sends (see
+#: :data:`KNOWN_HEADERS`), once both are compared by :func:`canonical` (case,
+#: spaces, punctuation and a ``vb.`` prefix ignored), or when it is one of
+#: :data:`QUALIFIERS` followed by one of these ("Home Phone", "Donor Email").
+#: Only whole headers match: "Email Opt In", "Phone Type", "Zip4", "Mailing
+#: Address" or "Full Address" are never sent unless mapped with ``columns=``.
+ALIASES: Final[dict[str, tuple[str, ...]]] = _generic_aliases(KNOWN_HEADERS)
 
 #: Words a header may put before an alias or identifier: "Home Phone", "Donor First
 #: Name", "Primary Email", "Residential Address". ("Mailing" is not one: a mailing
@@ -235,17 +191,107 @@ def canonical(label: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text)
 
 
-def _alias_table() -> dict[str, str]:
+def _alias_table(*, generic_only: bool = False) -> dict[str, str]:
     table: dict[str, str] = {}
-    for identifier in IDENTIFIERS:
-        for name in (identifier, *ALIASES.get(identifier, ())):
-            key = canonical(name)
-            assert table.get(key, identifier) == identifier, f"alias {name!r} used twice"
-            table[key] = identifier
+    named = [(identifier, identifier) for identifier in IDENTIFIERS]
+    named += [
+        (row.header, row.identifier)
+        for row in KNOWN_HEADERS
+        if row.auto and row.identifier and not (generic_only and row.tool)
+    ]
+    for name, identifier in named:
+        key = canonical(name)
+        assert table.get(key, identifier) == identifier, f"alias {name!r} used twice"
+        table[key] = identifier
     return table
 
 
 _BY_ALIAS: Final = _alias_table()
+_BY_GENERIC_ALIAS: Final = _alias_table(generic_only=True)
+
+
+def _read_with(key: str, table: Mapping[str, str]) -> str | None:
+    """The identifier a canonical header names in ``table``, alone or after a qualifier."""
+    if key in table:
+        return table[key]
+    for qualifier in QUALIFIERS:
+        if key.startswith(qualifier) and key[len(qualifier) :] in table:
+            return table[key[len(qualifier) :]]
+    return None
+
+
+def _layout_headers() -> dict[str, str]:
+    """``{canonical header: tool}`` for the headers that belong to one tool's layout only.
+
+    A header that two tools share, or that any list may have (an identifier's
+    own name, a generic alias, a qualifier before one: ``Donor First Name``),
+    says nothing about which tool a frame came from.
+    """
+    tools_of: dict[str, set[str]] = {}
+    for row in KNOWN_HEADERS:
+        if row.tool:
+            tools_of.setdefault(canonical(row.header), set()).add(row.tool)
+    return {
+        key: next(iter(tools))
+        for key, tools in tools_of.items()
+        if len(tools) == 1 and _read_with(key, _BY_GENERIC_ALIAS) is None
+    }
+
+
+_LAYOUT_OF: Final = _layout_headers()
+
+#: Per tool, the canonical headers its layout never sends by themselves, even
+#: where a list of no known layout would (ActBlue's ``Mobile`` is a yes/no flag,
+#: not a phone number).
+_NOT_SENT_IN: Final[dict[str, frozenset[str]]] = {
+    tool: frozenset(
+        canonical(row.header) for row in KNOWN_HEADERS if row.tool == tool and not row.auto
+    )
+    for tool in {row.tool for row in KNOWN_HEADERS if row.tool}
+}
+
+#: A frame looks like a tool's export when at least this share of its headers
+#: belong to that tool's layout alone (and at least :data:`LAYOUT_MIN_HEADERS`
+#: of them do), or when :data:`LAYOUT_ENOUGH_HEADERS` of them do whatever the
+#: frame's width: a voter file has hundreds of columns the table does not list.
+LAYOUT_MIN_SHARE: Final = 0.2
+LAYOUT_MIN_HEADERS: Final = 2
+LAYOUT_ENOUGH_HEADERS: Final = 5
+
+
+def detect_layout(labels: Iterable[Hashable]) -> str | None:
+    """The tool whose export a frame with these headers looks like, if any.
+
+    Counts the headers that belong to one tool's layout alone (``vAddress``,
+    ``can2_phone``, ``Residence_Addresses_AddressLine``: not ``FirstName`` or
+    ``Donor ZIP``, which any list may have); one header lookup per column.
+
+    Examples
+    --------
+    >>> detect_layout(["VANID", "FirstName", "LastName", "vAddress", "PreferredEmail", "Party"])
+    'NGP VAN / EveryAction'
+    >>> detect_layout(["First Name", "Last Name", "HomePhone"]) is None
+    True
+    """
+    texts = [label for label in labels if isinstance(label, str)]
+    counts = Counter(_LAYOUT_OF.get(canonical(label)) for label in texts)
+    counts.pop(None, None)
+    ranked = counts.most_common(2)
+    if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
+        return None
+    tool, found = ranked[0]
+    if found >= LAYOUT_ENOUGH_HEADERS:
+        return tool
+    if found >= LAYOUT_MIN_HEADERS and found >= LAYOUT_MIN_SHARE * len(texts):
+        return tool
+    return None
+
+
+def _article(tool: str) -> str:
+    """``"an NGP VAN"``, ``"a NationBuilder"``: initialisms are read letter by letter."""
+    first = tool.split()[0]
+    spelled = first.isupper() and tool[0] in "AEFHILMNORSX"
+    return ("an " if spelled or tool[0] in "AEIOU" else "a ") + tool
 
 
 def auto_identifier(label: Hashable) -> str | None:
@@ -258,13 +304,24 @@ def auto_identifier(label: Hashable) -> str | None:
     """
     if not isinstance(label, str):
         return None
-    key = canonical(label)
-    if key in _BY_ALIAS:
-        return _BY_ALIAS[key]
-    for qualifier in QUALIFIERS:
-        if key.startswith(qualifier) and key[len(qualifier) :] in _BY_ALIAS:
-            return _BY_ALIAS[key[len(qualifier) :]]
-    return None
+    return _read_with(canonical(label), _BY_ALIAS)
+
+
+def layout_identifier(label: Hashable, layout: str | None) -> str | None:
+    """The identifier a header names by itself in a frame that looks like ``layout``.
+
+    As :func:`auto_identifier`, except for the headers the layout records as
+    not sent (``Mobile``, a yes/no flag in an ActBlue export).
+
+    Examples
+    --------
+    >>> layout_identifier("Mobile", None), layout_identifier("Mobile", "ActBlue")
+    ('phone', None)
+    """
+    not_sent = _NOT_SENT_IN.get(layout or "", frozenset())
+    if isinstance(label, str) and canonical(label) in not_sent:
+        return None
+    return auto_identifier(label)
 
 
 def resolve_mapping(
@@ -289,6 +346,8 @@ def resolve_mapping(
     Returns
     -------
     ColumnMapping
+        With the tool whose export the frame looks like, if any
+        (:func:`detect_layout`), as ``layout``.
 
     Raises
     ------
@@ -304,7 +363,8 @@ def resolve_mapping(
         ``smartvan_id`` or ``voter_id`` is sent without a ``state``.
     """
     labels = list(frame_columns)
-    pairs = candidate_pairs(labels, columns)
+    layout = detect_layout(labels)
+    pairs = candidate_pairs(labels, columns, layout=layout)
     clashes = clashing(pairs)
     if clashes:
         raise InputError(clash_message(clashes))
@@ -314,24 +374,32 @@ def resolve_mapping(
             "smartmatch_pandas.preparation.mapping.ALIASES or map them with "
             "columns={'your column': 'identifier'}; the identifiers are " + ", ".join(IDENTIFIERS)
         )
-    mapping = ColumnMapping(tuple(pairs))
+    mapping = ColumnMapping(tuple(pairs), layout)
     for note in mapping.notes:
         warn(note)
     return mapping
 
 
 def candidate_pairs(
-    labels: Sequence[Hashable], columns: Mapping[Hashable, str | None] | None = None
+    labels: Sequence[Hashable],
+    columns: Mapping[Hashable, str | None] | None = None,
+    *,
+    layout: str | None = None,
 ) -> list[tuple[Hashable, str]]:
-    """Every ``(column, identifier)`` that would be sent, clashes included, in frame order."""
+    """Every ``(column, identifier)`` that would be sent, clashes included, in frame order.
+
+    ``layout`` is the frame's :func:`detect_layout` if the caller has it (it is
+    detected from ``labels`` otherwise).
+    """
     overrides = _checked_overrides(labels, columns)
+    layout = layout if layout is not None else detect_layout(labels)
     chosen = {i for i in overrides.values() if i is not None}
     pairs = []
     for label in labels:
         if label in overrides:
             identifier = overrides[label]
         else:
-            identifier = auto_identifier(label)
+            identifier = layout_identifier(label, layout)
             if identifier in chosen:
                 continue  # columns= gave this identifier to another column
         if identifier is not None:
