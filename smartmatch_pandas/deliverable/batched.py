@@ -28,7 +28,6 @@ from typing import Final
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..errors import InputError
 from ..files.spool import Spool, SpooledFiles
@@ -37,6 +36,8 @@ from ..identifiers import MATCHBACK_ID
 from .merge import (
     TEXT_DTYPE,
     candidate_ranks,
+    count_true,
+    coverage_counts,
     matched_rows,
     output_names,
     row_positions,
@@ -368,11 +369,11 @@ def _count(
         positions = best[_POSITION].to_numpy()
         seen[positions - start] = True
         matched = matched_rows(best)
-        tally.matched += int(pc.sum(matched).as_py() or 0)
+        tally.matched += count_true(matched)
         for identifier, counts in tally.coverage.items():
-            has = presence[identifier].take(pa.array(positions))
-            counts[0] += int(pc.sum(has).as_py() or 0)
-            counts[1] += int(pc.sum(pc.and_(has, matched)).as_py() or 0)
+            rows, both = coverage_counts(presence[identifier].take(pa.array(positions)), matched)
+            counts[0] += rows
+            counts[1] += both
     missing = np.flatnonzero(~seen)
     tally.missing += len(missing)
     tally.first_missing.extend((missing[: 5 - len(tally.first_missing)] + start).tolist())
@@ -403,7 +404,8 @@ def _additional_rows(
     names: list[str],
 ) -> tuple[pa.Table, np.ndarray, np.ndarray] | None:
     """The batch's additional candidates (input columns, rank, appended columns), with
-    the row and the rank of each, as :meth:`MatchResult.candidates` orders them."""
+    the row and the rank of each, as
+    :meth:`~smartmatch_pandas.deliverable.summary.MatchResult.candidates` orders them."""
     tables = [t for t in rest if t is not None and t.num_rows]
     if not tables:
         return None

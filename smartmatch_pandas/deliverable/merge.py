@@ -52,7 +52,7 @@ def merge_back(
     presence
         Per identifier sent, which input rows had a value: the summary's
         coverage is counted from it for identifiers whose echoed column was
-        not read (see :func:`read_files`' ``skip``).
+        not read (see :func:`~smartmatch_pandas.deliverable.read.read_files`' ``skip``).
 
     Raises
     ------
@@ -277,7 +277,19 @@ def candidate_ranks(sorted_positions: np.ndarray) -> np.ndarray:
 
 
 def _matched(best: pa.Table) -> int:
-    return int(pc.sum(matched_rows(best)).as_py() or 0)
+    return count_true(matched_rows(best))
+
+
+def count_true(flags: pa.ChunkedArray | pa.Array) -> int:
+    """How many of ``flags`` are true."""
+    return int(pc.sum(flags).as_py() or 0)
+
+
+def coverage_counts(
+    has: pa.ChunkedArray | pa.Array, matched: pa.ChunkedArray | pa.Array
+) -> tuple[int, int]:
+    """Rows with a value (``has``), and matched rows among them."""
+    return count_true(has), count_true(pc.and_(has, matched))
 
 
 def matched_rows(best: pa.Table) -> pa.ChunkedArray | pa.Array:
@@ -315,9 +327,7 @@ def _coverage(
             has = presence[identifier].take(pa.array(positions))
         else:
             continue
-        rows = int(pc.sum(has).as_py() or 0)
-        both = int(pc.sum(pc.and_(has, matched)).as_py() or 0)
-        coverage.append(IdentifierCoverage(identifier, rows, both))
+        coverage.append(IdentifierCoverage(identifier, *coverage_counts(has, matched)))
     return tuple(coverage)
 
 

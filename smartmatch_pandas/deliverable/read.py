@@ -71,9 +71,10 @@ def read_deliverable(
 def read_files(
     files: Mapping[str, bytes], *, filename: str | None = None, skip: Collection[str] = ()
 ) -> Deliverable:
-    """Parse a deliverable's unpacked files (as :func:`unpack_deliverable` gives them).
+    """Parse a deliverable's unpacked files.
 
-    Columns named in ``skip`` are not read.
+    ``files`` are as :func:`~smartmatch_pandas.deliverable.unpack.unpack_deliverable`
+    gives them; columns named in ``skip`` are not read.
 
     Raises
     ------
