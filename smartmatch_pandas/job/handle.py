@@ -62,6 +62,7 @@ from ..options import MatchOptions
 from ..preparation.mapping import ColumnMapping
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
+from ..wire.retry import MAX_POLL_FAILURES, is_expired_url, is_transient
 from ..wire.secrets import SecretURL
 from .store import JobRecord, JobStore, State
 
@@ -75,9 +76,6 @@ Channel = Literal["poll", "webhook", "sftp"]
 #: The channels a caller may ask for with ``wait(via=...)``.
 Via = Literal["poll", "sftp"]
 VIAS: Final = ("poll", "sftp")
-#: Consecutive failed polls (network, HTTP 5xx), or polls refused as too soon,
-#: tolerated before giving up.
-MAX_POLL_FAILURES: Final = 10
 #: While a job waits for its webhook, it is polled once every this many poll
 #: intervals all the same, so a callback that never comes cannot hold it for ever.
 WEBHOOK_CHECK_EVERY: Final = 20
@@ -507,7 +505,7 @@ class Job:
                     raise
                 continue
             except (TransportError, ServiceError) as exc:
-                if isinstance(exc, JobFailedError) or not _transient(exc):
+                if isinstance(exc, JobFailedError) or not is_transient(exc):
                     raise
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
@@ -539,7 +537,7 @@ class Job:
         except (RateLimitError, TransportError):
             pass
         except ServiceError as exc:
-            if isinstance(exc, JobFailedError) or not _transient(exc):
+            if isinstance(exc, JobFailedError) or not is_transient(exc):
                 raise
 
     def _claim(self) -> bool:
@@ -664,7 +662,7 @@ class Job:
                     )
                 except StorageError as exc:
                     spool.close()
-                    if exc.status != 403 or refresh == MAX_URL_REFRESHES:
+                    if not is_expired_url(exc) or refresh == MAX_URL_REFRESHES:
                         raise
                     # An expired download URL: the next poll gives a fresh one.
                     self._state, self._url, self.channel = "uploaded", None, "poll"
@@ -807,10 +805,3 @@ def _sent_frame(deliverable: Deliverable, sent: list[str], rows: int) -> pd.Data
 
 #: Errors after which a job is picked up again with ``resume()``, as their message says.
 _RESUMABLE: Final = (ServiceError, StorageError, TransportError)
-
-
-def _transient(exc: Exception) -> bool:
-    if isinstance(exc, TransportError):
-        return True
-    status = getattr(exc, "status", None)
-    return isinstance(status, int) and status >= 500

@@ -39,7 +39,6 @@ import os
 import re
 import socket
 import stat
-import time
 import warnings
 import zipfile
 import zlib
@@ -54,6 +53,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import clock as clocks
 from ..deliverable.results import read_deliverable
 from ..errors import (
     AuthorizationError,
@@ -67,6 +67,7 @@ from ..errors import (
 from ..files.archives import MAGIC_BYTES, archive_kind
 from ..identifiers import MATCHBACK_ID
 from ..progress import ProgressArg, Reporter, reporting
+from .retry import MAX_LOOK_FAILURES, SFTP_ATTEMPTS, pause
 from .secrets import redact, register_secret
 
 try:
@@ -88,10 +89,6 @@ DEFAULT_FOLDER: Final = "smartmatch"
 DEFAULT_POLL_INTERVAL: Final = 180.0
 #: The least poll interval allowed against TargetSmart's server (its API's own limit).
 MIN_SERVICE_POLL_INTERVAL: Final = 30.0
-#: Attempts at an operation whose connection dropped (each after a fresh connection).
-RETRIES: Final = 4
-#: Consecutive looks at the folder that may fail before waiting gives up.
-MAX_LOOK_FAILURES: Final = 10
 #: Connections are kept between looks only when looks are this frequent.
 _KEEP_OPEN_BELOW: Final = 60.0
 #: Bytes read at a time: what a dropped connection can cost, and the progress step.
@@ -426,7 +423,8 @@ class SFTPDrop:
 
     Use it as a context manager; every method connects if needed, and an
     operation cut off by a dropped connection is tried again on a fresh one
-    (up to :data:`RETRIES` times, backing off) before a
+    (:data:`~smartmatch_pandas.wire.retry.SFTP_ATTEMPTS` in all, backing off as
+    :mod:`~smartmatch_pandas.wire.retry` says) before a
     :class:`~smartmatch_pandas.TransportError` is raised.
     """
 
@@ -505,20 +503,20 @@ class SFTPDrop:
     # -- plumbing -------------------------------------------------------------------
 
     def _call(self, what: str, operation: Callable[[paramiko.SFTPClient], T]) -> T:
-        for attempt in range(RETRIES + 1):
+        for attempt in range(1, SFTP_ATTEMPTS + 1):
             try:
                 return operation(self._client())
             except Exception as exc:
                 if not self._dropped(exc):
                     raise
                 self.close()
-                if attempt == RETRIES:
+                if attempt == SFTP_ATTEMPTS:
                     raise TransportError(
                         f"could not {what} at {self.settings.where}: the connection failed "
-                        f"{RETRIES + 1} times ({_describe(exc)})"
+                        f"{SFTP_ATTEMPTS} times ({_describe(exc)})"
                     ) from None
                 log.warning("SFTP connection lost (%s); reconnecting", _describe(exc))
-                time.sleep(min(0.5 * 2**attempt, 10.0))
+                pause(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _alive(self) -> bool:
@@ -706,7 +704,7 @@ class _Finder:
         first = [f for f in first if f._version not in self.turned_down]
         if not first:
             return None
-        time.sleep(self.drop.settings.settle)
+        clocks.CLOCK.sleep(self.drop.settings.settle)
         again = {f.name: f for f in self.drop.listing()}
         for candidate in first:
             now = again.get(candidate.name)
@@ -825,8 +823,9 @@ def wait_for_deliverable(
     """Wait until the job's deliverable is in the SFTP folder; return its verified bytes.
 
     Looks every ``poll_interval`` seconds (180 by default), tolerating
-    dropped connections and failed looks (up to :data:`MAX_LOOK_FAILURES` in
-    a row). Nothing is written or deleted on the server.
+    dropped connections and failed looks (up to
+    :data:`~smartmatch_pandas.wire.retry.MAX_LOOK_FAILURES` in a row). Nothing is
+    written or deleted on the server.
 
     Raises
     ------
@@ -837,7 +836,7 @@ def wait_for_deliverable(
     TransportError
         The server could not be reached, look after look.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = None if timeout is None else clocks.CLOCK.monotonic() + timeout
     resolved = SFTPSettings.resolve(settings, **options)
     looks = failures = 0
     with reporting(progress) as reporter, SFTPDrop(resolved) as drop:
@@ -855,7 +854,7 @@ def wait_for_deliverable(
             looks += 1
             if data is not None:
                 return data
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline is not None and clocks.CLOCK.monotonic() >= deadline:
                 raise JobTimeoutError(
                     f"the deliverable of SmartMatch job {filename!r} was not in "
                     f"{resolved.where} within the timeout ({looks} looks){finder.not_taken()}; "
@@ -869,9 +868,9 @@ def wait_for_deliverable(
 
 def _pause(seconds: float, deadline: float | None, looks: int, reporter: Reporter) -> None:
     """Sleep until the next look (or the deadline), counting down."""
-    due = time.monotonic() + seconds
+    due = clocks.CLOCK.monotonic() + seconds
     if deadline is not None:
         due = min(due, deadline)
-    while (left := due - time.monotonic()) > 0:
+    while (left := due - clocks.CLOCK.monotonic()) > 0:
         reporter.waiting(looks, left)
-        time.sleep(min(left, 1.0))
+        clocks.CLOCK.sleep(min(left, 1.0))
