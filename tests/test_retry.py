@@ -89,5 +89,6 @@ def test_a_long_retry_after_goes_back_to_the_caller(manual: ManualClock) -> None
 
 def test_polls_are_not_retried_on_status() -> None:
     policy = retry.http_retry(status=False, reads=False)
-    assert policy.status == 0 and policy.read == 0
+    assert policy.status == 0
+    assert policy.read == 0
     assert policy.connect == retry.CONNECT_RETRIES

@@ -65,6 +65,7 @@ from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
 from ..wire.retry import MAX_POLL_FAILURES, is_expired_url, is_transient
 from ..wire.secrets import SecretURL
 from .store import JobRecord, JobStore, State
+from .vetting import DeliverableCheck
 
 if TYPE_CHECKING:
     from ..wire.sftp import SFTPSettings
@@ -242,6 +243,8 @@ class Job:
         self._error: str | None = None
         self._url: SecretURL | None = None
         self._deliverable: Spool | None = None
+        # The deliverable as read when it was vetted (SFTP), so it is read only once.
+        self._read: Deliverable | None = None
         self._files: Mapping[str, bytes] | None = None
         # Per identifier, which rows the upload sent a value for (set when it is known).
         self._presence: Mapping[str, pa.Array] | None = None
@@ -569,19 +572,17 @@ class Job:
         )
 
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        # Read by the one deliverable reader as it is vetted, and kept: read once.
+        # rows: a job resumed without knowing its row count skips that check.
+        check = DeliverableCheck(self.filename, self.rows or None, skip=self._skipped())
         try:
-            data = wait_for_deliverable(
-                # rows: a job resumed without knowing its row count skips that check
-                self.filename,
-                rows=self.rows or None,
-                timeout=timeout,
-                progress=reporter,
-                settings=sftp,
+            spool = wait_for_deliverable(
+                self.filename, vet=check, timeout=timeout, progress=reporter, settings=sftp
             )
         except JobTimeoutError as exc:
             exc.message += f"; pick it up again with {self.resume_call}, adding via='sftp'"
             raise
-        self._deliverable = Spool.of(data)
+        self._deliverable, self._read = spool, check.accepted
         self._set_state("downloaded")
         self._delivered.set()
 
@@ -719,11 +720,16 @@ class Job:
         reporter.stage("done")
         return merged
 
-    def _merge_onto_frame(self, reporter: Reporter, files: Mapping[str, bytes]) -> MatchResult:
-        # Identifiers whose presence is known from the upload need not be read back.
+    def _skipped(self) -> tuple[str, ...]:
+        """Identifiers whose presence is known from the upload: not read back."""
         known = self._presence is not None and self._frame is not None
-        skip = self.mapping.identifiers if known and self.mapping is not None else ()
-        deliverable = read_files(files, filename=self.filename, skip=skip)
+        return tuple(self.mapping.identifiers) if known and self.mapping is not None else ()
+
+    def _merge_onto_frame(self, reporter: Reporter, files: Mapping[str, bytes]) -> MatchResult:
+        known = self._presence is not None and self._frame is not None
+        deliverable = self._read
+        if deliverable is None or deliverable.files is not files:
+            deliverable = read_files(files, filename=self.filename, skip=self._skipped())
         reporter.stage("merging")
         sent = self._sent_columns(deliverable)
         frame = self._frame
@@ -741,6 +747,8 @@ class Job:
         """The deliverable's files: from the result cache, or downloaded and unpacked."""
         if self._files is not None:
             return self._files
+        if self._read is not None:
+            return self._read.files  # read as the SFTP drop's file was vetted
         return unpack_deliverable(self._fetch(reporter), filename=self.filename)
 
     def _cache(self, files: Mapping[str, bytes]) -> None:
@@ -773,7 +781,7 @@ class Job:
             return  # from the result cache, which a new match with refresh=True replaces
         if self._deliverable is not None:
             self._deliverable.close()
-        self._deliverable, self._url, self.channel = None, None, "poll"
+        self._deliverable, self._read, self._url, self.channel = None, None, None, "poll"
         self._delivered.clear()
         self._state = "uploaded"  # here: poll for a fresh URL; in the store: not done
         self._stored(lambda store: store.update(self.filename, state="ready"), None)
