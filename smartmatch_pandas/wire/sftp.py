@@ -65,7 +65,7 @@ from ..files.archives import MAGIC_BYTES, archive_kind
 from ..files.spool import BLOCK, Spool
 from ..progress import ProgressArg, Reporter, reporting
 from .retry import MAX_LOOK_FAILURES, SFTP_ATTEMPTS, pause
-from .secrets import redact, register_secret
+from .secrets import install_log_redaction, redact, register_secret
 
 try:
     import paramiko
@@ -78,6 +78,7 @@ log = logging.getLogger("smartmatch_pandas.wire.sftp")
 #: paramiko's records of the connection: its errors reach the user as exceptions.
 _SSH_LOG: Final = "smartmatch_pandas.wire.sftp.ssh"
 logging.getLogger(_SSH_LOG).addHandler(logging.NullHandler())
+install_log_redaction(log.name, _SSH_LOG, f"{_SSH_LOG}.sftp")  # paramiko: its transport, its SFTP
 
 DEFAULT_HOST: Final = "transfer.targetsmart.com"
 DEFAULT_PORT: Final = 22

@@ -31,12 +31,13 @@ from urllib.parse import urlsplit
 
 from ..errors import OptionError
 from ..options import check_filename, check_webhook
-from .secrets import SecretURL, register_secret
+from .secrets import SecretURL, install_log_redaction, register_secret
 
 if TYPE_CHECKING:
     from ..job.handle import Job
 
 log = logging.getLogger("smartmatch_pandas.wire.webhook")
+install_log_redaction(log.name)
 
 #: The path under which the receiver hands out per-job URLs.
 PATH: Final = "/smartmatch"
