@@ -62,7 +62,7 @@ from ..options import MatchOptions
 from ..preparation.mapping import ColumnMapping
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
-from ..wire.retry import MAX_POLL_FAILURES, is_expired_url, is_transient
+from ..wire.retry import MAX_POLL_FAILURES, MAX_URL_REFRESHES, is_expired_url, is_transient
 from ..wire.secrets import SecretURL
 from .store import JobRecord, JobStore, State
 from .vetting import DeliverableCheck
@@ -80,8 +80,6 @@ VIAS: Final = ("poll", "sftp")
 #: While a job waits for its webhook, it is polled once every this many poll
 #: intervals all the same, so a callback that never comes cannot hold it for ever.
 WEBHOOK_CHECK_EVERY: Final = 20
-#: Fresh download URLs asked for when storage says one expired.
-MAX_URL_REFRESHES: Final = 3
 
 #: How the resume call is spelled in messages; the command line sets its own.
 RESUME_COMMAND: ContextVar[Callable[[str], str] | None] = ContextVar("RESUME_COMMAND", default=None)

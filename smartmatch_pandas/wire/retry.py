@@ -55,6 +55,8 @@ SFTP_ATTEMPTS: Final = 5
 #: Consecutive failed polls (network, HTTP 5xx), or polls refused as too soon,
 #: tolerated before giving up.
 MAX_POLL_FAILURES: Final = 10
+#: Fresh download URLs asked for when storage says one expired (HTTP 403).
+MAX_URL_REFRESHES: Final = 3
 #: Consecutive looks at the SFTP folder that may fail before waiting gives up.
 MAX_LOOK_FAILURES: Final = 10
 
