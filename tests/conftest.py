@@ -42,7 +42,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries keep their count and order, with backoffs of milliseconds, not seconds."""
-    monkeypatch.setattr("smartmatch_pandas.wire.http.BACKOFF_FACTOR", 0.005)
+    monkeypatch.setattr("smartmatch_pandas.wire.retry.BACKOFF_FACTOR", 0.005)
 
 
 @pytest.fixture(autouse=True)

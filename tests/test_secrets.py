@@ -96,3 +96,24 @@ def test_nothing_emitted_holds_a_secret(
         for signature in handed:
             assert signature not in text
         assert not re.search(r"X-Amz-Signature=[0-9a-f]{16}", text)
+
+
+@pytest.mark.parametrize(
+    ("module", "logger"),
+    [
+        ("smartmatch_pandas.wire.sftp", "smartmatch_pandas.wire.sftp"),
+        ("smartmatch_pandas.wire.sftp", "smartmatch_pandas.wire.sftp.ssh"),
+        ("smartmatch_pandas.wire.webhook", "smartmatch_pandas.wire.webhook"),
+    ],
+)
+def test_every_channel_logs_through_the_one_redactor(
+    module: str, logger: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import importlib
+
+    importlib.import_module(module)
+    register_secret("sftp-password-4321")
+    with caplog.at_level(logging.DEBUG, logger=logger):
+        logging.getLogger(logger).info("login with %s failed", "sftp-password-4321")
+    assert "sftp-password-4321" not in caplog.text
+    assert "login with REDACTED failed" in caplog.text

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
+from smartmatch_pandas.job.vetting import DeliverableCheck
 from smartmatch_pandas.local import LocalService, sample_contacts
 from smartmatch_pandas.local.sftp_server import known_hosts_line, load_or_create_host_key
 from smartmatch_pandas.wire import sftp as sftp
@@ -95,8 +96,13 @@ def test_found_whatever_its_name(contacts: pd.DataFrame, drop_service: LocalServ
     (drop / "renamed_job_1.zip").rename(drop / "2026-11-28_RENAMED_JOB_1_output.zip")
     (drop / "renamed_job_10.zip").write_bytes(b"another job's file")
     try:
-        data = sftp.fetch_deliverable("renamed_job_1", rows=len(contacts), **quick(drop_service))
-        assert data == original
+        check = DeliverableCheck("renamed_job_1", rows=len(contacts))
+        spool = sftp.fetch_deliverable("renamed_job_1", vet=check, **quick(drop_service))
+        assert spool is not None
+        with spool:
+            assert spool.getvalue() == original
+        assert check.accepted is not None
+        assert check.accepted.best.num_rows == len(contacts)
         assert [f.name for f in sftp.list_deliverables("renamed_job_1", **quick(drop_service))] == [
             "2026-11-28_RENAMED_JOB_1_output.zip"
         ]
@@ -122,6 +128,61 @@ def test_a_file_that_does_not_fit_the_job_is_not_taken(contacts: pd.DataFrame) -
     assert "not one for each of the 200 rows" in message
 
 
+def test_the_download_is_spooled_and_read_once(
+    contacts: pd.DataFrame, drop_service: LocalService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smartmatch_pandas.job import handle, vetting
+
+    monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "0")  # every spool to a private file
+    job = submit(contacts, drop_service, filename="spooled_job")
+    job.wait(progress=False)  # done: its zip is in the drop folder
+    original = (drop_service.drop_folder / "spooled_job.zip").read_bytes()
+    spool = sftp.fetch_deliverable("spooled_job", **quick(drop_service))
+    assert spool is not None
+    with spool:
+        assert spool.spilled
+        assert spool.getvalue() == original
+    assert spool.closed
+
+    calls: list[str] = []
+    for module in (handle, vetting):
+        for name in ("unpack_deliverable", "read_files"):
+            real = getattr(module, name)
+
+            def counted(*args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+                calls.append(_name)
+                return _real(*args, **kw)
+
+            monkeypatch.setattr(module, name, counted)
+    again = submit(contacts, drop_service, filename="spooled_job_2")
+    result = again.wait(via="sftp", sftp=quick(drop_service), progress=False).result()
+    assert_merged_exactly(contacts, result.frame)
+    assert sorted(calls) == ["read_files", "unpack_deliverable"]  # unpacked and parsed once
+
+
+def test_completeness_is_checked_without_holding_the_file() -> None:
+    import gzip
+    import io
+    import zipfile
+
+    from smartmatch_pandas.files.spool import Spool
+
+    body = b"matchback_id,vb.voterbase_id\n" + b"".join(b"%d,x\n" % i for i in range(5000))
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("job.csv", body)
+    for whole in (packed.getvalue(), gzip.compress(body)):
+        with Spool(threshold=0) as spool:  # in a temporary file
+            spool.write(whole)
+            assert sftp.incomplete(spool) is None
+        with Spool(threshold=0) as spool:
+            spool.write(whole[: len(whole) // 2])
+            assert "not a complete archive yet" in (sftp.incomplete(spool) or "")
+    with Spool() as plain:
+        plain.write(body)
+        assert sftp.incomplete(plain) is None  # not an archive: nothing to check
+
+
 # -- faults ----------------------------------------------------------------------------
 
 
@@ -136,7 +197,8 @@ def test_partly_written_deliverable_is_not_taken(
             time.sleep(0.02)
         half = partial.stat().st_size
         with caplog.at_level(logging.INFO, logger="smartmatch_pandas.wire.sftp"):
-            taken = sftp.fetch_deliverable(job.filename, rows=len(contacts), **quick(service))
+            check = DeliverableCheck(job.filename, rows=len(contacts))
+            taken = sftp.fetch_deliverable(job.filename, vet=check, **quick(service))
             assert taken is None
             assert partial.stat().st_size == half  # it really was half written when looked at
             assert "still being written" in caplog.text

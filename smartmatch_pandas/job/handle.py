@@ -61,8 +61,10 @@ from ..options import MatchOptions
 from ..preparation.mapping import ColumnMapping
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
+from ..wire.retry import MAX_POLL_FAILURES, MAX_URL_REFRESHES, is_expired_url, is_transient
 from ..wire.secrets import SecretURL
 from .store import JobRecord, JobStore, State
+from .vetting import DeliverableCheck
 
 if TYPE_CHECKING:
     from ..wire.sftp import SFTPSettings
@@ -74,14 +76,9 @@ Channel = Literal["poll", "webhook", "sftp"]
 #: The channels a caller may ask for with ``wait(via=...)``.
 Via = Literal["poll", "sftp"]
 VIAS: Final = ("poll", "sftp")
-#: Consecutive failed polls (network, HTTP 5xx), or polls refused as too soon,
-#: tolerated before giving up.
-MAX_POLL_FAILURES: Final = 10
 #: While a job waits for its webhook, it is polled once every this many poll
 #: intervals all the same, so a callback that never comes cannot hold it for ever.
 WEBHOOK_CHECK_EVERY: Final = 20
-#: Fresh download URLs asked for when storage says one expired.
-MAX_URL_REFRESHES: Final = 3
 
 #: How the resume call is spelled in messages; the command line sets its own.
 RESUME_COMMAND: ContextVar[Callable[[str], str] | None] = ContextVar("RESUME_COMMAND", default=None)
@@ -243,6 +240,8 @@ class Job:
         self._error: str | None = None
         self._url: SecretURL | None = None
         self._deliverable: Spool | None = None
+        # The deliverable as read when it was vetted (SFTP), so it is read only once.
+        self._read: Deliverable | None = None
         self._files: Mapping[str, bytes] | None = None
         # Per identifier, which rows the upload sent a value for (set when it is known).
         self._presence: Mapping[str, pa.Array] | None = None
@@ -506,7 +505,7 @@ class Job:
                     raise
                 continue
             except (TransportError, ServiceError) as exc:
-                if isinstance(exc, JobFailedError) or not _transient(exc):
+                if isinstance(exc, JobFailedError) or not is_transient(exc):
                     raise
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
@@ -538,7 +537,7 @@ class Job:
         except (RateLimitError, TransportError):
             pass
         except ServiceError as exc:
-            if isinstance(exc, JobFailedError) or not _transient(exc):
+            if isinstance(exc, JobFailedError) or not is_transient(exc):
                 raise
 
     def _claim(self) -> bool:
@@ -570,19 +569,17 @@ class Job:
         )
 
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        # Read by the one deliverable reader as it is vetted, and kept: read once.
+        # rows: a job resumed without knowing its row count skips that check.
+        check = DeliverableCheck(self.filename, self.rows or None, skip=self._skipped())
         try:
-            data = wait_for_deliverable(
-                # rows: a job resumed without knowing its row count skips that check
-                self.filename,
-                rows=self.rows or None,
-                timeout=timeout,
-                progress=reporter,
-                settings=sftp,
+            spool = wait_for_deliverable(
+                self.filename, vet=check, timeout=timeout, progress=reporter, settings=sftp
             )
         except JobTimeoutError as exc:
             exc.message += f"; pick it up again with {self.resume_call}, adding via='sftp'"
             raise
-        self._deliverable = Spool.of(data)
+        self._deliverable, self._read = spool, check.accepted
         self._set_state("downloaded")
         self._delivered.set()
 
@@ -663,7 +660,7 @@ class Job:
                     )
                 except StorageError as exc:
                     spool.close()
-                    if exc.status != 403 or refresh == MAX_URL_REFRESHES:
+                    if not is_expired_url(exc) or refresh == MAX_URL_REFRESHES:
                         raise
                     # An expired download URL: the next poll gives a fresh one.
                     self._state, self._url, self.channel = "uploaded", None, "poll"
@@ -720,11 +717,16 @@ class Job:
         reporter.stage("done")
         return merged
 
-    def _merge_onto_frame(self, reporter: Reporter, files: Mapping[str, bytes]) -> MatchResult:
-        # Identifiers whose presence is known from the upload need not be read back.
+    def _skipped(self) -> tuple[str, ...]:
+        """Identifiers whose presence is known from the upload: not read back."""
         known = self._presence is not None and self._frame is not None
-        skip = self.mapping.identifiers if known and self.mapping is not None else ()
-        deliverable = read_files(files, filename=self.filename, skip=skip)
+        return tuple(self.mapping.identifiers) if known and self.mapping is not None else ()
+
+    def _merge_onto_frame(self, reporter: Reporter, files: Mapping[str, bytes]) -> MatchResult:
+        known = self._presence is not None and self._frame is not None
+        deliverable = self._read
+        if deliverable is None or deliverable.files is not files:
+            deliverable = read_files(files, filename=self.filename, skip=self._skipped())
         reporter.stage("merging")
         sent = self._sent_columns(deliverable)
         frame = self._frame
@@ -742,6 +744,8 @@ class Job:
         """The deliverable's files: from the result cache, or downloaded and unpacked."""
         if self._files is not None:
             return self._files
+        if self._read is not None:
+            return self._read.files  # read as the SFTP drop's file was vetted
         return unpack_deliverable(self._fetch(reporter), filename=self.filename)
 
     def _cache(self, files: Mapping[str, bytes]) -> None:
@@ -774,7 +778,7 @@ class Job:
             return  # from the result cache, which a new match with refresh=True replaces
         if self._deliverable is not None:
             self._deliverable.close()
-        self._deliverable, self._url, self.channel = None, None, "poll"
+        self._deliverable, self._read, self._url, self.channel = None, None, None, "poll"
         self._delivered.clear()
         self._state = "uploaded"  # here: poll for a fresh URL; in the store: not done
         self._stored(lambda store: store.update(self.filename, state="ready"), None)
@@ -789,10 +793,3 @@ class Job:
 
 #: Errors after which a job is picked up again with ``resume()``, as their message says.
 _RESUMABLE: Final = (ServiceError, StorageError, TransportError)
-
-
-def _transient(exc: Exception) -> bool:
-    if isinstance(exc, TransportError):
-        return True
-    status = getattr(exc, "status", None)
-    return isinstance(status, int) and status >= 500

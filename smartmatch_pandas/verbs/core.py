@@ -25,7 +25,7 @@ from ..errors import (
     ValidationError,
 )
 from ..files.spool import Spool
-from ..job.handle import Job, Via, _transient, check_wait_options, resolve_poll_interval
+from ..job.handle import Job, Via, check_wait_options, resolve_poll_interval
 from ..job.store import JobRecord, JobStore, cache_key, label_matches, service_url
 from ..options import Format, MatchOptions, check_filename
 from ..preparation.final_check import check_sendable
@@ -34,6 +34,7 @@ from ..preparation.normalize import InvalidPolicy, check_policy
 from ..preparation.table import prepare_table, sent_presence, upload_body
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SmartMatchClient, resolve_base_url
+from ..wire.retry import is_expired_url, is_transient
 from ..wire.secrets import SecretURL
 from ..wire.webhook import WebhookReceiver
 
@@ -417,7 +418,7 @@ def _register(job: Job, on_refusal: Callable[[], None] | None = None) -> SecretU
     try:
         return job.client.register(job.options.params(job.filename))
     except ServiceError as exc:
-        if _transient(exc):
+        if is_transient(exc):
             raise _not_uploaded(exc, job, registered="may be registered") from None
         if on_refusal is not None:
             on_refusal()
@@ -435,7 +436,7 @@ def _upload(job: Job, body: Spool, reporter: Reporter, url: SecretURL) -> None:
                 url, body.reader(), on_progress=reporter.advance, filename=job.filename
             )
         except StorageError as exc:
-            if exc.status != 403:
+            if not is_expired_url(exc):
                 raise
             # The upload URL expired or was refused: registering again gives a fresh one.
             url = job.client.register(job.options.params(job.filename))

@@ -5,10 +5,11 @@ download the deliverable. Each is one method that does one exchange and
 turns every failure into an exception of the package's family. Waiting,
 scheduling and merging live elsewhere (:mod:`smartmatch_pandas.job.handle`).
 
-Retries are urllib3's, with backoff and jitter, and a policy per exchange:
-registration, upload and download are safe to repeat (the filename or the
-storage key makes them idempotent), but a poll is not retried quickly,
-since the service would count each retry against its rate limit.
+Retries follow the wire's one policy (:mod:`smartmatch_pandas.wire.retry`):
+urllib3's, with backoff and jitter, per exchange: registration, upload and
+download are safe to repeat (the filename or the storage key makes them
+idempotent), but a poll is not retried quickly, since the service would
+count each retry against its rate limit.
 
 Every exchange has a time limit: ``timeout`` bounds connecting and each
 read, and a body must keep coming at :data:`MIN_TRANSFER_RATE` at least
@@ -21,23 +22,18 @@ from __future__ import annotations
 import io
 import json
 import os
-import random
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import IO, Any, Final, Self
+from typing import IO, Any, Final
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import MaxRetryError, ResponseError
-from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from .. import clock as clocks
 from .._version import __version__
 from ..errors import (
     AuthorizationError,
@@ -49,69 +45,23 @@ from ..errors import (
     TransportError,
     ValidationError,
 )
+from .retry import DOWNLOAD_ATTEMPTS, REGISTER_ATTEMPTS, http_retry, pause, retry_after
 from .secrets import SecretURL, install_log_redaction, redact, register_secret
 
 DEFAULT_BASE_URL: Final = "https://api.targetsmart.com/"
 #: The documented poll rate limit of the real service, in seconds.
 SERVICE_POLL_INTERVAL: Final = 30.0
 _REAL_HOSTS: Final = frozenset({"api.targetsmart.com"})
-# 429 is retried too where a request is safe to repeat: it was refused, not done.
-_RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 _BLOCK: Final = 1 << 20
-#: Seconds of the first retry's backoff; each further retry doubles it (with jitter).
-BACKOFF_FACTOR = 0.5
-_BACKOFF_MAX: Final = 20.0
 #: Seconds to connect, and to wait for each read of an answer.
 TIMEOUT: tuple[float, float] = (10.0, 120.0)
 #: The slowest a body may come, in bytes per second, once a read timeout's grace is spent.
 MIN_TRANSFER_RATE = 8 * 1024
-#: The longest ``Retry-After`` waited for without a word; a longer one is the caller's call.
-MAX_RETRY_AFTER = 120.0
-#: Attempts at a registration whose answer broke off (re-registering is allowed).
-_REGISTER_ATTEMPTS: Final = 3
 
 Progress = Callable[[int], None]
 """Called with the number of bytes moved since the last call."""
 
 install_log_redaction()
-
-
-class _Retry(Retry):
-    """urllib3's Retry, but a ``Retry-After`` longer than :data:`MAX_RETRY_AFTER` is
-    not slept through: the answer goes back to the caller, who says so."""
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        wait = self.get_retry_after(response) if response is not None else None
-        if wait is not None and wait > MAX_RETRY_AFTER:
-            reason = ResponseError(f"Retry-After {wait:g} s")
-            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
-        return super().increment(method, url, response, error, _pool, _stacktrace)
-
-
-def _retry(*, status: bool, reads: bool) -> Retry:
-    return _Retry(
-        total=8,
-        connect=5,
-        read=3 if reads else 0,
-        status=5 if status else 0,
-        other=0,
-        backoff_factor=BACKOFF_FACTOR,
-        backoff_max=_BACKOFF_MAX,
-        backoff_jitter=BACKOFF_FACTOR,
-        status_forcelist=_RETRY_STATUSES if status else (),
-        allowed_methods=frozenset({"GET", "PUT"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-        raise_on_redirect=False,
-    )
 
 
 class _Adapter(HTTPAdapter):
@@ -213,10 +163,10 @@ class SmartMatchClient:
         self.base_url = resolve_base_url(base_url)
         self._api_key = resolve_api_key(api_key)
         self.timeout = timeout or TIMEOUT
-        self._api = _session(_retry(status=True, reads=True))
+        self._api = _session(http_retry(status=True, reads=True))
         # Only failures to connect are retried: the request never reached the service.
-        self._poll = _session(_retry(status=False, reads=False))
-        self._storage = _session(_retry(status=True, reads=True))
+        self._poll = _session(http_retry(status=False, reads=False))
+        self._storage = _session(http_retry(status=True, reads=True))
 
     def __repr__(self) -> str:
         return f"SmartMatchClient(base_url={self.base_url!r})"
@@ -249,7 +199,7 @@ class SmartMatchClient:
         """
         filename = params.get("filename")
         answer = self._call(
-            self._api, "service/smartmatch", params, filename, attempts=_REGISTER_ATTEMPTS
+            self._api, "service/smartmatch", params, filename, attempts=REGISTER_ATTEMPTS
         )
         return self._url_of(answer, filename, what="upload")
 
@@ -294,7 +244,7 @@ class SmartMatchClient:
         sink: IO[bytes] | None = None,
         on_progress: Progress | None = None,
         filename: str | None = None,
-        attempts: int = 3,
+        attempts: int = DOWNLOAD_ATTEMPTS,
     ) -> bytes | None:
         """GET the deliverable; return its bytes, or write them to ``sink`` and return None.
 
@@ -319,7 +269,7 @@ class SmartMatchClient:
                     ) from None
                 out.seek(start)
                 out.truncate()
-                _pause(attempt)
+                pause(attempt)
                 continue
             return None if sink is not None else out.getvalue()  # type: ignore[attr-defined]
         raise AssertionError("unreachable")  # pragma: no cover
@@ -352,7 +302,7 @@ class SmartMatchClient:
                     body = b"".join(_blocks(response, self.timeout[1]))
             except _BODY_ERRORS as exc:
                 if attempt < attempts:
-                    _pause(attempt)
+                    pause(attempt)
                     continue
                 what = (
                     f"could not reach the SmartMatch service at {self.host}"
@@ -418,22 +368,16 @@ def _blocks(response: requests.Response, grace: float) -> Iterator[bytes]:
     trickles in is timed as a whole: it is given up once it lags ``grace``
     seconds behind :data:`MIN_TRANSFER_RATE`.
     """
-    start, received = time.monotonic(), 0
+    start, received = clocks.CLOCK.monotonic(), 0
     while True:
         block = response.raw.read1(_BLOCK, decode_content=True)
         if not block:
             return
         received += len(block)
-        elapsed = time.monotonic() - start
+        elapsed = clocks.CLOCK.monotonic() - start
         if elapsed > grace + received / MIN_TRANSFER_RATE:
             raise _TooSlowError(received, elapsed)
         yield block
-
-
-def _pause(attempt: int) -> None:
-    """Back off before attempt ``attempt + 1``: exponential, with jitter."""
-    backoff = min(_BACKOFF_MAX, BACKOFF_FACTOR * 2**attempt)
-    time.sleep(backoff + random.uniform(0, BACKOFF_FACTOR))
 
 
 class _ProgressReader(io.RawIOBase):
@@ -491,15 +435,15 @@ def _read_api_answer(
 ) -> dict[str, Any]:
     status = response.status_code
     if status == 429:
-        retry_after = _retry_after(response.headers.get("Retry-After"))
-        asks = f"; it asks to wait {retry_after:g} s" if retry_after is not None else ""
+        wait = retry_after(response.headers.get("Retry-After"))
+        asks = f"; it asks to wait {wait:g} s" if wait is not None else ""
         if path.endswith("poll"):
             message = f"the poll came sooner than the service's rate limit allows{asks}"
         else:
             message = (
                 f"the service refused {path} as too many requests (HTTP 429){asks}; try again later"
             )
-        raise RateLimitError(message, retry_after=retry_after, filename=filename)
+        raise RateLimitError(message, retry_after=wait, filename=filename)
     try:
         answer = json.loads(body)
     except ValueError:
@@ -549,15 +493,6 @@ def _service_error(message: str, status: int, path: str, filename: str | None) -
         service_message=message,
         filename=filename,
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 _XML_FIELD = re.compile(r"<(Code|Message)>([^<]*)</\1>")

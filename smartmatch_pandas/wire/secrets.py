@@ -1,10 +1,12 @@
-"""Keeping API keys and presigned URLs out of everything a person can see.
+"""Keeping API keys, presigned URLs and passwords out of everything a person can see.
 
-Presigned URLs are bearer credentials until they expire, and API keys for
-much longer: they must never reach a message, a log line or a repr. URLs
-are wrapped in :class:`SecretURL`, whose text is redacted; free text that
-might hold either (a library's exception, a log record) goes through
-:func:`redact`.
+Presigned URLs are bearer credentials until they expire, and API keys,
+webhook tokens and SFTP passwords for much longer: they must never reach a
+message, a log line or a repr. This is the wire's one redactor: every channel
+(HTTP, SFTP, the webhook receiver) registers its secrets here
+(:func:`register_secret`), wraps URLs in :class:`SecretURL`, whose text is
+redacted, passes free text that might hold one (a library's exception) through
+:func:`redact`, and has its loggers filtered (:func:`install_log_redaction`).
 """
 
 from __future__ import annotations
@@ -94,9 +96,10 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_log_redaction() -> None:
-    """Attach :class:`RedactingFilter` to the loggers that see request URLs."""
-    for name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
+def install_log_redaction(*loggers: str) -> None:
+    """Attach :class:`RedactingFilter` to the loggers that see request URLs, and to
+    ``loggers`` (a channel's own)."""
+    for name in ("urllib3.connectionpool", "urllib3.util.retry", "requests", *loggers):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactingFilter) for f in logger.filters):
             logger.addFilter(RedactingFilter())

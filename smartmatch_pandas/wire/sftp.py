@@ -3,14 +3,18 @@
 SmartMatch puts every finished job's deliverable (a zip of the output CSV
 and a summary report) in the ``smartmatch`` folder of the account's
 file-transfer area. This module finds a job's file there, leaves it alone
-while it is still being written, downloads it to memory (resuming after a
-dropped connection), verifies it, and hands it to the same reading and
-merge-back as the other channels. It never writes or deletes anything on
-the server.
+while it is still being written, downloads it into a
+:class:`~smartmatch_pandas.files.spool.Spool` (in memory, or past the spill
+threshold in a private temporary file; resuming after a dropped connection),
+checks that it is whole without holding it whole, and hands the spool back.
+Whether a whole file is the job's deliverable is the caller's ``vet`` to say
+(the job layer reads it with the one deliverable reader every channel uses,
+:class:`~smartmatch_pandas.job.vetting.DeliverableCheck`). It never writes
+or deletes anything on the server.
 
 >>> job = smartmatch_pandas.submit(df)                        # doctest: +SKIP
 >>> enriched = job.wait(via="sftp").result().frame            # doctest: +SKIP
->>> smartmatch_pandas.wire.sftp.list_deliverables()                # doctest: +SKIP
+>>> smartmatch_pandas.wire.sftp.list_deliverables()           # doctest: +SKIP
 
 Settings come from arguments, else environment variables, else defaults
 (see :class:`SFTPSettings`): ``host`` (``TS_SFTP_HOST``, default
@@ -33,13 +37,11 @@ cell where an event loop is already running.
 from __future__ import annotations
 
 import gzip
-import io
 import logging
 import os
 import re
 import socket
 import stat
-import time
 import warnings
 import zipfile
 import zlib
@@ -50,14 +52,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypedDict, TypeVar, Unpack
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from ..deliverable import read_deliverable
+from .. import clock as clocks
 from ..errors import (
     AuthorizationError,
-    DeliverableError,
     HostKeyError,
     JobTimeoutError,
     OptionError,
@@ -65,9 +62,10 @@ from ..errors import (
     TransportError,
 )
 from ..files.archives import MAGIC_BYTES, archive_kind
-from ..identifiers import MATCHBACK_ID
+from ..files.spool import BLOCK, Spool
 from ..progress import ProgressArg, Reporter, reporting
-from .secrets import redact, register_secret
+from .retry import MAX_LOOK_FAILURES, SFTP_ATTEMPTS, pause
+from .secrets import install_log_redaction, redact, register_secret
 
 try:
     import paramiko
@@ -80,6 +78,7 @@ log = logging.getLogger("smartmatch_pandas.wire.sftp")
 #: paramiko's records of the connection: its errors reach the user as exceptions.
 _SSH_LOG: Final = "smartmatch_pandas.wire.sftp.ssh"
 logging.getLogger(_SSH_LOG).addHandler(logging.NullHandler())
+install_log_redaction(log.name, _SSH_LOG, f"{_SSH_LOG}.sftp")  # paramiko: its transport, its SFTP
 
 DEFAULT_HOST: Final = "transfer.targetsmart.com"
 DEFAULT_PORT: Final = 22
@@ -88,10 +87,6 @@ DEFAULT_FOLDER: Final = "smartmatch"
 DEFAULT_POLL_INTERVAL: Final = 180.0
 #: The least poll interval allowed against TargetSmart's server (its API's own limit).
 MIN_SERVICE_POLL_INTERVAL: Final = 30.0
-#: Attempts at an operation whose connection dropped (each after a fresh connection).
-RETRIES: Final = 4
-#: Consecutive looks at the folder that may fail before waiting gives up.
-MAX_LOOK_FAILURES: Final = 10
 #: Connections are kept between looks only when looks are this frequent.
 _KEEP_OPEN_BELOW: Final = 60.0
 #: Bytes read at a time: what a dropped connection can cost, and the progress step.
@@ -99,6 +94,9 @@ _BLOCK: Final = 1 << 15
 #: Names that file-transfer tools give a file while it is being written.
 _PARTIAL_SUFFIXES: Final = (".part", ".partial", ".filepart", ".tmp", ".temp", ".crdownload")
 _ARCHIVE_SUFFIXES: Final = (".zip", ".gz", ".tgz")
+
+Vet = Callable[[Spool], str | None]
+"""Says why a whole file found for a job is not its deliverable, or None if it is."""
 
 ENVIRONMENT: Final = {
     "host": "TS_SFTP_HOST",
@@ -426,7 +424,8 @@ class SFTPDrop:
 
     Use it as a context manager; every method connects if needed, and an
     operation cut off by a dropped connection is tried again on a fresh one
-    (up to :data:`RETRIES` times, backing off) before a
+    (:data:`~smartmatch_pandas.wire.retry.SFTP_ATTEMPTS` in all, backing off as
+    :mod:`~smartmatch_pandas.wire.retry` says) before a
     :class:`~smartmatch_pandas.TransportError` is raised.
     """
 
@@ -478,47 +477,56 @@ class SFTPDrop:
 
     def read(
         self, remote: RemoteFile, on_progress: Callable[[int], Any] | None = None
-    ) -> bytes | None:
-        """The file's bytes, resumed where a dropped connection cut it; None if it changed."""
-        buffer = bytearray()
+    ) -> Spool | None:
+        """The file's bytes in a spool, resumed where a dropped connection cut it; None
+        if it changed. The caller closes the spool (deleting any temporary file)."""
+        spool = Spool(expected=remote.size)
 
-        def read_rest(sftp: paramiko.SFTPClient) -> bytes | None:
+        def read_rest(sftp: paramiko.SFTPClient) -> bool:
             now = sftp.stat(remote.path)
             if (now.st_size, now.st_mtime) != (remote.size, int(remote.modified.timestamp())):
-                return None  # written to since it was listed
-            if buffer:
-                log.info("resuming the download of %s at byte %d", remote.name, len(buffer))
+                return False  # written to since it was listed
+            if len(spool):
+                log.info("resuming the download of %s at byte %d", remote.name, len(spool))
             with sftp.open(remote.path, "rb") as handle:
-                handle.seek(len(buffer))
+                handle.seek(len(spool))
                 handle.prefetch(remote.size)
-                while len(buffer) < remote.size:
-                    block = handle.read(min(_BLOCK, remote.size - len(buffer)))
+                while len(spool) < remote.size:
+                    block = handle.read(min(_BLOCK, remote.size - len(spool)))
                     if not block:
-                        return None  # shorter than listed: it changed
-                    buffer.extend(block)
+                        return False  # shorter than listed: it changed
+                    spool.write(block)
                     if on_progress:
                         on_progress(len(block))
-            return bytes(buffer)
+            return True
 
-        return self._call(f"download {remote.name}", read_rest)
+        try:
+            whole = self._call(f"download {remote.name}", read_rest)
+        except BaseException:
+            spool.close()
+            raise
+        if not whole:
+            spool.close()
+            return None
+        return spool
 
     # -- plumbing -------------------------------------------------------------------
 
     def _call(self, what: str, operation: Callable[[paramiko.SFTPClient], T]) -> T:
-        for attempt in range(RETRIES + 1):
+        for attempt in range(1, SFTP_ATTEMPTS + 1):
             try:
                 return operation(self._client())
             except Exception as exc:
                 if not self._dropped(exc):
                     raise
                 self.close()
-                if attempt == RETRIES:
+                if attempt == SFTP_ATTEMPTS:
                     raise TransportError(
                         f"could not {what} at {self.settings.where}: the connection failed "
-                        f"{RETRIES + 1} times ({_describe(exc)})"
+                        f"{SFTP_ATTEMPTS} times ({_describe(exc)})"
                     ) from None
                 log.warning("SFTP connection lost (%s); reconnecting", _describe(exc))
-                time.sleep(min(0.5 * 2**attempt, 10.0))
+                pause(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _alive(self) -> bool:
@@ -656,77 +664,64 @@ def _candidates(files: list[RemoteFile], filename: str) -> list[RemoteFile]:
     )
 
 
-def _incomplete(data: bytes) -> str | None:
-    """Why ``data`` is not a whole archive yet, or None if it is whole (or not an archive)."""
+def incomplete(spool: Spool) -> str | None:
+    """Why ``spool`` is not a whole archive yet, or None if it is whole (or not an archive).
+
+    Read block by block (every zip member's checksum, the gzip stream to its
+    end), never held whole in memory.
+    """
     try:
-        kind = archive_kind(data[:MAGIC_BYTES])
+        kind = archive_kind(spool.head(MAGIC_BYTES))
         if kind == "zip":
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            with zipfile.ZipFile(spool.reader()) as archive:
                 broken = archive.testzip()
             if broken is not None:
                 return f"its member {broken!r} fails its checksum"
         elif kind == "gzip":
-            gzip.decompress(data)
+            with gzip.GzipFile(fileobj=spool.reader()) as stream:
+                while stream.read(BLOCK):
+                    pass
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         return f"it is not a complete archive yet ({type(exc).__name__})"
-    return None
-
-
-def _misfit(data: bytes, filename: str, rows: int | None) -> str | None:
-    """Why the whole file ``data`` is not this job's deliverable, or None if it fits."""
-    try:
-        deliverable = read_deliverable(data, filename=filename)
-    except DeliverableError as exc:
-        return exc.message
-    if rows is None:
-        return None
-    try:
-        ids = pc.cast(pc.utf8_trim_whitespace(deliverable.best[MATCHBACK_ID]), pa.int64())
-        positions = np.sort(ids.to_numpy(zero_copy_only=False))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return f"its {MATCHBACK_ID} values are not the row numbers this job sent"
-    if not np.array_equal(positions, np.arange(rows)):
-        return (
-            f"its best-match file has {len(positions):,} rows, not one for each of the "
-            f"{rows:,} rows this job sent"
-        )
     return None
 
 
 class _Finder:
     """Looks for one job's deliverable, remembering the files it turned down."""
 
-    def __init__(self, drop: SFTPDrop, filename: str, rows: int | None, reporter: Reporter) -> None:
-        self.drop, self.filename, self.rows, self.reporter = drop, filename, rows, reporter
+    def __init__(self, drop: SFTPDrop, filename: str, vet: Vet | None, reporter: Reporter) -> None:
+        self.drop, self.filename, self.vet, self.reporter = drop, filename, vet, reporter
         self.turned_down: dict[tuple[str, int, datetime], str] = {}
 
-    def look(self) -> bytes | None:
+    def look(self) -> Spool | None:
         """One look: the verified deliverable, or None if it is not (wholly) there yet."""
         first = _candidates(self.drop.listing(), self.filename)
         first = [f for f in first if f._version not in self.turned_down]
         if not first:
             return None
-        time.sleep(self.drop.settings.settle)
+        clocks.CLOCK.sleep(self.drop.settings.settle)
         again = {f.name: f for f in self.drop.listing()}
         for candidate in first:
             now = again.get(candidate.name)
             if now is None or now._version != candidate._version or now.size == 0:
                 log.info("%s is still being written; looking again later", candidate.name)
                 continue
-            data = self._download(now)
-            if data is None:
+            spool = self._download(now)
+            if spool is None:
                 log.info("%s changed while it was read; looking again later", now.name)
                 continue
-            incomplete = _incomplete(data)
-            if incomplete is not None:
-                self.turned_down[now._version] = f"still being written: {incomplete}"
+            unfinished = incomplete(spool)
+            if unfinished is not None:
+                spool.close()
+                self.turned_down[now._version] = f"still being written: {unfinished}"
                 log.info(
-                    "%s is still being written (%s); looking again later", now.name, incomplete
+                    "%s is still being written (%s); looking again later", now.name, unfinished
                 )
                 continue
-            misfit = _misfit(data, self.filename, self.rows)
+            misfit = self._vetted(spool)
             if misfit is None:
-                return data
+                return spool
+            spool.close()
             self.turned_down[now._version] = misfit
             warnings.warn(
                 f"{now.name} in {self.drop.settings.where} is named after job "
@@ -736,7 +731,17 @@ class _Finder:
             )
         return None
 
-    def _download(self, remote: RemoteFile) -> bytes | None:
+    def _vetted(self, spool: Spool) -> str | None:
+        """The caller's ``vet`` of a whole file: why it is not the deliverable, or None."""
+        if self.vet is None:
+            return None
+        try:
+            return self.vet(spool)
+        except BaseException:
+            spool.close()
+            raise
+
+    def _download(self, remote: RemoteFile) -> Spool | None:
         self.reporter.stage("downloading", total=remote.size)
         try:
             return self.drop.read(remote, self.reporter.advance)
@@ -792,41 +797,53 @@ def list_deliverables(
 def fetch_deliverable(
     filename: str,
     *,
-    rows: int | None = None,
+    vet: Vet | None = None,
     settings: SFTPSettings | Mapping[str, Any] | None = None,
     **options: Unpack[SFTPOptions],
-) -> bytes | None:
-    """Look once for the job's deliverable: its verified bytes, or None if not there yet.
+) -> Spool | None:
+    """Look once for the job's deliverable: a spool of its verified bytes, or None if
+    it is not there yet.
 
     A file still being written (its size changes between two listings
-    ``settle`` seconds apart, or its archive does not open) is left for later.
+    ``settle`` seconds apart, or its archive is not whole) is left for later.
+    The bytes come back in a :class:`~smartmatch_pandas.files.spool.Spool`
+    (``spool.getvalue()`` gives them; past the spill threshold they are in a
+    private temporary file): close it when done.
 
     Parameters
     ----------
     filename
         The job's filename.
-    rows
-        The number of rows the job sent: a file whose best-match CSV has not
-        exactly one row for each is not taken.
+    vet
+        Says why a whole file is not the job's deliverable (or None if it is):
+        such a file is not taken, with a warning. Pass a
+        :class:`~smartmatch_pandas.job.vetting.DeliverableCheck` to check that it
+        reads as a deliverable with one row for each row the job sent (what
+        ``rows=`` did before the bytes came back in a spool).
+    settings, **options
+        The connection: an :class:`SFTPSettings` or a dict, and/or its
+        fields as keywords; the environment fills the rest.
     """
     with _drop(settings, options) as drop:
-        return _Finder(drop, filename, rows, Reporter(False)).look()
+        return _Finder(drop, filename, vet, Reporter(False)).look()
 
 
 def wait_for_deliverable(
     filename: str,
     *,
-    rows: int | None = None,
+    vet: Vet | None = None,
     timeout: float | None = None,
     progress: ProgressArg | Reporter = False,
     settings: SFTPSettings | Mapping[str, Any] | None = None,
     **options: Unpack[SFTPOptions],
-) -> bytes:
-    """Wait until the job's deliverable is in the SFTP folder; return its verified bytes.
+) -> Spool:
+    """Wait until the job's deliverable is in the SFTP folder; return a spool of its
+    verified bytes (``vet`` as :func:`fetch_deliverable`), which the caller closes.
 
     Looks every ``poll_interval`` seconds (180 by default), tolerating
-    dropped connections and failed looks (up to :data:`MAX_LOOK_FAILURES` in
-    a row). Nothing is written or deleted on the server.
+    dropped connections and failed looks (up to
+    :data:`~smartmatch_pandas.wire.retry.MAX_LOOK_FAILURES` in a row). Nothing is
+    written or deleted on the server.
 
     Raises
     ------
@@ -837,25 +854,25 @@ def wait_for_deliverable(
     TransportError
         The server could not be reached, look after look.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = None if timeout is None else clocks.CLOCK.monotonic() + timeout
     resolved = SFTPSettings.resolve(settings, **options)
     looks = failures = 0
     with reporting(progress) as reporter, SFTPDrop(resolved) as drop:
         reporter.stage("waiting")
-        finder = _Finder(drop, filename, rows, reporter)
+        finder = _Finder(drop, filename, vet, reporter)
         while True:
             try:
-                data = finder.look()
+                found = finder.look()
                 failures = 0
             except TransportError:
                 failures += 1
                 if failures >= MAX_LOOK_FAILURES:
                     raise
-                data = None
+                found = None
             looks += 1
-            if data is not None:
-                return data
-            if deadline is not None and time.monotonic() >= deadline:
+            if found is not None:
+                return found
+            if deadline is not None and clocks.CLOCK.monotonic() >= deadline:
                 raise JobTimeoutError(
                     f"the deliverable of SmartMatch job {filename!r} was not in "
                     f"{resolved.where} within the timeout ({looks} looks){finder.not_taken()}; "
@@ -869,9 +886,9 @@ def wait_for_deliverable(
 
 def _pause(seconds: float, deadline: float | None, looks: int, reporter: Reporter) -> None:
     """Sleep until the next look (or the deadline), counting down."""
-    due = time.monotonic() + seconds
+    due = clocks.CLOCK.monotonic() + seconds
     if deadline is not None:
         due = min(due, deadline)
-    while (left := due - time.monotonic()) > 0:
+    while (left := due - clocks.CLOCK.monotonic()) > 0:
         reporter.waiting(looks, left)
-        time.sleep(min(left, 1.0))
+        clocks.CLOCK.sleep(min(left, 1.0))

@@ -26,21 +26,41 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Literal, Protocol
 from urllib.parse import urlsplit
 
 from ..errors import OptionError
 from ..options import check_filename, check_webhook
-from .secrets import SecretURL, register_secret
-
-if TYPE_CHECKING:
-    from ..job.handle import Job
+from .secrets import SecretURL, install_log_redaction, register_secret
 
 log = logging.getLogger("smartmatch_pandas.wire.webhook")
+install_log_redaction(log.name)
 
 #: The path under which the receiver hands out per-job URLs.
 PATH: Final = "/smartmatch"
 _ANY_ADDRESS: Final = frozenset({"", "0.0.0.0", "::"})
+
+
+class Watched(Protocol):
+    """What the receiver needs of a job (a :class:`~smartmatch_pandas.Job`): the wire
+    knows nothing of the job layer above it."""
+
+    @property
+    def filename(self) -> str:
+        """The job's filename."""
+        ...
+
+    @property
+    def channel(self) -> str:
+        """How the job learns that it is done."""
+        ...
+
+    @channel.setter
+    def channel(self, value: Literal["webhook"]) -> None: ...
+
+    def deliver(self, url: SecretURL) -> None:
+        """Hand the job its download URL."""
+        ...
 
 
 @dataclass
@@ -48,7 +68,7 @@ class _Route:
     """One job's webhook: its filename, the Job once watched, and the URL once called back."""
 
     filename: str
-    job: Job | None = None
+    job: Watched | None = None
     url: SecretURL | None = None
 
 
@@ -164,7 +184,7 @@ class WebhookReceiver:
         with self._lock:
             return filename in self._tokens
 
-    def watch(self, job: Job) -> None:
+    def watch(self, job: Watched) -> None:
         """Complete ``job`` when its callback comes; it then waits without polling.
 
         A callback that came before (a quick job) completes it at once.
