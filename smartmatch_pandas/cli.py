@@ -168,8 +168,8 @@ def _memory_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    from . import verbs as api
     from .local import LocalService, sample_contacts
-    from .verbs import core as api
 
     print(f"Starting a local SmartMatch service over {args.voters:,} synthetic voters...")
     with LocalService(voters=args.voters, poll_interval=2, delay=5) as service:
@@ -273,7 +273,7 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def _match(args: argparse.Namespace) -> None:
-    from .verbs import core as api
+    from . import verbs as api
 
     columns: dict[Hashable, str | None] = {
         k: (v or None) for k, v in _pairs(args.column, "--column").items()
@@ -407,7 +407,7 @@ def _resume_hint(args: dict[str, object]) -> Iterator[None]:
 
 
 def _resume(args: argparse.Namespace) -> None:
-    from .verbs import core as api
+    from . import verbs as api
 
     resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
     options: dict[str, Any] = {
@@ -440,8 +440,8 @@ def _resume(args: argparse.Namespace) -> None:
 
 
 def _jobs(args: argparse.Namespace) -> None:
+    from . import verbs as api
     from .job.store import store_home
-    from .verbs import core as api
 
     listed = api.jobs()
     print(f"Job store: {store_home()}")
@@ -456,8 +456,8 @@ def _jobs(args: argparse.Namespace) -> None:
 
 
 def _clear_cache(args: argparse.Namespace) -> None:
+    from . import verbs as api
     from .job.store import store_home
-    from .verbs import core as api
 
     cleared = api.clear_cache(jobs=args.jobs)
     size = f"{cleared.bytes / 1e6:.1f} MB" if cleared.bytes >= 1e5 else f"{cleared.bytes:,} bytes"

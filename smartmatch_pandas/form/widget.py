@@ -27,6 +27,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 
+from .. import verbs as api
 from ..deliverable.results import MatchResult
 from ..errors import InputError, OptionError, SmartMatchError
 from ..identifiers import IDENTIFIERS, MATCH_CODE
@@ -44,7 +45,6 @@ from ..preparation.mapping import auto_identifier, candidate_pairs, clashing
 from ..preparation.normalize import InvalidPolicy, check_policy, decoded, normalize
 from ..preparation.table import prepare_frame
 from ..progress import ProgressEvent
-from ..verbs import core as api
 from ..wire.http import is_real_service, resolve_base_url
 
 #: The dropdown entry of a column that is not sent.

@@ -58,7 +58,9 @@ from ..errors import (
 )
 from ..files.spool import Spool, SpooledFiles
 from ..identifiers import IDENTIFIERS, MATCHBACK_ID
+from ..options import VIAS as VIAS
 from ..options import MatchOptions
+from ..options import Via as Via
 from ..preparation.mapping import ColumnMapping
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
@@ -73,8 +75,6 @@ if TYPE_CHECKING:
 #: deliverable is fetched from the account's SFTP drop.
 Channel = Literal["poll", "webhook", "sftp"]
 #: The channels a caller may ask for with ``wait(via=...)``.
-Via = Literal["poll", "sftp"]
-VIAS: Final = ("poll", "sftp")
 #: Consecutive failed polls (network, HTTP 5xx), or polls refused as too soon,
 #: tolerated before giving up.
 MAX_POLL_FAILURES: Final = 10
@@ -364,6 +364,19 @@ class Job:
         self._state, self._error = state, error
         self._stored(lambda store: store.update(self.filename, state=state, error=error), None)
 
+    def mark_uploaded(self) -> None:
+        """Record that the job's upload finished: it is running at the service."""
+        self._set_state("uploaded")
+
+    @property
+    def presence(self) -> Mapping[str, pa.Array] | None:
+        """Per identifier, which rows the upload sent a value for; None until known."""
+        return self._presence
+
+    def keep_presence(self, presence: Mapping[str, pa.Array] | None) -> None:
+        """Keep which rows the upload sent a value for (the summary's coverage)."""
+        self._presence = presence
+
     # -- waiting ----------------------------------------------------------------
 
     def status(self) -> JobStatus:
@@ -507,7 +520,7 @@ class Job:
                     raise
                 continue
             except (TransportError, ServiceError) as exc:
-                if isinstance(exc, JobFailedError) or not _transient(exc):
+                if isinstance(exc, JobFailedError) or not is_transient(exc):
                     raise
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
@@ -539,7 +552,7 @@ class Job:
         except (RateLimitError, TransportError):
             pass
         except ServiceError as exc:
-            if isinstance(exc, JobFailedError) or not _transient(exc):
+            if isinstance(exc, JobFailedError) or not is_transient(exc):
                 raise
 
     def _claim(self) -> bool:
@@ -809,7 +822,8 @@ def _sent_frame(deliverable: Deliverable, sent: list[str], rows: int) -> pd.Data
 _RESUMABLE: Final = (ServiceError, StorageError, TransportError)
 
 
-def _transient(exc: Exception) -> bool:
+def is_transient(exc: Exception) -> bool:
+    """Whether ``exc`` may pass on its own: a transport failure or a 5xx answer."""
     if isinstance(exc, TransportError):
         return True
     status = getattr(exc, "status", None)

@@ -22,7 +22,7 @@ import numbers
 import unicodedata
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -31,9 +31,9 @@ import pyarrow.compute as pc
 
 from ..errors import InputError, OptionError
 from ..identifiers import IDENTIFIERS
+from ..options import POLICIES as POLICIES
+from ..options import InvalidPolicy as InvalidPolicy
 
-InvalidPolicy = Literal["keep", "blank", "raise"]
-POLICIES: Final[tuple[str, ...]] = get_args(InvalidPolicy)
 #: Ages (and so birth dates) beyond this many years are taken as impossible.
 MAX_AGE: Final = 120
 TEXT: Final = pa.string()
