@@ -109,6 +109,16 @@ def check_flag(name: str, value: object) -> bool:
     return value
 
 
+def check_policy(invalid: object) -> InvalidPolicy:
+    """Return ``invalid`` if it is a policy for invalid values, else raise `OptionError`."""
+    if isinstance(invalid, str) and invalid in POLICIES:
+        return invalid  # type: ignore[return-value]
+    raise OptionError(
+        f"invalid={invalid!r} must be one of {', '.join(map(repr, POLICIES))}: what to send "
+        "for a value that cannot be normalised (as given, blank, or stop with an error)"
+    )
+
+
 def _check_max_matches(value: object) -> int:
     if isinstance(value, numbers.Integral) and not _is_bool(value) and 1 <= int(value) <= 10:
         return int(value)
@@ -146,12 +156,14 @@ class Cost:
     """When an option may cost extra, and the notice that says so.
 
     ``notice`` is formatted with the option's ``name`` and ``value``; ``when``
-    is the condition in words, for the docs.
+    is the condition in words, for the docs; notices are listed by ``rank``
+    (the appended contact fields first, then the extra matches).
     """
 
     applies: Callable[[Any], bool]
     notice: str
     when: str
+    rank: int = 0
 
 
 @dataclass(frozen=True)
@@ -185,7 +197,8 @@ class FormControl:
     ``"text"`` or ``"dropdown"``); ``label`` the words beside it (checkboxes
     of one label share a row); ``caption`` a checkbox's text or a text
     field's placeholder; ``choices`` a dropdown's ``(shown, value)`` pairs;
-    ``help`` says what it does.
+    ``bounds`` a slider's least and greatest value; ``width`` the control's
+    (a toggle's buttons'); ``help`` says what it does.
     """
 
     kind: Literal["slider", "toggle", "checkbox", "text", "dropdown"]
@@ -194,6 +207,7 @@ class FormControl:
     caption: str = ""
     choices: tuple[tuple[str, str], ...] = ()
     width: str = ""
+    bounds: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -289,9 +303,12 @@ OPTIONS: Final[tuple[Option, ...]] = (
             lambda n: n > 1,
             "{name}={value} returns additional matches, which may cost extra",
             "above 1",
+            rank=1,
         ),
-        cli=CliFlag("--max-matches", spec={"type": int}),
-        form=FormControl("slider", "max matches", "candidates returned per row", width="260px"),
+        cli=CliFlag("--max-matches", spec={"type": int, "metavar": "N"}),
+        form=FormControl(
+            "slider", "max matches", "candidates returned per row", width="260px", bounds=(1, 10)
+        ),
     ),
     Option(
         "format",
@@ -302,7 +319,13 @@ OPTIONS: Final[tuple[Option, ...]] = (
         service=True,
         check=_check_format,
         cli=CliFlag("--format", spec={"choices": FORMATS}),
-        form=FormControl("toggle", "format", "the deliverable's compression"),
+        form=FormControl(
+            "toggle",
+            "format",
+            "the deliverable's compression",
+            choices=tuple((f, f) for f in FORMATS),
+            width="60px",
+        ),
     ),
     _include("include_email", "email addresses"),
     _include("include_landline", "landline phones"),
@@ -363,6 +386,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "keep",
         "`" + "`, `".join(f'"{p}"' for p in POLICIES) + "`",
         "what is sent for values that cannot be normalised: as given, blank, or stop",
+        check=check_policy,
         cli=CliFlag("--invalid", spec={"choices": POLICIES}),
         form=FormControl(
             "dropdown",
@@ -405,6 +429,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         cli=CliFlag(
             "--base-url",
             ("match", "resume"),
+            spec={"metavar": "URL"},
             helps={
                 "match": _SERVICE_URL_HELP,
                 "resume": "default: the service the job was submitted to",
@@ -419,7 +444,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "seconds",
         "seconds between polls (never below 30 against TargetSmart's API)",
         verbs=_WAITING,
-        cli=CliFlag("--poll-interval", ("match", "resume"), spec={"type": float}),
+        cli=CliFlag(
+            "--poll-interval", ("match", "resume"), spec={"type": float, "metavar": "SECONDS"}
+        ),
         shown_default="`SMARTMATCH_POLL_INTERVAL`, else 30",
     ),
     Option(
@@ -429,7 +456,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "seconds, or `None`",
         "stop waiting (never the job) after this long",
         verbs=("match", "resume"),
-        cli=CliFlag("--timeout", ("match", "resume"), spec={"type": float}),
+        cli=CliFlag("--timeout", ("match", "resume"), spec={"type": float, "metavar": "SECONDS"}),
     ),
     Option(
         "progress",
@@ -439,7 +466,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "a progress bar, silence, or a callable receiving each progress event",
         verbs=_WAITING,
         cli=CliFlag(
-            "--no-progress", ("match", "resume"), negated=True, helps={"match": "no progress bar"}
+            "--no-progress",
+            ("match", "resume"),
+            negated=True,
+            helps={"match": "no progress bar", "resume": "no progress bar"},
         ),
     ),
     Option(
@@ -548,6 +578,16 @@ def defaults_of(verb: Verb) -> dict[str, Any]:
     return {o.name: o.default for o in options_of(verb)}
 
 
+def cost_notices(values: Mapping[str, Any]) -> list[str]:
+    """The notices of the options in ``values`` that may cost extra, listed by rank."""
+    costly = sorted(
+        (o for o in OPTIONS if o.cost is not None and o.name in values),
+        key=lambda o: o.cost.rank if o.cost is not None else 0,
+    )
+    notices = (o.cost_notice(values[o.name]) for o in costly)
+    return [notice for notice in notices if notice is not None]
+
+
 def keywords_of(verb: Verb, given: Mapping[str, Any]) -> dict[str, Any]:
     """The values of ``verb``'s options among ``given``: a call's ``locals()``, whose
     keywords are the declared ones (``tests/test_options.py`` checks it)."""
@@ -627,8 +667,7 @@ class MatchOptions:
     @property
     def costs(self) -> list[str]:
         """Plain-words notices of the options that may cost extra."""
-        notices = (option.cost_notice(getattr(self, option.name)) for option in SERVICE_OPTIONS)
-        return [notice for notice in notices if notice is not None]
+        return cost_notices({o.name: getattr(self, o.name) for o in SERVICE_OPTIONS})
 
     def with_filename(self) -> MatchOptions:
         """Return these options with a filename, generating one if none was given."""

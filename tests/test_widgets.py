@@ -18,7 +18,8 @@ from smartmatch_pandas import (
     MatchOptions,
     OptionError,
 )
-from smartmatch_pandas.form.widget import NOT_SENT, state_rates
+from smartmatch_pandas.form.html import state_rates
+from smartmatch_pandas.form.widget import NOT_SENT
 from smartmatch_pandas.local import LocalService, sample_contacts
 from smartmatch_pandas.preparation.table import prepare_frame
 

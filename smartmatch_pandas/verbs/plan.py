@@ -14,7 +14,6 @@ from ..job.handle import resolve_poll_interval
 from ..job.store import JobStore
 from ..options import SERVICE_OPTIONS, InvalidPolicy, MatchOptions, defaults_of, options_of
 from ..preparation.mapping import ColumnMapping, resolve_mapping
-from ..preparation.normalize import check_policy
 from ..wire.http import SmartMatchClient
 from ..wire.webhook import WebhookReceiver
 
@@ -52,10 +51,9 @@ def make_plan(
     receiver = webhook if isinstance(webhook, WebhookReceiver) else None
     service = {option.name: values[option.name] for option in SERVICE_OPTIONS}
     options = MatchOptions(**{**service, "webhook": None if receiver else webhook})
-    invalid = check_policy(values["invalid"])
     for option in options_of("submit"):
         if not option.service:
-            option.checked(values[option.name])
+            values[option.name] = option.checked(values[option.name])
     if mapping is None:
         mapping = checked_frame(df, values["columns"])
     client = SmartMatchClient(api_key=values["api_key"], base_url=values["base_url"])
@@ -68,7 +66,7 @@ def make_plan(
         cache=values["cache"],
         refresh=values["refresh"],
         receiver=receiver,
-        invalid=invalid,
+        invalid=values["invalid"],
     )
 
 
