@@ -33,7 +33,6 @@ FORMATS: Final[tuple[str, ...]] = get_args(Format)
 FILENAME_RULE: Final = re.compile(r"[A-Za-z0-9_]{1,50}")
 #: Generated filenames stay within the stricter 45-character revision of the rule.
 GENERATED_FILENAME_MAX: Final = 45
-INCLUDE_FLAGS: Final = ("include_email", "include_landline", "include_wireless", "include_voip")
 
 
 def generate_filename(prefix: str = "sm") -> str:
@@ -564,6 +563,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
 OPTION: Final[Mapping[str, Option]] = {option.name: option for option in OPTIONS}
 #: The options that are parameters of the service, in declaration order.
 SERVICE_OPTIONS: Final[tuple[Option, ...]] = tuple(o for o in OPTIONS if o.service)
+#: The flags that append contact fields (each may cost extra).
+INCLUDE_FLAGS: Final = tuple(o.name for o in SERVICE_OPTIONS if o.name.startswith("include_"))
 #: Service options that must not also come through ``extra_params``.
 _OWN_PARAMETERS: Final = frozenset(o.name for o in SERVICE_OPTIONS) - {"extra_params"}
 
