@@ -1,4 +1,4 @@
-"""``df.smartmatch``: the verbs of :mod:`smartmatch_pandas.verbs.core` on a DataFrame.
+"""``df.smartmatch``: the verbs of :mod:`smartmatch_pandas.verbs` on a DataFrame.
 
 Thin by design: each method is one call to the plain function, so the
 accessor holds no state (pandas caches one accessor per frame object).
@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import pandas as pd
 
+from . import verbs as api
 from .deliverable import MatchResult
 from .job.handle import Job
 from .preparation.check import CheckReport, check_frame
 from .preparation.mapping import ColumnMapping, resolve_mapping
 from .preparation.normalize import InvalidPolicy
 from .preparation.table import prepare_frame
-from .verbs import core as api
 
 if TYPE_CHECKING:
     from .form.widget import MatchForm

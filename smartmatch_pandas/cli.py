@@ -21,8 +21,7 @@ from .errors import SmartMatchError
 from .files.spool import spill_threshold
 from .files.tables import read_table, write_table
 from .identifiers import IDENTIFIERS
-from .job.handle import VIAS
-from .options import FORMATS, INCLUDE_FLAGS
+from .options import cli_options
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,36 +119,31 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument(
         "-o", "--output", type=Path, required=True, help="enriched list (.csv or .parquet)"
     )
-    match.add_argument("--max-matches", type=int, default=1)
-    match.add_argument("--format", choices=FORMATS, default="csv")
-    for flag in INCLUDE_FLAGS:
-        match.add_argument(f"--{flag.replace('_', '-')}", action="store_true")
-    match.add_argument("--webhook")
-    match.add_argument("--filename")
-    match.add_argument(
-        "--column",
-        action="append",
-        default=[],
-        metavar="COLUMN=IDENTIFIER",
-        help="send COLUMN as IDENTIFIER (empty IDENTIFIER: do not send)",
-    )
-    match.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a further service parameter, passed through",
-    )
-    match.add_argument("--all-matches", action="store_true")
-    match.add_argument("--base-url", help="default: SMARTMATCH_BASE_URL or TargetSmart's API")
-    match.add_argument("--poll-interval", type=float)
-    match.add_argument("--timeout", type=float)
-    match.add_argument("--no-progress", action="store_true")
-    _cache_arguments(match)
+    _option_arguments(match, "match")
     _memory_arguments(match)
     match.set_defaults(run=_match)
     _job_store_commands(commands)
     return parser
+
+
+def _option_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of the options that ``command`` takes, as the options declare them."""
+    for option in cli_options(command):
+        assert option.cli is not None
+        help = option.cli.helps.get(command, option.doc)
+        parser.add_argument(
+            option.cli.flag, **option.cli.arguments(option.name, option.default, help)
+        )
+
+
+def _option_values(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """The verb's keywords that the flags of ``command`` give."""
+    values = {option.name: getattr(args, option.name) for option in cli_options(command)}
+    if "columns" in values:
+        values["columns"] = _columns(values["columns"])
+    if "extra_params" in values:
+        values["extra_params"] = _pairs(values["extra_params"], "--param") or None
+    return values
 
 
 def _memory_arguments(parser: argparse.ArgumentParser) -> None:
@@ -168,8 +162,8 @@ def _memory_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    from . import verbs as api
     from .local import LocalService, sample_contacts
-    from .verbs import core as api
 
     print(f"Starting a local SmartMatch service over {args.voters:,} synthetic voters...")
     with LocalService(voters=args.voters, poll_interval=2, delay=5) as service:
@@ -272,31 +266,21 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
-def _match(args: argparse.Namespace) -> None:
-    from .verbs import core as api
-
+def _columns(items: list[str]) -> dict[Hashable, str | None] | None:
+    """``--column COLUMN=IDENTIFIER`` flags as ``match()``'s ``columns``."""
     columns: dict[Hashable, str | None] = {
-        k: (v or None) for k, v in _pairs(args.column, "--column").items()
+        k: (v or None) for k, v in _pairs(items, "--column").items()
     }
     unknown = [v for v in columns.values() if v is not None and v not in IDENTIFIERS]
     if unknown:
         raise SystemExit(f"smartmatch-pandas: unknown identifier {unknown[0]!r}")
-    options: dict[str, Any] = {
-        "max_matches": args.max_matches,
-        "format": args.format,
-        **{flag: getattr(args, flag) for flag in INCLUDE_FLAGS},
-        "webhook": args.webhook,
-        "filename": args.filename,
-        "columns": columns or None,
-        "all_matches": args.all_matches,
-        "base_url": args.base_url,
-        "poll_interval": args.poll_interval,
-        "timeout": args.timeout,
-        "progress": not args.no_progress,
-        "extra_params": _pairs(args.param, "--param") or None,
-        "cache": not args.no_cache,
-        "refresh": args.refresh,
-    }
+    return columns or None
+
+
+def _match(args: argparse.Namespace) -> None:
+    from . import verbs as api
+
+    options = _option_values(args, "match")
     resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
     if _streamed(args):
         from .verbs.large_files import match_file
@@ -331,15 +315,6 @@ def _streamed(args: argparse.Namespace) -> bool:
 # -- the job store: resume, jobs, clear-cache ------------------------------------
 
 
-def _cache_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--no-cache", action="store_true", help="keep no result in the job store, use none"
-    )
-    parser.add_argument(
-        "--refresh", action="store_true", help="submit anew even if matched before (may cost)"
-    )
-
-
 def _job_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     resume = commands.add_parser(
         "resume", help="pick up a submitted job: wait, download, merge back onto the input"
@@ -353,22 +328,7 @@ def _job_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "onto it (without it: the uploaded columns and the appended ones)",
     )
     resume.add_argument("-o", "--output", type=Path, help="write the result (.csv or .parquet)")
-    resume.add_argument("--all-matches", action="store_true")
-    resume.add_argument("--base-url", help="default: the service the job was submitted to")
-    resume.add_argument("--poll-interval", type=float)
-    resume.add_argument("--timeout", type=float)
-    resume.add_argument("--no-progress", action="store_true")
-    resume.add_argument("--no-cache", action="store_true", help="neither use nor keep a result")
-    resume.add_argument(
-        "--via",
-        choices=VIAS,
-        help="fetch from the SFTP drop (TS_SFTP_* settings) instead of polling",
-    )
-    resume.add_argument(
-        "--no-reupload",
-        action="store_true",
-        help="a job shown as never uploaded was in fact uploaded: only wait for it",
-    )
+    _option_arguments(resume, "resume")
     _memory_arguments(resume)
     resume.set_defaults(run=_resume)
 
@@ -407,18 +367,11 @@ def _resume_hint(args: dict[str, object]) -> Iterator[None]:
 
 
 def _resume(args: argparse.Namespace) -> None:
-    from .verbs import core as api
+    from . import verbs as api
 
     resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
-    options: dict[str, Any] = {
-        "timeout": args.timeout,
-        "progress": not args.no_progress,
-        "base_url": args.base_url,
-        "poll_interval": args.poll_interval,
-        "cache": not args.no_cache,
-        "reupload": not args.no_reupload,
-        "via": args.via,
-    }
+    options = _option_values(args, "resume")
+    options.pop("all_matches")  # how the result is written, not how the job is resumed
     if args.input and args.output and _streamed(args):
         from .verbs.large_files import resume_file
 
@@ -440,8 +393,8 @@ def _resume(args: argparse.Namespace) -> None:
 
 
 def _jobs(args: argparse.Namespace) -> None:
+    from . import verbs as api
     from .job.store import store_home
-    from .verbs import core as api
 
     listed = api.jobs()
     print(f"Job store: {store_home()}")
@@ -456,8 +409,8 @@ def _jobs(args: argparse.Namespace) -> None:
 
 
 def _clear_cache(args: argparse.Namespace) -> None:
+    from . import verbs as api
     from .job.store import store_home
-    from .verbs import core as api
 
     cleared = api.clear_cache(jobs=args.jobs)
     size = f"{cleared.bytes / 1e6:.1f} MB" if cleared.bytes >= 1e5 else f"{cleared.bytes:,} bytes"

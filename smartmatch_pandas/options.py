@@ -1,11 +1,26 @@
-"""The SmartMatch request parameters, validated once before anything is sent."""
+"""The options of a match, each declared once; the request parameters, validated once.
+
+:data:`OPTIONS` holds one :class:`Option` per keyword of the verbs
+(:func:`~smartmatch_pandas.match`, :func:`~smartmatch_pandas.submit`,
+:func:`~smartmatch_pandas.resume`): its type, default, rule, cost, command-line
+flag, form control and the line the docs show. Everything else is derived from
+it: :class:`MatchOptions`' checks and cost notices, the command line's flags,
+the form's option controls and the options table of ``docs/guide.md``.
+
+Adding an option means three edits: its :class:`Option` in :data:`OPTIONS`, and
+the explicit signatures of ``match()`` and ``submit()`` (and ``resume()`` if it
+takes it) in ``verbs/``, which IDEs and ``help()`` read; a service option is
+also a field of :class:`MatchOptions`. ``tests/test_options.py`` fails until the
+signatures, the TypedDicts, :class:`MatchOptions` and the docs table agree with
+the declaration (``python -m tests.doc_tables`` writes the table again).
+"""
 
 from __future__ import annotations
 
 import numbers
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
@@ -18,8 +33,6 @@ FORMATS: Final[tuple[str, ...]] = get_args(Format)
 FILENAME_RULE: Final = re.compile(r"[A-Za-z0-9_]{1,50}")
 #: Generated filenames stay within the stricter 45-character revision of the rule.
 GENERATED_FILENAME_MAX: Final = 45
-INCLUDE_FLAGS: Final = ("include_email", "include_landline", "include_wireless", "include_voip")
-_DOCUMENTED: Final = frozenset({"filename", "webhook", "max_matches", "format", *INCLUDE_FLAGS})
 
 
 def generate_filename(prefix: str = "sm") -> str:
@@ -34,10 +47,6 @@ def generate_filename(prefix: str = "sm") -> str:
 
 def _is_bool(value: object) -> bool:
     return type(value).__name__ in {"bool", "bool_"} and value in (True, False)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not _is_bool(value)
 
 
 def check_filename(value: object, *, name: str = "filename") -> str:
@@ -78,6 +87,534 @@ def _check_param_value(key: str, value: object) -> str:
         f"extra_params[{key!r}]={value!r} is a {type(value).__name__}: "
         "give a string, number or boolean"
     )
+
+
+#: What is sent for a value that cannot be normalised for its identifier.
+InvalidPolicy = Literal["keep", "blank", "raise"]
+POLICIES: Final[tuple[str, ...]] = get_args(InvalidPolicy)
+#: How a job's end is awaited: by polling the service, or by watching the SFTP drop.
+Via = Literal["poll", "sftp"]
+VIAS: Final[tuple[str, ...]] = get_args(Via)
+#: The verbs whose keywords the options are.
+Verb = Literal["match", "submit", "resume"]
+_SUBMITTING: Final[tuple[Verb, ...]] = ("match", "submit")
+_WAITING: Final[tuple[Verb, ...]] = ("match", "submit", "resume")
+
+
+def check_flag(name: str, value: object) -> bool:
+    """Return ``value`` if it is a Python bool, else raise `OptionError` naming ``name``."""
+    if not isinstance(value, bool):
+        raise OptionError(f"{name}={value!r} must be True or False")
+    return value
+
+
+def check_policy(invalid: object) -> InvalidPolicy:
+    """Return ``invalid`` if it is a policy for invalid values, else raise `OptionError`."""
+    if isinstance(invalid, str) and invalid in POLICIES:
+        return invalid  # type: ignore[return-value]
+    raise OptionError(
+        f"invalid={invalid!r} must be one of {', '.join(map(repr, POLICIES))}: what to send "
+        "for a value that cannot be normalised (as given, blank, or stop with an error)"
+    )
+
+
+def _check_max_matches(value: object) -> int:
+    if isinstance(value, numbers.Integral) and not _is_bool(value) and 1 <= int(value) <= 10:
+        return int(value)
+    raise OptionError(
+        f"max_matches={value!r} ({type(value).__name__}) must be an integer from 1 to 10"
+    )
+
+
+def _check_format(value: object) -> object:
+    if value not in FORMATS:
+        raise OptionError(f"format={value!r} must be one of {', '.join(FORMATS)}")
+    return value
+
+
+def _include_check(name: str) -> Callable[[object], bool]:
+    def check(value: object) -> bool:
+        # A numpy bool is one too: flags often come out of a frame or an array.
+        if not _is_bool(value):
+            raise OptionError(f"{name}={value!r} ({type(value).__name__}) must be True or False")
+        return bool(value)
+
+    return check
+
+
+def _flag_check(name: str) -> Callable[[object], bool]:
+    return lambda value: check_flag(name, value)
+
+
+def _optional(check: Callable[[object], str]) -> Callable[[object], str | None]:
+    return lambda value: None if value is None else check(value)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """When an option may cost extra, and the notice that says so.
+
+    ``notice`` is formatted with the option's ``name`` and ``value``; ``when``
+    is the condition in words, for the docs; notices are listed by ``rank``
+    (the appended contact fields first, then the extra matches).
+    """
+
+    applies: Callable[[Any], bool]
+    notice: str
+    when: str
+    rank: int = 0
+
+
+@dataclass(frozen=True)
+class CliFlag:
+    """How an option is given on the command line.
+
+    ``spec`` holds :meth:`argparse.ArgumentParser.add_argument`'s keywords
+    but ``dest`` (the option's name) and ``help`` (the option's docs line, or
+    ``helps[command]``). A ``negated`` flag sets the option False
+    (``--no-cache`` is ``cache=False``).
+    """
+
+    flag: str
+    commands: tuple[str, ...] = ("match",)
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    negated: bool = False
+    helps: Mapping[str, str] = field(default_factory=dict)
+
+    def arguments(self, name: str, default: object, help: str) -> dict[str, Any]:
+        """The keywords of ``add_argument(self.flag, ...)`` for option ``name``."""
+        if self.negated:
+            return {"dest": name, "action": "store_false", "help": help, **self.spec}
+        return {"dest": name, "default": default, "help": help, **self.spec}
+
+
+@dataclass(frozen=True)
+class FormControl:
+    """The form's control of an option.
+
+    ``kind`` is the widget (``"slider"``, ``"toggle"``, ``"checkbox"``,
+    ``"text"`` or ``"dropdown"``); ``label`` the words beside it (checkboxes
+    of one label share a row); ``caption`` a checkbox's text or a text
+    field's placeholder; ``choices`` a dropdown's ``(shown, value)`` pairs;
+    ``bounds`` a slider's least and greatest value; ``width`` the control's
+    (a toggle's buttons'); ``help`` says what it does.
+    """
+
+    kind: Literal["slider", "toggle", "checkbox", "text", "dropdown"]
+    label: str
+    help: str
+    caption: str = ""
+    choices: tuple[tuple[str, str], ...] = ()
+    width: str = ""
+    bounds: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of the verbs, declared once.
+
+    Attributes
+    ----------
+    name
+        The keyword, as the verbs take it.
+    annotation
+        Its type, exactly as the verbs' signatures spell it.
+    default
+        Its default in the verbs' signatures.
+    values
+        The values it takes, in words (the docs' column).
+    doc
+        What it does, in one line (the docs, the CLI's help).
+    verbs
+        The verbs that take it.
+    service
+        Whether it is a parameter of the service (a :class:`MatchOptions` field).
+    check
+        Its rule: returns the value as kept, or raises `OptionError` with the
+        rule in words; None where the rule is checked where the value is used
+        (the mapping, the client, the wait).
+    cost
+        When it may cost extra, if ever.
+    cli
+        Its command-line flag, if it has one.
+    form
+        Its control in the form, if it has one.
+    shown_default
+        The default in words, where its repr would not say it (the docs).
+    """
+
+    name: str
+    annotation: str
+    default: Any
+    values: str
+    doc: str
+    verbs: tuple[Verb, ...] = _SUBMITTING
+    service: bool = False
+    check: Callable[[Any], Any] | None = None
+    cost: Cost | None = None
+    cli: CliFlag | None = None
+    form: FormControl | None = None
+    shown_default: str = ""
+
+    def checked(self, value: object) -> Any:
+        """``value`` as kept, after the option's rule; raise `OptionError` if it breaks it."""
+        return value if self.check is None else self.check(value)
+
+    def cost_notice(self, value: object) -> str | None:
+        """The notice that ``value`` may cost extra, or None."""
+        if self.cost is None or not self.cost.applies(value):
+            return None
+        return self.cost.notice.format(name=self.name, value=value)
+
+
+def _include(name: str, what: str) -> Option:
+    short = name.removeprefix("include_")
+    return Option(
+        name,
+        "bool",
+        False,
+        "`True`, `False`",
+        f"append {what}",
+        service=True,
+        check=_include_check(name),
+        cost=Cost(
+            bool, "{name}=True appends " + short + " data, which may cost extra", "when True"
+        ),
+        cli=CliFlag(f"--{name.replace('_', '-')}", spec={"action": "store_true"}),
+        form=FormControl("checkbox", "append", f"append {what}", caption=short),
+    )
+
+
+_BOOL: Final = "`True`, `False`"
+_SERVICE_URL_HELP: Final = "default: SMARTMATCH_BASE_URL or TargetSmart's API"
+
+#: Every option, in the order of ``match()``'s signature (then ``resume()``'s own).
+OPTIONS: Final[tuple[Option, ...]] = (
+    Option(
+        "max_matches",
+        "int",
+        1,
+        "1 to 10",
+        "candidates returned per row, the best included",
+        service=True,
+        check=_check_max_matches,
+        cost=Cost(
+            lambda n: n > 1,
+            "{name}={value} returns additional matches, which may cost extra",
+            "above 1",
+            rank=1,
+        ),
+        cli=CliFlag("--max-matches", spec={"type": int, "metavar": "N"}),
+        form=FormControl(
+            "slider", "max matches", "candidates returned per row", width="260px", bounds=(1, 10)
+        ),
+    ),
+    Option(
+        "format",
+        "Format",
+        "csv",
+        "`" + "`, `".join(f'"{f}"' for f in FORMATS) + "`",
+        "the deliverable's compression (it is read by its content whatever is asked)",
+        service=True,
+        check=_check_format,
+        cli=CliFlag("--format", spec={"choices": FORMATS}),
+        form=FormControl(
+            "toggle",
+            "format",
+            "the deliverable's compression",
+            choices=tuple((f, f) for f in FORMATS),
+            width="60px",
+        ),
+    ),
+    _include("include_email", "email addresses"),
+    _include("include_landline", "landline phones"),
+    _include("include_wireless", "wireless phones"),
+    _include("include_voip", "VoIP phones"),
+    Option(
+        "webhook",
+        "str | WebhookReceiver | None",
+        None,
+        "an http(s) URL, or a `WebhookReceiver`",
+        "the service POSTs to it when the job is done",
+        service=True,
+        check=_optional(check_webhook),
+        cli=CliFlag("--webhook", spec={"metavar": "URL"}),
+        form=FormControl(
+            "text",
+            "webhook",
+            "a URL the service POSTs to when the job is done",
+            caption="https://… (optional)",
+            width="290px",
+        ),
+        shown_default="none",
+    ),
+    Option(
+        "filename",
+        "str | None",
+        None,
+        "1 to 50 letters, digits, underscores",
+        "the job's name at the service: how it is found again",
+        service=True,
+        check=_optional(check_filename),
+        cli=CliFlag("--filename"),
+        form=FormControl(
+            "text",
+            "filename",
+            "the job's name at the service",
+            caption="blank: generated",
+            width="290px",
+        ),
+        shown_default="generated",
+    ),
+    Option(
+        "columns",
+        "Mapping[Hashable, str | None] | None",
+        None,
+        "`{column: identifier or None}`",
+        "the mapping: which column is sent as which identifier (None: not sent)",
+        cli=CliFlag(
+            "--column",
+            spec={"action": "append", "default": [], "metavar": "COLUMN=IDENTIFIER"},
+            helps={"match": "send COLUMN as IDENTIFIER (empty IDENTIFIER: do not send)"},
+        ),
+        shown_default="from the headers",
+    ),
+    Option(
+        "invalid",
+        "InvalidPolicy",
+        "keep",
+        "`" + "`, `".join(f'"{p}"' for p in POLICIES) + "`",
+        "what is sent for values that cannot be normalised: as given, blank, or stop",
+        check=check_policy,
+        cli=CliFlag("--invalid", spec={"choices": POLICIES}),
+        form=FormControl(
+            "dropdown",
+            "invalid values",
+            "what is sent for values that cannot be normalised",
+            choices=(
+                ("send as given", "keep"),
+                ("send empty", "blank"),
+                ("stop the match", "raise"),
+            ),
+            width="160px",
+        ),
+    ),
+    Option(
+        "all_matches",
+        "bool",
+        False,
+        _BOOL,
+        "return every candidate, one row each, best first",
+        verbs=("match",),
+        check=_flag_check("all_matches"),
+        cli=CliFlag("--all-matches", ("match", "resume"), spec={"action": "store_true"}),
+    ),
+    Option(
+        "api_key",
+        "str | None",
+        None,
+        "a TargetSmart API key",
+        "the TargetSmart API key; never a command-line flag, never stored",
+        verbs=_WAITING,
+        shown_default="`TS_API_KEY`",
+    ),
+    Option(
+        "base_url",
+        "str | None",
+        None,
+        "a URL",
+        "the service's base URL",
+        verbs=_WAITING,
+        cli=CliFlag(
+            "--base-url",
+            ("match", "resume"),
+            spec={"metavar": "URL"},
+            helps={
+                "match": _SERVICE_URL_HELP,
+                "resume": "default: the service the job was submitted to",
+            },
+        ),
+        shown_default="`SMARTMATCH_BASE_URL`, else TargetSmart's API",
+    ),
+    Option(
+        "poll_interval",
+        "float | None",
+        None,
+        "seconds",
+        "seconds between polls (never below 30 against TargetSmart's API)",
+        verbs=_WAITING,
+        cli=CliFlag(
+            "--poll-interval", ("match", "resume"), spec={"type": float, "metavar": "SECONDS"}
+        ),
+        shown_default="`SMARTMATCH_POLL_INTERVAL`, else 30",
+    ),
+    Option(
+        "timeout",
+        "float | None",
+        None,
+        "seconds, or `None`",
+        "stop waiting (never the job) after this long",
+        verbs=("match", "resume"),
+        cli=CliFlag("--timeout", ("match", "resume"), spec={"type": float, "metavar": "SECONDS"}),
+    ),
+    Option(
+        "progress",
+        "ProgressArg",
+        True,
+        "`True`, `False`, or a callable",
+        "a progress bar, silence, or a callable receiving each progress event",
+        verbs=_WAITING,
+        cli=CliFlag(
+            "--no-progress",
+            ("match", "resume"),
+            negated=True,
+            helps={"match": "no progress bar", "resume": "no progress bar"},
+        ),
+    ),
+    Option(
+        "extra_params",
+        "Mapping[str, Any] | None",
+        None,
+        "`{name: value}`",
+        "further service parameters, passed through unchecked",
+        service=True,
+        check=lambda extra: _checked_extra(extra),
+        cli=CliFlag(
+            "--param",
+            spec={"action": "append", "default": [], "metavar": "NAME=VALUE"},
+            helps={"match": "a further service parameter, passed through"},
+        ),
+        shown_default="none",
+    ),
+    Option(
+        "cache",
+        "bool",
+        True,
+        _BOOL,
+        "reuse a result kept in the job store, and keep this one",
+        verbs=_WAITING,
+        check=_flag_check("cache"),
+        cli=CliFlag(
+            "--no-cache",
+            ("match", "resume"),
+            negated=True,
+            helps={
+                "match": "keep no result in the job store, use none",
+                "resume": "neither use nor keep a result",
+            },
+        ),
+    ),
+    Option(
+        "refresh",
+        "bool",
+        False,
+        _BOOL,
+        "submit anew even if the same list was matched before (may cost)",
+        check=_flag_check("refresh"),
+        cli=CliFlag(
+            "--refresh",
+            spec={"action": "store_true"},
+            helps={"match": "submit anew even if matched before (may cost)"},
+        ),
+    ),
+    Option(
+        "reupload",
+        "bool",
+        True,
+        _BOOL,
+        "upload a job that was registered but never uploaded; False: it was, only wait",
+        verbs=("resume",),
+        check=_flag_check("reupload"),
+        cli=CliFlag(
+            "--no-reupload",
+            ("resume",),
+            negated=True,
+            helps={
+                "resume": "a job shown as never uploaded was in fact uploaded: only wait for it"
+            },
+        ),
+    ),
+    Option(
+        "via",
+        "Via | None",
+        None,
+        "`" + "`, `".join(f'"{v}"' for v in VIAS) + "`, or `None`",
+        "how the end of the job is awaited: by polling, or in the account's SFTP drop",
+        verbs=("resume",),
+        cli=CliFlag(
+            "--via",
+            ("resume",),
+            spec={"choices": VIAS},
+            helps={"resume": "fetch from the SFTP drop (TS_SFTP_* settings) instead of polling"},
+        ),
+        shown_default="as submitted",
+    ),
+    Option(
+        "sftp",
+        "SFTPSettings | Mapping[str, Any] | None",
+        None,
+        "`SFTPSettings` or a dict of its fields",
+        'with `via="sftp"`: the drop\'s settings; `TS_SFTP_*` fill the rest',
+        verbs=("resume",),
+        shown_default="`TS_SFTP_*`",
+    ),
+)
+#: The options by name.
+OPTION: Final[Mapping[str, Option]] = {option.name: option for option in OPTIONS}
+#: The options that are parameters of the service, in declaration order.
+SERVICE_OPTIONS: Final[tuple[Option, ...]] = tuple(o for o in OPTIONS if o.service)
+#: The flags that append contact fields (each may cost extra).
+INCLUDE_FLAGS: Final = tuple(o.name for o in SERVICE_OPTIONS if o.name.startswith("include_"))
+#: Service options that must not also come through ``extra_params``.
+_OWN_PARAMETERS: Final = frozenset(o.name for o in SERVICE_OPTIONS) - {"extra_params"}
+
+
+def options_of(verb: Verb) -> tuple[Option, ...]:
+    """The options ``verb`` takes, in declaration order."""
+    return tuple(o for o in OPTIONS if verb in o.verbs)
+
+
+def defaults_of(verb: Verb) -> dict[str, Any]:
+    """``verb``'s keywords with their defaults."""
+    return {o.name: o.default for o in options_of(verb)}
+
+
+def cost_notices(values: Mapping[str, Any]) -> list[str]:
+    """The notices of the options in ``values`` that may cost extra, listed by rank."""
+    costly = sorted(
+        (o for o in OPTIONS if o.cost is not None and o.name in values),
+        key=lambda o: o.cost.rank if o.cost is not None else 0,
+    )
+    notices = (o.cost_notice(values[o.name]) for o in costly)
+    return [notice for notice in notices if notice is not None]
+
+
+def keywords_of(verb: Verb, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of ``verb``'s options among ``given``: a call's ``locals()``, whose
+    keywords are the declared ones (``tests/test_options.py`` checks it)."""
+    return {option.name: given[option.name] for option in options_of(verb)}
+
+
+def cli_options(command: str) -> tuple[Option, ...]:
+    """The options the command-line ``command`` has a flag for."""
+    return tuple(o for o in OPTIONS if o.cli is not None and command in o.cli.commands)
+
+
+def _checked_extra(extra: object) -> dict[str, str]:
+    if extra is None:
+        return {}
+    if not isinstance(extra, Mapping):
+        raise OptionError(f"extra_params={extra!r} must be a mapping of parameter names to values")
+    checked: dict[str, str] = {}
+    for key, value in extra.items():
+        if not isinstance(key, str) or not key:
+            raise OptionError(f"extra_params key {key!r} must be a non-empty string")
+        if key in _OWN_PARAMETERS:
+            raise OptionError(
+                f"extra_params[{key!r}]: {key} is an option of its own; pass {key}= instead"
+            )
+        checked[key] = _check_param_value(key, value)
+    return checked
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,59 +661,14 @@ class MatchOptions:
     extra_params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not _is_int(self.max_matches) or not 1 <= int(self.max_matches) <= 10:
-            raise OptionError(
-                f"max_matches={self.max_matches!r} ({type(self.max_matches).__name__}) "
-                "must be an integer from 1 to 10"
-            )
-        object.__setattr__(self, "max_matches", int(self.max_matches))
-        if self.format not in FORMATS:
-            raise OptionError(f"format={self.format!r} must be one of {', '.join(FORMATS)}")
-        for flag in INCLUDE_FLAGS:
-            value = getattr(self, flag)
-            if not _is_bool(value):
-                raise OptionError(
-                    f"{flag}={value!r} ({type(value).__name__}) must be True or False"
-                )
-            object.__setattr__(self, flag, bool(value))
-        if self.webhook is not None:
-            check_webhook(self.webhook)
-        if self.filename is not None:
-            check_filename(self.filename)
-        object.__setattr__(self, "extra_params", self._checked_extra(self.extra_params))
-
-    @staticmethod
-    def _checked_extra(extra: object) -> dict[str, str]:
-        if extra is None:
-            return {}
-        if not isinstance(extra, Mapping):
-            raise OptionError(
-                f"extra_params={extra!r} must be a mapping of parameter names to values"
-            )
-        checked: dict[str, str] = {}
-        for key, value in extra.items():
-            if not isinstance(key, str) or not key:
-                raise OptionError(f"extra_params key {key!r} must be a non-empty string")
-            if key in _DOCUMENTED:
-                raise OptionError(
-                    f"extra_params[{key!r}]: {key} is an option of its own; pass {key}= instead"
-                )
-            checked[key] = _check_param_value(key, value)
-        return checked
+        # Each value after its declared rule, in declaration order: the first bad one is named.
+        for option in SERVICE_OPTIONS:
+            object.__setattr__(self, option.name, option.checked(getattr(self, option.name)))
 
     @property
     def costs(self) -> list[str]:
         """Plain-words notices of the options that may cost extra."""
-        notices = [
-            f"{flag}=True appends {flag.removeprefix('include_')} data, which may cost extra"
-            for flag in INCLUDE_FLAGS
-            if getattr(self, flag)
-        ]
-        if self.max_matches > 1:
-            notices.append(
-                f"max_matches={self.max_matches} returns additional matches, which may cost extra"
-            )
-        return notices
+        return cost_notices({o.name: getattr(self, o.name) for o in SERVICE_OPTIONS})
 
     def with_filename(self) -> MatchOptions:
         """Return these options with a filename, generating one if none was given."""

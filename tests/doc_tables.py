@@ -1,7 +1,8 @@
-"""Tables of docs/reliability.md made from the tests that prove them, so the two cannot drift.
+"""Tables of the docs made from the tests and declarations behind them, so the two cannot drift.
 
-A test module keeps its rows (fault → outcome → test, or input → message →
-test); :func:`check` compares the rendered table with the document's section
+A test module keeps its rows (fault, outcome, test; input, message, test; or
+option, values, default, from the declaration of the options); :func:`check`
+compares the rendered table with the document's section
 between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``. After changing the
 tests, write the sections again with::
 
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
+GUIDE = DOC.with_name("guide.md")
 
 
 def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -33,35 +35,36 @@ def _section(name: str) -> re.Pattern[str]:
     return re.compile(rf"(<!-- {name}:begin -->\n)(.*?)(\n<!-- {name}:end -->)", re.DOTALL)
 
 
-def section(name: str, text: str | None = None) -> str:
-    """The document's section ``name``."""
-    found = _section(name).search(text if text is not None else DOC.read_text())
+def section(name: str, text: str | None = None, doc: Path = DOC) -> str:
+    """The section ``name`` of ``doc`` (of ``text``, when given)."""
+    found = _section(name).search(text if text is not None else doc.read_text())
     if found is None:
-        raise AssertionError(f"{DOC} has no section <!-- {name}:begin --> ... <!-- {name}:end -->")
+        raise AssertionError(f"{doc} has no section <!-- {name}:begin --> ... <!-- {name}:end -->")
     return found.group(2)
 
 
-def check(name: str, table: str) -> None:
-    """Assert that the document's section ``name`` is ``table``."""
-    assert section(name) == table, (
-        f"the {name} table of {DOC.name} is out of date: run `python -m tests.doc_tables`"
+def check(name: str, table: str, doc: Path = DOC) -> None:
+    """Assert that the section ``name`` of ``doc`` is ``table``."""
+    assert section(name, doc=doc) == table, (
+        f"the {name} table of {doc.name} is out of date: run `python -m tests.doc_tables`"
     )
 
 
-def write(name: str, table: str) -> None:
-    """Put ``table`` in the document's section ``name``."""
-    text = DOC.read_text()
-    section(name, text)  # it must exist
-    DOC.write_text(_section(name).sub(lambda m: m.group(1) + table + m.group(3), text))
+def write(name: str, table: str, doc: Path = DOC) -> None:
+    """Put ``table`` in the section ``name`` of ``doc``."""
+    text = doc.read_text()
+    section(name, text, doc)  # it must exist
+    doc.write_text(_section(name).sub(lambda m: m.group(1) + table + m.group(3), text))
 
 
 def main() -> None:
     """Write every table from the tests."""
-    from . import test_bad_input, test_faults
+    from . import test_bad_input, test_faults, test_options
 
     write("faults", test_faults.table())
     write("bad-input", test_bad_input.table())
-    print(f"wrote the fault and bad-input tables of {DOC}", file=sys.stderr)
+    write("options", test_options.table(), GUIDE)
+    print(f"wrote the fault and bad-input tables of {DOC}, the options of {GUIDE}", file=sys.stderr)
 
 
 # docs/preparing.md holds the table of recognised export layouts, made from

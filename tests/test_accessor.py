@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.verbs import core as api
+from smartmatch_pandas import verbs as api
 
 
 @pytest.mark.parametrize(

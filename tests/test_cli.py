@@ -117,3 +117,40 @@ def test_demo_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "SmartMatch: 300 rows sent" in done.stdout
     assert "Against the ground truth:" in done.stdout
+
+
+def test_the_flags_give_the_declared_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every flag of ``match`` is a keyword of ``match()``; left out, each is its default."""
+    import smartmatch_pandas.verbs
+    from smartmatch_pandas import cli
+    from smartmatch_pandas.options import defaults_of
+
+    calls: list[dict[str, object]] = []
+
+    def fake_match(frame: pd.DataFrame, **options: object) -> pd.DataFrame:
+        calls.append(options)
+        return frame
+
+    monkeypatch.setattr(smartmatch_pandas.verbs, "match", fake_match)
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"first_name": ["Ann"]}).to_csv(source, index=False)
+    out = str(tmp_path / "out.csv")
+    assert cli.main(["match", str(source), "-o", out, "--in-memory"]) == 0
+    defaults = defaults_of("match")
+    del defaults["api_key"]  # from TS_API_KEY only, never a flag
+    assert calls[-1] == defaults
+    flags = ["--max-matches", "3", "--include-email", "--no-cache", "--invalid", "blank"]
+    flags += ["--column", "first_name=", "--param", "search_radius=5", "--no-progress"]
+    assert cli.main(["match", str(source), "-o", out, "--in-memory", *flags]) == 0
+    assert calls[-1] == {
+        **defaults,
+        "max_matches": 3,
+        "include_email": True,
+        "cache": False,
+        "invalid": "blank",
+        "columns": {"first_name": None},
+        "extra_params": {"search_radius": "5"},
+        "progress": False,
+    }

@@ -1,14 +1,29 @@
-"""Every option is validated before any request, naming the option, the value and the rule."""
+"""Every option is validated before any request, naming the option, the value and the rule;
+the verbs, the TypedDicts and the docs agree with the declaration of the options."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import re
+from collections.abc import Callable
+from typing import Any, get_type_hints
 
 import numpy as np
 import pytest
 
-from smartmatch_pandas import MatchOptions, OptionError
-from smartmatch_pandas.options import GENERATED_FILENAME_MAX, generate_filename
+from smartmatch_pandas import MatchOptions, OptionError, verbs
+from smartmatch_pandas.options import (
+    GENERATED_FILENAME_MAX,
+    OPTIONS,
+    SERVICE_OPTIONS,
+    Option,
+    generate_filename,
+    options_of,
+)
+from smartmatch_pandas.wire.sftp import SFTPSettings
+
+from . import doc_tables
 
 
 @pytest.mark.parametrize("value", [0, 11, -1, "3", 3.0, True, None, [3]])
@@ -112,3 +127,92 @@ def test_costs_are_named() -> None:
     notices = MatchOptions(max_matches=2, include_email=True).costs
     assert any("include_email" in n for n in notices)
     assert any("max_matches=2" in n for n in notices)
+
+
+# -- the declaration: the verbs' signatures, the TypedDicts and the docs agree with it ----
+
+
+#: Names the verbs' modules import for type checking alone.
+_TYPE_NAMES: dict[str, Any] = {"SFTPSettings": SFTPSettings}
+
+
+def _hints(obj: Any) -> dict[str, Any]:
+    return get_type_hints(obj, localns=_TYPE_NAMES)
+
+
+def _keywords(verb: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    return {
+        name: parameter
+        for name, parameter in inspect.signature(verb).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+
+
+@pytest.mark.parametrize(
+    ("verb", "kwargs"),
+    [(verbs.match, verbs.MatchKwargs), (verbs.submit, verbs.SubmitKwargs)],
+)
+def test_the_submitting_verbs_take_the_declared_options_in_order(
+    verb: Callable[..., Any], kwargs: type
+) -> None:
+    declared = options_of(verb.__name__)
+    keywords = _keywords(verb)
+    assert list(keywords) == [o.name for o in declared]
+    hints = _hints(kwargs)
+    verb_hints = _hints(verb)
+    for option in declared:
+        assert keywords[option.name].default == option.default, option.name
+        assert keywords[option.name].annotation == option.annotation, option.name
+        assert hints[option.name] == verb_hints[option.name], option.name
+
+
+def test_resume_takes_its_declared_options() -> None:
+    declared = {o.name: o for o in options_of("resume")}
+    keywords = _keywords(verbs.resume)
+    assert set(keywords) == set(declared)
+    hints, verb_hints = _hints(verbs.ResumeKwargs), _hints(verbs.resume)
+    for name, option in declared.items():
+        assert keywords[name].default == option.default, name
+        assert keywords[name].annotation == option.annotation, name
+        assert hints[name] == verb_hints[name], name
+
+
+def test_match_options_fields_are_the_service_options() -> None:
+    names = [f.name for f in dataclasses.fields(MatchOptions)]
+    assert names == [o.name for o in SERVICE_OPTIONS]
+
+
+def test_every_checked_option_names_itself_in_its_error() -> None:
+    for option in OPTIONS:
+        if option.check is None:
+            continue
+        assert option.checked(option.default) == option.default or option.name == "extra_params"
+        with pytest.raises(OptionError, match=rf"^{option.name}"):
+            option.checked(object())
+
+
+def table() -> str:
+    """The options table of docs/guide.md, made from the declaration."""
+
+    def flag(option: Option) -> str:
+        return f"`{option.cli.flag}`" if option.cli is not None else ""
+
+    def default(option: Option) -> str:
+        if option.shown_default:
+            return option.shown_default
+        return f'`"{option.default}"`' if isinstance(option.default, str) else f"`{option.default}`"
+
+    def does(option: Option) -> str:
+        if option.cost is None:
+            return option.doc
+        return f"{option.doc}; **may cost extra** {option.cost.when}"
+
+    rows = [
+        (f"`{o.name}`", o.values, default(o), does(o), flag(o), ", ".join(o.verbs)) for o in OPTIONS
+    ]
+    header = ("option", "values", "default", "what it does", "flag", "verbs")
+    return doc_tables.markdown(header, rows)
+
+
+def test_the_guide_shows_the_declared_options() -> None:
+    doc_tables.check("options", table(), doc=doc_tables.GUIDE)

@@ -18,8 +18,10 @@ from smartmatch_pandas import (
     MatchOptions,
     OptionError,
 )
-from smartmatch_pandas.form.widget import NOT_SENT, state_rates
+from smartmatch_pandas.form.html import state_rates
+from smartmatch_pandas.form.widget import NOT_SENT
 from smartmatch_pandas.local import LocalService, sample_contacts
+from smartmatch_pandas.options import OPTIONS
 from smartmatch_pandas.preparation.table import prepare_frame
 
 from .conftest import POLL
@@ -169,6 +171,14 @@ def test_every_option_reaches_the_options(contacts: pd.DataFrame) -> None:
     )
     assert form.kwargs["invalid"] == "blank"
     assert set(form.kwargs) >= {"max_matches", "format", "include_voip"}
+
+
+def test_the_controls_are_the_declared_options(contacts: pd.DataFrame) -> None:
+    form = MatchForm(contacts.head(5), max_matches=2, include_voip=True, invalid="blank")
+    assert list(form.controls) == [o.name for o in OPTIONS if o.form is not None]
+    assert form.kwargs == {"max_matches": 2, "include_voip": True, "invalid": "blank"}
+    with pytest.raises(TypeError, match="unexpected keyword argument 'timeout'"):
+        MatchForm(contacts.head(5), timeout=3)
 
 
 def test_the_max_matches_slider_stays_within_one_to_ten(contacts: pd.DataFrame) -> None:

@@ -1,5 +1,6 @@
 """The match form: ``df.smartmatch.form()`` in a notebook (needs ipywidgets)."""
 
-from .widget import MatchForm, summary_html
+from .html import summary_html
+from .widget import MatchForm
 
 __all__ = ["MatchForm", "summary_html"]

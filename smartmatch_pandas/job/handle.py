@@ -57,7 +57,9 @@ from ..errors import (
 )
 from ..files.spool import Spool, SpooledFiles
 from ..identifiers import IDENTIFIERS, MATCHBACK_ID
+from ..options import VIAS as VIAS
 from ..options import MatchOptions
+from ..options import Via as Via
 from ..preparation.mapping import ColumnMapping
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
@@ -74,8 +76,6 @@ if TYPE_CHECKING:
 #: deliverable is fetched from the account's SFTP drop.
 Channel = Literal["poll", "webhook", "sftp"]
 #: The channels a caller may ask for with ``wait(via=...)``.
-Via = Literal["poll", "sftp"]
-VIAS: Final = ("poll", "sftp")
 #: While a job waits for its webhook, it is polled once every this many poll
 #: intervals all the same, so a callback that never comes cannot hold it for ever.
 WEBHOOK_CHECK_EVERY: Final = 20
@@ -361,6 +361,19 @@ class Job:
     def _set_state(self, state: State, error: str | None = None) -> None:
         self._state, self._error = state, error
         self._stored(lambda store: store.update(self.filename, state=state, error=error), None)
+
+    def mark_uploaded(self) -> None:
+        """Record that the job's upload finished: it is running at the service."""
+        self._set_state("uploaded")
+
+    @property
+    def presence(self) -> Mapping[str, pa.Array] | None:
+        """Per identifier, which rows the upload sent a value for; None until known."""
+        return self._presence
+
+    def keep_presence(self, presence: Mapping[str, pa.Array] | None) -> None:
+        """Keep which rows the upload sent a value for (the summary's coverage)."""
+        self._presence = presence
 
     # -- waiting ----------------------------------------------------------------
 

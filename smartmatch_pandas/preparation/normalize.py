@@ -22,7 +22,7 @@ import numbers
 import unicodedata
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -31,9 +31,10 @@ import pyarrow.compute as pc
 
 from ..errors import InputError, OptionError
 from ..identifiers import IDENTIFIERS
+from ..options import POLICIES as POLICIES
+from ..options import InvalidPolicy as InvalidPolicy
+from ..options import check_policy as check_policy
 
-InvalidPolicy = Literal["keep", "blank", "raise"]
-POLICIES: Final[tuple[str, ...]] = get_args(InvalidPolicy)
 #: Ages (and so birth dates) beyond this many years are taken as impossible.
 MAX_AGE: Final = 120
 TEXT: Final = pa.string()
@@ -47,16 +48,6 @@ _SAMPLE: Final = 32_768
 RAISE_REMEDY: Final = (
     "fix them, or pass invalid='keep' to send them as given or invalid='blank' to send them empty"
 )
-
-
-def check_policy(invalid: object) -> InvalidPolicy:
-    """Return ``invalid`` if it is a policy for invalid values, else raise `OptionError`."""
-    if isinstance(invalid, str) and invalid in POLICIES:
-        return invalid  # type: ignore[return-value]
-    raise OptionError(
-        f"invalid={invalid!r} must be one of {', '.join(map(repr, POLICIES))}: what to send "
-        "for a value that cannot be normalised (as given, blank, or stop with an error)"
-    )
 
 
 # -- any dtype → text, as the user holds it -----------------------------------------------

@@ -4,17 +4,11 @@ Plain typed functions; the accessor, the form and the command line only gather
 their arguments and call them.
 """
 
-from .core import (
-    Cleared,
-    MatchKwargs,
-    ResumeKwargs,
-    SubmitKwargs,
-    clear_cache,
-    jobs,
-    match,
-    resume,
-    submit,
-)
+from .keywords import MatchKwargs, ResumeKwargs, SubmitKwargs
+from .matching import match
+from .resuming import resume
+from .store_views import Cleared, clear_cache, jobs
+from .submitting import submit
 
 __all__ = [
     "Cleared",

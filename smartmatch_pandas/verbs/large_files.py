@@ -32,17 +32,21 @@ from ..files.tables import TableFile
 from ..identifiers import MATCHBACK_ID
 from ..job.handle import Job, Via, check_wait_options
 from ..job.store import JobRecord, JobStore
+from ..options import check_flag
 from ..preparation.batched import file_mapping, upload_file
 from ..preparation.normalize import check_policy
 from ..progress import ProgressArg, Reporter, reporting
-from . import core as api
+from .keywords import MatchKwargs
+from .plan import make_plan
+from .resuming import not_the_list_submitted, recorded_mapping, resumed_job
+from .submitting import submit_body
 
 if TYPE_CHECKING:
     from ..wire.sftp import SFTPSettings
 
 
 def match_file(
-    source: str | Path, output: str | Path, **options: Unpack[api.MatchKwargs]
+    source: str | Path, output: str | Path, **options: Unpack[MatchKwargs]
 ) -> FileResult:
     """Match the contact list in a CSV or Parquet file, writing the enriched list to ``output``.
 
@@ -57,15 +61,15 @@ def match_file(
     """
     timeout, all_matches = options.pop("timeout", None), options.pop("all_matches", False)
     check_wait_options(timeout)  # before anything is paid for
-    api._check_flag("all_matches", all_matches)
+    check_flag("all_matches", all_matches)
     progress = options.pop("progress", True)
     table = TableFile(source)
     mapping = file_mapping(table, options.get("columns"))
-    plan = api._plan_of(None, options, mapping)
+    plan = make_plan(None, options, mapping)
     with reporting(progress) as reporter:
         reporter.stage("preparing")
         upload = upload_file(table, mapping, plan.invalid)
-        job = api._submit_body(
+        job = submit_body(
             upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
         )
         job.wait(timeout=timeout, progress=reporter)
@@ -119,15 +123,15 @@ def resume_file(
         )
 
     def upload(record: JobRecord) -> tuple[Spool, dict[str, pa.Array]]:
-        mapping = api.recorded_mapping(table.columns, record, what="file")
+        mapping = recorded_mapping(table.columns, record, what="file")
         made = upload_file(table, mapping, check_policy(record.invalid))
         if made.body.fingerprint != record.fingerprint:
             made.body.close()
-            raise api.not_the_list_submitted(record, made.rows, what="file")
+            raise not_the_list_submitted(record, made.rows, what="file")
         return made.body, made.presence
 
     with reporting(progress) as reporter:
-        job = api._resumed_job(
+        job = resumed_job(
             store,
             filename,
             None,
@@ -150,8 +154,8 @@ def _finish(
 ) -> FileResult:
     """Merge a finished job's deliverable onto the list in batches, then keep it."""
     assert job.mapping is not None  # a recorded job's
-    assert job._presence is not None  # made from the file, uploaded or checked
-    sent, presence = [*job.mapping.identifiers, MATCHBACK_ID], job._presence
+    assert job.presence is not None  # made from the file, uploaded or checked
+    sent, presence = [*job.mapping.identifiers, MATCHBACK_ID], job.presence
 
     def merge(files: Mapping[str, bytes]) -> tuple[MatchSummary, int]:
         reporter.stage("merging")

@@ -1,0 +1,107 @@
+"""The form's option controls, made from the declaration of the options.
+
+Each option with a :class:`~smartmatch_pandas.options.FormControl` gets its
+widget here, in declaration order; checkboxes of one label share a row. The
+form reads its choices back through :func:`chosen_values`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ..options import OPTION, OPTIONS, Option, cost_notices
+from .html import labelled
+
+#: The options the form has a control for, in declaration order.
+FORM_OPTIONS: Final[tuple[Option, ...]] = tuple(o for o in OPTIONS if o.form is not None)
+#: The form's other keywords: the mapping preset and the service.
+FORM_SETTINGS: Final = ("columns", "api_key", "base_url", "poll_interval", "cache")
+
+
+def form_values(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's keywords, defaults filled in, each option checked as ``match()`` would.
+
+    Raises
+    ------
+    TypeError
+        A keyword the form does not take.
+    OptionError
+        A preset breaks its option's rule (the first, in declaration order).
+    """
+    known = [o.name for o in FORM_OPTIONS] + list(FORM_SETTINGS)
+    unknown = [name for name in given if name not in known]
+    if unknown:
+        raise TypeError(f"MatchForm() got an unexpected keyword argument {unknown[0]!r}")
+    values = {name: OPTION[name].default for name in known} | dict(given)
+    for option in FORM_OPTIONS:
+        values[option.name] = option.checked(values[option.name])
+    return values
+
+
+def option_controls(w: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+    """One widget per form option, set to ``values``, by option name."""
+    return {option.name: _control(w, option, values[option.name]) for option in FORM_OPTIONS}
+
+
+def _control(w: Any, option: Option, value: Any) -> Any:
+    form = option.form
+    assert form is not None
+    if form.kind == "slider":
+        low, high = form.bounds
+        return w.IntSlider(value=value, min=low, max=high, layout=w.Layout(width=form.width))
+    if form.kind == "toggle":
+        return w.ToggleButtons(
+            options=[v for _, v in form.choices], value=value, style={"button_width": form.width}
+        )
+    if form.kind == "checkbox":
+        return w.Checkbox(
+            value=value,
+            description=form.caption,
+            indent=False,
+            layout=w.Layout(width="auto", margin="0 18px 0 0"),
+        )
+    if form.kind == "text":
+        return w.Text(
+            value=value or "", placeholder=form.caption, layout=w.Layout(width=form.width)
+        )
+    return w.Dropdown(options=form.choices, value=value, layout=w.Layout(width=form.width))
+
+
+def typed_options() -> tuple[Option, ...]:
+    """The form options typed into text fields, whose errors show under them."""
+    return tuple(o for o in FORM_OPTIONS if o.form is not None and o.form.kind == "text")
+
+
+def option_rows(w: Any, controls: Mapping[str, Any], field_errors: Mapping[str, Any]) -> list[Any]:
+    """The options' rows: label and control (checkboxes of one label together), then the
+    line for the field's error, if it has one."""
+    rows = []
+    for label, group in itertools.groupby(FORM_OPTIONS, key=lambda o: o.form and o.form.label):
+        members = list(group)
+        if len(members) == 1:
+            control = controls[members[0].name]
+        else:
+            control = w.HBox(
+                [controls[o.name] for o in members], layout=w.Layout(align_items="center")
+            )
+        rows.append(labelled(w, str(label), control))
+        rows += [field_errors[o.name] for o in members if o.name in field_errors]
+    return rows
+
+
+def chosen_values(controls: Mapping[str, Any]) -> dict[str, Any]:
+    """The value each control holds, as the verbs take it (a blank text field is None)."""
+    return {option.name: _value(option, controls[option.name]) for option in FORM_OPTIONS}
+
+
+def _value(option: Option, control: Any) -> Any:
+    if option.form is not None and option.form.kind == "text":
+        return control.value.strip() or None
+    return control.value
+
+
+def chosen_costs(controls: Mapping[str, Any]) -> list[str]:
+    """The notices of the options chosen that may cost extra."""
+    return cost_notices({o.name: controls[o.name].value for o in FORM_OPTIONS})

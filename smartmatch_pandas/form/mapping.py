@@ -1,0 +1,99 @@
+"""The form's column section: one identifier dropdown per column, and what keeps it from
+being sent."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, Final
+
+import pandas as pd
+
+from ..identifiers import IDENTIFIERS
+from ..options import InvalidPolicy
+from ..preparation.check import CheckReport
+from ..preparation.mapping import candidate_pairs, clashing
+from .html import small_caps
+
+#: The dropdown entry of a column that is not sent.
+NOT_SENT: Final = ""
+
+
+def preset_mapping(
+    labels: list[Hashable], columns: Mapping[Hashable, str | None] | None
+) -> dict[Hashable, str | None]:
+    """Each column's identifier as ``resolve_mapping`` would choose it (clashes kept)."""
+    chosen = dict(candidate_pairs(labels, columns))
+    return {label: chosen.get(label) for label in labels}
+
+
+def mapping_grid(
+    w: Any,
+    labels: list[Hashable],
+    columns: Mapping[Hashable, str | None] | None,
+    on_change: Callable[[Hashable], Callable[[Any], None]],
+) -> tuple[Any, dict[Hashable, Any], dict[Hashable, Any]]:
+    """The grid of columns, the dropdown of each and the line saying what its check found."""
+    preset = preset_mapping(labels, columns)
+    choices = [("— not sent —", NOT_SENT), *((i, i) for i in IDENTIFIERS)]
+    header = [
+        w.HTML(small_caps("column")),
+        w.HTML(small_caps("sent as")),
+        w.HTML(small_caps("input check")),
+    ]
+    cells: list[Any] = [*header]
+    dropdowns: dict[Hashable, Any] = {}
+    infos: dict[Hashable, Any] = {}
+    for label in labels:
+        dropdown = w.Dropdown(
+            options=choices,
+            value=preset[label] or NOT_SENT,
+            layout=w.Layout(width="150px"),
+        )
+        dropdown.observe(on_change(label), names="value")
+        info = w.HTML()
+        dropdowns[label], infos[label] = dropdown, info
+        cells += [w.HTML(f"<code>{html.escape(str(label))}</code>"), dropdown, info]
+    grid = w.GridBox(
+        cells,
+        layout=w.Layout(
+            grid_template_columns="minmax(90px, max-content) 156px minmax(160px, 1fr)",
+            grid_gap="2px 10px",
+            align_items="center",
+        ),
+    )
+    return grid, dropdowns, infos
+
+
+def mapping_blockers(
+    df: pd.DataFrame,
+    labels: list[Hashable],
+    columns: Mapping[Hashable, str | None],
+    report: CheckReport,
+    invalid: InvalidPolicy,
+) -> list[str]:
+    """What in the mapping or the data would make ``submit()`` refuse the frame."""
+    if not len(df):
+        return ["the frame has no rows: there is nothing to match"]
+    pairs = candidate_pairs(labels, columns)
+    if not pairs:
+        return ["no column is sent: choose an identifier for at least one column"]
+    blockers = [
+        f"{', '.join(repr(c) for c in labels)} are all set to {identifier}: keep one "
+        'and set the others to "not sent"'
+        for identifier, labels in clashing(pairs).items()
+    ]
+    checked = {check.column for check in report.columns}
+    duplicated = set(df.columns[df.columns.duplicated()])
+    for label, _ in pairs:
+        if label in duplicated:
+            blockers.append(f"column {label!r} appears more than once: rename the duplicates")
+        elif label not in checked:
+            blockers += [p for p in report.problems if f"{label!r}" in p]
+    count = sum(check.invalid for check in report.columns)
+    if count and invalid == "raise":
+        blockers.append(
+            f"{count:,} value(s) cannot be normalised and invalid values is set to "
+            '"stop the match": fix them, or send them as given or empty'
+        )
+    return blockers

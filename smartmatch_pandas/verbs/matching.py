@@ -1,0 +1,136 @@
+"""Matching: :func:`match`, which submits, waits and merges the result back."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from ..job.handle import check_wait_options
+from ..options import Format, InvalidPolicy, check_flag, keywords_of
+from ..progress import ProgressArg, reporting
+from ..wire.webhook import WebhookReceiver
+from .plan import make_plan
+from .submitting import submit_planned
+
+
+def match(
+    df: pd.DataFrame,
+    *,
+    max_matches: int = 1,
+    format: Format = "csv",
+    include_email: bool = False,
+    include_landline: bool = False,
+    include_wireless: bool = False,
+    include_voip: bool = False,
+    webhook: str | WebhookReceiver | None = None,
+    filename: str | None = None,
+    columns: Mapping[Hashable, str | None] | None = None,
+    invalid: InvalidPolicy = "keep",
+    all_matches: bool = False,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    poll_interval: float | None = None,
+    timeout: float | None = None,
+    progress: ProgressArg = True,
+    extra_params: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    refresh: bool = False,
+) -> pd.DataFrame:
+    """Match a contact list against the voter file; return it enriched.
+
+    The frame's identifier columns are sent with a ``matchback_id``; the job
+    is registered, recorded in the job store, uploaded, polled within the
+    service's rate limit, and its deliverable is merged back. Matching the
+    same data with the same options again returns the stored result without
+    a new request (and says so).
+
+    Parameters
+    ----------
+    df
+        The contact list. Columns whose headers name a SmartMatch identifier
+        (``first_name``, ``First Name``, ``ZIP Code``, ``Cell Phone``, ``DOB``,
+        ...; see ``smartmatch_pandas.preparation.mapping.ALIASES``) are normalised and sent;
+        others are kept in the result but not uploaded.
+    max_matches
+        Candidates per row, 1-10, the best included (more than 1 may cost extra).
+    format
+        Compression of the deliverable asked for: ``"csv"``, ``"zip"`` or ``"gzip"``.
+    include_email, include_landline, include_wireless, include_voip
+        Append these contact fields (each may cost extra).
+    webhook
+        An http(s) URL the service POSTs to when the job is done, or a
+        running :class:`~smartmatch_pandas.wire.webhook.WebhookReceiver`, which
+        then completes the job without polling.
+    filename
+        The job's name at the service, 1-50 of ``[A-Za-z0-9_]``; generated
+        (and shown) when None. Keep it: it is how a job is resumed.
+    columns
+        ``{frame column: identifier}`` for columns not recognised by their
+        header, or to override how one is; ``None`` as the identifier keeps a
+        column from being sent.
+    invalid
+        What is sent for a value that cannot be normalised for its identifier
+        (a ZIP of ``"n/a"``, a birth date in the future): ``"keep"`` sends it
+        as given, ``"blank"`` sends an empty cell, ``"raise"`` stops before
+        anything is sent. Either way a warning counts them per column;
+        ``df.smartmatch.check()`` shows examples.
+    all_matches
+        With ``max_matches > 1``, return every candidate: one row per
+        candidate, best first, with a ``match_rank`` column, indexed by the
+        input row's label.
+    api_key
+        TargetSmart API key; default the ``TS_API_KEY`` environment variable.
+    base_url
+        API base URL; default ``SMARTMATCH_BASE_URL``, else TargetSmart's API.
+    poll_interval
+        Seconds between polls; default ``SMARTMATCH_POLL_INTERVAL`` or 30
+        (never below 30 against TargetSmart's API).
+    timeout
+        Seconds to wait for the service at most; None waits as long as it
+        takes. On timeout the job goes on and can be resumed.
+    progress
+        True for a progress bar, False for silence, or a callable receiving
+        :class:`~smartmatch_pandas.progress.ProgressEvent`.
+    extra_params
+        Further service parameters, passed through unchanged.
+    cache
+        Keep the result in the job store's result cache (readable by you
+        alone) and use a result kept there; False stores no result and reads none.
+    refresh
+        Submit a new job even if the same data with the same options was
+        matched before or is being matched now.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input's rows, order, index, columns and dtypes, followed by the
+        appended columns (``tsmart_match_code``, ``vb.*``, ``ts.*``) as text.
+        ``.attrs["smartmatch"]`` holds the job's ``filename``, the rows sent
+        and matched, the match rate and the service's summary ``report``.
+
+    Raises
+    ------
+    OptionError, InputError
+        Before anything is sent, naming the option or column at fault.
+    ServiceError, StorageError, TransportError, JobTimeoutError, DeliverableError
+        After registration; each carries the job's ``filename``.
+    KeyboardInterrupt
+        Re-raised after printing the call that resumes the job, which goes on.
+
+    Examples
+    --------
+    >>> import smartmatch_pandas  # registers df.smartmatch
+    >>> enriched = df.smartmatch.match(max_matches=3)       # doctest: +SKIP
+    """
+    settings = keywords_of("match", locals())
+    check_flag("all_matches", all_matches)
+    check_wait_options(timeout)  # before anything is paid for
+    with reporting(progress) as reporter:  # one bar through submitting, waiting and merging
+        job = submit_planned(df, make_plan(df, keywords_of("submit", settings)), reporter)
+        result = job.wait(timeout=timeout, progress=reporter).result(progress=reporter)
+    reporter.note(result.summary.describe())
+    out = result.candidates if all_matches else result.frame
+    out.attrs["smartmatch"] = {"filename": job.filename, **result.summary.as_attrs()}
+    return out

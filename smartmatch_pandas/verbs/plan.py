@@ -1,0 +1,92 @@
+"""A submission's plan: every keyword of :func:`~smartmatch_pandas.submit` checked, in one step,
+before any request is made."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..errors import InputError
+from ..job.handle import resolve_poll_interval
+from ..job.store import JobStore
+from ..options import SERVICE_OPTIONS, InvalidPolicy, MatchOptions, defaults_of, options_of
+from ..preparation.mapping import ColumnMapping, resolve_mapping
+from ..wire.http import SmartMatchClient
+from ..wire.webhook import WebhookReceiver
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a submission needs, checked before any request is made."""
+
+    options: MatchOptions
+    mapping: ColumnMapping
+    client: SmartMatchClient
+    poll_interval: float
+    store: JobStore
+    cache: bool
+    refresh: bool
+    receiver: WebhookReceiver | None
+    invalid: InvalidPolicy = "keep"
+
+
+def make_plan(
+    df: pd.DataFrame | None, settings: Mapping[str, Any], mapping: ColumnMapping | None = None
+) -> Plan:
+    """The plan for :func:`~smartmatch_pandas.submit`'s keywords ``settings`` (those left
+    out take their declared defaults); ``mapping``, when given, is that of a list not in a
+    frame (a file), and ``df`` is then None.
+
+    Raises
+    ------
+    OptionError, InputError
+        A keyword breaks its rule, or the frame cannot be matched.
+    """
+    values = {**defaults_of("submit"), **settings}
+    webhook = values["webhook"]
+    # A receiver's per-job URL is made once the filename is known.
+    receiver = webhook if isinstance(webhook, WebhookReceiver) else None
+    service = {option.name: values[option.name] for option in SERVICE_OPTIONS}
+    options = MatchOptions(**{**service, "webhook": None if receiver else webhook})
+    for option in options_of("submit"):
+        if not option.service:
+            values[option.name] = option.checked(values[option.name])
+    if mapping is None:
+        mapping = checked_frame(df, values["columns"])
+    client = SmartMatchClient(api_key=values["api_key"], base_url=values["base_url"])
+    return Plan(
+        options=options.with_filename(),
+        mapping=mapping,
+        client=client,
+        poll_interval=resolve_poll_interval(values["poll_interval"], client.base_url),
+        store=JobStore(),
+        cache=values["cache"],
+        refresh=values["refresh"],
+        receiver=receiver,
+        invalid=values["invalid"],
+    )
+
+
+def checked_frame(df: object, columns: Mapping[Hashable, str | None] | None) -> ColumnMapping:
+    """Check that ``df`` can be matched; return its column mapping."""
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got a {type(df).__name__}")
+    if isinstance(df.columns, pd.MultiIndex):
+        raise InputError(
+            "the frame has MultiIndex columns: flatten them first, for example "
+            "df.columns = ['_'.join(map(str, c)) for c in df.columns]"
+        )
+    if len(df) == 0:
+        raise InputError("the frame has no rows: there is nothing to match")
+    mapping = resolve_mapping(df.columns.unique(), columns)
+    duplicated = set(df.columns[df.columns.duplicated()])
+    for column in mapping.columns:
+        if column in duplicated:
+            raise InputError(
+                f"column {column!r} appears more than once in the frame; rename or drop the "
+                "duplicates, for example df.loc[:, ~df.columns.duplicated()]"
+            )
+    return mapping

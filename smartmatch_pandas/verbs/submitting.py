@@ -1,0 +1,312 @@
+"""Submitting: :func:`submit`, and registering, recording and uploading a job.
+
+A job is recorded in the job store before its registration, so it can be
+resumed from any process; the same data with the same options is matched once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import OptionError, ServiceError, SmartMatchError, StorageError, ValidationError
+from ..files.spool import Spool
+from ..job.handle import Job
+from ..job.store import JobRecord, JobStore, cache_key
+from ..options import Format, InvalidPolicy, keywords_of
+from ..preparation.final_check import check_sendable
+from ..preparation.mapping import ColumnMapping
+from ..preparation.table import prepare_table, sent_presence, upload_body
+from ..progress import ProgressArg, Reporter, reporting
+from ..wire.retry import is_expired_url, is_transient
+from ..wire.secrets import SecretURL
+from ..wire.webhook import WebhookReceiver
+from .plan import Plan, make_plan
+
+
+def submit(
+    df: pd.DataFrame,
+    *,
+    max_matches: int = 1,
+    format: Format = "csv",
+    include_email: bool = False,
+    include_landline: bool = False,
+    include_wireless: bool = False,
+    include_voip: bool = False,
+    webhook: str | WebhookReceiver | None = None,
+    filename: str | None = None,
+    columns: Mapping[Hashable, str | None] | None = None,
+    invalid: InvalidPolicy = "keep",
+    api_key: str | None = None,
+    base_url: str | None = None,
+    poll_interval: float | None = None,
+    progress: ProgressArg = True,
+    extra_params: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    refresh: bool = False,
+) -> Job:
+    """Register a SmartMatch job for ``df`` and upload it; return without waiting.
+
+    Takes the same arguments as :func:`match` but ``all_matches`` and
+    ``timeout``. The job is recorded in the job store before its upload, so
+    it can be resumed from any process by its filename. The returned
+    :class:`~smartmatch_pandas.job.handle.Job` is waited for with ``job.wait()`` and
+    read with ``job.result()``.
+
+    When the same data was submitted before with the same options, no new
+    job is made (``refresh=True`` makes one): the returned job is the
+    earlier one, finished (from the result cache) or still running (picked
+    up rather than paid for twice).
+
+    Examples
+    --------
+    >>> job = smartmatch_pandas.submit(df, max_matches=3)   # doctest: +SKIP
+    >>> job.wait().result().frame                           # doctest: +SKIP
+    """
+    plan = make_plan(df, keywords_of("submit", locals()))
+    with reporting(progress) as reporter:
+        return submit_planned(df, plan, reporter)
+
+
+def submit_planned(df: pd.DataFrame, plan: Plan, reporter: Reporter) -> Job:
+    """Submit ``df`` as ``plan`` says, reporting to ``reporter``."""
+    reporter.stage("preparing")
+    body, presence = frame_upload(df, plan.mapping, plan.invalid)
+    return submit_body(body, plan, reporter, frame=df, rows=len(df), presence=presence)
+
+
+def submit_body(
+    body: Spool,
+    plan: Plan,
+    reporter: Reporter,
+    *,
+    frame: pd.DataFrame | None,
+    rows: int,
+    presence: Mapping[str, pa.Array] | None,
+) -> Job:
+    """Submit an upload made already (and close it): the job that matched, or is matching,
+    the same data with the same options, or a new one."""
+    # The body is in memory, or beyond the spill threshold in a private temporary file
+    # that is gone once it is closed, whatever happens.
+    with body:
+        data = body.fingerprint
+        key = cache_key(plan.client.base_url, data, plan.options)
+        earlier = None if plan.refresh else _earlier_job(frame, rows, plan, key, body, reporter)
+        job = earlier or _new_job(frame, rows, plan, body, data, key, reporter)
+    job.keep_presence(presence)
+    return job
+
+
+def frame_upload(
+    df: pd.DataFrame, mapping: ColumnMapping, invalid: InvalidPolicy = "keep"
+) -> tuple[Spool, dict[str, pa.Array]]:
+    """The upload CSV of ``df`` with its fingerprint (the caller closes it), and which
+    rows it sends a value for, per identifier (for the summary)."""
+    table = prepare_table(df, mapping, invalid=invalid)
+    check_sendable(table, mapping, df.index)
+    body, presence = upload_body(table), sent_presence(table)
+    del table
+    # What normalising used is free again: hand it back rather than keep it beside what
+    # comes next (Arrow's allocator keeps freed memory for reuse, thread by thread).
+    pa.default_memory_pool().release_unused()
+    return body, presence
+
+
+def _earlier_job(
+    df: pd.DataFrame | None, rows: int, plan: Plan, key: str, body: Spool, reporter: Reporter
+) -> Job | None:
+    """The job that matched, or is matching, the same data with the same options."""
+    cached = plan.store.load_result(key) if plan.cache else None
+    if cached is not None:
+        reporter.note(
+            f"SmartMatch job {cached.filename}: the same data with the same options was "
+            f"matched before (saved {cached.saved_at}); using that result, with no request "
+            "to the service. refresh=True matches again."
+        )
+        return Job.from_cached(
+            cached,
+            plan.client,
+            options=dataclasses.replace(plan.options, filename=cached.filename),
+            mapping=plan.mapping,
+            rows=rows,
+            poll_interval=plan.poll_interval,
+            frame=df,
+            cache_key=key,
+        )
+    record = plan.store.pending(key)
+    if record is None:
+        return None
+    reporter.note(
+        f"SmartMatch job {record.filename}: the same data with the same options was "
+        f"submitted at {record.submitted_at} and has not finished; picking it up rather than "
+        "paying twice. refresh=True submits anew."
+    )
+    job = Job.from_record(
+        record,
+        plan.client,
+        plan.store,
+        frame=df,
+        poll_interval=plan.poll_interval,
+        cache=plan.cache and record.cache,
+    )
+    if job.state == "registered":
+        upload_job(job, body, reporter, reregister(job))
+    if plan.receiver is not None and plan.receiver.knows(job.filename):
+        plan.receiver.watch(job)
+    return job
+
+
+def _new_job(
+    df: pd.DataFrame | None,
+    rows: int,
+    plan: Plan,
+    body: Spool,
+    data: str,
+    key: str,
+    reporter: Reporter,
+) -> Job:
+    client, store, options = plan.client, plan.store, plan.options
+    filename = options.filename
+    assert filename is not None
+    previous = _previous_record(store, filename)
+    if plan.receiver is not None:
+        options = dataclasses.replace(options, webhook=plan.receiver.url_for(filename))
+    reporter.note(f"SmartMatch job {filename}: {rows:,} rows, {plan.mapping}")
+    for notice in options.costs:
+        reporter.note(f"Note: {notice}.")
+    # Recorded before the registration: a job the service knows is never unknown here.
+    store.save(
+        JobRecord.new(
+            filename=filename,
+            base_url=client.base_url,
+            options=options,
+            mapping=plan.mapping,
+            rows=rows,
+            data=data,
+            key=key,
+            poll_interval=plan.poll_interval,
+            cache=plan.cache,
+            invalid=plan.invalid,
+        )
+    )
+    job = Job(
+        client,
+        filename,
+        options=options,
+        mapping=plan.mapping,
+        rows=rows,
+        poll_interval=plan.poll_interval,
+        frame=df,
+        state="registered",
+        store=store,
+        cache_key=key,
+        cache=plan.cache,
+    )
+    try:
+        url = register_job(job, on_refusal=lambda: _restore(store, filename, previous))
+        upload_job(job, body, reporter, url)
+    except BaseException:
+        if plan.receiver is not None:
+            plan.receiver.forget(filename)
+        raise
+    if plan.receiver is not None:
+        plan.receiver.watch(job)
+    return job
+
+
+def _previous_record(store: JobStore, filename: str) -> JobRecord | None:
+    """The store's record of an earlier job of this filename, if it may be replaced."""
+    previous = store.load(filename)
+    if previous is not None and previous.state in {"uploaded", "ready"}:
+        raise OptionError(
+            f"filename={filename!r} names a job in your job store that has not finished "
+            f"(submitted {previous.submitted_at} to {previous.host}): pick it up with "
+            f"smartmatch_pandas.resume({filename!r}, df), or choose another filename"
+        )
+    return previous
+
+
+def _restore(store: JobStore, filename: str, previous: JobRecord | None) -> None:
+    """The service refused the registration: the store goes back to what it held."""
+    if previous is None:
+        store.remove(filename)
+    else:
+        store.save(previous)
+
+
+def register_job(job: Job, on_refusal: Callable[[], None] | None = None) -> SecretURL:
+    """Register ``job`` (again); return its upload URL."""
+    try:
+        return job.client.register(job.options.params(job.filename))
+    except ServiceError as exc:
+        if is_transient(exc):
+            raise _not_uploaded(exc, job, registered="may be registered") from None
+        if on_refusal is not None:
+            on_refusal()
+        raise
+    except SmartMatchError as exc:
+        raise _not_uploaded(exc, job, registered="may be registered") from None
+
+
+def reregister(job: Job) -> SecretURL:
+    """Register a job that was never uploaded again, under the same filename."""
+    try:
+        return register_job(job)
+    except ValidationError as exc:
+        exc.message += (
+            f"; the service refuses to register {job.filename!r} again. If the upload in "
+            "fact finished before the interruption, the job is running: wait for it with "
+            f"smartmatch_pandas.resume({job.filename!r}, df, reupload=False). Otherwise "
+            "submit the frame anew with smartmatch_pandas.match(df, ..., refresh=True)"
+        )
+        exc.args = (exc.message,)
+        exc.filename = job.filename
+        raise
+
+
+def upload_job(job: Job, body: Spool, reporter: Reporter, url: SecretURL) -> None:
+    """Upload ``body`` for a registered ``job``; it is then running at the service."""
+    reporter.stage("uploading", total=len(body))
+    try:
+        try:
+            job.client.upload(
+                url, body.reader(), on_progress=reporter.advance, filename=job.filename
+            )
+        except StorageError as exc:
+            if not is_expired_url(exc):
+                raise
+            # The upload URL expired or was refused: registering again gives a fresh one.
+            url = job.client.register(job.options.params(job.filename))
+            reporter.stage("uploading", total=len(body))
+            job.client.upload(
+                url, body.reader(), on_progress=reporter.advance, filename=job.filename
+            )
+    except SmartMatchError as exc:
+        raise _not_uploaded(exc, job) from None
+    except KeyboardInterrupt:
+        reporter.close()
+        print(
+            f"\nStopped before the upload finished: SmartMatch job {job.filename!r} is "
+            "registered but not uploaded, so nothing is being matched. Upload it with:\n"
+            f"    {job.resume_call}",
+            flush=True,
+        )
+        raise
+    job.mark_uploaded()
+
+
+def _not_uploaded(
+    exc: SmartMatchError, job: Job, *, registered: str = "is registered"
+) -> SmartMatchError:
+    """Say in ``exc`` that nothing is being matched yet, and how to upload the job."""
+    exc.filename = job.filename
+    exc.message += (
+        f"; the job {registered} but not uploaded, so nothing is being matched: "
+        f"upload it with {job.resume_call}"
+    )
+    exc.args = (exc.message,)
+    return exc
