@@ -677,7 +677,7 @@ def _in_order(positions: np.ndarray) -> bool:
     return bool(np.array_equal(positions, np.arange(len(positions))))
 
 
-def _appended_frame(
+def appended_frame(
     table: pa.Table, appended: list[str], names: list[str], take: np.ndarray, index: pd.Index
 ) -> pd.DataFrame:
     """The appended columns (see :func:`taken_text`) as a frame on ``index``."""
@@ -718,7 +718,7 @@ def _with_appended(
     names: list[str],
     rows_of: np.ndarray,
 ) -> pd.DataFrame:
-    extra = _appended_frame(best, appended, names, rows_of, df.index)
+    extra = appended_frame(best, appended, names, rows_of, df.index)
     if not len(extra.columns):
         return df.copy()
     # A copy of the user's columns under pandas 2 (no Copy-on-Write): the result must
@@ -752,7 +752,7 @@ def _additional(
     missing = [c for c in appended if c not in table.column_names]
     for column in missing:
         table = table.append_column(column, pa.nulls(table.num_rows, pa.string()))
-    extra = _appended_frame(table, appended, names, order, source.index)
+    extra = appended_frame(table, appended, names, order, source.index)
     extra.insert(0, RANK, ranks)
     return pd.concat([source, extra], axis=1), positions
 

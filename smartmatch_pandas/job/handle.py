@@ -37,7 +37,7 @@ import pyarrow as pa
 from ..deliverable.results import (
     Deliverable,
     MatchResult,
-    _appended_frame,
+    appended_frame,
     merge_back,
     read_files,
     unpack_deliverable,
@@ -364,6 +364,15 @@ class Job:
         self._state, self._error = state, error
         self._stored(lambda store: store.update(self.filename, state=state, error=error), None)
 
+    def upload_done(self) -> None:
+        """Tell the job its upload finished: it is matching now (and its record says so)."""
+        self._set_state("uploaded")
+
+    def knows_sent(self, presence: Mapping[str, pa.Array] | None) -> None:
+        """Tell the job which rows its upload sent a value for, per identifier (or that
+        this is unknown: None), so its summary can count them."""
+        self._presence = presence
+
     # -- waiting ----------------------------------------------------------------
 
     def status(self) -> JobStatus:
@@ -438,12 +447,11 @@ class Job:
             return  # a failed job cannot be resumed
         if self.resume_call in exc.message:
             return  # said already
-        exc.filename = self.filename
-        exc.message += (
-            f"; nothing is lost: pick SmartMatch job {self.filename!r} up again with "
-            f"{self.resume_call}"
+        exc.with_context(
+            advice=f"nothing is lost: pick SmartMatch job {self.filename!r} up again with "
+            f"{self.resume_call}",
+            filename=self.filename,
         )
-        exc.args = (exc.message,)
 
     def _interrupted(self) -> str:
         lines = [
@@ -502,12 +510,11 @@ class Job:
             except RateLimitError as exc:
                 refused += 1
                 if refused >= MAX_POLL_FAILURES:
-                    exc.message = f"the service refused {refused} polls in a row: {exc.message}"
-                    exc.args = (exc.message,)
+                    exc.with_context(before=f"the service refused {refused} polls in a row")
                     raise
                 continue
             except (TransportError, ServiceError) as exc:
-                if isinstance(exc, JobFailedError) or not _transient(exc):
+                if isinstance(exc, JobFailedError) or not transient(exc):
                     raise
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
@@ -539,7 +546,7 @@ class Job:
         except (RateLimitError, TransportError):
             pass
         except ServiceError as exc:
-            if isinstance(exc, JobFailedError) or not _transient(exc):
+            if isinstance(exc, JobFailedError) or not transient(exc):
                 raise
 
     def _claim(self) -> bool:
@@ -581,7 +588,7 @@ class Job:
                 settings=sftp,
             )
         except JobTimeoutError as exc:
-            exc.message += f"; pick it up again with {self.resume_call}, adding via='sftp'"
+            exc.with_context(advice=f"pick it up again with {self.resume_call}, adding via='sftp'")
             raise
         self._deliverable = Spool.of(data)
         self._set_state("downloaded")
@@ -802,14 +809,15 @@ def _sent_frame(deliverable: Deliverable, sent: list[str], rows: int) -> pd.Data
     take = np.full(n, -1, dtype=np.int64)
     take[ids[valid].astype(np.int64).to_numpy()] = np.flatnonzero(valid)
     identifiers = [c for c in sent if c != MATCHBACK_ID and c in best.column_names]
-    return _appended_frame(best, identifiers, identifiers, take, pd.RangeIndex(n))
+    return appended_frame(best, identifiers, identifiers, take, pd.RangeIndex(n))
 
 
 #: Errors after which a job is picked up again with ``resume()``, as their message says.
 _RESUMABLE: Final = (ServiceError, StorageError, TransportError)
 
 
-def _transient(exc: Exception) -> bool:
+def transient(exc: Exception) -> bool:
+    """Whether ``exc`` may pass if the request is tried again (a network failure, a 5xx)."""
     if isinstance(exc, TransportError):
         return True
     status = getattr(exc, "status", None)

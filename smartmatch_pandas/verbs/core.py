@@ -25,7 +25,7 @@ from ..errors import (
     ValidationError,
 )
 from ..files.spool import Spool
-from ..job.handle import Job, Via, _transient, check_wait_options, resolve_poll_interval
+from ..job.handle import Job, Via, check_wait_options, resolve_poll_interval, transient
 from ..job.store import JobRecord, JobStore, cache_key, label_matches, service_url
 from ..options import Format, MatchOptions, check_filename
 from ..preparation.final_check import check_sendable
@@ -271,7 +271,7 @@ def _submit_body(
         key = cache_key(plan.client.base_url, data, plan.options)
         earlier = None if plan.refresh else _earlier_job(frame, rows, plan, key, body, reporter)
         job = earlier or _new_job(frame, rows, plan, body, data, key, reporter)
-    job._presence = presence
+    job.knows_sent(presence)
     return job
 
 
@@ -417,7 +417,7 @@ def _register(job: Job, on_refusal: Callable[[], None] | None = None) -> SecretU
     try:
         return job.client.register(job.options.params(job.filename))
     except ServiceError as exc:
-        if _transient(exc):
+        if transient(exc):
             raise _not_uploaded(exc, job, registered="may be registered") from None
         if on_refusal is not None:
             on_refusal()
@@ -454,20 +454,18 @@ def _upload(job: Job, body: Spool, reporter: Reporter, url: SecretURL) -> None:
             flush=True,
         )
         raise
-    job._set_state("uploaded")
+    job.upload_done()
 
 
 def _not_uploaded(
     exc: SmartMatchError, job: Job, *, registered: str = "is registered"
 ) -> SmartMatchError:
     """Say in ``exc`` that nothing is being matched yet, and how to upload the job."""
-    exc.filename = job.filename
-    exc.message += (
-        f"; the job {registered} but not uploaded, so nothing is being matched: "
-        f"upload it with {job.resume_call}"
+    return exc.with_context(
+        advice=f"the job {registered} but not uploaded, so nothing is being matched: "
+        f"upload it with {job.resume_call}",
+        filename=job.filename,
     )
-    exc.args = (exc.message,)
-    return exc
 
 
 def match(
@@ -740,7 +738,7 @@ def _resumed_job(
         job = Job.from_record(
             record, client, store, frame=df, poll_interval=interval, cache=cache and record.cache
         )
-        job._presence = presence
+        job.knows_sent(presence)
         # The filename is read first: a result cached for another job is not loaded at all.
         cached = (
             store.load_result(record.key)
@@ -762,7 +760,7 @@ def _resumed_job(
                 frame=df,
                 cache_key=record.key,
             )
-            job._presence = presence
+            job.knows_sent(presence)
             return job
         reporter.note(
             f"Resuming SmartMatch job {filename}: {record.rows:,} rows submitted "
@@ -780,7 +778,7 @@ def _resumed_job(
             if reupload:
                 _upload(job, body, reporter, _reregister(job))
             else:
-                job._set_state("uploaded")
+                job.upload_done()
         return job
     finally:
         if body is not None:
@@ -792,14 +790,13 @@ def _reregister(job: Job) -> SecretURL:
     try:
         return _register(job)
     except ValidationError as exc:
-        exc.message += (
-            f"; the service refuses to register {job.filename!r} again. If the upload in "
+        exc.with_context(
+            advice=f"the service refuses to register {job.filename!r} again. If the upload in "
             "fact finished before the interruption, the job is running: wait for it with "
             f"smartmatch_pandas.resume({job.filename!r}, df, reupload=False). Otherwise "
-            "submit the frame anew with smartmatch_pandas.match(df, ..., refresh=True)"
+            "submit the frame anew with smartmatch_pandas.match(df, ..., refresh=True)",
+            filename=job.filename,
         )
-        exc.args = (exc.message,)
-        exc.filename = job.filename
         raise
 
 
