@@ -474,6 +474,10 @@ def test_progress_shows_every_stage(fresh_service: LocalService) -> None:
     notes = [e.message for e in events if e.stage == "note"]
     assert notes[0]
     assert notes[0].startswith("SmartMatch job sm_")
+    kinds = [e.kind for e in events if e.stage == "note"]
+    assert kinds[0] == "job"
+    assert set(kinds) <= {"job", "cost", "info"}
+    assert all(e.kind is None for e in events if e.stage != "note")
 
 
 def test_the_bytes_of_a_cached_job_are_fetched_on_request(fresh_service: LocalService) -> None:

@@ -349,9 +349,9 @@ def _new_job(
     previous = _previous_record(store, filename)
     if plan.receiver is not None:
         options = dataclasses.replace(options, webhook=plan.receiver.url_for(filename))
-    reporter.note(f"SmartMatch job {filename}: {rows:,} rows, {plan.mapping}")
+    reporter.note(f"SmartMatch job {filename}: {rows:,} rows, {plan.mapping}", kind="job")
     for notice in options.costs:
-        reporter.note(f"Note: {notice}.")
+        reporter.note(f"Note: {notice}.", kind="cost")
     # Recorded before the registration: a job the service knows is never unknown here.
     store.save(
         JobRecord.new(
