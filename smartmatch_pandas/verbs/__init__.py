@@ -15,15 +15,19 @@ from .core import (
     resume,
     submit,
 )
+from .large_files import FileResult, match_file, resume_file
 
 __all__ = [
     "Cleared",
+    "FileResult",
     "MatchKwargs",
     "ResumeKwargs",
     "SubmitKwargs",
     "clear_cache",
     "jobs",
     "match",
+    "match_file",
     "resume",
+    "resume_file",
     "submit",
 ]
