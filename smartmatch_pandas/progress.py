@@ -91,11 +91,6 @@ class Reporter:
         self._event = ProgressEvent("preparing")
         self._started = time.monotonic()
 
-    @property
-    def enabled(self) -> bool:
-        """Whether anything is shown or called."""
-        return self._show or self._callback is not None
-
     def note(self, message: str, kind: NoteKind = "info") -> None:
         """Tell the user one line (shown above the bar); ``kind`` says what it is about."""
         if self._callback:

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from .._version import __version__
 from ..errors import OptionError, SmartMatchWarning
-from ..files.spool import Spool, SpooledFiles, fingerprint_of
+from ..files.spool import Spool, SpooledFiles
 from ..paths import configured_dir, user_cache_dir
 
 if TYPE_CHECKING:
@@ -63,15 +63,6 @@ def store_home() -> Path:
     """Where the job store lives: ``SMARTMATCH_HOME``, else the user's cache folder
     (see :func:`smartmatch_pandas.paths.user_cache_dir`)."""
     return configured_dir(HOME_ENV, user_cache_dir())
-
-
-def fingerprint(body: bytes) -> str:
-    """A fingerprint of the uploaded data (its SHA-256): equal bodies, equal fingerprints.
-
-    A :class:`~smartmatch_pandas.files.spool.Spool` made with ``digest=True`` gives the
-    same fingerprint of what was written to it, without holding the bytes.
-    """
-    return fingerprint_of(hashlib.sha256(body))
 
 
 def service_url(base_url: str) -> str:
@@ -145,7 +136,8 @@ class JobRecord:
     rows
         Rows uploaded.
     fingerprint
-        The uploaded data's fingerprint (:func:`fingerprint`).
+        The uploaded data's fingerprint (:attr:`Spool.fingerprint
+        <smartmatch_pandas.files.spool.Spool.fingerprint>`).
     key
         The result's cache key (:func:`cache_key`).
     poll_interval
@@ -396,25 +388,18 @@ class JobStore:
     def _result_path(self, key: str) -> Path:
         return self.results_dir / f"{key}.parquet"
 
-    def save_result(self, key: str, filename: str, files: Mapping[str, bytes]) -> None:
-        """Keep a finished job's deliverable files, as Parquet, under ``key``.
+    def saving_result(
+        self, key: str, filename: str, files: Mapping[str, bytes], *, warn: bool = True
+    ) -> PendingResult:
+        """Start keeping a finished job's deliverable files under ``key``, as Parquet, on
+        a thread of its own (see :class:`PendingResult`); ``files`` must stay open until
+        it is written. A failure is warned of (``warn``), and kept in its ``error``.
 
         A file is kept in rows of at most :data:`RESULT_BLOCK` bytes (its name
         repeated), read block by block from its spool when it has one
         (:class:`~smartmatch_pandas.files.spool.SpooledFiles`): a deliverable larger
         than memory is cached without ever being held whole.
         """
-        pending = self.saving_result(key, filename, files, warn=False)
-        pending.wait()
-        if pending.error is not None:
-            raise pending.error
-
-    def saving_result(
-        self, key: str, filename: str, files: Mapping[str, bytes], *, warn: bool = True
-    ) -> PendingResult:
-        """Start keeping a result as :meth:`save_result` does, on a thread of its own
-        (see :class:`PendingResult`); ``files`` must stay open until it is written.
-        A failure is warned of (``warn``) rather than raised."""
         meta = {"filename": filename, "saved_at": _now(), "version": __version__}
         path = self._result_path(key)
         return PendingResult(path, lambda partial: _write_result(partial, meta, files), warn=warn)
