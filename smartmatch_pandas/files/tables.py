@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from ..deliverable.results import csv_header, text_columns, without_data
 from ..errors import InputError
+from ..private_files import PrivateFile
 
 #: Rows per batch (fewer when they are wide: see :data:`BATCH_BYTES`).
 BATCH_ROWS: Final = 65_536
@@ -164,23 +165,26 @@ class TableWriter:
 
     The file is written beside its place under a temporary name and moved
     there by :meth:`close`, so a run that fails leaves no half-written list.
-    It is readable by the user alone (mode 0600): it holds contact data.
+    It is readable by the user alone (mode 0600): it holds contact data (see
+    :mod:`smartmatch_pandas.private_files`).
     """
 
     def __init__(self, path: str | os.PathLike[str], schema: pa.Schema) -> None:
         self.path = Path(path)
-        self._partial = self.path.with_name(f".{self.path.name}.partial")
         # Contact data: readable by the user alone from the first byte (the writers
-        # below truncate the file, keeping its mode; the rename keeps it too).
-        os.close(os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-        self._partial.chmod(0o600)  # in case an earlier run left it otherwise
+        # below open the private file by name and truncate it, keeping its mode).
+        self._pending = PrivateFile(self.path)
         self._writer: Any
-        if self.path.suffix.lower() == ".parquet":
-            self.schema = schema
-            self._writer = pq.ParquetWriter(self._partial, schema)
-        else:
-            self.schema = schema.remove_metadata()
-            self._writer = pacsv.CSVWriter(self._partial, self.schema)
+        try:
+            if self.path.suffix.lower() == ".parquet":
+                self.schema = schema
+                self._writer = pq.ParquetWriter(self._pending.path, schema)
+            else:
+                self.schema = schema.remove_metadata()
+                self._writer = pacsv.CSVWriter(self._pending.path, self.schema)
+        except BaseException:
+            self._pending.discard()
+            raise
 
     def __enter__(self) -> TableWriter:
         return self
@@ -197,14 +201,14 @@ class TableWriter:
     def close(self) -> None:
         """Finish the file and move it into place."""
         self._writer.close()
-        self._partial.replace(self.path)
+        self._pending.commit()
 
     def abort(self) -> None:
         """Stop, and remove what was written."""
         try:
             self._writer.close()
         finally:
-            self._partial.unlink(missing_ok=True)
+            self._pending.discard()
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:

@@ -12,7 +12,7 @@ Layout, under :func:`store_home`::
     .lock                     taken while a record is read, changed and written back
 
 Folders are created readable by the user alone (0700) and files written
-atomically (a temporary file renamed into place) with mode 0600. Changes to
+atomically with mode 0600 (see :mod:`smartmatch_pandas.private_files`). Changes to
 a record happen under an exclusive lock on ``.lock``, so two processes
 (a notebook and ``smartmatch-pandas resume``) can use the store at once.
 """
@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -42,6 +41,7 @@ from .._version import __version__
 from ..errors import OptionError, SmartMatchWarning
 from ..files.spool import Spool, SpooledFiles
 from ..paths import configured_dir, user_cache_dir
+from ..private_files import private_path, write_private
 
 if TYPE_CHECKING:
     from ..options import MatchOptions
@@ -311,7 +311,7 @@ class JobStore:
 
     def _write(self, record: JobRecord) -> None:
         record.updated_at = _now()
-        _write_atomic(self._record_path(record.filename), record.to_json())
+        write_private(self._record_path(record.filename), record.to_json())
 
     def modify(self, filename: str, change: Callable[[JobRecord], object]) -> JobRecord | None:
         """Apply ``change`` to the record of ``filename`` under the lock; None if there is none."""
@@ -482,7 +482,7 @@ class PendingResult:
 
     def _run(self, write: Callable[[Path], None]) -> None:
         try:
-            with _atomic_path(self._path) as partial:
+            with private_path(self._path) as partial:
                 write(partial)
         except BaseException as exc:  # kept for wait()'s caller, or warned of
             self.error = exc
@@ -573,25 +573,3 @@ def _file_lock(path: Path) -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A private (0600) temporary path beside ``path``, renamed onto it if all goes well."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
-    partial = Path(name)
-    try:
-        yield partial
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a reader sees the old file or the new, never half."""
-    with _atomic_path(path) as partial, open(partial, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())

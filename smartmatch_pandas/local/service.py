@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..identifiers import IDENTIFIERS, MATCH_CODE
+from ..private_files import write_private
 from . import faults as _faults
 from .faults import Faults
 from .matcher import Candidates, Matcher
@@ -682,18 +683,10 @@ def _package(format_: str, files: dict[str, bytes]) -> bytes:
     return _zip(files)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically: a reader never sees a half-written drop file."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    partial.chmod(0o600)
-    partial.replace(path)
-
-
 def _write_drop(path: Path, data: bytes, pause: float) -> None:
     """Write a drop-folder zip: atomically, or (``pause > 0``) slowly in place."""
     if pause <= 0:
-        _write_private(path, data)
+        write_private(path, data)  # a reader never sees a half-written drop file
         return
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
