@@ -19,7 +19,7 @@ import smartmatch_pandas as sm
 from smartmatch_pandas import OptionError
 from smartmatch_pandas.deliverable.results import unpack_deliverable
 from smartmatch_pandas.files.spool import Spool, SpooledFiles, spill_threshold
-from smartmatch_pandas.job.store import _settled
+from smartmatch_pandas.job.cache import settled
 from smartmatch_pandas.local import LocalService
 from smartmatch_pandas.progress import ProgressEvent
 
@@ -214,7 +214,7 @@ def test_match_with_every_body_spilled_gives_the_same_and_leaves_nothing(
         assert {mode for _, mode in watcher.seen["merging"]} == {0o600}
         # The result cache is compressed from the spilled files on a thread of its own,
         # after match() returns; once it is written, they are closed.
-        _settled()
+        settled()
         assert not open_files_in(spill_dir)
     # The same upload, spilled or not, has the same fingerprint: this one is cached.
     again = sm.match(contacts, **settings, progress=False)

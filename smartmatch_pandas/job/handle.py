@@ -67,7 +67,7 @@ from .store import JobRecord, JobStore, State
 
 if TYPE_CHECKING:
     from ..wire.sftp import SFTPSettings
-    from .store import CachedResult
+    from .cache import CachedResult
 
 #: How a job learns it is done: it polls, a webhook receiver calls it, or the
 #: deliverable is fetched from the account's SFTP drop.
@@ -758,7 +758,7 @@ class Job:
         Compressing one large enough to have spilled to a temporary file takes
         a core for a while, so it is done on a thread of its own while the
         caller goes on with the result (see
-        :class:`~smartmatch_pandas.job.store.PendingResult`); a smaller one is
+        :class:`~smartmatch_pandas.job.cache.PendingResult`); a smaller one is
         kept before this returns.
         """
         if self._files is not None or not self.cache or self.cache_key is None:
@@ -768,7 +768,7 @@ class Job:
         large = any(spooled.spool(name).spilled for name in spooled)
 
         def save(store: JobStore) -> None:
-            pending = store.saving_result(key, self.filename, spooled, warn=large)
+            pending = store.results.saving(key, self.filename, spooled, warn=large)
             if not large:
                 pending.wait()
                 if pending.error is not None:

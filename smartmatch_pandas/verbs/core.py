@@ -294,7 +294,7 @@ def _earlier_job(
     df: pd.DataFrame | None, rows: int, plan: _Plan, key: str, body: Spool, reporter: Reporter
 ) -> Job | None:
     """The job that matched, or is matching, the same data with the same options."""
-    cached = plan.store.load_result(key) if plan.cache else None
+    cached = plan.store.results.load(key) if plan.cache else None
     if cached is not None:
         reporter.note(
             f"SmartMatch job {cached.filename}: the same data with the same options was "
@@ -741,8 +741,8 @@ def _resumed_job(
         job.knows_sent(presence)
         # The filename is read first: a result cached for another job is not loaded at all.
         cached = (
-            store.load_result(record.key)
-            if job.cache and store.result_of(record.key) == filename
+            store.results.load(record.key)
+            if job.cache and store.results.filename_of(record.key) == filename
             else None
         )
         if cached is not None:
@@ -936,7 +936,7 @@ def jobs() -> pd.DataFrame:
     store = JobStore()
     rows = []
     for record in store.records():
-        cached = store.result_of(record.key) == record.filename
+        cached = store.results.filename_of(record.key) == record.filename
         rows.append(
             {
                 "filename": record.filename,
@@ -1000,7 +1000,7 @@ def clear_cache(*, jobs: bool = False) -> Cleared:
             if not record.pending:
                 store.remove(record.filename)
                 forgotten += 1
-    results, size = store.clear_results()
+    results, size = store.results.clear()
     return Cleared(results, size, forgotten)
 
 
