@@ -488,3 +488,12 @@ def test_the_bytes_of_a_cached_job_are_fetched_on_request(fresh_service: LocalSe
     cached = sm.submit(frame, format="zip", **fresh_service.settings, progress=False)
     assert cached.from_cache
     assert cached.download() == data
+
+
+def test_a_submitted_job_knows_which_rows_it_sent(fresh_service: LocalService) -> None:
+    frame = frame_of(fresh_service)
+    job = sm.submit(frame, **fresh_service.settings, progress=False)
+    assert job.presence is not None
+    assert job.mapping is not None
+    assert set(job.presence) == set(job.mapping.identifiers)
+    assert all(len(flags) == len(frame) for flags in job.presence.values())

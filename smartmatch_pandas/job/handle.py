@@ -368,6 +368,11 @@ class Job:
         """Tell the job its upload finished: it is matching now (and its record says so)."""
         self._set_state("uploaded")
 
+    @property
+    def presence(self) -> Mapping[str, pa.Array] | None:
+        """Per identifier, which rows the upload sent a value for; None while unknown."""
+        return self._presence
+
     def knows_sent(self, presence: Mapping[str, pa.Array] | None) -> None:
         """Tell the job which rows its upload sent a value for, per identifier (or that
         this is unknown: None), so its summary can count them."""
