@@ -200,7 +200,7 @@ def client_match(frame: pd.DataFrame, reach: dict[str, Any], max_matches: int) -
     """One ``match()``: seconds per phase, the client's total, and its peak memory."""
     import smartmatch_pandas as sm
     from smartmatch_pandas.job import handle as job
-    from smartmatch_pandas.job.store import _settled
+    from smartmatch_pandas.job.cache import settled
     from smartmatch_pandas.verbs import core as api
 
     seconds: dict[str, float] = {}
@@ -224,7 +224,7 @@ def client_match(frame: pd.DataFrame, reach: dict[str, Any], max_matches: int) -
         wall, cpu = clock.lap()
     # The result cache is written on a thread of its own, finishing after match() returns:
     # its time is shown apart, and the peak memory counts it.
-    _settled()
+    settled()
     cache_after = clock.lap()[0] - wall
     used = peak() - before
     check_result(frame, out, max_matches)

@@ -37,10 +37,22 @@ from .preparation.check import CheckReport, check_frame
 from .preparation.mapping import ColumnMapping
 from .preparation.table import prepare_frame
 from .progress import ProgressEvent
-from .verbs import clear_cache, jobs, match, resume, submit
+from .verbs import (
+    Cleared,
+    FileResult,
+    clear_cache,
+    jobs,
+    match,
+    match_file,
+    resume,
+    resume_file,
+    submit,
+)
+from .wire.webhook import WebhookReceiver
 
 if _TYPE_CHECKING:
     from .form.widget import MatchForm
+    from .wire.sftp import SFTPSettings
 
 del _accessor
 
@@ -49,6 +61,8 @@ def __getattr__(name: str) -> _Any:
     # ``smartmatch_pandas.sftp`` needs the optional paramiko: imported on first use.
     if name == "sftp":
         return _import_module(".wire.sftp", __name__)
+    if name == "SFTPSettings":
+        return _import_module(".wire.sftp", __name__).SFTPSettings
     # The form needs ipywidgets, loaded only when a form is made.
     if name == "MatchForm":
         return _import_module(".form", __name__).MatchForm
@@ -59,8 +73,10 @@ __all__ = [
     "IDENTIFIERS",
     "AuthorizationError",
     "CheckReport",
+    "Cleared",
     "ColumnMapping",
     "DeliverableError",
+    "FileResult",
     "HostKeyError",
     "InputError",
     "Job",
@@ -74,18 +90,22 @@ __all__ = [
     "OptionError",
     "ProgressEvent",
     "RateLimitError",
+    "SFTPSettings",
     "ServiceError",
     "SmartMatchError",
     "SmartMatchWarning",
     "StorageError",
     "TransportError",
     "ValidationError",
+    "WebhookReceiver",
     "__version__",
     "check_frame",
     "clear_cache",
     "jobs",
     "match",
+    "match_file",
     "prepare_frame",
     "resume",
+    "resume_file",
     "submit",
 ]

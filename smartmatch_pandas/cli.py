@@ -26,7 +26,7 @@ from .options import cli_options
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
@@ -37,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's argument parser, with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="smartmatch-pandas",
         description="Match contact lists against TargetSmart's voter file with SmartMatch.",

@@ -7,6 +7,8 @@ a presigned URL.
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class SmartMatchError(Exception):
     """Base class of every error raised by smartmatch-pandas.
@@ -23,6 +25,34 @@ class SmartMatchError(Exception):
         self.message = message
         self.filename = filename
         super().__init__(message)
+
+    def with_context(
+        self, *, before: str | None = None, advice: str | None = None, filename: str | None = None
+    ) -> Self:
+        """Say more in this error, and return it (for ``raise``).
+
+        Parameters
+        ----------
+        before
+            What led to the error: the message becomes ``"{before}: {message}"``.
+        advice
+            What to do about it: the message becomes ``"{message}; {advice}"``.
+        filename
+            The job's filename, when the error turns out to concern a registered job.
+
+        Returns
+        -------
+        Self
+            This same error (its type, attributes and traceback kept), enriched.
+        """
+        if before is not None:
+            self.message = f"{before}: {self.message}"
+        if advice is not None:
+            self.message = f"{self.message}; {advice}"
+        if filename is not None:
+            self.filename = filename
+        self.args = (self.message,)
+        return self
 
     def __str__(self) -> str:
         if self.filename and self.filename not in self.message:

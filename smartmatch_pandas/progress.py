@@ -27,6 +27,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 Stage = Literal["preparing", "uploading", "waiting", "downloading", "merging", "done", "note"]
+#: What a note says: the new job's filename, rows and mapping (``"job"``), what its
+#: options may cost (``"cost"``), or anything else (``"info"``).
+NoteKind = Literal["info", "job", "cost"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class ProgressEvent:
     message
         A line for the user (the filename, the mapping, the summary), or
         while waiting what is awaited (``"waiting for the webhook"``, ``"ready"``).
+    kind
+        For a note, what it says (see :data:`NoteKind`), so a UI can pick notes
+        without reading their words; None for other stages.
     """
 
     stage: Stage
@@ -58,6 +64,7 @@ class ProgressEvent:
     next_poll_in: float | None = None
     elapsed: float = 0.0
     message: str | None = None
+    kind: NoteKind | None = None
 
 
 ProgressCallback = Callable[[ProgressEvent], Any]
@@ -84,15 +91,10 @@ class Reporter:
         self._event = ProgressEvent("preparing")
         self._started = time.monotonic()
 
-    @property
-    def enabled(self) -> bool:
-        """Whether anything is shown or called."""
-        return self._show or self._callback is not None
-
-    def note(self, message: str) -> None:
-        """Tell the user one line (shown above the bar)."""
+    def note(self, message: str, kind: NoteKind = "info") -> None:
+        """Tell the user one line (shown above the bar); ``kind`` says what it is about."""
         if self._callback:
-            self._callback(ProgressEvent("note", message=message))
+            self._callback(ProgressEvent("note", message=message, kind=kind))
         if self._show:
             if self._bar is not None:
                 self._bar.write(message, file=sys.stdout)

@@ -139,20 +139,22 @@ WATCH = Watch()
 
 
 def _public_classes() -> list[type]:
+    from smartmatch_pandas.job import cache as cache
     from smartmatch_pandas.job import store as store
     from smartmatch_pandas.local import sftp_server
     from smartmatch_pandas.wire import sftp as sftp
     from smartmatch_pandas.wire import webhook as webhook
 
     named = [getattr(sm, name) for name in sm.__all__]
-    classes = [c for c in named if isinstance(c, type) and not issubclass(c, BaseException)]
+    # A named tuple is made by __new__ (object's __init__ takes no fields): left out.
+    classes = [c for c in named if isinstance(c, type) and not issubclass(c, BaseException | tuple)]
     return [
         *classes,
         client.SmartMatchClient,
         client.PollResult,
         store.JobStore,
         store.JobRecord,
-        store.CachedResult,
+        cache.CachedResult,
         webhook.WebhookReceiver,
         SecretURL,
         sftp.SFTPSettings,

@@ -9,8 +9,13 @@ import smartmatch_pandas
 
 PACKAGE = Path(smartmatch_pandas.__file__).parent
 #: What both ends may share: the identifiers (the protocol's one shared
-#: fact) and where files go on the user's machine (nothing of the protocol).
-SHARED = {"smartmatch_pandas.identifiers", "smartmatch_pandas.paths"}
+#: fact), where files go on the user's machine and how a private file is written
+#: (nothing of the protocol).
+SHARED = {
+    "smartmatch_pandas.identifiers",
+    "smartmatch_pandas.paths",
+    "smartmatch_pandas.private_files",
+}
 
 
 def _imports(path: Path) -> set[str]:

@@ -179,3 +179,14 @@ def test_two_columns_for_one_identifier_names_both() -> None:
         sm.InputError, match=r"'zip' and 'Postcode'.*columns=\{'zip': 'zip', 'Postcode': None\}"
     ):
         frame.smartmatch.match(api_key="k" * 8)
+
+
+def test_an_error_told_its_context_keeps_its_type_and_says_more() -> None:
+    error = sm.RateLimitError("too many requests", retry_after=3.0)
+    same = error.with_context(before="the service refused 5 polls in a row", advice="wait")
+    assert same is error
+    assert same.retry_after == 3.0
+    assert error.message == "the service refused 5 polls in a row: too many requests; wait"
+    assert error.args == (error.message,)
+    error.with_context(filename="sm_job")
+    assert str(error) == f"{error.message} (job 'sm_job')"

@@ -474,6 +474,10 @@ def test_progress_shows_every_stage(fresh_service: LocalService) -> None:
     notes = [e.message for e in events if e.stage == "note"]
     assert notes[0]
     assert notes[0].startswith("SmartMatch job sm_")
+    kinds = [e.kind for e in events if e.stage == "note"]
+    assert kinds[0] == "job"
+    assert set(kinds) <= {"job", "cost", "info"}
+    assert all(e.kind is None for e in events if e.stage != "note")
 
 
 def test_the_bytes_of_a_cached_job_are_fetched_on_request(fresh_service: LocalService) -> None:
@@ -484,3 +488,12 @@ def test_the_bytes_of_a_cached_job_are_fetched_on_request(fresh_service: LocalSe
     cached = sm.submit(frame, format="zip", **fresh_service.settings, progress=False)
     assert cached.from_cache
     assert cached.download() == data
+
+
+def test_a_submitted_job_knows_which_rows_it_sent(fresh_service: LocalService) -> None:
+    frame = frame_of(fresh_service)
+    job = sm.submit(frame, **fresh_service.settings, progress=False)
+    assert job.presence is not None
+    assert job.mapping is not None
+    assert set(job.presence) == set(job.mapping.identifiers)
+    assert all(len(flags) == len(frame) for flags in job.presence.values())

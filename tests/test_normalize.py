@@ -29,8 +29,8 @@ from smartmatch_pandas.preparation.normalize import (
     MAX_AGE,
     RULES,
     STATES,
-    _digits_only,
     check_policy,
+    digits_only,
     normalize,
     to_text,
 )
@@ -639,10 +639,10 @@ def test_no_row_is_dropped_or_moved(rows: list[tuple[Any, ...]], seed: int) -> N
 
 def test_digits_only_on_sliced_and_empty_arrays() -> None:
     array = pa.array(["x1", "(555) 234-5678", "", "é9z", "12"])
-    assert _digits_only(array).to_pylist() == ["1", "5552345678", "", "9", "12"]
-    assert _digits_only(array.slice(1, 3)).to_pylist() == ["5552345678", "", "9"]
-    assert _digits_only(pa.array([], pa.string())).to_pylist() == []
-    assert _digits_only(pa.array(["", ""])).to_pylist() == ["", ""]
+    assert digits_only(array).to_pylist() == ["1", "5552345678", "", "9", "12"]
+    assert digits_only(array.slice(1, 3)).to_pylist() == ["5552345678", "", "9"]
+    assert digits_only(pa.array([], pa.string())).to_pylist() == []
+    assert digits_only(pa.array(["", ""])).to_pylist() == ["", ""]
 
 
 def test_composing_accents_without_arrow_s_normaliser(monkeypatch: pytest.MonkeyPatch) -> None:

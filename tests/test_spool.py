@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import stat
 import sys
@@ -18,7 +19,7 @@ import smartmatch_pandas as sm
 from smartmatch_pandas import OptionError
 from smartmatch_pandas.deliverable import unpack_deliverable
 from smartmatch_pandas.files.spool import Spool, SpooledFiles, spill_threshold
-from smartmatch_pandas.job.store import _settled, fingerprint
+from smartmatch_pandas.job.cache import settled
 from smartmatch_pandas.local import LocalService
 from smartmatch_pandas.progress import ProgressEvent
 
@@ -59,7 +60,7 @@ def test_a_spool_stays_in_memory_below_its_threshold() -> None:
         assert not spool.spilled
         assert len(spool) == 17
         assert spool.getvalue() == b"matchback_id\n0\n1\n"
-        assert spool.fingerprint == fingerprint(b"matchback_id\n0\n1\n")
+        assert spool.fingerprint == "sha256:" + hashlib.sha256(b"matchback_id\n0\n1\n").hexdigest()
 
 
 def test_past_its_threshold_a_spool_moves_to_a_private_file_with_no_name(
@@ -70,7 +71,7 @@ def test_past_its_threshold_a_spool_moves_to_a_private_file_with_no_name(
         for start in range(0, len(body), 4096):
             spool.write(body[start : start + 4096])
         assert spool.spilled
-        assert spool.fingerprint == fingerprint(body)
+        assert spool.fingerprint == "sha256:" + hashlib.sha256(body).hexdigest()
         assert spool.getvalue() == body
         assert spool.head(6) == b"0,Ann,"
         assert spool.tail(6) == b"02134\n"
@@ -213,7 +214,7 @@ def test_match_with_every_body_spilled_gives_the_same_and_leaves_nothing(
         assert {mode for _, mode in watcher.seen["merging"]} == {0o600}
         # The result cache is compressed from the spilled files on a thread of its own,
         # after match() returns; once it is written, they are closed.
-        _settled()
+        settled()
         assert not open_files_in(spill_dir)
     # The same upload, spilled or not, has the same fingerprint: this one is cached.
     again = sm.match(contacts, **settings, progress=False)

@@ -274,6 +274,9 @@ def test_match_runs_in_the_background_and_shows_the_filename_at_once(
     assert form.job.filename == filename
     assert form.job.options.max_matches == 2
     assert not form.match_button.disabled
+    # The filename line and the cost notice are shown elsewhere, not among the notes.
+    assert f"SmartMatch job {filename}:" not in form._message.value
+    assert "may cost extra" not in form._message.value
 
 
 def test_the_form_gives_what_match_gives(environ: LocalService, crm: pd.DataFrame) -> None:

@@ -60,7 +60,7 @@ def spill_threshold() -> int:
 
 
 def fingerprint_of(digest: Any) -> str:
-    """The fingerprint of data from its SHA-256 hash object (see :func:`store.fingerprint`)."""
+    """The fingerprint of data from its SHA-256 hash object (``"sha256:<hex>"``)."""
     return "sha256:" + str(digest.hexdigest())
 
 

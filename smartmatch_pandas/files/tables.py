@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import InputError
+from ..private_files import PrivateFile
 from .csv import HEAD_BYTES, PARSE_BLOCK, CSVWriter, csv_header, text_csv_options, without_data
 
 #: Rows per batch (fewer when they are wide: see :data:`BATCH_BYTES`).
@@ -160,23 +161,26 @@ class TableWriter:
 
     The file is written beside its place under a temporary name and moved
     there by :meth:`close`, so a run that fails leaves no half-written list.
-    It is readable by the user alone (mode 0600): it holds contact data.
+    It is readable by the user alone (mode 0600): it holds contact data (see
+    :mod:`smartmatch_pandas.private_files`).
     """
 
     def __init__(self, path: str | os.PathLike[str], schema: pa.Schema) -> None:
         self.path = Path(path)
-        self._partial = self.path.with_name(f".{self.path.name}.partial")
         # Contact data: readable by the user alone from the first byte (the writers
-        # below truncate the file, keeping its mode; the rename keeps it too).
-        os.close(os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-        self._partial.chmod(0o600)  # in case an earlier run left it otherwise
+        # below open the private file by name and truncate it, keeping its mode).
+        self._pending = PrivateFile(self.path)
         self._writer: pq.ParquetWriter | _CSVFile
-        if self.path.suffix.lower() == ".parquet":
-            self.schema = schema
-            self._writer = pq.ParquetWriter(self._partial, schema)
-        else:
-            self.schema = schema.remove_metadata()
-            self._writer = _CSVFile(self._partial, self.schema)
+        try:
+            if self.path.suffix.lower() == ".parquet":
+                self.schema = schema
+                self._writer = pq.ParquetWriter(self._pending.path, schema)
+            else:
+                self.schema = schema.remove_metadata()
+                self._writer = _CSVFile(self._pending.path, self.schema)
+        except BaseException:
+            self._pending.discard()
+            raise
 
     def __enter__(self) -> TableWriter:
         return self
@@ -193,14 +197,14 @@ class TableWriter:
     def close(self) -> None:
         """Finish the file and move it into place."""
         self._writer.close()
-        self._partial.replace(self.path)
+        self._pending.commit()
 
     def abort(self) -> None:
         """Stop, and remove what was written."""
         try:
             self._writer.close()
         finally:
-            self._partial.unlink(missing_ok=True)
+            self._pending.discard()
 
 
 class _CSVFile:

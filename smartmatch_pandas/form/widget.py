@@ -32,7 +32,7 @@ from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option
 from ..preparation.check import CheckReport, check_frame
 from ..preparation.mapping import auto_identifier
 from ..preparation.table import prepare_frame
-from ..progress import ProgressEvent
+from ..progress import NoteKind, ProgressEvent
 from ..wire.http import is_real_service, resolve_base_url
 from .controls import (
     FORM_OPTIONS,
@@ -529,7 +529,7 @@ class MatchForm:
     def _on_progress(self, event: ProgressEvent) -> None:
         if event.stage == "note":
             if event.message:
-                self._add_note(event.message)
+                self._add_note(event.message, event.kind)
             return
         now = time.monotonic()
         transfer_done = event.total is not None and event.done >= event.total
@@ -537,10 +537,10 @@ class MatchForm:
             self._last_draw = now
             self._post(lambda: self._draw_stage(event))
 
-    def _add_note(self, message: str) -> None:
-        if message.startswith("SmartMatch job ") and ": " in message and "rows, sending" in message:
+    def _add_note(self, message: str, kind: NoteKind | None = None) -> None:
+        if kind == "job":
             return  # the filename and mapping line: the form shows both already
-        if message.startswith("Note: ") and "may cost extra" in message:
+        if kind == "cost":
             return  # the cost notice is above the button
         self._notes.append(message)
         self._post(self._draw_notes)

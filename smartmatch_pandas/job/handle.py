@@ -70,7 +70,7 @@ from .vetting import DeliverableCheck
 
 if TYPE_CHECKING:
     from ..wire.sftp import SFTPSettings
-    from .store import CachedResult
+    from .cache import CachedResult
 
 #: How a job learns it is done: it polls, a webhook receiver calls it, or the
 #: deliverable is fetched from the account's SFTP drop.
@@ -449,12 +449,11 @@ class Job:
             return  # a failed job cannot be resumed
         if self.resume_call in exc.message:
             return  # said already
-        exc.filename = self.filename
-        exc.message += (
-            f"; nothing is lost: pick SmartMatch job {self.filename!r} up again with "
-            f"{self.resume_call}"
+        exc.with_context(
+            advice=f"nothing is lost: pick SmartMatch job {self.filename!r} up again with "
+            f"{self.resume_call}",
+            filename=self.filename,
         )
-        exc.args = (exc.message,)
 
     def _interrupted(self) -> str:
         lines = [
@@ -513,8 +512,7 @@ class Job:
             except RateLimitError as exc:
                 refused += 1
                 if refused >= MAX_POLL_FAILURES:
-                    exc.message = f"the service refused {refused} polls in a row: {exc.message}"
-                    exc.args = (exc.message,)
+                    exc.with_context(before=f"the service refused {refused} polls in a row")
                     raise
                 continue
             except (TransportError, ServiceError) as exc:
@@ -590,7 +588,7 @@ class Job:
                 self.filename, vet=check, timeout=timeout, progress=reporter, settings=sftp
             )
         except JobTimeoutError as exc:
-            exc.message += f"; pick it up again with {self.resume_call}, adding via='sftp'"
+            exc.with_context(advice=f"pick it up again with {self.resume_call}, adding via='sftp'")
             raise
         self._deliverable, self._read = spool, check.accepted
         self._set_state("downloaded")
@@ -767,7 +765,7 @@ class Job:
         Compressing one large enough to have spilled to a temporary file takes
         a core for a while, so it is done on a thread of its own while the
         caller goes on with the result (see
-        :class:`~smartmatch_pandas.job.store.PendingResult`); a smaller one is
+        :class:`~smartmatch_pandas.job.cache.PendingResult`); a smaller one is
         kept before this returns.
         """
         if self._files is not None or not self.cache or self.cache_key is None:
@@ -777,7 +775,7 @@ class Job:
         large = any(spooled.spool(name).spilled for name in spooled)
 
         def save(store: JobStore) -> None:
-            pending = store.saving_result(key, self.filename, spooled, warn=large)
+            pending = store.results.saving(key, self.filename, spooled, warn=large)
             if not large:
                 pending.wait()
                 if pending.error is not None:

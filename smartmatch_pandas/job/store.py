@@ -1,4 +1,4 @@
-"""The per-user job store: a record of every job, and the result cache.
+"""The per-user job store: a record of every job (and, beside them, the result cache).
 
 A SmartMatch job costs money, cannot be cancelled and can run for hours,
 so every job is written down the moment it is registered (before its
@@ -8,11 +8,11 @@ then pick it up again by its filename.
 Layout, under :func:`store_home`::
 
     jobs/<filename>.json      one record per job: no API key, no URL, no contact data
-    results/<key>.parquet     a finished job's deliverable, for the same data and options
+    results/<key>.parquet     a finished job's deliverable (:mod:`~smartmatch_pandas.job.cache`)
     .lock                     taken while a record is read, changed and written back
 
 Folders are created readable by the user alone (0700) and files written
-atomically (a temporary file renamed into place) with mode 0600. Changes to
+atomically with mode 0600 (see :mod:`smartmatch_pandas.private_files`). Changes to
 a record happen under an exclusive lock on ``.lock``, so two processes
 (a notebook and ``smartmatch-pandas resume``) can use the store at once.
 """
@@ -24,24 +24,20 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
-import warnings
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from .._version import __version__
-from ..errors import OptionError, SmartMatchWarning
-from ..files.spool import Spool, SpooledFiles, fingerprint_of
+from ..errors import OptionError
 from ..paths import configured_dir, user_cache_dir
+from ..private_files import write_private
+from .cache import ResultCache
 
 if TYPE_CHECKING:
     from ..options import MatchOptions
@@ -50,7 +46,6 @@ if TYPE_CHECKING:
 #: The environment variable that moves the store.
 HOME_ENV: Final = "SMARTMATCH_HOME"
 _RECORD_FORMAT: Final = 1
-_RESULT_META: Final = b"smartmatch"
 #: Options that do not change what a job returns, left out of its cache key.
 _DELIVERY_OPTIONS: Final = frozenset({"filename", "webhook"})
 
@@ -63,15 +58,6 @@ def store_home() -> Path:
     """Where the job store lives: ``SMARTMATCH_HOME``, else the user's cache folder
     (see :func:`smartmatch_pandas.paths.user_cache_dir`)."""
     return configured_dir(HOME_ENV, user_cache_dir())
-
-
-def fingerprint(body: bytes) -> str:
-    """A fingerprint of the uploaded data (its SHA-256): equal bodies, equal fingerprints.
-
-    A :class:`~smartmatch_pandas.files.spool.Spool` made with ``digest=True`` gives the
-    same fingerprint of what was written to it, without holding the bytes.
-    """
-    return fingerprint_of(hashlib.sha256(body))
 
 
 def service_url(base_url: str) -> str:
@@ -145,7 +131,8 @@ class JobRecord:
     rows
         Rows uploaded.
     fingerprint
-        The uploaded data's fingerprint (:func:`fingerprint`).
+        The uploaded data's fingerprint (:attr:`Spool.fingerprint
+        <smartmatch_pandas.files.spool.Spool.fingerprint>`).
     key
         The result's cache key (:func:`cache_key`).
     poll_interval
@@ -244,25 +231,6 @@ class JobRecord:
         return cls(**{k: v for k, v in raw.items() if k in known})
 
 
-@dataclass(frozen=True)
-class CachedResult:
-    """A finished job's deliverable, from the result cache.
-
-    Attributes
-    ----------
-    filename
-        The job that produced it.
-    saved_at
-        When it was stored (ISO 8601, UTC).
-    files
-        The deliverable's files, by name, as the service sent them.
-    """
-
-    filename: str
-    saved_at: str
-    files: Mapping[str, bytes]
-
-
 class JobStore:
     """The job store at ``home`` (default :func:`store_home`).
 
@@ -286,6 +254,8 @@ class JobStore:
                 f"{HOME_ENV} to a folder you can write, where job records are kept"
             ) from None
         self._lock_path = self.home / ".lock"
+        #: The result cache, in ``results/``.
+        self.results = ResultCache(self.results_dir)
 
     def __repr__(self) -> str:
         return f"JobStore({str(self.home)!r})"
@@ -319,7 +289,7 @@ class JobStore:
 
     def _write(self, record: JobRecord) -> None:
         record.updated_at = _now()
-        _write_atomic(self._record_path(record.filename), record.to_json())
+        write_private(self._record_path(record.filename), record.to_json())
 
     def modify(self, filename: str, change: Callable[[JobRecord], object]) -> JobRecord | None:
         """Apply ``change`` to the record of ``filename`` under the lock; None if there is none."""
@@ -391,173 +361,12 @@ class JobStore:
 
         self.modify(filename, record_poll)
 
-    # -- the result cache ----------------------------------------------------------
-
-    def _result_path(self, key: str) -> Path:
-        return self.results_dir / f"{key}.parquet"
-
-    def save_result(self, key: str, filename: str, files: Mapping[str, bytes]) -> None:
-        """Keep a finished job's deliverable files, as Parquet, under ``key``.
-
-        A file is kept in rows of at most :data:`RESULT_BLOCK` bytes (its name
-        repeated), read block by block from its spool when it has one
-        (:class:`~smartmatch_pandas.files.spool.SpooledFiles`): a deliverable larger
-        than memory is cached without ever being held whole.
-        """
-        pending = self.saving_result(key, filename, files, warn=False)
-        pending.wait()
-        if pending.error is not None:
-            raise pending.error
-
-    def saving_result(
-        self, key: str, filename: str, files: Mapping[str, bytes], *, warn: bool = True
-    ) -> PendingResult:
-        """Start keeping a result as :meth:`save_result` does, on a thread of its own
-        (see :class:`PendingResult`); ``files`` must stay open until it is written.
-        A failure is warned of (``warn``) rather than raised."""
-        meta = {"filename": filename, "saved_at": _now(), "version": __version__}
-        path = self._result_path(key)
-        return PendingResult(path, lambda partial: _write_result(partial, meta, files), warn=warn)
-
-    def load_result(self, key: str) -> CachedResult | None:
-        """The cached deliverable for ``key``, or None.
-
-        Its files are spools (:class:`~smartmatch_pandas.files.spool.SpooledFiles`):
-        large ones spill to private temporary files as they are read.
-        """
-        _settled(self._result_path(key))
-        try:
-            source = pq.ParquetFile(self._result_path(key))
-        except (FileNotFoundError, pa.ArrowInvalid, OSError):
-            return None
-        spools: dict[str, Spool] = {}
-        try:
-            with source:
-                meta = json.loads((source.schema_arrow.metadata or {}).get(_RESULT_META, b"{}"))
-                for batch in source.iter_batches(batch_size=1):
-                    for name, block in zip(batch["name"], batch["content"], strict=True):
-                        spools.setdefault(name.as_py(), Spool()).write(block.as_buffer())
-        except (pa.ArrowInvalid, OSError, ValueError):
-            SpooledFiles(spools).close()
-            return None
-        files = SpooledFiles(spools)
-        return CachedResult(str(meta.get("filename", "")), str(meta.get("saved_at", "")), files)
-
-    def result_of(self, key: str) -> str | None:
-        """The filename of the job whose result is cached under ``key``, without reading it."""
-        _settled(self._result_path(key))
-        try:
-            schema = pq.read_schema(self._result_path(key))
-        except (FileNotFoundError, pa.ArrowInvalid, OSError):
-            return None
-        meta = json.loads((schema.metadata or {}).get(_RESULT_META, b"{}"))
-        return str(meta.get("filename", "")) or None
-
-    def clear_results(self, keys: set[str] | None = None) -> tuple[int, int]:
-        """Remove cached results (those of ``keys``, or all); return (files, bytes) removed."""
-        _settled()
-        count = size = 0
-        for path in self.results_dir.glob("*.parquet"):
-            if keys is not None and path.stem not in keys:
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                size += path.stat().st_size
-                path.unlink()
-                count += 1
-        return count, size
-
     # -- locking ---------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         with _THREAD_LOCK, _file_lock(self._lock_path):
             yield
-
-
-class PendingResult:
-    """A result being written on a thread of its own, to a private partial file
-    renamed into place once whole.
-
-    Compressing a large deliverable takes a core for a while, so it is done
-    while the caller goes on. Until it is settled, anything that reads the
-    result cache in this process waits for it, and so does the end of the
-    process (the thread is not a daemon): nothing is half written.
-    """
-
-    def __init__(self, path: Path, write: Callable[[Path], None], *, warn: bool = True) -> None:
-        self._path, self._warn = path, warn
-        #: What went wrong writing it, if anything.
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(write,), name="smartmatch-result-cache"
-        )
-        with _PENDING_LOCK:
-            _PENDING[path] = self
-        self._thread.start()
-
-    def _run(self, write: Callable[[Path], None]) -> None:
-        try:
-            with _atomic_path(self._path) as partial:
-                write(partial)
-        except BaseException as exc:  # kept for wait()'s caller, or warned of
-            self.error = exc
-        finally:
-            with _PENDING_LOCK:
-                if _PENDING.get(self._path) is self:
-                    del _PENDING[self._path]
-        if self.error is not None and self._warn:
-            warnings.warn(
-                f"a result could not be kept in the result cache at {self._path.parent} "
-                f"({getattr(self.error, 'strerror', None) or self.error}); the job is done "
-                "all the same",
-                SmartMatchWarning,
-                stacklevel=1,
-            )
-
-    def wait(self) -> None:
-        """Wait until the result is written, or has failed (see :attr:`error`)."""
-        self._thread.join()
-
-
-_PENDING: dict[Path, PendingResult] = {}
-_PENDING_LOCK = threading.Lock()
-
-
-def _settled(path: Path | None = None) -> None:
-    """Wait for this process's results being written (the one at ``path``, or all)."""
-    with _PENDING_LOCK:
-        pending = [p for k, p in _PENDING.items() if path is None or k == path]
-    for result in pending:
-        result.wait()
-
-
-def _write_result(partial: Path, meta: dict[str, str], files: Mapping[str, bytes]) -> None:
-    schema = _RESULT_SCHEMA.with_metadata({_RESULT_META: json.dumps(meta).encode()})
-    with pq.ParquetWriter(
-        str(partial),
-        schema,
-        compression="zstd",
-        # One long value per row: neither dictionaries nor min/max statistics help.
-        use_dictionary=False,
-        write_statistics=False,
-    ) as writer:
-        for name in files:
-            for block in _file_blocks(files, name):
-                writer.write_table(pa.table([[name], [block]], schema=schema))
-
-
-#: Bytes of a deliverable's file per row of a cached result.
-RESULT_BLOCK: Final = 4 * 2**20
-_RESULT_SCHEMA: Final = pa.schema([("name", pa.string()), ("content", pa.large_binary())])
-
-
-def _file_blocks(files: Mapping[str, bytes], name: str) -> Iterator[bytes]:
-    """File ``name`` in blocks of at most :data:`RESULT_BLOCK` bytes (one, if empty)."""
-    with SpooledFiles.of(files).spool(name).reader() as reader:
-        block = reader.read(RESULT_BLOCK)
-        yield block
-        while block := reader.read(RESULT_BLOCK):
-            yield block
 
 
 # flock() excludes other processes; this lock also spares a process's own
@@ -588,25 +397,3 @@ def _file_lock(path: Path) -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A private (0600) temporary path beside ``path``, renamed onto it if all goes well."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
-    partial = Path(name)
-    try:
-        yield partial
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a reader sees the old file or the new, never half."""
-    with _atomic_path(path) as partial, open(partial, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())

@@ -299,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Type"] = "application/xml"
             self._reply(status, error.xml(uuid.uuid4().hex[:16].upper()), headers)
         else:
-            body = SmartMatchService._body(query, url="", error=_api_error(status))
+            body = SmartMatchService.answer_body(query, url="", error=_api_error(status))
             self._json(Answer(status, body, headers))
 
     def _discard_body(self, limit: int = _DRAIN, *, share: float = 1.0) -> None:

@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..identifiers import IDENTIFIERS, MATCH_CODE
+from ..private_files import write_private
 from . import faults as _faults
 from .faults import Faults
 from .matcher import Candidates, Matcher
@@ -270,7 +271,7 @@ class SmartMatchService:
         url = self.store.presign(
             "PUT", job.upload_key, base_url, expired=self._fault("upload", "expired", job)
         )
-        return Answer(200, self._body(query, url=url))
+        return Answer(200, self.answer_body(query, url=url))
 
     def poll(self, api_key: str | None, query: dict[str, str], base_url: str) -> Answer:
         """``GET service/smartmatch/poll``: rate-limited; the download URL once ready."""
@@ -289,7 +290,7 @@ class SmartMatchService:
             if job.last_poll is not None and now - job.last_poll < self.config.poll_interval:
                 self.stats["rate_limit_violations"] += 1
                 wait = self.config.poll_interval - (now - job.last_poll)
-                body = self._body(
+                body = self.answer_body(
                     query,
                     url="",
                     error="Too Many Requests: poll at most once "
@@ -299,10 +300,10 @@ class SmartMatchService:
             job.last_poll = now
             state, ready = job.state, now >= job.ready_at
         if state == "failed":
-            return Answer(200, self._body(query, url="", error=job.error))
+            return Answer(200, self.answer_body(query, url="", error=job.error))
         if state == "done" and ready and not self._fault("poll", "never_ready", job):
-            return Answer(200, self._body(query, url=self.deliverable_url(job, base_url)))
-        return Answer(200, self._body(query, url=""))
+            return Answer(200, self.answer_body(query, url=self.deliverable_url(job, base_url)))
+        return Answer(200, self.answer_body(query, url=""))
 
     def deliverable_url(self, job: ServiceJob, base_url: str) -> str:
         """A fresh presigned GET URL for the job's deliverable."""
@@ -459,11 +460,12 @@ class SmartMatchService:
 
     def _error(self, query: dict[str, str], message: str, status: int) -> Answer:
         self.count("errors")
-        body = self._body(query, url="", error=message)
+        body = self.answer_body(query, url="", error=message)
         return Answer(200 if self.config.error_status == "200" else status, body)
 
     @staticmethod
-    def _body(query: dict[str, str], *, url: str, error: str | None = None) -> dict[str, Any]:
+    def answer_body(query: dict[str, str], *, url: str, error: str | None = None) -> dict[str, Any]:
+        """The JSON body of an answer to ``query``: the download ``url`` or the ``error``."""
         return {
             "input": dict(query),
             "error": error,
@@ -681,18 +683,10 @@ def _package(format_: str, files: dict[str, bytes]) -> bytes:
     return _zip(files)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically: a reader never sees a half-written drop file."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    partial.chmod(0o600)
-    partial.replace(path)
-
-
 def _write_drop(path: Path, data: bytes, pause: float) -> None:
     """Write a drop-folder zip: atomically, or (``pause > 0``) slowly in place."""
     if pause <= 0:
-        _write_private(path, data)
+        write_private(path, data)  # a reader never sees a half-written drop file
         return
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:

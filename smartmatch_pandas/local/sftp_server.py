@@ -187,6 +187,11 @@ class DropServer:
         return self._key
 
     @property
+    def takes_keys(self) -> bool:
+        """Whether the account may log in with a public key (any is authorized)."""
+        return bool(self._authorized)
+
+    @property
     def known_hosts_line(self) -> str:
         """The ``known_hosts`` line a client needs to trust this server."""
         return known_hosts_line(self.host, self.port, self.host_key)
@@ -255,7 +260,7 @@ class _Gate(paramiko.ServerInterface):
         self.server = server
 
     def get_allowed_auths(self, username: str) -> str:
-        kinds = ["publickey"] if self.server._authorized else []
+        kinds = ["publickey"] if self.server.takes_keys else []
         if self.server.password is not None:
             kinds.append("password")
         return ",".join(kinds)

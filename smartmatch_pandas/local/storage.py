@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import os
 import re
 import secrets
 import time
@@ -22,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Final
 from urllib.parse import urlencode
+
+from ..private_files import private_file
 
 _KEY_RULE: Final = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
 _DATE_FORMAT: Final = "%Y%m%dT%H%M%SZ"
@@ -186,25 +187,19 @@ class ObjectStore:
         # One level at a time: mkdir(parents=True) makes the levels between without a mode.
         for folder in reversed(target.relative_to(self.root).parents[:-1]):
             (self.root / folder).mkdir(exist_ok=True, mode=0o700)
-        partial = target.with_name(target.name + f".{secrets.token_hex(4)}.partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                remaining = length
-                while remaining:
-                    block = body.read(min(remaining, 1 << 20))
-                    if not block:
-                        raise S3Error(
-                            400,
-                            "IncompleteBody",
-                            "You did not provide the number of bytes specified by the "
-                            "Content-Length HTTP header.",
-                        )
-                    out.write(block)
-                    remaining -= len(block)
-            partial.replace(target)
-        finally:
-            partial.unlink(missing_ok=True)
+        with private_file(target) as out:
+            remaining = length
+            while remaining:
+                block = body.read(min(remaining, 1 << 20))
+                if not block:
+                    raise S3Error(
+                        400,
+                        "IncompleteBody",
+                        "You did not provide the number of bytes specified by the "
+                        "Content-Length HTTP header.",
+                    )
+                out.write(block)
+                remaining -= len(block)
 
     def get(self, key: str) -> bytes:
         """The object under ``key``.

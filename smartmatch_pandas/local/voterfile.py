@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -45,6 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..paths import configured_dir, user_cache_dir
+from ..private_files import private_file
 from . import reference
 
 #: Bump whenever the generator's output for a given (size, seed) changes: it keys the cache.
@@ -219,16 +219,13 @@ class VoterFile:
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write it as Parquet (``.parquet``) or CSV (any other name), readable by you alone."""
         target = Path(path)
-        partial = target.with_name(f".{target.name}.partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
+        with private_file(target) as out:
             if target.suffix.lower() == ".parquet":
                 pq.write_table(self.table, out, compression="zstd")
             else:
                 import pyarrow.csv as pacsv
 
                 pacsv.write_csv(self.table, out)
-        partial.replace(target)
 
 
 def cache_dir() -> Path:
@@ -241,14 +238,8 @@ def _save(table: pa.Table, path: Path) -> None:
     """Write atomically into a private folder; a read-only cache only costs a rebuild."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".voters-", suffix=".partial")
-        try:
-            with os.fdopen(fd, "wb") as out:  # mkstemp makes it 0600
-                pq.write_table(table, out, compression="zstd")
-            Path(partial).replace(path)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
+        with private_file(path) as out:
+            pq.write_table(table, out, compression="zstd")
     except OSError:
         pass
 

@@ -502,13 +502,13 @@ def _phone_digits(text: pa.Array) -> pa.Array:
         _regex(valid, r"[xXnN#]"),
         lambda t: pc.replace_substring_regex(t, _EXTENSION, ""),
     )
-    digits = _keep_where(valid.is_valid(), _digits_only(valid))
+    digits = _keep_where(valid.is_valid(), digits_only(valid))
     return _fix(
         digits, pc.equal(pc.utf8_length(digits), 11), lambda t: pc.utf8_slice_codeunits(t, 1)
     )
 
 
-def _digits_only(text: pa.Array) -> pa.Array:
+def digits_only(text: pa.Array) -> pa.Array:
     """Every value with all but its ASCII digits removed.
 
     Done on the raw UTF-8 bytes with NumPy: Arrow has no kernel for it, and a

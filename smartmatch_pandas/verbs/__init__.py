@@ -5,6 +5,7 @@ their arguments and call them.
 """
 
 from .keywords import MatchKwargs, ResumeKwargs, SubmitKwargs
+from .large_files import FileResult, match_file, resume_file
 from .matching import match
 from .resuming import resume
 from .store_views import Cleared, clear_cache, jobs
@@ -12,12 +13,15 @@ from .submitting import submit
 
 __all__ = [
     "Cleared",
+    "FileResult",
     "MatchKwargs",
     "ResumeKwargs",
     "SubmitKwargs",
     "clear_cache",
     "jobs",
     "match",
+    "match_file",
     "resume",
+    "resume_file",
     "submit",
 ]

@@ -50,14 +50,40 @@ def match_file(
 ) -> FileResult:
     """Match the contact list in a CSV or Parquet file, writing the enriched list to ``output``.
 
-    Takes :func:`smartmatch_pandas.match`'s keyword arguments and writes what
+    For a list larger than memory: writes what
     ``write_table(match(read_table(source), ...), output)`` would, without
-    ever holding the list in memory (see the module's notes).
+    ever holding the list (it is read, uploaded and merged back in batches).
+
+    Parameters
+    ----------
+    source
+        The contact list: a ``.csv`` or ``.parquet`` file.
+    output
+        Where the enriched list goes (``.csv`` or ``.parquet``), written
+        readable by the user alone and renamed into place once whole.
+    **options
+        :func:`smartmatch_pandas.match`'s keyword arguments (``columns``,
+        ``max_matches``, ``timeout``, ``progress``...).
 
     Returns
     -------
     FileResult
         The job's filename, its summary, and the rows written.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read or matched as it is; nothing was sent.
+    SmartMatchError
+        As :func:`smartmatch_pandas.match`: every error after the job was
+        registered says how to pick it up again (with :func:`resume_file`).
+
+    Examples
+    --------
+    >>> import smartmatch_pandas as sm
+    >>> done = sm.match_file("contacts.csv", "enriched.parquet", max_matches=3)  # doctest: +SKIP
+    >>> done.summary.match_rate                                                # doctest: +SKIP
+    0.87
     """
     timeout, all_matches = options.pop("timeout", None), options.pop("all_matches", False)
     check_wait_options(timeout)  # before anything is paid for
@@ -80,7 +106,17 @@ def match_file(
 
 @dataclass(frozen=True)
 class FileResult:
-    """What :func:`match_file` did: the job, its summary, the rows written."""
+    """What :func:`match_file` (or :func:`resume_file`) did.
+
+    Attributes
+    ----------
+    filename
+        The SmartMatch job's filename.
+    summary
+        How many rows matched, in all and by identifier.
+    written
+        Rows written to the output file.
+    """
 
     filename: str
     summary: MatchSummary
@@ -108,8 +144,36 @@ def resume_file(
     As :func:`smartmatch_pandas.resume` with the frame read from ``source``, and
     the result written to ``output``, without ever holding the list: the file
     is checked against the job's upload (and uploaded again if the job never
-    was) batch by batch, then merged as :func:`match_file` merges. ``via`` and
-    ``sftp`` are :func:`smartmatch_pandas.resume`'s.
+    was) batch by batch, then merged as :func:`match_file` merges.
+
+    Parameters
+    ----------
+    filename
+        The job's filename, as :func:`match_file` (or ``smartmatch-pandas match``) named it.
+    source
+        The contact list that was submitted: the same rows, in the same order.
+    output
+        Where the enriched list goes (``.csv`` or ``.parquet``).
+    all_matches, timeout, progress, api_key, base_url, poll_interval, cache, reupload, via, sftp
+        As for :func:`smartmatch_pandas.resume`.
+
+    Returns
+    -------
+    FileResult
+        The job's filename, its summary, and the rows written.
+
+    Raises
+    ------
+    InputError
+        The job store has no record of ``filename``, or ``source`` is not the
+        list that was submitted.
+    SmartMatchError
+        As :func:`smartmatch_pandas.resume`.
+
+    Examples
+    --------
+    >>> import smartmatch_pandas as sm
+    >>> sm.resume_file(filename, "contacts.csv", "enriched.csv")  # doctest: +SKIP
     """
     table = TableFile(source)
     store = JobStore()

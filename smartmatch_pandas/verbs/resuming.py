@@ -159,8 +159,8 @@ def resumed_job(
         job.keep_presence(presence)
         # The filename is read first: a result cached for another job is not loaded at all.
         cached = (
-            store.load_result(record.key)
-            if job.cache and store.result_of(record.key) == filename
+            store.results.load(record.key)
+            if job.cache and store.results.filename_of(record.key) == filename
             else None
         )
         if cached is not None:

@@ -46,7 +46,7 @@ def jobs() -> pd.DataFrame:
     store = JobStore()
     rows = []
     for record in store.records():
-        cached = store.result_of(record.key) == record.filename
+        cached = store.results.filename_of(record.key) == record.filename
         rows.append(
             {
                 "filename": record.filename,
@@ -110,5 +110,5 @@ def clear_cache(*, jobs: bool = False) -> Cleared:
             if not record.pending:
                 store.remove(record.filename)
                 forgotten += 1
-    results, size = store.clear_results()
+    results, size = store.results.clear()
     return Cleared(results, size, forgotten)

@@ -120,7 +120,7 @@ def _earlier_job(
     df: pd.DataFrame | None, rows: int, plan: Plan, key: str, body: Spool, reporter: Reporter
 ) -> Job | None:
     """The job that matched, or is matching, the same data with the same options."""
-    cached = plan.store.load_result(key) if plan.cache else None
+    cached = plan.store.results.load(key) if plan.cache else None
     if cached is not None:
         reporter.note(
             f"SmartMatch job {cached.filename}: the same data with the same options was "
@@ -175,9 +175,9 @@ def _new_job(
     previous = _previous_record(store, filename)
     if plan.receiver is not None:
         options = dataclasses.replace(options, webhook=plan.receiver.url_for(filename))
-    reporter.note(f"SmartMatch job {filename}: {rows:,} rows, {plan.mapping}")
+    reporter.note(f"SmartMatch job {filename}: {rows:,} rows, {plan.mapping}", kind="job")
     for notice in options.costs:
-        reporter.note(f"Note: {notice}.")
+        reporter.note(f"Note: {notice}.", kind="cost")
     # Recorded before the registration: a job the service knows is never unknown here.
     store.save(
         JobRecord.new(
@@ -257,14 +257,13 @@ def reregister(job: Job) -> SecretURL:
     try:
         return register_job(job)
     except ValidationError as exc:
-        exc.message += (
-            f"; the service refuses to register {job.filename!r} again. If the upload in "
+        exc.with_context(
+            advice=f"the service refuses to register {job.filename!r} again. If the upload in "
             "fact finished before the interruption, the job is running: wait for it with "
             f"smartmatch_pandas.resume({job.filename!r}, df, reupload=False). Otherwise "
-            "submit the frame anew with smartmatch_pandas.match(df, ..., refresh=True)"
+            "submit the frame anew with smartmatch_pandas.match(df, ..., refresh=True)",
+            filename=job.filename,
         )
-        exc.args = (exc.message,)
-        exc.filename = job.filename
         raise
 
 
@@ -303,10 +302,8 @@ def _not_uploaded(
     exc: SmartMatchError, job: Job, *, registered: str = "is registered"
 ) -> SmartMatchError:
     """Say in ``exc`` that nothing is being matched yet, and how to upload the job."""
-    exc.filename = job.filename
-    exc.message += (
-        f"; the job {registered} but not uploaded, so nothing is being matched: "
-        f"upload it with {job.resume_call}"
+    return exc.with_context(
+        advice=f"the job {registered} but not uploaded, so nothing is being matched: "
+        f"upload it with {job.resume_call}",
+        filename=job.filename,
     )
-    exc.args = (exc.message,)
-    return exc

@@ -412,7 +412,8 @@ class RemoteFile:
     modified: datetime
 
     @property
-    def _version(self) -> tuple[str, int, datetime]:
+    def version(self) -> tuple[str, int, datetime]:
+        """Name, size and time written: equal while the file is not written to."""
         return (self.name, self.size, self.modified)
 
 
@@ -696,14 +697,14 @@ class _Finder:
     def look(self) -> Spool | None:
         """One look: the verified deliverable, or None if it is not (wholly) there yet."""
         first = _candidates(self.drop.listing(), self.filename)
-        first = [f for f in first if f._version not in self.turned_down]
+        first = [f for f in first if f.version not in self.turned_down]
         if not first:
             return None
         clocks.CLOCK.sleep(self.drop.settings.settle)
         again = {f.name: f for f in self.drop.listing()}
         for candidate in first:
             now = again.get(candidate.name)
-            if now is None or now._version != candidate._version or now.size == 0:
+            if now is None or now.version != candidate.version or now.size == 0:
                 log.info("%s is still being written; looking again later", candidate.name)
                 continue
             spool = self._download(now)
@@ -713,7 +714,7 @@ class _Finder:
             unfinished = incomplete(spool)
             if unfinished is not None:
                 spool.close()
-                self.turned_down[now._version] = f"still being written: {unfinished}"
+                self.turned_down[now.version] = f"still being written: {unfinished}"
                 log.info(
                     "%s is still being written (%s); looking again later", now.name, unfinished
                 )
@@ -722,7 +723,7 @@ class _Finder:
             if misfit is None:
                 return spool
             spool.close()
-            self.turned_down[now._version] = misfit
+            self.turned_down[now.version] = misfit
             warnings.warn(
                 f"{now.name} in {self.drop.settings.where} is named after job "
                 f"{self.filename!r} but was not taken: {misfit}",

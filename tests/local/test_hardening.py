@@ -259,9 +259,9 @@ def test_an_explicit_folder_is_kept(tmp_path: Path) -> None:
 
 
 def test_it_listens_on_loopback_unless_told_otherwise() -> None:
-    from smartmatch_pandas.cli import _parser
+    from smartmatch_pandas.cli import build_parser
 
-    assert _parser().parse_args(["serve"]).host == "127.0.0.1"
+    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
     with LocalService(voters=500) as service:
         assert service._server is not None
         assert service._server.server_address[0] == "127.0.0.1"
