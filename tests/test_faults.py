@@ -819,6 +819,7 @@ def test_faults_are_matched_by_endpoint_and_filename_and_counted(faulty: LocalSe
 
 
 @pytest.mark.slow  # a service of its own in a subprocess: 3-5 s
+@pytest.mark.subprocess
 def test_serve_injects_the_faults_it_is_given() -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TS_", "SMARTMATCH_"))}
     command = [sys.executable, "-m", "smartmatch_pandas.cli", "serve", "--port", "0"]

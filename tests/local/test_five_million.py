@@ -56,6 +56,7 @@ print(json.dumps({
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux only")
+@pytest.mark.subprocess
 def test_five_million_people_build_and_match_in_memory(tmp_path: Path) -> None:
     env = {**os.environ, CACHE_ENV: str(tmp_path)}
     run = subprocess.run(
