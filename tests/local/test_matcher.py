@@ -224,13 +224,17 @@ def test_a_zip_code_that_lost_its_leading_zero(matcher: LinkageMatcher, voters: 
 
 def test_the_threshold_decides_the_match(voters: VoterFile) -> None:
     contacts = sample_contacts(voters, 300, seed=4).drop(columns="true_voterbase_id")
-    scores = LinkageMatcher(voters, threshold=-1e9, margin=0).match(contacts, 1).score
+    # One index for every threshold: the threshold is applied when matching, not indexing.
+    matcher = LinkageMatcher(voters, threshold=-1e9, margin=0)
+    scores = matcher.match(contacts, 1).score
     strict, loose = np.quantile(scores, 0.5), -1e9
     for threshold in (loose, 2.0, strict):
-        found = LinkageMatcher(voters, threshold=threshold, margin=0).match(contacts, 1)
+        matcher.threshold = threshold
+        found = matcher.match(contacts, 1)
         assert (found.score >= threshold).all()
         assert len(found.row) == int((scores >= threshold).sum())
-    assert len(LinkageMatcher(voters, threshold=1e9).match(contacts, 1).row) == 0
+    matcher.threshold, matcher.margin = 1e9, LinkageMatcher(voters).margin
+    assert len(matcher.match(contacts, 1).row) == 0
 
 
 def test_an_ambiguous_row_is_left_unmatched(matcher: LinkageMatcher, voters: VoterFile) -> None:
