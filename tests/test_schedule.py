@@ -270,7 +270,7 @@ def test_a_job_ready_at_the_last_poll_before_the_timeout_is_not_timed_out(
     assert job.state == "ready"
 
 
-def test_a_delivery_while_waiting_out_the_timeout_ends_it_ready(clock: ManualClock) -> None:
+def test_a_delivery_from_elsewhere_ends_the_wait_ready(clock: ManualClock) -> None:
     client = ScriptedClient(clock, [])
     job = job_on(clock, client)
     url = SecretURL("https://storage.example.test/deliverable")
