@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,69 @@ hypothesis_settings.register_profile(
     "thorough", max_examples=2_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 hypothesis_settings.load_profile("default")
+
+#: Fixtures that run a server on loopback (the local service, its SFTP drop, a webhook
+#: receiver, an odd HTTP server, JupyterLab): a test using any of them is marked
+#: ``network``. The name of a module's own fixture is listed with its module.
+NETWORK_FIXTURES = frozenset(
+    {
+        "service",  # here, and test_personal_data's own
+        "fresh_service",
+        "svc",  # local/test_protocol, local/test_hardening
+        "configured",  # local/test_service_fields
+        "running",  # test_faults
+        "drop_service",  # test_sftp
+        "served",  # test_sftp_server, test_cli
+        "odd_server",  # test_errors
+        "local",  # test_fuzz
+        "receiver",  # test_webhook
+        "env",  # test_bad_input
+        "jupyterlab",  # test_browser
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``network`` every test that uses a server fixture (see NETWORK_FIXTURES)."""
+    for item in items:
+        if NETWORK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.network)
+
+
+@pytest.fixture(autouse=True)
+def _fast_layer_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test of the fast layer that opens a socket or starts a process fails, saying which
+    marker it lacks, so the fast selection stays fast whoever adds a test.
+
+    Only the test's own thread is watched: a server a network test left running may
+    still answer, or call a webhook, on threads of its own.
+    """
+    marked = {mark.name for mark in request.node.iter_markers()}
+    test_thread = threading.current_thread()
+
+    def guarded(kind: str, original: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is test_thread:
+                raise AssertionError(
+                    f"this test uses {'a socket' if kind == 'network' else 'a subprocess'}: "
+                    f"mark it @pytest.mark.{kind} (or use a fixture in NETWORK_FIXTURES)"
+                )
+            return original(*args, **kwargs)
+
+        return call
+
+    # A test that runs a process may talk to it over loopback: it is out of the fast
+    # layer already, and its sockets are its child's business.
+    if not marked & {"network", "subprocess"}:
+        for name in ("connect", "connect_ex", "bind"):
+            monkeypatch.setattr(
+                socket.socket, name, guarded("network", getattr(socket.socket, name))
+            )
+    if "subprocess" not in marked:
+        monkeypatch.setattr(
+            subprocess.Popen, "__init__", guarded("subprocess", subprocess.Popen.__init__)
+        )
+
 
 #: A poll interval short enough for tests, long enough that a client that
 #: ignored it would be caught by the service's violation counter.

@@ -44,7 +44,8 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.slow  # about 40 s: a JupyterLab server, a kernel and a browser
+# About 40 s: a JupyterLab server, a kernel and a browser.
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 
 def _missing() -> str | None:

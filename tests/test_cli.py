@@ -13,6 +13,8 @@ import pytest
 
 from smartmatch_pandas.local import LocalService
 
+pytestmark = pytest.mark.subprocess  # every test runs the command line
+
 CLI = [sys.executable, "-m", "smartmatch_pandas.cli"]
 
 

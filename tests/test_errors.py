@@ -24,6 +24,7 @@ def test_no_api_key_is_refused_before_any_request(fresh_service: LocalService) -
 
 
 @pytest.mark.parametrize("error_status", ["http", "200"])
+@pytest.mark.network
 def test_a_wrong_api_key_is_an_authorization_error(error_status: str) -> None:
     with (
         LocalService(voters=500, error_status=error_status) as service,  # type: ignore[arg-type]
@@ -52,6 +53,7 @@ class _Broken:
         raise RuntimeError("the engine broke")
 
 
+@pytest.mark.network
 def test_a_failed_job_is_reported_with_its_filename() -> None:
     with (
         LocalService(voters=500, poll_interval=0.1, matcher=_Broken()) as service,
@@ -107,6 +109,7 @@ def test_odd_answers_are_service_errors(odd_server: str, expected: str) -> None:
         FRAME.smartmatch.match(api_key="k" * 8, base_url=odd_server, progress=False)
 
 
+@pytest.mark.network
 def test_an_unreachable_service_is_a_transport_error() -> None:
     import socket
 

@@ -690,8 +690,15 @@ def test_unknown_ids_are_reported_and_left_out(
     "waited for ever); with a timeout, JobTimeoutError, resumable",
 )
 def test_lost_webhook_falls_back_to_a_poll(
-    faulty: LocalService, frame: pd.DataFrame, expected: pd.DataFrame
+    faulty: LocalService,
+    frame: pd.DataFrame,
+    expected: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The fallback's timing is proven on a manual clock (test_schedule.py); here, that it
+    # reaches the service, after a few intervals rather than the usual twenty.
+    check_every = 5
+    monkeypatch.setattr("smartmatch_pandas.job.handle.WEBHOOK_CHECK_EVERY", check_every)
     faulty.inject(Fault.no_webhook(times=2))
     with WebhookReceiver() as receiver:
         with pytest.raises(sm.JobTimeoutError) as caught:
@@ -701,7 +708,7 @@ def test_lost_webhook_falls_back_to_a_poll(
         polls = faulty.stats.get("polls", 0)
         start = time.monotonic()
         same(match(faulty, frame, webhook=receiver, cache=False), expected)
-    assert time.monotonic() - start >= 20 * POLL
+    assert time.monotonic() - start >= check_every * POLL
     assert faulty.stats["polls"] > polls
     assert faulty.stats["webhooks_lost"] >= 2
 
@@ -819,6 +826,7 @@ def test_faults_are_matched_by_endpoint_and_filename_and_counted(faulty: LocalSe
 
 
 @pytest.mark.slow  # a service of its own in a subprocess: 3-5 s
+@pytest.mark.subprocess
 def test_serve_injects_the_faults_it_is_given() -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TS_", "SMARTMATCH_"))}
     command = [sys.executable, "-m", "smartmatch_pandas.cli", "serve", "--port", "0"]

@@ -346,6 +346,7 @@ def test_resume_elsewhere_than_the_job_was_submitted_is_refused(
         sm.resume(job.filename, api_key="k", base_url="http://127.0.0.2:9/", progress=False)
 
 
+@pytest.mark.network
 def test_a_job_never_uploaded_is_shown_and_uploaded_on_resume() -> None:
     with LocalService(poll_interval=POLL, voters=20_000, max_upload_bytes=100) as service:
         frame = frame_of(service)
@@ -365,6 +366,7 @@ def test_a_job_never_uploaded_is_shown_and_uploaded_on_resume() -> None:
         assert (service.stats["registrations"], service.stats["uploads"]) == (2, 1)
 
 
+@pytest.mark.network
 def test_a_rerun_uploads_a_job_that_was_never_uploaded() -> None:
     with LocalService(poll_interval=POLL, voters=20_000, max_upload_bytes=100) as service:
         frame = frame_of(service)
@@ -400,6 +402,7 @@ class _BrokenMatcher:
         raise RuntimeError("the engine broke")
 
 
+@pytest.mark.network
 def test_a_failed_job_is_recorded_and_not_polled_again() -> None:
     with LocalService(poll_interval=POLL, voters=20_000, matcher=_BrokenMatcher()) as service:
         job = sm.submit(frame_of(service), **service.settings, progress=False)

@@ -68,6 +68,7 @@ from tests.leakcheck import _leakcheck_session, _no_secret_leaks  # noqa: F401
 
 
 @pytest.mark.slow  # a pytest of its own: 5-10 s
+@pytest.mark.subprocess
 def test_the_watch_fails_every_leak_and_names_where(tmp_path: Path) -> None:
     (tmp_path / "test_leaky.py").write_text(textwrap.dedent(LEAKY))
     (tmp_path / "conftest.py").write_text(CONFTEST)
@@ -97,6 +98,7 @@ def test_the_watch_fails_every_leak_and_names_where(tmp_path: Path) -> None:
     assert "ERROR at teardown of test_shows_nothing_secret" not in out
 
 
+@pytest.mark.network
 def test_the_watch_knows_what_the_services_hand_out() -> None:
     with LocalService(voters=500) as service:
         url = service.service.store.presign("GET", "deliverables/x/x.csv", service.base_url)

@@ -14,7 +14,8 @@ from smartmatch_pandas.local import LocalService
 
 from .conftest import POLL
 
-pytestmark = pytest.mark.slow  # 50 jobs at once: 10-20 s on a shared machine
+# 50 jobs at once: 10-20 s on a shared machine, against a service of its own.
+pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 
 def test_fifty_clients_at_once() -> None:

@@ -51,6 +51,7 @@ def test_committed_without_outputs(path: Path) -> None:
 
 @pytest.mark.slow  # a kernel per notebook, a few seconds each
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+@pytest.mark.subprocess
 def test_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(

@@ -148,6 +148,7 @@ def contact_values(places: dict[str, Path]) -> list[str]:
 
 
 @pytest.mark.parametrize(("cache", "home"), [(True, False), (False, False), (True, True)])
+@pytest.mark.subprocess
 def test_a_match_writes_only_its_store(
     service: LocalService, sandbox: dict[str, Path], cache: bool, home: bool
 ) -> None:
@@ -172,6 +173,7 @@ def test_a_match_writes_only_its_store(
     ],
     ids=["failed job", "damaged deliverable"],
 )
+@pytest.mark.subprocess
 def test_a_job_that_goes_wrong_writes_only_its_store(
     service: LocalService, sandbox: dict[str, Path], fault: Fault, error: str
 ) -> None:
@@ -187,6 +189,7 @@ def test_a_job_that_goes_wrong_writes_only_its_store(
     assert not [p for p in files if p.parent.name == "results"]
 
 
+@pytest.mark.subprocess
 def test_an_interrupted_wait_leaves_nothing_behind(
     service: LocalService, sandbox: dict[str, Path]
 ) -> None:

@@ -28,6 +28,7 @@ pytestmark = [
     # 4-8 s each: real interpreters start, and a job must still be running when
     # the signal arrives, so the service's delay outlasts their start-up.
     pytest.mark.slow,
+    pytest.mark.subprocess,
 ]
 
 

@@ -66,6 +66,7 @@ def _signatures(service: LocalService) -> list[str]:
     return handed
 
 
+@pytest.mark.network
 def test_nothing_emitted_holds_a_secret(
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,6 +12,8 @@ import pytest
 import smartmatch_pandas as sm
 from smartmatch_pandas.local import LocalService, sample_contacts
 
+pytestmark = pytest.mark.network  # a local service on loopback
+
 
 def test_stopping_the_service_ends_its_open_connections() -> None:
     service = LocalService(voters=500).start()

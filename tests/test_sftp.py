@@ -348,6 +348,7 @@ def test_changed_host_key_is_refused(drop_service: LocalService, tmp_path: Path)
         sftp.list_deliverables(**pinned)
 
 
+@pytest.mark.network
 def test_the_host_key_is_kept_private_and_across_restarts(tmp_path: Path) -> None:
     with LocalService(voters=20_000, data_dir=tmp_path, sftp_port=0) as first:
         line = first.sftp_settings["trust_host_key"].split(" ", 1)[1]
@@ -526,6 +527,7 @@ def test_a_file_resumed_via_sftp_streams_without_polling(
     )
 
 
+@pytest.mark.subprocess
 def test_resume_via_sftp_on_the_command_line(
     contacts: pd.DataFrame, drop_service: LocalService, tmp_path: Path, store_home: Path
 ) -> None:

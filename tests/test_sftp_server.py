@@ -149,6 +149,7 @@ def test_wrong_password_is_refused(served: LocalService) -> None:
         transport.close()
 
 
+@pytest.mark.subprocess
 def test_serve_prints_what_a_client_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     command = [sys.executable, "-m", "smartmatch_pandas.cli", "serve", "--port", "0"]
     command += ["--voters", "2000", "--sftp-port", "0", "--data-dir", str(tmp_path)]
@@ -177,6 +178,8 @@ def test_serve_prints_what_a_client_needs(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 @pytest.mark.skipif(shutil.which("sftp") is None, reason="no OpenSSH sftp client here")
+@pytest.mark.subprocess
+@pytest.mark.network
 def test_openssh_sftp_client_reads_but_cannot_write(tmp_path: Path) -> None:
     """The printed known_hosts line and the server work with OpenSSH's own client."""
     from cryptography.hazmat.primitives import serialization

@@ -300,6 +300,7 @@ def capped(arguments: list[str], cap: int, env: dict[str, str]) -> tuple[int, in
 
 @pytest.mark.slow  # writes and matches a list of some 300 MB (about half a minute)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS, /proc")
+@pytest.mark.subprocess
 def test_a_list_twice_the_memory_allowed_is_matched_in_batches(
     service: LocalService, tmp_path: Path
 ) -> None:

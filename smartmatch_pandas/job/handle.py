@@ -1,7 +1,8 @@
 """Job: a submitted SmartMatch job, waited for and read back.
 
 The poll endpoint allows one request per filename every 30 seconds. Polls
-are scheduled by one process-wide :class:`PollSchedule`, so any number of
+are scheduled by one process-wide
+:class:`~smartmatch_pandas.job.schedule.PollSchedule`, so any number of
 ``Job`` objects, threads, or ``status()`` calls on the same filename never
 poll it sooner than allowed. A poll holds its slot until it is answered,
 however long that takes, and the schedule counts from when the answer
@@ -22,7 +23,6 @@ import contextlib
 import math
 import os
 import threading
-import time
 import warnings
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 import pandas as pd
 import pyarrow as pa
 
+from ..clock import Clock
 from ..deliverable import (
     Deliverable,
     MatchResult,
@@ -65,6 +66,7 @@ from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
 from ..wire.retry import MAX_POLL_FAILURES, MAX_URL_REFRESHES, is_expired_url, is_transient
 from ..wire.secrets import SecretURL
+from .schedule import SCHEDULE, JobKey, PollSchedule
 from .store import JobRecord, JobStore, State
 from .vetting import DeliverableCheck
 
@@ -125,40 +127,6 @@ def check_wait_options(timeout: object, via: object = None, sftp: object = None)
         raise OptionError("sftp=... applies only with via='sftp'")
 
 
-class PollSchedule:
-    """The earliest moment each job may be polled again, shared by the whole process."""
-
-    def __init__(self) -> None:
-        self._next: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
-
-    def delay(self, key: tuple[str, str]) -> float:
-        """Seconds until ``key`` may be polled (0 if now)."""
-        with self._lock:
-            return max(0.0, self._next.get(key, 0.0) - time.monotonic())
-
-    def claim(self, key: tuple[str, str]) -> bool:
-        """Take the right to poll ``key`` now; False if it is not yet due.
-
-        While the poll is under way nobody else may poll: the slot is held,
-        however long the answer takes (retries, a slow network), until
-        :meth:`record` is told when the next poll is due.
-        """
-        with self._lock:
-            if self._next.get(key, 0.0) > time.monotonic():
-                return False
-            self._next[key] = math.inf
-            return True
-
-    def record(self, key: tuple[str, str], wait: float) -> None:
-        """An answer came: the next poll is due ``wait`` seconds from now."""
-        with self._lock:
-            self._next[key] = time.monotonic() + wait
-
-
-SCHEDULE: Final = PollSchedule()
-
-
 @dataclass(frozen=True)
 class JobStatus:
     """What is known of a job after its latest poll.
@@ -199,6 +167,9 @@ class Job:
     cache, cache_key
         Whether its result is kept in the result cache, and under which key
         (the service, the uploaded data's fingerprint and the options).
+    schedule
+        The :class:`~smartmatch_pandas.job.schedule.PollSchedule` it polls by (the
+        process's own unless one is given); its clock times every wait.
 
     Examples
     --------
@@ -222,6 +193,7 @@ class Job:
         store: JobStore | None = None,
         cache_key: str | None = None,
         cache: bool = True,
+        schedule: PollSchedule | None = None,
     ) -> None:
         self.client = client
         self.filename = filename
@@ -233,6 +205,8 @@ class Job:
         self.cache = cache
         self.channel: Channel = "poll"
         self.from_cache = False
+        # The process's poll schedule, whose clock every wait of this job asks too.
+        self.schedule = SCHEDULE if schedule is None else schedule
         self._frame = frame
         self._state: State = state
         self._store = store
@@ -327,8 +301,12 @@ class Job:
         return self._state
 
     @property
-    def _key(self) -> tuple[str, str]:
+    def _key(self) -> JobKey:
         return (self.client.host, self.filename)
+
+    @property
+    def _clock(self) -> Clock:
+        return self.schedule.clock
 
     @property
     def resume_call(self) -> str:
@@ -430,7 +408,7 @@ class Job:
             Re-raised after saying how to resume: the job itself goes on.
         """
         check_wait_options(timeout, via, sftp)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else self._clock.monotonic() + timeout
         with reporting(progress) as reporter:
             try:
                 self._wait(deadline, reporter, via or self.channel, sftp)
@@ -526,9 +504,9 @@ class Job:
     def _wait_for_webhook(self, deadline: float | None, reporter: Reporter) -> None:
         """Wait for :meth:`deliver`; poll only if it is long in coming (it may never come)."""
         every = WEBHOOK_CHECK_EVERY * self.poll_interval
-        check_at = time.monotonic() + every
+        check_at = self._clock.monotonic() + every
         while self._state == "uploaded":
-            now = time.monotonic()
+            now = self._clock.monotonic()
             left = None if deadline is None else deadline - now
             if left is not None and left <= 0:
                 raise self._timeout_error()
@@ -537,7 +515,8 @@ class Job:
                 self._check_without_webhook()
                 continue
             reporter.waiting(self._polls, None, status="waiting for the webhook")
-            self._delivered.wait(min(1.0, check_at - now, *(() if left is None else (left,))))
+            limits = (1.0, check_at - now, *(() if left is None else (left,)))
+            self._clock.wait(self._delivered, min(limits))
 
     def _check_without_webhook(self) -> None:
         """One poll, in case the webhook was lost; a poll that fails is no reason to stop."""
@@ -553,18 +532,18 @@ class Job:
 
     def _claim(self) -> bool:
         """Take the right to poll now, in this process and in the job store."""
-        if not SCHEDULE.claim(self._key):
+        if not self.schedule.claim(self._key):
             return False
         try:
             wait = self._stored(
                 lambda store: store.claim_poll(self.filename, self.poll_interval), 0.0
             )
         except BaseException:
-            SCHEDULE.record(self._key, 0.0)  # no poll was made: the slot must not stay held
+            self.schedule.record(self._key, 0.0)  # no poll was made: the slot must not stay held
             raise
         if wait > 0:
             # Another process polled (or is polling) this job: its schedule stands.
-            SCHEDULE.record(self._key, wait)
+            self.schedule.record(self._key, wait)
             return False
         return True
 
@@ -579,7 +558,7 @@ class Job:
             wait_for_deliverable,  # the optional extra, loaded only when asked for
         )
 
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        timeout = None if deadline is None else max(0.0, deadline - self._clock.monotonic())
         # Read by the one deliverable reader as it is vetted, and kept: read once.
         # rows: a job resumed without knowing its row count skips that check.
         check = DeliverableCheck(self.filename, self.rows or None, skip=self._skipped())
@@ -610,7 +589,7 @@ class Job:
             raise
         finally:
             self._polls += 1
-            SCHEDULE.record(self._key, wait)
+            self.schedule.record(self._key, wait)
             self._stored(
                 lambda store: store.polled(self.filename, wait, state=state, error=self._error),
                 None,
@@ -620,18 +599,18 @@ class Job:
 
     def _sleep_until_due(self, deadline: float | None, reporter: Reporter) -> None:
         while True:
-            delay = SCHEDULE.delay(self._key)
+            delay = self.schedule.delay(self._key)
             if delay <= 0:
                 return
             # Infinite while another thread's poll is out: look again in a moment.
             due = delay if math.isfinite(delay) else None
-            if deadline is not None and time.monotonic() + (due or 0.0) >= deadline:
-                self._delivered.wait(max(0.0, deadline - time.monotonic()))
+            if deadline is not None and self._clock.monotonic() + (due or 0.0) >= deadline:
+                self._clock.wait(self._delivered, max(0.0, deadline - self._clock.monotonic()))
                 if self._state != "uploaded":
                     return
                 raise self._timeout_error()
             reporter.waiting(self._polls, due)
-            if self._delivered.wait(min(delay, 1.0)):
+            if self._clock.wait(self._delivered, min(delay, 1.0)):
                 return
 
     def _timeout_error(self) -> JobTimeoutError:

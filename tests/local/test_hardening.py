@@ -217,6 +217,7 @@ def test_an_upload_above_the_limit_is_refused_and_the_job_stays_resumable(
     assert sm.jobs().loc[0, "state"] == "registered"
 
 
+@pytest.mark.network
 def test_a_link_planted_in_the_store_leads_nowhere(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -238,6 +239,7 @@ def test_a_link_planted_in_the_store_leads_nowhere(tmp_path: Path) -> None:
         assert service.stats.get("internal_errors", 0) == 0
 
 
+@pytest.mark.network
 def test_its_files_are_private_and_gone_when_it_stops() -> None:
     with LocalService(poll_interval=0.1, voters=2_000, sftp_port=0) as service:
         frame = sample_contacts(service.voters, 20, seed=4).drop(columns="true_voterbase_id")
@@ -251,6 +253,7 @@ def test_its_files_are_private_and_gone_when_it_stops() -> None:
     assert not folder.exists()
 
 
+@pytest.mark.network
 def test_an_explicit_folder_is_kept(tmp_path: Path) -> None:
     with LocalService(poll_interval=0.1, voters=2_000, data_dir=tmp_path / "data") as service:
         frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
@@ -258,6 +261,7 @@ def test_an_explicit_folder_is_kept(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "storage").is_dir()
 
 
+@pytest.mark.network
 def test_it_listens_on_loopback_unless_told_otherwise() -> None:
     from smartmatch_pandas.cli import build_parser
 

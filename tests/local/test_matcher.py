@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from smartmatch_pandas.local import LinkageMatcher, VoterFile, sample_contacts
+from smartmatch_pandas.local.matcher import DEFAULT_MARGIN
 
 from .conftest import best_of, person, score_of
 
@@ -222,15 +223,22 @@ def test_a_zip_code_that_lost_its_leading_zero(matcher: LinkageMatcher, voters: 
     assert best_of(matcher, {**contact, "address1": me["address1"]}) == index
 
 
-def test_the_threshold_decides_the_match(voters: VoterFile) -> None:
+def test_the_threshold_decides_the_match(
+    open_matcher: LinkageMatcher, voters: VoterFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
     contacts = sample_contacts(voters, 300, seed=4).drop(columns="true_voterbase_id")
-    scores = LinkageMatcher(voters, threshold=-1e9, margin=0).match(contacts, 1).score
+    # The session's open index for every threshold: the threshold and the margin apply
+    # when matching, not indexing (restored for the other tests when this one ends).
+    scores = open_matcher.match(contacts, 1).score
     strict, loose = np.quantile(scores, 0.5), -1e9
     for threshold in (loose, 2.0, strict):
-        found = LinkageMatcher(voters, threshold=threshold, margin=0).match(contacts, 1)
+        monkeypatch.setattr(open_matcher, "threshold", threshold)
+        found = open_matcher.match(contacts, 1)
         assert (found.score >= threshold).all()
         assert len(found.row) == int((scores >= threshold).sum())
-    assert len(LinkageMatcher(voters, threshold=1e9).match(contacts, 1).row) == 0
+    monkeypatch.setattr(open_matcher, "threshold", 1e9)
+    monkeypatch.setattr(open_matcher, "margin", DEFAULT_MARGIN)
+    assert len(open_matcher.match(contacts, 1).row) == 0
 
 
 def test_an_ambiguous_row_is_left_unmatched(matcher: LinkageMatcher, voters: VoterFile) -> None:

@@ -74,6 +74,7 @@ def test_api_key_is_required(svc: LocalService, key: str | None, status: int, pa
     assert answer.json()["url"] == ""
 
 
+@pytest.mark.network
 def test_errors_can_come_as_200_with_an_error() -> None:
     with LocalService(voters=500, error_status="200") as running:
         answer = api(running, "service/smartmatch", key="wrong", filename="x")
@@ -113,6 +114,7 @@ def test_booleans_in_the_usual_spellings(svc: LocalService, value: str) -> None:
     register(svc, "bools", include_email=value)
 
 
+@pytest.mark.network
 def test_the_legacy_filename_switch() -> None:
     with LocalService(voters=500, legacy_filenames=True) as running:
         url = register(running, "tmc_1a2b3c4d-5.csv")
@@ -183,6 +185,7 @@ def test_upload_refuses_an_api_key(svc: LocalService) -> None:
     assert svc.stats["storage_requests_with_api_key"] == 1
 
 
+@pytest.mark.network
 def test_upload_url_expires() -> None:
     with LocalService(voters=500, url_ttl=0) as running:
         url = register(running)
@@ -192,6 +195,7 @@ def test_upload_url_expires() -> None:
         assert "<Message>Request has expired</Message>" in answer.text
 
 
+@pytest.mark.network
 def test_upload_size_limit() -> None:
     with LocalService(voters=500, max_upload_bytes=100) as running:
         answer = put(register(running), CSV * 10)
@@ -228,6 +232,7 @@ def test_poll_of_an_unknown_filename(svc: LocalService) -> None:
     assert answer.json()["error"].startswith("Validation Error:")
 
 
+@pytest.mark.network
 def test_poll_url_is_blank_until_ready() -> None:
     with LocalService(voters=2_000, poll_interval=0.1, delay=1.0) as running:
         assert put(register(running)).status_code == 200

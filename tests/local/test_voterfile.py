@@ -165,6 +165,7 @@ def test_no_noise_gives_the_voter_files_own_values(voters: VoterFile) -> None:
         sample_contacts(voters, 5, noise={"sunburn": 0.5})
 
 
+@pytest.mark.subprocess
 def test_the_cli_writes_a_voter_file_and_a_sample(tmp_path: Path, private_cache: Path) -> None:
     command = [sys.executable, "-m", "smartmatch_pandas.cli"]
     env = {**os.environ, CACHE_ENV: str(private_cache)}

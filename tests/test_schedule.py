@@ -1,0 +1,312 @@
+"""The poll schedule and a job's waits, on a manual clock: no sockets, no sleeps.
+
+The rate limit's logic (one poll per interval, a slot held while a poll is out,
+Retry-After, giving up after refusals or failures in a row, timeouts, the webhook's
+fallback poll) runs here in no time against a scripted client. The end-to-end
+versions in test_jobs.py and test_faults.py prove the same against the local service.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from itertools import pairwise
+from typing import cast
+
+import pytest
+
+import smartmatch_pandas as sm
+from smartmatch_pandas.clock import ManualClock
+from smartmatch_pandas.job.handle import MAX_POLL_FAILURES, WEBHOOK_CHECK_EVERY, Job
+from smartmatch_pandas.job.schedule import PollSchedule
+from smartmatch_pandas.options import MatchOptions
+from smartmatch_pandas.wire.http import PollResult, SmartMatchClient
+from smartmatch_pandas.wire.secrets import SecretURL
+
+INTERVAL = 30.0
+KEY = ("api.example.test", "job-1")
+
+#: One poll's answer: ready, not yet, or an error to raise.
+Answer = bool | Exception
+
+
+class ScriptedClient:
+    """A stand-in for the HTTP client whose polls answer from a script, on a manual clock.
+
+    Each poll is recorded at the clock's time, then takes ``latency`` seconds of it.
+    After the script runs out, every poll answers "not ready".
+    """
+
+    host = KEY[0]
+
+    def __init__(self, clock: ManualClock, script: list[Answer], latency: float = 0.0) -> None:
+        self.clock = clock
+        self.script: Iterator[Answer] = iter(script)
+        self.latency = latency
+        self.polled_at: list[float] = []
+        self.during_poll: Callable[[], None] | None = None
+
+    def poll(self, filename: str) -> PollResult:
+        self.polled_at.append(self.clock.monotonic())
+        if self.during_poll is not None:
+            self.during_poll()
+        self.clock.advance(self.latency)
+        answer = next(self.script, False)
+        if isinstance(answer, Exception):
+            raise answer
+        return PollResult(SecretURL("https://storage.example.test/deliverable") if answer else None)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=1_000.0)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever waits here must wait on the manual clock."""
+
+    def refuse(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds} s for real")
+
+    monkeypatch.setattr(time, "sleep", refuse)
+
+
+def job_on(clock: ManualClock, client: ScriptedClient, *, filename: str = KEY[1]) -> Job:
+    """A job polled through ``client`` on a schedule of its own, timed by ``clock``."""
+    return Job(
+        cast(SmartMatchClient, client),
+        filename,
+        options=MatchOptions(),
+        mapping=None,
+        rows=10,
+        poll_interval=INTERVAL,
+        schedule=PollSchedule(clock),
+    )
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [later - earlier for earlier, later in pairwise(times)]
+
+
+# -- the schedule -----------------------------------------------------------------------------
+
+
+def test_a_job_never_polled_is_due_at_once(clock: ManualClock) -> None:
+    schedule = PollSchedule(clock)
+    assert schedule.delay(KEY) == 0.0
+    assert schedule.claim(KEY)
+
+
+def test_a_claimed_slot_is_held_until_the_answer_is_recorded(clock: ManualClock) -> None:
+    schedule = PollSchedule(clock)
+    assert schedule.claim(KEY)
+    clock.advance(10 * INTERVAL)  # however long the answer takes
+    assert schedule.delay(KEY) == math.inf
+    assert not schedule.claim(KEY)
+    schedule.record(KEY, INTERVAL)
+    assert schedule.delay(KEY) == INTERVAL  # counted from the answer, not the request
+    clock.advance(INTERVAL - 0.001)
+    assert not schedule.claim(KEY)
+    clock.advance(0.001)
+    assert schedule.claim(KEY)
+
+
+def test_each_job_has_its_own_slot(clock: ManualClock) -> None:
+    schedule = PollSchedule(clock)
+    other = (KEY[0], "job-2")
+    elsewhere = ("elsewhere.example.test", KEY[1])
+    assert schedule.claim(KEY)
+    assert schedule.claim(other)
+    assert schedule.claim(elsewhere)
+
+
+def test_a_slot_given_back_with_no_wait_is_free_again(clock: ManualClock) -> None:
+    schedule = PollSchedule(clock)
+    assert schedule.claim(KEY)
+    schedule.record(KEY, 0.0)
+    assert schedule.claim(KEY)
+
+
+# -- waiting by polling -----------------------------------------------------------------------
+
+
+def test_polls_come_one_interval_apart_until_ready(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [False, False, False, True], latency=2.0)
+    job = job_on(clock, client)
+    job.wait(progress=False)
+    assert job.state == "ready"
+    assert job.status().polls == 4
+    # The interval counts from each answer: the request after it is a full interval later.
+    assert gaps(client.polled_at) == [2.0 + INTERVAL] * 3
+
+
+def test_status_between_polls_does_not_poll(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [False, True])
+    job = job_on(clock, client)
+    assert job.status().polls == 1
+    clock.advance(INTERVAL - 1)
+    assert job.status() == sm.JobStatus("uploaded", 1)
+    clock.advance(1)
+    assert job.status() == sm.JobStatus("ready", 2)
+    assert gaps(client.polled_at) == [INTERVAL]
+
+
+def test_a_poll_slower_than_the_interval_holds_its_slot(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [False, True], latency=4 * INTERVAL)
+    job = job_on(clock, client)
+    twin = job_on(clock, client)  # the same job, another handle, on the same schedule
+    twin.schedule = job.schedule
+    seen: list[sm.JobStatus] = []
+    client.during_poll = lambda: seen.append(twin.status())
+    job.wait(progress=False)
+    # While a poll was out, every other asker got the last status and polled nothing.
+    assert [status.polls for status in seen] == [0, 0]
+    assert gaps(client.polled_at) == [4 * INTERVAL + INTERVAL]
+
+
+def test_a_429_waits_the_retry_after_asked(clock: ManualClock) -> None:
+    refused = sm.RateLimitError("too soon", retry_after=3 * INTERVAL)
+    client = ScriptedClient(clock, [refused, True])
+    job = job_on(clock, client)
+    job.wait(progress=False)
+    assert job.state == "ready"
+    assert gaps(client.polled_at) == [3 * INTERVAL]
+
+
+def test_a_429_without_retry_after_waits_the_interval(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [sm.RateLimitError("too soon"), True])
+    job_on(clock, client).wait(progress=False)
+    assert gaps(client.polled_at) == [INTERVAL]
+
+
+def test_a_short_retry_after_never_shortens_the_interval(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [sm.RateLimitError("too soon", retry_after=1.0), True])
+    job_on(clock, client).wait(progress=False)
+    assert gaps(client.polled_at) == [INTERVAL]
+
+
+def test_refusals_in_a_row_end_the_wait(clock: ManualClock) -> None:
+    refusals: list[Answer] = [sm.RateLimitError("too soon")] * MAX_POLL_FAILURES
+    client = ScriptedClient(clock, refusals)
+    with pytest.raises(sm.RateLimitError, match=f"refused {MAX_POLL_FAILURES} polls in a row"):
+        job_on(clock, client).wait(progress=False)
+    assert len(client.polled_at) == MAX_POLL_FAILURES
+    assert gaps(client.polled_at) == [INTERVAL] * (MAX_POLL_FAILURES - 1)
+
+
+def test_an_answer_between_refusals_starts_the_count_again(clock: ManualClock) -> None:
+    refused = sm.RateLimitError("too soon")
+    script: list[Answer] = [*[refused] * (MAX_POLL_FAILURES - 1), False]
+    client = ScriptedClient(clock, [*script, *[refused] * (MAX_POLL_FAILURES - 1), True])
+    job = job_on(clock, client)
+    job.wait(progress=False)
+    assert job.state == "ready"
+
+
+def test_server_errors_poll_again_after_the_interval(clock: ManualClock) -> None:
+    failing = sm.ServiceError("HTTP 503", status=503)
+    client = ScriptedClient(clock, [failing, sm.TransportError("reset"), True])
+    job = job_on(clock, client)
+    job.wait(progress=False)
+    assert job.state == "ready"
+    assert gaps(client.polled_at) == [INTERVAL, INTERVAL]
+
+
+def test_server_errors_in_a_row_end_the_wait(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [sm.ServiceError("HTTP 503", status=503)] * 20)
+    with pytest.raises(sm.ServiceError, match="HTTP 503") as caught:
+        job_on(clock, client).wait(progress=False)
+    assert "pick SmartMatch job 'job-1' up again" in str(caught.value)
+    assert len(client.polled_at) == MAX_POLL_FAILURES
+
+
+def test_a_client_error_ends_the_wait_at_once(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [sm.AuthorizationError("HTTP 403", status=403)])
+    with pytest.raises(sm.AuthorizationError):
+        job_on(clock, client).wait(progress=False)
+    assert len(client.polled_at) == 1
+
+
+def test_a_failed_job_is_not_polled_again(clock: ManualClock) -> None:
+    failed = sm.JobFailedError("failed", service_message="Internal Error")
+    client = ScriptedClient(clock, [failed])
+    job = job_on(clock, client)
+    with pytest.raises(sm.JobFailedError):
+        job.wait(progress=False)
+    assert job.state == "failed"
+    with pytest.raises(sm.JobFailedError, match="failed at the service: Internal Error"):
+        job.wait(progress=False)
+    assert len(client.polled_at) == 1
+
+
+# -- time limits --------------------------------------------------------------------------------
+
+
+def test_the_timeout_ends_the_wait_when_the_next_poll_would_miss_it(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [])
+    job = job_on(clock, client)
+    started = clock.monotonic()
+    with pytest.raises(sm.JobTimeoutError, match=r"not ready within the timeout \(4 polls\)"):
+        job.wait(timeout=3.5 * INTERVAL, progress=False)
+    assert clock.monotonic() - started == pytest.approx(3.5 * INTERVAL)
+    assert gaps(client.polled_at) == [INTERVAL] * 3
+    assert job.state == "uploaded"  # it goes on at the service
+
+
+def test_a_zero_timeout_polls_once(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [])
+    with pytest.raises(sm.JobTimeoutError, match=r"\(1 polls\)"):
+        job_on(clock, client).wait(timeout=0, progress=False)
+
+
+def test_a_job_ready_at_the_last_poll_before_the_timeout_is_not_timed_out(
+    clock: ManualClock,
+) -> None:
+    client = ScriptedClient(clock, [False, False, True])
+    job = job_on(clock, client)
+    job.wait(timeout=2 * INTERVAL + 1, progress=False)
+    assert job.state == "ready"
+
+
+def test_a_delivery_from_elsewhere_ends_the_wait_ready(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [])
+    job = job_on(clock, client)
+    url = SecretURL("https://storage.example.test/deliverable")
+    client.during_poll = lambda: job.deliver(url) if len(client.polled_at) == 2 else None
+    job.wait(timeout=10 * INTERVAL, progress=False)
+    assert job.state == "ready"
+    assert len(client.polled_at) == 2
+
+
+# -- waiting for a webhook --------------------------------------------------------------------
+
+
+def test_a_lost_webhook_falls_back_to_a_poll(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [True])
+    job = job_on(clock, client)
+    job.channel = "webhook"
+    started = clock.monotonic()
+    job.wait(progress=False)
+    assert job.state == "ready"
+    assert client.polled_at == [started + WEBHOOK_CHECK_EVERY * INTERVAL]
+
+
+def test_waiting_for_a_webhook_times_out_without_polling(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [True])
+    job = job_on(clock, client)
+    job.channel = "webhook"
+    with pytest.raises(sm.JobTimeoutError):
+        job.wait(timeout=5 * INTERVAL, progress=False)
+    assert client.polled_at == []
+
+
+def test_a_webhook_that_keeps_not_coming_is_checked_every_few_intervals(
+    clock: ManualClock,
+) -> None:
+    client = ScriptedClient(clock, [False, sm.TransportError("reset"), True])
+    job = job_on(clock, client)
+    job.channel = "webhook"
+    job.wait(progress=False)
+    assert gaps(client.polled_at) == [WEBHOOK_CHECK_EVERY * INTERVAL] * 2
