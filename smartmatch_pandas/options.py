@@ -21,7 +21,7 @@ import numbers
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 from urllib.parse import urlsplit
@@ -259,6 +259,12 @@ class Option:
     def checked(self, value: object) -> Any:
         """``value`` as kept, after the option's rule; raise `OptionError` if it breaks it."""
         return value if self.check is None else self.check(value)
+
+    def param(self, value: object) -> str | None:
+        """``value`` as the service's query parameter, or None when it is not sent."""
+        if value is None or value == "":
+            return None
+        return _bool_param(value) if isinstance(value, bool) else str(value)
 
     def cost_notice(self, value: object) -> str | None:
         """The notice that ``value`` may cost extra, or None."""
@@ -682,12 +688,33 @@ class MatchOptions:
         out["extra_params"] = dict(self.extra_params)
         return out
 
+    def chosen(self) -> dict[str, Any]:
+        """The options that differ from their defaults (a new option at its default
+        changes nothing, so it does not change what the options are known by)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) != _default_of(f)
+        }
+
     def params(self, filename: str) -> dict[str, str]:
-        """The query parameters of the registration request, as the service reads them."""
-        params = {"filename": filename, "max_matches": str(self.max_matches), "format": self.format}
-        for flag in INCLUDE_FLAGS:
-            params[flag] = _bool_param(getattr(self, flag))
-        if self.webhook:
-            params["webhook"] = self.webhook
+        """The query parameters of the registration request, as the service reads them:
+        every service option as its declaration sends it, then ``extra_params``."""
+        params = {"filename": filename}
+        for option in SERVICE_OPTIONS:
+            if option.name not in _NOT_PARAMETERS:
+                value = option.param(getattr(self, option.name))
+                if value is not None:
+                    params[option.name] = value
         params.update(self.extra_params)
         return params
+
+
+#: Service options that are not sent as parameters of their own.
+_NOT_PARAMETERS: Final = frozenset({"filename", "extra_params"})
+
+
+def _default_of(declared: Field[Any]) -> Any:
+    if declared.default_factory is not MISSING:
+        return declared.default_factory()
+    return declared.default

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from smartmatch_pandas import MatchOptions, OptionError, verbs
+from smartmatch_pandas.job.store import cache_key
 from smartmatch_pandas.options import (
     GENERATED_FILENAME_MAX,
     OPTIONS,
@@ -216,3 +217,52 @@ def table() -> str:
 
 def test_the_guide_shows_the_declared_options() -> None:
     doc_tables.check("options", table(), doc=doc_tables.GUIDE)
+
+
+#: A value other than its default for each option the service receives: a new service
+#: option needs one here, and the test below then proves it reaches the request.
+NOT_DEFAULT: dict[str, Any] = {
+    "max_matches": 3,
+    "format": "zip",
+    "include_email": True,
+    "include_landline": True,
+    "include_wireless": True,
+    "include_voip": True,
+    "webhook": "https://hooks.example.org/smartmatch",
+    "filename": "contacts_2026",
+    "extra_params": {"region": "northeast"},
+}
+
+
+def test_every_service_option_reaches_the_request() -> None:
+    names = [o.name for o in SERVICE_OPTIONS]
+    assert sorted(NOT_DEFAULT) == sorted(names), "give each service option a value above"
+    for name in names:
+        params = MatchOptions(**{name: NOT_DEFAULT[name]}).params("contacts_2026")
+        expected = NOT_DEFAULT[name]
+        if name == "extra_params":
+            assert params["region"] == "northeast"
+        else:
+            shown = str(expected) if not isinstance(expected, bool) else "True"
+            assert params[name] == shown, name
+
+
+def test_a_result_keeps_its_key_when_options_at_their_defaults_are_added() -> None:
+    # A key made only of what differs from the defaults: an option added later (at its
+    # default) leaves the keys of every result kept and every job running unchanged.
+    plain, three = MatchOptions(), MatchOptions(max_matches=3, include_email=True)
+    assert plain.chosen() == {}
+    assert three.chosen() == {"max_matches": 3, "include_email": True}
+    key = cache_key("http://127.0.0.1:1/", "fingerprint", three)
+    renamed = dataclasses.replace(three, filename="another_name", webhook="https://x.org/h")
+    assert cache_key("http://127.0.0.1:1/", "fingerprint", renamed) == key
+    assert cache_key("http://127.0.0.1:1/", "fingerprint", plain) != key
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class WithANewOption(MatchOptions):
+        search_radius: float | None = None
+
+    grown = WithANewOption(max_matches=3, include_email=True)
+    assert cache_key("http://127.0.0.1:1/", "fingerprint", grown) == key
+    wider = WithANewOption(max_matches=3, include_email=True, search_radius=5.0)
+    assert cache_key("http://127.0.0.1:1/", "fingerprint", wider) != key

@@ -73,9 +73,11 @@ def cache_key(base_url: str, data: str, options: MatchOptions) -> str:
     """The key of a result: the service, the uploaded data's fingerprint, the options.
 
     The filename and the webhook only say how a job is named and delivered,
-    so they are left out: the same data and options give the same key.
+    so they are left out: the same data and options give the same key. Options
+    at their defaults are left out too, so that a new option (at its default)
+    does not change the key of every result kept, nor of every job running.
     """
-    chosen = {k: v for k, v in options.as_dict().items() if k not in _DELIVERY_OPTIONS}
+    chosen = {k: v for k, v in options.chosen().items() if k not in _DELIVERY_OPTIONS}
     text = json.dumps(
         {"service": service_url(base_url), "data": data, "options": chosen},
         sort_keys=True,
