@@ -57,46 +57,20 @@ def write(name: str, table: str, doc: Path = DOC) -> None:
     doc.write_text(_section(name).sub(lambda m: m.group(1) + table + m.group(3), text))
 
 
+#: docs/preparing.md: the recognised export layouts, from the package's aliases.csv.
+PREPARING = DOC.with_name("preparing.md")
+
+
 def main() -> None:
-    """Write every table from the tests."""
-    from . import test_bad_input, test_faults, test_options
+    """Write every table from the tests and declarations behind it."""
+    from . import test_bad_input, test_faults, test_layouts, test_options
 
     write("faults", test_faults.table())
     write("bad-input", test_bad_input.table())
     write("options", test_options.table(), GUIDE)
-    print(f"wrote the fault and bad-input tables of {DOC}, the options of {GUIDE}", file=sys.stderr)
-
-
-# docs/preparing.md holds the table of recognised export layouts, made from
-# smartmatch_pandas/preparation/aliases.csv by tests/test_layouts.py.
-PREPARING = DOC.parent / "preparing.md"
-
-
-def check_in(doc: Path, name: str, table: str) -> None:
-    """Assert that the section ``name`` of ``doc`` is ``table``."""
-    found = _section(name).search(doc.read_text())
-    assert found is not None, f"{doc} has no section <!-- {name}:begin --> ... <!-- {name}:end -->"
-    assert found.group(2) == table, (
-        f"the {name} table of {doc.name} is out of date: run `python -m tests.doc_tables`"
-    )
-
-
-def write_in(doc: Path, name: str, table: str) -> None:
-    """Put ``table`` in the section ``name`` of ``doc``."""
-    text = doc.read_text()
-    if _section(name).search(text) is None:
-        raise AssertionError(f"{doc} has no section <!-- {name}:begin --> ... <!-- {name}:end -->")
-    doc.write_text(_section(name).sub(lambda m: m.group(1) + table + m.group(3), text))
-
-
-def write_layouts() -> None:
-    """Write the layouts table of docs/preparing.md from the package's aliases.csv."""
-    from . import test_layouts
-
-    write_in(PREPARING, "layouts", test_layouts.table())
-    print(f"wrote the layouts table of {PREPARING}", file=sys.stderr)
+    write("layouts", test_layouts.table(), PREPARING)
+    print(f"wrote the tables of {DOC}, {GUIDE} and {PREPARING}", file=sys.stderr)
 
 
 if __name__ == "__main__":
     main()
-    write_layouts()

@@ -27,7 +27,7 @@ from smartmatch_pandas.preparation.mapping import (
     resolve_mapping,
 )
 
-from .doc_tables import PREPARING, check_in, markdown
+from .doc_tables import PREPARING, check, markdown
 from .test_match import assert_merged_exactly
 
 TOOLS = sorted({row.tool for row in KNOWN_HEADERS if row.tool})
@@ -597,7 +597,7 @@ def _headers(rows: list[Any]) -> str:
 
 
 def test_the_documentation_lists_every_layout_and_its_sources() -> None:
-    check_in(PREPARING, "layouts", table())
+    check("layouts", table(), PREPARING)
 
 
 def test_a_van_export_matches_end_to_end(service: LocalService, settings: dict[str, Any]) -> None:
