@@ -25,6 +25,7 @@ from ..errors import InputError, warn
 from ..files.csv import SLICE_ROWS, ByteSink, CSVWriter
 from ..files.spool import Spool
 from ..identifiers import MATCHBACK_ID
+from .final_check import check_sendable
 from .mapping import ColumnMapping, resolve_mapping
 from .normalize import (
     RAISE_REMEDY,
@@ -39,6 +40,7 @@ from .normalize import (
 )
 
 __all__ = [
+    "frame_upload",
     "prepare_frame",
     "prepare_table",
     "sent_presence",
@@ -336,3 +338,18 @@ def _position(df: pd.DataFrame, column: object) -> int:
             f"column {column!r} appears more than once in the frame; rename the duplicates"
         )
     return where
+
+
+def frame_upload(
+    df: pd.DataFrame, mapping: ColumnMapping, invalid: InvalidPolicy = "keep"
+) -> tuple[Spool, dict[str, pa.Array]]:
+    """The upload CSV of ``df`` with its fingerprint (the caller closes it), and which
+    rows it sends a value for, per identifier (for the summary)."""
+    table = prepare_table(df, mapping, invalid=invalid)
+    check_sendable(table, mapping, df.index)
+    body, presence = upload_body(table), sent_presence(table)
+    del table
+    # What normalising used is free again: hand it back rather than keep it beside what
+    # comes next (Arrow's allocator keeps freed memory for reuse, thread by thread).
+    pa.default_memory_pool().release_unused()
+    return body, presence

@@ -17,9 +17,10 @@ from ..job.store import JobRecord, JobStore, label_matches, service_url
 from ..options import MatchOptions, Via, check_filename, check_flag
 from ..preparation.mapping import ColumnMapping
 from ..preparation.normalize import check_policy
+from ..preparation.table import frame_upload
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SmartMatchClient, resolve_base_url
-from .submitting import frame_upload, reregister, upload_job
+from .submitting import reregister, upload_job
 
 if TYPE_CHECKING:
     from ..wire.sftp import SFTPSettings

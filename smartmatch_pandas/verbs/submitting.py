@@ -18,9 +18,7 @@ from ..files.spool import Spool
 from ..job.handle import Job
 from ..job.store import JobRecord, JobStore, cache_key
 from ..options import Format, InvalidPolicy, keywords_of
-from ..preparation.final_check import check_sendable
-from ..preparation.mapping import ColumnMapping
-from ..preparation.table import prepare_table, sent_presence, upload_body
+from ..preparation.table import frame_upload
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.retry import is_expired_url, is_transient
 from ..wire.secrets import SecretURL
@@ -93,27 +91,12 @@ def submit_body(
     # The body is in memory, or beyond the spill threshold in a private temporary file
     # that is gone once it is closed, whatever happens.
     with body:
-        data = body.fingerprint
-        key = cache_key(plan.client.base_url, data, plan.options)
+        fingerprint = body.fingerprint
+        key = cache_key(plan.client.base_url, fingerprint, plan.options)
         earlier = None if plan.refresh else _earlier_job(frame, rows, plan, key, body, reporter)
-        job = earlier or _new_job(frame, rows, plan, body, data, key, reporter)
+        job = earlier or _new_job(frame, rows, plan, body, fingerprint, key, reporter)
     job.keep_presence(presence)
     return job
-
-
-def frame_upload(
-    df: pd.DataFrame, mapping: ColumnMapping, invalid: InvalidPolicy = "keep"
-) -> tuple[Spool, dict[str, pa.Array]]:
-    """The upload CSV of ``df`` with its fingerprint (the caller closes it), and which
-    rows it sends a value for, per identifier (for the summary)."""
-    table = prepare_table(df, mapping, invalid=invalid)
-    check_sendable(table, mapping, df.index)
-    body, presence = upload_body(table), sent_presence(table)
-    del table
-    # What normalising used is free again: hand it back rather than keep it beside what
-    # comes next (Arrow's allocator keeps freed memory for reuse, thread by thread).
-    pa.default_memory_pool().release_unused()
-    return body, presence
 
 
 def _earlier_job(
@@ -165,7 +148,7 @@ def _new_job(
     rows: int,
     plan: Plan,
     body: Spool,
-    data: str,
+    fingerprint: str,
     key: str,
     reporter: Reporter,
 ) -> Job:
@@ -186,7 +169,7 @@ def _new_job(
             options=options,
             mapping=plan.mapping,
             rows=rows,
-            data=data,
+            fingerprint=fingerprint,
             key=key,
             poll_interval=plan.poll_interval,
             cache=plan.cache,
