@@ -102,10 +102,13 @@ _WAITING: Final[tuple[Verb, ...]] = ("match", "submit", "resume")
 
 
 def check_flag(name: str, value: object) -> bool:
-    """Return ``value`` if it is a Python bool, else raise `OptionError` naming ``name``."""
-    if not isinstance(value, bool):
-        raise OptionError(f"{name}={value!r} must be True or False")
-    return value
+    """Return ``value`` as a bool if it is one, else raise `OptionError` naming ``name``.
+
+    A numpy bool is one too: flags often come out of a frame or an array.
+    """
+    if not _is_bool(value):
+        raise OptionError(f"{name}={value!r} ({type(value).__name__}) must be True or False")
+    return bool(value)
 
 
 def check_policy(invalid: object) -> InvalidPolicy:
@@ -130,16 +133,6 @@ def _check_format(value: object) -> object:
     if value not in FORMATS:
         raise OptionError(f"format={value!r} must be one of {', '.join(FORMATS)}")
     return value
-
-
-def _include_check(name: str) -> Callable[[object], bool]:
-    def check(value: object) -> bool:
-        # A numpy bool is one too: flags often come out of a frame or an array.
-        if not _is_bool(value):
-            raise OptionError(f"{name}={value!r} ({type(value).__name__}) must be True or False")
-        return bool(value)
-
-    return check
 
 
 def _flag_check(name: str) -> Callable[[object], bool]:
@@ -282,7 +275,7 @@ def _include(name: str, what: str) -> Option:
         "`True`, `False`",
         f"append {what}",
         service=True,
-        check=_include_check(name),
+        check=_flag_check(name),
         cost=Cost(
             bool, "{name}=True appends " + short + " data, which may cost extra", "when True"
         ),

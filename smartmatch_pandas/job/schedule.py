@@ -14,7 +14,8 @@ import math
 import threading
 from typing import Final
 
-from ..clock import CLOCK, Clock
+from .. import clock as clocks
+from ..clock import Clock
 
 #: A job at a service: (the service's host, the job's filename).
 JobKey = tuple[str, str]
@@ -34,10 +35,15 @@ class PollSchedule:
         The schedule's clock, which the jobs waiting on it wait by too.
     """
 
-    def __init__(self, clock: Clock = CLOCK) -> None:
-        self.clock = clock
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock
         self._next: dict[JobKey, float] = {}
         self._lock = threading.Lock()
+
+    @property
+    def clock(self) -> Clock:
+        """The clock given, or else the package's clock as it is now (a test may swap it)."""
+        return self._clock if self._clock is not None else clocks.CLOCK
 
     def delay(self, key: JobKey) -> float:
         """Seconds until ``key`` may be polled (0 if now; infinite while a poll is out)."""
