@@ -12,6 +12,7 @@ import pandas as pd
 from ..identifiers import IDENTIFIERS
 from ..options import InvalidPolicy
 from ..preparation.check import CheckReport
+from ..preparation.frame import NO_ROWS, repeated, repeated_message
 from ..preparation.mapping import candidate_pairs, clashing
 from .html import small_caps
 
@@ -74,7 +75,7 @@ def mapping_blockers(
 ) -> list[str]:
     """What in the mapping or the data would make ``submit()`` refuse the frame."""
     if not len(df):
-        return ["the frame has no rows: there is nothing to match"]
+        return [NO_ROWS]
     pairs = candidate_pairs(labels, columns)
     if not pairs:
         return ["no column is sent: choose an identifier for at least one column"]
@@ -84,10 +85,10 @@ def mapping_blockers(
         for identifier, labels in clashing(pairs).items()
     ]
     checked = {check.column for check in report.columns}
-    duplicated = set(df.columns[df.columns.duplicated()])
+    duplicated = set(repeated(df, [label for label, _ in pairs]))
     for label, _ in pairs:
         if label in duplicated:
-            blockers.append(f"column {label!r} appears more than once: rename the duplicates")
+            blockers.append(repeated_message(label))
         elif label not in checked:
             blockers += [p for p in report.problems if f"{label!r}" in p]
     count = sum(check.invalid for check in report.columns)

@@ -26,10 +26,11 @@ import pandas as pd
 
 from .. import verbs as api
 from ..deliverable import MatchResult
-from ..errors import InputError, OptionError, SmartMatchError
+from ..errors import OptionError, SmartMatchError
 from ..job.handle import Job, resolve_poll_interval
 from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option
 from ..preparation.check import CheckReport, check_frame
+from ..preparation.frame import require_frame
 from ..preparation.mapping import auto_identifier
 from ..preparation.table import prepare_frame
 from ..progress import NoteKind, ProgressEvent
@@ -142,13 +143,7 @@ class MatchForm:
     ) -> None:
         import ipywidgets as w
 
-        if not isinstance(df, pd.DataFrame):
-            raise InputError(f"expected a pandas DataFrame, got a {type(df).__name__}")
-        if isinstance(df.columns, pd.MultiIndex):
-            raise InputError(
-                "the frame has MultiIndex columns: flatten them first, for example "
-                "df.columns = ['_'.join(map(str, c)) for c in df.columns]"
-            )
+        require_frame(df)
         # Checked once, as match() would: a bad preset fails here, in words.
         values = form_values(options)
         self._df = df

@@ -20,6 +20,7 @@ from ..files.spool import Spool
 from ..files.tables import TableFile, frame_of
 from ..identifiers import MATCHBACK_ID
 from .final_check import check_not_empty, check_values, empty_columns
+from .frame import repeated_message
 from .mapping import ColumnMapping, resolve_mapping
 from .normalize import InvalidPolicy
 from .table import (
@@ -43,9 +44,7 @@ def file_mapping(table: TableFile, columns: Mapping[Hashable, str | None] | None
     mapping = resolve_mapping(pd.Index(table.columns).unique(), columns)
     for column in mapping.columns:
         if table.columns.count(str(column)) > 1:
-            raise InputError(
-                f"column {column!r} appears more than once in {table.path}; rename the duplicates"
-            )
+            raise InputError(repeated_message(column, str(table.path)))
     return mapping
 
 

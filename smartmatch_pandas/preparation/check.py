@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..errors import InputError, OptionError
 from ..identifiers import IDENTIFIERS
+from .frame import FLAT_COLUMNS, NO_ROWS, repeated, repeated_message, require_frame
 from .mapping import ColumnMapping, candidate_pairs, clash_message, clashing
 from .normalize import RULES, Normalized, normalize
 
@@ -205,12 +206,11 @@ def check_frame(
       no problems found
     ...
     """
-    if not isinstance(df, pd.DataFrame):
-        raise InputError(f"expected a pandas DataFrame, got a {type(df).__name__}")
+    require_frame(df, flat=False)
     if isinstance(examples, bool) or not isinstance(examples, int) or not 0 <= examples <= 5:
         raise OptionError(f"examples={examples!r} must be an integer from 0 to 5")
     if isinstance(df.columns, pd.MultiIndex):
-        return CheckReport(len(df), (), ("the frame has MultiIndex columns: flatten them first",))
+        return CheckReport(len(df), (), (FLAT_COLUMNS,))
     labels = list(df.columns.unique())
     pairs = candidate_pairs(labels, columns)
     problems = _shape_problems(df, pairs)
@@ -219,8 +219,8 @@ def check_frame(
     checks: list[ColumnCheck] = []
     usable: dict[str, np.ndarray] = {}
     for label, identifier in pairs:
-        if (df.columns == label).sum() > 1:
-            problems.append(f"column {label!r} appears more than once: rename the duplicates")
+        if repeated(df, [label]):
+            problems.append(repeated_message(label))
             continue
         try:
             column = normalize(df[label], identifier, label=label)
@@ -238,7 +238,7 @@ def check_frame(
 def _shape_problems(df: pd.DataFrame, pairs: list[tuple[Hashable, str]]) -> list[str]:
     problems = []
     if len(df) == 0:
-        problems.append("the frame has no rows: there is nothing to match")
+        problems.append(NO_ROWS)
     if not pairs:
         problems.append(
             "no column is a SmartMatch identifier: rename columns or map them with "

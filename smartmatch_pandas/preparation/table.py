@@ -26,6 +26,7 @@ from ..files.csv import SLICE_ROWS, ByteSink, CSVWriter
 from ..files.spool import Spool
 from ..identifiers import MATCHBACK_ID
 from .final_check import check_sendable
+from .frame import repeated_message, require_frame
 from .mapping import ColumnMapping, resolve_mapping
 from .normalize import (
     RAISE_REMEDY,
@@ -279,8 +280,7 @@ def prepare_frame(
       first_name last_name    zip       dob matchback_id
     0        Ann       Lee  02134  19760114            0
     """
-    if not isinstance(df, pd.DataFrame):
-        raise InputError(f"expected a pandas DataFrame, got a {type(df).__name__}")
+    require_frame(df)
     policy = check_policy(invalid)
     table = prepare_table(df, resolve_mapping(df.columns.unique(), columns), invalid=policy)
     text = pa.table([c.cast(pa.string()) for c in table.columns], names=table.column_names)
@@ -334,9 +334,7 @@ def _position(df: pd.DataFrame, column: object) -> int:
     """The position of a column label (labels are unique once mapped)."""
     where = df.columns.get_loc(column)
     if not isinstance(where, int):
-        raise InputError(
-            f"column {column!r} appears more than once in the frame; rename the duplicates"
-        )
+        raise InputError(repeated_message(column))
     return where
 
 

@@ -13,6 +13,7 @@ from ..errors import InputError
 from ..job.handle import resolve_poll_interval
 from ..job.store import JobStore
 from ..options import SERVICE_OPTIONS, InvalidPolicy, MatchOptions, defaults_of, options_of
+from ..preparation.frame import NO_ROWS, repeated, repeated_message, require_frame
 from ..preparation.mapping import ColumnMapping, resolve_mapping
 from ..wire.http import SmartMatchClient
 from ..wire.webhook import WebhookReceiver
@@ -72,21 +73,10 @@ def make_plan(
 
 def checked_frame(df: object, columns: Mapping[Hashable, str | None] | None) -> ColumnMapping:
     """Check that ``df`` can be matched; return its column mapping."""
-    if not isinstance(df, pd.DataFrame):
-        raise InputError(f"expected a pandas DataFrame, got a {type(df).__name__}")
-    if isinstance(df.columns, pd.MultiIndex):
-        raise InputError(
-            "the frame has MultiIndex columns: flatten them first, for example "
-            "df.columns = ['_'.join(map(str, c)) for c in df.columns]"
-        )
-    if len(df) == 0:
-        raise InputError("the frame has no rows: there is nothing to match")
-    mapping = resolve_mapping(df.columns.unique(), columns)
-    duplicated = set(df.columns[df.columns.duplicated()])
-    for column in mapping.columns:
-        if column in duplicated:
-            raise InputError(
-                f"column {column!r} appears more than once in the frame; rename or drop the "
-                "duplicates, for example df.loc[:, ~df.columns.duplicated()]"
-            )
+    frame = require_frame(df)
+    if len(frame) == 0:
+        raise InputError(NO_ROWS)
+    mapping = resolve_mapping(frame.columns.unique(), columns)
+    for column in repeated(frame, mapping.columns):
+        raise InputError(repeated_message(column))
     return mapping
