@@ -13,7 +13,7 @@ from typing import Any as _Any
 
 from . import accessor as _accessor
 from ._version import __version__
-from .deliverable.results import MatchResult, MatchSummary
+from .deliverable import MatchResult, MatchSummary
 from .errors import (
     AuthorizationError,
     DeliverableError,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import pandas as pd
 
-from .deliverable.results import MatchResult
+from .deliverable import MatchResult
 from .job.handle import Job
 from .preparation.check import CheckReport, check_frame
 from .preparation.mapping import ColumnMapping, resolve_mapping

@@ -29,8 +29,7 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.deliverable import results as results
-from smartmatch_pandas.deliverable.results import merge_back, read_deliverable
+from smartmatch_pandas.deliverable import merge_back, read_deliverable, unpack
 from smartmatch_pandas.local import Fault, LocalService
 
 from . import doc_tables
@@ -127,7 +126,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 def _bomb(env: Env) -> object:
     data = _zip({"out.csv": b"0" * (8 << 20)})
-    with mock.patch.object(results, "MIN_UNPACK_ALLOWANCE", 1 << 20):
+    with mock.patch.object(unpack, "MIN_UNPACK_ALLOWANCE", 1 << 20):
         return read_deliverable(data, filename="job_1")
 
 

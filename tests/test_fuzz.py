@@ -27,8 +27,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.deliverable import results as results
-from smartmatch_pandas.deliverable.results import Deliverable, merge_back, read_deliverable
+from smartmatch_pandas.deliverable import Deliverable, merge_back, read_deliverable, unpack
 from smartmatch_pandas.identifiers import MATCHBACK_ID
 from smartmatch_pandas.local import LocalService
 from smartmatch_pandas.preparation.mapping import resolve_mapping
@@ -215,8 +214,8 @@ def test_bombs_are_refused_within_the_budget(
     bomb: Callable[[], bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = bomb()
-    monkeypatch.setattr(results, "MIN_UNPACK_ALLOWANCE", 4 << 20)
-    limit = max(4 << 20, results.MAX_EXPANSION * len(data))
+    monkeypatch.setattr(unpack, "MIN_UNPACK_ALLOWANCE", 4 << 20)
+    limit = max(4 << 20, unpack.MAX_EXPANSION * len(data))
     assert limit < 64 << 20
     tracemalloc.start()
     try:
@@ -229,7 +228,7 @@ def test_bombs_are_refused_within_the_budget(
 
 
 def test_a_deliverable_within_the_budget_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(results, "MIN_UNPACK_ALLOWANCE", 1 << 20)
+    monkeypatch.setattr(unpack, "MIN_UNPACK_ALLOWANCE", 1 << 20)
     rows = "".join(f"Ann,02134,{i % 3},Y,MA-{i}\n" for i in range(3))
     assert read_deliverable(zipped({"b.csv": (HEADER + rows).encode()})).best.num_rows == 3
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.deliverable.results import TEXT_DTYPE
+from smartmatch_pandas.deliverable import TEXT_DTYPE
 from smartmatch_pandas.local import LocalService
 
 from .conftest import violations

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from smartmatch_pandas import DeliverableError, SmartMatchWarning
-from smartmatch_pandas.deliverable.results import (
+from smartmatch_pandas.deliverable import (
     TEXT_DTYPE,
     MatchResult,
     merge_back,

@@ -16,7 +16,7 @@ import pytest
 
 import smartmatch_pandas as sm
 from smartmatch_pandas import OptionError
-from smartmatch_pandas.deliverable.results import unpack_deliverable
+from smartmatch_pandas.deliverable import unpack_deliverable
 from smartmatch_pandas.files.spool import Spool, SpooledFiles, spill_threshold
 from smartmatch_pandas.job.store import _settled, fingerprint
 from smartmatch_pandas.local import LocalService

@@ -19,10 +19,11 @@ import pytest
 
 import smartmatch_pandas as sm
 from smartmatch_pandas import cli
-from smartmatch_pandas.deliverable.results import merge_back, read_deliverable, unpack_deliverable
+from smartmatch_pandas.deliverable import batched, merge_back, read_deliverable, unpack_deliverable
 from smartmatch_pandas.files import tables as files
 from smartmatch_pandas.files.tables import TableFile, read_table, write_table
 from smartmatch_pandas.local import LocalService, sample_contacts
+from smartmatch_pandas.preparation.batched import upload_file
 from smartmatch_pandas.preparation.mapping import resolve_mapping
 from smartmatch_pandas.verbs import large_files as stream
 
@@ -33,7 +34,7 @@ from .test_results import BEST, EXTRA, FRAME, SENT, SHAPES, zipped
 def _small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     """Buckets of a few rows and batches of a few hundred bytes, so that even a small
     list is cut into many of each."""
-    monkeypatch.setattr(stream, "BUCKET_ROWS", 2)
+    monkeypatch.setattr(batched, "BUCKET_ROWS", 2)
     monkeypatch.setattr(files, "BATCH_ROWS", 4)
     monkeypatch.setattr(files, "BATCH_BYTES", 1)
     monkeypatch.setattr(files, "CSV_BLOCK", 4096)
@@ -46,7 +47,7 @@ def streamed_and_held(
     source = tmp_path / "list.csv"
     FRAME.to_csv(source, index=False)
     table = TableFile(source)
-    upload = stream.upload_file(table, resolve_mapping(table.columns), "keep")
+    upload = upload_file(table, resolve_mapping(table.columns), "keep")
     upload.body.close()
     held, flowing = tmp_path / f"held{suffix}", tmp_path / f"streamed{suffix}"
     with warnings.catch_warnings(record=True) as caught_held:
@@ -59,7 +60,7 @@ def streamed_and_held(
         write_table(out, held)
     with warnings.catch_warnings(record=True) as caught_streamed:
         warnings.simplefilter("always")
-        stream.merge_file(
+        batched.merge_file(
             table,
             unpack_deliverable(deliverable),
             flowing,
@@ -123,7 +124,7 @@ def test_every_deliverable_merges_the_same_in_batches(
 def test_a_long_list_gets_larger_buckets_not_more(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stream, "MAX_BUCKETS", 1)  # every row in one bucket
+    monkeypatch.setattr(batched, "MAX_BUCKETS", 1)  # every row in one bucket
     for shape in ("rows in another order", "one file, several rows per id"):
         held, streamed, *_ = streamed_and_held(
             tmp_path, DELIVERABLES[shape], ".csv", all_matches=True
@@ -139,7 +140,7 @@ def test_a_bad_id_late_in_a_result_file_is_named_both_ways(tmp_path: Path) -> No
         streamed_and_held(tmp_path, bad, ".csv")
     table, files = TableFile(tmp_path / "list.csv"), unpack_deliverable(bad)
     with pytest.raises(sm.DeliverableError) as streamed:
-        stream.merge_file(table, files, tmp_path / "out.csv", sent=SENT, rows=len(FRAME),
+        batched.merge_file(table, files, tmp_path / "out.csv", sent=SENT, rows=len(FRAME),
                           presence={}, all_matches=False, filename="job")  # fmt: skip
     assert "0x1" in str(held.value)
     assert str(streamed.value) == str(held.value)

@@ -1,1 +1,29 @@
-"""The deliverable: unpacked, its CSVs read, merged back onto the frame, summarised."""
+"""The deliverable: unpacked, its CSVs read, merged back onto the frame, summarised.
+
+- :mod:`.unpack`: the bytes → the files inside, within a budget against decompression bombs;
+- :mod:`.read`: the files → the best-match and additional-match CSVs, and the report;
+- :mod:`.merge`: the CSVs merged back onto the frame by row position;
+- :mod:`.batched`: the same merge onto a list in a file larger than memory;
+- :mod:`.summary`: what a finished job gives back (:class:`MatchResult`, :class:`MatchSummary`).
+"""
+
+from .batched import merge_file
+from .merge import TEXT_DTYPE, merge_back, uploaded_frame
+from .read import Deliverable, read_deliverable, read_files
+from .summary import RANK, IdentifierCoverage, MatchResult, MatchSummary
+from .unpack import unpack_deliverable
+
+__all__ = [
+    "RANK",
+    "TEXT_DTYPE",
+    "Deliverable",
+    "IdentifierCoverage",
+    "MatchResult",
+    "MatchSummary",
+    "merge_back",
+    "merge_file",
+    "read_deliverable",
+    "read_files",
+    "unpack_deliverable",
+    "uploaded_frame",
+]

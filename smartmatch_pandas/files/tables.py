@@ -16,22 +16,22 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..deliverable.results import csv_header, text_columns, without_data
 from ..errors import InputError
+from .csv import HEAD_BYTES, PARSE_BLOCK, CSVWriter, csv_header, text_csv_options, without_data
 
 #: Rows per batch (fewer when they are wide: see :data:`BATCH_BYTES`).
 BATCH_ROWS: Final = 65_536
 #: Bytes per batch at most, roughly.
 BATCH_BYTES: Final = 16 << 20
-#: Bytes of CSV parsed at a time: Arrow's parsing buffers grow with it (some 35 times).
-CSV_BLOCK: Final = 1 << 20
+#: Bytes of CSV parsed at a time (see :data:`~smartmatch_pandas.files.csv.PARSE_BLOCK`).
+CSV_BLOCK: Final = PARSE_BLOCK
 #: Where pandas keeps ``DataFrame.attrs`` in a Parquet file.
 _ATTRS_KEY: Final = b"PANDAS_ATTRS"
 
@@ -60,7 +60,7 @@ class TableFile:
                 self.schema = pa.schema([f for f in schema if f.name not in hidden])
             else:
                 with self.path.open("rb") as head:
-                    names = csv_header(head.read(65536)) or []
+                    names = csv_header(head.read(HEAD_BYTES)) or []
                 self.schema = pa.schema([(name, pa.string()) for name in names])
         except (OSError, pa.ArrowInvalid) as exc:
             raise InputError(
@@ -102,12 +102,8 @@ class TableFile:
                 with pq.ParquetFile(self.path) as source:
                     yield from source.iter_batches(batch_size=BATCH_ROWS // 4, columns=names)
                 return
-            reader = pacsv.open_csv(
-                self.path,
-                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=text_columns(self.columns, include=names),
-            )
+            options = text_csv_options(self.columns, include=names, block=CSV_BLOCK)
+            reader = pacsv.open_csv(self.path, **options)
             yield from reader
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(
@@ -174,13 +170,13 @@ class TableWriter:
         # below truncate the file, keeping its mode; the rename keeps it too).
         os.close(os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         self._partial.chmod(0o600)  # in case an earlier run left it otherwise
-        self._writer: Any
+        self._writer: pq.ParquetWriter | _CSVFile
         if self.path.suffix.lower() == ".parquet":
             self.schema = schema
             self._writer = pq.ParquetWriter(self._partial, schema)
         else:
             self.schema = schema.remove_metadata()
-            self._writer = pacsv.CSVWriter(self._partial, self.schema)
+            self._writer = _CSVFile(self._partial, self.schema)
 
     def __enter__(self) -> TableWriter:
         return self
@@ -205,6 +201,25 @@ class TableWriter:
             self._writer.close()
         finally:
             self._partial.unlink(missing_ok=True)
+
+
+class _CSVFile:
+    """A CSV file written by :class:`~smartmatch_pandas.files.csv.CSVWriter`, as
+    ``pyarrow.csv.CSVWriter`` would write it (header quoted), table by table."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self._file = pa.OSFile(str(path), "wb")
+        try:
+            self._csv = CSVWriter(self._file, schema.names)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def write_table(self, table: pa.Table) -> None:
+        self._csv.write(table)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:

@@ -27,7 +27,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 
-from ..deliverable.results import MatchResult
+from ..deliverable import MatchResult
 from ..errors import InputError, OptionError, SmartMatchError
 from ..identifiers import IDENTIFIERS, MATCH_CODE
 from ..job.handle import Job, resolve_poll_interval
@@ -120,7 +120,7 @@ class MatchForm:
     result
         The enriched frame once a match is done (what ``match()`` returns), else None.
     match_result
-        The whole :class:`~smartmatch_pandas.deliverable.results.MatchResult` (additional
+        The whole :class:`~smartmatch_pandas.deliverable.summary.MatchResult` (additional
         candidates, summary, files), else None.
     job
         The :class:`~smartmatch_pandas.job.handle.Job` of the latest Match, once submitted.

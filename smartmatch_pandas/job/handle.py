@@ -30,17 +30,16 @@ from dataclasses import dataclass, fields
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..deliverable.results import (
+from ..deliverable import (
     Deliverable,
     MatchResult,
-    _appended_frame,
     merge_back,
     read_files,
     unpack_deliverable,
+    uploaded_frame,
 )
 from ..errors import (
     DeliverableError,
@@ -730,7 +729,7 @@ class Job:
         sent = self._sent_columns(deliverable)
         frame = self._frame
         if frame is None:
-            frame = _sent_frame(deliverable, sent, self.rows)
+            frame = uploaded_frame(deliverable, sent, self.rows)
         return merge_back(
             frame,
             deliverable,
@@ -776,23 +775,6 @@ class Job:
         # No record of the upload: the service echoes it, identifiers first.
         echoed = [c for c in deliverable.best.column_names if c in IDENTIFIERS]
         return [*echoed, MATCHBACK_ID]
-
-
-def _sent_frame(deliverable: Deliverable, sent: list[str], rows: int) -> pd.DataFrame:
-    """The uploaded columns, read back from the deliverable, one row per uploaded row."""
-    best = deliverable.best
-    ids = pd.to_numeric(pd.Series(best[MATCHBACK_ID].to_pylist(), dtype=object), errors="coerce")
-    if ids.isna().all() and len(ids):
-        raise DeliverableError(
-            f"the deliverable's {MATCHBACK_ID} column holds no row numbers; it cannot be "
-            "placed back in upload order"
-        )
-    n = max(rows, min(len(best), int(ids.max()) + 1)) if len(ids) else rows
-    valid = (ids.notna() & (ids >= 0) & (ids < n)).to_numpy()
-    take = np.full(n, -1, dtype=np.int64)
-    take[ids[valid].astype(np.int64).to_numpy()] = np.flatnonzero(valid)
-    identifiers = [c for c in sent if c != MATCHBACK_ID and c in best.column_names]
-    return _appended_frame(best, identifiers, identifiers, take, pd.RangeIndex(n))
 
 
 #: Errors after which a job is picked up again with ``resume()``, as their message says.

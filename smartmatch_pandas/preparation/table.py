@@ -11,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-from collections import deque
-from collections.abc import Callable, Hashable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Hashable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, TypeVar
 
@@ -21,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from ..errors import InputError, warn
+from ..files.csv import SLICE_ROWS, ByteSink, CSVWriter
 from ..files.spool import Spool
 from ..identifiers import MATCHBACK_ID
 from .mapping import ColumnMapping, resolve_mapping
@@ -48,17 +47,12 @@ __all__ = [
     "write_csv",
 ]
 
-# The header is written by hand: pyarrow before 22 can only quote it, and the names
-# are identifiers (letters and underscores) that need no quoting.
-_CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 T = TypeVar("T")
 # Below this many rows, starting threads costs more than it saves.
 _ROWS_FOR_THREADS = 50_000
 # How long an identifier's rule takes, roughly, next to a name's (their values are seldom
 # repeated, and their rules are regular expressions of some length).
 _COST = {"email": 4, "phone": 4, "dob": 3, "address1": 2, "address2": 2, "zip": 2}
-# Rows per slice of the CSV written on one thread.
-_CSV_SLICE = 65_536
 
 
 def _per_column(
@@ -299,9 +293,7 @@ def write_csv(table: pa.Table, sink: IO[bytes] | None = None) -> bytes | None:
     Returns the bytes when no ``sink`` is given.
     """
     out = sink if sink is not None else io.BytesIO()
-    out.write(csv_header_line(table.column_names))
-    if table.num_rows:
-        pacsv.write_csv(table, out, _CSV_OPTIONS)
+    upload_csv(out, table.column_names).write(table)
     return out.getvalue() if sink is None else None  # type: ignore[attr-defined]
 
 
@@ -316,41 +308,24 @@ def upload_body(table: pa.Table, threshold: int | None = None) -> Spool:
     # The CSV is about as large as the table's buffers: quotes and commas in, offsets out.
     spool = Spool(threshold, digest=True, expected=table.get_total_buffer_size())
     try:
-        spool.write(csv_header_line(table.column_names))
-        for chunk in csv_chunks(table):
-            spool.write(chunk)
+        add_upload_rows(upload_csv(spool, table.column_names), table)
     except BaseException:
         spool.close()
         raise
     return spool
 
 
-def csv_header_line(names: list[str]) -> bytes:
-    """The upload CSV's header row (identifiers need no quoting)."""
-    return (",".join(names) + "\n").encode()
+def upload_csv(sink: ByteSink, names: list[str]) -> CSVWriter:
+    """A writer of the upload CSV into ``sink``, its header row written (identifiers
+    need no quoting); :func:`add_upload_rows` appends the rows."""
+    return CSVWriter(sink, names, quoted=False)
 
 
-def csv_chunks(table: pa.Table) -> Iterator[pa.Buffer]:
-    """The rows of ``table`` as CSV (no header), slice by slice, in order."""
-
-    def formatted(start: int) -> pa.Buffer:
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(table.slice(start, _CSV_SLICE), sink, _CSV_OPTIONS)
-        return sink.getvalue()
-
-    starts = range(0, table.num_rows, _CSV_SLICE)
-    workers = _workers(len(starts), table.num_rows)
-    if workers == 1:
-        yield from map(formatted, starts)
-        return
-    with ThreadPoolExecutor(workers) as pool:
-        pending: deque[Future[pa.Buffer]] = deque()
-        for start in starts:
-            pending.append(pool.submit(formatted, start))
-            if len(pending) > 2 * workers:  # a few slices in flight, not the whole CSV
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+def add_upload_rows(writer: CSVWriter, table: pa.Table) -> None:
+    """Append the rows of an upload table to its CSV: a large table's slices are
+    formatted on a few threads (pyarrow formats CSV without the GIL)."""
+    slices = -(-table.num_rows // SLICE_ROWS)
+    writer.write(table, threads=_workers(slices, table.num_rows))
 
 
 def _position(df: pd.DataFrame, column: object) -> int:

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .._version import __version__
-from ..deliverable.results import MatchResult
+from ..deliverable import MatchResult
 from ..errors import (
     InputError,
     OptionError,

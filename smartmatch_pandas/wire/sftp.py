@@ -54,7 +54,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..deliverable.results import read_deliverable
+from ..deliverable import read_deliverable
 from ..errors import (
     AuthorizationError,
     DeliverableError,

@@ -1,0 +1,445 @@
+"""A deliverable merged back onto a contact-list file larger than memory, batch by batch.
+
+What :func:`~smartmatch_pandas.deliverable.merge.merge_back` gives (and its
+``candidates`` with ``all_matches``), written as
+:func:`~smartmatch_pandas.files.tables.write_table` writes it, without ever
+holding the list:
+
+1. A deliverable need not keep the upload's order, so each result file is
+   read block by block and its rows spread over temporary *bucket* files by
+   ``matchback_id`` range (:data:`BUCKET_ROWS` rows each, more for lists past
+   :data:`MAX_BUCKETS` buckets).
+2. The list is read again, in order; each batch takes its results from the
+   bucket that holds its rows (loaded once, then dropped) and is written out,
+   enriched, to the output file.
+
+Memory holds a batch of the list, one bucket of results and a few bits per
+row (which rows had a value for each identifier, which were seen in the
+deliverable): never the list itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import InputError
+from ..files.spool import Spool, SpooledFiles
+from ..files.tables import TableFile, TableWriter, frame_of, output_schema
+from ..identifiers import MATCHBACK_ID
+from .merge import (
+    TEXT_DTYPE,
+    candidate_ranks,
+    count_true,
+    coverage_counts,
+    matched_rows,
+    output_names,
+    row_positions,
+    taken_text,
+    warn_gaps,
+    without_repeated_best,
+)
+from .read import (
+    best_file_key,
+    no_result_csv,
+    open_result_csv,
+    report_text,
+    result_csv_errors,
+    warn_if_cut_short,
+)
+from .summary import RANK, IdentifierCoverage, MatchSummary
+
+#: Rows of results per bucket file: a bucket is what the merge holds in memory at once.
+BUCKET_ROWS: Final = 1 << 16
+#: Bucket files per result file at most (each holds a file descriptor while it lives):
+#: a longer list gets larger buckets, not more open files.
+MAX_BUCKETS: Final = 64
+_POSITION: Final = "__smartmatch_position"
+_ORDER: Final = "__smartmatch_order"
+
+
+# -- 1. the deliverable's result files, spread over buckets by row -------------------------------
+
+
+@dataclass
+class _ResultFile:
+    """One result CSV of a deliverable, its rows spread over bucket files."""
+
+    name: str
+    columns: list[str]
+    rows: int = 0
+    unique: bool = True
+    unknown: set[str] = field(default_factory=set)
+    unknown_rows: int = 0
+    buckets: dict[int, Spool] = field(default_factory=dict)
+
+    def bucket(self, k: int) -> pa.Table | None:
+        """The rows of bucket ``k`` (see :func:`_bucket_rows`), in file order."""
+        spool = self.buckets.get(k)
+        if spool is None:
+            return None
+        with pa.ipc.open_stream(spool.arrow_input()) as reader:
+            return reader.read_all()
+
+    def close(self) -> None:
+        for spool in self.buckets.values():
+            spool.close()
+
+
+def _spread(
+    name: str, content: Spool, rows: int, skip: set[str], filename: str | None
+) -> _ResultFile | None:
+    """Read a result CSV block by block into bucket files; None if it is not one."""
+    # Plain strings (32-bit offsets): buckets are small, and are copied into the output.
+    reader = open_result_csv(name, content, filename, skip, text=pa.string())
+    if reader is None:
+        return None
+    result = _ResultFile(name, reader.schema.names)
+    writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+    seen = np.zeros(rows, dtype=bool)
+    last = None
+    try:
+        try:
+            with result_csv_errors(name, filename):
+                for batch in reader:
+                    if batch.num_rows:
+                        last = batch[MATCHBACK_ID][-1].as_py()
+                    _spread_batch(pa.Table.from_batches([batch]), result, seen, writers, filename)
+        finally:  # before the buckets close: a writer ends its stream in its bucket
+            for writer in writers.values():
+                writer.close()
+    except BaseException:
+        result.close()
+        raise
+    if result.rows:
+        warn_if_cut_short(name, content, last, filename)
+    return result
+
+
+def _bucket_rows(rows: int) -> int:
+    """Rows per bucket for a list of ``rows``: :data:`BUCKET_ROWS`, or more past
+    :data:`MAX_BUCKETS` buckets."""
+    return max(BUCKET_ROWS, -(-rows // MAX_BUCKETS))
+
+
+def _spread_batch(
+    table: pa.Table,
+    result: _ResultFile,
+    seen: np.ndarray,
+    writers: dict[int, pa.ipc.RecordBatchStreamWriter],
+    filename: str | None,
+) -> None:
+    positions = row_positions(table, len(seen), filename)
+    order = np.arange(result.rows, result.rows + table.num_rows, dtype=np.int64)
+    result.rows += table.num_rows
+    known = positions >= 0
+    ids = table[MATCHBACK_ID]
+    if ids.null_count:
+        result.unique = False
+    if not known.all():
+        result.unknown_rows += int((~known).sum())
+        for value in ids.filter(pa.array(~known)).to_pylist():
+            if value in result.unknown:
+                result.unique = False
+            result.unknown.add(value)
+    table = table.append_column(_POSITION, pa.array(positions)).append_column(
+        _ORDER, pa.array(order)
+    )
+    table, positions = table.filter(pa.array(known)), positions[known]
+    if result.unique and (seen[positions].any() or len(np.unique(positions)) < len(positions)):
+        result.unique = False
+    seen[positions] = True
+    buckets = positions // _bucket_rows(len(seen))
+    by_bucket = np.argsort(buckets, kind="stable")
+    table, buckets = table.take(pa.array(by_bucket)), buckets[by_bucket]
+    if not len(buckets):
+        return
+    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
+    for start, end in zip(starts, [*starts[1:], len(buckets)], strict=True):
+        k = int(buckets[start])
+        if k not in writers:
+            result.buckets[k] = Spool(threshold=0)
+            writers[k] = pa.ipc.new_stream(result.buckets[k], table.schema)
+        writers[k].write_table(table.slice(start, end - start))
+
+
+@dataclass
+class _Results:
+    """The deliverable's best matches and additional matches, as bucket files."""
+
+    best: _ResultFile
+    rest: list[_ResultFile]
+    #: Whether the best matches are the first row of each id in ``best`` (the only
+    #: file, holding several rows per id), the others being additional.
+    first_only: bool
+    report: str | None
+
+    _held: tuple[int, pa.Table | None, list[pa.Table | None]] | None = None
+
+    def bucket(self, k: int) -> tuple[pa.Table | None, list[pa.Table | None]]:
+        """Bucket ``k`` of the best matches (sorted by row) and of the others (in file
+        order); the one bucket held in memory."""
+        if self._held is None or self._held[0] != k:
+            self._held = None  # dropped before the next is read
+            best = self.best.bucket(k)
+            rest = [r.bucket(k) for r in self.rest]
+            if self.first_only and best is not None:
+                best, rest[0] = _first_rows(best)
+            self._held = (k, _sorted(best), rest)
+        return self._held[1], self._held[2]
+
+    def close(self) -> None:
+        self._held = None
+        for result in (self.best, *self.rest):
+            result.close()
+
+
+def _results(
+    files: Mapping[str, bytes], rows: int, skip: set[str], filename: str | None
+) -> _Results:
+    """The result files of a deliverable spread over buckets, best told apart by content
+    exactly as :func:`~smartmatch_pandas.deliverable.read.read_files` does."""
+    spooled = SpooledFiles.of(files)
+    found: list[_ResultFile] = []
+    reports = []
+    try:
+        for name in spooled:
+            result = _spread(name, spooled.spool(name), rows, skip, filename)
+            if result is not None:
+                found.append(result)
+            elif (report := report_text(spooled.spool(name))) is not None:
+                reports.append(report)
+    except BaseException:
+        for result in found:
+            result.close()
+        raise
+    if not found:
+        raise no_result_csv(spooled, filename)
+    report = "\n\n".join(reports) or None
+    unique = [r for r in found if r.unique]
+    if unique:
+        best = max(unique, key=lambda r: best_file_key(r.name, r.rows))
+        return _Results(best, [r for r in found if r is not best], False, report)
+    return _Results(found[0], found, True, report)
+
+
+# -- 2. the list again, in order, with its results ----------------------------------------------
+
+
+@dataclass
+class _Tally:
+    """The summary, counted slice by slice."""
+
+    rows: int
+    matched: int = 0
+    missing: int = 0
+    first_missing: list[int] = field(default_factory=list)
+    coverage: dict[str, list[int]] = field(default_factory=dict)
+
+    def summary(self, report: str | None, unknown: int) -> MatchSummary:
+        return MatchSummary(
+            rows=self.rows,
+            matched=self.matched,
+            report=report,
+            missing=self.missing,
+            unknown=unknown,
+            coverage=tuple(IdentifierCoverage(k, v[0], v[1]) for k, v in self.coverage.items()),
+        )
+
+
+def merge_file(
+    table: TableFile,
+    files: Mapping[str, bytes],
+    output: str | Path,
+    *,
+    sent: list[str],
+    rows: int,
+    presence: Mapping[str, pa.Array],
+    all_matches: bool = False,
+    filename: str | None = None,
+) -> tuple[MatchSummary, int]:
+    """Merge a deliverable back onto the list in ``table``, writing the result to ``output``
+    batch by batch: what :func:`~smartmatch_pandas.deliverable.merge.merge_back` (and its
+    ``candidates`` with ``all_matches``) give, written by
+    :func:`~smartmatch_pandas.files.tables.write_table`. Returns the summary and the rows written.
+    """
+    results = _results(files, rows, set(sent), filename)
+    try:
+        return _merge(table, results, output, sent, rows, presence, all_matches, filename)
+    finally:
+        results.close()
+
+
+def _merge(
+    table: TableFile,
+    results: _Results,
+    output: str | Path,
+    sent: list[str],
+    rows: int,
+    presence: Mapping[str, pa.Array],
+    all_matches: bool,
+    filename: str | None,
+) -> tuple[MatchSummary, int]:
+    appended = [c for c in results.best.columns if c not in set(sent)]
+    names = output_names(pd.Index(table.columns), appended)
+    empty = frame_of(table.schema.empty_table())
+    for name in names:
+        empty[name] = pd.Series([], dtype=TEXT_DTYPE)
+    if all_matches:
+        empty.insert(len(table.columns), RANK, pd.Series([], dtype="int64"))
+    tally = _Tally(rows, coverage={k: [0, 0] for k in sent if k in presence})
+    span = _bucket_rows(rows)
+    for k in range(-(-rows // span)):
+        start = k * span
+        _count(tally, results.bucket(k)[0], start, min(span, rows - start), presence)
+    unknown = len(results.best.unknown) if results.first_only else results.best.unknown_rows
+    summary = tally.summary(results.report, unknown)
+    # The summary goes where pandas keeps DataFrame.attrs: in the schema, written first.
+    empty.attrs["smartmatch"] = {"filename": filename, **summary.as_attrs()}
+    written = 0
+    with TableWriter(output, output_schema(empty)) as writer:
+        for batch, start, k in _slices(table, rows):
+            best, rest = results.bucket(k)
+            best_rows = _between(best, start, start + batch.num_rows)
+            enriched = _enriched(batch, start, best_rows, appended, names)
+            if all_matches:
+                rest_rows = [_between(t, start, start + batch.num_rows) for t in rest]
+                extra = _additional_rows(batch, start, best_rows, rest_rows, appended, names)
+                enriched = _candidates(enriched, extra, len(table.columns), batch.num_rows)
+            writer.write(enriched)
+            written += enriched.num_rows
+        writer.close()
+    warn_gaps(tally.first_missing, rows, tally.missing, unknown, filename)
+    return summary, written
+
+
+def _slices(table: TableFile, rows: int) -> Iterator[tuple[pa.Table, int, int]]:
+    """The list's batches, cut where a bucket ends: (batch, its first row, its bucket)."""
+    start, span = 0, _bucket_rows(rows)
+    for batch in table.batches():
+        while batch.num_rows:
+            k = start // span
+            take = min(batch.num_rows, (k + 1) * span - start)
+            yield batch.slice(0, take), start, k
+            batch, start = batch.slice(take), start + take
+    if start != rows:
+        raise InputError(
+            f"{table.path} changed while it was matched ({start:,} rows now, {rows:,} sent): "
+            "write the output again from an unchanged file"
+        )
+
+
+def _first_rows(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The first row of each position (by file order), and the others."""
+    positions = table[_POSITION].to_numpy()
+    order = np.lexsort((table[_ORDER].to_numpy(), positions))
+    first = np.zeros(len(positions), dtype=bool)
+    ordered = positions[order]
+    first[order[np.r_[True, ordered[1:] != ordered[:-1]]] if len(order) else []] = True
+    return table.filter(pa.array(first)), table.filter(pa.array(~first))
+
+
+def _sorted(table: pa.Table | None) -> pa.Table | None:
+    if table is None:
+        return None
+    return table.sort_by([(_POSITION, "ascending"), (_ORDER, "ascending")])
+
+
+def _between(table: pa.Table | None, start: int, end: int) -> pa.Table | None:
+    """The rows of ``table`` whose position is in ``[start, end)``, in file order."""
+    if table is None:
+        return None
+    positions = table[_POSITION].to_numpy()
+    inside = (positions >= start) & (positions < end)
+    return table.filter(pa.array(inside)) if not inside.all() else table
+
+
+def _count(
+    tally: _Tally, best: pa.Table | None, start: int, n: int, presence: Mapping[str, pa.Array]
+) -> None:
+    """Count rows ``[start, start + n)`` in the summary, as merge_back counts them."""
+    seen = np.zeros(n, dtype=bool)
+    if best is not None and best.num_rows:
+        positions = best[_POSITION].to_numpy()
+        seen[positions - start] = True
+        matched = matched_rows(best)
+        tally.matched += count_true(matched)
+        for identifier, counts in tally.coverage.items():
+            rows, both = coverage_counts(presence[identifier].take(pa.array(positions)), matched)
+            counts[0] += rows
+            counts[1] += both
+    missing = np.flatnonzero(~seen)
+    tally.missing += len(missing)
+    tally.first_missing.extend((missing[: 5 - len(tally.first_missing)] + start).tolist())
+
+
+def _enriched(
+    batch: pa.Table,
+    start: int,
+    best: pa.Table | None,
+    appended: list[str],
+    names: list[str],
+) -> pa.Table:
+    """The batch with its best matches' appended columns."""
+    rows_of = np.full(batch.num_rows, -1, dtype=np.int64)
+    if best is not None and best.num_rows:
+        local = best[_POSITION].to_numpy() - start
+        rows_of[local] = np.arange(len(local))
+    columns = taken_text(best, appended, rows_of)
+    return pa.Table.from_arrays([*batch.columns, *columns], names=[*batch.schema.names, *names])
+
+
+def _additional_rows(
+    batch: pa.Table,
+    start: int,
+    best: pa.Table | None,
+    rest: list[pa.Table | None],
+    appended: list[str],
+    names: list[str],
+) -> tuple[pa.Table, np.ndarray, np.ndarray] | None:
+    """The batch's additional candidates (input columns, rank, appended columns), with
+    the row and the rank of each, as
+    :meth:`~smartmatch_pandas.deliverable.summary.MatchResult.candidates` orders them."""
+    tables = [t for t in rest if t is not None and t.num_rows]
+    if not tables:
+        return None
+    table = pa.concat_tables(tables, promote_options="permissive")
+    if best is not None:
+        table = without_repeated_best(table, best)
+    if not table.num_rows:
+        return None
+    local = table[_POSITION].to_numpy() - start
+    order = np.argsort(local, kind="stable")
+    local = local[order]
+    ranks = candidate_ranks(local)
+    table = table.take(pa.array(order))
+    source = batch.take(pa.array(local))
+    columns = taken_text(table, appended, np.arange(table.num_rows))
+    rank = pa.array(ranks, pa.int64())
+    out = pa.Table.from_arrays(
+        [*source.columns, rank, *columns], names=[*batch.schema.names, RANK, *names]
+    )
+    return out, local, ranks
+
+
+def _candidates(
+    enriched: pa.Table,
+    extra: tuple[pa.Table, np.ndarray, np.ndarray] | None,
+    inputs: int,
+    n: int,
+) -> pa.Table:
+    """Every candidate of the batch, best first within each row (rank 1 for the best)."""
+    best = enriched.add_column(inputs, RANK, pa.array(np.ones(n, dtype=np.int64)))
+    if extra is None:
+        return best
+    table, local, ranks = extra
+    both = pa.concat_tables([best, table.cast(best.schema)])
+    rows = np.concatenate([np.arange(n), local])
+    order = np.lexsort((np.concatenate([np.ones(n, np.int64), ranks]), rows))
+    return both.take(pa.array(order))

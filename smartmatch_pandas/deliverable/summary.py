@@ -1,0 +1,161 @@
+"""What a finished job gives back: the match summary and the result merged onto the frame."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+#: The column of ``MatchResult.candidates`` that ranks a row's candidates (1 = best).
+RANK: Final = "match_rank"
+
+
+@dataclass(frozen=True)
+class IdentifierCoverage:
+    """How many rows were sent with a value for one identifier, and how many of them matched."""
+
+    identifier: str
+    rows: int
+    matched: int
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    """How many rows were sent and how many matched.
+
+    Attributes
+    ----------
+    rows
+        Rows sent.
+    matched
+        Rows whose best match has ``tsmart_match_code`` ``Y``.
+    report
+        The service's own summary report, as text, if it sent one.
+    missing
+        Rows sent that the deliverable did not return.
+    unknown
+        Rows in the deliverable whose ``matchback_id`` was never sent.
+    coverage
+        Per identifier sent: the rows that had a value for it, and how many
+        of those matched (read from the columns the deliverable echoes).
+    """
+
+    rows: int
+    matched: int
+    report: str | None = None
+    missing: int = 0
+    unknown: int = 0
+    coverage: tuple[IdentifierCoverage, ...] = ()
+
+    @property
+    def match_rate(self) -> float:
+        """``matched / rows`` (0.0 for no rows)."""
+        return self.matched / self.rows if self.rows else 0.0
+
+    def as_attrs(self) -> dict[str, object]:
+        """The summary as plain JSON values, fit for ``DataFrame.attrs``.
+
+        pandas writes ``attrs`` into Parquet files as JSON, so nothing else may go there.
+        """
+        return {
+            "rows": self.rows,
+            "matched": self.matched,
+            "match_rate": round(self.match_rate, 6),
+            "missing": self.missing,
+            "unknown": self.unknown,
+            "report": self.report,
+            "by_identifier": {
+                c.identifier: {"rows_with_value": c.rows, "matched": c.matched}
+                for c in self.coverage
+            },
+        }
+
+    def __str__(self) -> str:
+        return (
+            f"SmartMatch: {self.rows:,} rows sent, {self.matched:,} matched ({self.match_rate:.1%})"
+        )
+
+    @property
+    def by_identifier(self) -> pd.DataFrame:
+        """Per identifier sent: the share of rows that had it, and the match rate with and
+        without it, so a low match rate can be traced to the identifiers rows lacked."""
+        frame = pd.DataFrame(
+            {
+                "rows_with_value": [c.rows for c in self.coverage],
+                "share_of_rows": [c.rows / self.rows if self.rows else 0.0 for c in self.coverage],
+                "match_rate_with": [
+                    c.matched / c.rows if c.rows else np.nan for c in self.coverage
+                ],
+                "match_rate_without": [
+                    (self.matched - c.matched) / (self.rows - c.rows)
+                    if self.rows > c.rows
+                    else np.nan
+                    for c in self.coverage
+                ],
+            },
+            index=pd.Index([c.identifier for c in self.coverage], name="identifier"),
+        )
+        return frame
+
+    def describe(self) -> str:
+        """The one-line summary, then one line per identifier sent."""
+        lines = [str(self)]
+        for name, row in self.by_identifier.iterrows():
+            without = row["match_rate_without"]
+            lines.append(
+                f"  {name!s:<20} in {row['share_of_rows']:>6.1%} of rows; matched "
+                f"{row['match_rate_with']:.1%} of those"
+                + ("" if pd.isna(without) else f", {without:.1%} of the rest")
+            )
+        return "\n".join(lines)
+
+
+@dataclass
+class MatchResult:
+    """Everything a finished job returned, merged back onto the frame.
+
+    Attributes
+    ----------
+    frame
+        The input rows, order, index and dtypes, then the appended columns.
+    additional
+        The additional candidates (rank 2 and up) as a long frame indexed by
+        the input row's label: the input columns, ``match_rank``, the
+        appended columns.
+    summary
+        Rows sent, rows matched, the match rate, and the service's report.
+    files
+        The deliverable's raw files, by name.
+    filename
+        The SmartMatch job's filename.
+    """
+
+    frame: pd.DataFrame
+    additional: pd.DataFrame
+    summary: MatchSummary
+    files: Mapping[str, bytes] = field(repr=False)
+    filename: str | None = None
+    #: The input row position of each row of ``additional``.
+    additional_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    #: Whether the deliverable came from the result cache rather than the service.
+    from_cache: bool = False
+
+    @cached_property
+    def candidates(self) -> pd.DataFrame:
+        """Every candidate, best first: one row per (input row, candidate), with ``match_rank``.
+
+        Rows without any match appear once, with rank 1 and empty appended columns.
+        """
+        best = self.frame.copy()
+        best.insert(list(self.additional.columns).index(RANK), RANK, 1)
+        both = pd.concat([best, self.additional], axis=0)
+        rows = np.concatenate([np.arange(len(self.frame)), self.additional_rows])
+        ranks = np.concatenate([np.ones(len(self.frame), np.int64), self.additional[RANK]])
+        return both.iloc[np.lexsort((ranks, rows))]
+
+    def __repr__(self) -> str:
+        return f"MatchResult({self.summary}, filename={self.filename!r})"

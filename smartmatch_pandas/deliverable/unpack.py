@@ -1,0 +1,149 @@
+"""A deliverable's bytes → its files, each in a spool, within a budget against decompression bombs.
+
+The deliverable is recognised by its content, never by the format asked
+for: a CSV, a gzip (of a CSV or of a tar of files), or a zip of files, told
+apart by their magic bytes (:mod:`smartmatch_pandas.files.archives`). Members
+are unpacked one by one into spools of their own, so neither the deliverable
+nor its files need fit in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from typing import IO, Final
+
+from ..errors import DeliverableError
+from ..files.archives import MAGIC_BYTES, archive_kind
+from ..files.spool import Spool, SpooledFiles
+
+_MAX_NESTING: Final = 3
+#: A deliverable may unpack to this many times its own size at most (CSV compresses some
+#: 5-20 times; a decompression bomb, thousands), or to :data:`MIN_UNPACK_ALLOWANCE`.
+MAX_EXPANSION = 250
+#: Bytes any deliverable may unpack to, however small it is.
+MIN_UNPACK_ALLOWANCE = 256 * 2**20
+
+
+def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> SpooledFiles:
+    """The files inside a deliverable, whatever its format, each in a spool.
+
+    Members are unpacked one by one into spools of their own (see
+    :func:`unpack_spool`), so neither the deliverable nor its files need fit in memory.
+
+    Raises
+    ------
+    DeliverableError
+        The bytes are corrupt or truncated, or unpack to far more than a
+        deliverable can (see :data:`MAX_EXPANSION`).
+    """
+    spool = data if isinstance(data, Spool) else Spool.of(data)
+    budget = UnpackBudget(max(MIN_UNPACK_ALLOWANCE, MAX_EXPANSION * len(spool)))
+    try:
+        return SpooledFiles(unpack_spool(spool, budget))
+    except _TooLargeError:
+        raise DeliverableError(
+            f"the deliverable ({len(spool):,} bytes) unpacks to more than {budget.limit:,} "
+            "bytes, as a decompression bomb does: it was not unpacked. If it is genuine, "
+            "raise smartmatch_pandas.deliverable.unpack.MAX_EXPANSION",
+            filename=filename,
+        ) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # anything the archive modules make of damaged bytes
+        raise DeliverableError(
+            f"the deliverable is corrupt or truncated ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); download it again with resume(filename)",
+            filename=filename,
+        ) from None
+
+
+class _TooLargeError(Exception):
+    """Unpacking went past the budget."""
+
+
+class UnpackBudget:
+    """The bytes unpacking may still produce: a guard against decompression bombs."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = self.left = limit
+
+
+# -- unpacked member by member into spools: a deliverable never needs to be whole in memory --
+
+
+def unpack_spool(
+    spool: Spool, budget: UnpackBudget, name: str = "deliverable.csv", depth: int = 0
+) -> dict[str, Spool]:
+    """Every file inside ``spool``, by name, each in a spool of its own, opening zip,
+    gzip and tar by their magic bytes.
+
+    Members are copied block by block into new spools, which spill past the
+    threshold as any other; what they unpack to counts against ``budget``.
+    """
+    if depth > _MAX_NESTING:
+        return {name: spool}
+    kind = archive_kind(spool.head(MAGIC_BYTES))
+    if kind == "zip":
+        with zipfile.ZipFile(spool.reader()) as archive, _closed_on_error() as out:
+            for info in archive.infolist():
+                if info.is_dir() or info.filename.startswith("__MACOSX/"):
+                    continue
+                if info.file_size > budget.left:
+                    raise _TooLargeError
+                with archive.open(info) as member:
+                    inner = _copied(member, budget)
+                out.update(_members(inner, budget, info.filename, depth + 1))
+        return out
+    if kind == "gzip":
+        with gzip.GzipFile(fileobj=spool.reader()) as stream:
+            inner = _copied(stream, budget)
+        if not (len(inner) > 262 and inner.head(262)[257:262] == b"ustar"):
+            return _members(inner, budget, name.removesuffix(".gz"), depth + 1)
+        with inner, tarfile.open(fileobj=inner.reader()) as archive, _closed_on_error() as out:
+            for entry in archive:
+                handle = archive.extractfile(entry) if entry.isfile() else None
+                if handle is not None:
+                    extracted = _copied(handle, budget)
+                    out.update(_members(extracted, budget, entry.name, depth + 1))
+        return out
+    return {name: spool}
+
+
+def _members(inner: Spool, budget: UnpackBudget, name: str, depth: int) -> dict[str, Spool]:
+    """The files in ``inner``, a member just copied out of an archive: it is closed
+    (its temporary file deleted) unless it is one of them itself."""
+    try:
+        found = unpack_spool(inner, budget, name, depth)
+    except BaseException:
+        inner.close()
+        raise
+    if all(spool is not inner for spool in found.values()):
+        inner.close()  # an archive within: its members have spools of their own
+    return found
+
+
+@contextlib.contextmanager
+def _closed_on_error() -> Iterator[dict[str, Spool]]:
+    """Files unpacked so far, closed if unpacking the rest fails."""
+    out: dict[str, Spool] = {}
+    try:
+        yield out
+    except BaseException:
+        for spool in out.values():
+            spool.close()
+        raise
+
+
+def _copied(stream: IO[bytes] | io.BufferedIOBase, budget: UnpackBudget) -> Spool:
+    """``stream`` copied into a new spool, within the budget."""
+    spool = Spool()
+    budget.left -= spool.copy_from(stream, limit=budget.left)
+    if budget.left < 0:
+        spool.close()
+        raise _TooLargeError
+    return spool

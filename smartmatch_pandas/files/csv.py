@@ -1,0 +1,157 @@
+"""CSV as the package reads and writes it, with Arrow: every column text, nothing guessed.
+
+Read: a header row told from the first bytes (:func:`csv_header`), every column
+as text with only an empty cell null (:func:`text_csv_options`), and Arrow's
+errors stripped of the contact data they quote (:func:`without_data`).
+
+Written: one :class:`CSVWriter` for every CSV the package makes (the upload
+body and the enriched list): a header row, plain or quoted, then each table's
+rows as Arrow formats them, slice by slice on a few threads when asked.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Final, Protocol
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+#: A UTF-8 byte order mark, which may start a CSV.
+BOM: Final = b"\xef\xbb\xbf"
+#: Bytes read to tell what a file is (its header row must fit).
+HEAD_BYTES: Final = 65536
+#: Bytes of CSV parsed at a time: Arrow's parsing buffers grow with it (some 35 times).
+PARSE_BLOCK: Final = 1 << 20
+#: Rows per slice of CSV formatted on one thread.
+SLICE_ROWS: Final = 65_536
+_TEXT: Final = pa.string()
+# The header is written apart: pyarrow before 22 can only quote it.
+_ROWS_ONLY: Final = pacsv.WriteOptions(include_header=False)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def csv_header(content: bytes) -> list[str] | None:
+    """The header row of CSV text that starts with ``content`` (its first 64 KiB suffice)."""
+    head = content[:HEAD_BYTES].removeprefix(BOM).decode("utf-8", "replace")
+    try:
+        row = next(csv.reader(io.StringIO(head)), None)
+    except csv.Error:
+        return None
+    return row
+
+
+def text_columns(
+    header: list[str], text: pa.DataType = _TEXT, include: list[str] | None = None
+) -> pacsv.ConvertOptions:
+    """Arrow's options to read every column of a CSV as text (``02134`` stays ``02134``):
+    only an empty cell is null; ``NA``, ``null`` or ``None`` are text like any other."""
+    return pacsv.ConvertOptions(
+        column_types=dict.fromkeys(header, text),
+        strings_can_be_null=True,
+        null_values=[""],
+        include_columns=include,
+    )
+
+
+def text_csv_options(
+    header: list[str],
+    text: pa.DataType = _TEXT,
+    include: list[str] | None = None,
+    block: int = PARSE_BLOCK,
+) -> dict[str, Any]:
+    """Keyword arguments of ``pyarrow.csv.read_csv``/``open_csv`` reading a CSV with
+    ``header`` as text (see :func:`text_columns`), ``block`` bytes at a time, values
+    that span lines allowed."""
+    return {
+        "read_options": pacsv.ReadOptions(block_size=block),
+        "parse_options": pacsv.ParseOptions(newlines_in_values=True),
+        "convert_options": text_columns(header, text, include),
+    }
+
+
+def without_data(message: str) -> str:
+    """Arrow's parse error without the row it quotes: that is contact data."""
+    message = re.sub(r"(got \d+):.*", r"\1", message, flags=re.DOTALL)
+    return message.split("\n", 1)[0].removeprefix("CSV parse error: ")[:200]
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+class ByteSink(Protocol):
+    """Where CSV is written: anything with ``write`` taking bytes or an Arrow buffer."""
+
+    def write(self, data: bytes | pa.Buffer, /) -> Any: ...
+
+
+def header_line(names: Sequence[str], *, quoted: bool) -> bytes:
+    """A CSV header row: every name in double quotes as Arrow writes it, or ``quoted=False``
+    plain (for names that need no quoting, such as identifiers)."""
+    if not quoted:
+        return (",".join(names) + "\n").encode()
+    sink = pa.BufferOutputStream()
+    empty = pa.schema([(name, pa.null()) for name in names]).empty_table()
+    pacsv.write_csv(empty, sink)
+    header: bytes = sink.getvalue().to_pybytes()
+    return header
+
+
+def csv_rows(table: pa.Table, threads: int = 1) -> Iterator[pa.Buffer]:
+    """The rows of ``table`` as CSV (no header), :data:`SLICE_ROWS` at a time, in order,
+    formatted on up to ``threads`` threads (Arrow formats CSV without the GIL)."""
+
+    def formatted(start: int) -> pa.Buffer:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table.slice(start, SLICE_ROWS), sink, _ROWS_ONLY)
+        return sink.getvalue()
+
+    starts = range(0, table.num_rows, SLICE_ROWS)
+    workers = max(1, min(threads, len(starts)))
+    if workers == 1:
+        yield from map(formatted, starts)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[pa.Buffer]] = deque()
+        for start in starts:
+            pending.append(pool.submit(formatted, start))
+            if len(pending) > 2 * workers:  # a few slices in flight, not the whole CSV
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+class CSVWriter:
+    """One CSV written to ``sink``: its header row at once, then each table's rows.
+
+    Parameters
+    ----------
+    sink
+        Where the bytes go; the caller opens and closes it. An Arrow output
+        stream is written by Arrow directly when a single thread formats.
+    names
+        The column names of the header row.
+    quoted
+        Whether the header's names are quoted (as Arrow writes them) or plain.
+    """
+
+    def __init__(self, sink: ByteSink, names: Sequence[str], *, quoted: bool = True) -> None:
+        self.sink = sink
+        sink.write(header_line(names, quoted=quoted))
+
+    def write(self, table: pa.Table, threads: int = 1) -> None:
+        """Append the rows of ``table``, formatted slice by slice on up to ``threads`` threads."""
+        if not table.num_rows:
+            return
+        if threads == 1 and isinstance(self.sink, pa.NativeFile):
+            pacsv.write_csv(table, self.sink, _ROWS_ONLY)  # straight into the file
+            return
+        for chunk in csv_rows(table, threads):
+            self.sink.write(chunk)

@@ -1,0 +1,103 @@
+"""The upload CSV of a contact-list file larger than memory, made batch by batch.
+
+The file is read batch by batch (:class:`~smartmatch_pandas.files.tables.TableFile`);
+each batch's identifier columns are normalised as for a frame and appended to
+the upload CSV, which spills to a private temporary file: byte for byte what
+:func:`~smartmatch_pandas.preparation.table.upload_body` makes of the whole list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import InputError
+from ..files.spool import Spool
+from ..files.tables import TableFile, frame_of
+from ..identifiers import MATCHBACK_ID
+from .final_check import check_not_empty, check_values, empty_columns
+from .mapping import ColumnMapping, resolve_mapping
+from .normalize import InvalidPolicy
+from .table import (
+    InvalidTally,
+    add_upload_rows,
+    sent_columns,
+    sent_presence,
+    upload_csv,
+    upload_table,
+)
+
+
+def file_mapping(table: TableFile, columns: Mapping[Hashable, str | None] | None) -> ColumnMapping:
+    """The file's columns mapped to identifiers, checked as a frame's would be.
+
+    Raises
+    ------
+    InputError
+        A mapped column's name appears more than once in the file.
+    """
+    mapping = resolve_mapping(pd.Index(table.columns).unique(), columns)
+    for column in mapping.columns:
+        if table.columns.count(str(column)) > 1:
+            raise InputError(
+                f"column {column!r} appears more than once in {table.path}; rename the duplicates"
+            )
+    return mapping
+
+
+@dataclass
+class Upload:
+    """A list's upload CSV (in a spool: the caller closes it), its rows, and which rows
+    it sends a value for, per identifier."""
+
+    body: Spool
+    rows: int
+    presence: dict[str, pa.Array]
+
+
+def upload_file(
+    table: TableFile, mapping: ColumnMapping, invalid: InvalidPolicy, today: dt.date | None = None
+) -> Upload:
+    """The upload CSV of a file, made batch by batch; byte for byte what
+    :func:`~smartmatch_pandas.preparation.table.upload_body` makes of the whole list.
+
+    Raises
+    ------
+    InputError
+        The file has no rows; or ``invalid="raise"`` and values are invalid
+        (counted over the whole file, as for a frame).
+    """
+    today = today or dt.date.today()
+    tally = InvalidTally(invalid)
+    body = Spool(digest=True)
+    present: dict[str, list[pa.Array]] = {identifier: [] for identifier in mapping.identifiers}
+    rows = 0
+    empty = set(mapping.pairs)  # the columns with no value in any batch so far
+    try:
+        csv = upload_csv(body, [*mapping.identifiers, MATCHBACK_ID])
+        for batch in table.batches([str(c) for c in mapping.columns]):
+            frame = frame_of(batch)
+            frame.index = pd.RangeIndex(rows, rows + len(frame))
+            columns = sent_columns(frame, mapping, invalid, today=today)
+            tally.add(columns)
+            if not (invalid == "raise" and tally.any):
+                upload = upload_table(columns, start=rows)
+                check_values(upload, mapping, frame.index)
+                empty &= empty_columns(upload, mapping)
+                add_upload_rows(csv, upload)
+                for identifier, flags in sent_presence(upload).items():
+                    present[identifier].append(flags)
+            rows += len(frame)
+        if not rows:
+            raise InputError(f"{table.path} has no rows: there is nothing to match")
+        tally.report(rows)
+        check_not_empty(empty, mapping)
+    except BaseException:
+        body.close()
+        raise
+    presence = {k: pa.concat_arrays(v) for k, v in present.items()}
+    return Upload(body, rows, presence)
