@@ -51,6 +51,7 @@ def main() -> None:
     clients: dict[Path, list[float]] = {tree: [] for tree in args.trees}
     cpus: dict[Path, list[float]] = {tree: [] for tree in args.trees}
     floors: list[float] = []
+    floor_cpus: list[float] = []
     with tempfile.TemporaryDirectory() as home, service_process() as reach:
         os.environ["SMARTMATCH_HOME"] = home  # the children's job store: thrown away
         for _ in range(args.runs):
@@ -58,7 +59,9 @@ def main() -> None:
                 figures = measured(tree, "match", args.rows, reach)
                 clients[tree].append(figures["client"])
                 cpus[tree].append(figures["client cpu"])
-            floors.append(measured(args.trees[-1], "floor", args.rows, reach)["total"])
+            floor = measured(args.trees[-1], "floor", args.rows, reach)
+            floors.append(floor["total"])
+            floor_cpus.append(floor["total cpu"])
     load = os.getloadavg()[0]
     print(
         f"command: python -m benchmarks.compare_trees {' '.join(sys.argv[1:])}; "
@@ -67,7 +70,7 @@ def main() -> None:
     floor_median, floor_min = statistics.median(floors), min(floors)
     print(
         f"{args.rows:,} rows, {args.runs} runs each, seconds; floor (pyarrow): median "
-        f"{floor_median:.3f}, min {floor_min:.3f}"
+        f"{floor_median:.3f} (CPU {statistics.median(floor_cpus):.3f}), min {floor_min:.3f}"
     )
     first = args.trees[0]
     for tree in args.trees:
