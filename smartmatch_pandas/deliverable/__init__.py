@@ -1,10 +1,17 @@
 """The deliverable: unpacked, its CSVs read, merged back onto the frame, summarised.
 
-- :mod:`.unpack`: the bytes → the files inside, within a budget against decompression bombs;
-- :mod:`.read`: the files → the best-match and additional-match CSVs, and the report;
-- :mod:`.merge`: the CSVs merged back onto the frame by row position;
-- :mod:`.batched`: the same merge onto a list in a file larger than memory;
-- :mod:`.summary`: what a finished job gives back (:class:`MatchResult`, :class:`MatchSummary`).
+Modules of :mod:`smartmatch_pandas.deliverable`:
+
+``unpack``
+    The bytes → the files inside, within a budget against decompression bombs.
+``read``
+    The files → the best-match and additional-match CSVs, and the report.
+``merge``
+    The CSVs merged back onto the frame, by row position.
+``batched``
+    The same merge onto a list in a file larger than memory, batch by batch.
+``summary``
+    What a finished job gives back: :class:`MatchResult`, :class:`MatchSummary`.
 """
 
 from .batched import merge_file
