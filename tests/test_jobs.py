@@ -500,3 +500,18 @@ def test_a_submitted_job_knows_which_rows_it_sent(fresh_service: LocalService) -
     assert job.mapping is not None
     assert set(job.presence) == set(job.mapping.identifiers)
     assert all(len(flags) == len(frame) for flags in job.presence.values())
+
+
+def test_names_that_look_like_missing_values_come_back_as_sent(
+    fresh_service: LocalService,
+) -> None:
+    # "NA", "null", "nan" are names too: the service echoes them, resume reads them back.
+    frame = frame_of(fresh_service).head(8).copy()
+    names = ["NA", "null", "nan", "N/A", "NaN", "#N/A", "None", "n/a"]
+    frame["first_name"] = names
+    job = sm.submit(frame, **fresh_service.settings, progress=False, cache=False)
+    job.wait(progress=False)
+    result = sm.resume(job.filename, api_key=fresh_service.api_key, progress=False)
+    sent = sm.prepare_frame(frame)["first_name"].tolist()
+    assert sent == names  # sent as they are...
+    assert result.frame["first_name"].tolist() == names  # ...and read back so

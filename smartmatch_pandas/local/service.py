@@ -530,8 +530,12 @@ def _read_upload(data: bytes) -> pa.Table:
         return pacsv.read_csv(
             io.BytesIO(data),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            # Only an empty cell is missing: a surname "NA" or a first name "Null" is a
+            # name, echoed back as sent (Arrow would read a dozen spellings as null).
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=True,
+                null_values=[""],
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
