@@ -127,8 +127,12 @@ def match(
     settings = keywords_of("match", locals())
     check_flag("all_matches", all_matches)
     check_wait_options(timeout)  # before anything is paid for
-    with reporting(progress) as reporter:  # one bar through submitting, waiting and merging
-        job = submit_planned(df, make_plan(df, keywords_of("submit", settings)), reporter)
+    plan = make_plan(df, keywords_of("submit", settings))
+    # The client's connections are closed once the frame is back (or the match failed:
+    # a job is resumed with a client of its own). One bar through submitting, waiting
+    # and merging.
+    with plan.client, reporting(progress) as reporter:
+        job = submit_planned(df, plan, reporter)
         result = job.wait(timeout=timeout, progress=reporter).result(progress=reporter)
     reporter.note(result.summary.describe())
     out = result.candidates if all_matches else result.frame
