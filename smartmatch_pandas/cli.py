@@ -48,7 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="match a sample list on a local service")
     demo.add_argument("--rows", type=int, default=3000, help="contacts in the sample list")
     demo.add_argument("--voters", type=int, default=200_000, help="people in the voter file")
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--seed", type=int, default=7, help="draws the sample list (default 7)")
+    demo.add_argument(
+        "--delay",
+        type=float,
+        default=5.0,
+        help="seconds the service takes over the job, to show the wait (default 5)",
+    )
     demo.set_defaults(run=_demo)
 
     serve = commands.add_parser("serve", help="run the local SmartMatch-compatible service")
@@ -167,7 +173,7 @@ def _demo(args: argparse.Namespace) -> None:
     from .local import LocalService, sample_contacts
 
     print(f"Starting a local SmartMatch service over {args.voters:,} synthetic voters...")
-    with LocalService(voters=args.voters, poll_interval=2, delay=5) as service:
+    with LocalService(voters=args.voters, poll_interval=2, delay=args.delay) as service:
         contacts = sample_contacts(service.voters, args.rows, seed=args.seed)
         truth = contacts.pop("true_voterbase_id")
         print(f"A contact list of {len(contacts):,} rows (some noisy, some not voters):")

@@ -115,7 +115,7 @@ def test_errors_are_one_plain_line(tmp_path: Path) -> None:
 
 
 def test_demo_runs(tmp_path: Path) -> None:
-    done = run("demo", "--rows", "300", "--voters", "5000", timeout=180)
+    done = run("demo", "--rows", "300", "--voters", "5000", "--delay", "0", timeout=180)
     assert done.returncode == 0, done.stderr
     assert "SmartMatch: 300 rows sent" in done.stdout
     assert "Against the ground truth:" in done.stdout
