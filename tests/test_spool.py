@@ -63,6 +63,22 @@ def test_a_spool_stays_in_memory_below_its_threshold() -> None:
         assert spool.fingerprint == "sha256:" + hashlib.sha256(b"matchback_id\n0\n1\n").hexdigest()
 
 
+def test_blocks_in_memory_are_read_in_place_as_one_stream() -> None:
+    data = bytes(range(256)) * 40
+    spool = Spool(threshold=len(data))
+    for start, size in [(0, 0), (0, 1000), (1000, 0), (1000, 3), (1003, 9237)]:
+        spool.write(data[start : start + size])
+    assert spool.head(1500) == data[:1500]
+    assert spool.tail(1001) == data[-1001:]
+    reader = spool.reader()
+    assert reader.read(999) == data[:999]
+    assert reader.read(5) == data[999:1004]  # across three blocks, one of them empty
+    reader.seek(-10, os.SEEK_END)
+    assert reader.read() == data[-10:]
+    assert spool.arrow_input(1000).read() == data[1000:]
+    assert spool.getvalue() == data
+
+
 def test_past_its_threshold_a_spool_moves_to_a_private_file_with_no_name(
     spill_dir: Path,
 ) -> None:

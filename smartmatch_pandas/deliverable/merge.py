@@ -60,7 +60,7 @@ def merge_back(
         A ``matchback_id`` that is not a row position the client sent.
     """
     n = len(df)
-    positions = row_positions(deliverable.best, n, filename)
+    positions = row_positions(deliverable.best, n, filename, deliverable.best_ids)
     known = positions >= 0
     best = deliverable.best.filter(pa.array(known)) if not known.all() else deliverable.best
     positions = positions[known]
@@ -79,20 +79,28 @@ def merge_back(
     missing = int((rows_of < 0).sum())
     unknown = int((~known).sum())
     warn_gaps(list(df.index[np.flatnonzero(rows_of < 0)[:5]]), n, missing, unknown, filename)
+    matched = matched_rows(best)
     summary = MatchSummary(
         rows=n,
-        matched=_matched(best),
+        matched=count_true(matched),
         report=deliverable.report,
         missing=missing,
         unknown=unknown,
-        coverage=_coverage(best, sent_columns, presence or {}, positions),
+        coverage=_coverage(best, matched, sent_columns, presence or {}, positions),
     )
     return MatchResult(frame, additional, summary, deliverable.files, filename, additional_rows)
 
 
-def row_positions(table: pa.Table, n: int, filename: str | None) -> np.ndarray:
-    """The row position each result row belongs to; -1 where it is not a row that was sent."""
-    plain = plain_numbers(table[MATCHBACK_ID])
+def row_positions(
+    table: pa.Table, n: int, filename: str | None, plain: np.ndarray | None = None
+) -> np.ndarray:
+    """The row position each result row belongs to; -1 where it is not a row that was sent.
+
+    ``plain`` is the table's ids as :func:`~smartmatch_pandas.deliverable.read.plain_numbers`
+    read them, if known already.
+    """
+    if plain is None:
+        plain = plain_numbers(table[MATCHBACK_ID])
     if plain is not None:  # as the client sent them: no need to trim or check each
         out = plain.copy()
         out[out >= n] = -1
@@ -276,10 +284,6 @@ def candidate_ranks(sorted_positions: np.ndarray) -> np.ndarray:
     return np.arange(len(starts)) - run_start + 2
 
 
-def _matched(best: pa.Table) -> int:
-    return count_true(matched_rows(best))
-
-
 def count_true(flags: pa.ChunkedArray | pa.Array) -> int:
     """How many of ``flags`` are true."""
     return int(pc.sum(flags).as_py() or 0)
@@ -312,13 +316,14 @@ def _has_value(values: pa.ChunkedArray) -> pa.ChunkedArray:
 
 def _coverage(
     best: pa.Table,
+    matched: pa.ChunkedArray | pa.Array,
     sent_columns: Sequence[str],
     presence: Mapping[str, pa.Array],
     positions: np.ndarray,
 ) -> tuple[IdentifierCoverage, ...]:
-    """Rows with a value, and matched rows among them, per identifier sent: read from the
-    column the deliverable echoes, or else from ``presence`` at each row's position."""
-    matched = matched_rows(best)
+    """Rows with a value, and matched rows among them (``matched``: per row of ``best``),
+    per identifier sent: read from the column the deliverable echoes, or else from
+    ``presence`` at each row's position."""
     coverage = []
     for identifier in sent_columns:
         if identifier in best.column_names and identifier != MATCHBACK_ID:

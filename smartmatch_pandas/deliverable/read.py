@@ -42,12 +42,16 @@ class Deliverable:
         The additional-matches CSV, if there was one.
     report
         The summary report's text, if there was one.
+    best_ids
+        The best-match CSV's ``matchback_id`` values as integers, when every one
+        is written plainly (see :func:`plain_numbers`); None otherwise or unknown.
     """
 
     files: Mapping[str, bytes]
     best: pa.Table
     additional: pa.Table | None = None
     report: str | None = None
+    best_ids: np.ndarray | None = None
 
 
 def read_deliverable(
@@ -93,8 +97,8 @@ def read_files(
             reports.append(report)
     if not tables:
         raise no_result_csv(files, filename)
-    best, additional = _split_best(tables)
-    return Deliverable(files, best, additional, "\n\n".join(reports) or None)
+    best, additional, best_ids = _split_best(tables)
+    return Deliverable(files, best, additional, "\n\n".join(reports) or None, best_ids)
 
 
 def report_text(content: Spool) -> str | None:
@@ -211,8 +215,9 @@ def warn_if_cut_short(name: str, content: Spool, last: object, filename: str | N
     )
 
 
-def _has_unique_ids(table: pa.Table) -> bool:
-    numbers = plain_numbers(table[MATCHBACK_ID])
+def _has_unique_ids(table: pa.Table, numbers: np.ndarray | None) -> bool:
+    """Whether no ``matchback_id`` repeats (``numbers``: the ids as :func:`plain_numbers`
+    reads them)."""
     if numbers is None:
         ids = table[MATCHBACK_ID]
         return bool(pc.count_distinct(ids).as_py() == len(ids))
@@ -232,11 +237,18 @@ def plain_numbers(ids: pa.ChunkedArray) -> np.ndarray | None:
     return np.asarray(pc.cast(ids, pa.int64()).to_numpy(), dtype=np.int64)
 
 
-def _split_best(tables: list[tuple[str, pa.Table]]) -> tuple[pa.Table, pa.Table | None]:
-    """The best-match table and the additional matches (concatenated), by content."""
-    unique = [t for t in tables if _has_unique_ids(t[1])]
+def _split_best(
+    tables: list[tuple[str, pa.Table]],
+) -> tuple[pa.Table, pa.Table | None, np.ndarray | None]:
+    """The best-match table, the additional matches (concatenated), by content, and the
+    best table's ids as :func:`plain_numbers` reads them (read once, for the merge too)."""
+    numbers = [plain_numbers(table[MATCHBACK_ID]) for _, table in tables]
+    unique = [k for k, (_, table) in enumerate(tables) if _has_unique_ids(table, numbers[k])]
+    best_ids = None
     if unique:
-        best_name, best = max(unique, key=lambda t: best_file_key(t[0], t[1].num_rows))
+        k = max(unique, key=lambda k: best_file_key(tables[k][0], tables[k][1].num_rows))
+        best_name, best = tables[k]
+        best_ids = numbers[k]
         rest = [t for name, t in tables if name != best_name]
     else:
         # A single file with several rows per id: its first row per id is the best.
@@ -246,8 +258,8 @@ def _split_best(tables: list[tuple[str, pa.Table]]) -> tuple[pa.Table, pa.Table 
         rest = [table.filter(pc.invert(first)), *(t for _, t in tables[1:])]
     rest = [t for t in rest if t.num_rows]
     if not rest:
-        return best, None
-    return best, pa.concat_tables(rest, promote_options="permissive")
+        return best, None, best_ids
+    return best, pa.concat_tables(rest, promote_options="permissive"), best_ids
 
 
 def _first_occurrences(ids: pa.ChunkedArray) -> pa.Array:

@@ -15,8 +15,10 @@ folder is the system's temporary folder (``TMPDIR`` moves it).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
+import itertools
 import os
 import re
 import tempfile
@@ -151,7 +153,9 @@ class Spool:
             self._file.write(view)
         else:
             assert self._blocks is not None
-            self._blocks.append(bytes(view))
+            # Bytes cannot change under us: kept as they are (a download's blocks); any
+            # other buffer may, so it is copied.
+            self._blocks.append(data if type(data) is bytes else bytes(view))
         self._size += view.nbytes
         return view.nbytes
 
@@ -204,7 +208,7 @@ class Spool:
         """A new seekable reader from the start; readers do not disturb one another."""
         self._check_open()
         if self._file is None:
-            return io.BytesIO(self.getvalue())
+            return self._memory_reader()
         self._file.flush()
         return cast(IO[bytes], _FileReader(self))
 
@@ -231,15 +235,23 @@ class Spool:
             return reader.read()
 
     def arrow_input(self, start: int = 0) -> pa.NativeFile:
-        """A pyarrow input stream of the bytes from ``start``: zero-copy from memory,
-        block-wise from a file."""
-        stream = (
-            pa.BufferReader(self.getvalue())
-            if self._file is None
-            else pa.PythonFile(self.reader(), mode="r")
-        )
+        """A pyarrow input stream of the bytes from ``start``: zero-copy from memory
+        held in one block, block-wise from several or from a file."""
+        self._check_open()
+        if self._file is None and self._blocks is not None and len(self._blocks) <= 1:
+            stream: pa.NativeFile = pa.BufferReader(self.getvalue())
+        else:
+            stream = pa.PythonFile(self.reader(), mode="r")
         stream.seek(start)
         return stream
+
+    def _memory_reader(self) -> IO[bytes]:
+        # The blocks as they were written, read in place: joining a download of tens of
+        # megabytes into one block would copy all of it once more before it is parsed.
+        assert self._blocks is not None
+        if len(self._blocks) <= 1:
+            return io.BytesIO(self._blocks[0] if self._blocks else b"")  # no copy
+        return cast(IO[bytes], _BlocksReader(list(self._blocks)))
 
     def _read_at(self, position: int, size: int) -> bytes:
         assert self._file is not None
@@ -301,6 +313,58 @@ class _FileReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._spool)}
+        self._position = max(0, base[whence] + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+
+class _BlocksReader(io.RawIOBase):
+    """A reader of a spool's blocks in memory, as one stream, with a position of its own."""
+
+    def __init__(self, blocks: list[bytes]) -> None:
+        super().__init__()
+        self._blocks = blocks
+        # Where each block starts in the stream, and (last) where the stream ends.
+        self._starts = list(itertools.accumulate(map(len, blocks), initial=0))
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        block = self.read(len(view))
+        view[: len(block)] = block
+        return len(block)
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self._starts[-1] - self._position
+        size = left if size is None or size < 0 else min(size, left)
+        if size <= 0:
+            return b""
+        k = bisect.bisect_right(self._starts, self._position) - 1  # the block holding it
+        offset = self._position - self._starts[k]
+        self._position += size
+        if offset == 0 and size == len(self._blocks[k]):
+            return self._blocks[k]  # a whole block: no copy
+        parts = []
+        while size:
+            piece = self._blocks[k][offset : offset + size]
+            parts.append(piece)
+            size -= len(piece)
+            k, offset = k + 1, 0
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def readall(self) -> bytes:
+        return self.read()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._starts[-1]}
         self._position = max(0, base[whence] + offset)
         return self._position
 

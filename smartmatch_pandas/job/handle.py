@@ -741,26 +741,16 @@ class Job:
     def _cache(self, files: Mapping[str, bytes]) -> None:
         """Keep a deliverable that merged in the result cache.
 
-        Compressing one large enough to have spilled to a temporary file takes
-        a core for a while, so it is done on a thread of its own while the
-        caller goes on with the result (see
-        :class:`~smartmatch_pandas.job.cache.PendingResult`); a smaller one is
-        kept before this returns.
+        Compressing it takes a core for a while, so it is done on a thread of
+        its own while the caller goes on with the result (see
+        :class:`~smartmatch_pandas.job.cache.PendingResult`, which warns if it
+        fails); whatever reads the result cache waits for it.
         """
         if self._files is not None or not self.cache or self.cache_key is None:
             return
         key = self.cache_key
         spooled = SpooledFiles.of(files)
-        large = any(spooled.spool(name).spilled for name in spooled)
-
-        def save(store: JobStore) -> None:
-            pending = store.results.saving(key, self.filename, spooled, warn=large)
-            if not large:
-                pending.wait()
-                if pending.error is not None:
-                    raise pending.error
-
-        self._stored(save, None)
+        self._stored(lambda store: store.results.saving(key, self.filename, spooled), None)
 
     def _unusable(self) -> None:
         """The deliverable could not be used: forget it, so that the job fetches it again."""

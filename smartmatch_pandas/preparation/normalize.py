@@ -836,12 +836,19 @@ def _mostly_repeated(text: pa.Array) -> bool:
     n = len(text)
     if n < _MIN_ROWS_FOR_DICTIONARY:
         return False
-    s = min(n, _SAMPLE)
-    rows = np.random.default_rng(0).choice(n, s, replace=False) if s < n else np.arange(n)
-    counts = pc.value_counts(text.take(pa.array(rows))).field("counts").to_numpy()
+    counts = pc.value_counts(text.take(_sample_rows(n))).field("counts").to_numpy()
     once, twice = int((counts == 1).sum()), int((counts == 2).sum())
     distinct = len(counts) + once * (once - 1) / (2 * (twice + 1))
     return bool(distinct <= _DISTINCT_SHARE * n)
+
+
+@functools.lru_cache(maxsize=4)
+def _sample_rows(n: int) -> pa.Array:
+    """The rows :func:`_mostly_repeated` samples from ``n`` values: drawn once per length,
+    not once per column (drawing from a few hundred thousand takes milliseconds)."""
+    s = min(n, _SAMPLE)
+    rows = np.random.default_rng(0).choice(n, s, replace=False) if s < n else np.arange(n)
+    return pa.array(rows)
 
 
 def _mask(flags: pa.Array) -> np.ndarray:
