@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
+from smartmatch_pandas.job.cache import settled
 from smartmatch_pandas.job.store import (
     JobRecord,
     JobStore,
@@ -62,6 +63,7 @@ def test_folders_and_files_are_readable_by_the_user_alone(
     service: LocalService, contacts_frame: pd.DataFrame, store_home: Path
 ) -> None:
     sm.match(contacts_frame, **service.settings, progress=False)
+    settled()  # the result is kept on a thread of its own: wait until it is written
     paths = [store_home, *store_home.rglob("*")]
     assert {p.name for p in paths} >= {"jobs", "results", ".lock"}
     assert any(p.suffix == ".parquet" for p in paths)
