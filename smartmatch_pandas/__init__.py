@@ -31,7 +31,8 @@ from .errors import (
     ValidationError,
 )
 from .identifiers import IDENTIFIERS
-from .job.handle import Job, JobStatus
+from .job.handle import Job
+from .job.waiting import JobStatus
 from .options import MatchOptions
 from .preparation.check import CheckReport, check_frame
 from .preparation.mapping import ColumnMapping

@@ -698,7 +698,7 @@ def test_lost_webhook_falls_back_to_a_poll(
     # The fallback's timing is proven on a manual clock (test_schedule.py); here, that it
     # reaches the service, after a few intervals rather than the usual twenty.
     check_every = 5
-    monkeypatch.setattr("smartmatch_pandas.job.handle.WEBHOOK_CHECK_EVERY", check_every)
+    monkeypatch.setattr("smartmatch_pandas.job.waiting.WEBHOOK_CHECK_EVERY", check_every)
     faulty.inject(Fault.no_webhook(times=2))
     with WebhookReceiver() as receiver:
         with pytest.raises(sm.JobTimeoutError) as caught:

@@ -649,7 +649,9 @@ def test_composing_accents_without_arrow_s_normaliser(monkeypatch: pytest.Monkey
     """pyarrow 21 and 22 do not compose: Python's normaliser takes over, same result."""
     values = ["Zoe\u0308", "A\u030angstro\u0308m", "Ann", None, "  Jose\u0301  Luis "]
     expected = normalised("first_name", values)
-    monkeypatch.setattr("smartmatch_pandas.preparation.normalize._arrow_composes", lambda: False)
+    monkeypatch.setattr(
+        "smartmatch_pandas.preparation.normalize.rules._arrow_composes", lambda: False
+    )
     assert (
         normalised("first_name", values)
         == expected

@@ -18,10 +18,12 @@ import pytest
 
 import smartmatch_pandas as sm
 from smartmatch_pandas.clock import ManualClock
-from smartmatch_pandas.job.handle import MAX_POLL_FAILURES, WEBHOOK_CHECK_EVERY, Job
+from smartmatch_pandas.job.handle import Job
 from smartmatch_pandas.job.schedule import PollSchedule
+from smartmatch_pandas.job.waiting import WEBHOOK_CHECK_EVERY
 from smartmatch_pandas.options import MatchOptions
 from smartmatch_pandas.wire.http import PollResult, SmartMatchClient
+from smartmatch_pandas.wire.retry import MAX_POLL_FAILURES
 from smartmatch_pandas.wire.secrets import SecretURL
 
 INTERVAL = 30.0

@@ -131,7 +131,7 @@ def test_a_file_that_does_not_fit_the_job_is_not_taken(contacts: pd.DataFrame) -
 def test_the_download_is_spooled_and_read_once(
     contacts: pd.DataFrame, drop_service: LocalService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smartmatch_pandas.job import handle, vetting
+    from smartmatch_pandas.job import reading, vetting
 
     monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "0")  # every spool to a private file
     job = submit(contacts, drop_service, filename="spooled_job")
@@ -145,7 +145,7 @@ def test_the_download_is_spooled_and_read_once(
     assert spool.closed
 
     calls: list[str] = []
-    for module in (handle, vetting):
+    for module in (reading, vetting):
         for name in ("unpack_deliverable", "read_files"):
             real = getattr(module, name)
 

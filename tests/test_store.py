@@ -63,7 +63,7 @@ def test_folders_and_files_are_readable_by_the_user_alone(
     service: LocalService, contacts_frame: pd.DataFrame, store_home: Path
 ) -> None:
     sm.match(contacts_frame, **service.settings, progress=False)
-    settled()  # the result cache is written on a thread of its own
+    settled()  # the result is kept on a thread of its own: wait until it is written
     paths = [store_home, *store_home.rglob("*")]
     assert {p.name for p in paths} >= {"jobs", "results", ".lock"}
     assert any(p.suffix == ".parquet" for p in paths)
@@ -146,7 +146,7 @@ def _record(filename: str) -> JobRecord:
         options=sm.MatchOptions(filename=filename),
         mapping=ColumnMapping((("zip", "zip"),)),
         rows=1,
-        fingerprint="sha256:00",
+        data="sha256:00",
         key="k",
         poll_interval=0.3,
         cache=True,

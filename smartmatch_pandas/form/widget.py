@@ -27,7 +27,8 @@ import pandas as pd
 from .. import verbs as api
 from ..deliverable import MatchResult
 from ..errors import OptionError, SmartMatchError
-from ..job.handle import Job, resolve_poll_interval
+from ..job.handle import Job
+from ..job.waiting import resolve_poll_interval
 from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option
 from ..preparation.check import CheckReport, check_frame
 from ..preparation.frame import require_frame

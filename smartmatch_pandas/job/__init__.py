@@ -1,1 +1,2 @@
-"""A submitted job: its handle, the poll schedule, the job store and the result cache."""
+"""A submitted job: its handle, its waiting and its reading, the poll schedule, the job
+store and the result cache."""

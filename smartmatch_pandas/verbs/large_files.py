@@ -30,8 +30,9 @@ from ..errors import InputError
 from ..files.spool import Spool
 from ..files.tables import TableFile
 from ..identifiers import MATCHBACK_ID
-from ..job.handle import Job, Via, check_wait_options
+from ..job.handle import Job, Via
 from ..job.store import JobRecord, JobStore
+from ..job.waiting import check_wait_options
 from ..options import check_flag
 from ..preparation.batched import file_mapping, upload_file
 from ..preparation.normalize import check_policy
@@ -234,7 +235,7 @@ def _finish(
             filename=job.filename,
         )
 
-    summary, written = job._merged(reporter, merge)
+    summary, written = job.merged(merge, reporter)
     return FileResult(job.filename, summary, written)
 
 

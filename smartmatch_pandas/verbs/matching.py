@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..job.handle import check_wait_options
+from ..job.waiting import check_wait_options
 from ..options import Format, InvalidPolicy, check_flag, keywords_of
 from ..progress import ProgressArg, reporting
 from ..wire.webhook import WebhookReceiver

@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from ..job.handle import resolve_poll_interval
 from ..job.store import JobStore
+from ..job.waiting import resolve_poll_interval
 from ..options import SERVICE_OPTIONS, InvalidPolicy, MatchOptions, defaults_of, options_of
 from ..preparation.frame import NO_ROWS, repeated, repeated_message, require_frame
 from ..preparation.mapping import ColumnMapping, resolve_mapping

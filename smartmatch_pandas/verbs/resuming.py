@@ -12,8 +12,9 @@ from .._version import __version__
 from ..deliverable import MatchResult
 from ..errors import InputError, OptionError
 from ..files.spool import Spool
-from ..job.handle import Job, check_wait_options, resolve_poll_interval
+from ..job.handle import Job
 from ..job.store import JobRecord, JobStore, label_matches, service_url
+from ..job.waiting import check_wait_options, resolve_poll_interval
 from ..options import MatchOptions, Via, check_filename, check_flag
 from ..preparation.mapping import ColumnMapping
 from ..preparation.normalize import check_policy

@@ -1,0 +1,48 @@
+"""Identifier values as SmartMatch reads them: one vectorised normaliser per identifier.
+
+Every column is first turned into text exactly as the user holds it
+(:func:`to_text`), then its identifier's rule makes the form SmartMatch
+documents: ``YYYYMMDD`` birth dates, 5-digit ZIPs, 10-digit phones, USPS
+state codes, ... A value the rule cannot read is *invalid*: it is never
+guessed at, and :meth:`Normalized.sent` decides what goes out for it (the
+policy ``invalid="keep"``, ``"blank"`` or ``"raise"``). Blank values (empty
+or only whitespace) are missing, not invalid. docs/preparing.md states every
+rule.
+
+The work is done by pyarrow compute kernels over whole columns; a column
+with many repeated values (states, names, ZIPs) is normalised once per
+distinct value.
+
+The modules: :mod:`~smartmatch_pandas.preparation.normalize.text` (any dtype to
+text), :mod:`~smartmatch_pandas.preparation.normalize.rules` (the rule of each
+identifier) and :mod:`~smartmatch_pandas.preparation.normalize.column` (a column
+normalised, and what is sent for it).
+"""
+
+from __future__ import annotations
+
+from ...options import POLICIES, InvalidPolicy, check_policy
+from .column import RAISE_REMEDY, Normalized, decoded, invalid_summary, normalize, normalize_text
+from .rules import GENDERS, MAX_AGE, RULES, STATES, IdentifierRule, Rule, digits_only
+from .text import TEXT, to_text
+
+__all__ = [
+    "GENDERS",
+    "MAX_AGE",
+    "POLICIES",
+    "RAISE_REMEDY",
+    "RULES",
+    "STATES",
+    "TEXT",
+    "IdentifierRule",
+    "InvalidPolicy",
+    "Normalized",
+    "Rule",
+    "check_policy",
+    "decoded",
+    "digits_only",
+    "invalid_summary",
+    "normalize",
+    "normalize_text",
+    "to_text",
+]
