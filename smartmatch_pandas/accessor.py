@@ -14,9 +14,9 @@ import pandas as pd
 from . import verbs as api
 from .deliverable import MatchResult
 from .job.handle import Job
+from .options import InvalidPolicy
 from .preparation.check import CheckReport, check_frame
 from .preparation.mapping import ColumnMapping, resolve_mapping
-from .preparation.normalize import InvalidPolicy
 from .preparation.table import prepare_frame
 
 if TYPE_CHECKING:

@@ -24,7 +24,6 @@ from ..deliverable import Deliverable, MatchResult
 from ..errors import JobFailedError, SmartMatchError, SmartMatchWarning
 from ..files.spool import Spool
 from ..options import MatchOptions
-from ..options import Via as Via
 from ..preparation.mapping import ColumnMapping
 from ..wire.http import SmartMatchClient
 from ..wire.secrets import SecretURL

@@ -19,10 +19,10 @@ from ..errors import InputError
 from ..files.spool import Spool
 from ..files.tables import TableFile, frame_of
 from ..identifiers import MATCHBACK_ID
+from ..options import InvalidPolicy
 from .final_check import check_not_empty, check_values, empty_columns
 from .frame import repeated_message
 from .mapping import ColumnMapping, resolve_mapping
-from .normalize import InvalidPolicy
 from .table import (
     InvalidTally,
     add_upload_rows,

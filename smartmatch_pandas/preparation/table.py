@@ -25,14 +25,13 @@ from ..errors import InputError, warn
 from ..files.csv import SLICE_ROWS, ByteSink, CSVWriter
 from ..files.spool import Spool
 from ..identifiers import MATCHBACK_ID
+from ..options import InvalidPolicy, check_policy
 from .final_check import check_sendable
 from .frame import repeated_message, require_frame
 from .mapping import ColumnMapping, resolve_mapping
 from .normalize import (
     RAISE_REMEDY,
-    InvalidPolicy,
     Normalized,
-    check_policy,
     decoded,
     invalid_summary,
     normalize,

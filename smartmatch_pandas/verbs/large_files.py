@@ -30,12 +30,11 @@ from ..errors import InputError
 from ..files.spool import Spool
 from ..files.tables import TableFile
 from ..identifiers import MATCHBACK_ID
-from ..job.handle import Job, Via
+from ..job.handle import Job
 from ..job.store import JobRecord, JobStore
 from ..job.waiting import check_wait_options
-from ..options import check_flag
+from ..options import Via, check_flag, check_policy
 from ..preparation.batched import file_mapping, upload_file
-from ..preparation.normalize import check_policy
 from ..progress import ProgressArg, Reporter, reporting
 from .keywords import MatchKwargs
 from .plan import make_plan

@@ -15,9 +15,8 @@ from ..files.spool import Spool
 from ..job.handle import Job
 from ..job.store import JobRecord, JobStore, label_matches, service_url
 from ..job.waiting import check_wait_options, resolve_poll_interval
-from ..options import MatchOptions, Via, check_filename, check_flag
+from ..options import MatchOptions, Via, check_filename, check_flag, check_policy
 from ..preparation.mapping import ColumnMapping
-from ..preparation.normalize import check_policy
 from ..preparation.table import frame_upload
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SmartMatchClient, resolve_base_url

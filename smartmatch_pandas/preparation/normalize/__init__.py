@@ -21,7 +21,6 @@ normalised, and what is sent for it).
 
 from __future__ import annotations
 
-from ...options import POLICIES, InvalidPolicy, check_policy
 from .column import RAISE_REMEDY, Normalized, decoded, invalid_summary, normalize, normalize_text
 from .rules import GENDERS, MAX_AGE, RULES, STATES, IdentifierRule, Rule, digits_only
 from .text import TEXT, to_text
@@ -29,16 +28,13 @@ from .text import TEXT, to_text
 __all__ = [
     "GENDERS",
     "MAX_AGE",
-    "POLICIES",
     "RAISE_REMEDY",
     "RULES",
     "STATES",
     "TEXT",
     "IdentifierRule",
-    "InvalidPolicy",
     "Normalized",
     "Rule",
-    "check_policy",
     "decoded",
     "digits_only",
     "invalid_summary",
