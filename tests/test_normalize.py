@@ -24,12 +24,12 @@ from hypothesis import strategies as st
 from benchmarks.prepare import messy_frame
 from benchmarks.row_by_row import normalize_column, prepare_rows
 from smartmatch_pandas import IDENTIFIERS, InputError, OptionError, SmartMatchWarning
+from smartmatch_pandas.options import check_policy
 from smartmatch_pandas.preparation.mapping import resolve_mapping
 from smartmatch_pandas.preparation.normalize import (
     MAX_AGE,
     RULES,
     STATES,
-    check_policy,
     digits_only,
     normalize,
     to_text,

@@ -146,7 +146,7 @@ def _record(filename: str) -> JobRecord:
         options=sm.MatchOptions(filename=filename),
         mapping=ColumnMapping((("zip", "zip"),)),
         rows=1,
-        data="sha256:00",
+        fingerprint="sha256:00",
         key="k",
         poll_interval=0.3,
         cache=True,
