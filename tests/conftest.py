@@ -95,7 +95,7 @@ def _fast_layer_guard(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
 
 #: A poll interval short enough for tests, long enough that a client that
 #: ignored it would be caught by the service's violation counter.
-POLL = 0.25
+POLL = 0.1
 
 
 @pytest.fixture(autouse=True)
@@ -127,7 +127,7 @@ def store_home(_isolated_job_store: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def service() -> Iterator[LocalService]:
-    """One local service for the session (20,000 voters, polls every 0.25 s)."""
+    """One local service for the session (20,000 voters, polls every 0.1 s)."""
     with LocalService(poll_interval=POLL, voters=20_000, seed=0) as running:
         yield running
 
