@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import IO, Any, Final, cast
 
@@ -210,7 +210,7 @@ class Spool:
         if self._file is None:
             return self._memory_reader()
         self._file.flush()
-        return cast(IO[bytes], _FileReader(self))
+        return cast(IO[bytes], _Reader(len(self), self._read_at))
 
     def getvalue(self) -> bytes:
         """All the bytes (read from the file if spilled: mind the size)."""
@@ -251,7 +251,7 @@ class Spool:
         assert self._blocks is not None
         if len(self._blocks) <= 1:
             return io.BytesIO(self._blocks[0] if self._blocks else b"")  # no copy
-        return cast(IO[bytes], _BlocksReader(list(self._blocks)))
+        return cast(IO[bytes], _blocks_reader(list(self._blocks)))
 
     def _read_at(self, position: int, size: int) -> bytes:
         assert self._file is not None
@@ -276,58 +276,15 @@ class Spool:
             self._file = None
 
 
-class _FileReader(io.RawIOBase):
-    """A reader of a spilled spool with a position of its own (so threads can share the file)."""
+class _Reader(io.RawIOBase):
+    """A reader of ``size`` bytes with a position of its own, so threads can share what
+    it reads: ``read_at(position, n)`` gives the bytes (a spilled spool's file, or its
+    blocks in memory)."""
 
-    def __init__(self, spool: Spool) -> None:
+    def __init__(self, size: int, read_at: Callable[[int, int], bytes]) -> None:
         super().__init__()
-        self._spool = spool
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        block = self._spool._read_at(
-            self._position, min(len(view), len(self._spool) - self._position)
-        )
-        view[: len(block)] = block
-        self._position += len(block)
-        return len(block)
-
-    def read(self, size: int = -1) -> bytes:
-        left = len(self._spool) - self._position
-        size = left if size is None or size < 0 else min(size, left)
-        if size <= 0:
-            return b""
-        block = self._spool._read_at(self._position, size)
-        self._position += len(block)
-        return block
-
-    def readall(self) -> bytes:
-        return self.read()
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._spool)}
-        self._position = max(0, base[whence] + offset)
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-
-class _BlocksReader(io.RawIOBase):
-    """A reader of a spool's blocks in memory, as one stream, with a position of its own."""
-
-    def __init__(self, blocks: list[bytes]) -> None:
-        super().__init__()
-        self._blocks = blocks
-        # Where each block starts in the stream, and (last) where the stream ends.
-        self._starts = list(itertools.accumulate(map(len, blocks), initial=0))
+        self._size = size
+        self._read_at = read_at
         self._position = 0
 
     def readable(self) -> bool:
@@ -343,33 +300,45 @@ class _BlocksReader(io.RawIOBase):
         return len(block)
 
     def read(self, size: int | None = -1) -> bytes:
-        left = self._starts[-1] - self._position
+        left = self._size - self._position
         size = left if size is None or size < 0 else min(size, left)
         if size <= 0:
             return b""
-        k = bisect.bisect_right(self._starts, self._position) - 1  # the block holding it
-        offset = self._position - self._starts[k]
-        self._position += size
-        if offset == 0 and size == len(self._blocks[k]):
-            return self._blocks[k]  # a whole block: no copy
-        parts = []
-        while size:
-            piece = self._blocks[k][offset : offset + size]
-            parts.append(piece)
-            size -= len(piece)
-            k, offset = k + 1, 0
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        block = self._read_at(self._position, size)
+        self._position += len(block)
+        return block
 
     def readall(self) -> bytes:
         return self.read()
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._starts[-1]}
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}
         self._position = max(0, base[whence] + offset)
         return self._position
 
     def tell(self) -> int:
         return self._position
+
+
+def _blocks_reader(blocks: list[bytes]) -> _Reader:
+    """A reader of blocks in memory as one stream: a whole block is given without a copy."""
+    # Where each block starts in the stream, and (last) where the stream ends.
+    starts = list(itertools.accumulate(map(len, blocks), initial=0))
+
+    def read_at(position: int, size: int) -> bytes:
+        k = bisect.bisect_right(starts, position) - 1  # the block holding it
+        offset = position - starts[k]
+        if offset == 0 and size == len(blocks[k]):
+            return blocks[k]
+        parts = []
+        while size:
+            piece = blocks[k][offset : offset + size]
+            parts.append(piece)
+            size -= len(piece)
+            k, offset = k + 1, 0
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    return _Reader(starts[-1], read_at)
 
 
 class SpooledFiles(Mapping[str, bytes]):
