@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except SmartMatchError as exc:
+    except (SmartMatchError, ImportError) as exc:  # ImportError: an extra not installed
         print(f"smartmatch-pandas: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -46,8 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="match a sample list on a local service")
-    demo.add_argument("--rows", type=int, default=3000, help="contacts in the sample list")
-    demo.add_argument("--voters", type=int, default=200_000, help="people in the voter file")
+    demo.add_argument(
+        "--rows", type=int, default=3000, help="contacts in the sample list (default 3000)"
+    )
+    demo.add_argument(
+        "--voters", type=int, default=200_000, help="people in the voter file (default 200000)"
+    )
     demo.add_argument("--seed", type=int, default=7, help="draws the sample list (default 7)")
     demo.add_argument(
         "--delay",
@@ -62,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--poll-interval", type=float, default=30.0, help="seconds between polls")
     serve.add_argument("--delay", type=float, default=0.0, help="seconds until a job is ready")
-    serve.add_argument("--voters", type=int, default=200_000, help="people in the voter file")
+    serve.add_argument(
+        "--voters", type=int, default=200_000, help="people in the voter file (default 200000)"
+    )
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--data-dir", type=Path, help="keep uploads and deliverables here")
     serve.add_argument(
@@ -111,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--rows", type=int, default=1000, help="rows in the list")
     sample.add_argument("--seed", type=int, default=1, help="the list's seed")
-    sample.add_argument("--voters", type=int, default=200_000, help="people in the voter file")
+    sample.add_argument(
+        "--voters", type=int, default=200_000, help="people in the voter file (default 200000)"
+    )
     sample.add_argument("--voter-seed", type=int, default=0, help="the voter file's seed")
     sample.add_argument(
         "--outsiders", type=float, default=0.1, help="share of people not in the voter file"

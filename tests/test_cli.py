@@ -156,3 +156,22 @@ def test_the_flags_give_the_declared_options(
         "extra_params": {"search_radius": "5"},
         "progress": False,
     }
+
+
+def test_without_the_local_extra_the_demo_says_what_to_install(tmp_path: Path) -> None:
+    # faker absent, as in an installation without the local extra.
+    code = (
+        "import sys; sys.modules['faker'] = None; "
+        "from smartmatch_pandas.cli import main; sys.exit(main(['demo']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SMARTMATCH_HOME": str(tmp_path / "home")},
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "pip install 'smartmatch-pandas[local]'" in done.stderr
+    assert "faker is missing" in done.stderr

@@ -10,6 +10,17 @@ synthetic voter file.
 ...     enriched = df.smartmatch.match(**service.settings)
 """
 
+try:  # the optional extra: its absence said plainly, once
+    import duckdb  # noqa: F401
+    import faker  # noqa: F401
+    import nicknames  # noqa: F401
+    import zipcodes  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        f"the local service needs the local extra ({exc.name} is missing): "
+        "pip install 'smartmatch-pandas[local]'"
+    ) from exc
+
 from .faults import Fault, Faults
 from .matcher import Candidates, LinkageMatcher, Matcher
 from .sample import sample_contacts
