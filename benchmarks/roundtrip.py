@@ -199,9 +199,9 @@ def timed_functions(seconds: dict[str, float], where: dict[str, tuple[Any, str]]
 def client_match(frame: pd.DataFrame, reach: dict[str, Any], max_matches: int) -> dict[str, Any]:
     """One ``match()``: seconds per phase, the client's total, and its peak memory."""
     import smartmatch_pandas as sm
-    from smartmatch_pandas.job import handle as job
+    from smartmatch_pandas.job import reading
     from smartmatch_pandas.job.cache import settled
-    from smartmatch_pandas.verbs import core as api
+    from smartmatch_pandas.preparation import table
 
     seconds: dict[str, float] = {}
     stages: dict[str, tuple[float, float]] = {}
@@ -212,10 +212,11 @@ def client_match(frame: pd.DataFrame, reach: dict[str, Any], max_matches: int) -
             stages[event.stage] = clock.lap()
 
     where = {
-        "map and normalise": (api, "prepare_table"),
-        "write CSV": (api, "upload_body"),
-        "parse": (job, "read_files"),
-        "merge": (job, "merge_back"),
+        # Each where it is called from: the upload's build, and the job's reading.
+        "map and normalise": (table, "prepare_table"),
+        "write CSV": (table, "upload_body"),
+        "parse": (reading, "read_files"),
+        "merge": (reading, "merge_back"),
     }
     before = settle()
     with timed_functions(seconds, where):
