@@ -100,7 +100,8 @@ def test_match_shows_progress_and_summary(
     people[["first_name", "last_name", "zip"]].to_csv(given, index=False)
     done = run("match", str(given), "-o", str(tmp_path / "out.csv"), env=served)
     assert done.returncode == 0, done.stderr
-    assert "SmartMatch: 25 rows sent" in done.stdout
+    assert done.stdout == f"wrote 25 rows to {tmp_path / 'out.csv'}\n"  # the result alone
+    assert "SmartMatch: 25 rows sent" in done.stderr  # what is said along the way
     assert "waiting" in done.stderr  # the tqdm bar
     assert served["TS_API_KEY"] not in done.stdout + done.stderr
 
@@ -109,7 +110,7 @@ def test_errors_are_one_plain_line(tmp_path: Path) -> None:
     given = tmp_path / "in.csv"
     pd.DataFrame({"first_name": ["Ann"]}).to_csv(given, index=False)
     done = run("match", str(given), "-o", str(tmp_path / "out.csv"))
-    assert done.returncode == 1
+    assert done.returncode == 2  # nothing was sent: a setting to give
     assert done.stderr.startswith("smartmatch-pandas: no SmartMatch API key")
     assert "Traceback" not in done.stderr
 
@@ -142,10 +143,11 @@ def test_the_flags_give_the_declared_options(
     assert cli.main(["match", str(source), "-o", out, "--in-memory"]) == 0
     defaults = defaults_of("match")
     del defaults["api_key"]  # from TS_API_KEY only, never a flag
-    assert calls[-1] == defaults
+    assert callable(calls[-1].pop("progress"))  # the command line's bars and notes
+    assert calls[-1] == {k: v for k, v in defaults.items() if k != "progress"}
     flags = ["--max-matches", "3", "--include-email", "--no-cache", "--invalid", "blank"]
-    flags += ["--column", "first_name=", "--param", "search_radius=5", "--no-progress"]
-    assert cli.main(["match", str(source), "-o", out, "--in-memory", *flags]) == 0
+    flags += ["--map", "first_name=", "--param", "search_radius=5", "--quiet", "--all-matches"]
+    assert cli.main(["match", str(source), "-o", out, "--overwrite", "--in-memory", *flags]) == 0
     assert calls[-1] == {
         **defaults,
         "max_matches": 3,
@@ -155,6 +157,7 @@ def test_the_flags_give_the_declared_options(
         "columns": {"first_name": None},
         "extra_params": {"search_radius": "5"},
         "progress": False,
+        "all_matches": True,
     }
 
 

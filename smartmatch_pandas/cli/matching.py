@@ -1,4 +1,10 @@
-"""``smartmatch-pandas match`` and ``resume``: a list file in, the enriched list file out."""
+"""``smartmatch-pandas match``, ``resume`` and ``check``: a list file in, the enriched list out.
+
+Everything that can be refused is refused before the job is registered: the
+list is opened (its encoding, delimiter and headers told, blank or repeated
+headers made unique), the output checked (see :mod:`.outputs`), the flags'
+values checked by the verbs before they send anything.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,36 @@ import contextlib
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
+
+from ..deliverable.summary import RANK
+from ..errors import InputError
 from ..files.spool import spill_threshold
-from ..files.tables import read_table, write_table
-from .flags import Commands, memory_arguments, option_arguments, option_values
+from ..files.tables import TableFile, TableOutput, frame_of, write_table
+from .flags import Commands, memory_arguments, option_arguments, option_values, talk_arguments
+from .inputs import input_arguments, open_input
+from .messages import Console
+from .outputs import ADDITIONAL, output_arguments, planned_output
+
+_LIST_HELP = "the contact list: .csv (.tsv, .txt, .csv.gz), .xlsx or .parquet"
 
 
 def add_matching(commands: Commands) -> None:
-    """The ``match`` and ``resume`` commands."""
-    match = commands.add_parser("match", help="match a CSV or Parquet file")
-    match.add_argument("input", type=Path, help="contact list (.csv or .parquet)")
-    match.add_argument(
-        "-o", "--output", type=Path, required=True, help="enriched list (.csv or .parquet)"
+    """The ``match``, ``resume`` and ``check`` commands."""
+    match = commands.add_parser(
+        "match",
+        help="match a contact list file, writing the enriched list",
+        description="Match a contact list file against the voter file and write the enriched "
+        "list. Everything that can be refused (the list, the output, the flags) is refused "
+        "before the job is registered.",
     )
+    match.add_argument("input", type=Path, help=_LIST_HELP)
+    output_arguments(match, required=True)
+    input_arguments(match)
     option_arguments(match, "match")
+    talk_arguments(match)
     memory_arguments(match)
     match.set_defaults(run=run_match)
 
@@ -32,39 +54,102 @@ def add_matching(commands: Commands) -> None:
         "-i",
         "--input",
         type=Path,
-        help="the contact list that was submitted (.csv or .parquet): the result is merged "
-        "onto it (without it: the uploaded columns and the appended ones)",
+        help="the contact list that was submitted: the result is merged onto it (without "
+        "it: the uploaded columns and the appended ones)",
     )
-    resume.add_argument("-o", "--output", type=Path, help="write the result (.csv or .parquet)")
+    output_arguments(resume, required=False)
+    input_arguments(resume)
     option_arguments(resume, "resume")
+    talk_arguments(resume)
     memory_arguments(resume)
     resume.set_defaults(run=run_resume)
 
+    check = commands.add_parser(
+        "check", help="say what would be sent of a list, and what is wrong with it (free)"
+    )
+    check.add_argument("input", type=Path, help=_LIST_HELP)
+    input_arguments(check)
+    option_arguments(check, "check")
+    check.set_defaults(run=run_check)
+
 
 def run_match(args: argparse.Namespace) -> None:
-    """Match the input file and write the enriched list."""
+    """Match the input file and write the enriched list (and the additional candidates)."""
     from .. import verbs as api
 
+    console: Console = args.console
+    output = planned_output(args.output, args)
+    table = open_input(args.input, args)
     options = option_values(args, "match")
-    resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
-    if _streamed(args):
-        from ..verbs.large_files import match_file
+    options["progress"] = console.progress()
+    additional = _additional(output, options, args)
+    per_row = options["max_matches"] if options["all_matches"] else 1
+    with resume_hint(console, args.input, output.path, options["all_matches"]):
+        if _streamed(args):
+            from ..verbs.large_files import match_file
 
-        with resume_hint(resume_with):
-            written = match_file(args.input, args.output, **options).written
-    else:
-        try:
-            frame = read_table(args.input)
-            with resume_hint(resume_with):
-                enriched = api.match(frame, **options)
-            write_table(enriched, args.output)
-        except MemoryError:  # Arrow's ArrowMemoryError is one too
-            raise SystemExit(
-                f"smartmatch-pandas: {args.input} does not fit in memory; match it with "
-                "--stream, which reads, sends and merges it in batches"
-            ) from None
-        written = len(enriched)
-    print(f"wrote {written:,} rows to {args.output}")
+            if output.kind == "xlsx":
+                output.check_rows(table.count_rows() * per_row)
+            done = match_file(table, output, **options)
+            print(f"wrote {done.written:,} rows to {output.path}")
+            if additional is not None:
+                _say_where_additional(console, done.filename, args.input, additional)
+            return
+        frame = _read(table)
+        output.check_rows(len(frame) * per_row)
+        if additional is not None:
+            additional.check_rows(len(frame) * (options["max_matches"] - 1), "the candidates")
+            options["all_matches"] = True
+        enriched = api.match(frame, **options)
+    if additional is None:
+        write_table(enriched, output)
+        print(f"wrote {len(enriched):,} rows to {output.path}")
+        return
+    best, rest = _split(enriched)
+    write_table(best, output)
+    write_table(rest, additional)
+    print(f"wrote {len(best):,} rows to {output.path}")
+    print(f"wrote {len(rest):,} additional candidates (rank 2 and up) to {additional.path}")
+
+
+def _additional(
+    output: TableOutput, options: dict[str, Any], args: argparse.Namespace
+) -> TableOutput | None:
+    """Where the additional candidates go: beside the output, when more than one match per
+    row is paid for and ``--all-matches`` does not write them all into the output."""
+    if options["max_matches"] == 1 or options["all_matches"]:
+        return None
+    return planned_output(output.beside(ADDITIONAL).path, args)
+
+
+def _split(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every candidate → the best of each row (the enriched list) and the others."""
+    best = candidates[candidates[RANK] == 1].drop(columns=RANK)
+    best.attrs = candidates.attrs
+    return best, candidates[candidates[RANK] > 1]
+
+
+def _say_where_additional(
+    console: Console, filename: str, source: Path, additional: TableOutput
+) -> None:
+    command = shlex.join(
+        ["smartmatch-pandas", "resume", filename, "--input", str(source), "--all-matches"]
+    )
+    console.say(
+        f"the additional candidates were not written, the list being matched in batches: "
+        f"{command} -o {shlex.quote(str(additional.path))} writes every candidate from the "
+        "job store's copy, at no cost"
+    )
+
+
+def _read(table: TableFile) -> pd.DataFrame:
+    try:
+        return frame_of(table.read())
+    except MemoryError:  # Arrow's ArrowMemoryError is one too
+        raise InputError(
+            f"{table.path} does not fit in memory; match it with --stream, which reads, sends "
+            "and merges it in batches"
+        ) from None
 
 
 def _streamed(args: argparse.Namespace) -> bool:
@@ -78,17 +163,21 @@ def _streamed(args: argparse.Namespace) -> bool:
 
 
 @contextlib.contextmanager
-def resume_hint(args: dict[str, object]) -> Iterator[None]:
-    """Make an interrupted wait print the shell command that resumes the job."""
+def resume_hint(
+    console: Console, source: Path | None, output: Path | None, all_matches: bool
+) -> Iterator[None]:
+    """Make an interrupted wait print the shell command that resumes the job (and let the
+    console know that there is a job to resume)."""
     from ..job.handle import RESUME_COMMAND
 
     def command(filename: str) -> str:
+        console.job = filename
         words = ["smartmatch-pandas", "resume", filename]
-        if args.get("input"):
-            words += ["--input", str(args["input"])]
-        if args.get("output"):
-            words += ["-o", str(args["output"])]
-        if args.get("all_matches"):
+        if source:
+            words += ["--input", str(source)]
+        if output:
+            words += ["-o", str(output)]
+        if all_matches:
             words.append("--all-matches")
         return shlex.join(words)
 
@@ -103,24 +192,36 @@ def run_resume(args: argparse.Namespace) -> None:
     """Pick up a submitted job, and write its result if asked."""
     from .. import verbs as api
 
-    resume_with = {"input": args.input, "output": args.output, "all_matches": args.all_matches}
+    console: Console = args.console
+    output = planned_output(args.output, args) if args.output else None
+    table = open_input(args.input, args) if args.input else None
     options = option_values(args, "resume")
-    options.pop("all_matches")  # how the result is written, not how the job is resumed
-    if args.input and args.output and _streamed(args):
-        from ..verbs.large_files import resume_file
+    options["progress"] = console.progress()
+    all_matches = options.pop("all_matches")  # how the result is written, not how it is resumed
+    with resume_hint(console, args.input, args.output, all_matches):
+        if table is not None and output is not None and _streamed(args):
+            from ..verbs.large_files import resume_file
 
-        with resume_hint(resume_with):
             written = resume_file(
-                args.filename, args.input, args.output, all_matches=args.all_matches, **options
+                args.filename, table, output, all_matches=all_matches, **options
             ).written
-        print(f"wrote {written:,} rows to {args.output}")
-        return
-    frame = read_table(args.input) if args.input else None
-    with resume_hint(resume_with):
+            print(f"wrote {written:,} rows to {output.path}")
+            return
+        frame = _read(table) if table is not None else None
         result = api.resume(args.filename, frame, **options)
-    table = result.candidates if args.all_matches else result.frame
-    if args.output:
-        write_table(table, args.output)
-        print(f"wrote {len(table):,} rows to {args.output}")
-    else:
-        print(f"{result.summary}. Write it out with -o FILE (.csv or .parquet).")
+    written_table = result.candidates if all_matches else result.frame
+    if output is None:
+        print(f"{result.summary}. Write it out with -o FILE (.csv, .parquet or .xlsx).")
+        return
+    output.check_rows(len(written_table))
+    write_table(written_table, output)
+    print(f"wrote {len(written_table):,} rows to {output.path}")
+
+
+def run_check(args: argparse.Namespace) -> None:
+    """Print what would be sent of the list and what is wrong with it."""
+    from ..preparation.check import check_frame
+
+    table = open_input(args.input, args)
+    columns = option_values(args, "check")["columns"]
+    print(check_frame(_read(table), columns))

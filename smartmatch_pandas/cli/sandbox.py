@@ -8,17 +8,17 @@ from pathlib import Path
 import pandas as pd
 
 from ..files.tables import write_table
-from .flags import Commands
+from .flags import Commands, counted, share
 
 
 def add_sandbox(commands: Commands) -> None:
     """The ``demo``, ``voterfile`` and ``sample`` commands."""
     demo = commands.add_parser("demo", help="match a sample list on a local service")
     demo.add_argument(
-        "--rows", type=int, default=3000, help="contacts in the sample list (default 3000)"
+        "--rows", type=counted, default=3000, help="contacts in the sample list (default 3000)"
     )
     demo.add_argument(
-        "--voters", type=int, default=200_000, help="people in the voter file (default 200000)"
+        "--voters", type=counted, default=200_000, help="people in the voter file (default 200000)"
     )
     demo.add_argument("--seed", type=int, default=7, help="draws the sample list (default 7)")
     demo.add_argument(
@@ -35,7 +35,7 @@ def add_sandbox(commands: Commands) -> None:
     voterfile.add_argument(
         "-o", "--output", type=Path, required=True, help="file to write (.csv or .parquet)"
     )
-    voterfile.add_argument("--voters", type=int, default=200_000, help="people in the file")
+    voterfile.add_argument("--voters", type=counted, default=200_000, help="people in the file")
     voterfile.add_argument("--seed", type=int, default=0, help="the voter file's seed")
     voterfile.set_defaults(run=run_voterfile)
 
@@ -45,14 +45,14 @@ def add_sandbox(commands: Commands) -> None:
     sample.add_argument(
         "-o", "--output", type=Path, required=True, help="file to write (.csv or .parquet)"
     )
-    sample.add_argument("--rows", type=int, default=1000, help="rows in the list")
+    sample.add_argument("--rows", type=counted, default=1000, help="rows in the list")
     sample.add_argument("--seed", type=int, default=1, help="the list's seed")
     sample.add_argument(
-        "--voters", type=int, default=200_000, help="people in the voter file (default 200000)"
+        "--voters", type=counted, default=200_000, help="people in the voter file (default 200000)"
     )
     sample.add_argument("--voter-seed", type=int, default=0, help="the voter file's seed")
     sample.add_argument(
-        "--outsiders", type=float, default=0.1, help="share of people not in the voter file"
+        "--outsiders", type=share, default=0.1, help="share of people not in the voter file"
     )
     sample.add_argument(
         "--labels", action="store_true", help="add a column naming each row's noise"
