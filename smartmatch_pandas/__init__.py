@@ -30,6 +30,7 @@ from .errors import (
     TransportError,
     ValidationError,
 )
+from .files.tables import TableFile, TableOutput, read_table, write_table
 from .identifiers import IDENTIFIERS
 from .job.handle import Job
 from .job.waiting import JobStatus
@@ -96,6 +97,8 @@ __all__ = [
     "SmartMatchError",
     "SmartMatchWarning",
     "StorageError",
+    "TableFile",
+    "TableOutput",
     "TransportError",
     "ValidationError",
     "WebhookReceiver",
@@ -106,7 +109,9 @@ __all__ = [
     "match",
     "match_file",
     "prepare_frame",
+    "read_table",
     "resume",
     "resume_file",
     "submit",
+    "write_table",
 ]

@@ -23,7 +23,7 @@ from ..files.spool import spill_threshold
 from ..files.tables import TableFile, TableOutput, frame_of, write_table
 from .flags import Commands, memory_arguments, option_arguments, option_values, talk_arguments
 from .inputs import input_arguments, open_input
-from .messages import Console
+from .messages import Console, command_line_words
 from .outputs import ADDITIONAL, output_arguments, planned_output
 
 _LIST_HELP = "the contact list: .csv (.tsv, .txt, .csv.gz), .xlsx or .parquet"
@@ -91,7 +91,7 @@ def run_match(args: argparse.Namespace) -> None:
             if output.kind == "xlsx":
                 output.check_rows(table.count_rows() * per_row)
             done = match_file(table, output, **options)
-            print(f"wrote {done.written:,} rows to {output.path}")
+            console.result(f"wrote {done.written:,} rows to {output.path}")
             if additional is not None:
                 _say_where_additional(console, done.filename, args.input, additional)
             return
@@ -103,13 +103,15 @@ def run_match(args: argparse.Namespace) -> None:
         enriched = api.match(frame, **options)
     if additional is None:
         write_table(enriched, output)
-        print(f"wrote {len(enriched):,} rows to {output.path}")
+        console.result(f"wrote {len(enriched):,} rows to {output.path}")
         return
     best, rest = _split(enriched)
     write_table(best, output)
     write_table(rest, additional)
-    print(f"wrote {len(best):,} rows to {output.path}")
-    print(f"wrote {len(rest):,} additional candidates (rank 2 and up) to {additional.path}")
+    console.result(f"wrote {len(best):,} rows to {output.path}")
+    console.result(
+        f"wrote {len(rest):,} additional candidates (rank 2 and up) to {additional.path}"
+    )
 
 
 def _additional(
@@ -205,7 +207,7 @@ def run_resume(args: argparse.Namespace) -> None:
             written = resume_file(
                 args.filename, table, output, all_matches=all_matches, **options
             ).written
-            print(f"wrote {written:,} rows to {output.path}")
+            console.result(f"wrote {written:,} rows to {output.path}")
             return
         frame = _read(table) if table is not None else None
         result = api.resume(args.filename, frame, **options)
@@ -215,7 +217,7 @@ def run_resume(args: argparse.Namespace) -> None:
         return
     output.check_rows(len(written_table))
     write_table(written_table, output)
-    print(f"wrote {len(written_table):,} rows to {output.path}")
+    console.result(f"wrote {len(written_table):,} rows to {output.path}")
 
 
 def run_check(args: argparse.Namespace) -> None:
@@ -224,4 +226,4 @@ def run_check(args: argparse.Namespace) -> None:
 
     table = open_input(args.input, args)
     columns = option_values(args, "check")["columns"]
-    print(check_frame(_read(table), columns))
+    print(command_line_words(str(check_frame(_read(table), columns)), str(args.input)))

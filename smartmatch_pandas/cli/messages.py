@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 
+from ..errors import SmartMatchWarning
 from ..options import OPTION, Option
 from ..progress import ProgressArg, ProgressEvent, Reporter
 
@@ -160,6 +161,11 @@ class Console:
 
         tqdm.write(command_line_words(text, self.input_name), file=self.stream)
 
+    def result(self, text: str) -> None:
+        """What a command did (``wrote 25 rows to out.csv``), on stdout, unless quiet."""
+        if not self.quiet:
+            print(text, flush=True)
+
     def error(self, text: str) -> None:
         """An error: one plain line (or a few), always said."""
         print(f"{PROG}: {command_line_words(text, self.input_name)}", file=self.stream)
@@ -185,11 +191,14 @@ class Console:
         def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
             self.say(f"warning: {message}")
 
-        warnings.showwarning = show
-        try:
-            yield
-        finally:
-            warnings.showwarning = shown
+        with warnings.catch_warnings():
+            # The package's warnings are the command line's to say, whatever the filters.
+            warnings.simplefilter("always", SmartMatchWarning)
+            warnings.showwarning = show
+            try:
+                yield
+            finally:
+                warnings.showwarning = shown
 
 
 class _Progress:

@@ -47,7 +47,8 @@ def neutral_array(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedAr
     )
     if not pc.any(risky).as_py():
         return values
-    prefixed = pc.binary_join_element_wise(pa.scalar(PREFIX, values.type), values, "")
+    separator = pa.scalar("", values.type)
+    prefixed = pc.binary_join_element_wise(pa.scalar(PREFIX, values.type), values, separator)
     return pc.if_else(risky, prefixed, values)
 
 

@@ -331,6 +331,8 @@ class TableOutput:
             The extension is none of :data:`OUTPUT_KINDS`.
         """
         path = Path(path)
+        if path.is_dir():
+            raise OptionError(f"{path} is a folder: give the name of a file in it")
         name = path.name.lower()
         for suffix, kind in sorted(OUTPUT_KINDS.items(), key=lambda item: -len(item[0])):
             if name.endswith(suffix) and len(name) > len(suffix):
