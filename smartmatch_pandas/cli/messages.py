@@ -69,9 +69,10 @@ def command_line_words(text: str, input_name: str | None = None) -> str:
     that needs it (else ``LIST``).
     """
     text = text.replace("pass api_key=... or set", "set")
-    text = text.replace("df.smartmatch.check()", f"{PROG} check LIST")
+    listed = shlex.quote(input_name) if input_name else "LIST"
+    text = text.replace("df.smartmatch.check()", f"{PROG} check {listed}")
     text = _RESUME_CALL.sub(lambda m: _resume_command(m, input_name), text)
-    text = _MATCH_CALL.sub(lambda m: f"{PROG} match LIST -o OUTPUT" + _flags(m.group(1)), text)
+    text = _MATCH_CALL.sub(lambda m: f"{PROG} match {listed} -o OUTPUT" + _flags(m.group(1)), text)
     text = _COLUMNS.sub(_mapping_flags, text)
     return _KEYWORD.sub(lambda m: _flag(m.group(1), m.group(2)) or m.group(0), text)
 
