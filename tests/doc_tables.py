@@ -59,17 +59,22 @@ def write(name: str, table: str, doc: Path = DOC) -> None:
 
 #: docs/preparing.md: the recognised export layouts, from the package's aliases.csv.
 PREPARING = DOC.with_name("preparing.md")
+#: docs/cli.md: the command line's reference, from its argument parser.
+CLI = DOC.with_name("cli.md")
 
 
 def main() -> None:
     """Write every table from the tests and declarations behind it."""
+    from smartmatch_pandas.cli.reference import reference
+
     from . import test_bad_input, test_faults, test_layouts, test_options
 
     write("faults", test_faults.table())
     write("bad-input", test_bad_input.table())
     write("options", test_options.table(), GUIDE)
     write("layouts", test_layouts.table(), PREPARING)
-    print(f"wrote the tables of {DOC}, {GUIDE} and {PREPARING}", file=sys.stderr)
+    write("cli-reference", reference(), CLI)
+    print(f"wrote the tables of {DOC}, {GUIDE}, {PREPARING} and {CLI}", file=sys.stderr)
 
 
 if __name__ == "__main__":

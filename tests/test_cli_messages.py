@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from smartmatch_pandas.cli.messages import command_line_words
+from smartmatch_pandas.cli.reference import reference
+
+from .doc_tables import CLI, check
 
 SAID = [
     (
@@ -57,3 +60,9 @@ SAID = [
 @pytest.mark.parametrize(("python", "command_line"), SAID)
 def test_python_advice_is_said_as_flags_and_commands(python: str, command_line: str) -> None:
     assert command_line_words(python, "in.csv") == command_line
+
+
+def test_the_reference_page_is_made_from_the_parser() -> None:
+    check("cli-reference", reference(), CLI)
+    for command in ("match", "resume", "check", "serve", "jobs", "clear-cache"):
+        assert f"### `smartmatch-pandas {command}`" in reference()
