@@ -34,9 +34,11 @@ BOM: Final = b"\xef\xbb\xbf"
 HEAD_BYTES: Final = 65536
 #: The delimiters a CSV is told to use, the first preferred when the file does not say.
 DELIMITERS: Final = (",", ";", "\t", "|")
-#: The encodings a file that is not UTF-8 is told among: those of Western Europe and
-#: the Americas (charset detection over a few names guesses wildly among all).
-LEGACY_ENCODINGS: Final = ("cp1252", "latin_1", "iso8859_15", "mac_roman", "cp850")
+#: The encodings a file that is not UTF-8 is told among: Excel on Windows saves the
+#: Windows code page, cp1252; Latin-1 and Latin-9 differ from it in a few signs only.
+#: (Charset detection over a few names, among all encodings, guesses wildly: an accented
+#: name read as DOS's cp850 turns ``á`` into ``ß``.) Another encoding: ``--encoding``.
+LEGACY_ENCODINGS: Final = ("cp1252", "latin_1", "iso8859_15")
 #: Lines looked at to tell the delimiter.
 _SNIFF_LINES: Final = 20
 #: Bytes of CSV parsed at a time: Arrow's parsing buffers grow with it (some 35 times).
