@@ -178,3 +178,46 @@ def test_without_the_local_extra_the_demo_says_what_to_install(tmp_path: Path) -
     assert "Traceback" not in done.stderr
     assert "pip install 'smartmatch-pandas[local]'" in done.stderr
     assert "faker is missing" in done.stderr
+
+
+def test_user_errors_end_in_one_line_and_an_exit_code(tmp_path: Path) -> None:
+    """No traceback for what a user gets wrong; the exit code says which kind it was."""
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    cases = [
+        (["match", str(folder), "-o", str(tmp_path / "o.csv")], 1, "cannot be read"),
+        (["match", str(tmp_path / "none.csv"), "-o", str(tmp_path / "o.csv")], 1, "none.csv"),
+        (["sample", "--outsiders", "2", "-o", str(tmp_path / "s.csv")], 2, "a share from 0"),
+        (["sample", "--rows", "0", "-o", str(tmp_path / "s.csv")], 2, "1 or more"),
+        (["match", "x.csv", "-o", "y.csv", "--max-matches", "many"], 2, "invalid int value"),
+    ]
+    for args, code, said in cases:
+        done = run(*args)
+        assert (done.returncode, "Traceback" in done.stderr) == (code, False), done.stderr
+        assert said in done.stderr
+
+
+def test_warnings_are_one_line_and_a_closed_pipe_is_no_error(
+    served: dict[str, str], people: pd.DataFrame, tmp_path: Path
+) -> None:
+    given = tmp_path / "in.csv"
+    text = people[["first_name", "last_name", "zip"]].to_csv(index=False)
+    given.write_text(text.replace("\n", ",,\n"))  # Excel's empty trailing columns
+    done = run("match", str(given), "-o", str(tmp_path / "out.csv"), env=served)
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "headers made unique" in line]
+    assert len(warned) == 1
+    assert warned[0].startswith("warning: ")
+    assert "SmartMatchWarning" not in done.stderr
+    assert "sys.exit" not in done.stderr
+    # `smartmatch-pandas jobs | head -0`: the reader is gone before the listing is written.
+    reader_gone = subprocess.run(
+        f"(sleep 0.5; {' '.join(CLI)} jobs) | true",
+        shell=True,
+        env={**os.environ, **served},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in reader_gone.stderr
+    assert "BrokenPipe" not in reader_gone.stderr
