@@ -152,6 +152,7 @@ def _refusals(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "a bad option": (["-o", str(tmp_path / "o.csv"), "--max-matches", "11"], "from 1 to 10"),
         "an unknown encoding": (["-o", str(tmp_path / "o.csv"), "--encoding", "x"], "--encoding"),
         "an unknown identifier": (["-o", str(tmp_path / "o.csv"), "--map", "zip=zap"], "--map"),
+        "a sheet of a CSV": (["-o", str(tmp_path / "o.csv"), "--sheet", "A"], "--sheet applies"),
     }
 
 
@@ -167,6 +168,7 @@ def _refusals(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "a bad option",
         "an unknown encoding",
         "an unknown identifier",
+        "a sheet of a CSV",
     ],
 )
 def test_outputs_and_flags_are_refused_before_anything_is_sent(

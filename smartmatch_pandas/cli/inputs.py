@@ -12,7 +12,7 @@ import codecs
 from pathlib import Path
 from typing import Final
 
-from ..files.tables import TableFile
+from ..files.tables import TableFile, table_kind
 from .messages import UsageError
 
 #: ``--delimiter``'s words for the delimiters a shell makes awkward to type.
@@ -48,6 +48,13 @@ def open_input(path: Path, args: argparse.Namespace) -> TableFile:
         The file cannot be read.
     """
     encoding, delimiter = args.encoding, args.delimiter
+    kind = table_kind(path)
+    if args.sheet is not None and kind != "xlsx":
+        raise UsageError(f"--sheet applies to an Excel workbook (.xlsx), and {path} is not one")
+    if (encoding or delimiter) is not None and kind != "csv":
+        flag = "--encoding" if encoding is not None else "--delimiter"
+        what = "an Excel workbook" if kind == "xlsx" else "Parquet"
+        raise UsageError(f"{flag} applies to CSV text, and {path} is {what}")
     if encoding is not None:
         try:
             codecs.lookup(encoding)
