@@ -93,7 +93,7 @@ def unique_names(names: Sequence[str], where: object) -> list[str]:
             new = _free(f"column_{position}", taken)
             changes.append(f"column {position} (no header) as {new!r}")
         elif seen[name]:
-            new = _free(f"{name}_{seen[name] + 1}", taken)
+            new = _numbered(name, seen[name] + 1, taken)
             changes.append(f"column {position} (a second {name!r}) as {new!r}")
         else:
             new = name
@@ -103,6 +103,14 @@ def unique_names(names: Sequence[str], where: object) -> list[str]:
     if changes:
         warn(f"{where}: headers made unique before anything is sent: {'; '.join(changes)}")
     return made
+
+
+def _numbered(name: str, start: int, taken: set[str]) -> str:
+    """``NAME_k``, the first free from ``k = start``."""
+    k = start
+    while f"{name}_{k}" in taken:
+        k += 1
+    return f"{name}_{k}"
 
 
 def _free(name: str, taken: set[str]) -> str:
