@@ -326,3 +326,33 @@ def _help(command: str) -> list[str]:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     return sub.choices[command].format_help().splitlines()  # type: ignore[attr-defined]
+
+
+def test_the_additional_candidates_are_written_beside_in_batches_too(
+    environ: LocalService, tmp_path: Path
+) -> None:
+    """``--max-matches 3`` without ``--all-matches``: the best in the output, the others
+    beside it, the same whether the list is held or matched in batches."""
+    from smartmatch_pandas.local import sample_contacts
+
+    given = tmp_path / "list.csv"
+    contacts = sample_contacts(environ.voters, 40, seed=3).drop(columns="true_voterbase_id")
+    contacts.to_csv(given, index=False)
+    written = {}
+    for way in ("--in-memory", "--stream"):
+        out = tmp_path / way.strip("-") / "out.parquet"
+        out.parent.mkdir()
+        assert main(["match", str(given), "-o", str(out), "--max-matches", "3", way, "-q"]) == 0
+        written[way] = (
+            pd.read_parquet(out),
+            pd.read_parquet(out.with_suffix(".additional.parquet")),
+        )
+    (best, others), (best_streamed, others_streamed) = written.values()
+    assert len(best) == 40
+    assert len(others) > 0
+    assert set(others["match_rank"]) <= {2, 3}
+    pd.testing.assert_frame_equal(best, best_streamed, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        others.reset_index(drop=True), others_streamed.reset_index(drop=True), check_dtype=False
+    )
+    assert environ.stats.get("registrations", 0) == 1  # the second way from the job store

@@ -11,16 +11,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shlex
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.compute as pc
 
 from ..deliverable.summary import RANK
 from ..errors import InputError
 from ..files.spool import spill_threshold
-from ..files.tables import TableFile, TableOutput, frame_of, write_table
+from ..files.tables import TableFile, TableOutput, TableWriter, frame_of, write_table
 from .flags import Commands, memory_arguments, option_arguments, option_values, talk_arguments
 from .inputs import input_arguments, open_input
 from .messages import Console, command_line_words
@@ -93,7 +95,10 @@ def run_match(args: argparse.Namespace) -> None:
             done = match_file(table, output, **options)
             console.result(f"wrote {done.written:,} rows to {output.path}")
             if additional is not None:
-                _say_where_additional(console, done.filename, args.input, additional)
+                others = _additional_streamed(done.filename, table, additional, options)
+                console.result(
+                    f"wrote {others:,} additional candidates (rank 2 and up) to {additional.path}"
+                )
             return
         frame = _read(table)
         output.check_rows(len(frame) * per_row)
@@ -131,17 +136,27 @@ def _split(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return best, candidates[candidates[RANK] > 1]
 
 
-def _say_where_additional(
-    console: Console, filename: str, source: Path, additional: TableOutput
-) -> None:
-    command = shlex.join(
-        ["smartmatch-pandas", "resume", filename, "--input", str(source), "--all-matches"]
-    )
-    console.say(
-        f"the additional candidates were not written, the list being matched in batches: "
-        f"{command} -o {shlex.quote(str(additional.path))} writes every candidate from the "
-        "job store's copy, at no cost"
-    )
+def _additional_streamed(
+    filename: str, table: TableFile, additional: TableOutput, options: dict[str, Any]
+) -> int:
+    """Write the additional candidates of a job matched in batches, in batches: every
+    candidate merged again from the job's deliverable (the job store's copy, or the
+    service's: no new job) into a private temporary file, then those of rank 2 and up."""
+    from ..verbs.large_files import resume_file
+
+    with tempfile.TemporaryDirectory(prefix="smartmatch-") as folder:  # mode 0700
+        every = Path(folder) / "candidates.parquet"
+        keep = {k: options[k] for k in ("base_url", "poll_interval", "cache")}
+        resume_file(filename, table, every, all_matches=True, progress=False, **keep)
+        candidates = TableFile(every)
+        written = 0
+        with TableWriter(additional, candidates.schema) as writer:
+            for batch in candidates.batches():
+                rest = batch.filter(pc.greater(batch[RANK], 1))
+                writer.write(rest)
+                written += rest.num_rows
+            writer.close()
+    return written
 
 
 def _read(table: TableFile) -> pd.DataFrame:
