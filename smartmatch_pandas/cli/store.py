@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .flags import Commands
+from .messages import command_line_words
 
 
 def add_store(commands: Commands) -> None:
@@ -35,6 +36,8 @@ def run_jobs(args: argparse.Namespace) -> None:
     shown["submitted"] = shown["submitted"].dt.strftime("%Y-%m-%d %H:%M UTC")
     failed = listed["state"] == "failed"
     shown.loc[failed, "note"] = "failed: " + listed.loc[failed, "error"].fillna("")
+    said = shown["note"].fillna("").astype(str).map(command_line_words)
+    shown["note"] = said.str.replace("resume it with the frame", "resume it with --input LIST")
     print(shown.to_string(index=False))
 
 
