@@ -356,3 +356,31 @@ def test_the_additional_candidates_are_written_beside_in_batches_too(
         others.reset_index(drop=True), others_streamed.reset_index(drop=True), check_dtype=False
     )
     assert environ.stats.get("registrations", 0) == 1  # the second way from the job store
+
+
+def test_a_result_that_cannot_be_written_says_how_to_write_it_again(
+    environ: LocalService,
+    people: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import errno
+
+    from smartmatch_pandas.cli import matching
+
+    given, out = tmp_path / "list.csv", tmp_path / "out.csv"
+    given.write_text(_text(people))
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")  # a full disk
+
+    with monkeypatch.context() as patched:
+        patched.setattr(matching, "write_table", full)
+        assert main(["match", str(given), "-o", str(out), "-q"]) == ExitCode.FAILED
+    err = capsys.readouterr().err
+    assert "No space left on device" in err
+    command = err[err.index("smartmatch-pandas resume") :].split("(job")[0].strip().split()
+    assert main([*command[1:], "-q"]) == ExitCode.DONE
+    assert pd.read_csv(out, dtype=str)["vb.voterbase_id"].tolist() == people.attrs["ids"]
+    assert environ.stats.get("registrations", 0) == 1

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from ..deliverable.summary import RANK
-from ..errors import InputError
+from ..errors import InputError, SmartMatchError
 from ..files.spool import spill_threshold
 from ..files.tables import TableFile, TableOutput, TableWriter, frame_of, write_table
 from .flags import Commands, memory_arguments, option_arguments, option_values, talk_arguments
@@ -106,17 +106,32 @@ def run_match(args: argparse.Namespace) -> None:
             additional.check_rows(len(frame) * (options["max_matches"] - 1), "the candidates")
             options["all_matches"] = True
         enriched = api.match(frame, **options)
+    again = ["--input", str(args.input), "-o", str(output.path)]
     if additional is None:
-        write_table(enriched, output)
+        _write(enriched, output, again)
         console.result(f"wrote {len(enriched):,} rows to {output.path}")
         return
     best, rest = _split(enriched)
-    write_table(best, output)
-    write_table(rest, additional)
+    _write(best, output, again)
+    _write(rest, additional, again)
     console.result(f"wrote {len(best):,} rows to {output.path}")
     console.result(
         f"wrote {len(rest):,} additional candidates (rank 2 and up) to {additional.path}"
     )
+
+
+def _write(frame: pd.DataFrame, output: TableOutput, again: list[str]) -> None:
+    """Write a paid-for result; if it cannot be, say how to write it again at no cost."""
+    try:
+        write_table(frame, output)
+    except OSError as exc:
+        filename = frame.attrs.get("smartmatch", {}).get("filename") or "FILENAME"
+        command = shlex.join(["smartmatch-pandas", "resume", filename, *again, "--overwrite"])
+        raise SmartMatchError(
+            f"{output.path} could not be written ({exc.strerror or exc}); the result is kept "
+            f"in the job store: write it again with {command}",
+            filename=filename,
+        ) from None
 
 
 def _additional(
