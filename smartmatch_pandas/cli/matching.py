@@ -77,36 +77,54 @@ def add_matching(commands: Commands) -> None:
 
 def run_match(args: argparse.Namespace) -> None:
     """Match the input file and write the enriched list (and the additional candidates)."""
-    from .. import verbs as api
-
     console: Console = args.console
     output = planned_output(args.output, args)
     table = open_input(args.input, args)
     options = option_values(args, "match")
     options["progress"] = console.progress()
     additional = _additional(output, options, args)
-    per_row = options["max_matches"] if options["all_matches"] else 1
     with resume_hint(console, args.input, output.path, options["all_matches"]):
         if _streamed(args):
-            from ..verbs.large_files import match_file
+            _match_streamed(console, table, output, additional, options)
+        else:
+            _match_in_memory(console, table, output, additional, options)
 
-            if output.kind == "xlsx":
-                output.check_rows(table.count_rows() * per_row)
-            done = match_file(table, output, **options)
-            console.result(f"wrote {done.written:,} rows to {output.path}")
-            if additional is not None:
-                others = _additional_streamed(done.filename, table, additional, options)
-                console.result(
-                    f"wrote {others:,} additional candidates (rank 2 and up) to {additional.path}"
-                )
-            return
-        frame = _read(table)
-        output.check_rows(len(frame) * per_row)
-        if additional is not None:
-            additional.check_rows(len(frame) * (options["max_matches"] - 1), "the candidates")
-            options["all_matches"] = True
-        enriched = api.match(frame, **options)
-    again = ["--input", str(args.input), "-o", str(output.path)]
+
+def _match_streamed(
+    console: Console,
+    table: TableFile,
+    output: TableOutput,
+    additional: TableOutput | None,
+    options: dict[str, Any],
+) -> None:
+    from ..verbs.large_files import match_file
+
+    if output.kind == "xlsx":
+        per_row = options["max_matches"] if options["all_matches"] else 1
+        output.check_rows(table.count_rows() * per_row)
+    done = match_file(table, output, **options)
+    console.result(f"wrote {done.written:,} rows to {output.path}")
+    if additional is not None:
+        others = _additional_streamed(done.filename, table, additional, options)
+        console.result(_additional_written(others, additional))
+
+
+def _match_in_memory(
+    console: Console,
+    table: TableFile,
+    output: TableOutput,
+    additional: TableOutput | None,
+    options: dict[str, Any],
+) -> None:
+    from .. import verbs as api
+
+    frame = _read(table)
+    output.check_rows(len(frame) * (options["max_matches"] if options["all_matches"] else 1))
+    if additional is not None:
+        additional.check_rows(len(frame) * (options["max_matches"] - 1), "the candidates")
+        options = {**options, "all_matches": True}  # split below
+    enriched = api.match(frame, **options)
+    again = ["--input", str(table.path), "-o", str(output.path)]
     if additional is None:
         _write(enriched, output, again)
         console.result(f"wrote {len(enriched):,} rows to {output.path}")
@@ -115,9 +133,11 @@ def run_match(args: argparse.Namespace) -> None:
     _write(best, output, again)
     _write(rest, additional, again)
     console.result(f"wrote {len(best):,} rows to {output.path}")
-    console.result(
-        f"wrote {len(rest):,} additional candidates (rank 2 and up) to {additional.path}"
-    )
+    console.result(_additional_written(len(rest), additional))
+
+
+def _additional_written(rows: int, additional: TableOutput) -> str:
+    return f"wrote {rows:,} additional candidates (rank 2 and up) to {additional.path}"
 
 
 def _write(frame: pd.DataFrame, output: TableOutput, again: list[str]) -> None:
