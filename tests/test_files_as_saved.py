@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import codecs
 import warnings
+from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartmatch_pandas.errors import OptionError, SmartMatchWarning
+from smartmatch_pandas.errors import InputError, OptionError, SmartMatchWarning
 from smartmatch_pandas.files.cells import NUMBER, PREFIX, TRIGGERS, neutral, neutral_array
 from smartmatch_pandas.files.csv import detect_layout
-from smartmatch_pandas.files.tables import TableOutput, unique_names
+from smartmatch_pandas.files.tables import TableOutput, read_table, unique_names, write_table
 
 TEXT = "first_name;last_name;notes\r\nJosé;Muñoz;café\r\nZoë;Ørsted;crème brûlée\r\n"
 
@@ -115,3 +117,31 @@ def test_an_output_of_no_known_kind_is_refused(name: str) -> None:
 
 def test_the_additional_candidates_go_beside() -> None:
     assert TableOutput.of("x/out.csv.gz").beside("additional").path.name == "out.additional.csv.gz"
+
+
+def test_without_openpyxl_a_workbook_says_which_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from smartmatch_pandas.files.tables import TableFile
+
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # as without the excel extra
+    book = tmp_path / "list.xlsx"
+    book.write_bytes(b"PK")
+    with pytest.raises(InputError, match=r"pip install 'smartmatch-pandas\[excel\]'"):
+        TableFile(book)
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.csv.gz", "out.parquet", "out.xlsx"])
+def test_each_output_kind_reads_back_as_written(tmp_path: Path, name: str) -> None:
+    frame = pd.DataFrame(
+        {"name": ["José", "=1+1", None], "zip": ["02134", "-77.0387", "+1"]}, dtype="string"
+    )
+    write_table(frame, TableOutput.of(tmp_path / name, neutral=True))
+    back = read_table(tmp_path / name)
+    expected = ["José", "=1+1" if name.endswith("parquet") else "'=1+1", None]
+    assert back["name"].tolist()[:2] == expected[:2]
+    assert pd.isna(back["name"].iloc[2])
+    assert back["zip"].tolist() == ["02134", "-77.0387", "+1"]
+    assert oct((tmp_path / name).stat().st_mode & 0o777) == "0o600"
