@@ -28,6 +28,7 @@ from .errors import (
     SmartMatchWarning,
     StorageError,
     TransportError,
+    UnreachableError,
     ValidationError,
 )
 from .identifiers import IDENTIFIERS
@@ -97,6 +98,7 @@ __all__ = [
     "SmartMatchWarning",
     "StorageError",
     "TransportError",
+    "UnreachableError",
     "ValidationError",
     "WebhookReceiver",
     "__version__",
