@@ -96,11 +96,12 @@ def _listen_error(exc: OSError, what: str, host: str, port: int) -> OSError:
         reason = "this user may not listen on that port"
     else:
         reason = exc.strerror or str(exc)
-    return PortInUseError(
-        exc.errno,
+    error = PortInUseError(
         f"the local {what} cannot listen on {where}: {reason}; choose another port "
-        "(0 picks a free one)",
+        "(0 picks a free one)"
     )
+    error.errno = exc.errno  # as the failure to bind said, for code that tells errors apart
+    return error
 
 
 class _Server(ThreadingHTTPServer):

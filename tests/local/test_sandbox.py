@@ -3,6 +3,7 @@ keeps its jobs and key across restarts, and a refused key answered with local ad
 
 from __future__ import annotations
 
+import errno
 import socket
 import stat
 from collections.abc import Iterator
@@ -49,8 +50,10 @@ def test_a_port_in_use_is_one_clear_error(service: LocalService) -> None:
     message = str(caught.value)
     assert f"127.0.0.1:{taken}" in message
     assert "in use" in message
+    assert message.startswith("the local service cannot listen")  # no [Errno 98] prefix
     assert "\n" not in message
     assert isinstance(caught.value, OSError)
+    assert caught.value.errno == errno.EADDRINUSE
 
 
 def test_a_job_submitted_before_a_restart_is_resumed_after_it(
