@@ -14,6 +14,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -197,3 +198,29 @@ def test_a_refused_resume_keeps_the_record(frame: pd.DataFrame, fresh_service: A
     listed = sm.jobs()
     assert list(listed["filename"]) == [filename]
     assert listed.loc[0, "state"] == "registered"
+
+
+def test_the_command_line_says_it_in_one_line(
+    frame: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from smartmatch_pandas.cli import main
+
+    asked = answer_lookups(monkeypatch)
+    monkeypatch.setenv("SMARTMATCH_BASE_URL", "http://nonexistent.invalid/")
+    monkeypatch.setenv("TS_API_KEY", KEY)
+    given = tmp_path / "list.csv"
+    frame.to_csv(given, index=False)
+    status = main(["match", str(given), "-o", str(tmp_path / "out.csv")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert asked == ["nonexistent.invalid"]
+    assert "nonexistent.invalid" in err
+    assert "does not resolve" in err
+    assert "Traceback" not in err
+    assert KEY not in err
+    assert not (tmp_path / "out.csv").exists()
+    assert main(["jobs"]) == 0
+    assert "No jobs yet." in capsys.readouterr().out
