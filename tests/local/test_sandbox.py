@@ -4,6 +4,8 @@ keeps its jobs and key across restarts, and a refused key answered with local ad
 from __future__ import annotations
 
 import errno
+import json
+import shutil
 import socket
 import stat
 from collections.abc import Iterator
@@ -153,3 +155,27 @@ def test_an_sftp_port_in_use_is_said_too(service: LocalService) -> None:
         taken = holder.getsockname()[1]
         with pytest.raises(PortInUseError, match=f"SFTP drop cannot listen on 127.0.0.1:{taken}"):
             LocalService(voters=20_000, sftp_port=taken).start()
+
+
+def test_a_job_left_processing_by_a_killed_service_is_matched_after_a_restart(
+    lasting: LocalService, tmp_path: Path
+) -> None:
+    frame = contacts(lasting)
+    job = sm.submit(frame, **lasting.settings, progress=False)
+    job.wait(timeout=60)
+    port, key = int(lasting.base_url.rsplit(":", 1)[1].strip("/")), lasting.api_key
+    lasting.stop()
+    # What a service killed in the middle of matching leaves: the upload, and a journal
+    # that says processing, with no deliverable yet.
+    record_path = tmp_path / "sandbox" / "jobs" / f"{job.filename}.json"
+    record = json.loads(record_path.read_text())
+    record.update(state="processing", ready_wall=None, summary={})
+    record_path.write_text(json.dumps(record))
+    shutil.rmtree(tmp_path / "sandbox" / "storage" / "deliverables")
+    again = restarted(tmp_path / "sandbox", port=port)
+    try:
+        result = sm.resume(job.filename, frame, api_key=key, progress=False, timeout=120)
+        assert again.stats["jobs_done"] == 1  # matched again from the kept upload
+    finally:
+        again.stop()
+    assert len(result.frame) == len(frame)
