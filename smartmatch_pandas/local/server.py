@@ -60,6 +60,10 @@ API_KEY_ENV = "SMARTMATCH_LOCAL_API_KEY"
 #: their advice on a refused key points at ``serve``'s export lines, not at TargetSmart.
 LOCAL_HEADER = "X-SmartMatch-Service"
 
+#: Where the service's API key came from: ``api_key=``, :data:`API_KEY_ENV`, the data
+#: folder (kept from an earlier start), or new (and kept in the data folder, if any).
+KeyOrigin = Literal["given", "environment", "kept", "new", "new, kept"]
+
 _VOTER_FILES: dict[tuple[int, int], VoterFile] = {}
 _MATCHERS: dict[int, tuple[VoterFile, LinkageMatcher]] = {}
 _VOTER_FILES_LOCK = threading.Lock()
@@ -543,6 +547,7 @@ class LocalService:
             Faults([f if isinstance(f, Fault) else Fault.parse(f) for f in faults]),
             journal=self.journal,
         )
+        self._jobs_kept = len(self.service.jobs)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._saved_env: dict[str, str | None] | None = None
@@ -562,15 +567,24 @@ class LocalService:
             )
 
     def _choose_api_key(self, given: str | None) -> str:
-        """The key given, else the environment's, else the data folder's, else a new one."""
-        key = given or os.environ.get(API_KEY_ENV, "").strip()
-        if key:
-            return key
+        """The key given, else the environment's, else the data folder's, else a new one
+        (kept in the data folder, if any); :attr:`key_origin` says which."""
+        environ = os.environ.get(API_KEY_ENV, "").strip()
+        if given or environ:
+            self.key_origin: KeyOrigin = "given" if given else "environment"
+            return given or environ
+        new = "local-" + secrets.token_urlsafe(18)
+        if self.journal is None:
+            self.key_origin = "new"
+            return new
+        key = self.journal.api_key(lambda: new)
+        self.key_origin = "new, kept" if key == new else "kept"
+        return key
 
-        def new() -> str:
-            return "local-" + secrets.token_urlsafe(18)
-
-        return self.journal.api_key(new) if self.journal is not None else new()
+    @property
+    def jobs_kept(self) -> int:
+        """Jobs the service knows from its data folder's earlier runs (0 without one)."""
+        return self._jobs_kept
 
     def __repr__(self) -> str:
         where = self.base_url if self._server else "stopped"

@@ -70,6 +70,8 @@ def test_a_job_submitted_before_a_restart_is_resumed_after_it(
     again = restarted(tmp_path / "sandbox", port=int(port))
     try:
         assert again.api_key == key  # the generated key is kept with the data
+        assert (lasting.key_origin, again.key_origin) == ("new, kept", "kept")
+        assert again.jobs_kept == 2
         assert again.base_url == f"http://127.0.0.1:{port}/"
         result = sm.resume(job.filename, frame, api_key=key, progress=False, timeout=120)
     finally:
@@ -121,6 +123,7 @@ def test_the_environment_gives_one_key_across_restarts(
     for made in services:
         made.stop()
     assert keys == ["sandbox-key-from-the-environment", "given-wins", keys[0]]
+    assert [s.key_origin for s in services] == ["environment", "given", "environment"]
     # A key given is not written into the data folder: only a generated one is kept.
     assert not (tmp_path / "d" / "api_key").exists()
 
@@ -132,6 +135,7 @@ def test_a_generated_key_is_kept_in_the_data_folder_only(tmp_path: Path) -> None
     for made in services:
         made.stop()
     assert keys[0] == keys[1]  # one data folder, one key
+    assert [s.key_origin for s in services] == ["new, kept", "kept", "new", "new"]
     assert len(set(keys)) == 3  # without one, each start has a new key
 
 
