@@ -8,6 +8,7 @@ import json
 import shutil
 import socket
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,24 @@ def test_a_job_left_processing_by_a_killed_service_is_matched_after_a_restart(
     finally:
         again.stop()
     assert len(result.frame) == len(frame)
+
+
+def test_a_wait_goes_on_across_a_restart(lasting: LocalService, tmp_path: Path) -> None:
+    """Polls refused while the service is down are failed polls, tried again at the next
+    interval; the restarted service knows the job, and the wait completes."""
+    frame = contacts(lasting)
+    lasting.config.delay = 1.0
+    job = sm.submit(frame, **{**lasting.settings, "poll_interval": 0.3}, progress=False)
+    port = int(lasting.base_url.rsplit(":", 1)[1].strip("/"))
+    lasting.stop()
+    started: list[LocalService] = []
+    timer = threading.Timer(0.5, lambda: started.append(restarted(tmp_path / "sandbox", port)))
+    timer.start()
+    try:
+        result = job.wait(timeout=60).result()
+    finally:
+        timer.join()
+        for again in started:
+            again.stop()
+    assert len(result.frame) == len(frame)
+    assert started[0].stats["polls"] >= 1
