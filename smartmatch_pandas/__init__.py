@@ -28,6 +28,7 @@ from .errors import (
     SmartMatchWarning,
     StorageError,
     TransportError,
+    UnreachableError,
     ValidationError,
 )
 from .files.tables import TableFile, TableOutput, read_table, write_table
@@ -100,6 +101,7 @@ __all__ = [
     "TableFile",
     "TableOutput",
     "TransportError",
+    "UnreachableError",
     "ValidationError",
     "WebhookReceiver",
     "__version__",

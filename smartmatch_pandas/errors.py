@@ -148,6 +148,23 @@ class TransportError(SmartMatchError):
     """The network failed and retrying did not help."""
 
 
+class UnreachableError(TransportError):
+    """No connection to the service could be made, so no request reached it.
+
+    The name did not resolve, the connection was refused (nothing listens
+    there) or connecting timed out: nothing was registered, sent or paid for.
+
+    Attributes
+    ----------
+    host
+        The host (and port) that could not be reached: never a key or a URL.
+    """
+
+    def __init__(self, message: str, *, host: str, filename: str | None = None) -> None:
+        super().__init__(message, filename=filename)
+        self.host = host
+
+
 class HostKeyError(SmartMatchError):
     """An SFTP server's host key is unknown, or not the one known or trusted.
 

@@ -117,7 +117,7 @@ def test_an_unreachable_service_is_a_transport_error() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(
-        sm.TransportError, match=r"could not reach the SmartMatch service at 127\.0\.0\.1"
+        sm.TransportError, match=r"could not connect to the SmartMatch service at 127\.0\.0\.1"
     ):
         FRAME.smartmatch.match(
             api_key="k" * 8, base_url=f"http://127.0.0.1:{port}/", progress=False

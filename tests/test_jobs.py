@@ -463,7 +463,7 @@ def test_progress_shows_every_stage(fresh_service: LocalService) -> None:
     events: list[sm.ProgressEvent] = []
     sm.match(frame_of(fresh_service), **fresh_service.settings, progress=events.append)
     stages = [e.stage for e in events if e.stage != "note"]
-    order = ["preparing", "uploading", "waiting", "downloading", "merging", "done"]
+    order = ["preparing", "registering", "uploading", "waiting", "downloading", "merging", "done"]
     assert [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s] == order
     uploads = [e for e in events if e.stage == "uploading"]
     assert uploads[-1].done == uploads[-1].total > 0

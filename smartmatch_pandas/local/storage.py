@@ -61,14 +61,24 @@ class ObjectStore:
         Seconds a presigned URL stays valid.
     max_bytes
         The largest upload accepted (S3's single-PUT limit is 5 GB).
+    secret
+        The key URLs are signed with; a new one by default (a data folder keeps
+        its own, so that URLs outlive a restart).
     """
 
-    def __init__(self, root: Path, *, ttl: float = 3600.0, max_bytes: int = 5 * 10**9) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        ttl: float = 3600.0,
+        max_bytes: int = 5 * 10**9,
+        secret: bytes | None = None,
+    ) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.ttl = ttl
         self.max_bytes = max_bytes
-        self._secret = secrets.token_bytes(32)
+        self._secret = secret or secrets.token_bytes(32)
         self._access_key = "LOCAL" + secrets.token_hex(6).upper()
 
     # -- URLs ------------------------------------------------------------------
