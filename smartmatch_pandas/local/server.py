@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from ..private_files import make_private_dirs
 from . import faults as _faults
 from .faults import REQUEST_KINDS, Fault, Faults
 from .matcher import LinkageMatcher, Matcher
@@ -482,7 +483,7 @@ class LocalService:
         self.voters = voters if isinstance(voters, VoterFile) else voter_file(voters, seed)
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="smartmatch-local-"))
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.data_dir)
         self.config = ServiceConfig(
             api_key=self.api_key,
             poll_interval=poll_interval,
