@@ -9,6 +9,9 @@ the service's voter file (:func:`tests.doc_examples.page_frame`).
 
 from __future__ import annotations
 
+import ast
+import functools
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,3 +129,70 @@ def test_the_varying_parts_are_normalised() -> None:
 def test_shell_blocks_find_the_command_of_this_environment() -> None:
     path = reader_environment({})["PATH"].split(":")
     assert shutil.which("smartmatch-pandas", path=path[0])
+
+
+# -- messages quoted in the troubleshooting tables --------------------------------------
+
+#: What stands for a varying part in a quoted message: ``...``, a quoted name or value,
+#: a number, and the guide's capital placeholders.
+_PLACEHOLDER = re.compile(r"\.\.\.|'[^']*'|\b\d[\d,.]*\b|\b(?:X|N|URL|HOST)\b")
+
+
+def _windows(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"[\w=]+", text.lower())
+    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+
+
+_ANY = "any_word"
+
+
+@functools.cache
+def _package_windows() -> frozenset[tuple[str, ...]]:
+    """Every run of three words in the package's string constants (an f-string's
+    formatted values break runs, as its literal parts are constants of their own)."""
+    found: set[tuple[str, ...]] = set()
+    for module in (ROOT / "smartmatch_pandas").rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found |= _windows(node.value)
+            elif isinstance(node, ast.JoinedStr):  # a formatted value is any one word
+                found |= _windows(
+                    "".join(
+                        part.value if isinstance(part, ast.Constant) else f" {_ANY} "
+                        for part in node.values
+                    )
+                )
+    return frozenset(found)
+
+
+def _said(window: tuple[str, ...]) -> bool:
+    """Whether the package says ``window``, a formatted value standing for one word."""
+    said = _package_windows()
+    if window in said:
+        return True
+    # One word of the three may be a formatted value: never more, or anything would do.
+    return any((*window[:i], _ANY, *window[i + 1 :]) in said for i in range(len(window)))
+
+
+def _quoted_messages() -> list[str]:
+    """The messages the guide's troubleshooting tables quote (their first column)."""
+    text = (ROOT / "docs" / "guide.md").read_text().split("## Troubleshooting", 1)[1]
+    cells = re.findall(r"^\| `([^`]+)`(?: / `([^`]+)`)? \|", text, flags=re.MULTILINE)
+    return [message for pair in cells for message in pair if message]
+
+
+def test_the_troubleshooting_tables_quote_messages_the_package_says() -> None:
+    """Most runs of three words of each quoted message are in the package's strings: a
+    message reworded in the code fails this until the guide follows (the values a message
+    quotes are why not all of them need be)."""
+    quoted = _quoted_messages()
+    assert len(quoted) > 20
+    unsaid = []
+    for message in quoted:
+        windows = set().union(*(_windows(part) for part in _PLACEHOLDER.split(message)))
+        said = {window for window in windows if _said(window)}
+        if windows and len(said) < 0.8 * len(windows):
+            unsaid.append(f"{message!r}: not found: {sorted(windows - said)}")
+    assert not unsaid, "the guide quotes words no message of the package says:\n" + "\n".join(
+        unsaid
+    )
