@@ -54,6 +54,7 @@ from typing import Any
 import pandas as pd
 from markdown_it import MarkdownIt
 
+import smartmatch_pandas
 from smartmatch_pandas.local import LocalService, VoterFile, sample_contacts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,8 @@ PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 
 PYTHON = frozenset({"python", "py", "pycon"})
 SHELL = frozenset({"bash", "sh", "shell", "console"})
+#: Blocks that are not examples: outputs, figures, data, the docs site's directives.
+NOT_CODE = frozenset({"", "text", "json", "csv", "toml", "yaml", "ini", "diff", "{toctree}"})
 _MARKER = re.compile(r"<!--\s*(not-run|output|raises)\s*(?::\s*(.*?))?\s*-->", re.DOTALL)
 
 #: The job filename the docs write for "the job you just submitted": a block that names
@@ -194,8 +197,6 @@ class PageRun:
 
 
 def _latest_job() -> str | None:
-    import smartmatch_pandas
-
     listing = smartmatch_pandas.jobs()
     if listing.empty:
         return None
@@ -291,7 +292,8 @@ def reader_environment(extra: Mapping[str, str]) -> dict[str, str]:
     environment = {**os.environ, **extra}
     scripts = str(Path(sys.executable).parent)
     environment["PATH"] = scripts + os.pathsep + environment.get("PATH", "")
-    environment["PYTHONPATH"] = str(ROOT)
+    # The package these tests import, whether installed or a working tree on PYTHONPATH.
+    environment["PYTHONPATH"] = str(Path(smartmatch_pandas.__file__).parent.parent)
     return environment
 
 

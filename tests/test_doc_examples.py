@@ -22,8 +22,11 @@ from smartmatch_pandas.local import LocalService
 
 from .conftest import POLL
 from .doc_examples import (
+    NOT_CODE,
     PAGES,
+    PYTHON,
     ROOT,
+    SHELL,
     Block,
     blocks,
     counts,
@@ -64,6 +67,14 @@ def test_counts_of_examples_are_printed(capsys: pytest.CaptureFixture[str]) -> N
         )
     runnable = [b for p in PAGES for b in blocks(p) if b.kind in ("python", "shell")]
     assert tally["run"] + tally["not run (marked)"] == len(runnable)
+
+
+def test_every_block_is_in_a_language_the_collector_knows() -> None:
+    """A ``python3`` or ``zsh`` block would be skipped as an illustration without this."""
+    known = PYTHON | SHELL | NOT_CODE
+    every = [block for page in PAGES for block in blocks(page)]
+    strange = [f"{b.where}: {b.language!r}" for b in every if b.language not in known]
+    assert not strange, f"blocks in a language tests/doc_examples.py does not know: {strange}"
 
 
 def test_a_block_marked_not_run_says_why() -> None:
