@@ -192,18 +192,30 @@ def _quoted_messages() -> list[str]:
     return [message for pair in cells for message in pair if message]
 
 
-def test_the_troubleshooting_tables_quote_messages_the_package_says() -> None:
-    """Most runs of three words of each quoted message are in the package's strings: a
-    message reworded in the code fails this until the guide follows (the values a message
+def _quoted_errors() -> list[str]:
+    """The errors and warnings quoted in blocks that are not compared with a run (``Name:
+    message`` lines of text blocks without ``<!-- output -->``)."""
+    quoted = []
+    for page in PAGES:
+        for block in blocks(page):
+            if block.kind == "other":
+                found = re.findall(r"^\w+(?:Error|Warning): (.+)$", block.source, re.MULTILINE)
+                quoted += found
+    return quoted
+
+
+def test_quoted_messages_are_ones_the_package_says() -> None:
+    """Most runs of three words of each message quoted (in the guide's troubleshooting
+    tables, and as ``Name: message`` in text blocks) are in the package's strings: a
+    message reworded in the code fails this until the docs follow (the values a message
     quotes are why not all of them need be)."""
     quoted = _quoted_messages()
     assert len(quoted) > 20
+    quoted += _quoted_errors()
     unsaid = []
     for message in quoted:
         windows = set().union(*(_windows(part) for part in _PLACEHOLDER.split(message)))
         said = {window for window in windows if _said(window)}
         if windows and len(said) < 0.8 * len(windows):
             unsaid.append(f"{message!r}: not found: {sorted(windows - said)}")
-    assert not unsaid, "the guide quotes words no message of the package says:\n" + "\n".join(
-        unsaid
-    )
+    assert not unsaid, "the docs quote words no message of the package says:\n" + "\n".join(unsaid)
