@@ -103,6 +103,34 @@ class ValidationError(ServiceError):
 class JobFailedError(ServiceError):
     """The service reported that the job itself failed."""
 
+    @classmethod
+    def at_service(
+        cls, service_message: str | None, *, filename: str | None, status: int | None = None
+    ) -> JobFailedError:
+        """The one wording of a failed job, whether the poll just said so or a record did.
+
+        Parameters
+        ----------
+        service_message
+            The service's reason, as it gave it.
+        filename
+            The job's filename.
+        status
+            The HTTP status of the answer that said so, when one did.
+
+        Returns
+        -------
+        JobFailedError
+            ``SmartMatch job 'X' failed at the service: REASON``.
+        """
+        job = f"SmartMatch job {filename!r}" if filename else "the SmartMatch job"
+        return cls(
+            f"{job} failed at the service: {service_message}",
+            status=status,
+            service_message=service_message,
+            filename=filename,
+        )
+
 
 class RateLimitError(ServiceError):
     """The service refused a request as too soon, or as too many (HTTP 429).

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from ..private_files import make_private_dirs
 from . import faults as _faults
 from .faults import REQUEST_KINDS, Fault, Faults
 from .journal import Journal
@@ -519,7 +520,7 @@ class LocalService:
         self.voters = voters if isinstance(voters, VoterFile) else voter_file(voters, seed)
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="smartmatch-local-"))
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.data_dir)
         #: The jobs and secrets kept across restarts: only in a data folder given.
         self.journal = None if self._own_dir else Journal(self.data_dir)
         self.api_key = self._choose_api_key(api_key)

@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..identifiers import IDENTIFIERS, MATCH_CODE
-from ..private_files import write_private
+from ..private_files import make_private_dirs, write_private
 from . import faults as _faults
 from .faults import Faults
 from .journal import Journal
@@ -270,7 +270,7 @@ class SmartMatchService:
         self.voters = voters
         self.matcher = matcher
         self.drop_folder = drop_folder
-        self.drop_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.drop_folder)
         self.jobs: dict[str, ServiceJob] = {}
         self.stats: Counter[str] = Counter()
         # Re-entrant: the answers built under the lock count their errors too.

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 from urllib.parse import urlencode
 
-from ..private_files import private_file
+from ..private_files import make_private_dirs, private_file
 
 _KEY_RULE: Final = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
 _DATE_FORMAT: Final = "%Y%m%dT%H%M%SZ"
@@ -75,7 +75,7 @@ class ObjectStore:
         secret: bytes | None = None,
     ) -> None:
         self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.root)
         self.ttl = ttl
         self.max_bytes = max_bytes
         self._secret = secret or secrets.token_bytes(32)
@@ -194,9 +194,7 @@ class ObjectStore:
             target = self.path(key)
         except ValueError:  # a link planted in the folder leads out of it
             raise S3Error(403, "AccessDenied", "Access Denied") from None
-        # One level at a time: mkdir(parents=True) makes the levels between without a mode.
-        for folder in reversed(target.relative_to(self.root).parents[:-1]):
-            (self.root / folder).mkdir(exist_ok=True, mode=0o700)
+        make_private_dirs(target.parent)
         with private_file(target) as out:
             remaining = length
             while remaining:

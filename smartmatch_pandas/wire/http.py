@@ -514,12 +514,7 @@ def _service_error(
             )
     # Only an answered poll says the job failed: an error status is the service's own trouble.
     if path.endswith("poll") and status < 300:
-        return JobFailedError(
-            f"the job failed at the service: {message}",
-            status=status,
-            service_message=message,
-            filename=filename,
-        )
+        return JobFailedError.at_service(message, filename=filename, status=status)
     return ServiceError(
         f"the service reported: {message} (HTTP {status})",
         status=status,
