@@ -281,7 +281,7 @@ CATALOGUE: list[Case] = [
          r"duplicates, for example df.loc\[:, ~df.columns.duplicated\(\)\]"),
     Case("two columns one identifier", "zip and Postcode (both read as zip)",
          _frame(FRAME.assign(Postcode="02134")), INPUT,
-         r"'zip' and 'Postcode'.*columns=\{'zip': 'zip', 'Postcode': None\}"),
+         r"'zip' \(2 filled\) and 'Postcode'.*columns=\{'zip': 'zip', 'Postcode': None\}"),
     Case("multiindex columns", "MultiIndex columns",
          _frame(MULTI),
          INPUT, r"MultiIndex columns: flatten them first, for example df.columns = "),

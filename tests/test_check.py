@@ -123,8 +123,8 @@ def problems(frame: pd.DataFrame, **kwargs: Any) -> str:
 def test_frame_level_problems() -> None:
     assert "no rows" in problems(contacts().iloc[:0])
     assert "no column is a SmartMatch identifier" in problems(pd.DataFrame({"a": [1]}))
-    clash = problems(pd.DataFrame({"Phone": ["5552345678"], "Cell": ["5552345678"]}))
-    assert "'Phone' and 'Cell' as phone" in clash
+    clash = problems(pd.DataFrame({"Phone": ["5552345678"], "Telephone": ["5552345678"]}))
+    assert "'Phone' (1 filled) and 'Telephone' (1 filled) as phone" in clash
     assert "smartvan_id is sent without a state" in problems(
         pd.DataFrame({"VAN ID": [1], "last_name": ["Lee"]})
     )

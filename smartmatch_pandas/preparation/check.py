@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -20,8 +20,17 @@ import pandas as pd
 from ..errors import InputError, OptionError
 from ..identifiers import IDENTIFIERS
 from .frame import FLAT_COLUMNS, NO_ROWS, repeated, repeated_message, require_frame
-from .mapping import ColumnMapping, candidate_pairs, clash_message, clashing
+from .mapping import (
+    ColumnMapping,
+    Settled,
+    candidate_pairs,
+    clash_message,
+    detect_layout,
+    filled_counts,
+    settle,
+)
 from .normalize import RULES, Normalized, normalize
+from .table import supplied_counts
 
 #: Identifiers that say who a person is when a name is not enough.
 LOCATORS: Final = frozenset(
@@ -89,12 +98,20 @@ class CheckReport:
         Problems of the frame as a whole, in words.
     unsent
         The frame's columns that would not be sent.
+    choices
+        Where a row sends one of several columns, the order and how many rows each
+        column supplied (``phone from 'CellPhone' (84 rows), else 'HomePhone' (9 rows)``).
+    notes
+        What is worth knowing but does not stop a match (ids that may not be
+        voter-file ids).
     """
 
     rows: int
     columns: tuple[ColumnCheck, ...]
     problems: tuple[str, ...]
     unsent: tuple[Hashable, ...] = ()
+    choices: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -145,6 +162,8 @@ class CheckReport:
         lines += [f"  problem: {p}" for p in self.problems]
         if self.ok:
             lines.append("  no problems found")
+        lines += [f"  each row: {c}" for c in self.choices]
+        lines += [f"  note: {n}" for n in self.notes]
         if self.columns:
             lines.append(self._display().to_string(index=False))
         unsent = self._unsent_line()
@@ -162,6 +181,10 @@ class CheckReport:
             parts.append(f"<ul style='color:#a40000'>{items}</ul>")
         elif self.ok:
             parts.append("<p>No problems found.</p>")
+        notes = [f"each row: {c}" for c in self.choices] + [f"note: {n}" for n in self.notes]
+        if notes:
+            items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+            parts.append(f"<ul>{items}</ul>")
         if self.columns:
             parts.append(self._display().to_html(index=False, escape=True, border=0))
         unsent = self._unsent_line()
@@ -212,8 +235,10 @@ def check_frame(
     if isinstance(df.columns, pd.MultiIndex):
         return CheckReport(len(df), (), (FLAT_COLUMNS,))
     labels = list(df.columns.unique())
-    pairs = candidate_pairs(labels, columns)
-    problems = _shape_problems(df, pairs)
+    layout = detect_layout(labels)
+    pairs = candidate_pairs(labels, columns, layout=layout)
+    settled = settle(pairs, layout)
+    problems = _shape_problems(df, pairs, settled)
     sent = {label for label, _ in pairs}
     unsent = tuple(label for label in labels if label not in sent)
     checks: list[ColumnCheck] = []
@@ -232,10 +257,17 @@ def check_frame(
         valid = column.present & ~column.invalid
         usable[identifier] = usable.get(identifier, np.zeros(len(df), bool)) | valid
     problems += _row_problems(usable, len(df))
-    return CheckReport(len(df), tuple(checks), tuple(problems), unsent)
+    mapping = ColumnMapping(tuple(settled.pairs), layout, tuple(settled.choices))
+    choices: tuple[str, ...] = ()
+    if settled.choices and not settled.clashes and not repeated(df, mapping.columns):
+        counted = replace(mapping, supplied=supplied_counts(df, mapping))
+        choices = tuple(counted.choice_notes)
+    return CheckReport(len(df), tuple(checks), tuple(problems), unsent, choices)
 
 
-def _shape_problems(df: pd.DataFrame, pairs: list[tuple[Hashable, str]]) -> list[str]:
+def _shape_problems(
+    df: pd.DataFrame, pairs: list[tuple[Hashable, str]], settled: Settled
+) -> list[str]:
     problems = []
     if len(df) == 0:
         problems.append(NO_ROWS)
@@ -245,9 +277,8 @@ def _shape_problems(df: pd.DataFrame, pairs: list[tuple[Hashable, str]]) -> list
             "columns={'your column': 'identifier'}; the identifiers are " + ", ".join(IDENTIFIERS)
         )
         return problems
-    clashes = clashing(pairs)
-    if clashes:
-        problems.append(clash_message(clashes))
+    if settled.clashes:
+        problems.append(clash_message(settled.clashes, filled_counts(df, settled.clashes)))
     identifiers = {identifier for _, identifier in pairs}
     problems += ColumnMapping(tuple(pairs)).notes
     if identifiers & NAMES and not identifiers & LOCATORS:

@@ -76,7 +76,7 @@ def checked_frame(df: object, columns: Mapping[Hashable, str | None] | None) -> 
     frame = require_frame(df)
     if len(frame) == 0:
         raise InputError(NO_ROWS)
-    mapping = resolve_mapping(frame.columns.unique(), columns)
+    mapping = resolve_mapping(frame.columns.unique(), columns, frame=frame)
     for column in repeated(frame, mapping.columns):
         raise InputError(repeated_message(column))
     return mapping
