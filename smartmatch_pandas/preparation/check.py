@@ -74,6 +74,9 @@ class ColumnCheck:
         Values the normaliser cannot read.
     examples
         Up to five invalid values as ``(row label, value)``.
+    placeholders
+        Values that stand for nothing (``NULL``, ``N/A``, ``#N/A``, ``-``, ...), read
+        as missing.
     """
 
     column: Hashable
@@ -82,6 +85,7 @@ class ColumnCheck:
     changed: int
     invalid: int
     examples: tuple[tuple[Hashable, str], ...] = ()
+    placeholders: int = 0
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,8 @@ class CheckReport:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """One row per column sent: column, identifier, present, changed, invalid, examples."""
+        """One row per column sent: column, identifier, present, changed, invalid,
+        placeholders (read as missing), examples."""
         return pd.DataFrame(
             {
                 "column": [c.column for c in self.columns],
@@ -128,6 +133,7 @@ class CheckReport:
                 "present": [c.present for c in self.columns],
                 "changed": [c.changed for c in self.columns],
                 "invalid": [c.invalid for c in self.columns],
+                "placeholders": [c.placeholders for c in self.columns],
                 "examples": [_examples(c.examples) for c in self.columns],
             },
         )
@@ -138,6 +144,7 @@ class CheckReport:
         table["present"] = [share(c.present) for c in self.columns]
         table["changed"] = [f"{c.changed:,}" for c in self.columns]
         table["invalid"] = [f"{c.invalid:,}" for c in self.columns]
+        table["placeholders"] = [f"{c.placeholders:,}" for c in self.columns]
         table["column"] = table["column"].astype(str)
         return table.rename(columns={"examples": "invalid examples (row: value)"})
 
@@ -299,6 +306,7 @@ def _column_check(
         changed=int(column.changed.sum()),
         invalid=int(column.invalid.sum()),
         examples=tuple(column.examples(index, examples)) if examples else (),
+        placeholders=column.placeholders,
     )
 
 
