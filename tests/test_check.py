@@ -138,7 +138,9 @@ def test_frame_level_problems() -> None:
 def test_name_only_lists_are_flagged() -> None:
     names = pd.DataFrame({"First Name": ["Ann", "Bob"], "Last Name": ["Lee", "Ray"]})
     assert "only names are sent" in problems(names)
-    assert "only names are sent" in problems(names.assign(State=["MA", "TX"], Age=[40, 50]))
+    assert "only names and age, state are sent" in problems(
+        names.assign(State=["MA", "TX"], Age=[40, 50])
+    )
     with_zip = names.assign(zip=["02134", None])
     found = problems(with_zip)
     assert "only names" not in found

@@ -10,14 +10,14 @@ It shows no contact data but those few examples (``examples=0``: none).
 from __future__ import annotations
 
 import html
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, OptionError
+from ..errors import InputError, OptionError, PoorMatchWarning, warn
 from ..identifiers import IDENTIFIERS
 from .frame import FLAT_COLUMNS, NO_ROWS, repeated, repeated_message, require_frame
 from .mapping import (
@@ -269,7 +269,9 @@ def check_frame(
     if settled.choices and not settled.clashes and not repeated(df, mapping.columns):
         counted = replace(mapping, supplied=supplied_counts(df, mapping))
         choices = tuple(counted.choice_notes)
-    return CheckReport(len(df), tuple(checks), tuple(problems), unsent, choices)
+    return CheckReport(
+        len(df), tuple(checks), tuple(problems), unsent, choices, tuple(mapping.id_notes)
+    )
 
 
 def _shape_problems(
@@ -286,14 +288,39 @@ def _shape_problems(
         return problems
     if settled.clashes:
         problems.append(clash_message(settled.clashes, filled_counts(df, settled.clashes)))
-    identifiers = {identifier for _, identifier in pairs}
     problems += ColumnMapping(tuple(pairs)).notes
-    if identifiers & NAMES and not identifiers & LOCATORS:
-        problems.append(
-            "only names are sent (with no address, ZIP, birth date, phone, email or id): "
-            "such lists match poorly and may match the wrong person; add one of those columns"
-        )
+    poor = poor_match_message(identifier for _, identifier in pairs)
+    if poor:
+        problems.append(poor)
     return problems
+
+
+def poor_match_message(identifiers: Iterable[str]) -> str | None:
+    """Why a list sending only these identifiers can only match poorly, and what to add;
+    ``None`` when something beside names locates the person."""
+    sent = set(identifiers)
+    if not sent & NAMES or sent & LOCATORS:
+        return None
+    others = sorted(sent - NAMES - {"middle_name", "name_suffix"})
+    what = {(): "names", ("state",): "names and a state"}.get(
+        tuple(others), "names and " + ", ".join(others)
+    )
+    return (
+        f"only {what} are sent (no address, ZIP, birth date, phone, email or id): such lists "
+        "match poorly and may match the wrong person; add one of those columns"
+    )
+
+
+def warn_if_poor(mapping: ColumnMapping) -> None:
+    """Warn, before anything is sent, that ``mapping`` can only match poorly
+    (a :class:`~smartmatch_pandas.errors.PoorMatchWarning`, which can be silenced)."""
+    message = poor_match_message(mapping.identifiers)
+    if message:
+        warn(
+            message + ". Nothing has been sent yet. To send it anyway without this warning: "
+            "warnings.filterwarnings('ignore', category=smartmatch_pandas.PoorMatchWarning)",
+            PoorMatchWarning,
+        )
 
 
 def _column_check(

@@ -87,11 +87,21 @@ class ColumnMapping:
         ]
         lines = ["sending " + ", ".join(shown)]
         lines += [f"  each row: {note}" for note in self.choice_notes]
-        lines += [f"  note: {note}" for note in self.notes]
+        lines += [f"  note: {note}" for note in [*self.notes, *self.id_notes]]
         return "\n".join(lines)
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    @property
+    def id_notes(self) -> list[str]:
+        """What an id column may not be: a VAN id not said to come from the voter file."""
+        has_state = "state" in self.identifiers
+        return [
+            uncertain_id_note(label, has_state)
+            for label, identifier in self.pairs
+            if identifier == "smartvan_id" and is_uncertain_van_id(label)
+        ]
 
     @property
     def notes(self) -> list[str]:
@@ -106,6 +116,34 @@ class ColumnMapping:
             for identifier in IDENTIFIERS
             if identifier in NEEDS_STATE and identifier in sent
         ]
+
+
+#: Headers of a VAN id that say it comes from the voter file (MyVoters): any other header
+#: read as ``smartvan_id`` (``VANID``, ``VAN ID``) may be a MyCampaign id, the
+#: committee's own number for a person, which no voter file holds.
+VOTER_FILE_VAN_HEADERS: Final = frozenset(
+    {"voterfilevanid", "smartvanid", "vansmartvanid", "vanvoterid", "myvotersvanid"}
+)
+
+
+def is_uncertain_van_id(label: Hashable) -> bool:
+    """Whether a column sent as ``smartvan_id`` may hold ids that are not voter-file ids."""
+    return not (isinstance(label, str) and canonical(label) in VOTER_FILE_VAN_HEADERS)
+
+
+def uncertain_id_note(label: Hashable, has_state: bool) -> str:
+    """What a VAN id column of unknown origin means for the match, and what to do."""
+    state = (
+        ""
+        if has_state
+        else "; and with no state column, SmartMatch cannot tell which state's file it is of"
+    )
+    return (
+        f"{label!r} is sent as smartvan_id: a VAN id is a voter-file id only when it comes "
+        "from VAN's voter file (MyVoters, exported as 'Voter File VANID'); a MyCampaign "
+        "VANID is the committee's own number, which matches nobody or the wrong person"
+        f"{state}. If it is not from MyVoters, leave it out with columns={{{label!r}: None}}"
+    )
 
 
 @dataclass(frozen=True)
@@ -582,7 +620,7 @@ def resolve_mapping(
             "columns={'your column': 'identifier'}; the identifiers are " + ", ".join(IDENTIFIERS)
         )
     mapping = ColumnMapping(tuple(settled.pairs), layout, tuple(settled.choices))
-    for note in mapping.notes:
+    for note in [*mapping.notes, *mapping.id_notes]:
         warn(note)
     return mapping
 

@@ -13,6 +13,7 @@ from ..errors import InputError
 from ..job.store import JobStore
 from ..job.waiting import resolve_poll_interval
 from ..options import SERVICE_OPTIONS, InvalidPolicy, MatchOptions, defaults_of, options_of
+from ..preparation.check import warn_if_poor
 from ..preparation.frame import NO_ROWS, repeated, repeated_message, require_frame
 from ..preparation.mapping import ColumnMapping, resolve_mapping
 from ..wire.http import SmartMatchClient
@@ -57,6 +58,7 @@ def make_plan(
             values[option.name] = option.checked(values[option.name])
     if mapping is None:
         mapping = checked_frame(df, values["columns"])
+    warn_if_poor(mapping)  # before anything is sent or paid for
     client = SmartMatchClient(api_key=values["api_key"], base_url=values["base_url"])
     return Plan(
         options=options.with_filename(),
