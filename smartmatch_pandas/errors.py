@@ -217,8 +217,15 @@ class SmartMatchWarning(UserWarning):
     """A problem worth knowing that did not stop the match."""
 
 
-def warn(message: str) -> None:
-    """Issue a :class:`SmartMatchWarning` pointing at the user's own line of code.
+class PoorMatchWarning(SmartMatchWarning):
+    """A list is about to be sent that can only match poorly (names only, or names and a
+    state): said before anything is sent or paid for. Silence it with
+    ``warnings.filterwarnings("ignore", category=smartmatch_pandas.PoorMatchWarning)``."""
+
+
+def warn(message: str, category: type[SmartMatchWarning] = SmartMatchWarning) -> None:
+    """Issue a :class:`SmartMatchWarning` (or ``category``) pointing at the user's own
+    line of code.
 
     The warning is attributed to the first caller outside this package, so it
     shows the user's ``df.smartmatch.match(...)`` whatever the path to it.
@@ -231,4 +238,4 @@ def warn(message: str) -> None:
     frame, level = sys._getframe(1), 2
     while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, SmartMatchWarning, stacklevel=level)
+    warnings.warn(message, category, stacklevel=level)

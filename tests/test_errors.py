@@ -179,7 +179,9 @@ def test_bad_columns_option(columns: object, message: str) -> None:
 def test_two_columns_for_one_identifier_names_both() -> None:
     frame = FRAME.assign(Postcode="02134")
     with pytest.raises(
-        sm.InputError, match=r"'zip' and 'Postcode'.*columns=\{'zip': 'zip', 'Postcode': None\}"
+        sm.InputError,
+        match=r"'zip' \(1 filled\) and 'Postcode' \(1 filled\).*"
+        r"columns=\{'zip': 'zip', 'Postcode': None\}",
     ):
         frame.smartmatch.match(api_key="k" * 8)
 

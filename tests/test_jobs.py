@@ -14,6 +14,7 @@ import pytest
 
 import smartmatch_pandas as sm
 from smartmatch_pandas.local import LocalService, sample_contacts
+from smartmatch_pandas.preparation.normalize import read_as_missing
 
 from .conftest import POLL, violations
 
@@ -508,13 +509,19 @@ def test_a_submitted_job_knows_which_rows_it_sent(fresh_service: LocalService) -
 def test_names_that_look_like_missing_values_come_back_as_sent(
     fresh_service: LocalService,
 ) -> None:
-    # "NA", "null", "nan" are names too: the service echoes them, resume reads them back.
+    # With the placeholder rule off, "null", "nan", "None" are names too: the service
+    # echoes them, resume reads them back.
     frame = frame_of(fresh_service).head(8).copy()
     names = ["NA", "null", "nan", "N/A", "NaN", "#N/A", "None", "n/a"]
     frame["first_name"] = names
-    job = sm.submit(frame, **fresh_service.settings, progress=False, cache=False)
-    job.wait(progress=False)
-    result = sm.resume(job.filename, api_key=fresh_service.api_key, progress=False)
-    sent = sm.prepare_frame(frame)["first_name"].tolist()
+    assert sm.prepare_frame(frame)["first_name"].isna().tolist() == [False, *[True] * 7]
+    previous = read_as_missing(())
+    try:
+        job = sm.submit(frame, **fresh_service.settings, progress=False, cache=False)
+        job.wait(progress=False)
+        result = sm.resume(job.filename, api_key=fresh_service.api_key, progress=False)
+        sent = sm.prepare_frame(frame)["first_name"].tolist()
+    finally:
+        read_as_missing(previous)
     assert sent == names  # sent as they are...
     assert result.frame["first_name"].tolist() == names  # ...and read back so
