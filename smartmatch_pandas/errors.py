@@ -54,6 +54,23 @@ class SmartMatchError(Exception):
         self.args = (self.message,)
         return self
 
+    @property
+    def resumable(self) -> bool:
+        """Whether the error concerns a job that can be resumed by its :attr:`filename`."""
+        return self.filename is not None
+
+    def not_registered(self) -> Self:
+        """Say that the service refused to register the job: there is nothing to resume.
+
+        The filename asked for stays in the message, and :attr:`filename` becomes None,
+        so that no face offers to resume a job the service does not know.
+        """
+        if self.filename is not None and self.filename not in self.message:
+            self.message = f"{self.message} (job {self.filename!r} was not registered)"
+            self.args = (self.message,)
+        self.filename = None
+        return self
+
     def __str__(self) -> str:
         if self.filename and self.filename not in self.message:
             return f"{self.message} (job {self.filename!r})"
