@@ -162,7 +162,20 @@ class StorageError(SmartMatchError):
 
 
 class TransportError(SmartMatchError):
-    """The network failed and retrying did not help."""
+    """The network failed and retrying did not help.
+
+    Attributes
+    ----------
+    not_running
+        Nothing answered at the service's address (the connection was refused):
+        the service is not running there.
+    """
+
+    def __init__(
+        self, message: str, *, filename: str | None = None, not_running: bool = False
+    ) -> None:
+        super().__init__(message, filename=filename)
+        self.not_running = not_running
 
 
 class HostKeyError(SmartMatchError):

@@ -187,6 +187,11 @@ class SmartMatchClient:
         """The API's host name."""
         return urlsplit(self.base_url).hostname or ""
 
+    @property
+    def _address(self) -> str:
+        """The API's host and port, as a person would check them."""
+        return urlsplit(self.base_url).netloc.rpartition("@")[2]
+
     # -- the four exchanges ---------------------------------------------------
 
     def register(self, params: Mapping[str, str]) -> SecretURL:
@@ -304,11 +309,14 @@ class SmartMatchClient:
                 if attempt < attempts:
                     pause(attempt)
                     continue
-                what = (
-                    f"could not reach the SmartMatch service at {self.host}"
-                    if response is None
-                    else f"the answer of the SmartMatch service at {self.host} broke off"
-                )
+                if response is None:
+                    what = f"could not reach the SmartMatch service at {self._address}"
+                    raise TransportError(
+                        _unreached(what, exc),
+                        filename=filename,
+                        not_running=_caused_by(exc, ConnectionRefusedError),
+                    ) from None
+                what = f"the answer of the SmartMatch service at {self.host} broke off"
                 raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
             return _read_api_answer(response, body, path, filename)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -507,6 +515,37 @@ def _s3_error(response: requests.Response) -> tuple[str | None, str | None]:
     found = dict(_XML_FIELD.findall(text))
     message = found.get("Message")
     return found.get("Code"), redact(message) if message else None
+
+
+def _unreached(what: str, exc: BaseException) -> str:
+    """Why a request reached nothing, in words: a refused connection means no service runs
+    at that address (said without the errno); anything else is described."""
+    if _caused_by(exc, ConnectionRefusedError):
+        return (
+            f"{what}: the service is not running (nothing answers at that address); "
+            "start it, or check base_url"
+        )
+    return f"{what}: {_describe(exc)}"
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return True
+        # requests and urllib3 wrap the socket's error as a cause, a context or an argument.
+        stack += [
+            current.__cause__,
+            current.__context__,
+            *current.args,
+            getattr(current, "reason", None),
+        ]
+    return False
 
 
 def _describe(exc: BaseException) -> str:
