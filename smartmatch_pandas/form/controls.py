@@ -57,7 +57,7 @@ def _control(w: Any, option: Option, value: Any) -> Any:
         # A number field rather than ipywidgets' slider, whose handle has no accessible name.
         low, high = form.bounds
         control = w.BoundedIntText(
-            value=value, min=low, max=high, layout=w.Layout(width=_wider(form.width)), **labelled
+            value=value, min=low, max=high, layout=w.Layout(width=_wider("80px")), **labelled
         )
     elif form.kind == "toggle":
         # Radio buttons: each choice named, the chosen one exposed as checked.
@@ -65,7 +65,7 @@ def _control(w: Any, option: Option, value: Any) -> Any:
             options=[(shown, v) for shown, v in form.choices],
             value=value,
             orientation="horizontal",
-            layout=w.Layout(width="auto"),
+            layout=w.Layout(width="auto", flex_flow="row", align_items="center"),
             **labelled,
         )
     elif form.kind == "checkbox":
@@ -112,7 +112,8 @@ def option_rows(w: Any, controls: Mapping[str, Any], field_errors: Mapping[str, 
             control = controls[members[0].name]  # its own description is its label
         else:
             boxes = w.HBox(
-                [controls[o.name] for o in members], layout=w.Layout(align_items="center")
+                [controls[o.name] for o in members],
+                layout=w.Layout(align_items="center", flex_flow="row wrap", overflow="visible"),
             )
             control = labelled(w, str(label), boxes)
         rows.append(control)

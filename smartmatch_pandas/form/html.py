@@ -195,7 +195,8 @@ def labelled(w: Any, label: str, control: Any) -> Any:
     return w.HBox(
         [
             w.HTML(
-                f"<span style='color:#333'>{html.escape(label)}</span>",
+                "<div style='color:#333;text-align:right;padding-right:8px'>"
+                f"{html.escape(label)}</div>",
                 layout=w.Layout(width="100px", flex="0 0 100px"),
             ),
             control,

@@ -224,14 +224,12 @@ class MatchForm:
         self.match_button = w.Button(
             description="Match",
             button_style="primary",
-            icon="play",
             tooltip="Submit the job",
             layout=w.Layout(width="140px", margin="0 12px 0 0"),
         )
         self.match_button.on_click(lambda _: self.start())
         self.match_again_button = w.Button(
             description="Match again",
-            icon="refresh",
             tooltip="Submit a new job for this frame and these options (refresh=True): "
             "it is charged again",
             layout=w.Layout(width="140px", margin="0 12px 0 0", display="none"),
@@ -242,7 +240,8 @@ class MatchForm:
         self._progress = ProgressView(w)
         self._message = w.HTML()
         self._summary = w.HTML()
-        self._rows = w.HTML(layout=w.Layout(width="100%"))
+        # No margin: a full width plus ipywidgets' margin would overflow the form.
+        self._rows = w.HTML(layout=w.Layout(width="100%", margin="0"))
 
         self.widget = form_layout(
             w,
