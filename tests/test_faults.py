@@ -202,7 +202,7 @@ def test_register_failing_for_good_leaves_a_job_to_resume(
 
 @proves(
     "register:status=403",
-    "AuthorizationError naming the job: use the key the local service was started with; nothing was registered, "
+    "AuthorizationError naming the job: use the local service's key; nothing was registered, "
     "so nothing is offered to resume",
 )
 def test_register_403_is_an_authorization_error(faulty: LocalService, frame: pd.DataFrame) -> None:
