@@ -44,6 +44,7 @@ from .controls import (
     option_controls,
     option_rows,
     typed_options,
+    typed_value,
 )
 from .html import (
     AMBER,
@@ -301,9 +302,9 @@ class MatchForm:
 
     def _field_error(self, option: Option) -> str:
         """What is wrong with the value typed for ``option`` ("" when nothing is)."""
-        value = self.controls[option.name].value.strip()
+        value = typed_value(option, self.controls[option.name].value)
         try:
-            option.checked(value or None)
+            option.checked(value)
         except OptionError as exc:
             return str(exc)
         return ""

@@ -50,9 +50,14 @@ from .voterfile import VoterFile
 
 log = logging.getLogger("smartmatch_pandas.local")
 
-FILENAME: Final = re.compile(r"[A-Za-z0-9_]{1,50}")
+#: The current page's rule (older revisions allowed 50 characters).
+FILENAME: Final = re.compile(r"[A-Za-z0-9_]{1,45}")
 #: What the most used open-source client sends: a hyphen and a ``.csv`` suffix.
 LEGACY_FILENAME: Final = re.compile(r"[A-Za-z0-9_\-]{1,50}(\.csv)?")
+#: The newest page's rule for the onboarded audience's name.
+AUDIENCE_NAME: Final = re.compile(r"[A-Za-z0-9_]{1,35}")
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+_NUMBER: Final = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 FORMATS: Final = ("csv", "zip", "gzip")
 INCLUDES: Final = ("include_email", "include_landline", "include_wireless", "include_voip")
 _TRUE: Final = frozenset({"true", "1", "yes"})
@@ -481,7 +486,7 @@ class SmartMatchService:
         rule = LEGACY_FILENAME if self.config.legacy_filenames else FILENAME
         if not rule.fullmatch(filename):
             raise ValueError(
-                f"filename {filename!r} must be 1-50 alphanumeric or underscore characters"
+                f"filename {filename!r} must be 1-45 alphanumeric or underscore characters"
             )
         webhook = query.get("webhook") or None
         if webhook is not None:
@@ -495,11 +500,32 @@ class SmartMatchService:
         format_ = query.get("format", "csv") or "csv"
         if format_ not in FORMATS:
             raise ValueError(f"format {format_!r} must be one of csv, zip, gzip")
+        _check_newer_parameters(query)
         return ServiceJob(filename, dict(query), int(max_matches), format_, includes, webhook)
 
 
 class JobError(Exception):
     """A job failed for a reason the user should read (the poll's ``error``)."""
+
+
+def _check_newer_parameters(query: dict[str, str]) -> None:
+    """The newest page's rules for ``search_radius``, ``notification_email``,
+    ``mbp_onboarding`` and ``digital_audience_name``, in its words."""
+    radius = query.get("search_radius")
+    if radius is not None and (not _NUMBER.fullmatch(radius) or float(radius) <= 0):
+        raise ValueError(
+            f"search_radius {radius!r} must be an integer or float (in miles, i.e. 1.5 = 1 1/2 "
+            "miles)"
+        )
+    email = query.get("notification_email")
+    if email is not None and not _EMAIL.fullmatch(email):
+        raise ValueError(f"notification_email {email!r} must be a valid email address")
+    _boolean(query, "mbp_onboarding")
+    audience = query.get("digital_audience_name")
+    if audience is not None and not AUDIENCE_NAME.fullmatch(audience):
+        raise ValueError(
+            f"digital_audience_name {audience!r} must be 1-35 alphanumeric or underscore characters"
+        )
 
 
 def _boolean(query: dict[str, str], name: str) -> bool:
