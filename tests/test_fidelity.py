@@ -3,13 +3,15 @@ service: the 45-character filename, the newer parameters, the v2 answers kept in
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.local import LocalService
+from smartmatch_pandas.local import Fault, LocalService
+from smartmatch_pandas.wire.http import SmartMatchClient
 
 from .local.test_protocol import api
 
@@ -94,3 +96,80 @@ def test_the_local_service_applies_the_pages_rules(
     assert answer.status_code == 400
     assert answer.json()["error"].startswith("Validation Error: ")
     assert says in answer.json()["error"]
+
+
+# -- v2 answers kept whole in errors ------------------------------------------------------
+
+
+def test_a_gateways_forbidden_is_an_authorization_error(fresh_service: LocalService) -> None:
+    fresh_service.inject(
+        Fault.status_code(
+            403, "register", body='{"message": "Forbidden"}', content_type="application/json"
+        )
+    )
+    with pytest.raises(sm.AuthorizationError, match=r"API gateway refused .*HTTP 403 'Forbidden'"):
+        sm.submit(FRAME, **fresh_service.settings, progress=False)
+
+
+def test_a_validation_error_keeps_the_answer(fresh_service: LocalService) -> None:
+    fresh_service.service.config.legacy_filenames = False
+    client = SmartMatchClient(api_key=fresh_service.api_key, base_url=fresh_service.base_url)
+    with client, pytest.raises(sm.ValidationError) as caught:
+        client.register({"filename": "x" * 46, "webhook": "https://hooks.example.org/h?token=abc"})
+    error = caught.value
+    assert error.gateway_id
+    assert error.function_id
+    assert f"quote gateway_id {error.gateway_id} to TargetSmart support" in str(error)
+    assert error.service_input is not None
+    assert error.service_input["filename"] == "x" * 46
+    assert error.service_input["webhook"] == "https://hooks.example.org/h?…"  # token kept out
+
+
+def test_an_internal_error_of_the_service(fresh_service: LocalService) -> None:
+    fresh_service.inject(Fault.status_code(500, "register", times=None))
+    with pytest.raises(sm.InternalError) as caught:
+        sm.submit(FRAME, **fresh_service.settings, progress=False)
+    assert caught.value.gateway_id
+    assert "TargetSmart support" in str(caught.value)
+
+
+def test_a_query_error_of_the_service(fresh_service: LocalService) -> None:
+    fresh_service.inject(Fault.status_code(400, "register"))
+    with pytest.raises(sm.QueryError, match="Query Error"):
+        sm.submit(FRAME, **fresh_service.settings, progress=False)
+
+
+def test_a_job_failed_with_an_internal_error(fresh_service: LocalService) -> None:
+    fresh_service.inject(Fault.fail(message="Internal Error: the matcher stopped"))
+    job = sm.submit(FRAME, **fresh_service.settings, progress=False)
+    with pytest.raises(sm.JobFailedError) as caught:
+        job.wait()
+    assert isinstance(caught.value, sm.InternalError)
+    assert caught.value.filename == job.filename
+    assert caught.value.gateway_id
+
+
+def test_a_parameter_understood_otherwise_is_warned_once(fresh_service: LocalService) -> None:
+    # A revision that reads only lower-case booleans, and echoes what it read.
+    fresh_service.service.config.booleans = "lowercase"
+    fresh_service.service.config.echo = "typed"
+    with pytest.warns(sm.SmartMatchWarning, match=r"understood include_email='True' as False"):
+        sm.submit(FRAME, include_email=True, **fresh_service.settings, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = {**fresh_service.settings, "progress": False}
+        sm.submit(FRAME, include_email=True, max_matches=2, **again)
+
+
+def test_a_typed_echo_of_the_same_values_is_no_warning(fresh_service: LocalService) -> None:
+    fresh_service.service.config.echo = "typed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sm.submit(
+            FRAME,
+            include_voip=True,
+            max_matches=3,
+            search_radius=2.50,
+            **fresh_service.settings,
+            progress=False,
+        )

@@ -155,6 +155,14 @@ class ServiceConfig:
         default) writes it atomically.
     fields
         The account's appended fields (output column → voter file column).
+    echo
+        What a registration's ``input`` holds: the parameters ``"sent"`` (as
+        text, the default), or ``"typed"``: as this service read them (booleans,
+        numbers), as a service that parses before it echoes would.
+    booleans
+        How boolean parameters are read: ``"any case"`` (``True``, ``true``,
+        ``1``, ...) or ``"lowercase"``: only ``true`` is true, as a stricter
+        revision might read them (a client should notice from the echo).
     """
 
     api_key: str
@@ -164,6 +172,8 @@ class ServiceConfig:
     error_status: Literal["http", "200"] = "http"
     drop_pause: float = 0.0
     fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
+    echo: Literal["sent", "typed"] = "sent"
+    booleans: Literal["any case", "lowercase"] = "any case"
 
 
 @dataclass
@@ -276,7 +286,10 @@ class SmartMatchService:
         url = self.store.presign(
             "PUT", job.upload_key, base_url, expired=self._fault("upload", "expired", job)
         )
-        return Answer(200, self.answer_body(query, url=url))
+        body = self.answer_body(query, url=url)
+        if self.config.echo == "typed":
+            body["input"] = self._typed(query)
+        return Answer(200, body)
 
     def poll(self, api_key: str | None, query: dict[str, str], base_url: str) -> Answer:
         """``GET service/smartmatch/poll``: rate-limited; the download URL once ready."""
@@ -479,6 +492,23 @@ class SmartMatchService:
             "url": url,
         }
 
+    def _typed(self, query: dict[str, str]) -> dict[str, Any]:
+        """``query`` as this service reads it: booleans and numbers as such."""
+        typed: dict[str, Any] = dict(query)
+        for name in (*INCLUDES, "mbp_onboarding"):
+            if name in query:
+                typed[name] = self._boolean(query, name)
+        if "max_matches" in query:
+            typed["max_matches"] = int(query["max_matches"])
+        if "search_radius" in query:
+            typed["search_radius"] = float(query["search_radius"])
+        return typed
+
+    def _boolean(self, query: dict[str, str], name: str) -> bool:
+        if self.config.booleans == "lowercase":
+            return query.get(name, "false") == "true"
+        return _boolean(query, name)
+
     def _new_job(self, query: dict[str, str]) -> ServiceJob:
         filename = query.get("filename")
         if not filename:
@@ -493,7 +523,7 @@ class SmartMatchService:
             parts = urlsplit(webhook)
             if parts.scheme not in {"http", "https"} or not parts.hostname:
                 raise ValueError(f"webhook {webhook!r} is not a valid HTTP(S) endpoint")
-        includes = frozenset(flag for flag in INCLUDES if _boolean(query, flag))
+        includes = frozenset(flag for flag in INCLUDES if self._boolean(query, flag))
         max_matches = query.get("max_matches", "1")
         if not re.fullmatch(r"[0-9]{1,2}", max_matches) or not 1 <= int(max_matches) <= 10:
             raise ValueError(f"max_matches {max_matches!r} must be an integer in the range 1-10")
