@@ -3,16 +3,21 @@ service: the 45-character filename, the newer parameters, the v2 answers kept in
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.local import Fault, LocalService
+from smartmatch_pandas.local import Fault, LocalService, sample_contacts
 from smartmatch_pandas.wire.http import SmartMatchClient
 
+from .conftest import POLL, violations
 from .local.test_protocol import api
 
 FRAME = pd.DataFrame({"first_name": ["Ann", "Bo"], "last_name": ["Lee", "Chan"]})
@@ -173,3 +178,51 @@ def test_a_typed_echo_of_the_same_values_is_no_warning(fresh_service: LocalServi
             **fresh_service.settings,
             progress=False,
         )
+
+
+# -- one poll budget per API key --------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_two_processes_share_the_keys_poll_budget(
+    fresh_service: LocalService, tmp_path: Path
+) -> None:
+    # The service counts every poll under the key (its default scope): two processes
+    # waiting on three jobs each must take turns, through the job store they share.
+    fresh_service.config.delay = 8 * POLL
+    path = tmp_path / "contacts.parquet"
+    sample_contacts(fresh_service.voters, 60, seed=5).drop(columns="true_voterbase_id").to_parquet(
+        path
+    )
+    code = f"""
+import sys
+from concurrent.futures import ThreadPoolExecutor
+import pandas as pd, smartmatch_pandas as sm
+first = int(sys.argv[1])
+df = pd.read_parquet({str(path)!r}).iloc[first : first + 30]
+jobs = [sm.submit(df.iloc[i * 10 : (i + 1) * 10], progress=False) for i in range(3)]
+with ThreadPoolExecutor(3) as pool:
+    done = list(pool.map(lambda job: job.wait(progress=False).result(), jobs))
+print(sum(len(result.frame) for result in done), sum(job.status().polls for job in jobs))
+"""
+    env = {**os.environ, **fresh_service.environ, "PYTHONUNBUFFERED": "1"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(first)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for first in (0, 30)
+    ]
+    outs = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        outs.append(out.split())
+    assert [rows for rows, _ in outs] == ["30", "30"]
+    assert fresh_service.stats["jobs_done"] == 6
+    assert fresh_service.stats["polls"] >= 6
+    assert violations(fresh_service) == 0

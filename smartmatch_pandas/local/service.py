@@ -140,7 +140,11 @@ class ServiceConfig:
     api_key
         The one API key it accepts.
     poll_interval
-        Seconds that must pass between two polls of the same filename.
+        Seconds that must pass between two polls under the key (or, with
+        ``poll_scope="filename"``, of the same filename).
+    poll_scope
+        What the poll rate limit counts: ``"key"`` (the default, the safe reading of
+        TargetSmart's page: its gateway throttles per key), or ``"filename"``.
     delay
         Seconds between an upload and its deliverable being ready.
     legacy_filenames
@@ -167,6 +171,7 @@ class ServiceConfig:
 
     api_key: str
     poll_interval: float = 30.0
+    poll_scope: Literal["key", "filename"] = "key"
     delay: float = 0.0
     legacy_filenames: bool = False
     error_status: Literal["http", "200"] = "http"
@@ -240,6 +245,8 @@ class SmartMatchService:
         self.drop_folder = drop_folder
         self.drop_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.jobs: dict[str, ServiceJob] = {}
+        # When the key was last polled (the service accepts one key), for poll_scope="key".
+        self._key_last_poll: float | None = None
         self.stats: Counter[str] = Counter()
         # Re-entrant: the answers built under the lock count their errors too.
         self._lock = threading.RLock()
@@ -300,21 +307,18 @@ class SmartMatchService:
         with self._lock:
             job = self.jobs.get(filename)
             self.stats["polls"] += 1
+            now = time.monotonic()
+            # Per key, a gateway counts every poll, whichever job (or none) it names.
+            by_key = self.config.poll_scope == "key"
+            last = self._key_last_poll if by_key else (job.last_poll if job else None)
+            if last is not None and now - last < self.config.poll_interval:
+                return self._too_soon(query, self.config.poll_interval - (now - last))
+            if by_key:
+                self._key_last_poll = now
             if job is None:
                 return self._error(
                     query, f"Validation Error: no job is registered as {filename!r}", 404
                 )
-            now = time.monotonic()
-            if job.last_poll is not None and now - job.last_poll < self.config.poll_interval:
-                self.stats["rate_limit_violations"] += 1
-                wait = self.config.poll_interval - (now - job.last_poll)
-                body = self.answer_body(
-                    query,
-                    url="",
-                    error="Too Many Requests: poll at most once "
-                    f"every {self.config.poll_interval:g} seconds",
-                )
-                return Answer(429, body, {"Retry-After": str(math.ceil(wait))})
             job.last_poll = now
             state, ready = job.state, now >= job.ready_at
         if state == "failed":
@@ -322,6 +326,17 @@ class SmartMatchService:
         if state == "done" and ready and not self._fault("poll", "never_ready", job):
             return Answer(200, self.answer_body(query, url=self.deliverable_url(job, base_url)))
         return Answer(200, self.answer_body(query, url=""))
+
+    def _too_soon(self, query: dict[str, str], wait: float) -> Answer:
+        self.stats["rate_limit_violations"] += 1
+        scope = "per API key" if self.config.poll_scope == "key" else "per filename"
+        body = self.answer_body(
+            query,
+            url="",
+            error="Too Many Requests: poll at most once "
+            f"every {self.config.poll_interval:g} seconds ({scope})",
+        )
+        return Answer(429, body, {"Retry-After": str(math.ceil(wait))})
 
     def deliverable_url(self, job: ServiceJob, base_url: str) -> str:
         """A fresh presigned GET URL for the job's deliverable."""

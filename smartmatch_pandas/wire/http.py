@@ -19,6 +19,8 @@ byte by byte cannot hold a call for ever.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import math
@@ -194,6 +196,11 @@ class SmartMatchClient:
     def host(self) -> str:
         """The API's host name."""
         return urlsplit(self.base_url).hostname or ""
+
+    def key_fingerprint(self, salt: bytes) -> str:
+        """A fingerprint of the API key, keyed with ``salt``: the same key gives the same
+        fingerprint under the same salt, and nothing of the key can be read from it."""
+        return hmac.new(salt, self._api_key.encode(), hashlib.sha256).hexdigest()[:24]
 
     # -- the four exchanges ---------------------------------------------------
 
