@@ -226,3 +226,71 @@ print(sum(len(result.frame) for result in done), sum(job.status().polls for job 
     assert fresh_service.stats["jobs_done"] == 6
     assert fresh_service.stats["polls"] >= 6
     assert violations(fresh_service) == 0
+
+
+# -- many lists at once -----------------------------------------------------------------------
+
+
+def _lists(service: LocalService, n: int, rows: int = 12) -> dict[str, pd.DataFrame]:
+    people = sample_contacts(service.voters, n * rows, seed=8).drop(columns="true_voterbase_id")
+    return {f"list_{i}": people.iloc[i * rows : (i + 1) * rows] for i in range(n)}
+
+
+def test_many_lists_under_one_key(fresh_service: LocalService) -> None:
+    fresh_service.config.delay = 4 * POLL  # several polls each, taken in turn
+    lists = _lists(fresh_service, 4)
+    events: list[sm.ProgressEvent] = []
+    results = sm.match_lists(lists, **fresh_service.settings, progress=events.append)
+    assert results.ok
+    assert list(results) == list(lists)
+    for name, frame in lists.items():
+        enriched = results[name]
+        pd.testing.assert_frame_equal(enriched.iloc[:, : frame.shape[1]], frame)
+        assert (enriched["tsmart_match_code"] == "Y").mean() > 0.5
+        assert enriched.attrs["smartmatch"]["filename"] == results.filenames[name]
+    assert fresh_service.stats["jobs_done"] == 4
+    assert violations(fresh_service) == 0
+    assert {e.job for e in events} == set(lists)  # one display, every job named
+
+
+def test_one_failed_list_loses_none_of_the_others(fresh_service: LocalService) -> None:
+    lists = _lists(fresh_service, 3)
+    fresh_service.inject(Fault.fail(message="Internal Error: the matcher stopped"))
+    results = sm.match_lists(list(lists.values()), **fresh_service.settings, progress=False)
+    assert not results.ok
+    assert len(results.errors) == 1
+    ((failed, error),) = results.errors.items()
+    assert isinstance(error, sm.InternalError)
+    assert error.filename == results.filenames[failed]
+    assert sorted([*results, failed]) == [0, 1, 2]
+    with pytest.raises(sm.JobFailedError):
+        results[failed]
+    assert violations(fresh_service) == 0
+
+
+def test_a_list_that_cannot_be_matched_is_refused_before_any_request(
+    fresh_service: LocalService,
+) -> None:
+    lists = _lists(fresh_service, 2)
+    lists["bad"] = pd.DataFrame({"favourite_colour": ["green"]})
+    with pytest.raises(sm.InputError, match=r"^list 'bad': "):
+        sm.match_lists(lists, **fresh_service.settings, progress=False)
+    with pytest.raises(sm.OptionError, match="each list gets a job"):
+        sm.match_lists(lists, filename="mine", **fresh_service.settings, progress=False)
+    with pytest.raises(sm.OptionError, match="for one frame use match"):
+        sm.match_lists(lists["list_0"], **fresh_service.settings)  # type: ignore[arg-type]
+    assert _registrations(fresh_service) == 0
+
+
+def test_a_job_of_many_lists_is_resumable_by_its_filename(fresh_service: LocalService) -> None:
+    fresh_service.config.delay = 30.0
+    lists = _lists(fresh_service, 2)
+    results = sm.match_lists(lists, **fresh_service.settings, progress=False, timeout=0.3)
+    assert set(results.errors) == set(lists)
+    assert all(isinstance(e, sm.JobTimeoutError) for e in results.errors.values())
+    fresh_service.config.delay = 0.0
+    for job in fresh_service.service.jobs.values():
+        job.ready_at = 0.0
+    name = "list_1"
+    resumed = sm.resume(results.filenames[name], lists[name], **fresh_service.settings)
+    assert len(resumed.frame) == len(lists[name])

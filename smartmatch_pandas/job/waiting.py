@@ -180,6 +180,17 @@ class Waiting:
                 self._poll_once()
         return JobStatus(self._state, self._polls, self._error)
 
+    def stop_waiting(self) -> None:
+        """Ask a wait under way (in another thread) to stop as Ctrl-C would: within a
+        second it says how to resume the job and raises ``KeyboardInterrupt``. The job
+        itself goes on at the service."""
+        self._stop_requested = True
+
+    def _check_stop(self) -> None:
+        if getattr(self, "_stop_requested", False):
+            self._stop_requested = False
+            raise KeyboardInterrupt
+
     def deliver(self, url: SecretURL) -> None:
         """Hand the job its download URL from elsewhere (a webhook): waiting ends at once."""
         if self._state == "downloaded":
@@ -282,6 +293,7 @@ class Waiting:
     def _poll_in_turn(self, deadline: float | None, reporter: Reporter) -> None:
         failures = refused = 0
         while self._state == "uploaded":
+            self._check_stop()
             self._sleep_until_due(deadline, reporter)
             if self._state != "uploaded" or not self._claim():
                 continue
@@ -315,6 +327,7 @@ class Waiting:
                 check_at = now + every
                 self._check_without_webhook()
                 continue
+            self._check_stop()
             reporter.waiting(self._polls, None, status="waiting for the webhook")
             limits = (1.0, check_at - now, *(() if left is None else (left,)))
             self._clock.wait(self._delivered, min(limits))
@@ -428,6 +441,7 @@ class Waiting:
             reporter.waiting(self._polls, due)
             if self._clock.wait(self._delivered, min(delay, 1.0)):
                 return
+            self._check_stop()
 
     def _timeout_error(self) -> JobTimeoutError:
         return JobTimeoutError(
