@@ -60,7 +60,7 @@ def test_the_newer_parameters_arrive_at_the_service(fresh_service: LocalService)
         notification_email="data@example.org",
         mbp_onboarding=True,
         digital_audience_name="spring_2026",
-        profile_id="standard",
+        profile_id="political",
         extra_params={"team": "north"},
         **fresh_service.settings,
         progress=False,
@@ -70,7 +70,7 @@ def test_the_newer_parameters_arrive_at_the_service(fresh_service: LocalService)
     assert received["notification_email"] == "data@example.org"
     assert received["mbp_onboarding"] == "True"
     assert received["digital_audience_name"] == "spring_2026"
-    assert received["profile_id"] == "standard"
+    assert received["profile_id"] == "political"
     assert received["team"] == "north"
 
 
@@ -294,3 +294,42 @@ def test_a_job_of_many_lists_is_resumable_by_its_filename(fresh_service: LocalSe
     name = "list_1"
     resumed = sm.resume(results.filenames[name], lists[name], **fresh_service.settings)
     assert len(resumed.frame) == len(lists[name])
+
+
+# -- the local service's deliverable, and profiles --------------------------------------------
+
+
+def test_the_row_numbers_come_before_the_match_code_and_are_merged(
+    fresh_service: LocalService,
+) -> None:
+    frame = _lists(fresh_service, 1)["list_0"]
+    enriched = sm.match(frame, max_matches=2, **fresh_service.settings, progress=False)
+    added = list(enriched.columns[frame.shape[1] :])
+    assert added[:4] == ["ts__input_row", "ts__row", "tsmart_match_code", "vb.voterbase_id"]
+    # Each row's own number in the upload: the merge put every row back in its place.
+    assert enriched["ts__input_row"].tolist() == [str(n) for n in range(1, len(frame) + 1)]
+    assert enriched["ts__input_row"].dtype == enriched["tsmart_match_code"].dtype
+
+
+@pytest.mark.parametrize(
+    ("profile", "fields"),
+    [
+        ("names_only", ["vb.voterbase_id", "vb.tsmart_first_name", "vb.tsmart_last_name"]),
+        ("political", ["vb.voterbase_id", "vb.voterbase_registration_status", "vb.vf_party"]),
+    ],
+)
+def test_a_profile_chooses_the_appended_fields(
+    fresh_service: LocalService, profile: str, fields: list[str]
+) -> None:
+    frame = _lists(fresh_service, 1)["list_0"]
+    enriched = sm.match(frame, profile_id=profile, **fresh_service.settings, progress=False)
+    added = set(enriched.columns[frame.shape[1] :])
+    assert set(fields) <= added
+    assert "vb.tsmart_full_address" not in added  # the default profile's, not this one's
+
+
+def test_an_unknown_profile_is_refused_by_the_service(fresh_service: LocalService) -> None:
+    with pytest.raises(sm.ValidationError, match="profile_id 'nope' is not a profile") as caught:
+        sm.submit(FRAME, profile_id="nope", **fresh_service.settings, progress=False)
+    assert caught.value.service_input is not None
+    assert caught.value.service_input["profile_id"] == "nope"

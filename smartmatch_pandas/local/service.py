@@ -127,6 +127,26 @@ INCLUDE_FIELDS: Final = {
 }
 #: Appended after the account's fields: how the match was made (local service only).
 SCORE_FIELDS: Final = ("ts.match_score", "ts.match_method")
+#: Before the match code, as in outputs seen in the wild: the row's number in the upload
+#: and in this output file (both from 1).
+ROW_FIELDS: Final = ("ts__input_row", "ts__row")
+#: The account's profiles (``profile_id``), each an appended-field configuration; the
+#: default configuration serves requests that name none.
+DEFAULT_PROFILES: Final = {
+    "names_only": {
+        name: AVAILABLE_FIELDS[name]
+        for name in ("vb.voterbase_id", "vb.tsmart_first_name", "vb.tsmart_last_name")
+    },
+    "political": {
+        name: AVAILABLE_FIELDS[name]
+        for name in (
+            "vb.voterbase_id",
+            "vb.voterbase_registration_status",
+            "vb.vf_party",
+            "vb.tsmart_partisan_score",
+        )
+    },
+}
 
 JobState = Literal["registered", "processing", "done", "failed"]
 
@@ -159,6 +179,9 @@ class ServiceConfig:
         default) writes it atomically.
     fields
         The account's appended fields (output column → voter file column).
+    profiles
+        Other appended-field configurations, by ``profile_id``; a request naming
+        another id is refused as TargetSmart would refuse an unknown profile.
     echo
         What a registration's ``input`` holds: the parameters ``"sent"`` (as
         text, the default), or ``"typed"``: as this service read them (booleans,
@@ -177,6 +200,9 @@ class ServiceConfig:
     error_status: Literal["http", "200"] = "http"
     drop_pause: float = 0.0
     fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
+    profiles: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_PROFILES.items()}
+    )
     echo: Literal["sent", "typed"] = "sent"
     booleans: Literal["any case", "lowercase"] = "any case"
 
@@ -449,7 +475,8 @@ class SmartMatchService:
         return self.faults.take(endpoint, frozenset({kind}), job.filename) is not None
 
     def _fields(self, job: ServiceJob) -> dict[str, str]:
-        fields = dict(self.config.fields)
+        profile = job.params.get("profile_id")
+        fields = dict(self.config.profiles[profile] if profile else self.config.fields)
         for flag in INCLUDES:
             if flag in job.includes:
                 fields.update(INCLUDE_FIELDS[flag])
@@ -546,6 +573,12 @@ class SmartMatchService:
         if format_ not in FORMATS:
             raise ValueError(f"format {format_!r} must be one of csv, zip, gzip")
         _check_newer_parameters(query)
+        profile = query.get("profile_id")
+        if profile is not None and profile not in self.config.profiles:
+            raise ValueError(
+                f"profile_id {profile!r} is not a profile of this account (its profiles: "
+                f"{', '.join(sorted(self.config.profiles)) or 'none'})"
+            )
         return ServiceJob(filename, dict(query), int(max_matches), format_, includes, webhook)
 
 
@@ -688,6 +721,8 @@ def _rows(
     matched = people >= 0
     take = pa.array(people, pa.int64(), mask=~matched)
     columns = {name: echo[name] for name in echo.column_names}
+    columns[ROW_FIELDS[0]] = pa.array(np.asarray(rows, dtype=np.int64) + 1)
+    columns[ROW_FIELDS[1]] = pa.array(np.arange(1, len(rows) + 1, dtype=np.int64))
     columns[MATCH_CODE] = pa.array(np.where(matched, "Y", "N"), pa.string())
     for name, source in fields.items():
         columns[name] = voters[source].take(take)

@@ -277,7 +277,8 @@ def test_csv_deliverable(svc: LocalService) -> None:
     text = deliverable(svc).decode()
     header = text.splitlines()[0]
     assert header.startswith(
-        '"first_name","last_name","zip","matchback_id","tsmart_match_code","vb.voterbase_id"'
+        '"first_name","last_name","zip","matchback_id","ts__input_row","ts__row",'
+        '"tsmart_match_code","vb.voterbase_id"'
     )
     assert len(text.splitlines()) == 3
 
