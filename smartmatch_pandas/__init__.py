@@ -23,6 +23,7 @@ from .errors import (
     JobFailedError,
     JobTimeoutError,
     OptionError,
+    PoorMatchWarning,
     QueryError,
     RateLimitError,
     ServiceError,
@@ -30,8 +31,10 @@ from .errors import (
     SmartMatchWarning,
     StorageError,
     TransportError,
+    UnreachableError,
     ValidationError,
 )
+from .files.tables import TableFile, TableOutput, read_table, write_table
 from .identifiers import IDENTIFIERS
 from .job.handle import Job
 from .job.waiting import JobStatus
@@ -95,6 +98,7 @@ __all__ = [
     "MatchResult",
     "MatchSummary",
     "OptionError",
+    "PoorMatchWarning",
     "ProgressEvent",
     "QueryError",
     "RateLimitError",
@@ -103,7 +107,10 @@ __all__ = [
     "SmartMatchError",
     "SmartMatchWarning",
     "StorageError",
+    "TableFile",
+    "TableOutput",
     "TransportError",
+    "UnreachableError",
     "ValidationError",
     "WebhookReceiver",
     "__version__",
@@ -114,7 +121,9 @@ __all__ = [
     "match_file",
     "match_lists",
     "prepare_frame",
+    "read_table",
     "resume",
     "resume_file",
     "submit",
+    "write_table",
 ]

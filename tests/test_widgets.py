@@ -92,14 +92,27 @@ def test_choosing_an_identifier_takes_it_from_the_column_that_had_it(crm: pd.Dat
 def test_two_columns_for_one_identifier_disable_match_until_one_is_left_out(
     contacts: pd.DataFrame,
 ) -> None:
-    frame = contacts.head(20).assign(**{"Cell Phone": contacts["phone"].head(20)})
+    frame = contacts.head(20).assign(**{"Telephone": contacts["phone"].head(20)})
     form = MatchForm(frame)
     assert form.match_button.disabled
-    assert any("'phone', 'Cell Phone' are all set to phone" in p for p in form.problems)
+    assert any("'phone', 'Telephone' are all set to phone" in p for p in form.problems)
     assert "No preview" in form._preview.value
     form.mapping_controls["phone"].value = NOT_SENT
     assert not form.problems
     assert not form.match_button.disabled
+
+
+def test_a_cell_and_a_home_phone_are_chosen_per_row_and_the_form_says_so(
+    contacts: pd.DataFrame,
+) -> None:
+    frame = contacts.head(20).rename(columns={"phone": "Home Phone"})
+    frame["Cell Phone"] = [None] * 10 + list(frame["Home Phone"][10:])
+    form = MatchForm(frame)
+    assert not form.problems
+    assert not form.match_button.disabled
+    shown = form._problems.value
+    assert "each row sends phone from &#x27;Cell Phone&#x27; (" in shown
+    assert "rows), else &#x27;Home Phone&#x27; (" in shown
 
 
 def test_leaving_every_column_out_disables_match(contacts: pd.DataFrame) -> None:

@@ -263,11 +263,7 @@ class Waiting:
                 filename=self.filename,
             )
         if self._state == "failed":
-            raise JobFailedError(
-                f"SmartMatch job {self.filename!r} failed at the service: {self._error}",
-                service_message=self._error,
-                filename=self.filename,
-            )
+            raise JobFailedError.at_service(self._error, filename=self.filename)
         if self._state != "uploaded" and not (channel == "sftp" and self._state == "ready"):
             return  # nothing to wait for (asked for by SFTP, a ready job is still fetched so)
         reporter.stage("waiting")

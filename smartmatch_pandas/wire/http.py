@@ -52,16 +52,27 @@ from ..errors import (
     SmartMatchError,
     StorageError,
     TransportError,
+    UnreachableError,
     ValidationError,
     warn,
 )
-from .retry import DOWNLOAD_ATTEMPTS, REGISTER_ATTEMPTS, http_retry, pause, retry_after
+from .retry import (
+    DOWNLOAD_ATTEMPTS,
+    REGISTER_ATTEMPTS,
+    connection_failure,
+    http_retry,
+    pause,
+    retry_after,
+    why_not_connected,
+)
 from .secrets import SecretURL, install_log_redaction, redact, register_secret
 
 DEFAULT_BASE_URL: Final = "https://api.targetsmart.com/"
 #: The documented poll rate limit of the real service, in seconds.
 SERVICE_POLL_INTERVAL: Final = 30.0
 _REAL_HOSTS: Final = frozenset({"api.targetsmart.com"})
+#: The header (and its value) by which the local service says that it is the local one.
+LOCAL_SERVICE_HEADER: Final = ("X-SmartMatch-Service", "local")
 _BLOCK: Final = 1 << 20
 #: Seconds to connect, and to wait for each read of an answer.
 TIMEOUT: tuple[float, float] = (10.0, 120.0)
@@ -197,6 +208,11 @@ class SmartMatchClient:
         """The API's host name."""
         return urlsplit(self.base_url).hostname or ""
 
+    @property
+    def address(self) -> str:
+        """The API's host and port, as said in messages (never a user name or password)."""
+        return _address(self.base_url)
+
     def key_fingerprint(self, salt: bytes) -> str:
         """A fingerprint of the API key, keyed with ``salt``: the same key gives the same
         fingerprint under the same salt, and nothing of the key can be read from it."""
@@ -319,7 +335,13 @@ class SmartMatchClient:
                 with response:
                     body = b"".join(_blocks(response, self.timeout[1]))
             except _BODY_ERRORS as exc:
-                if attempt < attempts:
+                failure = connection_failure(exc) if response is None else None
+                if failure is not None:
+                    raise _unreachable(
+                        "the SmartMatch service", self.base_url, failure, filename
+                    ) from None
+                # Only an answer that broke off once begun: urllib3 has retried the rest.
+                if response is not None and attempt < attempts:
                     pause(attempt)
                     continue
                 what = (
@@ -348,6 +370,9 @@ class SmartMatchClient:
         try:
             response = self._storage.request(method, url.reveal(), timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
+            failure = connection_failure(exc)
+            if failure is not None:
+                raise _unreachable("storage", url.reveal(), failure, filename) from None
             raise TransportError(
                 f"the {'upload' if method == 'PUT' else 'download'} to storage at {url.host} "
                 f"failed: {_describe(exc)}",
@@ -444,7 +469,7 @@ class _ProgressReader(io.RawIOBase):
 
 #: The documented prefixes of a v2 error string, each with its class (and the class of a
 #: job that failed with it, when a poll says so).
-_ERROR_KINDS: Final[tuple[tuple[str, type[ServiceError], type[ServiceError] | None], ...]] = (
+_ERROR_KINDS: Final[tuple[tuple[str, type[ServiceError], type[JobFailedError] | None], ...]] = (
     ("Authorization Error", AuthorizationError, None),
     ("Validation Error", ValidationError, None),
     ("Query Error", QueryError, JobQueryError),
@@ -571,7 +596,9 @@ def _checked_answer(
         )
     error = answer.get("error")
     if error:
-        raise _service_error(redact(str(error)), status, path, filename)
+        name, value = LOCAL_SERVICE_HEADER
+        local = response.headers.get(name) == value
+        raise _service_error(redact(str(error)), status, path, filename, local=local)
     if status >= 300:
         raise ServiceError(
             f"the service answered {path} with HTTP {status} and no error message",
@@ -581,32 +608,32 @@ def _checked_answer(
     return answer
 
 
-def _service_error(message: str, status: int, path: str, filename: str | None) -> ServiceError:
+_KEY_HINTS: Final = {
+    False: " (check the API key, and that SmartMatch is provisioned for it)",
+    True: " (a local service: use the key it was started with, by re-running the `export` "
+    "lines `smartmatch-pandas serve` printed, or LocalService.settings; `serve --api-key` "
+    "or --data-dir keeps one key across restarts)",
+}
+
+
+def _service_error(
+    message: str, status: int, path: str, filename: str | None, *, local: bool = False
+) -> ServiceError:
     # Only an answered poll says the job failed: an error status is the service's own trouble.
     job_failed = path.endswith("poll") and status < 300
     for prefix, cls, failed_cls in _ERROR_KINDS:
         if message.startswith(prefix):
             if job_failed and failed_cls is not None:
-                return failed_cls(
-                    f"the job failed at the service: {message}",
-                    status=status,
-                    service_message=message,
-                    filename=filename,
-                )
+                return failed_cls.at_service(message, filename=filename, status=status)
             if cls is AuthorizationError:
-                text = f"{message} (check the API key, and that SmartMatch is provisioned for it)"
+                text = f"{message}{_KEY_HINTS[local]}"
             elif failed_cls is not None:
                 text = f"the service reported: {message} (HTTP {status})"
             else:
                 text = message
             return cls(text, status=status, service_message=message, filename=filename)
     if job_failed:
-        return JobFailedError(
-            f"the job failed at the service: {message}",
-            status=status,
-            service_message=message,
-            filename=filename,
-        )
+        return JobFailedError.at_service(message, filename=filename, status=status)
     return ServiceError(
         f"the service reported: {message} (HTTP {status})",
         status=status,
@@ -627,6 +654,44 @@ def _s3_error(response: requests.Response) -> tuple[str | None, str | None]:
     found = dict(_XML_FIELD.findall(text))
     message = found.get("Message")
     return found.get("Code"), redact(message) if message else None
+
+
+_LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _address(url: str) -> str:
+    """The host and port of ``url``: what a message may name of it."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def is_loopback(base_url: str) -> bool:
+    """Whether ``base_url`` names this machine (where the local service runs)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host in _LOOPBACK or host.startswith("127.")
+
+
+def _unreachable(
+    what: str, url: str, failure: BaseException, filename: str | None
+) -> UnreachableError:
+    """No connection to ``url`` could be made: said with its host alone, and what to check."""
+    address = _address(url)
+    if what == "storage":
+        hint = "check the network"
+    elif is_loopback(url):
+        hint = (
+            "is the local service running? Start it with `smartmatch-pandas serve` and use the "
+            "base URL it prints"
+        )
+    else:
+        hint = "check the base URL (base_url= or SMARTMATCH_BASE_URL) and the network"
+    return UnreachableError(
+        f"could not connect to {what} at {address}: {why_not_connected(failure)}; "
+        f"nothing was sent. {hint[0].upper()}{hint[1:]}",
+        host=address,
+        filename=filename,
+    )
 
 
 def _describe(exc: BaseException) -> str:
