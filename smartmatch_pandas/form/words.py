@@ -81,10 +81,11 @@ def earlier_instead(job: Job, typed: str) -> str:
     )
 
 
-def field_problem(option: Option, typed: str) -> str:
-    """What is wrong with ``typed`` into ``option``'s field, in plain words ("" if nothing)."""
+def field_problem(option: Option, value: object) -> str:
+    """What is wrong with ``value``, typed into ``option``'s field, in plain words ("" if
+    nothing is)."""
     try:
-        option.checked(typed.strip() or None)
+        option.checked(value)
     except OptionError as exc:
         plain = option.form.problem if option.form is not None else ""
         return plain or str(exc)
