@@ -82,6 +82,23 @@ class SmartMatchError(Exception):
         self.args = (self.message,)
         return self
 
+    @property
+    def resumable(self) -> bool:
+        """Whether the error concerns a job that can be resumed by its :attr:`filename`."""
+        return self.filename is not None
+
+    def not_registered(self) -> Self:
+        """Say that the service refused to register the job: there is nothing to resume.
+
+        The filename asked for stays in the message, and :attr:`filename` becomes None,
+        so that no face offers to resume a job the service does not know.
+        """
+        if self.filename is not None and self.filename not in self.message:
+            self.message = f"{self.message} (job {self.filename!r} was not registered)"
+            self.args = (self.message,)
+        self.filename = None
+        return self
+
     def __str__(self) -> str:
         text = self.message
         if self.filename and self.filename not in self.message:
@@ -224,7 +241,20 @@ class StorageError(SmartMatchError):
 
 
 class TransportError(SmartMatchError):
-    """The network failed and retrying did not help."""
+    """The network failed and retrying did not help.
+
+    Attributes
+    ----------
+    not_running
+        Nothing answered at the service's address (the connection was refused):
+        the service is not running there.
+    """
+
+    def __init__(
+        self, message: str, *, filename: str | None = None, not_running: bool = False
+    ) -> None:
+        super().__init__(message, filename=filename)
+        self.not_running = not_running
 
 
 class UnreachableError(TransportError):
@@ -239,8 +269,10 @@ class UnreachableError(TransportError):
         The host (and port) that could not be reached: never a key or a URL.
     """
 
-    def __init__(self, message: str, *, host: str, filename: str | None = None) -> None:
-        super().__init__(message, filename=filename)
+    def __init__(
+        self, message: str, *, host: str, filename: str | None = None, not_running: bool = False
+    ) -> None:
+        super().__init__(message, filename=filename, not_running=not_running)
         self.host = host
 
 

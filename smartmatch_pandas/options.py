@@ -258,15 +258,18 @@ class FormControl:
     of one label share a row); ``caption`` a checkbox's text or a text
     field's placeholder; ``choices`` a dropdown's ``(shown, value)`` pairs;
     ``bounds`` a slider's least and greatest value; ``width`` the control's
-    (a toggle's buttons'); ``help`` says what it does; ``group`` the section of
-    the form it shows in (``""``: the main one, ``"advanced"``: folded away);
-    ``number`` a text field whose text is read as a number when it is one.
+    (a toggle's buttons'); ``help`` says what it does; ``problem`` what is wrong
+    with a text field's value that breaks the rule, in plain words for the person
+    typing it; ``group`` the section of the form it shows in (``""``: the main one,
+    ``"advanced"``: folded away); ``number`` a text field whose text is read as a
+    number when it is one.
     """
 
     kind: Literal["slider", "toggle", "checkbox", "text", "dropdown"]
     label: str
     help: str
     caption: str = ""
+    problem: str = ""
     choices: tuple[tuple[str, str], ...] = ()
     width: str = ""
     bounds: tuple[int, int] = (0, 0)
@@ -420,6 +423,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
             "webhook",
             "a URL the service POSTs to when the job is done",
             caption="https://… (optional)",
+            problem="the webhook must start with https:// (or http://) and name a host, "
+            "as in https://example.org/smartmatch; or leave it blank",
             width="290px",
         ),
         shown_default="none",
@@ -438,6 +443,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
             "filename",
             "the job's name at the service",
             caption="blank: generated",
+            problem="the filename may hold only letters, digits and underscores, 50 at "
+            "most (no spaces, hyphens or extension); or leave it blank to have one made",
             width="290px",
         ),
         shown_default="generated",

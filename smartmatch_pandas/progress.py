@@ -41,8 +41,9 @@ Stage = Literal[
     "note",
 ]
 #: What a note says: the new job's filename, rows and mapping (``"job"``), what its
-#: options may cost (``"cost"``), or anything else (``"info"``).
-NoteKind = Literal["info", "job", "cost"]
+#: options may cost (``"cost"``), that an earlier job of the same data and options is used
+#: rather than a new one (``"earlier"``), or anything else (``"info"``).
+NoteKind = Literal["info", "job", "cost", "earlier"]
 
 
 @dataclass(frozen=True)

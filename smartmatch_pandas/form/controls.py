@@ -16,6 +16,8 @@ from .html import labelled
 
 #: The options the form has a control for, in declaration order.
 FORM_OPTIONS: Final[tuple[Option, ...]] = tuple(o for o in OPTIONS if o.form is not None)
+#: The width of the labels beside the controls.
+LABEL_WIDTH: Final = "100px"
 #: The form's other keywords: the mapping preset and the service.
 FORM_SETTINGS: Final = ("columns", "api_key", "base_url", "poll_interval", "cache")
 
@@ -46,29 +48,53 @@ def option_controls(w: Any, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _control(w: Any, option: Option, value: Any) -> Any:
+    """The widget of ``option``: each has an accessible name (its label, a real
+    ``<label for>`` where ipywidgets draws one) and its help as a tooltip."""
     form = option.form
     assert form is not None
+    labelled = {"description": form.label, "style": {"description_width": LABEL_WIDTH}}
     if form.kind == "slider":
+        # A number field rather than ipywidgets' slider, whose handle has no accessible name.
         low, high = form.bounds
-        return w.IntSlider(value=value, min=low, max=high, layout=w.Layout(width=form.width))
-    if form.kind == "toggle":
-        return w.ToggleButtons(
-            options=[v for _, v in form.choices], value=value, style={"button_width": form.width}
+        control = w.BoundedIntText(
+            value=value, min=low, max=high, layout=w.Layout(width=_wider("80px")), **labelled
         )
-    if form.kind == "checkbox":
-        return w.Checkbox(
+    elif form.kind == "toggle":
+        # Radio buttons: each choice named, the chosen one exposed as checked.
+        control = w.RadioButtons(
+            options=[(shown, v) for shown, v in form.choices],
+            value=value,
+            orientation="horizontal",
+            layout=w.Layout(width="auto", flex_flow="row", align_items="center"),
+            **labelled,
+        )
+    elif form.kind == "checkbox":
+        control = w.Checkbox(
             value=value,
             description=form.caption,
             indent=False,
             layout=w.Layout(width="auto", margin="0 18px 0 0"),
         )
-    if form.kind == "text":
-        return w.Text(
+    elif form.kind == "text":
+        control = w.Text(
             value="" if value is None else str(value),
             placeholder=form.caption,
-            layout=w.Layout(width=form.width),
+            layout=w.Layout(width=_wider(form.width)),
+            **labelled,
         )
-    return w.Dropdown(options=form.choices, value=value, layout=w.Layout(width=form.width))
+    else:
+        control = w.Dropdown(
+            options=form.choices, value=value, layout=w.Layout(width=_wider(form.width)), **labelled
+        )
+    control.tooltip = form.help
+    return control
+
+
+def _wider(width: str) -> str:
+    """A control's width with its label's beside it."""
+    if not width.endswith("px"):
+        return width or "auto"
+    return f"{int(width[:-2]) + int(LABEL_WIDTH[:-2]) + 4}px"
 
 
 def typed_options() -> tuple[Option, ...]:
@@ -95,18 +121,20 @@ def _rows(
     controls: Mapping[str, Any],
     field_errors: Mapping[str, Any],
 ) -> list[Any]:
-    """Label and control (checkboxes of one label together), then the line for the
-    field's error, if it has one."""
+    """The options' rows: each control with its label (checkboxes of one label together,
+    under it), then the line for the field's error, if it has one."""
     rows = []
     for label, group in itertools.groupby(options, key=lambda o: o.form and o.form.label):
         members = list(group)
-        if len(members) == 1:
-            control = controls[members[0].name]
+        if len(members) == 1 and members[0].form and members[0].form.kind != "checkbox":
+            control = controls[members[0].name]  # its own description is its label
         else:
-            control = w.HBox(
-                [controls[o.name] for o in members], layout=w.Layout(align_items="center")
+            boxes = w.HBox(
+                [controls[o.name] for o in members],
+                layout=w.Layout(align_items="center", flex_flow="row wrap", overflow="visible"),
             )
-        rows.append(labelled(w, str(label), control))
+            control = labelled(w, str(label), boxes)
+        rows.append(control)
         rows += [field_errors[o.name] for o in members if o.name in field_errors]
     return rows
 

@@ -291,14 +291,16 @@ class Waiting:
 
     def _poll_in_turn(self, deadline: float | None, reporter: Reporter) -> None:
         failures = refused = 0
+        trouble: str | None = None  # why the last poll failed, shown until one succeeds
         while self._state == "uploaded":
             self._check_stop()
-            self._sleep_until_due(deadline, reporter)
+            self._sleep_until_due(deadline, reporter, trouble)
             if self._state != "uploaded" or not self._claim():
                 continue
             try:
                 self._poll_once()
                 failures = refused = 0
+                trouble = None
             except RateLimitError as exc:
                 refused += 1
                 if refused >= MAX_POLL_FAILURES:
@@ -311,7 +313,11 @@ class Waiting:
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
                     raise
-            reporter.waiting(self._polls, None)
+                trouble = (
+                    f"poll {failures} of {MAX_POLL_FAILURES} failed in a row, trying "
+                    f"again: {exc.message}"
+                )
+            reporter.waiting(self._polls, None, trouble)
 
     def _wait_for_webhook(self, deadline: float | None, reporter: Reporter) -> None:
         """Wait for :meth:`deliver`; poll only if it is long in coming (it may never come)."""
@@ -431,7 +437,11 @@ class Waiting:
         if answer.ready:
             self.deliver(answer.url)  # type: ignore[arg-type]
 
-    def _sleep_until_due(self, deadline: float | None, reporter: Reporter) -> None:
+    def _sleep_until_due(
+        self, deadline: float | None, reporter: Reporter, trouble: str | None = None
+    ) -> None:
+        """Wait for the poll slot, reporting the time to it (or ``trouble``, why the last
+        poll failed)."""
         while True:
             delay = self.schedule.delay(self._lane, self.filename)
             if delay <= 0:
@@ -443,7 +453,7 @@ class Waiting:
                 if self._state != "uploaded":
                     return
                 raise self._timeout_error()
-            reporter.waiting(self._polls, due)
+            reporter.waiting(self._polls, due, trouble)
             # While another job's poll is out, look again soon: the key is free once it is
             # answered.
             if self._clock.wait(self._delivered, min(delay, 1.0) if due else TURN_CHECK):

@@ -344,11 +344,10 @@ class SmartMatchClient:
                 if response is not None and attempt < attempts:
                     pause(attempt)
                     continue
-                what = (
-                    f"could not reach the SmartMatch service at {self.host}"
-                    if response is None
-                    else f"the answer of the SmartMatch service at {self.host} broke off"
-                )
+                if response is None:
+                    what = f"could not reach the SmartMatch service at {self.address}"
+                    raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
+                what = f"the answer of the SmartMatch service at {self.host} broke off"
                 raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
             return _read_api_answer(response, body, path, filename)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -691,6 +690,7 @@ def _unreachable(
         f"nothing was sent. {hint[0].upper()}{hint[1:]}",
         host=address,
         filename=filename,
+        not_running=isinstance(failure.__cause__, ConnectionRefusedError),
     )
 
 
