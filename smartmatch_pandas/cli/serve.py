@@ -44,6 +44,15 @@ def add_serve(commands: Commands) -> None:
     serve.add_argument(
         "--legacy-filenames", action="store_true", help="also accept filenames like name-1.csv"
     )
+    serve.add_argument(
+        "--poll-per-filename",
+        dest="poll_scope",
+        action="store_const",
+        const="filename",
+        default="key",
+        help="limit each job's polls apart (by default every poll under the API key counts "
+        "against one limit, the safe reading of TargetSmart's)",
+    )
     sftp = serve.add_argument_group("SFTP drop (read-only, like TargetSmart's file-transfer area)")
     sftp.add_argument(
         "--sftp-port", type=int, metavar="P", help="also serve the drop folder over SFTP (0: any)"
@@ -89,6 +98,7 @@ def run_serve(args: argparse.Namespace) -> None:
         seed=args.seed,
         data_dir=args.data_dir,
         legacy_filenames=args.legacy_filenames,
+        poll_scope=args.poll_scope,
         sftp_port=args.sftp_port,
         sftp_username=args.sftp_user,
         sftp_host_key=args.sftp_host_key,
