@@ -213,7 +213,7 @@ def test_the_quickstart_form_matches_in_a_real_browser(jupyterlab: str, tmp_path
             first_cell.click()
             for _ in range(_cells_to_form()):
                 page.keyboard.press("Shift+Enter")
-            match = page.locator(".widget-button", has_text="Match")
+            match = page.get_by_role("button", name="Match", exact=True)
             expect(match).to_be_visible()
             form = page.locator(".jp-OutputArea-output", has=match)
             expect(form).to_contain_text("Preview: the first rows as they will be uploaded")

@@ -623,3 +623,22 @@ def test_text_colours_have_at_least_4_5_to_1_contrast() -> None:
     for text, background in pairs:
         assert ratio(text, background) >= 4.5, (text, background)
     assert "#888" not in shown.STYLE + shown.stage_line("waiting")
+
+
+def test_the_wait_is_a_moving_stripe_not_a_full_bar() -> None:
+    from smartmatch_pandas.form.progress_view import ProgressView
+    from smartmatch_pandas.progress import ProgressEvent
+
+    view = ProgressView(ipywidgets)
+    view.show()
+    view.draw(ProgressEvent("uploading", done=50, total=100))
+    assert view._bar.layout.display == ""
+    view.draw(ProgressEvent("waiting", polls=2, next_poll_in=1.0))
+    assert view._bar.layout.display == "none"  # no bar that looks full
+    assert "sm-busy" in view._detail.value
+    assert "role='status'" in view._detail.value
+    failing = "poll 1 of 10 failed in a row, trying again: the service is not running"
+    view.draw(ProgressEvent("waiting", polls=2, message=failing))
+    assert "the service is not running" in view._detail.value
+    view.draw(ProgressEvent("downloading", done=1, total=2))
+    assert view._bar.layout.display == ""
