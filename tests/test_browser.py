@@ -194,6 +194,8 @@ def _cells_to_form() -> int:
 def test_the_quickstart_form_matches_in_a_real_browser(jupyterlab: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=STEP_TIMEOUT_MS)  # the cells above the form match first
+
     shots = Path(os.environ.get("SMARTMATCH_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
