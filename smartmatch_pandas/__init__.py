@@ -22,14 +22,17 @@ from .errors import (
     JobFailedError,
     JobTimeoutError,
     OptionError,
+    PoorMatchWarning,
     RateLimitError,
     ServiceError,
     SmartMatchError,
     SmartMatchWarning,
     StorageError,
     TransportError,
+    UnreachableError,
     ValidationError,
 )
+from .files.tables import TableFile, TableOutput, read_table, write_table
 from .identifiers import IDENTIFIERS
 from .job.handle import Job
 from .job.waiting import JobStatus
@@ -89,6 +92,7 @@ __all__ = [
     "MatchResult",
     "MatchSummary",
     "OptionError",
+    "PoorMatchWarning",
     "ProgressEvent",
     "RateLimitError",
     "SFTPSettings",
@@ -96,7 +100,10 @@ __all__ = [
     "SmartMatchError",
     "SmartMatchWarning",
     "StorageError",
+    "TableFile",
+    "TableOutput",
     "TransportError",
+    "UnreachableError",
     "ValidationError",
     "WebhookReceiver",
     "__version__",
@@ -106,7 +113,9 @@ __all__ = [
     "match",
     "match_file",
     "prepare_frame",
+    "read_table",
     "resume",
     "resume_file",
     "submit",
+    "write_table",
 ]

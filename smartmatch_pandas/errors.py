@@ -120,6 +120,34 @@ class ValidationError(ServiceError):
 class JobFailedError(ServiceError):
     """The service reported that the job itself failed."""
 
+    @classmethod
+    def at_service(
+        cls, service_message: str | None, *, filename: str | None, status: int | None = None
+    ) -> JobFailedError:
+        """The one wording of a failed job, whether the poll just said so or a record did.
+
+        Parameters
+        ----------
+        service_message
+            The service's reason, as it gave it.
+        filename
+            The job's filename.
+        status
+            The HTTP status of the answer that said so, when one did.
+
+        Returns
+        -------
+        JobFailedError
+            ``SmartMatch job 'X' failed at the service: REASON``.
+        """
+        job = f"SmartMatch job {filename!r}" if filename else "the SmartMatch job"
+        return cls(
+            f"{job} failed at the service: {service_message}",
+            status=status,
+            service_message=service_message,
+            filename=filename,
+        )
+
 
 class RateLimitError(ServiceError):
     """The service refused a request as too soon, or as too many (HTTP 429).
@@ -162,20 +190,24 @@ class StorageError(SmartMatchError):
 
 
 class TransportError(SmartMatchError):
-    """The network failed and retrying did not help.
+    """The network failed and retrying did not help."""
+
+
+class UnreachableError(TransportError):
+    """No connection to the service could be made, so no request reached it.
+
+    The name did not resolve, the connection was refused (nothing listens
+    there) or connecting timed out: nothing was registered, sent or paid for.
 
     Attributes
     ----------
-    not_running
-        Nothing answered at the service's address (the connection was refused):
-        the service is not running there.
+    host
+        The host (and port) that could not be reached: never a key or a URL.
     """
 
-    def __init__(
-        self, message: str, *, filename: str | None = None, not_running: bool = False
-    ) -> None:
+    def __init__(self, message: str, *, host: str, filename: str | None = None) -> None:
         super().__init__(message, filename=filename)
-        self.not_running = not_running
+        self.host = host
 
 
 class HostKeyError(SmartMatchError):
@@ -202,8 +234,15 @@ class SmartMatchWarning(UserWarning):
     """A problem worth knowing that did not stop the match."""
 
 
-def warn(message: str) -> None:
-    """Issue a :class:`SmartMatchWarning` pointing at the user's own line of code.
+class PoorMatchWarning(SmartMatchWarning):
+    """A list is about to be sent that can only match poorly (names only, or names and a
+    state): said before anything is sent or paid for. Silence it with
+    ``warnings.filterwarnings("ignore", category=smartmatch_pandas.PoorMatchWarning)``."""
+
+
+def warn(message: str, category: type[SmartMatchWarning] = SmartMatchWarning) -> None:
+    """Issue a :class:`SmartMatchWarning` (or ``category``) pointing at the user's own
+    line of code.
 
     The warning is attributed to the first caller outside this package, so it
     shows the user's ``df.smartmatch.match(...)`` whatever the path to it.
@@ -216,4 +255,4 @@ def warn(message: str) -> None:
     frame, level = sys._getframe(1), 2
     while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, SmartMatchWarning, stacklevel=level)
+    warnings.warn(message, category, stacklevel=level)

@@ -173,6 +173,8 @@ class CliFlag:
     spec: Mapping[str, Any] = field(default_factory=dict)
     negated: bool = False
     helps: Mapping[str, str] = field(default_factory=dict)
+    #: Other spellings of the flag, still accepted.
+    aliases: tuple[str, ...] = ()
 
     def arguments(self, name: str, default: object, help: str) -> dict[str, Any]:
         """The keywords of ``add_argument(self.flag, ...)`` for option ``name``."""
@@ -379,9 +381,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "`{column: identifier or None}`",
         "the mapping: which column is sent as which identifier (None: not sent)",
         cli=CliFlag(
-            "--column",
+            "--map",
+            ("match", "check"),
             spec={"action": "append", "default": [], "metavar": "COLUMN=IDENTIFIER"},
-            helps={"match": "send COLUMN as IDENTIFIER (empty IDENTIFIER: do not send)"},
+            helps={
+                "match": "send COLUMN as IDENTIFIER (repeatable; --drop COLUMN: do not send it)",
+                "check": "send COLUMN as IDENTIFIER (repeatable; --drop COLUMN: do not send it)",
+            },
+            aliases=("--column",),
         ),
         shown_default="from the headers",
     ),

@@ -1,12 +1,14 @@
 """Progress of a job through its stages, shown with tqdm or handed to a callable.
 
-Stages: preparing, uploading (bytes), waiting (elapsed, polls, countdown to
-the next poll), downloading (bytes), merging, done. ``progress=True`` draws
+Stages: preparing, registering (connecting while a connection is being
+retried), uploading (bytes), waiting (elapsed, polls, countdown to the next
+poll), downloading (bytes), merging, done. ``progress=True`` draws
 one ``tqdm.auto`` line per stage (a widget in a notebook, text in a
 terminal), each left in place when the next begins, so the whole journey
 stays readable::
 
     preparing: 00:00
+    registering: 00:00
     uploading: 100%|██████████| 8.34kB/8.34kB [00:00, 2.10MB/s]
     waiting: 00:31, polls: 2, ready
     downloading: 18.2kB [00:00, 3.55MB/s]
@@ -26,7 +28,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
-Stage = Literal["preparing", "uploading", "waiting", "downloading", "merging", "done", "note"]
+Stage = Literal[
+    "preparing",
+    "connecting",
+    "registering",
+    "uploading",
+    "waiting",
+    "downloading",
+    "merging",
+    "done",
+    "note",
+]
 #: What a note says: the new job's filename, rows and mapping (``"job"``), what its
 #: options may cost (``"cost"``), that an earlier job of the same data and options is used
 #: rather than a new one (``"earlier"``), or anything else (``"info"``).

@@ -281,7 +281,7 @@ CATALOGUE: list[Case] = [
          r"duplicates, for example df.loc\[:, ~df.columns.duplicated\(\)\]"),
     Case("two columns one identifier", "zip and Postcode (both read as zip)",
          _frame(FRAME.assign(Postcode="02134")), INPUT,
-         r"'zip' and 'Postcode'.*columns=\{'zip': 'zip', 'Postcode': None\}"),
+         r"'zip' \(2 filled\) and 'Postcode'.*columns=\{'zip': 'zip', 'Postcode': None\}"),
     Case("multiindex columns", "MultiIndex columns",
          _frame(MULTI),
          INPUT, r"MultiIndex columns: flatten them first, for example df.columns = "),
@@ -306,12 +306,12 @@ CATALOGUE: list[Case] = [
          _frame(_with_column("last_name", ["Lee", "x" * 2_000_000])), INPUT,
          r"column 'last_name' \(last_name\), row 1: a value of 2,000,000 characters.*"
          r"at most 1,000"),
-    Case("invalid raise", 'invalid="raise" with a ZIP of "n/a"',
-         _frame(_with_column("zip", ["02134", "n/a"]), invalid="raise"), INPUT,
-         r"column 'zip' \(zip\): 1 value\(s\) are not a ZIP code \(row 1: 'n/a'\).*"
+    Case("invalid raise", 'invalid="raise" with a ZIP of "n.a."',
+         _frame(_with_column("zip", ["02134", "n.a."]), invalid="raise"), INPUT,
+         r"column 'zip' \(zip\): 1 value\(s\) are not a ZIP code \(row 1: 'n.a.'\).*"
          r"invalid='keep'"),
-    Case("invalid keep", 'a ZIP of "n/a" (invalid="keep")',
-         _frame(_with_column("zip", ["02134", "n/a"])), None,
+    Case("invalid keep", 'a ZIP of "n.a." (invalid="keep")',
+         _frame(_with_column("zip", ["02134", "n.a."])), None,
          r"values that cannot be normalised are sent as given.*'zip' \(zip\) 1 of 2.*"
          r"df.smartmatch.check\(\)", warns=WARNING, sends=True),
     # -- what the server answers ---------------------------------------------------------------

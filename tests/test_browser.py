@@ -417,7 +417,7 @@ def test_an_analysts_afternoon_in_a_real_browser(jupyterlab: str, tmp_path: Path
             stopping.get_by_role("button", name="Match", exact=True).click()
             expect(stopping).to_contain_text("poll(s)")
             _run_cell(page, 5)
-            expect(stopping).to_contain_text("the service is not running")
+            expect(stopping).to_contain_text(re.compile("service is not running", re.IGNORECASE))
             text = page.locator(".jp-Notebook").inner_text()
             assert "Errno" not in text
             assert "Traceback" not in text

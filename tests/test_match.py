@@ -262,7 +262,15 @@ def test_progress_can_be_a_callable(contacts: pd.DataFrame, service: LocalServic
     events: list[sm.ProgressEvent] = []
     contacts.smartmatch.match(**service.settings, progress=events.append)
     stages = [e.stage for e in events]
-    for stage in ["preparing", "uploading", "waiting", "downloading", "merging", "done"]:
+    for stage in [
+        "preparing",
+        "registering",
+        "uploading",
+        "waiting",
+        "downloading",
+        "merging",
+        "done",
+    ]:
         assert stage in stages
     uploaded = [e for e in events if e.stage == "uploading"][-1]
     assert uploaded.total

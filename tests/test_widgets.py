@@ -92,11 +92,11 @@ def test_choosing_an_identifier_takes_it_from_the_column_that_had_it(crm: pd.Dat
 def test_two_columns_for_one_identifier_disable_match_until_one_is_left_out(
     contacts: pd.DataFrame,
 ) -> None:
-    frame = contacts.head(20).assign(**{"Cell Phone": contacts["phone"].head(20)})
+    frame = contacts.head(20).assign(**{"Telephone": contacts["phone"].head(20)})
     form = MatchForm(frame)
     assert form.match_button.disabled
     conflict = (
-        "columns 'phone' and 'Cell Phone' are both sent as phone, and each identifier can "
+        "columns 'phone' and 'Telephone' are both sent as phone, and each identifier can "
         'come from one column only: choose "— not sent —" for all but one of them'
     )
     assert conflict in form.problems
@@ -105,7 +105,7 @@ def test_two_columns_for_one_identifier_disable_match_until_one_is_left_out(
     assert "Match is disabled until this is fixed: Columns &#x27;phone&#x27;" in (
         form._blockers.value
     )
-    assert form.match_button.tooltip.startswith("Disabled: columns 'phone' and 'Cell Phone'")
+    assert form.match_button.tooltip.startswith("Disabled: columns 'phone' and 'Telephone'")
     # While blocked, no call that would raise is shown as "the same in code".
     assert "df.smartmatch.match(" not in form._code.value
     form.mapping_controls["phone"].value = NOT_SENT
@@ -113,6 +113,19 @@ def test_two_columns_for_one_identifier_disable_match_until_one_is_left_out(
     assert not form.match_button.disabled
     assert form._blockers.value == ""
     assert "df.smartmatch.match(" in form._code.value
+
+
+def test_a_cell_and_a_home_phone_are_chosen_per_row_and_the_form_says_so(
+    contacts: pd.DataFrame,
+) -> None:
+    frame = contacts.head(20).rename(columns={"phone": "Home Phone"})
+    frame["Cell Phone"] = [None] * 10 + list(frame["Home Phone"][10:])
+    form = MatchForm(frame)
+    assert not form.problems
+    assert not form.match_button.disabled
+    shown = form._problems.value
+    assert "each row sends phone from &#x27;Cell Phone&#x27; (" in shown
+    assert "rows), else &#x27;Home Phone&#x27; (" in shown
 
 
 def test_leaving_every_column_out_disables_match(contacts: pd.DataFrame) -> None:
@@ -468,13 +481,14 @@ def test_a_stopped_service_is_said_to_be_not_running_at_the_next_poll(
     while form.running and "not running" not in seen and time.monotonic() < deadline + 30:
         seen = form._progress._detail.value
         time.sleep(0.02)
-    assert "the service is not running" in seen  # shown while the form tries again
+    assert "the service is not running or cannot be reached" in seen  # while it tries again
     assert "Errno" not in seen
     form.wait(60)
     assert form.state == "failed"
     message = form._message.value
-    assert "The SmartMatch service is not running: nothing answers at" in message
+    assert "The SmartMatch service is not running, or cannot be reached, at 127.0.0.1:" in message
     assert address in message
+    assert "the connection was refused" in message
     assert "Errno" not in message
     assert form.job is not None
     assert f"resume(&#x27;{form.job.filename}&#x27;, df)" in message  # the job is kept

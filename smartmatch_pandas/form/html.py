@@ -18,7 +18,15 @@ from ..job.handle import Job
 from ..preparation.normalize import decoded, normalize
 
 #: The stages a job goes through, as the form shows them.
-STAGES: Final = ("preparing", "uploading", "waiting", "downloading", "merging", "done")
+STAGES: Final = (
+    "preparing",
+    "registering",
+    "uploading",
+    "waiting",
+    "downloading",
+    "merging",
+    "done",
+)
 
 RED: Final = "#b3261e"
 
@@ -206,6 +214,8 @@ def labelled(w: Any, label: str, control: Any) -> Any:
 
 
 def stage_line(current: str | None) -> str:
+    if current == "connecting":  # retrying the connection, on the way to registering
+        current = "registering"
     index = STAGES.index(current) if current in STAGES else -1
     pills = []
     for i, stage in enumerate(STAGES):

@@ -448,7 +448,9 @@ class MatchForm:
             for p in report.problems
             if p not in attributed and p not in blockers and not p.startswith(_SHOWN_AS_BLOCKERS)
         ]
-        items = [(p, RED) for p in blockers] + [(p, AMBER) for p in notes]
+        items = [(p, RED) for p in blockers] + [(p, AMBER) for p in [*notes, *report.notes]]
+        # Where a row sends one of several columns: the order, and what each supplied.
+        items += [(f"each row sends {choice}", GREY) for choice in report.choices]
         self._problems.value = problems_html(items)
 
     def _draw_costs(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import AuthorizationError, OptionError, SmartMatchError, TransportError
+from ..errors import AuthorizationError, OptionError, SmartMatchError, UnreachableError
 from ..job.handle import Job
 from ..options import Option
 
@@ -46,10 +46,11 @@ def failure(exc: BaseException, job: Job | None, service: str) -> Failure:
             ask_for_key=True,
             resumable=resumable,
         )
-    if isinstance(exc, TransportError) and exc.not_running:
+    if isinstance(exc, UnreachableError):
         return Failure(
-            f"The SmartMatch service is not running: nothing answers at {service}. Start "
-            "the service again (or check base_url), then click Match." + pick_up,
+            f"The SmartMatch service is not running, or cannot be reached, at {exc.host} "
+            f"({service}): {_reason(exc)}. Start the service again (or check base_url), "
+            "then click Match." + pick_up,
             ask_for_key=False,
             resumable=resumable,
         )
@@ -61,6 +62,12 @@ def failure(exc: BaseException, job: Job | None, service: str) -> Failure:
     return Failure(
         f"Unexpected error ({type(exc).__name__}): {exc}", ask_for_key=False, resumable=False
     )
+
+
+def _reason(exc: UnreachableError) -> str:
+    """Why nothing answered, in the client's words (the part after the address)."""
+    head = exc.message.split("; nothing was sent", 1)[0]
+    return head.split(f"{exc.host}: ", 1)[-1]
 
 
 def _name(exc: BaseException) -> str | None:

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .._version import __version__
 from ..errors import OptionError
 from ..paths import configured_dir, user_cache_dir
-from ..private_files import write_private
+from ..private_files import make_private_dirs, write_private
 from .cache import ResultCache
 
 if TYPE_CHECKING:
@@ -264,11 +264,8 @@ class JobStore:
 
     @staticmethod
     def _make_private_dir(path: Path, *, chmod: bool) -> None:
-        # Missing parents too (~/.cache on a fresh account) are made 0700, as XDG asks:
-        # mkdir(parents=True) would make them with the umask's mode.
-        for folder in [*reversed(path.parents), path]:
-            if not folder.exists():
-                folder.mkdir(exist_ok=True, mode=0o700)
+        # Missing parents too (~/.cache on a fresh account) are made 0700, as XDG asks.
+        make_private_dirs(path)
         if chmod and os.name == "posix":
             path.chmod(0o700)
 

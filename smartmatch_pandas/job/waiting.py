@@ -40,6 +40,7 @@ from ..errors import (
     SmartMatchError,
     StorageError,
     TransportError,
+    UnreachableError,
     ValidationError,
 )
 from ..options import VIAS, Via
@@ -249,11 +250,7 @@ class Waiting:
                 filename=self.filename,
             )
         if self._state == "failed":
-            raise JobFailedError(
-                f"SmartMatch job {self.filename!r} failed at the service: {self._error}",
-                service_message=self._error,
-                filename=self.filename,
-            )
+            raise JobFailedError.at_service(self._error, filename=self.filename)
         if self._state != "uploaded" and not (channel == "sftp" and self._state == "ready"):
             return  # nothing to wait for (asked for by SFTP, a ready job is still fetched so)
         reporter.stage("waiting")
@@ -288,9 +285,11 @@ class Waiting:
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
                     raise
+                what = exc.message
+                if isinstance(exc, UnreachableError):
+                    what = f"the service is not running or cannot be reached: {what}"
                 trouble = (
-                    f"poll {failures} of {MAX_POLL_FAILURES} failed in a row, trying "
-                    f"again: {exc.message}"
+                    f"poll {failures} of {MAX_POLL_FAILURES} failed in a row, trying again: {what}"
                 )
             reporter.waiting(self._polls, None, trouble)
 

@@ -41,9 +41,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..identifiers import IDENTIFIERS, MATCH_CODE
-from ..private_files import write_private
+from ..private_files import make_private_dirs, write_private
 from . import faults as _faults
 from .faults import Faults
+from .journal import Journal
 from .matcher import Candidates, Matcher
 from .storage import ObjectStore
 from .voterfile import VoterFile
@@ -183,6 +184,49 @@ class ServiceJob:
     def upload_key(self) -> str:
         return f"uploads/{self.filename}"
 
+    def to_record(self) -> dict[str, Any]:
+        """The job as JSON for the journal; when it is ready is kept as wall-clock time,
+        since the monotonic clock starts again with the process."""
+        ready = self.ready_at
+        return {
+            "filename": self.filename,
+            "params": self.params,
+            "max_matches": self.max_matches,
+            "format": self.format,
+            "includes": sorted(self.includes),
+            "webhook": self.webhook,
+            "state": self.state,
+            "error": self.error,
+            "ready_wall": None if math.isinf(ready) else time.time() + ready - time.monotonic(),
+            "uploads": self.uploads,
+            "webhooks_sent": self.webhooks_sent,
+            "summary": self.summary,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ServiceJob:
+        """A job as :meth:`to_record` wrote it."""
+        ready_wall = record.get("ready_wall")
+        ready_at = (
+            math.inf
+            if ready_wall is None
+            else time.monotonic() + max(0.0, float(ready_wall) - time.time())
+        )
+        return cls(
+            filename=record["filename"],
+            params=dict(record.get("params", {})),
+            max_matches=int(record.get("max_matches", 1)),
+            format=str(record.get("format", "csv")),
+            includes=frozenset(record.get("includes", ())),
+            webhook=record.get("webhook"),
+            state=record.get("state", "registered"),
+            error=record.get("error"),
+            ready_at=ready_at,
+            uploads=int(record.get("uploads", 0)),
+            webhooks_sent=int(record.get("webhooks_sent", 0)),
+            summary=dict(record.get("summary", {})),
+        )
+
     @property
     def deliverable_key(self) -> str:
         return f"deliverables/{self.filename}/{_stem(self.filename)}.{_extension(self)}"
@@ -215,15 +259,18 @@ class SmartMatchService:
         matcher: Matcher,
         drop_folder: Path,
         faults: Faults | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.config = config
+        #: Where jobs are kept across restarts (a data folder), or None: in memory only.
+        self.journal = journal
         #: Faults to inject (:mod:`.faults`): none unless asked for.
         self.faults = faults if faults is not None else Faults()
         self.store = store
         self.voters = voters
         self.matcher = matcher
         self.drop_folder = drop_folder
-        self.drop_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.drop_folder)
         self.jobs: dict[str, ServiceJob] = {}
         self.stats: Counter[str] = Counter()
         # Re-entrant: the answers built under the lock count their errors too.
@@ -236,6 +283,23 @@ class SmartMatchService:
                 f"field {missing[0]!r} names {config.fields[missing[0]]!r}, which the voter file "
                 f"has not: use one of {', '.join(self._appendable.column_names)}"
             )
+        for record in journal.jobs() if journal is not None else ():
+            job = ServiceJob.from_record(record)
+            self.jobs[job.filename] = job
+
+    def resume_unfinished(self, base_url: str) -> int:
+        """Match again the jobs a stopped service left processing (their uploads are kept);
+        return how many. Called once the service answers at ``base_url``."""
+        with self._lock:
+            unfinished = [j for j in self.jobs.values() if j.state == "processing"]
+        for job in unfinished:
+            self._workers.submit(self._run, job, base_url, time.monotonic() + self.config.delay)
+        return len(unfinished)
+
+    def _keep(self, job: ServiceJob) -> None:
+        """Write ``job`` to the journal, if the service keeps one."""
+        if self.journal is not None:
+            self.journal.save_job(job.to_record())
 
     def close(self) -> None:
         """Stop taking work; wait for jobs under way."""
@@ -268,6 +332,7 @@ class SmartMatchService:
                 )
             self.jobs[job.filename] = job
             self.stats["registrations"] += 1
+            self._keep(job)
         url = self.store.presign(
             "PUT", job.upload_key, base_url, expired=self._fault("upload", "expired", job)
         )
@@ -327,6 +392,7 @@ class SmartMatchService:
                 return
             job.state = "processing"
             job.ready_at = math.inf
+            self._keep(job)
         self._workers.submit(self._run, job, base_url, time.monotonic() + self.config.delay)
 
     # -- processing ----------------------------------------------------------------
@@ -377,6 +443,7 @@ class SmartMatchService:
             job.error = error
             job.ready_at = ready_at if not error else 0.0
             self.stats["jobs_failed" if error else "jobs_done"] += 1
+            self._keep(job)
 
     def _process(self, job: ServiceJob) -> tuple[bytes, bytes, dict[str, Any]]:
         failure = self.faults.take("job", frozenset({"fail"}), job.filename)

@@ -13,7 +13,14 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import OptionError, ServiceError, SmartMatchError, StorageError, ValidationError
+from ..errors import (
+    OptionError,
+    ServiceError,
+    SmartMatchError,
+    StorageError,
+    UnreachableError,
+    ValidationError,
+)
 from ..files.spool import Spool
 from ..job.cache import CachedResult
 from ..job.handle import Job
@@ -21,7 +28,7 @@ from ..job.store import JobRecord, JobStore, cache_key
 from ..options import Format, InvalidPolicy, keywords_of
 from ..preparation.table import frame_upload
 from ..progress import ProgressArg, Reporter, reporting
-from ..wire.retry import is_expired_url, is_transient
+from ..wire.retry import Retrying, is_expired_url, is_transient, watching
 from ..wire.secrets import SecretURL
 from ..wire.webhook import WebhookReceiver
 from .plan import Plan, make_plan
@@ -182,7 +189,7 @@ def _earlier_job(
     )
     job = _job_from_record(record, df, plan)
     if job.state == "registered":
-        upload_job(job, body, reporter, reregister(job))
+        upload_job(job, body, reporter, reregister(job, reporter))
     if plan.receiver is not None and plan.receiver.knows(job.filename):
         plan.receiver.watch(job)
     return job
@@ -235,7 +242,7 @@ def _new_job(
         cache=plan.cache,
     )
     try:
-        url = register_job(job, on_refusal=lambda: _restore(store, filename, previous))
+        url = register_job(job, reporter, on_refusal=lambda: _restore(store, filename, previous))
         upload_job(job, body, reporter, url)
     except BaseException:
         if plan.receiver is not None:
@@ -266,10 +273,27 @@ def _restore(store: JobStore, filename: str, previous: JobRecord | None) -> None
         store.save(previous)
 
 
-def register_job(job: Job, on_refusal: Callable[[], None] | None = None) -> SecretURL:
-    """Register ``job`` (again); return its upload URL."""
+def register_job(
+    job: Job, reporter: Reporter, on_refusal: Callable[[], None] | None = None
+) -> SecretURL:
+    """Register ``job`` (again); return its upload URL.
+
+    ``on_refusal`` is called when the registration certainly did not happen (the
+    service refused it, or could not be reached at all), so that a new job's record
+    does not stay behind looking resumable.
+    """
+    reporter.stage("registering")
     try:
-        return job.client.register(job.options.params(job.filename))
+        with watching(lambda retrying: _show_retry(reporter, job, retrying)):
+            return job.client.register(job.options.params(job.filename))
+    except UnreachableError as exc:
+        if on_refusal is None:
+            raise _not_uploaded(exc, job, registered="may be registered") from None
+        on_refusal()
+        exc.filename = None  # no job was made: there is nothing to resume
+        raise exc.with_context(
+            advice="no job was recorded: run the match again once the service can be reached"
+        ) from None
     except ServiceError as exc:
         if is_transient(exc):
             raise _not_uploaded(exc, job, registered="may be registered") from None
@@ -281,10 +305,20 @@ def register_job(job: Job, on_refusal: Callable[[], None] | None = None) -> Secr
         raise _not_uploaded(exc, job, registered="may be registered") from None
 
 
-def reregister(job: Job) -> SecretURL:
+def _show_retry(reporter: Reporter, job: Job, retrying: Retrying) -> None:
+    """Show that the registration is being tried again, and why (the real stage)."""
+    if retrying.connecting:
+        reporter.stage("connecting")
+    reporter.note(
+        f"SmartMatch job {job.filename}: {retrying.reason} at {job.client.address}; "
+        f"trying again (retry {retrying.retry})"
+    )
+
+
+def reregister(job: Job, reporter: Reporter) -> SecretURL:
     """Register a job that was never uploaded again, under the same filename."""
     try:
-        return register_job(job)
+        return register_job(job, reporter)
     except ValidationError as exc:
         exc.with_context(
             advice=f"the service refuses to register {job.filename!r} again. If the upload in "

@@ -43,15 +43,26 @@ from ..errors import (
     ServiceError,
     StorageError,
     TransportError,
+    UnreachableError,
     ValidationError,
 )
-from .retry import DOWNLOAD_ATTEMPTS, REGISTER_ATTEMPTS, http_retry, pause, retry_after
+from .retry import (
+    DOWNLOAD_ATTEMPTS,
+    REGISTER_ATTEMPTS,
+    connection_failure,
+    http_retry,
+    pause,
+    retry_after,
+    why_not_connected,
+)
 from .secrets import SecretURL, install_log_redaction, redact, register_secret
 
 DEFAULT_BASE_URL: Final = "https://api.targetsmart.com/"
 #: The documented poll rate limit of the real service, in seconds.
 SERVICE_POLL_INTERVAL: Final = 30.0
 _REAL_HOSTS: Final = frozenset({"api.targetsmart.com"})
+#: The header (and its value) by which the local service says that it is the local one.
+LOCAL_SERVICE_HEADER: Final = ("X-SmartMatch-Service", "local")
 _BLOCK: Final = 1 << 20
 #: Seconds to connect, and to wait for each read of an answer.
 TIMEOUT: tuple[float, float] = (10.0, 120.0)
@@ -188,9 +199,9 @@ class SmartMatchClient:
         return urlsplit(self.base_url).hostname or ""
 
     @property
-    def _address(self) -> str:
-        """The API's host and port, as a person would check them."""
-        return urlsplit(self.base_url).netloc.rpartition("@")[2]
+    def address(self) -> str:
+        """The API's host and port, as said in messages (never a user name or password)."""
+        return _address(self.base_url)
 
     # -- the four exchanges ---------------------------------------------------
 
@@ -306,17 +317,20 @@ class SmartMatchClient:
                 with response:
                     body = b"".join(_blocks(response, self.timeout[1]))
             except _BODY_ERRORS as exc:
-                if attempt < attempts:
+                failure = connection_failure(exc) if response is None else None
+                if failure is not None:
+                    raise _unreachable(
+                        "the SmartMatch service", self.base_url, failure, filename
+                    ) from None
+                # Only an answer that broke off once begun: urllib3 has retried the rest.
+                if response is not None and attempt < attempts:
                     pause(attempt)
                     continue
-                if response is None:
-                    what = f"could not reach the SmartMatch service at {self._address}"
-                    raise TransportError(
-                        _unreached(what, exc),
-                        filename=filename,
-                        not_running=_caused_by(exc, ConnectionRefusedError),
-                    ) from None
-                what = f"the answer of the SmartMatch service at {self.host} broke off"
+                what = (
+                    f"could not reach the SmartMatch service at {self.host}"
+                    if response is None
+                    else f"the answer of the SmartMatch service at {self.host} broke off"
+                )
                 raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
             return _read_api_answer(response, body, path, filename)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -338,6 +352,9 @@ class SmartMatchClient:
         try:
             response = self._storage.request(method, url.reveal(), timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
+            failure = connection_failure(exc)
+            if failure is not None:
+                raise _unreachable("storage", url.reveal(), failure, filename) from None
             raise TransportError(
                 f"the {'upload' if method == 'PUT' else 'download'} to storage at {url.host} "
                 f"failed: {_describe(exc)}",
@@ -466,7 +483,9 @@ def _read_api_answer(
         )
     error = answer.get("error")
     if error:
-        raise _service_error(redact(str(error)), status, path, filename)
+        name, value = LOCAL_SERVICE_HEADER
+        local = response.headers.get(name) == value
+        raise _service_error(redact(str(error)), status, path, filename, local=local)
     if status >= 300:
         raise ServiceError(
             f"the service answered {path} with HTTP {status} and no error message",
@@ -476,25 +495,26 @@ def _read_api_answer(
     return answer
 
 
-def _service_error(message: str, status: int, path: str, filename: str | None) -> ServiceError:
+_KEY_HINTS: Final = {
+    False: " (check the API key, and that SmartMatch is provisioned for it)",
+    True: " (a local service: use the key it was started with, by re-running the `export` "
+    "lines `smartmatch-pandas serve` printed, or LocalService.settings; `serve --api-key` "
+    "or --data-dir keeps one key across restarts)",
+}
+
+
+def _service_error(
+    message: str, status: int, path: str, filename: str | None, *, local: bool = False
+) -> ServiceError:
     for prefix, cls in _ERROR_KINDS:
         if message.startswith(prefix):
-            hint = (
-                " (check the API key, and that SmartMatch is provisioned for it)"
-                if cls is AuthorizationError
-                else ""
-            )
+            hint = _KEY_HINTS[local] if cls is AuthorizationError else ""
             return cls(
                 f"{message}{hint}", status=status, service_message=message, filename=filename
             )
     # Only an answered poll says the job failed: an error status is the service's own trouble.
     if path.endswith("poll") and status < 300:
-        return JobFailedError(
-            f"the job failed at the service: {message}",
-            status=status,
-            service_message=message,
-            filename=filename,
-        )
+        return JobFailedError.at_service(message, filename=filename, status=status)
     return ServiceError(
         f"the service reported: {message} (HTTP {status})",
         status=status,
@@ -517,35 +537,42 @@ def _s3_error(response: requests.Response) -> tuple[str | None, str | None]:
     return found.get("Code"), redact(message) if message else None
 
 
-def _unreached(what: str, exc: BaseException) -> str:
-    """Why a request reached nothing, in words: a refused connection means no service runs
-    at that address (said without the errno); anything else is described."""
-    if _caused_by(exc, ConnectionRefusedError):
-        return (
-            f"{what}: the service is not running (nothing answers at that address); "
-            "start it, or check base_url"
+_LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _address(url: str) -> str:
+    """The host and port of ``url``: what a message may name of it."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def is_loopback(base_url: str) -> bool:
+    """Whether ``base_url`` names this machine (where the local service runs)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host in _LOOPBACK or host.startswith("127.")
+
+
+def _unreachable(
+    what: str, url: str, failure: BaseException, filename: str | None
+) -> UnreachableError:
+    """No connection to ``url`` could be made: said with its host alone, and what to check."""
+    address = _address(url)
+    if what == "storage":
+        hint = "check the network"
+    elif is_loopback(url):
+        hint = (
+            "is the local service running? Start it with `smartmatch-pandas serve` and use the "
+            "base URL it prints"
         )
-    return f"{what}: {_describe(exc)}"
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: set[int] = set()
-    stack: list[object] = [exc]
-    while stack:
-        current = stack.pop()
-        if not isinstance(current, BaseException) or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, kind):
-            return True
-        # requests and urllib3 wrap the socket's error as a cause, a context or an argument.
-        stack += [
-            current.__cause__,
-            current.__context__,
-            *current.args,
-            getattr(current, "reason", None),
-        ]
-    return False
+    else:
+        hint = "check the base URL (base_url= or SMARTMATCH_BASE_URL) and the network"
+    return UnreachableError(
+        f"could not connect to {what} at {address}: {why_not_connected(failure)}; "
+        f"nothing was sent. {hint[0].upper()}{hint[1:]}",
+        host=address,
+        filename=filename,
+    )
 
 
 def _describe(exc: BaseException) -> str:
