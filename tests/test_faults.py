@@ -202,12 +202,12 @@ def test_register_failing_for_good_leaves_a_job_to_resume(
 
 @proves(
     "register:status=403",
-    "AuthorizationError naming the job: check the API key; nothing was registered, "
+    "AuthorizationError naming the job: use the local service's key; nothing was registered, "
     "so nothing is offered to resume",
 )
 def test_register_403_is_an_authorization_error(faulty: LocalService, frame: pd.DataFrame) -> None:
     faulty.inject("register:status=403")
-    with pytest.raises(sm.AuthorizationError, match="check the API key") as caught:
+    with pytest.raises(sm.AuthorizationError, match="use the key it was started with") as caught:
         match(faulty, frame)
     assert re.search(r"job 'sm_\w+' was not registered", str(caught.value))
     assert caught.value.filename is None
@@ -349,14 +349,16 @@ def test_poll_refused_for_good_stops_resumable(
     stopped(faulty, caught.value, frame, expected, says="sooner")
 
 
-@proves("poll:status=403", "AuthorizationError naming the job: check the API key; resumable")
+@proves(
+    "poll:status=403", "AuthorizationError naming the job: use the local service's key; resumable"
+)
 def test_poll_403_stops_resumable(
     faulty: LocalService, frame: pd.DataFrame, expected: pd.DataFrame
 ) -> None:
     faulty.inject("poll:status=403")
     with pytest.raises(sm.AuthorizationError) as caught:
         match(faulty, frame)
-    stopped(faulty, caught.value, frame, expected, says="check the API key")
+    stopped(faulty, caught.value, frame, expected, says="use the key it was started with")
 
 
 @proves("poll:drop,times=2", "counted as a failed poll; polls again after the interval")

@@ -77,7 +77,7 @@ def _control(w: Any, option: Option, value: Any) -> Any:
         )
     elif form.kind == "text":
         control = w.Text(
-            value=value or "",
+            value="" if value is None else str(value),
             placeholder=form.caption,
             layout=w.Layout(width=_wider(form.width)),
             **labelled,
@@ -103,10 +103,28 @@ def typed_options() -> tuple[Option, ...]:
 
 
 def option_rows(w: Any, controls: Mapping[str, Any], field_errors: Mapping[str, Any]) -> list[Any]:
+    """The options' rows: the main ones, then the advanced ones folded in one section."""
+    main = [o for o in FORM_OPTIONS if o.form is not None and not o.form.group]
+    advanced = [o for o in FORM_OPTIONS if o.form is not None and o.form.group == "advanced"]
+    rows = _rows(w, main, controls, field_errors)
+    if advanced:
+        section = w.Accordion(children=[w.VBox(_rows(w, advanced, controls, field_errors))])
+        section.set_title(0, "advanced: search radius, notification, audience, profile")
+        section.selected_index = None
+        rows.append(section)
+    return rows
+
+
+def _rows(
+    w: Any,
+    options: list[Option],
+    controls: Mapping[str, Any],
+    field_errors: Mapping[str, Any],
+) -> list[Any]:
     """The options' rows: each control with its label (checkboxes of one label together,
     under it), then the line for the field's error, if it has one."""
     rows = []
-    for label, group in itertools.groupby(FORM_OPTIONS, key=lambda o: o.form and o.form.label):
+    for label, group in itertools.groupby(options, key=lambda o: o.form and o.form.label):
         members = list(group)
         if len(members) == 1 and members[0].form and members[0].form.kind != "checkbox":
             control = controls[members[0].name]  # its own description is its label
@@ -128,8 +146,22 @@ def chosen_values(controls: Mapping[str, Any]) -> dict[str, Any]:
 
 def _value(option: Option, control: Any) -> Any:
     if option.form is not None and option.form.kind == "text":
-        return control.value.strip() or None
+        return typed_value(option, control.value)
     return control.value
+
+
+def typed_value(option: Option, text: str) -> Any:
+    """What the text typed for ``option`` stands for: None when blank, a number in a
+    number field when it reads as one (else the text, which its rule then refuses)."""
+    text = text.strip()
+    if not text:
+        return None
+    if option.form is not None and option.form.number:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return text
 
 
 def chosen_costs(controls: Mapping[str, Any]) -> list[str]:

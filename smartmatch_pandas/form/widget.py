@@ -46,6 +46,7 @@ from .controls import (
     option_controls,
     option_rows,
     typed_options,
+    typed_value,
 )
 from .html import (
     AMBER,
@@ -327,7 +328,7 @@ class MatchForm:
 
     def _field_error(self, option: Option) -> str:
         """What is wrong with the value typed for ``option``, in words ("" when nothing is)."""
-        return field_problem(option, self.controls[option.name].value)
+        return field_problem(option, typed_value(option, self.controls[option.name].value))
 
     def _mapping_blockers(self, report: CheckReport) -> list[str]:
         """What in the mapping or the data would make ``submit()`` refuse the frame."""

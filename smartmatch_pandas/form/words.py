@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import AuthorizationError, OptionError, SmartMatchError, UnreachableError
+from ..errors import (
+    AuthorizationError,
+    OptionError,
+    SmartMatchError,
+    TransportError,
+    UnreachableError,
+)
 from ..job.handle import Job
 from ..options import Option
 
@@ -46,11 +52,17 @@ def failure(exc: BaseException, job: Job | None, service: str) -> Failure:
             ask_for_key=True,
             resumable=resumable,
         )
+    if isinstance(exc, TransportError) and exc.not_running:
+        return Failure(
+            f"The SmartMatch service is not running: nothing answers at {service}. Start "
+            "the service again (or check base_url), then click Match." + pick_up,
+            ask_for_key=False,
+            resumable=resumable,
+        )
     if isinstance(exc, UnreachableError):
         return Failure(
-            f"The SmartMatch service is not running, or cannot be reached, at {exc.host} "
-            f"({service}): {_reason(exc)}. Start the service again (or check base_url), "
-            "then click Match." + pick_up,
+            f"The SmartMatch service cannot be reached at {exc.host}: {_reason(exc)}. Check "
+            "base_url and the network, then click Match." + pick_up,
             ask_for_key=False,
             resumable=resumable,
         )
@@ -88,10 +100,11 @@ def earlier_instead(job: Job, typed: str) -> str:
     )
 
 
-def field_problem(option: Option, typed: str) -> str:
-    """What is wrong with ``typed`` into ``option``'s field, in plain words ("" if nothing)."""
+def field_problem(option: Option, value: object) -> str:
+    """What is wrong with ``value``, typed into ``option``'s field, in plain words ("" if
+    nothing is)."""
     try:
-        option.checked(typed.strip() or None)
+        option.checked(value)
     except OptionError as exc:
         plain = option.form.problem if option.form is not None else ""
         return plain or str(exc)
