@@ -655,3 +655,28 @@ def test_the_wait_is_a_moving_stripe_not_a_full_bar() -> None:
     assert "the service is not running" in view._detail.value
     view.draw(ProgressEvent("downloading", done=1, total=2))
     assert view._bar.layout.display == ""
+
+
+def test_an_unreachable_service_is_told_apart_from_a_stopped_one() -> None:
+    from smartmatch_pandas.errors import UnreachableError
+    from smartmatch_pandas.form.words import failure
+
+    stopped = UnreachableError(
+        "could not connect to the SmartMatch service at 127.0.0.1:8080: the connection was "
+        "refused (nothing listens at that port); nothing was sent. Is the local service running?",
+        host="127.0.0.1:8080",
+        not_running=True,
+    )
+    said = failure(stopped, None, "http://127.0.0.1:8080/")
+    assert said.text.startswith("The SmartMatch service is not running: nothing answers at")
+    assert not said.resumable
+    lost = UnreachableError(
+        "could not connect to the SmartMatch service at api.example.org: the name does not "
+        "resolve; nothing was sent. Check the base URL",
+        host="api.example.org",
+    )
+    said = failure(lost, None, "https://api.example.org/")
+    assert said.text.startswith(
+        "The SmartMatch service cannot be reached at api.example.org: the name does not resolve."
+    )
+    assert "resume" not in said.text
