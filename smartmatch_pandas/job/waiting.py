@@ -41,6 +41,7 @@ from ..errors import (
     SmartMatchError,
     StorageError,
     TransportError,
+    UnreachableError,
     ValidationError,
 )
 from ..options import VIAS, Via
@@ -313,9 +314,12 @@ class Waiting:
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
                     raise
+                what = exc.message
+                if isinstance(exc, UnreachableError):
+                    state = "is not running" if exc.not_running else "cannot be reached"
+                    what = f"the service {state}: {what}"
                 trouble = (
-                    f"poll {failures} of {MAX_POLL_FAILURES} failed in a row, trying "
-                    f"again: {exc.message}"
+                    f"poll {failures} of {MAX_POLL_FAILURES} failed in a row, trying again: {what}"
                 )
             reporter.waiting(self._polls, None, trouble)
 
