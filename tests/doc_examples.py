@@ -15,8 +15,8 @@ local service's variables exported). HTML comments right before a block say more
     what it printed (stdout, stderr, warnings as ``Category: message``) and, with
     ``raises``, its error as ``ErrorName: message``.
 ``<!-- raises: ErrorName -->``
-    The Python block must raise this error (the shell block: exit non-zero); what it
-    says is its output.
+    The Python block must raise this error, and what it says is its output; a shell
+    block must exit non-zero (``<!-- raises: exit status 2 -->``: with that status).
 
 A quoted output is compared line by line once both are normalised (the parts that vary
 from run to run: job filenames, timestamps, ports, keys, temporary paths, durations): each
@@ -259,8 +259,15 @@ def _run_shell(block: Block, run: PageRun) -> str:
         timeout=300,
     )
     output = done.stdout + done.stderr
-    if (done.returncode != 0) != bool(block.raises):
-        said = f"exit status {done.returncode}" + (" (a failure was expected)" * bool(block.raises))
+    expected = re.fullmatch(r"exit status (\d+)", block.raises or "")
+    if expected is not None:
+        failed_as_said = done.returncode == int(expected.group(1))
+    else:
+        failed_as_said = (done.returncode != 0) == bool(block.raises)
+    if not failed_as_said:
+        said = f"exit status {done.returncode}" + (
+            f" ({block.raises} expected)" * bool(block.raises)
+        )
         raise AssertionError(f"{block.where}: {said}:\n{block.source}\n{output}")
     return output
 
