@@ -15,8 +15,11 @@ local service's variables exported). HTML comments right before a block say more
     what it printed (stdout, stderr, warnings as ``Category: message``) and, with
     ``raises``, its error as ``ErrorName: message``.
 ``<!-- raises: ErrorName -->``
-    The Python block must raise this error, and what it says is its output; a shell
-    block must exit non-zero (``<!-- raises: exit status 2 -->``: with that status).
+    The Python block must raise this error (or one of its kind), and what it says is its
+    output; a shell block must exit non-zero (``<!-- raises: exit status 2 -->``: with
+    that status).
+
+A ``console`` block quotes its own output: its lines that do not start with ``$ ``.
 
 A quoted output is compared line by line once both are normalised (the parts that vary
 from run to run: job filenames, timestamps, ports, keys, temporary paths, durations): each
@@ -97,7 +100,9 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+        """``page:line``, the page named from the repository's root when it is in it."""
+        page = self.page.relative_to(ROOT) if self.page.is_relative_to(ROOT) else self.page
+        return f"{page}:{self.line}"
 
 
 def blocks(page: Path) -> list[Block]:
@@ -232,8 +237,9 @@ def _run_python(block: Block, run: PageRun) -> str:
         try:
             exec(code, run.namespace)
         except Exception as exc:
-            if block.raises and type(exc).__name__ == block.raises:
-                out.write(f"\n{type(exc).__name__}: {exc}\n")
+            # The error's family as the docs name it: a subclass raised is one of its kind.
+            if block.raises and block.raises in {kind.__name__ for kind in type(exc).__mro__}:
+                out.write(f"\n{block.raises}: {exc}\n")
             else:
                 detail = "".join(traceback.format_exception(exc, limit=-3))
                 raise AssertionError(f"{block.where} failed:\n{block.source}\n{detail}") from None
@@ -272,23 +278,32 @@ def _run_shell(block: Block, run: PageRun) -> str:
     return output
 
 
+def _compare(block: Block, quoted: str, ran: str) -> None:
+    lost = missing_lines(quoted, ran)
+    if lost:
+        raise AssertionError(
+            f"{block.where}: the quoted output no longer matches what runs; the first "
+            f"line not found (normalised):\n  {lost[0]}\nwhat ran (normalised):\n"
+            + "\n".join(f"  {line}" for line in _lines(ran))
+        )
+
+
 def run_block(block: Block, run: PageRun) -> None:
     """Run ``block`` in ``run`` (or compare it, when it is a quoted output)."""
     if block.not_run is not None:
         return
     if block.kind == "output":
-        lost = missing_lines(block.source, run.output)
-        if lost:
-            raise AssertionError(
-                f"{block.where}: the quoted output no longer matches what runs; the first "
-                f"line not found (normalised):\n  {lost[0]}\nwhat ran (normalised):\n"
-                + "\n".join(f"  {line}" for line in _lines(run.output))
-            )
+        _compare(block, block.source, run.output)
         return
     if block.kind == "python":
         run.output = _run_python(block, run)
     elif block.kind == "shell":
         run.output = _run_shell(block, run)
+        if block.language == "console":  # its own lines without "$ " are its output
+            quoted = "\n".join(
+                line for line in block.source.splitlines() if not line.startswith("$ ")
+            )
+            _compare(block, quoted, run.output)
     else:
         return
     run.ran.append(block.where)
