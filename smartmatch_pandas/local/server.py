@@ -439,7 +439,10 @@ class LocalService:
         The key it accepts: by default ``SMARTMATCH_LOCAL_API_KEY``, else the key kept
         in ``data_dir`` (when one is given), else a new random one (kept there).
     poll_interval
-        Seconds the poll endpoint enforces between polls of one filename.
+        Seconds the poll endpoint enforces between polls under the key.
+    poll_scope
+        ``"key"`` (the default): the poll limit counts every poll under the API key,
+        as TargetSmart's gateway is taken to; ``"filename"``: each job's polls apart.
     delay
         Seconds from an upload to its deliverable being ready.
     voters
@@ -498,6 +501,7 @@ class LocalService:
         port: int = 0,
         api_key: str | None = None,
         poll_interval: float = 30.0,
+        poll_scope: Literal["key", "filename"] = "key",
         delay: float = 0.0,
         voters: int | VoterFile = 200_000,
         seed: int = 0,
@@ -527,6 +531,7 @@ class LocalService:
         self.config = ServiceConfig(
             api_key=self.api_key,
             poll_interval=poll_interval,
+            poll_scope=poll_scope,
             delay=delay,
             legacy_filenames=legacy_filenames,
             error_status=error_status,
