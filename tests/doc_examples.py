@@ -22,7 +22,7 @@ local service's variables exported). HTML comments right before a block say more
 A ``console`` block quotes its own output: its lines that do not start with ``$ ``.
 
 A quoted output is compared line by line once both are normalised (the parts that vary
-from run to run: job filenames, timestamps, ports, keys, temporary paths, durations): each
+from run to run: job filenames, timestamps, ports, keys, ids, temporary paths, durations): each
 quoted line must appear in what ran, in the same order; ``...`` in a quoted line stands
 for any text. Lines that ran but are not quoted (progress bars) are allowed.
 
@@ -71,7 +71,7 @@ NOT_CODE = frozenset({"", "text", "json", "csv", "toml", "yaml", "ini", "diff", 
 _MARKER = re.compile(r"<!--\s*(not-run|output|raises)\s*(?::\s*(.*?))?\s*-->", re.DOTALL)
 
 #: The job filename the docs write for "the job you just submitted": a block that names
-#: it runs with the filename of the latest job in the page's job store instead.
+#: it runs with the filename of the latest job the page sent for its ``df`` instead.
 PLACEHOLDER_FILENAME = "sm_20261128_101500_3f9a1c7d2e"
 
 
@@ -156,6 +156,7 @@ _VARYING = (
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?"), "TIMESTAMP"),
     (re.compile(r"\b(127\.0\.0\.1|localhost):\d+"), r"\1:PORT"),
     (re.compile(r"\blocal-[A-Za-z0-9_-]{8,}"), "local-KEY"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "UUID"),
     (re.compile(r"(?<![\w.])/(?:tmp|var|private|home|root)/[^\s'\"]*"), "PATH"),
     (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|s)\b"), "DURATION"),
 )
@@ -201,17 +202,22 @@ class PageRun:
     ran: list[str] = field(default_factory=list)
 
 
-def _latest_job() -> str | None:
+def _latest_job(rows: int | None) -> str | None:
+    """The latest job sent of ``rows`` rows (the page's ``df``), else the latest of all."""
     listing = smartmatch_pandas.jobs()
     if listing.empty:
         return None
-    return str(listing.sort_values("submitted").iloc[-1]["filename"])
+    listing = listing.sort_values("submitted")
+    of_df = listing[listing["rows"] == rows]
+    return str((of_df if not of_df.empty else listing).iloc[-1]["filename"])
 
 
-def _with_latest_job(source: str) -> str:
+def _with_latest_job(source: str, run: PageRun) -> str:
     if PLACEHOLDER_FILENAME not in source:
         return source
-    latest = _latest_job()  # none yet: the name is left (in a comment, it is harmless)
+    df = run.namespace.get("df")
+    latest = _latest_job(len(df) if isinstance(df, pd.DataFrame) else None)
+    # None sent yet: the name is left as it is (in a comment, it is harmless).
     return source if latest is None else source.replace(PLACEHOLDER_FILENAME, latest)
 
 
@@ -232,7 +238,7 @@ def _captured() -> Iterator[io.StringIO]:
 
 
 def _run_python(block: Block, run: PageRun) -> str:
-    code = compile(_with_latest_job(block.source), block.where, "exec")
+    code = compile(_with_latest_job(block.source, run), block.where, "exec")
     with _captured() as out:
         try:
             exec(code, run.namespace)
@@ -257,7 +263,7 @@ def _shell_source(block: Block) -> str:
 
 def _run_shell(block: Block, run: PageRun) -> str:
     done = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", _with_latest_job(_shell_source(block))],
+        ["bash", "-e", "-o", "pipefail", "-c", _with_latest_job(_shell_source(block), run)],
         cwd=run.folder,
         env=run.environment,
         capture_output=True,

@@ -132,11 +132,12 @@ def test_a_changed_message_is_caught() -> None:
 def test_the_varying_parts_are_normalised() -> None:
     text = normalise(
         "job sm_20261205_171500_0123456789 at http://127.0.0.1:41234/ key local-abcdefgh1234 "
-        "saved 2026-12-05T17:15:00+00:00 in /tmp/pytest-1/x.csv after 0.84 s"
+        "saved 2026-12-05T17:15:00+00:00 in /tmp/pytest-1/x.csv after 0.84 s; "
+        "gateway_id b77827a3-2368-4a3d-9d0c-0a1066cb10f5"
     )
     assert text == (
         "job sm_FILENAME at http://127.0.0.1:PORT/ key local-KEY "
-        "saved TIMESTAMP in PATH after DURATION"
+        "saved TIMESTAMP in PATH after DURATION; gateway_id UUID"
     )
 
 
