@@ -166,7 +166,7 @@ def _package_windows() -> frozenset[tuple[str, ...]]:
     """Every run of three words in the package's string constants (an f-string's
     formatted values break runs, as its literal parts are constants of their own)."""
     found: set[tuple[str, ...]] = set()
-    for module in (ROOT / "smartmatch_pandas").rglob("*.py"):
+    for module in Path(sm.__file__).parent.rglob("*.py"):  # installed, or the working tree
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 found |= _windows(node.value)
