@@ -45,7 +45,9 @@ def test_a_refused_registration_is_a_validation_error(
     with pytest.raises(sm.ValidationError, match="already been submitted") as caught:
         other.smartmatch.match(filename="used_once", **settings)
     assert caught.value.service_message.startswith("Validation Error:")
-    assert caught.value.filename == "used_once"
+    # Named, but not offered to resume: the job of that name holds other data.
+    assert "'used_once'" in str(caught.value)
+    assert not caught.value.resumable
 
 
 class _Broken:

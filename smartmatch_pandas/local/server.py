@@ -89,7 +89,21 @@ def default_matcher(voters: VoterFile) -> LinkageMatcher:
 
 class PortInUseError(OSError):
     """The local service could not listen where it was asked to: the port is taken by
-    another program (often another ``smartmatch-pandas serve``), or not allowed."""
+    another program (often another ``smartmatch-pandas serve``), or not allowed.
+
+    Attributes
+    ----------
+    what
+        ``"service"`` or ``"SFTP drop"``: which of the two could not listen.
+    address
+        ``host:port``.
+    reason
+        Why, in a few words.
+    """
+
+    def __init__(self, message: str, *, what: str, address: str, reason: str) -> None:
+        super().__init__(message)
+        self.what, self.address, self.reason = what, address, reason
 
 
 def _listen_error(exc: OSError, what: str, host: str, port: int) -> OSError:
@@ -103,7 +117,10 @@ def _listen_error(exc: OSError, what: str, host: str, port: int) -> OSError:
         reason = exc.strerror or str(exc)
     error = PortInUseError(
         f"the local {what} cannot listen on {where}: {reason}; choose another port "
-        "(0 picks a free one)"
+        "(0 picks a free one)",
+        what=what,
+        address=where,
+        reason=reason,
     )
     error.errno = exc.errno  # as the failure to bind said, for code that tells errors apart
     return error
@@ -439,7 +456,10 @@ class LocalService:
         The key it accepts: by default ``SMARTMATCH_LOCAL_API_KEY``, else the key kept
         in ``data_dir`` (when one is given), else a new random one (kept there).
     poll_interval
-        Seconds the poll endpoint enforces between polls of one filename.
+        Seconds the poll endpoint enforces between polls under the key.
+    poll_scope
+        ``"key"`` (the default): the poll limit counts every poll under the API key,
+        as TargetSmart's gateway is taken to; ``"filename"``: each job's polls apart.
     delay
         Seconds from an upload to its deliverable being ready.
     voters
@@ -498,6 +518,7 @@ class LocalService:
         port: int = 0,
         api_key: str | None = None,
         poll_interval: float = 30.0,
+        poll_scope: Literal["key", "filename"] = "key",
         delay: float = 0.0,
         voters: int | VoterFile = 200_000,
         seed: int = 0,
@@ -527,6 +548,7 @@ class LocalService:
         self.config = ServiceConfig(
             api_key=self.api_key,
             poll_interval=poll_interval,
+            poll_scope=poll_scope,
             delay=delay,
             legacy_filenames=legacy_filenames,
             error_status=error_status,

@@ -22,6 +22,7 @@ from ..errors import (
     ValidationError,
 )
 from ..files.spool import Spool
+from ..job.cache import CachedResult
 from ..job.handle import Job
 from ..job.store import JobRecord, JobStore, cache_key
 from ..options import Format, InvalidPolicy, keywords_of
@@ -44,6 +45,11 @@ def submit(
     include_voip: bool = False,
     webhook: str | WebhookReceiver | None = None,
     filename: str | None = None,
+    search_radius: float | None = None,
+    notification_email: str | None = None,
+    mbp_onboarding: bool = False,
+    digital_audience_name: str | None = None,
+    profile_id: str | None = None,
     columns: Mapping[Hashable, str | None] | None = None,
     invalid: InvalidPolicy = "keep",
     api_key: str | None = None,
@@ -106,36 +112,55 @@ def submit_body(
     return job
 
 
-def _earlier_job(
-    df: pd.DataFrame | None, rows: int, plan: Plan, key: str, body: Spool, reporter: Reporter
-) -> Job | None:
-    """The job that matched, or is matching, the same data with the same options."""
-    cached = plan.store.results.load(key) if plan.cache else None
-    if cached is not None:
-        reporter.note(
-            f"SmartMatch job {cached.filename}: the same data with the same options was "
-            f"matched before (saved {cached.saved_at}); using that result, with no request "
-            "to the service. refresh=True matches again."
-        )
-        return Job.from_cached(
-            cached,
-            plan.client,
-            options=dataclasses.replace(plan.options, filename=cached.filename),
-            mapping=plan.mapping,
-            rows=rows,
-            poll_interval=plan.poll_interval,
-            frame=df,
-            cache_key=key,
-        )
-    record = plan.store.pending(key)
-    if record is None:
-        return None
-    reporter.note(
-        f"SmartMatch job {record.filename}: the same data with the same options was "
-        f"submitted at {record.submitted_at} and has not finished; picking it up rather than "
-        "paying twice. refresh=True submits anew."
+def earlier_job(df: pd.DataFrame, **settings: Any) -> Job | None:
+    """The job that matched, or is matching, ``df`` with these :func:`submit` keywords,
+    found in the result cache and the job store without a request; None if there is none.
+
+    A face shows it for a frame it is given (the form does, when its cell is run
+    again); :func:`submit` would return the same job.
+
+    Raises
+    ------
+    OptionError, InputError
+        A keyword breaks its rule, or the frame cannot be matched.
+    """
+    plan = make_plan(df, settings)
+    body, presence = frame_upload(df, plan.mapping, plan.invalid)
+    with body:
+        key = cache_key(plan.client.base_url, body.fingerprint, plan.options)
+        cached = _cached(plan, key)
+        record = None if cached is not None else plan.store.pending(key)
+        if cached is not None:
+            job = _job_from_cache(cached, df, len(df), plan, key)
+        elif record is not None and record.state != "registered":
+            job = _job_from_record(record, df, plan)
+        else:
+            return None
+    job.keep_presence(presence)
+    return job
+
+
+def _cached(plan: Plan, key: str) -> CachedResult | None:
+    return plan.store.results.load(key) if plan.cache else None
+
+
+def _job_from_cache(
+    cached: CachedResult, df: pd.DataFrame | None, rows: int, plan: Plan, key: str
+) -> Job:
+    return Job.from_cached(
+        cached,
+        plan.client,
+        options=dataclasses.replace(plan.options, filename=cached.filename),
+        mapping=plan.mapping,
+        rows=rows,
+        poll_interval=plan.poll_interval,
+        frame=df,
+        cache_key=key,
     )
-    job = Job.from_record(
+
+
+def _job_from_record(record: JobRecord, df: pd.DataFrame | None, plan: Plan) -> Job:
+    return Job.from_record(
         record,
         plan.client,
         plan.store,
@@ -143,6 +168,31 @@ def _earlier_job(
         poll_interval=plan.poll_interval,
         cache=plan.cache and record.cache,
     )
+
+
+def _earlier_job(
+    df: pd.DataFrame | None, rows: int, plan: Plan, key: str, body: Spool, reporter: Reporter
+) -> Job | None:
+    """The job that matched, or is matching, the same data with the same options."""
+    cached = _cached(plan, key)
+    if cached is not None:
+        reporter.note(
+            f"SmartMatch job {cached.filename}: the same data with the same options was "
+            f"matched before (saved {cached.saved_at}); using that result, with no request "
+            "to the service. refresh=True matches again.",
+            kind="earlier",
+        )
+        return _job_from_cache(cached, df, rows, plan, key)
+    record = plan.store.pending(key)
+    if record is None:
+        return None
+    reporter.note(
+        f"SmartMatch job {record.filename}: the same data with the same options was "
+        f"submitted at {record.submitted_at} and has not finished; picking it up rather than "
+        "paying twice. refresh=True submits anew.",
+        kind="earlier",
+    )
+    job = _job_from_record(record, df, plan)
     if job.state == "registered":
         upload_job(job, body, reporter, reregister(job, reporter))
     if plan.receiver is not None and plan.receiver.knows(job.filename):
@@ -252,9 +302,10 @@ def register_job(
     except ServiceError as exc:
         if is_transient(exc):
             raise _not_uploaded(exc, job, registered="may be registered") from None
-        if on_refusal is not None:
-            on_refusal()
-        raise
+        if on_refusal is None:
+            raise
+        on_refusal()  # refused: no job was registered, so none is offered to resume
+        raise exc.not_registered() from None
     except SmartMatchError as exc:
         raise _not_uploaded(exc, job, registered="may be registered") from None
 

@@ -19,10 +19,14 @@ byte by byte cannot hold a call for ever.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
+import math
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Final
@@ -37,14 +41,20 @@ from .. import clock as clocks
 from .._version import __version__
 from ..errors import (
     AuthorizationError,
+    InternalError,
     JobFailedError,
+    JobInternalError,
+    JobQueryError,
     OptionError,
+    QueryError,
     RateLimitError,
     ServiceError,
+    SmartMatchError,
     StorageError,
     TransportError,
     UnreachableError,
     ValidationError,
+    warn,
 )
 from .retry import (
     DOWNLOAD_ATTEMPTS,
@@ -203,6 +213,11 @@ class SmartMatchClient:
         """The API's host and port, as said in messages (never a user name or password)."""
         return _address(self.base_url)
 
+    def key_fingerprint(self, salt: bytes) -> str:
+        """A fingerprint of the API key, keyed with ``salt``: the same key gives the same
+        fingerprint under the same salt, and nothing of the key can be read from it."""
+        return hmac.new(salt, self._api_key.encode(), hashlib.sha256).hexdigest()[:24]
+
     # -- the four exchanges ---------------------------------------------------
 
     def register(self, params: Mapping[str, str]) -> SecretURL:
@@ -217,6 +232,9 @@ class SmartMatchClient:
         answer = self._call(
             self._api, "service/smartmatch", params, filename, attempts=REGISTER_ATTEMPTS
         )
+        echoed = answer.get("input")
+        if isinstance(echoed, Mapping):
+            warn_misunderstood(params, echoed, urlsplit(self.base_url).netloc)
         return self._url_of(answer, filename, what="upload")
 
     def poll(self, filename: str) -> PollResult:
@@ -326,11 +344,10 @@ class SmartMatchClient:
                 if response is not None and attempt < attempts:
                     pause(attempt)
                     continue
-                what = (
-                    f"could not reach the SmartMatch service at {self.host}"
-                    if response is None
-                    else f"the answer of the SmartMatch service at {self.host} broke off"
-                )
+                if response is None:
+                    what = f"could not reach the SmartMatch service at {self.address}"
+                    raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
+                what = f"the answer of the SmartMatch service at {self.host} broke off"
                 raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
             return _read_api_answer(response, body, path, filename)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -449,14 +466,104 @@ class _ProgressReader(io.RawIOBase):
         return self._raw.tell() - self._start
 
 
-_ERROR_KINDS: Final = (
-    ("Authorization Error", AuthorizationError),
-    ("Validation Error", ValidationError),
+#: The documented prefixes of a v2 error string, each with its class (and the class of a
+#: job that failed with it, when a poll says so).
+_ERROR_KINDS: Final[tuple[tuple[str, type[ServiceError], type[JobFailedError] | None], ...]] = (
+    ("Authorization Error", AuthorizationError, None),
+    ("Validation Error", ValidationError, None),
+    ("Query Error", QueryError, JobQueryError),
+    ("Internal Error", InternalError, JobInternalError),
 )
+#: Statuses on which an API gateway refuses a key with ``{"message": "Forbidden"}``.
+_GATEWAY_REFUSALS: Final = frozenset({401, 403})
 
 
 def _read_api_answer(
     response: requests.Response, body: bytes, path: str, filename: str | None
+) -> dict[str, Any]:
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    try:
+        return _checked_answer(response, answer, path, filename)
+    except SmartMatchError as exc:
+        if isinstance(answer, dict):
+            raise exc.with_answer(**answer_ids(answer)) from None
+        raise
+
+
+def answer_ids(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """What a v2 answer says of itself: its ``gateway_id`` and ``function_id``, and its
+    ``input`` (the request as understood) with secrets removed."""
+
+    def text(key: str) -> str | None:
+        value = answer.get(key)
+        return redact(str(value)) if isinstance(value, str | int) and str(value) else None
+
+    echoed = answer.get("input")
+    return {
+        "gateway_id": text("gateway_id"),
+        "function_id": text("function_id"),
+        "service_input": safe_input(echoed) if isinstance(echoed, Mapping) else None,
+    }
+
+
+def safe_input(echoed: Mapping[str, Any]) -> dict[str, Any]:
+    """A service's echo of a request, fit to show: a webhook's URL without its query (a
+    token may ride there), every other value with known secrets removed."""
+    safe: dict[str, Any] = {}
+    for key, value in echoed.items():
+        if key == "webhook" and isinstance(value, str) and value:
+            safe[str(key)] = str(SecretURL(value))
+        elif isinstance(value, str):
+            safe[str(key)] = redact(value)
+        else:
+            safe[str(key)] = value if isinstance(value, int | float | bool | None) else "…"
+    return safe
+
+
+#: (host, parameter) pairs already warned about: each is said once per process.
+_WARNED: set[tuple[str, str]] = set()
+_WARNED_LOCK: Final = threading.Lock()
+
+
+def warn_misunderstood(sent: Mapping[str, str], echoed: Mapping[str, Any], host: str) -> None:
+    """Warn, once per parameter and service, where the service's echo of a request
+    (``input``) shows a parameter understood otherwise than sent: a boolean read as
+    another, a number read as another. A parameter the echo leaves out is not judged."""
+    for name, value in sent.items():
+        if name not in echoed or _meaning(echoed[name]) == _meaning(value):
+            continue
+        with _WARNED_LOCK:
+            if (host, name) in _WARNED:
+                continue
+            _WARNED.add((host, name))
+        shown = "…" if name == "webhook" else redact(repr(echoed[name]))[:80]
+        warn(
+            f"the service at {host} understood {name}={redact(value)[:80]!r} as {shown}: "
+            "check its result, and tell the smartmatch-pandas maintainers which service "
+            "revision reads it so"
+        )
+
+
+def _meaning(value: object) -> object:
+    """A parameter's value as a service may mean it: booleans and numbers by value
+    (``"True"`` is ``true``, ``"1.50"`` is ``1.5``), anything else as its text."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def _checked_answer(
+    response: requests.Response, answer: object, path: str, filename: str | None
 ) -> dict[str, Any]:
     status = response.status_code
     if status == 429:
@@ -469,10 +576,15 @@ def _read_api_answer(
                 f"the service refused {path} as too many requests (HTTP 429){asks}; try again later"
             )
         raise RateLimitError(message, retry_after=wait, filename=filename)
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        answer = None
+    if isinstance(answer, dict) and status in _GATEWAY_REFUSALS and not answer.get("error"):
+        said = redact(str(answer.get("message") or answer.get("Message") or "Forbidden"))[:200]
+        raise AuthorizationError(
+            f"the API gateway refused the request (HTTP {status} {said!r}): check the API key, "
+            "and that SmartMatch is provisioned for it",
+            status=status,
+            service_message=said,
+            filename=filename,
+        )
     if not isinstance(answer, dict):
         kind = response.headers.get("Content-Type", "no content type").split(";")[0]
         raise ServiceError(
@@ -506,14 +618,20 @@ _KEY_HINTS: Final = {
 def _service_error(
     message: str, status: int, path: str, filename: str | None, *, local: bool = False
 ) -> ServiceError:
-    for prefix, cls in _ERROR_KINDS:
-        if message.startswith(prefix):
-            hint = _KEY_HINTS[local] if cls is AuthorizationError else ""
-            return cls(
-                f"{message}{hint}", status=status, service_message=message, filename=filename
-            )
     # Only an answered poll says the job failed: an error status is the service's own trouble.
-    if path.endswith("poll") and status < 300:
+    job_failed = path.endswith("poll") and status < 300
+    for prefix, cls, failed_cls in _ERROR_KINDS:
+        if message.startswith(prefix):
+            if job_failed and failed_cls is not None:
+                return failed_cls.at_service(message, filename=filename, status=status)
+            if cls is AuthorizationError:
+                text = f"{message}{_KEY_HINTS[local]}"
+            elif failed_cls is not None:
+                text = f"the service reported: {message} (HTTP {status})"
+            else:
+                text = message
+            return cls(text, status=status, service_message=message, filename=filename)
+    if job_failed:
         return JobFailedError.at_service(message, filename=filename, status=status)
     return ServiceError(
         f"the service reported: {message} (HTTP {status})",
@@ -572,6 +690,7 @@ def _unreachable(
         f"nothing was sent. {hint[0].upper()}{hint[1:]}",
         host=address,
         filename=filename,
+        not_running=isinstance(failure.__cause__, ConnectionRefusedError),
     )
 
 
