@@ -268,6 +268,8 @@ def test_one_failed_list_loses_none_of_the_others(fresh_service: LocalService) -
     assert sorted([*results, failed]) == [0, 1, 2]
     with pytest.raises(sm.JobFailedError):
         results[failed]
+    assert failed not in results
+    assert results.get(failed) is None
     assert violations(fresh_service) == 0
 
 
