@@ -168,7 +168,7 @@ def test_a_match_writes_only_its_store(
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        (Fault.fail("Internal Error: no luck"), "JobFailedError"),
+        (Fault.fail("Internal Error: no luck"), "JobInternalError"),  # a JobFailedError
         (Fault.corrupt(times=None), "DeliverableError"),
     ],
     ids=["failed job", "damaged deliverable"],
