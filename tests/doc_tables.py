@@ -63,10 +63,11 @@ PREPARING = DOC.with_name("preparing.md")
 
 def main() -> None:
     """Write every table from the tests and declarations behind it."""
-    from . import test_bad_input, test_faults, test_layouts, test_options
+    from . import test_bad_input, test_faults, test_hostile, test_layouts, test_options
 
     write("faults", test_faults.table())
     write("bad-input", test_bad_input.table())
+    write("hostile", test_hostile.table())
     write("options", test_options.table(), GUIDE)
     write("layouts", test_layouts.table(), PREPARING)
     print(f"wrote the tables of {DOC}, {GUIDE} and {PREPARING}", file=sys.stderr)
