@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import SmartMatchError
+from .errors import SmartMatchError, printable
 from .files.spool import spill_threshold
 from .files.tables import read_table, write_table
 from .identifiers import IDENTIFIERS
@@ -420,7 +420,8 @@ def _jobs(args: argparse.Namespace) -> None:
     shown["submitted"] = shown["submitted"].dt.strftime("%Y-%m-%d %H:%M UTC")
     failed = listed["state"] == "failed"
     shown.loc[failed, "note"] = "failed: " + listed.loc[failed, "error"].fillna("")
-    print(shown.to_string(index=False))
+    # A record's error is the service's text: its control characters are shown, not acted on.
+    print(printable(shown.to_string(index=False)))
 
 
 def _clear_cache(args: argparse.Namespace) -> None:

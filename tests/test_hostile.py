@@ -37,6 +37,7 @@ from smartmatch_pandas.wire.secrets import SecretURL, redact
 
 from . import doc_tables
 from .hostile import MEGABYTE, Conn, RawServer, self_signed
+from .leakcheck import WATCH
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
@@ -320,6 +321,31 @@ def test_short_deliverable_is_retried_then_reported(serve: Any) -> None:
     assert "job.csv" in str(error)
     assert sink.getvalue() == b""
     assert len(server.requests) >= 2
+
+
+@attack(
+    "the local service trickling the deliverable at 300 bytes/s (`download:trickle=300`), "
+    "under match(timeout=3) and a read timeout of 120 s",
+    "TransportError by the deadline (3 s + 1), naming the job and the resume call; resumed, "
+    "the job completes",
+)
+def test_match_timeout_bounds_the_download_too() -> None:
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.local import LocalService, sample_contacts
+
+    with LocalService(poll_interval=0.1, voters=2_000, seed=0) as service:
+        frame = sample_contacts(service.voters, 300, seed=1).drop(columns="true_voterbase_id")
+        service.inject("download:trickle=300,times=always")
+        start = time.perf_counter()
+        with pytest.raises(TransportError, match="time allowed") as caught:
+            sm.match(frame, **service.settings, progress=False, timeout=3)
+        assert time.perf_counter() - start < 4
+        filename = caught.value.filename
+        assert filename is not None
+        assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
+        service.faults.clear()
+        result = sm.resume(filename, frame, api_key=service.api_key, progress=False)
+        assert len(result.frame) == 300
 
 
 def test_download_limit_scales_with_the_rows_sent(monkeypatch: Any) -> None:
@@ -655,7 +681,9 @@ def test_unknown_signature_parameters_stay_out_of_logs(
     serve: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = serve(lambda conn: conn.answer(b"", "500 Oops"))
-    url = SecretURL(server.url + "dl/job.zip?sig=5ecr3tsig&token=t0ps3cr3t&user=me")
+    raw = server.url + "dl/job.zip?sig=5ecr3tsig-8c1e&token=t0ps3cr3t-4d9f&user=me"
+    WATCH.signature(raw)
+    url = SecretURL(raw)
     caplog.set_level("DEBUG")
     with pytest.raises(StorageError) as caught:
         client_of(server).download(url, filename="job.csv", attempts=1)

@@ -29,7 +29,7 @@ from ..deliverable import MatchResult
 from ..errors import OptionError, SmartMatchError
 from ..job.handle import Job
 from ..job.waiting import resolve_poll_interval
-from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option
+from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option, shown_url
 from ..preparation.check import CheckReport, check_frame
 from ..preparation.frame import require_frame
 from ..preparation.mapping import auto_identifier
@@ -385,7 +385,10 @@ class MatchForm:
         else:
             self._blockers.value = ""
         try:
-            shown = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+            shown = ", ".join(
+                f"{k}={shown_url(v) if k == 'webhook' and v else v!r}"
+                for k, v in self.kwargs.items()
+            )
         except OptionError:
             shown = "…"
         self._code.value = code_html(f"df.smartmatch.match({shown})")

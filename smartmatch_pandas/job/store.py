@@ -35,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .._version import __version__
 from ..errors import OptionError
+from ..options import shown_url
 from ..paths import configured_dir, user_cache_dir
 from ..private_files import write_private
 from .cache import ResultCache
@@ -180,6 +181,13 @@ class JobRecord:
     invalid: str = "keep"
     version: str = __version__
     updated_at: str = field(default_factory=_now)
+
+    def __repr__(self) -> str:
+        # A webhook's token (its query) is a secret: the URL is shown without it.
+        webhook = self.options.get("webhook")
+        options = {**self.options, "webhook": shown_url(webhook)} if webhook else self.options
+        shown = {**{f.name: getattr(self, f.name) for f in fields(self)}, "options": options}
+        return f"JobRecord({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
     def new(

@@ -16,6 +16,8 @@ import re
 import threading
 from urllib.parse import urlsplit
 
+from ..errors import printable
+
 _REDACTED = "REDACTED"
 # Query parameters that carry S3 credentials in either signature version.
 _SIGNED_PARAM = re.compile(
@@ -89,14 +91,15 @@ class SecretURL:
 
 
 class RedactingFilter(logging.Filter):
-    """Redacts secrets from records of the HTTP libraries' loggers.
+    """Redacts secrets from records of the HTTP libraries' loggers, and escapes their
+    control characters (a file name or a header from a server may hold some).
 
     urllib3 logs every request line at DEBUG, presigned query string included.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = redact(message)
+        clean = printable(redact(message))
         if clean != message:
             record.msg, record.args = clean, None
         return True
