@@ -17,6 +17,7 @@ from .deliverable import MatchResult, MatchSummary
 from .errors import (
     AuthorizationError,
     DeliverableError,
+    DiskError,
     HostKeyError,
     InputError,
     JobFailedError,
@@ -77,6 +78,7 @@ __all__ = [
     "Cleared",
     "ColumnMapping",
     "DeliverableError",
+    "DiskError",
     "FileResult",
     "HostKeyError",
     "InputError",

@@ -188,6 +188,15 @@ class DeliverableError(SmartMatchError):
     """The deliverable could not be read or does not fit the uploaded rows."""
 
 
+class DiskError(SmartMatchError, OSError):
+    """A file could not be written (a full disk, a folder that cannot be written) or
+    one read back is damaged (a job record); the message names it and what to do.
+
+    It is an :class:`OSError` too, as the failure beneath it was. Nothing is left
+    half-written.
+    """
+
+
 class SmartMatchWarning(UserWarning):
     """A problem worth knowing that did not stop the match."""
 

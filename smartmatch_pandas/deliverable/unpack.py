@@ -10,14 +10,16 @@ nor its files need fit in memory.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import io
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from typing import IO, Final
 
-from ..errors import DeliverableError
+from ..errors import DeliverableError, DiskError
 from ..files.archives import MAGIC_BYTES, archive_kind
 from ..files.spool import Spool, SpooledFiles, spill_threshold
 
@@ -54,12 +56,28 @@ def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> S
         ) from None
     except MemoryError:
         raise
-    except Exception as exc:  # anything the archive modules make of damaged bytes
-        raise DeliverableError(
-            f"the deliverable is corrupt or truncated ({type(exc).__name__}: "
-            f"{str(exc)[:200]}); download it again with resume(filename)",
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL:
+            raise _corrupt(exc, filename) from None
+        raise DiskError(
+            f"the deliverable could not be unpacked into temporary files in "
+            f"{tempfile.gettempdir()} ({exc.strerror}): free some space there, or point "
+            "TMPDIR at a folder with room",
             filename=filename,
         ) from None
+    except Exception as exc:  # anything the archive modules make of damaged bytes
+        raise _corrupt(exc, filename) from None
+
+
+def _corrupt(exc: BaseException, filename: str | None) -> DeliverableError:
+    return DeliverableError(
+        f"the deliverable is corrupt or truncated ({type(exc).__name__}: "
+        f"{str(exc)[:200]}); download it again with resume(filename)",
+        filename=filename,
+    )
+
+
+_DISK_FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class _TooLargeError(Exception):

@@ -5,6 +5,7 @@ does it."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -18,7 +19,7 @@ from ..deliverable import (
     unpack_deliverable,
     uploaded_frame,
 )
-from ..errors import DeliverableError, SmartMatchError, StorageError
+from ..errors import DeliverableError, DiskError, SmartMatchError, StorageError
 from ..files.spool import Spool, SpooledFiles
 from ..identifiers import IDENTIFIERS, MATCHBACK_ID
 from ..progress import ProgressArg, Reporter, reporting
@@ -124,6 +125,15 @@ class Reading:
                     self._delivered.clear()
                     self.wait(progress=reporter)
                     continue
+                except OSError as exc:  # the spool's temporary file: a full disk
+                    spool.close()
+                    raise DiskError(
+                        f"the deliverable could not be kept in a temporary file in "
+                        f"{tempfile.gettempdir()} ({exc.strerror or exc}): free some space "
+                        "there, or point TMPDIR at a folder with room (or raise "
+                        "SMARTMATCH_SPILL_THRESHOLD to keep more in memory)",
+                        filename=self.filename,
+                    ) from None
                 except BaseException:
                     spool.close()
                     raise

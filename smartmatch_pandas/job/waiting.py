@@ -31,6 +31,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar
 
 from ..errors import (
+    DiskError,
     InputError,
     JobFailedError,
     JobTimeoutError,
@@ -68,7 +69,7 @@ Channel = Literal["poll", "webhook", "sftp"]
 #: intervals all the same, so a callback that never comes cannot hold it for ever.
 WEBHOOK_CHECK_EVERY: Final = 20
 #: Errors after which a job is picked up again with ``resume()``, as their message says.
-RESUMABLE: Final = (ServiceError, StorageError, TransportError)
+RESUMABLE: Final = (ServiceError, StorageError, TransportError, DiskError)
 _T = TypeVar("_T")
 
 
