@@ -705,3 +705,35 @@ def test_transport_error_carries_no_query(serve: Any) -> None:
         client_of(server).download(url, filename="job.csv", attempts=1)
     assert "t0ps3cr3t" not in str(caught.value)
     assert "t0ps3cr3t" not in repr(caught.value)
+
+
+# -- edges of what a deliverable may hold --------------------------------------------------------
+
+
+@attack(
+    "a result CSV whose header row is 200 KiB (20,000 appended columns)",
+    "read whole: every column is found (was: refused as holding no matchback_id)",
+)
+def test_a_header_longer_than_64_kib_is_read() -> None:
+    columns = [f"vb.appended_field_{k:05d}" for k in range(20_000)]
+    header = ",".join(["matchback_id", *columns]).encode()
+    assert len(header) > 200 * 1024
+    data = _zip({"best.csv": header + b"\n0" + b"," * 20_000 + b"\n"})
+    deliverable = read_files(unpack_deliverable(data), filename="job.csv")
+    assert deliverable.best.num_columns == 20_001
+
+
+@attack(
+    "a deliverable whose matchback_id values are inf, -inf, 1e400, 1.5 and 10^23",
+    "those rows are placed nowhere (was: a raw OverflowError); a job resumed without its "
+    "frame gets its rows back in upload order",
+)
+def test_extreme_matchback_ids_place_no_row() -> None:
+    from smartmatch_pandas.deliverable import uploaded_frame
+
+    best = b"matchback_id,first_name\n0,Ann\ninf,X\n-inf,X\n1e400,X\n1.5,X\n1" + b"0" * 23
+    data = _zip({"best.csv": best + b",X\n1,Bo\n"})
+    deliverable = read_files(unpack_deliverable(data), filename="job.csv")
+    frame = uploaded_frame(deliverable, ["first_name", "matchback_id"], rows=2)
+    assert list(frame["first_name"][:2]) == ["Ann", "Bo"]
+    assert frame["first_name"][2:].isna().all()  # rows beyond those sent: nothing placed

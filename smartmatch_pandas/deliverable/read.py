@@ -20,7 +20,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import DeliverableError, printable, warn
-from ..files.csv import BOM, HEAD_BYTES, csv_header, text_csv_options, without_data
+from ..files.csv import (
+    BOM,
+    HEAD_BYTES,
+    csv_header,
+    header_head,
+    text_csv_options,
+    without_data,
+)
 from ..files.spool import Spool, SpooledFiles
 from ..identifiers import MATCHBACK_ID
 from .unpack import unpack_deliverable
@@ -185,8 +192,8 @@ def _result_csv(
     name: str, content: Spool, filename: str | None, skip: Collection[str], text: pa.DataType
 ) -> tuple[pa.NativeFile, dict[str, Any]] | None:
     """Where a result CSV's text starts and how to parse it; None if it is not one."""
-    head = content.head(HEAD_BYTES)
-    header = csv_header(head)
+    head = header_head(content.head)  # thousands of appended columns: more than 64 KiB
+    header = csv_header(head, len(head))
     if not header or MATCHBACK_ID not in header:
         return None
     twice = sorted({column for column in header if header.count(column) > 1})
