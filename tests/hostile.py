@@ -42,6 +42,7 @@ class Conn:
     sock: socket.socket
     request: Request
     stopping: threading.Event
+    server: RawServer | None = None
 
     def send(self, data: bytes) -> bool:
         """Send ``data``; False once the client went away or the server stops."""
@@ -51,6 +52,8 @@ class Conn:
             self.sock.sendall(data)
         except OSError:
             return False
+        if self.server is not None:
+            self.server.sent += len(data)
         return True
 
     def head(self, status: str = "200 OK", **headers: object) -> bool:
@@ -98,6 +101,8 @@ class RawServer:
     tls: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
+        #: Bytes sent to clients so far.
+        self.sent = 0
         self.stopping = threading.Event()
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -146,7 +151,7 @@ class RawServer:
             if request is None:
                 return
             self.requests.append(request)
-            self.handler(Conn(client, request, self.stopping))
+            self.handler(Conn(client, request, self.stopping, self))
             try:
                 client.shutdown(socket.SHUT_WR)
                 time.sleep(0.05)  # let the client read the end before the reset of a close
