@@ -91,11 +91,15 @@ class _Server(ThreadingHTTPServer):
         service: SmartMatchService,
         *,
         remote_webhooks: bool = False,
+        max_jobs: int = 10_000,
+        max_disk_bytes: int = 20 * 10**9,
     ) -> None:
         super().__init__(address, _Handler)
         self.service = service
         #: Whether webhooks may go to addresses other than loopback.
         self.remote_webhooks = remote_webhooks
+        #: The most jobs its key may register, and bytes its storage may hold.
+        self.max_jobs, self.max_disk_bytes = max_jobs, max_disk_bytes
         # Open connections, so that stopping the service ends them too: a client's
         # kept-alive connection must not go on being answered by a stopped service.
         self._connections: set[socket.socket] = set()
@@ -231,6 +235,20 @@ class _Handler(BaseHTTPRequestHandler):
             return f"http://{host}/"
         return self.server.base_url
 
+    def _refused(self, query: dict[str, str]) -> bool:
+        """Refuse a registration past the key's limit of jobs, or with a webhook the
+        service may not post to; True if refused."""
+        service = self.server.service
+        if len(service.jobs) >= self.server.max_jobs and query.get("filename") not in service.jobs:
+            service.count("jobs_refused")
+            error = (
+                f"Validation Error: this key has {len(service.jobs):,} jobs, the most the local "
+                "service keeps (max_jobs): restart it, or start it with a larger max_jobs"
+            )
+            self._json(Answer(400, SmartMatchService.answer_body(query, url="", error=error)))
+            return True
+        return self._remote_webhook(query)
+
     def _remote_webhook(self, query: dict[str, str]) -> bool:
         """Refuse a webhook to an address other than loopback, unless allowed; True if so."""
         webhook = query.get("webhook")
@@ -251,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
         api_key = self.headers.get("x-api-key")
         if path == "/service/smartmatch":
             filename = query.get("filename")
-            if not self._faulted("register", filename, query) and not self._remote_webhook(query):
+            if not self._faulted("register", filename, query) and not self._refused(query):
                 self._json(service.register(api_key, query, self._base_url()))
         elif path == "/service/smartmatch/poll":
             if not self._faulted("poll", query.get("filename"), query):
@@ -292,6 +310,12 @@ class _Handler(BaseHTTPRequestHandler):
             job = service.job_for_upload(key)
             if job is None:
                 raise S3Error(403, "AccessDenied", "Access Denied")
+            if _bytes_under(store.root) + int(length) > self.server.max_disk_bytes:
+                raise S3Error(
+                    403,
+                    "QuotaExceeded",
+                    "The local service's storage for this key is full (max_disk_bytes)",
+                )
             store.put_stream(key, self.rfile, int(length))  # type: ignore[arg-type]
         except S3Error as exc:
             # Read what is small of the body, so the client is not reset before it reads
@@ -444,6 +468,16 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s", format.split(" ", 1)[0])
 
 
+def _bytes_under(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (links not followed)."""
+    total = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += (Path(root) / name).lstat().st_size
+    return total
+
+
 def _is_loopback_url(url: str) -> bool:
     """Whether ``url``'s host is a loopback address or ``localhost`` (no name is resolved)."""
     try:
@@ -538,6 +572,9 @@ class LocalService:
         Post webhooks to any address; by default only to loopback ones
         (``127.0.0.0/8``, ``::1``, ``localhost``), so that a service reachable
         by others cannot be made to send requests into their network.
+    max_jobs, max_disk_bytes
+        The most jobs its key may register (10,000) and bytes its storage may
+        hold (20 GB): past them, registrations and uploads are refused.
 
     Examples
     --------
@@ -570,9 +607,12 @@ class LocalService:
         drop_pause: float = 0.0,
         faults: Sequence[Fault | str] = (),
         remote_webhooks: bool = False,
+        max_jobs: int = 10_000,
+        max_disk_bytes: int = 20 * 10**9,
     ) -> None:
         self.host, self.port = host, port
         self.remote_webhooks = remote_webhooks
+        self.limits = {"max_jobs": max_jobs, "max_disk_bytes": max_disk_bytes}
         self.api_key = api_key or "local-" + secrets.token_urlsafe(18)
         self.voters = voters if isinstance(voters, VoterFile) else voter_file(voters, seed)
         self._own_dir = data_dir is None
@@ -625,7 +665,10 @@ class LocalService:
         """Start serving in a background thread."""
         if self._server is None:
             self._server = _Server(
-                (self.host, self.port), self.service, remote_webhooks=self.remote_webhooks
+                (self.host, self.port),
+                self.service,
+                remote_webhooks=self.remote_webhooks,
+                **self.limits,
             )
             if not _is_loopback_url(f"http://{self.host}/"):
                 warnings.warn(

@@ -406,3 +406,27 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
     assert not folders[0].exists()
+
+
+@pytest.mark.network
+def test_a_key_has_limits_of_jobs_and_disk() -> None:
+    with LocalService(voters=500, max_jobs=2, max_disk_bytes=100) as service:
+
+        def register(filename: str) -> requests.Response:
+            return requests.get(
+                service.base_url + "service/smartmatch",
+                params={"filename": filename},
+                headers={"x-api-key": service.api_key},
+                timeout=10,
+            )
+
+        first = register("limit_one")
+        assert first.status_code == 200
+        assert register("limit_two").status_code == 200
+        assert register("limit_one").status_code == 200  # the same job again: not a new one
+        refused = register("limit_three")
+        assert refused.status_code == 400
+        assert "max_jobs" in refused.json()["error"]
+        upload = requests.put(first.json()["url"], data=b"x" * 200, timeout=10)
+        assert upload.status_code == 403
+        assert b"QuotaExceeded" in upload.content
