@@ -348,6 +348,28 @@ def test_match_timeout_bounds_the_download_too() -> None:
         assert len(result.frame) == 300
 
 
+@attack(
+    "an SFTP drop holding the job's deliverable, larger than the job's download limit",
+    "turned down unread (the same limit as over HTTP), named in the wait's JobTimeoutError",
+)
+def test_sftp_deliverable_past_the_limit_is_turned_down(monkeypatch: Any) -> None:
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.errors import JobTimeoutError
+    from smartmatch_pandas.local import LocalService, sample_contacts
+    from smartmatch_pandas.wire import sftp
+
+    with LocalService(poll_interval=0.1, voters=2_000, seed=0, sftp_port=0) as service:
+        frame = sample_contacts(service.voters, 30, seed=3).drop(columns="true_voterbase_id")
+        job = sm.submit(frame, **service.settings, progress=False, filename="big_drop")
+        job.wait(progress=False)  # done: its zip is in the drop folder
+        settings = {**service.sftp_settings, "poll_interval": 0.2, "settle": 0.05}
+        assert sftp.fetch_deliverable("big_drop", limit=100, **settings) is None
+        monkeypatch.setenv("SMARTMATCH_DOWNLOAD_LIMIT", "100")
+        with pytest.raises(JobTimeoutError, match="past the limit of 100"):
+            sftp.wait_for_deliverable("big_drop", timeout=0.5, **settings)
+        assert service.stats.get("sftp_opens", 0) == 0  # never opened: turned down by its size
+
+
 def test_download_limit_scales_with_the_rows_sent(monkeypatch: Any) -> None:
     assert download_limit(0) == download_limit(None) == 256 * MiB
     assert download_limit(1_000_000) == 64 * 1024 * 1_000_000
