@@ -162,6 +162,22 @@ def test_a_full_disk_during_the_download_is_resumable(monkeypatch: Any) -> None:
         filename = caught.value.filename
         assert filename is not None
         assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
+        monkeypatch.delenv("SMARTMATCH_SPILL_THRESHOLD")  # no temporary file left to the GC
         result = sm.resume(filename, frame, api_key=service.api_key, progress=False)
         assert isinstance(result.frame, pd.DataFrame)
         assert len(result.frame) == 50
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_full_disk_while_writing_a_list_leaves_nothing(
+    tmp_path: Path, monkeypatch: Any, suffix: str
+) -> None:
+    from smartmatch_pandas.files import tables
+
+    frame = pd.DataFrame({"first_name": ["Ann", "Bo"], "vb.voterbase_id": ["X1", None]})
+    target = tmp_path / f"out{suffix}"
+    monkeypatch.setattr(private_files.os, "fsync", _disk_full)
+    with pytest.raises(DiskError, match="No space left on device") as caught:
+        tables.write_table(frame, target)
+    assert str(target) in str(caught.value)
+    assert list(tmp_path.iterdir()) == []

@@ -12,6 +12,7 @@ what was read (a Parquet ``int32`` with gaps stays ``int32``, a CSV ZIP of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..errors import InputError
+from ..errors import DiskError, InputError, SmartMatchError
 from ..private_files import PrivateFile
 from .csv import HEAD_BYTES, PARSE_BLOCK, CSVWriter, csv_header, text_csv_options, without_data
 
@@ -190,14 +191,38 @@ class TableWriter:
             self.abort()
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
-        """Append rows (cast to the schema's types)."""
+        """Append rows (cast to the schema's types).
+
+        Raises
+        ------
+        DiskError
+            The disk is full (or the file cannot be written): nothing is left
+            at the path, nor under a temporary name.
+        """
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-        self._writer.write_table(table.cast(self.schema))
+        with self._disk_errors():
+            self._writer.write_table(table.cast(self.schema))
 
     def close(self) -> None:
         """Finish the file and move it into place."""
-        self._writer.close()
-        self._pending.commit()
+        with self._disk_errors():
+            self._writer.close()
+            self._pending.commit()
+
+    @contextlib.contextmanager
+    def _disk_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            if isinstance(exc, SmartMatchError):
+                raise
+            with contextlib.suppress(Exception):  # already half-closed: only discard
+                self.abort()
+            raise DiskError(
+                f"{self.path} could not be written ({exc.strerror or exc}): nothing was "
+                "left there. Free some space, or write it elsewhere; with the result cache "
+                "on (the default), running the same command again fetches nothing"
+            ) from None
 
     def abort(self) -> None:
         """Stop, and remove what was written."""
