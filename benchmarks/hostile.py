@@ -9,7 +9,7 @@ seconds the call took against the limit it was given.
 
 Talks to 127.0.0.1 only.
 
-    PYTHONPATH=. python benchmarks/hostile.py
+    python -m benchmarks.hostile
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from smartmatch_pandas.local import LinkageMatcher, VoterFile, sample_contacts
+from smartmatch_pandas.local.sample import NOISE as _SAMPLE_NOISE
 
 ENGINES = ("ours", "splink", "exact")
 #: Goals of the match-quality issue, checked at the end.
@@ -54,6 +55,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1, help="the contact list's seed")
     parser.add_argument("--voter-seed", type=int, default=0)
     parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument(
+        "--noise",
+        choices=("sample", "field"),
+        default="sample",
+        help="sample_contacts' own noise, or the field's on top of it (see field_contacts)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -62,7 +69,10 @@ def main() -> int:
 
     started = time.perf_counter()
     voters = VoterFile.generate(args.voters, args.voter_seed)
-    contacts = sample_contacts(voters, args.rows, seed=args.seed, labels=True)
+    if args.noise == "field":
+        contacts = field_contacts(voters, args.rows, seed=args.seed)
+    else:
+        contacts = sample_contacts(voters, args.rows, seed=args.seed, labels=True)
     print(
         f"{len(contacts):,} contacts (seed {args.seed}) against {len(voters):,} voters "
         f"(seed {args.voter_seed}); data ready in {time.perf_counter() - started:.0f} s",
@@ -76,6 +86,89 @@ def main() -> int:
             print(f"  {engine}: {runs[engine]['seconds']:.1f} s", flush=True)
             runs[engine]["predicted"] = pd.read_parquet(Path(folder) / f"{engine}.parquet")
     return _report(contacts, runs)
+
+
+# -- the field's noise ----------------------------------------------------------------------------
+
+#: Shares of the rows of voters hit by each kind of the field's noise (on top of
+#: sample_contacts' own, with more movers and more outsiders).
+FIELD_NOISE = {
+    "van_id": 0.4,  # the voter's own VAN id, from MyVoters
+    "other_system_id": 0.25,  # an id of another system (MyCampaign), no date of birth
+    "two_errors": 0.06,  # a typo in the first and in the last name
+    "first_initial": 0.05,  # "J" for John
+    "last_first": 0.15,  # one "Last, First" column instead of two
+}
+#: Of the ids from another system, the share that is another voter's VAN id in the same
+#: state (the rest: numbers no voter has, or only by chance).
+COLLIDING = 1 / 3
+
+
+def field_contacts(voters: VoterFile, rows: int, *, seed: int) -> pd.DataFrame:
+    """A contact list with the field's noise: ``sample_contacts`` with more movers and
+    outsiders, then VAN ids (the voter's own, or another system's: some of them another
+    voter's of the same state, and those rows without a date of birth), two typos in one
+    row, first initials, and names in one "Last, First" column. Labelled per row."""
+    noise = {**_SAMPLE_NOISE, "moved": 0.12}
+    frame = sample_contacts(voters, rows, seed=seed, labels=True, noise=noise, outsiders=0.15)
+    rng = np.random.default_rng([seed, 0xF1E1D])
+    people = voters.people
+    person_of = pd.Series(np.arange(len(people)), index=people["voterbase_id"])
+    truth = frame["true_voterbase_id"]
+    inside = truth.notna().to_numpy()
+    person = person_of.reindex(truth.fillna("")).to_numpy()
+    van = people["smartvan_id"].to_numpy(object)
+    labels = frame["noise"].to_numpy(object)
+
+    def tag(hit: np.ndarray, name: str) -> None:
+        labels[hit] = np.where(labels[hit] == "clean", name, labels[hit] + ";" + name)
+
+    draw = rng.random(rows)
+    own = inside & (draw < FIELD_NOISE["van_id"])
+    other = (draw >= FIELD_NOISE["van_id"]) & (
+        draw < FIELD_NOISE["van_id"] + FIELD_NOISE["other_system_id"]
+    )
+    frame["smartvan_id"] = None
+    frame.loc[own, "smartvan_id"] = van[person[own].astype(int)]
+    ids = rng.integers(10**7, 10**8, rows).astype(str).astype(object)
+    colliding = other & (rng.random(rows) < COLLIDING) & frame["state"].notna().to_numpy()
+    by_state = people.groupby("state").indices
+    for i in np.flatnonzero(colliding):
+        pool = by_state.get(frame.at[i, "state"])
+        if pool is not None:
+            ids[i] = van[pool[int(rng.integers(0, len(pool)))]]
+    frame.loc[other, "smartvan_id"] = ids[other]
+    frame.loc[other, ["dob", "age"]] = None
+    tag(own, "van_id")
+    tag(other & inside, "other_system_id")
+    tag(colliding & inside, "colliding_id")
+
+    named = inside & frame["first_name"].notna().to_numpy() & frame["last_name"].notna().to_numpy()
+    two = named & (rng.random(rows) < FIELD_NOISE["two_errors"])
+    for column in ("first_name", "last_name"):
+        values = frame[column].to_numpy(object, copy=True)
+        for i in np.flatnonzero(two & np.array([len(str(v)) >= 4 for v in values])):
+            values[i] = _typo(str(values[i]), rng)
+        frame[column] = values
+    tag(two, "two_errors")
+    initial = named & ~two & (rng.random(rows) < FIELD_NOISE["first_initial"])
+    frame.loc[initial, "first_name"] = frame.loc[initial, "first_name"].str[0]
+    tag(initial, "first_initial")
+    last_first = frame["first_name"].notna().to_numpy() & frame["last_name"].notna().to_numpy()
+    last_first &= rng.random(rows) < FIELD_NOISE["last_first"]
+    frame["full_name"] = None
+    frame.loc[last_first, "full_name"] = (
+        frame.loc[last_first, "last_name"] + ", " + frame.loc[last_first, "first_name"]
+    )
+    frame.loc[last_first, ["first_name", "middle_name", "last_name"]] = None
+    tag(last_first & inside, "last_first")
+    frame["noise"] = labels
+    return frame
+
+
+def _typo(name: str, rng: np.random.Generator) -> str:
+    j = int(rng.integers(1, len(name) - 1))
+    return name[:j] + name[j + 1] + name[j] + name[j + 2 :]  # two letters swapped
 
 
 # -- the parent: run, score, report -------------------------------------------------------------
@@ -230,6 +323,14 @@ def _child(args: argparse.Namespace) -> int:
 
 def _clean(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
     """The cleaning a splink user would do: lower case, digits, five-digit ZIPs, ISO dates."""
+
+    if "full_name" in frame:  # "Last, First" split as a splink user would
+        parts = frame["full_name"].astype("string").str.split(",", n=1, expand=True)
+        if parts.shape[1] == 2:
+            frame = frame.assign(
+                first_name=frame["first_name"].fillna(parts[1].str.strip()),
+                last_name=frame["last_name"].fillna(parts[0].str.strip()),
+            )
 
     def text(column: str, pattern: str = r"[^a-z]") -> pd.Series:
         if column not in frame:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from smartmatch_pandas.preparation.normalize import GENDERS, MAX_AGE, STATES
+from smartmatch_pandas.preparation.normalize import GENDERS, MAX_AGE, PLACEHOLDERS, STATES
 
 # RE2's \s is [\t\n\f\r ]; spelled out so Python's re reads it the same way.
 _WS = r"[\t\n\f\r ]"
@@ -39,6 +39,55 @@ _DATES = (
     re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})"),
 )
 _TIME = re.compile(r"[T ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?$")
+# The typed forms, tried when the plain ones fail: (year, month, day) group positions.
+_WEEKDAY = r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?[\t\n\f\r ]+)?"
+_TYPED_DATES = (
+    (re.compile(r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})"), (0, 1, 2)),
+    (re.compile(r"([0-9]{1,2})[-/]([0-9]{1,2})[-/]([0-9]{4}|[0-9]{2})"), (2, 0, 1)),
+    (re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})"), (0, 1, 2)),
+    (
+        re.compile(
+            r"([a-z]{3,9})\.?[\t\n\f\r ]*([0-9]{1,2})(?:st|nd|rd|th)?,?[\t\n\f\r ]*"
+            r"([0-9]{4}|[0-9]{2})",
+            re.IGNORECASE,
+        ),
+        (2, 0, 1),
+    ),
+    (
+        re.compile(
+            r"([0-9]{1,2})(?:st|nd|rd|th)?[\t\n\f\r \-/]*([a-z]{3,9})\.?,?[\t\n\f\r \-/]*"
+            r"([0-9]{4}|[0-9]{2})",
+            re.IGNORECASE,
+        ),
+        (2, 1, 0),
+    ),
+)
+_TYPED_TIME = re.compile(
+    r"(?:(?:[T ]|[\t\n\f\r ]+)[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
+    r"[\t\n\f\r ]*(?:[ap]\.?m\.?)?)?[\t\n\f\r ]*(?:z|utc|gmt|[+-][0-9]{2}(?::?[0-9]{2})?)?$",
+    re.IGNORECASE,
+)
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for name in names
+}
 _STATE_BY_SPELLING = {s.upper(): code for code, names in STATES.items() for s in (code, *names)}
 _GENDER_BY_SPELLING = {s.upper(): code for code, words in GENDERS.items() for s in (code, *words)}
 
@@ -101,7 +150,7 @@ def _to_text(value: Any, with_time: bool) -> str | None:
 def normalize_value(identifier: str, text: str, today: dt.date) -> str | None:
     """The normalised form of one trimmed, non-blank value; None if it is invalid."""
     if identifier in {"voterbase_id", "smartvan_id", "voter_id", "exact_track"}:
-        return text
+        return _whole(text)
     if identifier in {"first_name", "middle_name", "last_name", "name_suffix"}:
         return _words(text)
     if identifier in {"address1", "address2", "city"}:
@@ -150,7 +199,7 @@ def _age(text: str) -> str | None:
 
 
 def _key(text: str) -> str:
-    return " ".join(re.sub(r"[.,]", " ", text).upper().split())
+    return " ".join(text.replace(".", "").replace(",", " ").upper().split())
 
 
 def _gender(text: str) -> str | None:
@@ -162,7 +211,7 @@ def _state(text: str) -> str | None:
 
 
 def _phone(text: str) -> str | None:
-    match = _PHONE.fullmatch(text)
+    match = _PHONE.fullmatch(_whole(text))
     if not match:
         return None
     area = match.group(1) or match.group(2)
@@ -184,21 +233,49 @@ def _degrees(text: str, limit: int) -> str | None:
 
 
 def _dob(text: str, today: dt.date) -> str | None:
-    text = _TIME.sub("", _whole(text), count=1)
+    text = _whole(text)
+    if re.fullmatch(r"[0-9]{5}", text):  # an Excel serial day number
+        return _valid_birth(dt.date(1899, 12, 30) + dt.timedelta(days=int(text)), today)
+    parts = _plain_date(text) or _typed_date(text, today)
+    if parts is None:
+        return None
+    try:
+        born = dt.date(*parts)
+    except ValueError:
+        return None
+    return _valid_birth(born, today)
+
+
+def _plain_date(text: str) -> tuple[int, int, int] | None:
+    text = _TIME.sub("", text, count=1)
     for number, pattern in enumerate(_DATES):
         match = pattern.fullmatch(text)
         if match:
             parts = [int(p) for p in match.groups()]
-            year, month, day = (parts[2], parts[0], parts[1]) if number == 1 else parts
-            break
-    else:
-        return None
-    try:
-        born = dt.date(year, month, day)
-    except ValueError:
-        return None
+            return (parts[2], parts[0], parts[1]) if number == 1 else (parts[0], parts[1], parts[2])
+    return None
+
+
+def _typed_date(text: str, today: dt.date) -> tuple[int, int, int] | None:
+    text = re.sub(r"^" + _WEEKDAY, "", text, count=1, flags=re.IGNORECASE)
+    for pattern, (y, m, d) in _TYPED_DATES:
+        match = pattern.match(text)
+        if not match or not _TYPED_TIME.fullmatch(text[match.end() :]):
+            continue
+        groups = match.groups()
+        month = _MONTHS.get(groups[m].lower(), 0) if groups[m].isalpha() else int(groups[m])
+        year, day = int(groups[y]), int(groups[d])
+        if len(groups[y]) == 2:  # a two-digit year is the past
+            year += 2000
+            if (year, month, day) > (today.year, today.month, today.day):
+                year -= 100
+        return year, month, day
+    return None
+
+
+def _valid_birth(born: dt.date, today: dt.date) -> str | None:
     oldest = (today.year - MAX_AGE) * 10_000 + today.month * 100 + today.day
-    ymd = year * 10_000 + month * 100 + day
+    ymd = born.year * 10_000 + born.month * 100 + born.day
     if born > today or ymd <= oldest:
         return None
     return f"{ymd:08d}"
@@ -216,7 +293,7 @@ def normalize_column(
     invalid: list[bool] = []
     for text in given:
         trimmed = text.strip() if text is not None else ""
-        if not trimmed:
+        if not trimmed or trimmed.lower() in PLACEHOLDERS:
             value.append(None)
             invalid.append(False)
         elif identifier in {"full_name", "first_name_combined"}:

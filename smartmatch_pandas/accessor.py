@@ -16,8 +16,8 @@ from .deliverable import MatchResult
 from .job.handle import Job
 from .options import InvalidPolicy
 from .preparation.check import CheckReport, check_frame
-from .preparation.mapping import ColumnMapping, resolve_mapping
-from .preparation.table import prepare_frame
+from .preparation.mapping import ColumnMapping
+from .preparation.table import frame_mapping, prepare_frame
 
 if TYPE_CHECKING:
     from .form.widget import MatchForm
@@ -44,7 +44,7 @@ class SmartMatchAccessor:
 
     def mapping(self, columns: Mapping[Hashable, str | None] | None = None) -> ColumnMapping:
         """The columns that would be sent, and as which identifier; nothing is sent."""
-        return resolve_mapping(self._df.columns, columns)
+        return frame_mapping(self._df, columns)
 
     def check(
         self, columns: Mapping[Hashable, str | None] | None = None, *, examples: int = 5

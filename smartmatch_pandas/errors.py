@@ -8,7 +8,8 @@ a presigned URL.
 from __future__ import annotations
 
 import re
-from typing import Self
+from collections.abc import Mapping
+from typing import Any, Self
 
 # C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides and
 # isolates: what can move a terminal's cursor, retitle its window or reorder what is read.
@@ -38,13 +39,40 @@ class SmartMatchError(Exception):
         What went wrong and what to do about it.
     filename
         The SmartMatch job's filename, when a job had been registered.
+
+    Attributes
+    ----------
+    gateway_id, function_id
+        The ids TargetSmart's answer carried, when the error came with one: what its
+        support asks for (the message says so). None otherwise.
+    service_input
+        The request as the service understood it (its answer's ``input``), secrets
+        removed; None when no answer came.
     """
+
+    gateway_id: str | None = None
+    function_id: str | None = None
+    service_input: Mapping[str, Any] | None = None
 
     def __init__(self, message: str, *, filename: str | None = None) -> None:
         message = printable(message)
         self.message = message
         self.filename = filename
         super().__init__(message)
+
+    def with_answer(
+        self,
+        *,
+        gateway_id: str | None,
+        function_id: str | None,
+        service_input: Mapping[str, Any] | None,
+    ) -> Self:
+        """Keep what TargetSmart's answer said about itself (its ids, its echo of the
+        request, already free of secrets), and return this error (for ``raise``)."""
+        self.gateway_id = gateway_id or None
+        self.function_id = function_id or None
+        self.service_input = dict(service_input) if service_input is not None else None
+        return self
 
     def with_context(
         self, *, before: str | None = None, advice: str | None = None, filename: str | None = None
@@ -74,10 +102,30 @@ class SmartMatchError(Exception):
         self.args = (self.message,)
         return self
 
+    @property
+    def resumable(self) -> bool:
+        """Whether the error concerns a job that can be resumed by its :attr:`filename`."""
+        return self.filename is not None
+
+    def not_registered(self) -> Self:
+        """Say that the service refused to register the job: there is nothing to resume.
+
+        The filename asked for stays in the message, and :attr:`filename` becomes None,
+        so that no face offers to resume a job the service does not know.
+        """
+        if self.filename is not None and self.filename not in self.message:
+            self.message = f"{self.message} (job {self.filename!r} was not registered)"
+            self.args = (self.message,)
+        self.filename = None
+        return self
+
     def __str__(self) -> str:
+        text = self.message
         if self.filename and self.filename not in self.message:
-            return f"{self.message} (job {self.filename!r})"
-        return self.message
+            text = f"{text} (job {self.filename!r})"
+        if self.gateway_id and self.gateway_id not in text:
+            text = f"{text}; quote gateway_id {self.gateway_id} to TargetSmart support"
+        return text
 
 
 class OptionError(SmartMatchError, ValueError):
@@ -120,8 +168,56 @@ class ValidationError(ServiceError):
     """The service refused a request parameter."""
 
 
+class QueryError(ServiceError):
+    """The service could not carry out the request (its ``Query Error:``)."""
+
+
+class InternalError(ServiceError):
+    """The service failed within itself (its ``Internal Error``).
+
+    TargetSmart asks for the entire answer when this is reported: the error
+    keeps its ``gateway_id``, ``function_id`` and ``service_input``.
+    """
+
+
 class JobFailedError(ServiceError):
     """The service reported that the job itself failed."""
+
+    @classmethod
+    def at_service(
+        cls, service_message: str | None, *, filename: str | None, status: int | None = None
+    ) -> JobFailedError:
+        """The one wording of a failed job, whether the poll just said so or a record did.
+
+        Parameters
+        ----------
+        service_message
+            The service's reason, as it gave it.
+        filename
+            The job's filename.
+        status
+            The HTTP status of the answer that said so, when one did.
+
+        Returns
+        -------
+        JobFailedError
+            ``SmartMatch job 'X' failed at the service: REASON``.
+        """
+        job = f"SmartMatch job {filename!r}" if filename else "the SmartMatch job"
+        return cls(
+            f"{job} failed at the service: {service_message}",
+            status=status,
+            service_message=service_message,
+            filename=filename,
+        )
+
+
+class JobQueryError(JobFailedError, QueryError):
+    """The job failed with a ``Query Error``."""
+
+
+class JobInternalError(JobFailedError, InternalError):
+    """The job failed with an ``Internal Error``."""
 
 
 class RateLimitError(ServiceError):
@@ -165,7 +261,39 @@ class StorageError(SmartMatchError):
 
 
 class TransportError(SmartMatchError):
-    """The network failed and retrying did not help."""
+    """The network failed and retrying did not help.
+
+    Attributes
+    ----------
+    not_running
+        Nothing answered at the service's address (the connection was refused):
+        the service is not running there.
+    """
+
+    def __init__(
+        self, message: str, *, filename: str | None = None, not_running: bool = False
+    ) -> None:
+        super().__init__(message, filename=filename)
+        self.not_running = not_running
+
+
+class UnreachableError(TransportError):
+    """No connection to the service could be made, so no request reached it.
+
+    The name did not resolve, the connection was refused (nothing listens
+    there) or connecting timed out: nothing was registered, sent or paid for.
+
+    Attributes
+    ----------
+    host
+        The host (and port) that could not be reached: never a key or a URL.
+    """
+
+    def __init__(
+        self, message: str, *, host: str, filename: str | None = None, not_running: bool = False
+    ) -> None:
+        super().__init__(message, filename=filename, not_running=not_running)
+        self.host = host
 
 
 class HostKeyError(SmartMatchError):
@@ -201,8 +329,15 @@ class SmartMatchWarning(UserWarning):
     """A problem worth knowing that did not stop the match."""
 
 
-def warn(message: str) -> None:
-    """Issue a :class:`SmartMatchWarning` pointing at the user's own line of code.
+class PoorMatchWarning(SmartMatchWarning):
+    """A list is about to be sent that can only match poorly (names only, or names and a
+    state): said before anything is sent or paid for. Silence it with
+    ``warnings.filterwarnings("ignore", category=smartmatch_pandas.PoorMatchWarning)``."""
+
+
+def warn(message: str, category: type[SmartMatchWarning] = SmartMatchWarning) -> None:
+    """Issue a :class:`SmartMatchWarning` (or ``category``) pointing at the user's own
+    line of code.
 
     The warning is attributed to the first caller outside this package, so it
     shows the user's ``df.smartmatch.match(...)`` whatever the path to it.
@@ -215,4 +350,4 @@ def warn(message: str) -> None:
     frame, level = sys._getframe(1), 2
     while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, SmartMatchWarning, stacklevel=level)
+    warnings.warn(message, category, stacklevel=level)

@@ -17,22 +17,26 @@ the declaration (``python -m tests.doc_tables`` writes the table again).
 
 from __future__ import annotations
 
+import math
 import numbers
 import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from .errors import OptionError
 
 Format = Literal["csv", "zip", "gzip"]
 FORMATS: Final[tuple[str, ...]] = get_args(Format)
-FILENAME_RULE: Final = re.compile(r"[A-Za-z0-9_]{1,50}")
-#: Generated filenames stay within the stricter 45-character revision of the rule.
-GENERATED_FILENAME_MAX: Final = 45
+#: The current SmartMatch page's rule: "1-45 alphanumeric or underscore characters"
+#: (older revisions allowed 50; the stricter one is the one every revision accepts).
+FILENAME_MAX: Final = 45
+FILENAME_RULE: Final = re.compile(rf"[A-Za-z0-9_]{{1,{FILENAME_MAX}}}")
+#: Generated filenames keep to the same rule.
+GENERATED_FILENAME_MAX: Final = FILENAME_MAX
 
 
 def generate_filename(prefix: str = "sm") -> str:
@@ -53,7 +57,7 @@ def check_filename(value: object, *, name: str = "filename") -> str:
     """Return ``value`` if it is a valid SmartMatch filename, else raise `OptionError`."""
     if not isinstance(value, str) or not FILENAME_RULE.fullmatch(value):
         raise OptionError(
-            f"{name}={value!r} is not a valid SmartMatch filename: use 1 to 50 letters, "
+            f"{name}={value!r} is not a valid SmartMatch filename: use 1 to 45 letters, "
             "digits or underscores (no spaces, hyphens or extension), or leave it out "
             "to have one generated"
         )
@@ -75,6 +79,8 @@ def shown_url(url: str) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "<not a URL>"
+    if not parts.scheme or not host:  # not a URL: what comes before any query
+        return url.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1][:200]
     host = f"[{host}]" if ":" in host else host
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
@@ -89,10 +95,69 @@ def check_webhook(value: object) -> str:
             host = None
         if parts.scheme in {"http", "https"} and host and " " not in value:
             return value
-    shown = repr(shown_url(value)) if isinstance(value, str) else f"a {type(value).__name__}"
+    shown = repr(shown_url(value)) if isinstance(value, str) else repr(value)[:100]
     raise OptionError(
         f"webhook={shown} is not an http(s) URL: give a URL such as "
         "'https://example.org/smartmatch-done', or None"
+    )
+
+
+#: The newest page's rule for ``digital_audience_name``: 1-35 alphanumeric or underscore.
+AUDIENCE_NAME_RULE: Final = re.compile(r"[A-Za-z0-9_]{1,35}")
+# An address as mail servers take it: one @, a dot in the domain, no spaces. The page
+# asks for "a valid email address"; a stricter check would refuse real addresses.
+_EMAIL_RULE: Final = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+#: The longest ``profile_id`` accepted (TargetSmart documents no form: kept generous).
+PROFILE_ID_MAX: Final = 100
+
+
+def check_search_radius(value: object) -> float:
+    """Return ``value`` if it is a positive, finite number of miles, else raise `OptionError`."""
+    if (
+        isinstance(value, numbers.Real)
+        and not _is_bool(value)
+        and math.isfinite(float(value))
+        and float(value) > 0
+    ):
+        return int(value) if isinstance(value, numbers.Integral) else float(value)
+    raise OptionError(
+        f"search_radius={value!r} ({type(value).__name__}) must be a positive number of "
+        "miles, such as 1.5 (a mile and a half), or None"
+    )
+
+
+def check_notification_email(value: object) -> str:
+    """Return ``value`` if it looks like an email address, else raise `OptionError`."""
+    if isinstance(value, str) and _EMAIL_RULE.fullmatch(value) and len(value) <= 254:
+        return value
+    raise OptionError(
+        f"notification_email={value!r} is not an email address: give one such as "
+        "'data@example.org', or None"
+    )
+
+
+def check_audience_name(value: object) -> str:
+    """Return ``value`` if it is a valid digital audience name, else raise `OptionError`."""
+    if isinstance(value, str) and AUDIENCE_NAME_RULE.fullmatch(value):
+        return value
+    raise OptionError(
+        f"digital_audience_name={value!r} is not a valid audience name: use 1 to 35 letters, "
+        "digits or underscores, or None"
+    )
+
+
+def check_profile_id(value: object) -> str:
+    """Return ``value`` if it can be a profile id (a short text without spaces), else raise."""
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= PROFILE_ID_MAX
+        and value.isprintable()
+        and not any(c.isspace() for c in value)
+    ):
+        return value
+    raise OptionError(
+        f"profile_id={value!r} must be the profile's id as TargetSmart gave it: text of 1 to "
+        f"{PROFILE_ID_MAX} characters without spaces, or None for the account's default profile"
     )
 
 
@@ -163,7 +228,10 @@ def _flag_check(name: str) -> Callable[[object], bool]:
     return lambda value: check_flag(name, value)
 
 
-def _optional(check: Callable[[object], str]) -> Callable[[object], str | None]:
+_Kept = TypeVar("_Kept")
+
+
+def _optional(check: Callable[[object], _Kept]) -> Callable[[object], _Kept | None]:
     return lambda value: None if value is None else check(value)
 
 
@@ -197,6 +265,8 @@ class CliFlag:
     spec: Mapping[str, Any] = field(default_factory=dict)
     negated: bool = False
     helps: Mapping[str, str] = field(default_factory=dict)
+    #: Other spellings of the flag, still accepted.
+    aliases: tuple[str, ...] = ()
 
     def arguments(self, name: str, default: object, help: str) -> dict[str, Any]:
         """The keywords of ``add_argument(self.flag, ...)`` for option ``name``."""
@@ -214,16 +284,23 @@ class FormControl:
     of one label share a row); ``caption`` a checkbox's text or a text
     field's placeholder; ``choices`` a dropdown's ``(shown, value)`` pairs;
     ``bounds`` a slider's least and greatest value; ``width`` the control's
-    (a toggle's buttons'); ``help`` says what it does.
+    (a toggle's buttons'); ``help`` says what it does; ``problem`` what is wrong
+    with a text field's value that breaks the rule, in plain words for the person
+    typing it; ``group`` the section of the form it shows in (``""``: the main one,
+    ``"advanced"``: folded away); ``number`` a text field whose text is read as a
+    number when it is one.
     """
 
     kind: Literal["slider", "toggle", "checkbox", "text", "dropdown"]
     label: str
     help: str
     caption: str = ""
+    problem: str = ""
     choices: tuple[tuple[str, str], ...] = ()
     width: str = ""
     bounds: tuple[int, int] = (0, 0)
+    group: Literal["", "advanced"] = ""
+    number: bool = False
 
 
 @dataclass(frozen=True)
@@ -258,6 +335,10 @@ class Option:
         Its control in the form, if it has one.
     shown_default
         The default in words, where its repr would not say it (the docs).
+    sent_at_default
+        Whether the service receives it at its default too. The newer parameters
+        are sent only when chosen, so a service revision that predates them never
+        sees them.
     """
 
     name: str
@@ -272,6 +353,7 @@ class Option:
     cli: CliFlag | None = None
     form: FormControl | None = None
     shown_default: str = ""
+    sent_at_default: bool = True
 
     def checked(self, value: object) -> Any:
         """``value`` as kept, after the option's rule; raise `OptionError` if it breaks it."""
@@ -279,7 +361,7 @@ class Option:
 
     def param(self, value: object) -> str | None:
         """``value`` as the service's query parameter, or None when it is not sent."""
-        if value is None or value == "":
+        if value is None or value == "" or (not self.sent_at_default and value == self.default):
             return None
         return _bool_param(value) if isinstance(value, bool) else str(value)
 
@@ -367,6 +449,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
             "webhook",
             "a URL the service POSTs to when the job is done",
             caption="https://… (optional)",
+            problem="the webhook must start with https:// (or http://) and name a host, "
+            "as in https://example.org/smartmatch; or leave it blank",
             width="290px",
         ),
         shown_default="none",
@@ -375,7 +459,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "filename",
         "str | None",
         None,
-        "1 to 50 letters, digits, underscores",
+        "1 to 45 letters, digits, underscores",
         "the job's name at the service: how it is found again",
         service=True,
         check=_optional(check_filename),
@@ -385,9 +469,124 @@ OPTIONS: Final[tuple[Option, ...]] = (
             "filename",
             "the job's name at the service",
             caption="blank: generated",
+            problem="the filename may hold only letters, digits and underscores, 50 at "
+            "most (no spaces, hyphens or extension); or leave it blank to have one made",
             width="290px",
         ),
         shown_default="generated",
+    ),
+    Option(
+        "search_radius",
+        "float | None",
+        None,
+        "miles, above 0",
+        "how far from the given address a match may be, in miles (1.5: a mile and a half)",
+        service=True,
+        check=_optional(check_search_radius),
+        cli=CliFlag("--search-radius", spec={"type": float, "metavar": "MILES"}),
+        form=FormControl(
+            "text",
+            "search radius",
+            "how far from the address a match may be, in miles",
+            caption="miles (optional)",
+            width="160px",
+            group="advanced",
+            number=True,
+        ),
+        shown_default="the service's",
+        sent_at_default=False,
+    ),
+    Option(
+        "notification_email",
+        "str | None",
+        None,
+        "an email address",
+        "the service emails it when the job is done",
+        service=True,
+        check=_optional(check_notification_email),
+        cli=CliFlag("--notification-email", spec={"metavar": "ADDRESS"}),
+        form=FormControl(
+            "text",
+            "notify",
+            "an address the service emails when the job is done",
+            caption="name@example.org (optional)",
+            width="290px",
+            group="advanced",
+        ),
+        shown_default="none",
+        sent_at_default=False,
+    ),
+    Option(
+        "mbp_onboarding",
+        "bool",
+        False,
+        _BOOL,
+        "onboard the matched records as a digital audience (to TargetSmart's media platform)",
+        service=True,
+        check=_flag_check("mbp_onboarding"),
+        cost=Cost(
+            bool,
+            "{name}=True onboards the matched records as a digital audience, which may cost extra",
+            "when True",
+            rank=2,
+        ),
+        cli=CliFlag(
+            "--mbp-onboarding",
+            spec={"action": "store_true"},
+            helps={
+                "match": "onboard the matched records as a digital audience "
+                "(a further service, which may cost extra)"
+            },
+        ),
+        form=FormControl(
+            "checkbox",
+            "audience",
+            "onboard the matched records as a digital audience: a further service, "
+            "which may cost extra",
+            caption="onboard as a digital audience (may cost)",
+            group="advanced",
+        ),
+        sent_at_default=False,
+    ),
+    Option(
+        "digital_audience_name",
+        "str | None",
+        None,
+        "1 to 35 letters, digits, underscores",
+        "the onboarded audience's name (with `mbp_onboarding`)",
+        service=True,
+        check=_optional(check_audience_name),
+        cli=CliFlag("--digital-audience-name", spec={"metavar": "NAME"}),
+        form=FormControl(
+            "text",
+            "audience name",
+            "the onboarded audience's name",
+            caption="optional",
+            width="290px",
+            group="advanced",
+        ),
+        shown_default="none",
+        sent_at_default=False,
+    ),
+    Option(
+        "profile_id",
+        "str | None",
+        None,
+        "a profile id from TargetSmart",
+        "the account profile to match under (its appended fields); every v2 endpoint takes it",
+        service=True,
+        check=_optional(check_profile_id),
+        cli=CliFlag("--profile-id", spec={"metavar": "ID"}),
+        form=FormControl(
+            "text",
+            "profile id",
+            "the account profile to match under",
+            caption="blank: the account's default",
+            width="290px",
+            group="advanced",
+        ),
+        shown_default="the account's",
+        sent_at_default=False,
     ),
     Option(
         "columns",
@@ -396,9 +595,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "`{column: identifier or None}`",
         "the mapping: which column is sent as which identifier (None: not sent)",
         cli=CliFlag(
-            "--column",
+            "--map",
+            ("match", "check"),
             spec={"action": "append", "default": [], "metavar": "COLUMN=IDENTIFIER"},
-            helps={"match": "send COLUMN as IDENTIFIER (empty IDENTIFIER: do not send)"},
+            helps={
+                "match": "send COLUMN as IDENTIFIER (repeatable; --drop COLUMN: do not send it)",
+                "check": "send COLUMN as IDENTIFIER (repeatable; --drop COLUMN: do not send it)",
+            },
+            aliases=("--column",),
         ),
         shown_default="from the headers",
     ),
@@ -661,11 +865,21 @@ class MatchOptions:
     webhook
         An http(s) URL the service POSTs ``{"callback": url}`` to when done.
     filename
-        The job's name at the service (1-50 of ``[A-Za-z0-9_]``); generated
+        The job's name at the service (1-45 of ``[A-Za-z0-9_]``); generated
         when None.
+    search_radius
+        How far from the given address a match may be, in miles (a positive
+        number); the service's own default when None.
+    notification_email
+        An address the service emails when the job is done.
+    mbp_onboarding
+        Onboard the matched records as a digital audience (may cost extra).
+    digital_audience_name
+        The onboarded audience's name, 1-35 of ``[A-Za-z0-9_]``.
+    profile_id
+        The account profile to match under (its appended fields).
     extra_params
-        Further service parameters passed through unchanged, for parameters
-        newer service revisions accept (``search_radius``, ...).
+        Further service parameters passed through unchanged.
 
     Examples
     --------
@@ -681,6 +895,11 @@ class MatchOptions:
     include_voip: bool = False
     webhook: str | None = None
     filename: str | None = None
+    search_radius: float | None = None
+    notification_email: str | None = None
+    mbp_onboarding: bool = False
+    digital_audience_name: str | None = None
+    profile_id: str | None = None
     extra_params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

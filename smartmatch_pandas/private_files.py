@@ -94,6 +94,37 @@ def private_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     pending.commit()
 
 
+def make_private_dirs(path: str | os.PathLike[str]) -> Path:
+    """Make the folder ``path`` and every folder missing above it, each readable by the
+    user alone (0700), whatever the umask.
+
+    ``Path.mkdir(parents=True, mode=0o700)`` gives that mode to the last folder only: the
+    ones it makes above (``~/.cache`` on a fresh account) get the umask's, 0755 as a rule.
+    Folders that exist already are left as they are.
+
+    Parameters
+    ----------
+    path
+        The folder.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    target = Path(path)
+    for folder in [*reversed(target.parents), target]:
+        if folder.exists():
+            continue
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by another process: not ours to change
+            continue
+        if os.name == "posix":
+            folder.chmod(0o700)  # a umask such as 0277 would have taken the owner's bits
+    return target
+
+
 def write_private(target: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``target`` privately, atomically and durably."""
     with private_file(target) as out:

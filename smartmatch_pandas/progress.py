@@ -1,12 +1,14 @@
 """Progress of a job through its stages, shown with tqdm or handed to a callable.
 
-Stages: preparing, uploading (bytes), waiting (elapsed, polls, countdown to
-the next poll), downloading (bytes), merging, done. ``progress=True`` draws
+Stages: preparing, registering (connecting while a connection is being
+retried), uploading (bytes), waiting (elapsed, polls, countdown to the next
+poll), downloading (bytes), merging, done. ``progress=True`` draws
 one ``tqdm.auto`` line per stage (a widget in a notebook, text in a
 terminal), each left in place when the next begins, so the whole journey
 stays readable::
 
     preparing: 00:00
+    registering: 00:00
     uploading: 100%|██████████| 8.34kB/8.34kB [00:00, 2.10MB/s]
     waiting: 00:31, polls: 2, ready
     downloading: 18.2kB [00:00, 3.55MB/s]
@@ -20,16 +22,28 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
-Stage = Literal["preparing", "uploading", "waiting", "downloading", "merging", "done", "note"]
+Stage = Literal[
+    "preparing",
+    "connecting",
+    "registering",
+    "uploading",
+    "waiting",
+    "downloading",
+    "merging",
+    "done",
+    "note",
+]
 #: What a note says: the new job's filename, rows and mapping (``"job"``), what its
-#: options may cost (``"cost"``), or anything else (``"info"``).
-NoteKind = Literal["info", "job", "cost"]
+#: options may cost (``"cost"``), that an earlier job of the same data and options is used
+#: rather than a new one (``"earlier"``), or anything else (``"info"``).
+NoteKind = Literal["info", "job", "cost", "earlier"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,9 @@ class ProgressEvent:
     kind
         For a note, what it says (see :data:`NoteKind`), so a UI can pick notes
         without reading their words; None for other stages.
+    job
+        Which list the event is about, when several are matched at once
+        (:func:`~smartmatch_pandas.match_lists`); None otherwise.
     """
 
     stage: Stage
@@ -65,6 +82,7 @@ class ProgressEvent:
     elapsed: float = 0.0
     message: str | None = None
     kind: NoteKind | None = None
+    job: str | None = None
 
 
 ProgressCallback = Callable[[ProgressEvent], Any]
@@ -138,6 +156,90 @@ class Reporter:
     def _emit(self) -> None:
         if self._callback:
             self._callback(replace(self._event, elapsed=time.monotonic() - self._started))
+
+
+class Board:
+    """One display of several jobs at once: a line that counts the lists finished and
+    says where each other one is, and the notes of each, named.
+
+    ``progress`` is as for one job: True draws the line (tqdm), False is silent, a
+    callable receives every job's :class:`ProgressEvent`, each with its ``job``.
+    """
+
+    def __init__(self, progress: ProgressArg, names: list[str]) -> None:
+        _check_progress(progress)
+        self._progress = progress
+        self._states = dict.fromkeys(names, "preparing")
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                desc="lists",
+                total=len(names),
+                bar_format="{desc}: {n}/{total} done [{elapsed}]{postfix}",
+                leave=True,
+                dynamic_ncols=True,
+            )
+
+    def reporter(self, name: str) -> Reporter:
+        """The reporter of the job of list ``name``, drawing on this board."""
+        return _BoardReporter(self, name)
+
+    def show(self, name: str, state: str) -> None:
+        """List ``name`` is at ``state`` now (a stage, polls, ``done``, ``failed``)."""
+        with self._lock:
+            self._states[name] = state
+            if self._bar is not None:
+                self._bar.n = sum(s in {"done", "failed"} for s in self._states.values())
+                shown = ", ".join(f"{n}: {s}" for n, s in self._states.items() if s != "done")
+                self._bar.set_postfix_str(shown, refresh=True)
+
+    def note(self, message: str) -> None:
+        """A line for the user, above the board."""
+        with self._lock:
+            if self._bar is not None:
+                self._bar.write(message, file=sys.stdout)
+            elif self._progress is True:
+                print(message, flush=True)
+
+    def emit(self, event: ProgressEvent) -> None:
+        """Hand ``event`` to the callable given as ``progress``, if any."""
+        if callable(self._progress) and not isinstance(self._progress, bool):
+            self._progress(event)
+
+    def close(self) -> None:
+        """Leave the board's line in place."""
+        with self._lock:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+
+
+class _BoardReporter(Reporter):
+    """A job's reporter that draws on a :class:`Board` rather than lines of its own."""
+
+    def __init__(self, board: Board, name: str) -> None:
+        super().__init__(False)
+        self._board, self._name = board, name
+
+    def note(self, message: str, kind: NoteKind = "info") -> None:
+        self._board.emit(ProgressEvent("note", message=message, kind=kind, job=self._name))
+        if kind != "info" or message.startswith("SmartMatch"):
+            self._board.note(f"{self._name}: {message}")
+
+    def stage(self, stage: Stage, total: int | None = None) -> None:
+        super().stage(stage, total)
+        self._board.show(self._name, stage)
+
+    def waiting(self, polls: int, next_poll_in: float | None, status: str | None = None) -> None:
+        super().waiting(polls, next_poll_in, status)
+        self._board.show(self._name, status or f"waiting, {polls} polls")
+
+    def _emit(self) -> None:
+        event = replace(self._event, elapsed=time.monotonic() - self._started, job=self._name)
+        self._board.emit(event)
 
 
 @contextmanager

@@ -6,6 +6,13 @@ the notebook's cells down to the form, click Match against the local
 service the notebook started, and wait for the summary. A screenshot of the
 finished form is saved to ``$SMARTMATCH_SCREENSHOT_DIR`` (CI: ``docs/images``).
 
+An analyst's afternoon, in a notebook of its own: a 5,000-row list with
+missing states matched to its summary, the form's accessible names read from
+the page's accessibility tree, the contrast of its text measured, its focus
+ring and the wide result's scrollbar; the form's cell run again finding its
+job; a wrong key and a stopped service said in words (screenshots of the
+finished form, the re-run form and the error state).
+
 Without chromium, Playwright or JupyterLab the test is skipped, unless
 ``SMARTMATCH_REQUIRE_BROWSER=1`` (set by ``.ci/run``) makes that a failure,
 so CI cannot pass without running it.
@@ -26,6 +33,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +51,31 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+#: The analyst's afternoon: a long list, the form's cell run again, a wrong key, a stopped service.
+AFTERNOON = "afternoon.ipynb"
+AFTERNOON_CELLS = [
+    # 1: a service and a list of 5,000 rows, one state in seven missing
+    "import smartmatch_pandas\n"
+    "from smartmatch_pandas.local import LocalService, sample_contacts\n"
+    "service = LocalService(voters=20_000, poll_interval=0.5, seed=0).start().activate()\n"
+    "frame = sample_contacts(service.voters, 5_000, seed=3).drop(columns='true_voterbase_id')\n"
+    "frame.loc[frame.index[::7], 'state'] = None\n"
+    "frame['notes'] = 'a long note that makes the result wider than the page ' * 3",
+    # 2: the form (run twice: the second run must find the job)
+    "form = frame.smartmatch.form()\nform",
+    # 3: a wrong key
+    "wrong = frame.head(20).smartmatch.form(api_key='not-the-key')\nwrong",
+    # 4: a service that will be stopped while its job waits
+    "other = LocalService(voters=2_000, poll_interval=0.5, delay=600).start()\n"
+    "stopping = frame.head(20).smartmatch.form(\n"
+    "    api_key=other.api_key, base_url=other.base_url, poll_interval=0.5, cache=False\n"
+    ")\nstopping",
+    # 5: stop it
+    "other.stop()",
+]
+#: The roles of the form's controls, each of which must have an accessible name.
+CONTROL_ROLES = ("button", "textbox", "combobox", "checkbox", "radio", "spinbutton", "progressbar")
 
 # About 40 s: a JupyterLab server, a kernel and a browser.
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
@@ -82,6 +115,7 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
     work = tmp_path / "notebooks"
     work.mkdir()
     shutil.copy(QUICKSTART, work / QUICKSTART.name)  # JupyterLab saves into what it opens
+    (work / AFTERNOON).write_text(_afternoon_notebook())
     home = tmp_path / "jupyter"
     settings = home / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -216,3 +250,187 @@ def _accept_kernel_dialog(page: object) -> None:
     with contextlib.suppress(Exception):
         dialog.wait_for(state="visible", timeout=5_000)
         dialog.click()
+
+
+def _afternoon_notebook() -> str:
+    cells = [
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "source": source,
+            "outputs": [],
+            "execution_count": None,
+        }
+        for source in AFTERNOON_CELLS
+    ]
+    notebook = {
+        "cells": cells,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    return json.dumps(notebook)
+
+
+#: The contrast of each text element of the form against the background it is drawn on.
+CONTRAST_JS = """(root) => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.5)) return c;
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el || el.closest('style') || !el.offsetParent) continue;
+    const fg = rgb(getComputedStyle(el).color), bg = background(el);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    out.push({text: n.textContent.trim().slice(0, 40), ratio: (hi + 0.05) / (lo + 0.05)});
+  }
+  return out;
+}"""
+
+
+def _run_cell(page: Any, number: int) -> None:
+    """Run the notebook's cell ``number`` (from 1), as a person would: click it, Shift+Enter."""
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(number - 1)
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+
+
+def _output(page: Any, number: int) -> Any:
+    return page.locator(".jp-Notebook .jp-Cell").nth(number - 1).locator(".jp-OutputArea-output")
+
+
+def test_an_analysts_afternoon_in_a_real_browser(jupyterlab: str, tmp_path: Path) -> None:
+    """A 5,000-row list with missing states to its summary; the accessible names and the
+    contrast; a wide result that scrolls; the form's cell run again finds its job; a wrong
+    key and a stopped service said in words."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=STEP_TIMEOUT_MS)  # a kernel on a shared 2-core machine
+    shots = Path(os.environ.get("SMARTMATCH_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        # Scrollbars drawn as a person sees them (headless chromium hides them by default).
+        browser = playwright.chromium.launch(
+            executable_path=_chromium(),
+            args=CHROMIUM_FLAGS,
+            ignore_default_args=["--hide-scrollbars"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(STEP_TIMEOUT_MS)
+            page.goto(jupyterlab + "lab/tree/" + AFTERNOON)
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for(state="visible")
+            _accept_kernel_dialog(page)
+            expect(
+                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+            ).to_have_count(1, timeout=STEP_TIMEOUT_MS)
+            _run_cell(page, 1)
+            _run_cell(page, 2)
+            form = _output(page, 2)
+            match = form.get_by_role("button", name="Match", exact=True)
+            expect(match).to_be_enabled()
+
+            # Every control has an accessible name, read from the accessibility tree.
+            tree = form.aria_snapshot()
+            for role in CONTROL_ROLES:
+                unnamed = re.findall(rf"^\s*- {role}(?: \[[^\]]*\])?:?$", tree, re.MULTILINE)
+                assert not unnamed, f"a {role} without a name:\n{tree}"
+            expect(form.get_by_role("combobox", name="state sent as")).to_be_visible()
+            expect(form.get_by_role("spinbutton", name="max matches")).to_be_visible()
+            expect(form.get_by_role("textbox", name="webhook")).to_be_visible()
+            expect(form.get_by_role("textbox", name="filename")).to_be_visible()
+            expect(form.get_by_role("combobox", name="invalid values")).to_be_visible()
+            expect(form.get_by_role("radio", name="csv", exact=True)).to_be_checked()
+            form.get_by_role("radio", name="zip", exact=True).check()
+            expect(form.get_by_role("radio", name="zip", exact=True)).to_be_checked()
+            form.get_by_role("radio", name="csv", exact=True).check()
+            # A focus ring that shows: a 3 px outline on the field the keyboard is in.
+            webhook = form.get_by_role("textbox", name="webhook")
+            webhook.focus()
+            ring = webhook.evaluate(
+                "e => [getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth]"
+            )
+            assert ring == ["solid", "3px"], ring
+
+            match.click()
+            expect(form).to_contain_text("rows matched", timeout=STEP_TIMEOUT_MS)
+            expect(form).to_contain_text("of 5,000 rows matched")
+            expect(form).to_contain_text("Match rate by state")
+            expect(form).to_contain_text("(none)")  # the missing states, counted
+            expect(match).to_be_enabled()
+            expect(form.get_by_role("button", name="Match again")).to_be_visible()
+
+            # Every text of the finished form at 4.5:1 or more.
+            low = [t for t in form.evaluate(CONTRAST_JS) if t["ratio"] < 4.5]
+            assert not low, low
+
+            # The wide result scrolls sideways, with a scrollbar, inside the form.
+            scroller = form.locator(".sm-scroll").last
+            sizes = scroller.evaluate(
+                "e => [e.scrollWidth, e.clientWidth, e.offsetHeight - e.clientHeight,"
+                " getComputedStyle(e).overflowX]"
+            )
+            assert sizes[0] > sizes[1], sizes  # wider than its box
+            assert sizes[2] > 0, sizes  # a scrollbar shows
+            assert sizes[3] == "scroll", sizes
+            box = scroller.bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= 1400
+            scroller.evaluate("e => { e.scrollLeft = e.scrollWidth; }")
+            expect(scroller.locator("thead")).to_be_visible()
+
+            _photograph(page, form, shots / "match-form-finished.png")
+
+            # The form's cell run again: the job is found and shown at once.
+            _run_cell(page, 2)
+            form = _output(page, 2)
+            expect(form).to_contain_text("matched this frame with these options before")
+            expect(form).to_contain_text("rows matched")
+            expect(form.get_by_role("button", name="Match again")).to_be_visible()
+            _photograph(page, form, shots / "match-form-rerun.png")
+
+            # A wrong key: said so, and the key field offered.
+            _run_cell(page, 3)
+            wrong = _output(page, 3)
+            wrong.get_by_role("button", name="Match", exact=True).click()
+            expect(wrong).to_contain_text("The service refused the API key")
+            expect(wrong.get_by_role("textbox", name="API key")).to_be_visible()
+            expect(wrong).to_contain_text("was not registered: there is nothing to resume")
+            _photograph(page, wrong, shots / "match-form-error.png")
+
+            # A service stopped while its job waits: said to be not running.
+            _run_cell(page, 4)
+            stopping = _output(page, 4)
+            stopping.get_by_role("button", name="Match", exact=True).click()
+            expect(stopping).to_contain_text("poll(s)")
+            _run_cell(page, 5)
+            expect(stopping).to_contain_text("the service is not running")
+            text = page.locator(".jp-Notebook").inner_text()
+            assert "Errno" not in text
+            assert "Traceback" not in text
+            assert re.search(r"local-[A-Za-z0-9_-]{20,}", page.content()) is None, "an API key"
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def _photograph(page: Any, element: Any, path: Path) -> None:
+    box = element.bounding_box()
+    assert box is not None
+    page.set_viewport_size({"width": 1400, "height": int(box["height"]) + 400})
+    element.scroll_into_view_if_needed()
+    element.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1400, "height": 1100})

@@ -29,7 +29,7 @@ def contacts(n: int = 10) -> pd.DataFrame:
 
 def test_one_row_per_column_sent_with_counts() -> None:
     frame = contacts()
-    frame.loc["c3", "ZIP Code"] = "n/a"
+    frame.loc["c3", "ZIP Code"] = "n.a."
     frame.loc["c4", "ZIP Code"] = None
     frame.loc["c5", "Cell Phone"] = "555-CALL-NOW"
     report = frame.smartmatch.check()
@@ -39,7 +39,7 @@ def test_one_row_per_column_sent_with_counts() -> None:
     assert report.columns == (
         ColumnCheck("First Name", "first_name", present=10, changed=0, invalid=0),
         ColumnCheck("Last Name", "last_name", present=10, changed=10, invalid=0),
-        ColumnCheck("ZIP Code", "zip", 9, changed=8, invalid=1, examples=(("c3", "n/a"),)),
+        ColumnCheck("ZIP Code", "zip", 9, changed=8, invalid=1, examples=(("c3", "n.a."),)),
         ColumnCheck("Cell Phone", "phone", 10, 9, 1, examples=(("c5", "555-CALL-NOW"),)),
     )
     assert report.problems == ()
@@ -50,9 +50,10 @@ def test_one_row_per_column_sent_with_counts() -> None:
         "present",
         "changed",
         "invalid",
+        "placeholders",
         "examples",
     ]
-    assert report.frame["examples"].tolist() == ["", "", "c3: 'n/a'", "c5: '555-CALL-NOW'"]
+    assert report.frame["examples"].tolist() == ["", "", "c3: 'n.a.'", "c5: '555-CALL-NOW'"]
 
 
 def test_a_clean_frame_is_ok() -> None:
@@ -123,8 +124,8 @@ def problems(frame: pd.DataFrame, **kwargs: Any) -> str:
 def test_frame_level_problems() -> None:
     assert "no rows" in problems(contacts().iloc[:0])
     assert "no column is a SmartMatch identifier" in problems(pd.DataFrame({"a": [1]}))
-    clash = problems(pd.DataFrame({"Phone": ["5552345678"], "Cell": ["5552345678"]}))
-    assert "'Phone' and 'Cell' as phone" in clash
+    clash = problems(pd.DataFrame({"Phone": ["5552345678"], "Telephone": ["5552345678"]}))
+    assert "'Phone' (1 filled) and 'Telephone' (1 filled) as phone" in clash
     assert "smartvan_id is sent without a state" in problems(
         pd.DataFrame({"VAN ID": [1], "last_name": ["Lee"]})
     )
@@ -137,7 +138,9 @@ def test_frame_level_problems() -> None:
 def test_name_only_lists_are_flagged() -> None:
     names = pd.DataFrame({"First Name": ["Ann", "Bob"], "Last Name": ["Lee", "Ray"]})
     assert "only names are sent" in problems(names)
-    assert "only names are sent" in problems(names.assign(State=["MA", "TX"], Age=[40, 50]))
+    assert "only names and age, state are sent" in problems(
+        names.assign(State=["MA", "TX"], Age=[40, 50])
+    )
     with_zip = names.assign(zip=["02134", None])
     found = problems(with_zip)
     assert "only names" not in found
@@ -146,7 +149,7 @@ def test_name_only_lists_are_flagged() -> None:
 
 def test_rows_with_nothing_usable_and_columns_with_nothing() -> None:
     frame = pd.DataFrame(
-        {"zip": ["02134", "n/a", None], "email": [None, None, " "], "dob": [None, None, None]}
+        {"zip": ["02134", "n.a.", None], "email": [None, None, " "], "dob": [None, None, None]}
     )
     found = problems(frame)
     assert "2 row(s) (67%) have no usable value in any column sent" in found
@@ -187,7 +190,7 @@ def test_prepare_is_exactly_the_upload(service: Any) -> None:
     frame = contacts(6).assign(
         DOB=pd.to_datetime(["1976-01-14"] * 6), Age=pd.array([40, None] * 3, dtype="Int64")
     )
-    frame.loc["c2", "ZIP Code"] = "n/a"
+    frame.loc["c2", "ZIP Code"] = "n.a."
     with pytest.warns(sm.SmartMatchWarning):
         prepared = frame.smartmatch.prepare()
     assert prepared.columns.tolist() == [
@@ -211,7 +214,7 @@ def test_prepare_is_exactly_the_upload(service: Any) -> None:
         "0",
     ]
     assert prepared.loc["c1", "age"] is pd.NA
-    assert prepared.loc["c2", "zip"] == "n/a"
+    assert prepared.loc["c2", "zip"] == "n.a."
 
     with pytest.warns(sm.SmartMatchWarning):
         job = sm.submit(frame, **service.settings, progress=False)
@@ -225,10 +228,10 @@ def test_prepare_is_exactly_the_upload(service: Any) -> None:
 
 def test_prepare_with_blank_and_raise() -> None:
     frame = contacts(3)
-    frame.loc["c1", "ZIP Code"] = "n/a"
+    frame.loc["c1", "ZIP Code"] = "n.a."
     with pytest.warns(sm.SmartMatchWarning):
         assert frame.smartmatch.prepare(invalid="blank").loc["c1", "zip"] is pd.NA
-    with pytest.raises(InputError, match=r"column 'ZIP Code' \(zip\).*row 'c1': 'n/a'"):
+    with pytest.raises(InputError, match=r"column 'ZIP Code' \(zip\).*row 'c1': 'n.a.'"):
         frame.smartmatch.prepare(invalid="raise")
     with pytest.raises(OptionError, match="invalid="):
         frame.smartmatch.prepare(invalid="drop")  # type: ignore[arg-type]

@@ -100,7 +100,8 @@ def test_match_shows_progress_and_summary(
     people[["first_name", "last_name", "zip"]].to_csv(given, index=False)
     done = run("match", str(given), "-o", str(tmp_path / "out.csv"), env=served)
     assert done.returncode == 0, done.stderr
-    assert "SmartMatch: 25 rows sent" in done.stdout
+    assert done.stdout == f"wrote 25 rows to {tmp_path / 'out.csv'}\n"  # the result alone
+    assert "SmartMatch: 25 rows sent" in done.stderr  # what is said along the way
     assert "waiting" in done.stderr  # the tqdm bar
     assert served["TS_API_KEY"] not in done.stdout + done.stderr
 
@@ -109,7 +110,7 @@ def test_errors_are_one_plain_line(tmp_path: Path) -> None:
     given = tmp_path / "in.csv"
     pd.DataFrame({"first_name": ["Ann"]}).to_csv(given, index=False)
     done = run("match", str(given), "-o", str(tmp_path / "out.csv"))
-    assert done.returncode == 1
+    assert done.returncode == 2  # nothing was sent: a setting to give
     assert done.stderr.startswith("smartmatch-pandas: no SmartMatch API key")
     assert "Traceback" not in done.stderr
 
@@ -142,10 +143,11 @@ def test_the_flags_give_the_declared_options(
     assert cli.main(["match", str(source), "-o", out, "--in-memory"]) == 0
     defaults = defaults_of("match")
     del defaults["api_key"]  # from TS_API_KEY only, never a flag
-    assert calls[-1] == defaults
+    assert callable(calls[-1].pop("progress"))  # the command line's bars and notes
+    assert calls[-1] == {k: v for k, v in defaults.items() if k != "progress"}
     flags = ["--max-matches", "3", "--include-email", "--no-cache", "--invalid", "blank"]
-    flags += ["--column", "first_name=", "--param", "search_radius=5", "--no-progress"]
-    assert cli.main(["match", str(source), "-o", out, "--in-memory", *flags]) == 0
+    flags += ["--map", "first_name=", "--param", "search_radius=5", "--quiet", "--all-matches"]
+    assert cli.main(["match", str(source), "-o", out, "--overwrite", "--in-memory", *flags]) == 0
     assert calls[-1] == {
         **defaults,
         "max_matches": 3,
@@ -155,6 +157,7 @@ def test_the_flags_give_the_declared_options(
         "columns": {"first_name": None},
         "extra_params": {"search_radius": "5"},
         "progress": False,
+        "all_matches": True,
     }
 
 
@@ -175,3 +178,46 @@ def test_without_the_local_extra_the_demo_says_what_to_install(tmp_path: Path) -
     assert "Traceback" not in done.stderr
     assert "pip install 'smartmatch-pandas[local]'" in done.stderr
     assert "faker is missing" in done.stderr
+
+
+def test_user_errors_end_in_one_line_and_an_exit_code(tmp_path: Path) -> None:
+    """No traceback for what a user gets wrong; the exit code says which kind it was."""
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    cases = [
+        (["match", str(folder), "-o", str(tmp_path / "o.csv")], 1, "cannot be read"),
+        (["match", str(tmp_path / "none.csv"), "-o", str(tmp_path / "o.csv")], 1, "none.csv"),
+        (["sample", "--outsiders", "2", "-o", str(tmp_path / "s.csv")], 2, "a share from 0"),
+        (["sample", "--rows", "0", "-o", str(tmp_path / "s.csv")], 2, "1 or more"),
+        (["match", "x.csv", "-o", "y.csv", "--max-matches", "many"], 2, "invalid int value"),
+    ]
+    for args, code, said in cases:
+        done = run(*args)
+        assert (done.returncode, "Traceback" in done.stderr) == (code, False), done.stderr
+        assert said in done.stderr
+
+
+def test_warnings_are_one_line_and_a_closed_pipe_is_no_error(
+    served: dict[str, str], people: pd.DataFrame, tmp_path: Path
+) -> None:
+    given = tmp_path / "in.csv"
+    text = people[["first_name", "last_name", "zip"]].to_csv(index=False)
+    given.write_text(text.replace("\n", ",,\n"))  # Excel's empty trailing columns
+    done = run("match", str(given), "-o", str(tmp_path / "out.csv"), env=served)
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "headers made unique" in line]
+    assert len(warned) == 1
+    assert warned[0].startswith("warning: ")
+    assert "SmartMatchWarning" not in done.stderr
+    assert "sys.exit" not in done.stderr
+    # `smartmatch-pandas jobs | head -0`: the reader is gone before the listing is written.
+    reader_gone = subprocess.run(
+        f"(sleep 0.5; {' '.join(CLI)} jobs) | true",
+        shell=True,
+        env={**os.environ, **served},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in reader_gone.stderr
+    assert "BrokenPipe" not in reader_gone.stderr

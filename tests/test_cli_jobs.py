@@ -58,7 +58,7 @@ def test_resume_writes_the_merged_result(
     frame = read_table(contacts_csv)
     job = sm.submit(frame, max_matches=2, progress=False)
     output = tmp_path / "enriched.parquet"
-    args = ["resume", job.filename, "--input", str(contacts_csv), "-o", str(output)]
+    args = ["resume", job.filename, "--input", str(contacts_csv), "-o", str(output), "--overwrite"]
     assert main([*args, "--all-matches", "--no-progress"]) == 0
     assert f"wrote {len(pd.read_parquet(output)):,} rows to {output}" in capsys.readouterr().out
     candidates = pd.read_parquet(output)
@@ -90,7 +90,7 @@ def test_match_uses_the_cache_unless_told_otherwise(
     fresh_service: LocalService, contacts_csv: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "enriched.csv"
-    base = ["match", str(contacts_csv), "-o", str(output), "--no-progress"]
+    base = ["match", str(contacts_csv), "-o", str(output), "--no-progress", "--overwrite"]
     assert main(base) == 0
     assert main(base) == 0
     assert fresh_service.stats["registrations"] == 1

@@ -45,7 +45,9 @@ def test_a_refused_registration_is_a_validation_error(
     with pytest.raises(sm.ValidationError, match="already been submitted") as caught:
         other.smartmatch.match(filename="used_once", **settings)
     assert caught.value.service_message.startswith("Validation Error:")
-    assert caught.value.filename == "used_once"
+    # Named, but not offered to resume: the job of that name holds other data.
+    assert "'used_once'" in str(caught.value)
+    assert not caught.value.resumable
 
 
 class _Broken:
@@ -117,7 +119,7 @@ def test_an_unreachable_service_is_a_transport_error() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(
-        sm.TransportError, match=r"could not reach the SmartMatch service at 127\.0\.0\.1"
+        sm.TransportError, match=r"could not connect to the SmartMatch service at 127\.0\.0\.1"
     ):
         FRAME.smartmatch.match(
             api_key="k" * 8, base_url=f"http://127.0.0.1:{port}/", progress=False
@@ -179,7 +181,9 @@ def test_bad_columns_option(columns: object, message: str) -> None:
 def test_two_columns_for_one_identifier_names_both() -> None:
     frame = FRAME.assign(Postcode="02134")
     with pytest.raises(
-        sm.InputError, match=r"'zip' and 'Postcode'.*columns=\{'zip': 'zip', 'Postcode': None\}"
+        sm.InputError,
+        match=r"'zip' \(1 filled\) and 'Postcode' \(1 filled\).*"
+        r"columns=\{'zip': 'zip', 'Postcode': None\}",
     ):
         frame.smartmatch.match(api_key="k" * 8)
 

@@ -10,6 +10,7 @@ row of docs/reliability.md it proves (:func:`proves`).
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -177,7 +178,8 @@ def test_register_429_asking_a_long_wait_is_reported(
     with pytest.raises(sm.RateLimitError, match="asks to wait 600 s") as caught:
         match(faulty, frame)
     assert time.monotonic() - start < 10
-    assert caught.value.filename
+    assert not caught.value.resumable  # refused: named in words, not offered to resume
+    assert "was not registered" in str(caught.value)
     assert caught.value.retry_after == 600
     assert sm.jobs().empty  # refused: there is no job to lose
     same(match(faulty, frame), expected)
@@ -200,13 +202,16 @@ def test_register_failing_for_good_leaves_a_job_to_resume(
 
 @proves(
     "register:status=403",
-    "AuthorizationError naming the job: check the API key; nothing was registered",
+    "AuthorizationError naming the job: use the local service's key; nothing was registered, "
+    "so nothing is offered to resume",
 )
 def test_register_403_is_an_authorization_error(faulty: LocalService, frame: pd.DataFrame) -> None:
     faulty.inject("register:status=403")
-    with pytest.raises(sm.AuthorizationError, match="check the API key") as caught:
+    with pytest.raises(sm.AuthorizationError, match="use the key it was started with") as caught:
         match(faulty, frame)
-    assert caught.value.filename in str(caught.value)
+    assert re.search(r"job 'sm_\w+' was not registered", str(caught.value))
+    assert caught.value.filename is None
+    assert not caught.value.resumable
     assert sm.jobs().empty
 
 
@@ -344,14 +349,16 @@ def test_poll_refused_for_good_stops_resumable(
     stopped(faulty, caught.value, frame, expected, says="sooner")
 
 
-@proves("poll:status=403", "AuthorizationError naming the job: check the API key; resumable")
+@proves(
+    "poll:status=403", "AuthorizationError naming the job: use the local service's key; resumable"
+)
 def test_poll_403_stops_resumable(
     faulty: LocalService, frame: pd.DataFrame, expected: pd.DataFrame
 ) -> None:
     faulty.inject("poll:status=403")
     with pytest.raises(sm.AuthorizationError) as caught:
         match(faulty, frame)
-    stopped(faulty, caught.value, frame, expected, says="check the API key")
+    stopped(faulty, caught.value, frame, expected, says="use the key it was started with")
 
 
 @proves("poll:drop,times=2", "counted as a failed poll; polls again after the interval")

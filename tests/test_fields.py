@@ -117,7 +117,6 @@ NOT_IDENTIFIERS = [
     "Title",
     "Nickname",
     "Preferred Name",
-    "Work Phone",
     "Work Email",
     "Employer",
     "Occupation",
@@ -248,17 +247,37 @@ def test_two_columns_for_one_identifier_name_both_and_the_fix() -> None:
     with pytest.raises(InputError) as caught:
         resolve_mapping(columns)
     message = str(caught.value)
-    for label in ["Home Phone", "Cell Phone", "Email", "E-mail Address"]:
+    # Two emails have no order between them; a home and a cell phone do.
+    for label in ["Email", "E-mail Address"]:
         assert repr(label) in message
+    assert "Phone" not in message
     # The columns= the message shows really settles it.
     suggested = eval(message.split("columns=", 1)[1])
     mapping = resolve_mapping(columns, suggested)
     assert mapping.as_dict() == {
         "First Name": "first_name",
-        "Home Phone": "phone",
+        "Cell Phone": "phone",
         "Email": "email",
         "zip": "zip",
     }
+    assert [c.options for c in mapping.choices] == [(("Cell Phone",), ("Home Phone",))]
+
+
+def test_the_suggested_fix_keeps_the_fuller_column() -> None:
+    frame = pd.DataFrame(
+        {
+            "First Name": ["Ann", None, "", "Lee"],
+            "FirstName": ["Ann", "Bo", "Cy", "Lee"],
+            "zip": ["02134"] * 4,
+        }
+    )
+    with pytest.raises(InputError) as caught:
+        resolve_mapping(frame.columns, frame=frame)
+    message = str(caught.value)
+    assert "'First Name' (2 filled) and 'FirstName' (4 filled) as first_name" in message
+    suggested = eval(message.split("columns=", 1)[1])
+    assert suggested == {"First Name": None, "FirstName": "first_name"}
+    assert resolve_mapping(frame.columns, suggested).as_dict()["FirstName"] == "first_name"
 
 
 def test_two_explicit_columns_for_one_identifier_are_refused_too() -> None:

@@ -8,13 +8,14 @@ no ``columns=`` is given anywhere here.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas import IDENTIFIERS, InputError
+from smartmatch_pandas import IDENTIFIERS
 from smartmatch_pandas.local import LocalService
 from smartmatch_pandas.preparation.mapping import (
     ALIASES,
@@ -462,17 +463,34 @@ def test_a_mobile_column_outside_actblue_is_still_a_phone() -> None:
     assert resolve_mapping(donors).as_dict()["Mobile"] == "phone"
 
 
-def test_two_phones_of_one_layout_still_clash_until_a_preference_order_decides() -> None:
-    # Today's behaviour, kept on purpose: the table records the order (cell before
-    # home) for the preference rule still to come, but does not apply it yet.
+def test_two_phones_of_one_layout_are_chosen_per_row_cell_first() -> None:
     frame = van_export()
-    frame.insert(10, "HomePhone", ["(617) 555-1111", "", ""])
-    with pytest.raises(InputError, match=r"'CellPhone' and 'HomePhone' as phone"):
-        frame.smartmatch.mapping()
-    assert detect_layout(frame.columns) == "NGP VAN / EveryAction"
+    frame.insert(10, "HomePhone", ["(617) 555-1111", "", "(512) 555-2222"])
+    frame.insert(11, "WorkPhone", ["", "(312) 555-3333", "(512) 555-3333"])
+    frame["CellPhone"] = ["(617) 555-2345", "", ""]
+    mapping = frame.smartmatch.mapping()
+    assert mapping.as_dict()["CellPhone"] == "phone"
+    assert [c.options for c in mapping.choices] == [
+        (("CellPhone",), ("HomePhone",), ("WorkPhone",))
+    ]
+    assert dict(mapping.supplied) == {"CellPhone": 1, "HomePhone": 1, "WorkPhone": 1}
+    assert "phone from 'CellPhone' (1 row), else 'HomePhone' (1 row), else 'WorkPhone'" in str(
+        mapping
+    )
+    sent = frame.smartmatch.prepare()
+    assert sent["phone"].tolist() == ["6175552345", "3125553333", "5125552222"]
+    report = frame.smartmatch.check()
+    assert report.ok
+    assert report.choices == (
+        "phone from 'CellPhone' (1 row), else 'HomePhone' (1 row), else 'WorkPhone' (1 row)",
+    )
+    assert "each row: phone from 'CellPhone'" in str(report)
     nationbuilder = nationbuilder_export().assign(phone_number=PHONES)
-    with pytest.raises(InputError, match=r"'mobile_number' and 'phone_number' as phone"):
-        nationbuilder.smartmatch.mapping()
+    assert nationbuilder.smartmatch.prepare()["phone"].tolist() == [
+        "6175552345",
+        "3125553456",
+        "5125554567",
+    ]
     preference = {
         row.header: row.preference
         for row in KNOWN_HEADERS
@@ -489,14 +507,90 @@ def test_two_phones_of_one_layout_still_clash_until_a_preference_order_decides()
     )
 
 
+@pytest.mark.parametrize(
+    ("headers", "order"),
+    [
+        (["Home Phone", "Cell Phone"], ["Cell Phone", "Home Phone"]),
+        (["Phone", "Mobile Phone"], ["Mobile Phone", "Phone"]),
+        (["Home Phone", "Phone", "Primary Phone"], ["Primary Phone", "Phone", "Home Phone"]),
+        (["email", "Primary Email"], ["Primary Email", "email"]),
+        (["Email", "PreferredEmail"], ["PreferredEmail", "Email"]),
+    ],
+)
+def test_the_order_of_preference_of_generic_headers(headers: list[str], order: list[str]) -> None:
+    mapping = resolve_mapping(["First Name", "Last Name", *headers])
+    (choice,) = mapping.choices
+    assert [option[0] for option in choice.options] == order
+
+
+def test_a_valid_later_column_is_sent_before_an_invalid_earlier_one() -> None:
+    frame = pd.DataFrame(
+        {
+            "First Name": ["Ann", "Bo", "Cy"],
+            "Cell Phone": ["not a phone", "", "n/a?"],
+            "Home Phone": ["617-555-2345", "312-555-3456", ""],
+        }
+    )
+    with pytest.warns(sm.SmartMatchWarning, match=r"'Cell Phone' \(phone\) 1 of 3"):
+        sent = frame.smartmatch.prepare()
+    assert sent["phone"].tolist() == ["6175552345", "3125553456", "n/a?"]
+    blank = frame.smartmatch.prepare(invalid="blank")
+    assert blank["phone"].isna().tolist() == [False, False, True]
+
+
+def test_columns_still_decide_when_given() -> None:
+    frame = van_export().assign(HomePhone=PHONES)
+    mapping = frame.smartmatch.mapping({"HomePhone": "phone"})
+    assert mapping.choices == ()
+    assert "CellPhone" not in mapping.as_dict()
+    assert mapping.as_dict()["HomePhone"] == "phone"
+
+
 def test_a_residential_address_comes_before_a_mailing_one() -> None:
     l2 = {row.header: row for row in KNOWN_HEADERS if row.tool == "L2"}
     for field in ("AddressLine", "ExtraAddressLine", "City", "State", "Zip"):
         residence, mailing = l2[f"Residence_Addresses_{field}"], l2[f"Mailing_Addresses_{field}"]
         assert residence.identifier == mailing.identifier
-        assert residence.auto
-        assert not mailing.auto
         assert (residence.preference, mailing.preference) == (1, 2)
+    frame = l2_export()
+    # Row 1 has no residential street: its whole mailing address is sent, never mixed.
+    frame.loc[1, ["Residence_Addresses_AddressLine", "Residence_Addresses_Zip"]] = ""
+    frame.loc[1, "Mailing_Addresses_City"] = "Evanston"
+    frame.loc[1, "Mailing_Addresses_Zip"] = "60201"
+    sent = frame.smartmatch.prepare()
+    assert sent["address1"].tolist() == [STREETS[0], STREETS[1], STREETS[2]]
+    assert sent["city"].tolist() == ["Boston", "Evanston", "Austin"]
+    assert sent["zip"].tolist() == ["02134", "60201", "78701"]
+    # The residential set's second line is not sent with the mailing address.
+    assert pd.isna(sent["address2"][1])
+    (choice,) = [c for c in frame.smartmatch.mapping().choices if c.is_address]
+    assert choice.options[0][0] == "Residence_Addresses_AddressLine"
+    assert choice.options[1][0] == "Mailing_Addresses_AddressLine"
+    assert any(c.startswith("address from (") for c in frame.smartmatch.check().choices)
+
+
+def test_a_file_too_large_for_memory_chooses_as_a_frame_does(tmp_path: Path) -> None:
+    from smartmatch_pandas.files.tables import TableFile
+    from smartmatch_pandas.preparation.batched import file_mapping, upload_file
+    from smartmatch_pandas.preparation.table import frame_upload
+
+    frame = l2_export()
+    frame.loc[1, ["Residence_Addresses_AddressLine", "Residence_Addresses_Zip"]] = ""
+    frame.loc[2, "VoterTelephones_CellPhoneFormatted"] = ""
+    frame.loc[2, "VoterTelephones_LandlineFormatted"] = "512-555-0000"
+    path = tmp_path / "l2.csv"
+    frame.to_csv(path, index=False)
+    read = pd.read_csv(path, dtype=str, keep_default_na=False)
+    body, _ = frame_upload(read.replace("", None), resolve_mapping(read.columns))
+    table = TableFile(path)
+    upload = upload_file(table, file_mapping(table, None), "keep")
+    try:
+        assert upload.body.getvalue() == body.getvalue()
+        assert b"512-555-0000" not in upload.body.getvalue()
+        assert b"5125550000" in upload.body.getvalue()
+    finally:
+        upload.body.close()
+        body.close()
 
 
 @pytest.mark.parametrize("tool", TOOLS)
@@ -657,6 +751,51 @@ def test_an_l2_export_matches_end_to_end(service: LocalService, settings: dict[s
     enriched = sm.match(frame, **settings)
     assert_merged_exactly(frame, enriched)
     assert (enriched["vb.voterbase_id"] == truth["voterbase_id"]).all()
+
+
+def _truth_value(truth: pd.DataFrame, identifier: str, header: Hashable) -> pd.Series:
+    """What a tool's column for ``identifier`` holds for these voters, as it writes it."""
+    if identifier == "full_name":
+        return truth["first_name"] + " " + truth["last_name"]
+    if identifier == "phone":
+        phone = truth["phone_wireless"]
+        return "(" + phone.str[:3] + ") " + phone.str[3:6] + "-" + phone.str[6:]
+    if identifier == "dob":
+        dob = pd.to_datetime(truth["dob"], format="%Y%m%d")
+        if header == "Birthday":  # a spreadsheet's own long form
+            return dob.dt.strftime("%B %-d, %Y")
+        return dob.dt.strftime("%m/%d/%Y" if header != "born_at" else "%Y-%m-%d")
+    return truth[identifier]
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_each_layout_matches_end_to_end_without_columns(
+    service: LocalService, settings: dict[str, Any], name: str
+) -> None:
+    make, expected, layout = LAYOUTS[name]
+    truth = voters_with_a_cell(service)
+    shape = make()
+    frame = pd.DataFrame(index=truth.index)
+    for header in shape.columns:
+        identifier = expected.get(header)
+        if identifier is None:  # a column the tool exports that is not sent
+            frame[header] = shape[header].iloc[0]
+        else:
+            frame[header] = _truth_value(truth, identifier, header)
+    if "State" not in frame and "state" not in expected.values():
+        frame["State"] = truth["state"]  # ids are read with their state
+    mapping = frame.smartmatch.mapping()
+    assert mapping.layout == layout
+    enriched = sm.match(frame, **settings)
+    found = "vb.voterbase_id"
+    if found in frame:  # SmartMatch's own output matched again: its columns come back _2
+        found += "_2"
+        assert enriched.columns[: len(frame.columns)].tolist() == frame.columns.tolist()
+    else:
+        assert_merged_exactly(frame, enriched)
+    matched = enriched[found] == truth["voterbase_id"]
+    assert matched.mean() >= 0.95, (name, matched.mean())
 
 
 def voters_with_a_cell(service: LocalService, n: int = 30) -> pd.DataFrame:

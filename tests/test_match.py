@@ -22,7 +22,13 @@ def assert_merged_exactly(original: pd.DataFrame, enriched: pd.DataFrame) -> Non
     n = len(original.columns)
     pd.testing.assert_frame_equal(enriched.iloc[:, :n], original)
     appended = enriched.iloc[:, n:]
-    assert list(appended.columns[:2]) == ["tsmart_match_code", "vb.voterbase_id"]
+    # In the order seen in the wild: the row numbers, the match code, the voterbase id.
+    assert list(appended.columns[:4]) == [
+        "ts__input_row",
+        "ts__row",
+        "tsmart_match_code",
+        "vb.voterbase_id",
+    ]
     assert all(dtype == TEXT_DTYPE for dtype in appended.dtypes)
 
 
@@ -100,7 +106,12 @@ def test_shuffled_rows_keep_their_own_results(
     straight = contacts.smartmatch.match(**settings)
     shuffled = contacts.sample(frac=1, random_state=3)
     enriched = shuffled.smartmatch.match(**settings)
-    pd.testing.assert_frame_equal(enriched, straight.loc[shuffled.index])
+    # ts__input_row is the row's place in the upload: the one column a shuffle changes.
+    row_numbers = ["ts__input_row", "ts__row"]
+    assert enriched["ts__input_row"].tolist() == [str(n) for n in range(1, len(enriched) + 1)]
+    pd.testing.assert_frame_equal(
+        enriched.drop(columns=row_numbers), straight.loc[shuffled.index].drop(columns=row_numbers)
+    )
 
 
 def test_dtypes_survive(service: LocalService, settings: dict[str, Any]) -> None:
@@ -262,7 +273,15 @@ def test_progress_can_be_a_callable(contacts: pd.DataFrame, service: LocalServic
     events: list[sm.ProgressEvent] = []
     contacts.smartmatch.match(**service.settings, progress=events.append)
     stages = [e.stage for e in events]
-    for stage in ["preparing", "uploading", "waiting", "downloading", "merging", "done"]:
+    for stage in [
+        "preparing",
+        "registering",
+        "uploading",
+        "waiting",
+        "downloading",
+        "merging",
+        "done",
+    ]:
         assert stage in stages
     uploaded = [e for e in events if e.stage == "uploading"][-1]
     assert uploaded.total

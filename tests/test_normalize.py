@@ -32,6 +32,7 @@ from smartmatch_pandas.preparation.normalize import (
     STATES,
     digits_only,
     normalize,
+    read_as_missing,
     to_text,
 )
 from smartmatch_pandas.preparation.table import prepare_table
@@ -116,10 +117,12 @@ def test_dob() -> None:
             ("1906-06-15", None),  # 120 years ago
             ("1900-01-01", None),  # the placeholder many CRMs use
             ("14/01/1976", None),  # day first: not read
-            ("76-1-14", None),  # two-digit year: century unknown
-            ("1/14/76", None),
-            ("Jan 14 1976", None),
-            ("14.01.1976", None),
+            ("76-1-14", None),  # year first with two digits: not read
+            ("1/14/76", "19760114"),  # a two-digit year is the past
+            ("6/14/26", "20260614"),  # yesterday
+            ("6/16/26", "19260616"),  # tomorrow a century ago
+            ("Jan 14 1976", "19760114"),
+            ("14.01.1976", None),  # day first: not read
             ("", None),
             (None, None),
         ],
@@ -192,8 +195,11 @@ def test_state() -> None:
             ("Washington", "WA"),
             ("Puerto Rico", "PR"),
             ("XX", None),
-            ("Mass.", None),  # old abbreviations are not guessed at
-            ("Calif", None),
+            ("Mass.", "MA"),  # the AP's abbreviations
+            ("Calif", "CA"),
+            ("N.Y.", "NY"),
+            ("N.C.", "NC"),
+            ("W.Va.", "WV"),
             ("M A", None),
             (None, None),
         ],
@@ -434,22 +440,109 @@ def test_datetimes_normalise_as_birth_dates() -> None:
 
 
 def test_present_changed_and_invalid_are_counted_per_row() -> None:
-    column = normalize(pd.Series(["02134", 2134, " ", None, "n/a"]), "zip")
-    assert column.present.tolist() == [True, True, False, False, True]
-    assert column.changed.tolist() == [False, True, False, False, False]
-    assert column.invalid.tolist() == [False, False, False, False, True]
+    column = normalize(pd.Series(["02134", 2134, " ", None, "n.a.", "N/A"]), "zip")
+    assert column.present.tolist() == [True, True, False, False, True, False]
+    assert column.changed.tolist() == [False, True, False, False, False, False]
+    assert column.invalid.tolist() == [False, False, False, False, True, False]
+    assert column.placeholders == 1
+
+
+# -- values as people type them ----------------------------------------------------------
+
+TYPED = [
+    # Birth dates as spreadsheets and the field's tools write them.
+    ("dob", "March 3, 1985", "19850303"),
+    ("dob", "Mar 3 1985", "19850303"),
+    ("dob", "Mar. 3, 1985", "19850303"),
+    ("dob", "3 March 1985", "19850303"),
+    ("dob", "3-Mar-85", "19850303"),
+    ("dob", "03-MAR-1985", "19850303"),
+    ("dob", "Sunday, March 3, 1985", "19850303"),
+    ("dob", "Sept 9, 1999", "19990909"),
+    ("dob", "3/3/85", "19850303"),
+    ("dob", "12/25/30", "19301225"),
+    ("dob", "03/03/1985 12:00:00 AM", "19850303"),
+    ("dob", "3/3/1985 0:00", "19850303"),
+    ("dob", "1985-03-03T00:00:00Z", "19850303"),
+    ("dob", "1985-03-03T00:00:00.000Z", "19850303"),
+    ("dob", "1985-03-03 08:30:00+05:00", "19850303"),
+    ("dob", "1985.03.03", "19850303"),
+    ("dob", "31109", "19850303"),  # an Excel serial day number
+    ("dob", "31109.0", "19850303"),
+    ("dob", 31109, "19850303"),
+    ("dob", "Smarch 3, 1985", None),
+    ("dob", "3/3/1985 25:00 XM", None),
+    # States with dots, AP abbreviations and full names.
+    ("state", "N.Y.", "NY"),
+    ("state", "N.C.", "NC"),
+    ("state", "D.C.", "DC"),
+    ("state", "Calif.", "CA"),
+    ("state", "Mass.", "MA"),
+    ("state", "Tenn.", "TN"),
+    ("state", "W. Va.", "WV"),
+    ("state", "Wis.", "WI"),
+    ("state", "north carolina", "NC"),
+    # Phones, ZIPs and ids that went through a float.
+    ("phone", "6175551234.0", "6175551234"),
+    ("zip", "2134.0", "02134"),
+    ("smartvan_id", "1001.0", "1001"),
+    ("voter_id", "123456.00", "123456"),
+    ("voterbase_id", "MA-1.0", "MA-1.0"),  # not a number: kept
+]
+
+
+@pytest.mark.parametrize(("identifier", "given", "expected"), TYPED)
+def test_values_as_people_type_them(identifier: str, given: Any, expected: str | None) -> None:
+    assert normalised(identifier, [given]) == [expected]
+    # The row-by-row reference reads them alike.
+    assert normalize_column([given], identifier, TODAY)[1] == [expected]
+
+
+@pytest.mark.parametrize(
+    "placeholder", ["NULL", "null", "nan", "NaN", "N/A", "n/a", "#N/A", "None", "-", " NULL "]
+)
+@pytest.mark.parametrize("identifier", IDENTIFIERS)
+def test_placeholders_are_missing_in_every_identifier(placeholder: str, identifier: str) -> None:
+    column = normalize(pd.Series([placeholder, None]), identifier, today=TODAY)
+    assert column.value.to_pylist() == [None, None]
+    assert column.present.tolist() == [False, False]
+    assert column.invalid.tolist() == [False, False]
+    assert column.placeholders == 1
+    assert column.sent("keep").to_pylist() == [None, None]
+
+
+def test_the_placeholder_rule_can_be_turned_off() -> None:
+    previous = read_as_missing(())
+    try:
+        assert normalised("first_name", ["None", "NULL"]) == ["None", "NULL"]
+        read_as_missing(["unknown"])
+        assert normalised("first_name", ["None", " Unknown "]) == ["None", None]
+    finally:
+        read_as_missing(previous)
+    assert normalised("first_name", ["None", "NULL"]) == [None, None]
+
+
+def test_placeholders_are_counted_in_check() -> None:
+    frame = pd.DataFrame(
+        {"ZIP": ["02134", "NULL", "#N/A", "-"], "Last Name": ["a", "b", "N/A", "d"]}
+    )
+    report = frame.smartmatch.check()
+    counts = dict(zip(report.frame["column"], report.frame["placeholders"], strict=True))
+    assert counts == {"ZIP": 3, "Last Name": 1}
+    assert not any(c.invalid for c in report.columns)  # missing, not invalid
+    assert "placeholders" in str(report)
 
 
 # -- the policy for invalid values ---------------------------------------------------------
 
 
 def test_policies() -> None:
-    column = normalize(pd.Series([2134, "n/a", None], index=["a", "b", "c"]), "zip")
-    assert column.sent("keep").to_pylist() == ["02134", "n/a", None]
+    column = normalize(pd.Series([2134, "n.a.", None], index=["a", "b", "c"]), "zip")
+    assert column.sent("keep").to_pylist() == ["02134", "n.a.", None]
     assert column.sent("blank").to_pylist() == ["02134", None, None]
     with pytest.raises(InputError) as caught:
         column.sent("raise", "ZIP Code", pd.Index(["a", "b", "c"]))
-    assert "column 'ZIP Code' (zip): 1 value(s) are not a ZIP code (row 'b': 'n/a')" in str(
+    assert "column 'ZIP Code' (zip): 1 value(s) are not a ZIP code (row 'b': 'n.a.')" in str(
         caught.value
     )
     assert "invalid='keep'" in str(caught.value)
@@ -464,7 +557,7 @@ def test_policy_is_validated(value: Any) -> None:
 
 def test_invalid_values_are_counted_per_column_in_one_warning() -> None:
     frame = pd.DataFrame(
-        {"ZIP Code": [2134, "n/a", "x"], "Phone": ["5552345678", "nope", None], "city": ["a"] * 3}
+        {"ZIP Code": [2134, "n.a.", "x"], "Phone": ["5552345678", "nope", None], "city": ["a"] * 3}
     )
     mapping = resolve_mapping(frame.columns)
     with pytest.warns(SmartMatchWarning) as caught:
@@ -475,7 +568,7 @@ def test_invalid_values_are_counted_per_column_in_one_warning() -> None:
     assert "'Phone' (phone) 1 of 3" in message
     assert "city" not in message
     assert "sent as given (invalid='keep')" in message
-    assert table["zip"].to_pylist() == ["02134", "n/a", "x"]
+    assert table["zip"].to_pylist() == ["02134", "n.a.", "x"]
     with pytest.warns(SmartMatchWarning, match=r"sent empty \(invalid='blank'\)"):
         blank = prepare_table(frame, mapping, invalid="blank")
     assert blank["zip"].to_pylist() == ["02134", None, None]
@@ -524,10 +617,19 @@ def _formatted_dates() -> st.SearchStrategy[Any]:
             day,
             pd.Timestamp(day),
             f"{y:04d}/{m}/{d} 00:00:00",
+            # As people, their tools and Excel write them:
+            day.strftime("%B %-d, %Y"),
+            f"{m}/{d}/{y % 100:02d}",
+            day.strftime("%m/%d/%Y 12:00:00 AM"),
+            day.strftime("%Y-%m-%dT00:00:00Z"),
+            day.strftime("%-d-%b-%y"),
+            day.strftime("%A, %B %-d, %Y"),
+            day.strftime("%Y-%m-%dT08:30:00-05:00"),
+            str((day - dt.date(1899, 12, 30)).days),  # an Excel serial day number
         ][style]
 
     days = st.dates(dt.date(1890, 1, 1), dt.date(2040, 12, 31))
-    return st.builds(spell, days, st.integers(0, 7))
+    return st.builds(spell, days, st.integers(0, 15))
 
 
 def _noise(alphabet: str) -> st.SearchStrategy[str]:
@@ -548,7 +650,12 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
         st.floats(-1, 200).filter(lambda x: x == 0 or abs(x) >= 1e-4),
         _noise(DIGITS + ". -"),
     ),
-    "dob": st.one_of(_formatted_dates(), _noise(DIGITS + "-/ T:."), st.integers(0, 10**9)),
+    "dob": st.one_of(
+        _formatted_dates(),
+        _noise(DIGITS + "-/ T:."),
+        _noise(DIGITS + "-/ ,.:MarchJunepmAPZ"),
+        st.integers(0, 10**9),
+    ),
     "phone": st.one_of(
         st.builds(
             lambda prefix, a, b, c, sep, ext: f"{prefix}{a}{sep}{b}{sep}{c}{ext}",
@@ -586,6 +693,13 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     ),
     "longitude": st.one_of(st.integers(-200, 200), _noise(DIGITS + ".-+e")),
 }
+
+
+# Placeholders for nothing, in any case and with spaces around, in every column.
+PLACEHOLDER_SPELLINGS = st.sampled_from(
+    ["NULL", "null", "nan", "NaN", "N/A", "n/a", "#N/A", "None", "-", " NULL ", "NONE", "#n/a"]
+)
+VALUES = {name: st.one_of(values, PLACEHOLDER_SPELLINGS) for name, values in VALUES.items()}
 
 
 @pytest.mark.parametrize("identifier", list(VALUES))

@@ -58,14 +58,14 @@ def test_include_flags_accept_numpy_booleans() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["", "has space", "a-b", "x.csv", "a" * 51, "ümlaut", 12, "tmc_1a2b-5.csv"]
+    "value", ["", "has space", "a-b", "x.csv", "a" * 46, "a" * 50, "ümlaut", 12, "tmc_1a2b-5.csv"]
 )
 def test_filename_rule(value: object) -> None:
-    with pytest.raises(OptionError, match=r"filename=.*1 to 50 letters, digits or underscores"):
+    with pytest.raises(OptionError, match=r"filename=.*1 to 45 letters, digits or underscores"):
         MatchOptions(filename=value)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", ["a", "A_1", "x" * 50])
+@pytest.mark.parametrize("value", ["a", "A_1", "x" * 45])
 def test_valid_filenames(value: str) -> None:
     assert MatchOptions(filename=value).params(value)["filename"] == value
 
@@ -103,10 +103,70 @@ def test_params_are_what_the_service_reads() -> None:
 
 
 def test_extra_params_pass_through_unchanged() -> None:
-    options = MatchOptions(extra_params={"search_radius": 5, "mbp_onboarding": True})
+    options = MatchOptions(extra_params={"region_radius": 5, "dedupe": True})
     params = options.params("f")
-    assert params["search_radius"] == "5"
-    assert params["mbp_onboarding"] == "True"
+    assert params["region_radius"] == "5"
+    assert params["dedupe"] == "True"
+
+
+@pytest.mark.parametrize("name", ["search_radius", "mbp_onboarding", "profile_id"])
+def test_a_declared_parameter_is_refused_among_the_extra_ones(name: str) -> None:
+    with pytest.raises(OptionError, match=rf"pass {name}= instead"):
+        MatchOptions(extra_params={name: 1})
+
+
+@pytest.mark.parametrize("value", [0, -1.5, float("nan"), float("inf"), "1.5", True, [1]])
+def test_search_radius_is_a_positive_number_of_miles(value: object) -> None:
+    with pytest.raises(OptionError, match=r"^search_radius=.*positive number of miles"):
+        MatchOptions(search_radius=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("value", "sent"), [(1.5, "1.5"), (3, "3"), (np.float64(0.25), "0.25")])
+def test_search_radius_is_sent_as_given(value: float, sent: str) -> None:
+    assert MatchOptions(search_radius=value).params("f")["search_radius"] == sent
+
+
+@pytest.mark.parametrize("value", ["", "data", "a@b", "a b@example.org", "@example.org", 7])
+def test_notification_email_must_be_an_address(value: object) -> None:
+    with pytest.raises(OptionError, match=r"^notification_email=.*not an email address"):
+        MatchOptions(notification_email=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["", "a" * 36, "my audience", "a-b", 5])
+def test_digital_audience_name_rule(value: object) -> None:
+    with pytest.raises(OptionError, match=r"^digital_audience_name=.*1 to 35 letters"):
+        MatchOptions(digital_audience_name=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["", "has space", "x" * 101, 12, "tab\there"])
+def test_profile_id_rule(value: object) -> None:
+    with pytest.raises(OptionError, match=r"^profile_id=.*without spaces"):
+        MatchOptions(profile_id=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [1, "True", None])
+def test_mbp_onboarding_is_a_boolean(value: object) -> None:
+    with pytest.raises(OptionError, match=r"^mbp_onboarding=.*True or False"):
+        MatchOptions(mbp_onboarding=value)  # type: ignore[arg-type]
+
+
+def test_the_newer_parameters_are_sent_only_when_chosen() -> None:
+    assert not {"search_radius", "mbp_onboarding", "profile_id"} & set(MatchOptions().params("f"))
+    chosen = MatchOptions(
+        search_radius=2,
+        notification_email="data@example.org",
+        mbp_onboarding=True,
+        digital_audience_name="spring_2026",
+        profile_id="p_42",
+    ).params("f")
+    assert chosen["mbp_onboarding"] == "True"
+    assert chosen["digital_audience_name"] == "spring_2026"
+    assert chosen["notification_email"] == "data@example.org"
+    assert chosen["profile_id"] == "p_42"
+
+
+def test_onboarding_says_it_may_cost() -> None:
+    assert any("digital audience" in n for n in MatchOptions(mbp_onboarding=True).costs)
 
 
 @pytest.mark.parametrize(
@@ -230,6 +290,11 @@ NOT_DEFAULT: dict[str, Any] = {
     "include_voip": True,
     "webhook": "https://hooks.example.org/smartmatch",
     "filename": "contacts_2026",
+    "search_radius": 1.5,
+    "notification_email": "data@example.org",
+    "mbp_onboarding": True,
+    "digital_audience_name": "spring_2026",
+    "profile_id": "northeast",
     "extra_params": {"region": "northeast"},
 }
 

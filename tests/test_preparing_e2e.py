@@ -177,13 +177,13 @@ def test_invalid_policies_end_to_end(service: LocalService, settings: dict[str, 
     frame = truth[["first_name", "last_name", "zip"]].copy()
     frame["DOB"] = truth["dob"].astype(object)
     frame.loc[1, "DOB"] = "2/30/1990"
-    frame.loc[2, "zip"] = "n/a"
+    frame.loc[2, "zip"] = "n.a."
 
     with pytest.warns(SmartMatchWarning, match=r"'zip' \(zip\) 1 of 6; 'DOB' \(dob\) 1 of 6"):
         job = sm.submit(frame, **settings)
     kept = uploaded(service, job.filename)
     assert kept.loc[1, "dob"] == "2/30/1990"
-    assert kept.loc[2, "zip"] == "n/a"
+    assert kept.loc[2, "zip"] == "n.a."
     job.wait(progress=False)
 
     with pytest.warns(SmartMatchWarning, match=r"sent empty"):
@@ -198,7 +198,7 @@ def test_invalid_policies_end_to_end(service: LocalService, settings: dict[str, 
     with pytest.raises(InputError) as caught:
         frame.smartmatch.match(invalid="raise", **settings)
     message = str(caught.value)
-    assert "column 'zip' (zip): 1 value(s) are not a ZIP code (row 2: 'n/a')" in message
+    assert "column 'zip' (zip): 1 value(s) are not a ZIP code (row 2: 'n.a.')" in message
     assert "column 'DOB' (dob): 1 value(s) are not a date of birth (row 1: '2/30/1990')" in message
     assert "Nothing was sent" in message
     with pytest.raises(OptionError, match=r"invalid='skip'"):
@@ -239,7 +239,7 @@ def test_a_job_sent_with_invalid_blank_resumes_with_its_frame(
 ) -> None:
     truth = people(service, 8)
     frame = truth[["first_name", "last_name", "zip"]].copy()
-    frame.loc[3, "zip"] = "n/a"
+    frame.loc[3, "zip"] = "n.a."
     with pytest.warns(SmartMatchWarning):
         job = sm.submit(frame, invalid="blank", **settings)
     job.wait(progress=False)

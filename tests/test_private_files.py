@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from smartmatch_pandas.private_files import private_file, private_path, write_private
+from smartmatch_pandas.job.store import JobStore
+from smartmatch_pandas.local import voter_file
+from smartmatch_pandas.private_files import (
+    make_private_dirs,
+    private_file,
+    private_path,
+    write_private,
+)
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes and links")
 
@@ -81,3 +88,40 @@ def test_a_writer_that_opens_by_name_is_committed_whole(tmp_path: Path) -> None:
         partial.write_bytes(b"by name")
     assert (tmp_path / "t.bin").read_bytes() == b"by name"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.bin"]
+
+
+@posix_only
+def test_every_folder_made_is_0700_whatever_the_umask(tmp_path: Path) -> None:
+    existing = tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    previous = os.umask(0o022)
+    try:
+        make_private_dirs(existing / "a" / "b" / "c")
+    finally:
+        os.umask(previous)
+    assert _mode(existing) == 0o755  # not made here: left as it was
+    for folder in (existing / "a", existing / "a" / "b", existing / "a" / "b" / "c"):
+        assert _mode(folder) == 0o700, folder
+
+
+@posix_only
+def test_the_voter_file_cache_made_first_leaves_the_cache_folders_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README's order on a fresh account: the local service first (its voter-file
+    # cache makes ~/.cache), then the client's job store, under the usual umask.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("XDG_CACHE_HOME", "SMARTMATCH_VOTERFILE_CACHE", "SMARTMATCH_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    previous = os.umask(0o022)
+    try:
+        voter_file(300, seed=5)
+        JobStore()
+    finally:
+        os.umask(previous)
+    cache = tmp_path / ".cache"
+    made = [cache, cache / "smartmatch-pandas", cache / "smartmatch-pandas" / "voterfiles"]
+    made += [cache / "smartmatch-pandas" / "jobs", cache / "smartmatch-pandas" / "results"]
+    assert {str(f.relative_to(tmp_path)): oct(_mode(f)) for f in made} == {
+        str(f.relative_to(tmp_path)): "0o700" for f in made
+    }

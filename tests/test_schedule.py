@@ -19,7 +19,7 @@ import pytest
 import smartmatch_pandas as sm
 from smartmatch_pandas.clock import ManualClock
 from smartmatch_pandas.job.handle import Job
-from smartmatch_pandas.job.schedule import PollSchedule
+from smartmatch_pandas.job.schedule import GRACE, PollSchedule
 from smartmatch_pandas.job.waiting import WEBHOOK_CHECK_EVERY
 from smartmatch_pandas.options import MatchOptions
 from smartmatch_pandas.wire.http import PollResult, SmartMatchClient
@@ -27,7 +27,8 @@ from smartmatch_pandas.wire.retry import MAX_POLL_FAILURES
 from smartmatch_pandas.wire.secrets import SecretURL
 
 INTERVAL = 30.0
-KEY = ("api.example.test", "job-1")
+JOB = "job-1"
+LANE = ("api.example.test", "key-fingerprint")
 
 #: One poll's answer: ready, not yet, or an error to raise.
 Answer = bool | Exception
@@ -40,7 +41,7 @@ class ScriptedClient:
     After the script runs out, every poll answers "not ready".
     """
 
-    host = KEY[0]
+    host = LANE[0]
 
     def __init__(self, clock: ManualClock, script: list[Answer], latency: float = 0.0) -> None:
         self.clock = clock
@@ -59,6 +60,9 @@ class ScriptedClient:
             raise answer
         return PollResult(SecretURL("https://storage.example.test/deliverable") if answer else None)
 
+    def key_fingerprint(self, salt: bytes) -> str:
+        return LANE[1]
+
 
 @pytest.fixture
 def clock() -> ManualClock:
@@ -75,7 +79,7 @@ def _no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(time, "sleep", refuse)
 
 
-def job_on(clock: ManualClock, client: ScriptedClient, *, filename: str = KEY[1]) -> Job:
+def job_on(clock: ManualClock, client: ScriptedClient, *, filename: str = JOB) -> Job:
     """A job polled through ``client`` on a schedule of its own, timed by ``clock``."""
     return Job(
         cast(SmartMatchClient, client),
@@ -97,38 +101,123 @@ def gaps(times: list[float]) -> list[float]:
 
 def test_a_job_never_polled_is_due_at_once(clock: ManualClock) -> None:
     schedule = PollSchedule(clock)
-    assert schedule.delay(KEY) == 0.0
-    assert schedule.claim(KEY)
+    assert schedule.delay(LANE, JOB) == 0.0
+    assert schedule.claim(LANE, JOB)
 
 
 def test_a_claimed_slot_is_held_until_the_answer_is_recorded(clock: ManualClock) -> None:
     schedule = PollSchedule(clock)
-    assert schedule.claim(KEY)
+    assert schedule.claim(LANE, JOB)
     clock.advance(10 * INTERVAL)  # however long the answer takes
-    assert schedule.delay(KEY) == math.inf
-    assert not schedule.claim(KEY)
-    schedule.record(KEY, INTERVAL)
-    assert schedule.delay(KEY) == INTERVAL  # counted from the answer, not the request
+    assert schedule.delay(LANE, JOB) == math.inf
+    assert not schedule.claim(LANE, JOB)
+    schedule.record(LANE, JOB, INTERVAL)
+    assert schedule.delay(LANE, JOB) == INTERVAL  # counted from the answer, not the request
     clock.advance(INTERVAL - 0.001)
-    assert not schedule.claim(KEY)
+    assert not schedule.claim(LANE, JOB)
     clock.advance(0.001)
-    assert schedule.claim(KEY)
+    assert schedule.claim(LANE, JOB)
 
 
-def test_each_job_has_its_own_slot(clock: ManualClock) -> None:
+def test_the_jobs_under_one_key_share_one_poll(clock: ManualClock) -> None:
     schedule = PollSchedule(clock)
-    other = (KEY[0], "job-2")
-    elsewhere = ("elsewhere.example.test", KEY[1])
-    assert schedule.claim(KEY)
-    assert schedule.claim(other)
-    assert schedule.claim(elsewhere)
+    assert schedule.claim(LANE, JOB)
+    assert not schedule.claim(LANE, "job-2")  # the key's poll is out
+    schedule.record(LANE, JOB, INTERVAL)
+    assert not schedule.claim(LANE, "job-2")  # and the next is an interval away
+    assert schedule.delay(LANE, "job-2") == INTERVAL
+    assert schedule.claim(("elsewhere.example.test", LANE[1]), JOB)  # another service
+    assert schedule.claim((LANE[0], "another-key"), JOB)  # another key
+
+
+def test_waiting_jobs_take_turns_longest_waiting_first(clock: ManualClock) -> None:
+    schedule = PollSchedule(clock)
+    jobs = ["job-a", "job-b", "job-c"]
+    for name in jobs:  # they begin to wait a moment apart, c last
+        schedule.delay(LANE, name)
+        schedule.claim(LANE, name) and schedule.record(LANE, name, INTERVAL)
+        clock.advance(1.0)
+    order = []
+    for _ in range(9):
+        clock.advance(INTERVAL)
+        # Every job asks, in an order that would favour c: only the one whose turn it is wins.
+        winners = [name for name in reversed(jobs) if schedule.claim(LANE, name)]
+        assert len(winners) == 1, winners
+        order.append(winners[0])
+        schedule.record(LANE, winners[0], INTERVAL)
+    assert order == ["job-a", "job-b", "job-c"] * 3  # a, polled longest ago, first
+
+
+def test_a_job_that_stops_asking_is_passed_over(clock: ManualClock) -> None:
+    schedule = PollSchedule(clock)
+    assert schedule.claim(LANE, "job-b")
+    assert not schedule.claim(LANE, "job-gone")  # it queues behind b's poll, then goes away
+    schedule.record(LANE, "job-b", INTERVAL, done=True)
+    clock.advance(INTERVAL)
+    assert not schedule.claim(LANE, "job-late")  # job-gone's turn first
+    for _ in range(int(GRACE)):  # job-late keeps asking; job-gone never comes
+        clock.advance(1.0)
+        assert schedule.delay(LANE, "job-late") > 0
+    clock.advance(1.0)
+    assert schedule.delay(LANE, "job-late") == 0.0
+    assert schedule.claim(LANE, "job-late")
+
+
+def test_a_status_refresh_polls_only_when_nobody_waits(clock: ManualClock) -> None:
+    schedule = PollSchedule(clock)
+    assert schedule.claim(LANE, "waiting-a")
+    schedule.record(LANE, "waiting-a", INTERVAL)
+    clock.advance(INTERVAL)
+    assert not schedule.claim(LANE, "refreshed", queue=False)  # a waits for its turn
+    assert schedule.delay(LANE, "refreshed") > 0
+    schedule.leave(LANE, "waiting-a")
+    assert schedule.claim(LANE, "refreshed", queue=False)  # nobody waits: it may
+    schedule.record(LANE, "refreshed", INTERVAL, done=True)
+    clock.advance(INTERVAL)
+    assert schedule.claim(LANE, "waiting-b")  # a refresh never queued: b's turn at once
 
 
 def test_a_slot_given_back_with_no_wait_is_free_again(clock: ManualClock) -> None:
     schedule = PollSchedule(clock)
-    assert schedule.claim(KEY)
-    schedule.record(KEY, 0.0)
-    assert schedule.claim(KEY)
+    assert schedule.claim(LANE, JOB)
+    schedule.pause(LANE, 0.0)
+    assert schedule.claim(LANE, JOB)
+
+
+def test_a_429_pauses_every_job_under_the_key(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [sm.RateLimitError("too soon", retry_after=300)])
+    first, second = job_on(clock, client), job_on(clock, client, filename="job-2")
+    second.schedule = first.schedule
+    first.status()
+    assert client.polled_at == [1_000.0]
+    clock.advance(299)
+    assert second.status().polls == 0  # the key is paused, whichever job asks
+    clock.advance(1)
+    assert second.status().polls == 1
+    assert client.polled_at == [1_000.0, 1_300.0]
+
+
+def test_jobs_on_one_schedule_poll_one_interval_apart_in_turn(clock: ManualClock) -> None:
+    client = ScriptedClient(clock, [])
+    jobs = [job_on(clock, client, filename=f"job_{n}") for n in range(3)]
+    for job in jobs[1:]:
+        job.schedule = jobs[0].schedule
+    polled: list[str] = []
+    original = client.poll
+
+    def poll(filename: str) -> PollResult:
+        polled.append(filename)
+        return original(filename)
+
+    client.poll = poll  # type: ignore[method-assign]
+    for _ in range(6):
+        # All ask (as their threads would, at once); the one whose turn it is polls.
+        granted = [job for job in jobs if job._claim()]
+        assert len(granted) == 1
+        granted[0]._poll_once()
+        clock.advance(INTERVAL)
+    assert polled == ["job_0", "job_1", "job_2"] * 2
+    assert gaps(client.polled_at) == [INTERVAL] * 5
 
 
 # -- waiting by polling -----------------------------------------------------------------------

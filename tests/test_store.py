@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
 import time
@@ -108,20 +109,39 @@ def test_an_unusable_store_stops_before_any_request(
     assert fresh_service.stats.get("registrations", 0) == 0
 
 
-def test_claiming_a_poll_holds_it_for_the_interval(store_home: Path) -> None:
+def test_taking_a_poll_turn_holds_the_key_for_the_interval(store_home: Path) -> None:
     store = JobStore()
-    record = _record("claimed")
-    store.save(record)
-    assert store.claim_poll("claimed", 0.3) == 0.0
-    assert 0.0 < store.claim_poll("claimed", 0.3) <= 0.3
-    store.polled("claimed", 0.2, state="uploaded")
-    loaded = store.load("claimed")
-    assert loaded is not None
-    assert loaded.polls == 1
-    assert loaded.last_poll is not None
-    assert store.claim_poll("claimed", 0.3) > 0.1
+    assert store.take_poll_turn("host/key", "claimed", 0.3) == 0.0
+    assert 0.0 < store.take_poll_turn("host/key", "other", 0.3) <= 0.3  # the key, any job
+    assert store.take_poll_turn("host/another_key", "other", 0.3) == 0.0
+    store.poll_answered("host/key", "claimed", 0.2, done=False)
+    assert store.take_poll_turn("host/key", "claimed", 0.3) > 0.1
     time.sleep(0.25)
-    assert store.claim_poll("claimed", 0.3) == 0.0
+    assert store.take_poll_turn("host/key", "claimed", 0.3) > 0  # other has waited longer
+    assert store.take_poll_turn("host/key", "other", 0.3) == 0.0
+
+
+def test_the_poll_budget_is_shared_through_the_store(store_home: Path) -> None:
+    # Two stores on one folder stand for two processes: one queue, longest waiting first.
+    mine, theirs = JobStore(), JobStore()
+    assert mine.take_poll_turn("h/k", "a", 0.05) == 0.0
+    assert theirs.take_poll_turn("h/k", "b", 0.05, waited=5.0) > 0
+    mine.poll_answered("h/k", "a", 0.0, done=False)
+    assert mine.take_poll_turn("h/k", "a", 0.05) > 0  # b has waited longer
+    assert theirs.take_poll_turn("h/k", "b", 0.05) == 0.0
+    theirs.poll_answered("h/k", "b", 60.0, done=True)  # a 429's Retry-After, say
+    assert mine.take_poll_turn("h/k", "a", 0.05) > 59  # the whole key waits
+    polls = json.loads((store_home / "polls.json").read_text())
+    assert list(polls) == ["h/k"]
+    assert list(polls["h/k"]["waiting"]) == ["a"]
+
+
+def test_the_key_salt_is_private_and_kept(store_home: Path) -> None:
+    salt = JobStore().key_salt()
+    assert len(salt) >= 32
+    assert JobStore().key_salt() == salt
+    if os.name == "posix":
+        assert (store_home / ".key_salt").stat().st_mode & 0o777 == 0o600
 
 
 def test_unreadable_records_do_not_hide_the_others(store_home: Path) -> None:

@@ -248,7 +248,8 @@ def test_the_output_is_readable_by_the_user_alone(
     out = tmp_path / f"out.{target}"
     out.write_text("an older file, readable by all")
     out.chmod(0o644)
-    code = cli.main(["match", str(contact_file / "list.csv"), "-o", str(out), way, "--no-progress"])
+    given = str(contact_file / "list.csv")
+    code = cli.main(["match", given, "-o", str(out), way, "--no-progress", "--overwrite"])
     assert code == 0
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 

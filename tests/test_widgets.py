@@ -92,14 +92,40 @@ def test_choosing_an_identifier_takes_it_from_the_column_that_had_it(crm: pd.Dat
 def test_two_columns_for_one_identifier_disable_match_until_one_is_left_out(
     contacts: pd.DataFrame,
 ) -> None:
-    frame = contacts.head(20).assign(**{"Cell Phone": contacts["phone"].head(20)})
+    frame = contacts.head(20).assign(**{"Telephone": contacts["phone"].head(20)})
     form = MatchForm(frame)
     assert form.match_button.disabled
-    assert any("'phone', 'Cell Phone' are all set to phone" in p for p in form.problems)
+    conflict = (
+        "columns 'phone' and 'Telephone' are both sent as phone, and each identifier can "
+        'come from one column only: choose "— not sent —" for all but one of them'
+    )
+    assert conflict in form.problems
     assert "No preview" in form._preview.value
+    # Beside the disabled button and in its tooltip: why it is disabled.
+    assert "Match is disabled until this is fixed: Columns &#x27;phone&#x27;" in (
+        form._blockers.value
+    )
+    assert form.match_button.tooltip.startswith("Disabled: columns 'phone' and 'Telephone'")
+    # While blocked, no call that would raise is shown as "the same in code".
+    assert "df.smartmatch.match(" not in form._code.value
     form.mapping_controls["phone"].value = NOT_SENT
     assert not form.problems
     assert not form.match_button.disabled
+    assert form._blockers.value == ""
+    assert "df.smartmatch.match(" in form._code.value
+
+
+def test_a_cell_and_a_home_phone_are_chosen_per_row_and_the_form_says_so(
+    contacts: pd.DataFrame,
+) -> None:
+    frame = contacts.head(20).rename(columns={"phone": "Home Phone"})
+    frame["Cell Phone"] = [None] * 10 + list(frame["Home Phone"][10:])
+    form = MatchForm(frame)
+    assert not form.problems
+    assert not form.match_button.disabled
+    shown = form._problems.value
+    assert "each row sends phone from &#x27;Cell Phone&#x27; (" in shown
+    assert "rows), else &#x27;Home Phone&#x27; (" in shown
 
 
 def test_leaving_every_column_out_disables_match(contacts: pd.DataFrame) -> None:
@@ -140,14 +166,17 @@ def test_invalid_values_are_flagged_as_typed_and_disable_match(contacts: pd.Data
     assert not form.match_button.disabled
     form.controls["filename"].value = "my list.csv"
     assert form.match_button.disabled
-    assert "is not a valid SmartMatch filename" in form._field_errors["filename"].value
+    assert "the filename may hold only letters, digits and underscores" in (
+        form._field_errors["filename"].value
+    )
     assert form.options is None
     form.controls["filename"].value = "my_list_2026"
     assert not form.match_button.disabled
     assert form._field_errors["filename"].value == ""
-    form.controls["webhook"].value = "ftp://example.org/done"
+    form.controls["webhook"].value = "www.example.org/hook"
     assert form.match_button.disabled
-    assert "is not an http(s) URL" in form._field_errors["webhook"].value
+    assert "the webhook must start with https://" in form._field_errors["webhook"].value
+    assert "webhook=" not in form._field_errors["webhook"].value  # words, not Python
     form.controls["webhook"].value = "https://example.org/done"
     assert not form.match_button.disabled
     assert form.options == MatchOptions(filename="my_list_2026", webhook="https://example.org/done")
@@ -220,7 +249,8 @@ def test_stop_the_match_on_invalid_values_disables_match_when_there_are_some(
 def test_no_key_field_when_a_key_is_configured(
     contacts: pd.DataFrame, environ: LocalService
 ) -> None:
-    assert MatchForm(contacts.head(5)).api_key_field is None
+    form = MatchForm(contacts.head(5))
+    assert not form.asks_for_key  # the field shows only if the key is refused
 
 
 def test_a_key_typed_in_is_held_in_memory_only(
@@ -404,3 +434,205 @@ def test_a_summary_that_cannot_be_drawn_still_ends_the_form(
     assert "could not draw the summary (ValueError: a drawing bug)" in form._message.value
     assert form.match_button.description == "Match"
     assert not form.match_button.disabled
+
+
+# -- errors that say what to do ---------------------------------------------------------------
+
+
+def test_a_refused_key_says_so_offers_the_key_field_and_nothing_to_resume(
+    service: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TS_API_KEY", "not-the-key")  # a key from the environment: no field
+    form = MatchForm(contacts.head(10), base_url=service.base_url, poll_interval=POLL)
+    assert not form.asks_for_key
+    form.match_button.click()
+    assert form.wait(60) is None
+    assert isinstance(form.error, AuthorizationError)
+    assert not form.error.resumable  # refused at registration: no job to pick up
+    message = form._message.value
+    assert "The service refused the API key" in message
+    assert "Type the right key in the API key field" in message
+    assert "resume(" not in message + form._job_line.value
+    assert "was not registered: there is nothing to resume" in form._job_line.value
+    assert form.asks_for_key  # the field it speaks of is there
+    form.api_key_field.value = service.api_key  # the right key, typed in
+    assert form._message.value == ""  # the old error goes as the user acts
+    form.match_button.click()
+    assert form.wait(60) is not None, form.error
+    assert "not-the-key" not in _html(form) + _state_json()
+    assert service.api_key not in _html(form) + _state_json()
+
+
+@pytest.mark.slow
+def test_a_stopped_service_is_said_to_be_not_running_at_the_next_poll(
+    service: LocalService, contacts: pd.DataFrame
+) -> None:
+    running = LocalService(poll_interval=0.25, voters=service.voters, delay=600).start()
+    address = running.base_url
+    form = MatchForm(
+        contacts.head(20), api_key=running.api_key, base_url=running.base_url, poll_interval=0.25
+    )
+    form.match_button.click()
+    deadline = time.monotonic() + 30
+    while "poll(s)" not in _html(form) and time.monotonic() < deadline:
+        time.sleep(0.05)  # polls answered "not ready"
+    running.stop()
+    seen = ""
+    while form.running and "nothing listens" not in seen and time.monotonic() < deadline + 30:
+        seen = form._progress._detail.value
+        time.sleep(0.02)
+    assert "the connection was refused (nothing listens at that port)" in seen  # while retrying
+    assert "Errno" not in seen
+    form.wait(60)
+    assert form.state == "failed"
+    message = form._message.value
+    assert "The SmartMatch service is not running: nothing answers at" in message
+    assert address in message
+    assert "Errno" not in message
+    assert form.job is not None
+    assert f"resume(&#x27;{form.job.filename}&#x27;, df)" in message  # the job is kept
+
+
+def test_an_edit_clears_the_old_error(contacts: pd.DataFrame) -> None:
+    form = MatchForm(contacts.head(5), base_url="http://127.0.0.1:9/")
+    form.match_button.click()
+    assert "Not matched." in form._message.value
+    assert form.asks_for_key  # the field the message speaks of shows
+    form.controls["max_matches"].value = 2
+    assert form._message.value == ""
+
+
+# -- a form that knows its frame's jobs ------------------------------------------------------
+
+
+def test_a_form_made_again_shows_the_finished_job_at_once(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    frame = contacts.head(40)
+    first = MatchForm(frame, max_matches=2)
+    first.match_button.click()
+    assert first.wait(60) is not None, first.error
+    assert first.job is not None
+    again = MatchForm(frame, max_matches=2)  # the cell run again
+    assert again.state == "done"
+    assert again.job is not None
+    assert again.job.filename == first.job.filename
+    assert again.result is not None
+    pd.testing.assert_frame_equal(again.result, first.result)
+    assert first.job.filename in again._job_line.value
+    assert "rows matched" in again._summary.value
+    assert "matched this frame with these options before" in again._message.value
+    assert again.match_again_button.layout.display != "none"
+    # Other options: another job, so nothing is shown.
+    assert MatchForm(frame, max_matches=3).job is None
+
+
+def test_match_again_makes_a_new_job(environ: LocalService, contacts: pd.DataFrame) -> None:
+    frame = contacts.head(30)
+    first = MatchForm(frame)
+    first.match_button.click()
+    assert first.wait(60) is not None, first.error
+    assert first.job is not None
+    first.match_again_button.click()
+    assert first.wait(60) is not None, first.error
+    assert first.job is not None
+    assert first.match_result is not None
+    assert not first.match_result.from_cache
+
+
+def test_a_typed_filename_is_honoured_or_the_form_says_why(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    frame = contacts.head(25)
+    form = MatchForm(frame)
+    form.match_button.click()
+    assert form.wait(60) is not None, form.error
+    earlier = form.filename
+    form.controls["filename"].value = "my_list"
+    form.match_button.click()  # the same data and options: the cached result answers
+    assert form.wait(60) is not None, form.error
+    assert form.filename == earlier
+    said = form._message.value
+    assert f"as job &#x27;{earlier}&#x27;" in said
+    assert "no job &#x27;my_list&#x27; was made" in said
+    assert "Match again" in said
+    assert "refresh=True" not in said
+    form.match_again_button.click()  # honoured: a new job under the typed name
+    assert form.wait(60) is not None, form.error
+    assert form.filename == "my_list"
+
+
+def test_a_form_made_again_follows_the_running_job(
+    service: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LocalService(poll_interval=POLL, voters=service.voters, delay=1.5) as slow:
+        for name, value in slow.environ.items():
+            monkeypatch.setenv(name, value)
+        frame = contacts.head(30)
+        first = MatchForm(frame)
+        first.match_button.click()
+        deadline = time.monotonic() + 30
+        while (first.job is None or first.job.state != "uploaded") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        again = MatchForm(frame)  # the cell run again while the job runs
+        assert again.job is not None
+        assert first.job is not None
+        assert again.job.filename == first.job.filename
+        assert again.running
+        assert "is matching this frame with these options already" in again._message.value
+        assert again.wait(60) is not None, again.error
+        assert first.wait(60) is not None, first.error
+        assert slow.stats["registrations"] == 1  # followed, not paid for twice
+    assert again.state == "done"
+    assert "rows matched" in again._summary.value
+
+
+# -- everyone can use it -------------------------------------------------------------------
+
+
+def _controls(widget: ipywidgets.Widget) -> Iterator[ipywidgets.Widget]:
+    if isinstance(widget, ipywidgets.DOMWidget) and not isinstance(
+        widget, ipywidgets.HTML | ipywidgets.Box
+    ):
+        yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _controls(child)
+
+
+def test_every_control_has_an_accessible_name(contacts: pd.DataFrame) -> None:
+    form = MatchForm(contacts.head(5))
+    controls = list(_controls(form.widget))
+    assert len(controls) >= len(form.controls) + len(form.mapping_controls) + 2
+    for control in controls:
+        assert control.description.strip(), control  # a <label for> or the button's text
+    names = {c.description for c in form.mapping_controls.values()}
+    assert names == {f"{label} sent as" for label in form.mapping_controls}
+    assert isinstance(form.controls["format"], ipywidgets.RadioButtons)  # the chosen is checked
+
+
+def test_text_colours_have_at_least_4_5_to_1_contrast() -> None:
+    from smartmatch_pandas.form import html as shown
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    def ratio(text: str, background: str) -> float:
+        high, low = sorted([luminance(text), luminance(background)], reverse=True)
+        return (high + 0.05) / (low + 0.05)
+
+    pairs = [
+        (shown.INDEX, "#ffffff"),
+        (shown.PENDING, "#f0f0f0"),
+        (shown.GREY, "#ffffff"),
+        (shown.RED, "#ffffff"),
+        (shown.AMBER, "#ffffff"),
+        (shown.AMBER, shown.AMBER_BG),
+        ("#ffffff", shown.BLUE),
+        ("#1e6b34", "#e3f1e6"),
+        ("#5f1a14", "#fdecea"),
+    ]
+    for text, background in pairs:
+        assert ratio(text, background) >= 4.5, (text, background)
+    assert "#888" not in shown.STYLE + shown.stage_line("waiting")

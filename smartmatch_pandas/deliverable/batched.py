@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from ..errors import InputError
 from ..files.spool import Spool, SpooledFiles
-from ..files.tables import TableFile, TableWriter, frame_of, output_schema
+from ..files.tables import TableFile, TableOutput, TableWriter, frame_of, output_schema
 from ..identifiers import MATCHBACK_ID
 from .merge import (
     TEXT_DTYPE,
@@ -257,7 +257,7 @@ class _Tally:
 def merge_file(
     table: TableFile,
     files: Mapping[str, bytes],
-    output: str | Path,
+    output: str | Path | TableOutput,
     *,
     sent: list[str],
     rows: int,
@@ -280,7 +280,7 @@ def merge_file(
 def _merge(
     table: TableFile,
     results: _Results,
-    output: str | Path,
+    output: str | Path | TableOutput,
     sent: list[str],
     rows: int,
     presence: Mapping[str, pa.Array],

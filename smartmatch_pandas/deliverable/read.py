@@ -193,7 +193,7 @@ def _result_csv(
 ) -> tuple[pa.NativeFile, dict[str, Any]] | None:
     """Where a result CSV's text starts and how to parse it; None if it is not one."""
     head = header_head(content.head)  # thousands of appended columns: more than 64 KiB
-    header = csv_header(head, len(head))
+    header = csv_header(head, limit=len(head))
     if not header or MATCHBACK_ID not in header:
         return None
     twice = sorted({column for column in header if header.count(column) > 1})

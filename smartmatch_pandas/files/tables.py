@@ -1,5 +1,5 @@
-"""Contact lists in files, CSV (every column as text) or Parquet: read and written whole or
-in batches.
+"""Contact lists in files: CSV (every column as text), Excel workbooks or Parquet, read and
+written whole or in batches.
 
 The command line reads a list and writes the enriched list through these, in
 memory (:func:`read_table`, :func:`write_table`) or batch by batch for a file
@@ -8,25 +8,50 @@ the same columns, types and bytes. Every column is read as Arrow has it and
 handed to pandas as :class:`pandas.ArrowDtype`, so what is written back is
 what was read (a Parquet ``int32`` with gaps stays ``int32``, a CSV ZIP of
 ``02134`` stays ``02134``), followed by the appended columns.
+
+Read as people save lists: a CSV (``.csv``, ``.tsv``, ``.txt``, any of them
+gzipped, or any other name) in UTF-8 with or without a byte order mark, UTF-16
+or the Windows code page, delimited by commas, semicolons, tabs or pipes (told
+from the first bytes unless given: :func:`~smartmatch_pandas.files.csv.detect_layout`);
+an Excel workbook (``.xlsx``, :mod:`~smartmatch_pandas.files.sheets`); Parquet.
+Headers that are blank or repeated are made unique (``column_3``, ``Phone_2``),
+with a warning, before anything is read or sent.
+
+Written by the output's extension (:class:`TableOutput`): ``.csv``,
+``.csv.gz``, ``.parquet`` or ``.xlsx``; anything else is refused before any work.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..errors import DiskError, InputError, SmartMatchError
+from ..errors import DiskError, InputError, OptionError, SmartMatchError, warn
 from ..private_files import PrivateFile
-from .csv import HEAD_BYTES, PARSE_BLOCK, CSVWriter, csv_header, text_csv_options, without_data
+from .cells import neutral, neutral_table
+from .csv import (
+    HEAD_BYTES,
+    PARSE_BLOCK,
+    CSVLayout,
+    CSVWriter,
+    csv_header,
+    detect_layout,
+    text_csv_options,
+    without_data,
+)
+from .sheets import EXCEL_MAX_ROWS, SheetReader, SheetWriter
 
 #: Rows per batch (fewer when they are wide: see :data:`BATCH_BYTES`).
 BATCH_ROWS: Final = 65_536
@@ -36,38 +61,135 @@ BATCH_BYTES: Final = 16 << 20
 CSV_BLOCK: Final = PARSE_BLOCK
 #: Where pandas keeps ``DataFrame.attrs`` in a Parquet file.
 _ATTRS_KEY: Final = b"PANDAS_ATTRS"
+#: What a list file is read as.
+Kind = Literal["csv", "parquet", "xlsx"]
 
 
-class TableFile:
-    """A contact list in a CSV or Parquet file (by its extension), read in batches.
-
-    A CSV's columns are all text, empty cells null and nothing else
-    (``NA`` and ``null`` are names too). A Parquet file's columns are as
-    stored; the index columns pandas may have stored are left out.
+def table_kind(path: Path) -> Kind:
+    """What the file at ``path`` is read as, by its extension: Parquet, an Excel workbook,
+    or else CSV text.
 
     Raises
     ------
     InputError
-        The file cannot be read, or is neither CSV nor Parquet.
+        An old Excel workbook (``.xls``), which only Excel reads.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".xls":
+        raise InputError(
+            f"{path} is an old Excel workbook (.xls): save it from Excel as .xlsx or CSV"
+        )
+    return "parquet" if suffix == ".parquet" else "xlsx" if suffix == ".xlsx" else "csv"
+
+
+def unique_names(names: Sequence[str], where: object) -> list[str]:
+    """Column names made unique, with a warning that says what changed: a blank header
+    becomes ``column_N`` (N its position, from 1), a repeated one ``NAME_2``, ``NAME_3``..."""
+    taken = {name for name in names if name.strip()}
+    made: list[str] = []
+    seen: Counter[str] = Counter()
+    changes: list[str] = []
+    for position, name in enumerate(names, 1):
+        if not name.strip():
+            new = _free(f"column_{position}", taken)
+            changes.append(f"column {position} (no header) as {new!r}")
+        elif seen[name]:
+            new = _numbered(name, seen[name] + 1, taken)
+            changes.append(f"column {position} (a second {name!r}) as {new!r}")
+        else:
+            new = name
+        seen[name] += 1
+        taken.add(new)
+        made.append(new)
+    if changes:
+        warn(f"{where}: headers made unique before anything is sent: {'; '.join(changes)}")
+    return made
+
+
+def _numbered(name: str, start: int, taken: set[str]) -> str:
+    """``NAME_k``, the first free from ``k = start``."""
+    k = start
+    while f"{name}_{k}" in taken:
+        k += 1
+    return f"{name}_{k}"
+
+
+def _free(name: str, taken: set[str]) -> str:
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
+
+
+class TableFile:
+    """A contact list in a file, read in batches: CSV, Excel workbook or Parquet (by its
+    extension).
+
+    A CSV's columns are all text, empty cells null and nothing else
+    (``NA`` and ``null`` are names too); so are a workbook's. A Parquet
+    file's columns are as stored; the index columns pandas may have stored
+    are left out.
+
+    Parameters
+    ----------
+    path
+        The file.
+    encoding, delimiter
+        A CSV's encoding (a Python codec name, such as ``"cp1252"``) and
+        delimiter; told from its first bytes when None.
+    sheet
+        A workbook's sheet; the first when None.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, or is not what its extension says.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+        sheet: str | None = None,
+    ) -> None:
         self.path = Path(path)
-        self.parquet = self.path.suffix.lower() == ".parquet"
+        self.kind: Kind = table_kind(self.path)
+        self.sheet = sheet
+        self.layout: CSVLayout | None = None
         try:
-            if self.parquet:
+            if self.kind == "parquet":
                 with pq.ParquetFile(self.path) as source:
                     schema = source.schema_arrow
                 hidden = set(_pandas_index_columns(schema))
                 self.schema = pa.schema([f for f in schema if f.name not in hidden])
+                return
+            if self.kind == "xlsx":
+                reader = SheetReader(self.path, sheet)
+                reader.close()
+                header = reader.header
             else:
-                with self.path.open("rb") as head:
-                    names = csv_header(head.read(HEAD_BYTES)) or []
-                self.schema = pa.schema([(name, pa.string()) for name in names])
-        except (OSError, pa.ArrowInvalid) as exc:
+                head = self._head()
+                self.layout = detect_layout(head, encoding=encoding, delimiter=delimiter)
+                header = csv_header(head, self.layout) or []
+        except (OSError, pa.ArrowInvalid, EOFError, LookupError) as exc:
             raise InputError(
                 f"{self.path} cannot be read as a contact list: {without_data(str(exc))}"
             ) from None
+        names = unique_names(header, self.path)
+        self.schema = pa.schema([(name, pa.string()) for name in names])
+
+    def _head(self) -> bytes:
+        opener = gzip.open if self.path.suffix.lower() == ".gz" else open
+        with opener(self.path, "rb") as head:
+            return bytes(head.read(HEAD_BYTES))
+
+    @property
+    def parquet(self) -> bool:
+        """Whether the file is Parquet."""
+        return self.kind == "parquet"
 
     @property
     def columns(self) -> list[str]:
@@ -100,17 +222,34 @@ class TableFile:
 
     def _read(self, names: list[str]) -> Iterator[pa.RecordBatch]:
         try:
-            if self.parquet:
+            if self.kind == "parquet":
                 with pq.ParquetFile(self.path) as source:
                     yield from source.iter_batches(batch_size=BATCH_ROWS // 4, columns=names)
                 return
-            options = text_csv_options(self.columns, include=names, block=CSV_BLOCK)
+            if self.kind == "xlsx":
+                reader = SheetReader(self.path, self.sheet)
+                yield from reader.batches(self.columns, names, BATCH_ROWS // 4)
+                return
+            options = text_csv_options(
+                self.columns, include=names, block=CSV_BLOCK, layout=self.layout
+            )
             reader = pacsv.open_csv(self.path, **options)
             yield from reader
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(
-                f"{self.path} is not valid {self._kind}: {without_data(str(exc))}"
-            ) from None
+        except (pa.ArrowInvalid, OSError, UnicodeError, EOFError) as exc:
+            raise InputError(f"{self.path} is not valid {self._kind}: {self._why(exc)}") from None
+
+    def _why(self, exc: Exception) -> str:
+        why = without_data(str(exc))
+        if self.layout is not None and ("UTF8" in why or isinstance(exc, UnicodeError)):
+            why += f" (read as {self.layout.encoding}: give its encoding, e.g. cp1252 or utf-8)"
+        return why
+
+    def count_rows(self) -> int:
+        """The rows of the list (Parquet's metadata says; others are read through)."""
+        if self.kind == "parquet":
+            with pq.ParquetFile(self.path) as source:
+                return int(source.metadata.num_rows)
+        return sum(batch.num_rows for batch in self._read(self.columns[:1]))
 
     def read(self) -> pa.Table:
         """All of it, as one table."""
@@ -118,7 +257,7 @@ class TableFile:
 
     @property
     def _kind(self) -> str:
-        return "Parquet" if self.parquet else "CSV"
+        return {"parquet": "Parquet", "xlsx": "Excel", "csv": "CSV"}[self.kind]
 
 
 def _pandas_index_columns(schema: pa.Schema) -> list[str]:
@@ -139,9 +278,17 @@ def frame_of(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
     return frame
 
 
-def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """A CSV (every column as text) or Parquet file, as a frame (see :class:`TableFile`)."""
-    return frame_of(TableFile(path).read())
+def read_table(
+    path: str | os.PathLike[str],
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+) -> pd.DataFrame:
+    """A CSV or a workbook's sheet (every column as text) or a Parquet file, as a frame
+    (see :class:`TableFile`, whose parameters these are)."""
+    table = TableFile(path, encoding=encoding, delimiter=delimiter, sheet=sheet)
+    return frame_of(table.read())
 
 
 def output_schema(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Schema:
@@ -157,28 +304,136 @@ def output_schema(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Sc
     return schema.with_metadata({**(schema.metadata or {}), _ATTRS_KEY: json.dumps(frame.attrs)})
 
 
+#: What a list is written as, by the output's extension.
+OUTPUT_KINDS: Final = {".csv": "csv", ".csv.gz": "csv.gz", ".parquet": "parquet", ".xlsx": "xlsx"}
+#: The output kinds a spreadsheet opens, whose cells :mod:`~smartmatch_pandas.files.cells`
+#: makes safe to open.
+SPREADSHEET_KINDS: Final = frozenset({"csv", "csv.gz", "xlsx"})
+
+
+@dataclass(frozen=True)
+class TableOutput:
+    """Where an enriched list goes, and as what: its kind told by its extension.
+
+    Attributes
+    ----------
+    path
+        The file.
+    kind
+        ``"csv"``, ``"csv.gz"``, ``"parquet"`` or ``"xlsx"``.
+    neutral
+        Whether cells a spreadsheet would evaluate are written as text
+        (CSV and Excel only; see :mod:`~smartmatch_pandas.files.cells`).
+    """
+
+    path: Path
+    kind: str
+    neutral: bool = False
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str], *, neutral: bool = False) -> TableOutput:
+        """The output at ``path``, its kind told by its extension.
+
+        Raises
+        ------
+        OptionError
+            The extension is none of :data:`OUTPUT_KINDS`.
+        """
+        path = Path(path)
+        if path.is_dir():
+            raise OptionError(f"{path} is a folder: give the name of a file in it")
+        name = path.name.lower()
+        for suffix, kind in sorted(OUTPUT_KINDS.items(), key=lambda item: -len(item[0])):
+            if name.endswith(suffix) and len(name) > len(suffix):
+                return cls(path, kind, neutral and kind in SPREADSHEET_KINDS)
+        raise OptionError(
+            f"{path}: an output's format is told by its extension, and {path.suffix or 'none'!r} "
+            f"is not one written: name it .csv, .csv.gz, .parquet or .xlsx"
+        )
+
+    def check_place(self) -> None:
+        """Refuse a place that cannot take the file: a folder that does not exist or cannot
+        be written, or a folder where the file should be.
+
+        Raises
+        ------
+        OptionError
+            Saying what is wrong with the place.
+        """
+        folder = self.path.parent
+        if self.path.is_dir():
+            raise OptionError(f"{self.path} is a folder: give the name of a file in it")
+        if not folder.is_dir():
+            raise OptionError(f"{self.path}: the folder {folder} does not exist; make it first")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OptionError(f"{self.path}: the folder {folder} cannot be written by you")
+
+    def check_rows(self, rows: int, what: str = "the list") -> None:
+        """Refuse more rows than the format holds (an Excel sheet: 1,048,576, header included).
+
+        Raises
+        ------
+        OptionError
+            Too many rows for a workbook.
+        """
+        if self.kind == "xlsx" and rows + 1 > EXCEL_MAX_ROWS:
+            raise OptionError(
+                f"{self.path}: an Excel sheet holds {EXCEL_MAX_ROWS - 1:,} rows under its header, "
+                f"and {what} may have {rows:,}; write .csv, .csv.gz or .parquet"
+            )
+
+    def beside(self, tag: str) -> TableOutput:
+        """An output of the same kind beside this one: ``OUT.csv`` → ``OUT.{tag}.csv``."""
+        suffix = next(s for s, kind in OUTPUT_KINDS.items() if kind == self.kind)
+        stem = self.path.name[: len(self.path.name) - len(suffix)]
+        return TableOutput(self.path.with_name(f"{stem}.{tag}{suffix}"), self.kind, self.neutral)
+
+
+def _output(output: str | os.PathLike[str] | TableOutput) -> TableOutput:
+    """``output`` as a :class:`TableOutput`: a bare path is Parquet by its extension, else
+    CSV (as ever), and nothing is neutralised."""
+    if isinstance(output, TableOutput):
+        return output
+    path = Path(output)
+    try:
+        return TableOutput.of(path)
+    except OptionError:
+        return TableOutput(path, "csv")
+
+
 class TableWriter:
-    """Writes a table to Parquet or CSV (by the file's extension), batch by batch.
+    """Writes a table as CSV, gzipped CSV, Parquet or an Excel workbook, batch by batch.
 
     The file is written beside its place under a temporary name and moved
     there by :meth:`close`, so a run that fails leaves no half-written list.
     It is readable by the user alone (mode 0600): it holds contact data (see
     :mod:`smartmatch_pandas.private_files`).
+
+    Parameters
+    ----------
+    output
+        A :class:`TableOutput`, or a path (Parquet by its extension, else CSV).
+    schema
+        The table's schema.
     """
 
-    def __init__(self, path: str | os.PathLike[str], schema: pa.Schema) -> None:
-        self.path = Path(path)
+    def __init__(self, output: str | os.PathLike[str] | TableOutput, schema: pa.Schema) -> None:
+        self.output = _output(output)
+        self.path = self.output.path
         # Contact data: readable by the user alone from the first byte (the writers
         # below open the private file by name and truncate it, keeping its mode).
         self._pending = PrivateFile(self.path)
-        self._writer: pq.ParquetWriter | _CSVFile
+        self._writer: _ParquetFile | _CSVFile | SheetWriter
         try:
-            if self.path.suffix.lower() == ".parquet":
-                self.schema = schema
-                self._writer = pq.ParquetWriter(self._pending.path, schema)
+            self.schema = schema if self.output.kind == "parquet" else schema.remove_metadata()
+            names = [neutral(n) if self.output.neutral else n for n in schema.names]
+            if self.output.kind == "parquet":
+                self._writer = _ParquetFile(self._pending.path, schema)
+            elif self.output.kind == "xlsx":
+                self._writer = SheetWriter(self._pending.path, names)
             else:
-                self.schema = schema.remove_metadata()
-                self._writer = _CSVFile(self._pending.path, self.schema)
+                gzipped = self.output.kind == "csv.gz"
+                self._writer = _CSVFile(self._pending.path, names, gzipped=gzipped)
         except BaseException:
             self._pending.discard()
             raise
@@ -200,8 +455,11 @@ class TableWriter:
             at the path, nor under a temporary name.
         """
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        table = table.cast(self.schema)
+        if self.output.neutral:
+            table = neutral_table(table).rename_columns(self.schema.names)
         with self._disk_errors():
-            self._writer.write_table(table.cast(self.schema))
+            self._writer.write(table)
 
     def close(self) -> None:
         """Finish the file and move it into place."""
@@ -227,32 +485,49 @@ class TableWriter:
     def abort(self) -> None:
         """Stop, and remove what was written."""
         try:
-            self._writer.close()
+            if not isinstance(self._writer, SheetWriter):  # a workbook is written by close
+                self._writer.close()
         finally:
             self._pending.discard()
 
 
-class _CSVFile:
-    """A CSV file written by :class:`~smartmatch_pandas.files.csv.CSVWriter`, as
-    ``pyarrow.csv.CSVWriter`` would write it (header quoted), table by table."""
+class _ParquetFile:
+    """A Parquet file, written table by table."""
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
-        self._file = pa.OSFile(str(path), "wb")
+        self._parquet = pq.ParquetWriter(path, schema)
+
+    def write(self, table: pa.Table) -> None:
+        self._parquet.write_table(table)
+
+    def close(self) -> None:
+        self._parquet.close()
+
+
+class _CSVFile:
+    """A CSV file written by :class:`~smartmatch_pandas.files.csv.CSVWriter`, as
+    ``pyarrow.csv.CSVWriter`` would write it (header quoted), table by table; gzipped
+    if asked."""
+
+    def __init__(self, path: Path, names: Sequence[str], *, gzipped: bool = False) -> None:
+        self._raw = pa.OSFile(str(path), "wb")
+        self._file = pa.CompressedOutputStream(self._raw, "gzip") if gzipped else self._raw
         try:
-            self._csv = CSVWriter(self._file, schema.names)
+            self._csv = CSVWriter(self._file, names)
         except BaseException:
-            self._file.close()
+            self.close()
             raise
 
-    def write_table(self, table: pa.Table) -> None:
+    def write(self, table: pa.Table) -> None:
         self._csv.write(table)
 
     def close(self) -> None:
         self._file.close()
+        self._raw.close()
 
 
-def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write ``frame`` (without its index) as Parquet or CSV, by the file's extension.
+def write_table(frame: pd.DataFrame, path: str | os.PathLike[str] | TableOutput) -> None:
+    """Write ``frame`` (without its index) as ``path`` says (see :class:`TableWriter`).
 
     ``frame.attrs`` (the job's summary) is kept in a Parquet file, where pandas
     reads it back.

@@ -16,6 +16,8 @@ from .html import labelled
 
 #: The options the form has a control for, in declaration order.
 FORM_OPTIONS: Final[tuple[Option, ...]] = tuple(o for o in OPTIONS if o.form is not None)
+#: The width of the labels beside the controls.
+LABEL_WIDTH: Final = "100px"
 #: The form's other keywords: the mapping preset and the service.
 FORM_SETTINGS: Final = ("columns", "api_key", "base_url", "poll_interval", "cache")
 
@@ -46,27 +48,53 @@ def option_controls(w: Any, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _control(w: Any, option: Option, value: Any) -> Any:
+    """The widget of ``option``: each has an accessible name (its label, a real
+    ``<label for>`` where ipywidgets draws one) and its help as a tooltip."""
     form = option.form
     assert form is not None
+    labelled = {"description": form.label, "style": {"description_width": LABEL_WIDTH}}
     if form.kind == "slider":
+        # A number field rather than ipywidgets' slider, whose handle has no accessible name.
         low, high = form.bounds
-        return w.IntSlider(value=value, min=low, max=high, layout=w.Layout(width=form.width))
-    if form.kind == "toggle":
-        return w.ToggleButtons(
-            options=[v for _, v in form.choices], value=value, style={"button_width": form.width}
+        control = w.BoundedIntText(
+            value=value, min=low, max=high, layout=w.Layout(width=_wider("80px")), **labelled
         )
-    if form.kind == "checkbox":
-        return w.Checkbox(
+    elif form.kind == "toggle":
+        # Radio buttons: each choice named, the chosen one exposed as checked.
+        control = w.RadioButtons(
+            options=[(shown, v) for shown, v in form.choices],
+            value=value,
+            orientation="horizontal",
+            layout=w.Layout(width="auto", flex_flow="row", align_items="center"),
+            **labelled,
+        )
+    elif form.kind == "checkbox":
+        control = w.Checkbox(
             value=value,
             description=form.caption,
             indent=False,
             layout=w.Layout(width="auto", margin="0 18px 0 0"),
         )
-    if form.kind == "text":
-        return w.Text(
-            value=value or "", placeholder=form.caption, layout=w.Layout(width=form.width)
+    elif form.kind == "text":
+        control = w.Text(
+            value="" if value is None else str(value),
+            placeholder=form.caption,
+            layout=w.Layout(width=_wider(form.width)),
+            **labelled,
         )
-    return w.Dropdown(options=form.choices, value=value, layout=w.Layout(width=form.width))
+    else:
+        control = w.Dropdown(
+            options=form.choices, value=value, layout=w.Layout(width=_wider(form.width)), **labelled
+        )
+    control.tooltip = form.help
+    return control
+
+
+def _wider(width: str) -> str:
+    """A control's width with its label's beside it."""
+    if not width.endswith("px"):
+        return width or "auto"
+    return f"{int(width[:-2]) + int(LABEL_WIDTH[:-2]) + 4}px"
 
 
 def typed_options() -> tuple[Option, ...]:
@@ -75,18 +103,38 @@ def typed_options() -> tuple[Option, ...]:
 
 
 def option_rows(w: Any, controls: Mapping[str, Any], field_errors: Mapping[str, Any]) -> list[Any]:
-    """The options' rows: label and control (checkboxes of one label together), then the
-    line for the field's error, if it has one."""
+    """The options' rows: the main ones, then the advanced ones folded in one section."""
+    main = [o for o in FORM_OPTIONS if o.form is not None and not o.form.group]
+    advanced = [o for o in FORM_OPTIONS if o.form is not None and o.form.group == "advanced"]
+    rows = _rows(w, main, controls, field_errors)
+    if advanced:
+        section = w.Accordion(children=[w.VBox(_rows(w, advanced, controls, field_errors))])
+        section.set_title(0, "advanced: search radius, notification, audience, profile")
+        section.selected_index = None
+        rows.append(section)
+    return rows
+
+
+def _rows(
+    w: Any,
+    options: list[Option],
+    controls: Mapping[str, Any],
+    field_errors: Mapping[str, Any],
+) -> list[Any]:
+    """The options' rows: each control with its label (checkboxes of one label together,
+    under it), then the line for the field's error, if it has one."""
     rows = []
-    for label, group in itertools.groupby(FORM_OPTIONS, key=lambda o: o.form and o.form.label):
+    for label, group in itertools.groupby(options, key=lambda o: o.form and o.form.label):
         members = list(group)
-        if len(members) == 1:
-            control = controls[members[0].name]
+        if len(members) == 1 and members[0].form and members[0].form.kind != "checkbox":
+            control = controls[members[0].name]  # its own description is its label
         else:
-            control = w.HBox(
-                [controls[o.name] for o in members], layout=w.Layout(align_items="center")
+            boxes = w.HBox(
+                [controls[o.name] for o in members],
+                layout=w.Layout(align_items="center", flex_flow="row wrap", overflow="visible"),
             )
-        rows.append(labelled(w, str(label), control))
+            control = labelled(w, str(label), boxes)
+        rows.append(control)
         rows += [field_errors[o.name] for o in members if o.name in field_errors]
     return rows
 
@@ -98,8 +146,22 @@ def chosen_values(controls: Mapping[str, Any]) -> dict[str, Any]:
 
 def _value(option: Option, control: Any) -> Any:
     if option.form is not None and option.form.kind == "text":
-        return control.value.strip() or None
+        return typed_value(option, control.value)
     return control.value
+
+
+def typed_value(option: Option, text: str) -> Any:
+    """What the text typed for ``option`` stands for: None when blank, a number in a
+    number field when it reads as one (else the text, which its rule then refuses)."""
+    text = text.strip()
+    if not text:
+        return None
+    if option.form is not None and option.form.number:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return text
 
 
 def chosen_costs(controls: Mapping[str, Any]) -> list[str]:

@@ -18,7 +18,15 @@ from ..job.handle import Job
 from ..preparation.normalize import decoded, normalize
 
 #: The stages a job goes through, as the form shows them.
-STAGES: Final = ("preparing", "uploading", "waiting", "downloading", "merging", "done")
+STAGES: Final = (
+    "preparing",
+    "registering",
+    "uploading",
+    "waiting",
+    "downloading",
+    "merging",
+    "done",
+)
 
 RED: Final = "#b3261e"
 
@@ -32,14 +40,41 @@ AMBER: Final = "#8a5300"
 _STATES_SHOWN: Final = 12
 
 
-#: The form's table style, scoped to the form (the HTML widgets take no classes of their own).
-STYLE: Final = """<style>
-.smartmatch-form table.sm-table {border-collapse: collapse; font-size: 12px; white-space: nowrap}
-.smartmatch-form table.sm-table th {text-align: left; padding: 3px 10px 3px 0;
-  border-bottom: 1px solid #bbb; font-weight: 600}
-.smartmatch-form table.sm-table td {padding: 2px 10px 2px 0; border-bottom: 1px solid #eee}
-.smartmatch-form table.sm-table tbody th {color: #888; font-weight: normal}
-.smartmatch-form .widget-html-content {line-height: 1.45; white-space: normal}
+#: Text on white of at least 4.5:1 (WCAG AA) in every colour the form writes in.
+INDEX: Final = "#595959"
+PENDING: Final = "#4d4d4d"
+FOCUS: Final = "#1a56a8"
+
+#: The form's style, scoped to the form (the HTML widgets take no classes of their own):
+#: tables that scroll sideways with a visible scrollbar and their row labels kept in view,
+#: focus rings that show, labels that name controls without being seen, a waiting stripe.
+STYLE: Final = f"""<style>
+.smartmatch-form table.sm-table {{border-collapse: collapse; font-size: 12px; white-space: nowrap}}
+.smartmatch-form table.sm-table th {{text-align: left; padding: 3px 10px 3px 4px;
+  border-bottom: 1px solid #bbb; font-weight: 600; background: #fff}}
+.smartmatch-form table.sm-table td {{padding: 2px 10px 2px 0; border-bottom: 1px solid #eee}}
+.smartmatch-form table.sm-table tbody th {{color: {INDEX}; font-weight: normal;
+  position: sticky; left: 0; z-index: 1}}
+.smartmatch-form .widget-html, .smartmatch-form .widget-html-content {{min-width: 0;
+  max-width: 100%}}
+.smartmatch-form .widget-html-content {{line-height: 1.45; white-space: normal}}
+.smartmatch-form .sm-scroll {{overflow-x: scroll; overflow-y: hidden; max-width: 100%;
+  padding-bottom: 2px; scrollbar-width: auto; scrollbar-color: #6b6b6b #e8e8e8}}
+.smartmatch-form .sm-scroll::-webkit-scrollbar {{height: 12px; background: #e8e8e8}}
+.smartmatch-form .sm-scroll::-webkit-scrollbar-thumb {{background: #6b6b6b; border-radius: 6px}}
+.smartmatch-form :is(button, input, select, textarea, [tabindex]):focus-visible {{
+  outline: 3px solid {FOCUS} !important; outline-offset: 2px}}
+.smartmatch-form :is(input, select, textarea):focus {{outline: 3px solid {FOCUS} !important;
+  outline-offset: 1px}}
+.smartmatch-form .sm-hidden-label .widget-label {{position: absolute !important; width: 1px;
+  height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap}}
+.smartmatch-form .widget-radio-box {{flex-wrap: wrap; gap: 2px 12px}}
+.smartmatch-form .sm-busy {{display: inline-block; width: 160px; height: 8px; margin-right: 10px;
+  border-radius: 4px; vertical-align: middle; background: repeating-linear-gradient(
+  -45deg, #2f6db5 0 10px, #dbe6f4 10px 20px); background-size: 28px 8px;
+  animation: sm-busy 1s linear infinite}}
+@keyframes sm-busy {{from {{background-position: 0 0}} to {{background-position: 28px 0}}}}
+@media (prefers-reduced-motion: reduce) {{.smartmatch-form .sm-busy {{animation: none}}}}
 </style>"""
 
 
@@ -158,7 +193,7 @@ def table_html(frame: pd.DataFrame) -> str:
     shown = frame.astype(object).where(frame.notna(), "")
     shown.columns = pd.Index([str(c) for c in shown.columns])
     return (
-        "<div style='overflow-x:auto;max-width:100%'>"
+        "<div class='sm-scroll' role='region' tabindex='0' aria-label='table, scrolls sideways'>"
         + shown.to_html(escape=True, border=0, classes="sm-table", max_cols=40)
         + "</div>"
     )
@@ -168,7 +203,8 @@ def labelled(w: Any, label: str, control: Any) -> Any:
     return w.HBox(
         [
             w.HTML(
-                f"<span style='color:#333'>{html.escape(label)}</span>",
+                "<div style='color:#333;text-align:right;padding-right:8px'>"
+                f"{html.escape(label)}</div>",
                 layout=w.Layout(width="100px", flex="0 0 100px"),
             ),
             control,
@@ -178,18 +214,21 @@ def labelled(w: Any, label: str, control: Any) -> Any:
 
 
 def stage_line(current: str | None) -> str:
+    if current == "connecting":  # retrying the connection, on the way to registering
+        current = "registering"
     index = STAGES.index(current) if current in STAGES else -1
     pills = []
     for i, stage in enumerate(STAGES):
         if i < index or current == "done":
             style, mark = "background:#e3f1e6;color:#1e6b34", "✓ "
         elif i == index:
-            style, mark = f"background:{BLUE};color:white", ""
+            style, mark = f"background:{BLUE};color:white", "▸ "
         else:
-            style, mark = "background:#f0f0f0;color:#888", ""
+            style, mark = f"background:#f0f0f0;color:{PENDING}", ""
+        current_step = " aria-current='step'" if i == index and current != "done" else ""
         pills.append(
             f"<span style='{style};padding:1px 8px;border-radius:10px;margin-right:4px;"
-            f"font-size:0.9em'>{mark}{stage}</span>"
+            f"font-size:0.9em'{current_step}>{mark}{stage}</span>"
         )
     return "<div style='margin:4px 0'>" + "".join(pills) + "</div>"
 
@@ -286,6 +325,14 @@ def job_line_html(filename: str) -> str:
         f"<div style='margin:6px 0'>Job <b><code>{html.escape(filename)}</code></b> · "
         f"<span style='color:{GREY}'>keep this name: the job is never lost; pick it up "
         f"from any notebook with <code>{html.escape(call)}</code></span></div>"
+    )
+
+
+def not_registered_html(filename: str) -> str:
+    """The job line of a job the service did not take: there is nothing to resume."""
+    return (
+        f"<div style='margin:6px 0;color:{GREY}'>Job <code>{html.escape(filename)}</code> "
+        "was not registered: there is nothing to resume.</div>"
     )
 
 

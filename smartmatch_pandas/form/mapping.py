@@ -49,8 +49,12 @@ def mapping_grid(
         dropdown = w.Dropdown(
             options=choices,
             value=preset[label] or NOT_SENT,
+            # Named by its column for a screen reader; the grid shows the name beside it.
+            description=f"{label} sent as",
+            tooltip=f"what column {label!r} is sent as",
             layout=w.Layout(width="150px"),
         )
+        dropdown.add_class("sm-hidden-label")
         dropdown.observe(on_change(label), names="value")
         info = w.HTML()
         dropdowns[label], infos[label] = dropdown, info
@@ -79,11 +83,7 @@ def mapping_blockers(
     pairs = candidate_pairs(labels, columns)
     if not pairs:
         return ["no column is sent: choose an identifier for at least one column"]
-    blockers = [
-        f"{', '.join(repr(c) for c in labels)} are all set to {identifier}: keep one "
-        'and set the others to "not sent"'
-        for identifier, labels in clashing(pairs).items()
-    ]
+    blockers = [conflict_text(identifier, labels) for identifier, labels in clashing(pairs).items()]
     checked = {check.column for check in report.columns}
     duplicated = set(repeated(df, [label for label, _ in pairs]))
     for label, _ in pairs:
@@ -98,3 +98,14 @@ def mapping_blockers(
             '"stop the match": fix them, or send them as given or empty'
         )
     return blockers
+
+
+def conflict_text(identifier: str, labels: list[Hashable]) -> str:
+    """Two or more columns chosen as one identifier, in plain words."""
+    names = [repr(str(label)) for label in labels]
+    both = "both" if len(names) == 2 else "all"
+    listed = ", ".join(names[:-1]) + " and " + names[-1]
+    return (
+        f"columns {listed} are {both} sent as {identifier}, and each identifier can come "
+        f'from one column only: choose "— not sent —" for all but one of them'
+    )

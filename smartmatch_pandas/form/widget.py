@@ -35,15 +35,18 @@ from ..preparation.frame import require_frame
 from ..preparation.mapping import auto_identifier
 from ..preparation.table import prepare_frame
 from ..progress import NoteKind, ProgressEvent
+from ..verbs.submitting import earlier_job
 from ..wire.http import is_real_service, resolve_base_url
 from .controls import (
     FORM_OPTIONS,
+    LABEL_WIDTH,
     chosen_costs,
     chosen_values,
     form_values,
     option_controls,
     option_rows,
     typed_options,
+    typed_value,
 )
 from .html import (
     AMBER,
@@ -54,7 +57,7 @@ from .html import (
     costs_html,
     error_html,
     job_line_html,
-    labelled,
+    not_registered_html,
     note,
     problems_html,
     result_rows_html,
@@ -67,6 +70,7 @@ from .mapping import NOT_SENT as NOT_SENT
 from .mapping import mapping_blockers, mapping_grid
 from .notes import collect_warnings, quiet
 from .progress_view import ProgressView
+from .words import earlier_instead, failure, field_problem
 
 #: How often (seconds) the progress display is redrawn at most, between stage changes.
 _REDRAW: Final = 0.1
@@ -87,6 +91,10 @@ class MatchForm:
     and shows the job's filename at once (to resume it from anywhere); when
     the job is done the form shows the summary and the first rows of the
     result. Errors are shown in the form, in words.
+
+    A form made for a frame that was matched, or is being matched, with the same
+    options (its cell run again) shows that job at once: its filename, its state,
+    and its result (``form.job`` and ``form.result``); "Match again" makes a new one.
 
     The service is the one :func:`~smartmatch_pandas.match` would use: the
     ``SMARTMATCH_BASE_URL``, ``TS_API_KEY`` and ``SMARTMATCH_POLL_INTERVAL``
@@ -129,8 +137,11 @@ class MatchForm:
         One identifier dropdown per frame column (``""``: not sent).
     match_button
         The Match button.
+    match_again_button
+        "Match again": a new job for the same data and options (``refresh=True``), shown
+        once the form holds a job.
     api_key_field
-        The password field, or None when a key is configured.
+        The password field, shown when no key is configured or the service refused it.
 
     Examples
     --------
@@ -170,6 +181,7 @@ class MatchForm:
         self.api_key_field: Any = None
         self._build_rest(w)
         self._refresh()
+        self._pick_up_earlier()
 
     # -- building the widgets -------------------------------------------------------
 
@@ -182,45 +194,55 @@ class MatchForm:
     def _build_options(self, w: Any, values: Mapping[str, Any]) -> dict[str, Any]:
         controls = option_controls(w, values)
         for control in controls.values():
-            control.observe(lambda _: self._refresh(), names="value")
+            control.observe(lambda _: self._edited(), names="value")
         self._field_errors = {option.name: w.HTML() for option in typed_options()}
         return controls
 
     def _build_rest(self, w: Any) -> None:
         rows = option_rows(w, self.controls, self._field_errors)
-        if not self._key_configured():
-            self.api_key_field = w.Password(
-                placeholder="then press Enter",
-                continuous_update=False,
-                layout=w.Layout(width="290px"),
+        self.api_key_field = w.Password(
+            description="API key",
+            placeholder="then press Enter",
+            continuous_update=False,
+            tooltip="Your TargetSmart API key: held in memory only, never shown or saved",
+            style={"description_width": LABEL_WIDTH},
+            layout=w.Layout(width="394px"),
+        )
+        self.api_key_field.observe(self._on_key, names="value")
+        self._key_note = w.HTML(
+            note(
+                "No API key is configured: enter it here. It is held in memory only, "
+                "never shown or saved in the notebook.",
+                GREY,
             )
-            self.api_key_field.observe(self._on_key, names="value")
-            self._key_note = w.HTML(
-                note(
-                    "No API key is configured: enter it here. It is held in memory only, "
-                    "never shown or saved in the notebook.",
-                    GREY,
-                )
-            )
-            rows += [labelled(w, "API key", self.api_key_field), self._key_note]
-        options = w.VBox(rows)
+        )
+        self._key_box = w.VBox([self.api_key_field, self._key_note])
+        self._key_box.layout.display = "none" if self._key_configured() else "flex"
+        options = w.VBox([*rows, self._key_box])
         self._costs = w.HTML()
         self._preview = w.HTML()
         self._code = w.HTML()
         self.match_button = w.Button(
             description="Match",
             button_style="primary",
-            icon="play",
             tooltip="Submit the job",
             layout=w.Layout(width="140px", margin="0 12px 0 0"),
         )
         self.match_button.on_click(lambda _: self.start())
+        self.match_again_button = w.Button(
+            description="Match again",
+            tooltip="Submit a new job for this frame and these options (refresh=True): "
+            "it is charged again",
+            layout=w.Layout(width="140px", margin="0 12px 0 0", display="none"),
+        )
+        self.match_again_button.on_click(lambda _: self.start(refresh=True))
         self._blockers = w.HTML()
         self._job_line = w.HTML()
         self._progress = ProgressView(w)
         self._message = w.HTML()
         self._summary = w.HTML()
-        self._rows = w.HTML(layout=w.Layout(width="100%", overflow="hidden"))
+        # No margin: a full width plus ipywidgets' margin would overflow the form.
+        self._rows = w.HTML(layout=w.Layout(width="100%", margin="0"))
 
         self.widget = form_layout(
             w,
@@ -229,7 +251,10 @@ class MatchForm:
             options=[options, self._costs],
             preview=self._preview,
             run=[
-                w.HBox([self.match_button, self._blockers], layout=w.Layout(align_items="center")),
+                w.HBox(
+                    [self.match_button, self.match_again_button, self._blockers],
+                    layout=w.Layout(align_items="center"),
+                ),
                 self._code,
                 self._job_line,
                 self._progress.widget,
@@ -300,13 +325,8 @@ class MatchForm:
         return [e for e in errors if e] + self._mapping_blockers(self._check())
 
     def _field_error(self, option: Option) -> str:
-        """What is wrong with the value typed for ``option`` ("" when nothing is)."""
-        value = self.controls[option.name].value.strip()
-        try:
-            option.checked(value or None)
-        except OptionError as exc:
-            return str(exc)
-        return ""
+        """What is wrong with the value typed for ``option``, in words ("" when nothing is)."""
+        return field_problem(option, typed_value(option, self.controls[option.name].value))
 
     def _mapping_blockers(self, report: CheckReport) -> list[str]:
         """What in the mapping or the data would make ``submit()`` refuse the frame."""
@@ -346,7 +366,7 @@ class MatchForm:
                         dropdown.value = NOT_SENT
             finally:
                 self._syncing = False
-            self._refresh()
+            self._edited()
 
         return changed
 
@@ -359,10 +379,25 @@ class MatchForm:
         self.api_key_field.value = ""
         self.api_key_field.placeholder = "key entered (held in memory); type to replace"
         self._key_note.value = note("✓ API key entered: held in memory only, never saved.", GREY)
-        self._refresh()
+        self._edited()
+
+    @property
+    def asks_for_key(self) -> bool:
+        """Whether the API key field shows: no key is configured, or the service refused it."""
+        return bool(self._key_box.layout.display != "none")
 
     def _key_configured(self) -> bool:
         return bool(self._api_key or (os.environ.get("TS_API_KEY") or "").strip())
+
+    def _edited(self) -> None:
+        """The user changed a control: the last error is stale (unless a job is running)."""
+        with self._lock:
+            if (self._state != "running" and self.error is not None) or self._blocked_message:
+                self._message.value = ""
+                self._blocked_message = False
+        self._refresh()
+
+    _blocked_message = False
 
     def _refresh(self) -> None:
         """Redraw what depends on the controls: checks, errors, costs, preview, the button."""
@@ -380,18 +415,29 @@ class MatchForm:
         problems = self.problems
         running = self._state == "running"
         self.match_button.disabled = bool(problems) or running
+        self._draw_blockers(problems)
         if problems:
-            self._blockers.value = note("Fix the values marked in red to match.", RED)
+            # A call that would raise is no example: it shows once the problems are fixed.
+            self._code.value = note("The same in code shows here once the form can match.", GREY)
+            return
+        # A webhook's token (its query, its user and password) is not shown.
+        shown = ", ".join(
+            f"{k}={shown_url(v) if k == 'webhook' and v else v!r}" for k, v in self.kwargs.items()
+        )
+        self._code.value = code_html(f"df.smartmatch.match({shown})")
+
+    def _draw_blockers(self, problems: list[str]) -> None:
+        """Say beside the button why it is disabled (in its tooltip too), or what it does."""
+        if problems:
+            first = problems[0][0].upper() + problems[0][1:]
+            more = f" (and {len(problems) - 1} more, in red above)" if len(problems) > 1 else ""
+            self._blockers.value = note(
+                f"Match is disabled until this is fixed: {first}{more}.", RED
+            )
+            self.match_button.tooltip = f"Disabled: {problems[0]}"
         else:
             self._blockers.value = ""
-        try:
-            shown = ", ".join(
-                f"{k}={shown_url(v) if k == 'webhook' and v else v!r}"
-                for k, v in self.kwargs.items()
-            )
-        except OptionError:
-            shown = "…"
-        self._code.value = code_html(f"df.smartmatch.match({shown})")
+            self.match_button.tooltip = "Submit the job and wait for its result"
 
     def _draw_mapping(self, report: CheckReport) -> None:
         by_column = {check.column: check for check in report.columns}
@@ -406,7 +452,9 @@ class MatchForm:
             for p in report.problems
             if p not in attributed and p not in blockers and not p.startswith(_SHOWN_AS_BLOCKERS)
         ]
-        items = [(p, RED) for p in blockers] + [(p, AMBER) for p in notes]
+        items = [(p, RED) for p in blockers] + [(p, AMBER) for p in [*notes, *report.notes]]
+        # Where a row sends one of several columns: the order, and what each supplied.
+        items += [(f"each row sends {choice}", GREY) for choice in report.choices]
         self._problems.value = problems_html(items)
 
     def _draw_costs(self) -> None:
@@ -429,11 +477,17 @@ class MatchForm:
 
     # -- running a match ------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, refresh: bool = False) -> None:
         """What the Match button does: submit the job and wait for it in the background.
 
         Returns at once; :meth:`wait` waits for the job. Does nothing while a
         job is running or while a value is invalid (the form says which).
+
+        Parameters
+        ----------
+        refresh
+            Make a new job even if this data was matched with these options before
+            (what "Match again" does).
         """
         with self._lock:
             if self._state == "running":
@@ -441,13 +495,16 @@ class MatchForm:
             problems = self.problems
             if problems:
                 self._show_error("Cannot match yet: " + "; ".join(problems))
+                self._blocked_message = True
                 return
             api_key = self._api_key
             if api_key is None and not self._key_configured():
+                self._key_box.layout.display = "flex"
                 self._show_error(
                     "No API key: type it in the API key field and press Enter (or set the "
                     "TS_API_KEY environment variable)."
                 )
+                self._blocked_message = True
                 return
             try:
                 options = self._options().with_filename()
@@ -455,21 +512,69 @@ class MatchForm:
                 self._show_error(str(exc))
                 return
             assert options.filename is not None
-            kwargs: dict[str, Any] = {
-                **{k: v for k, v in options.as_dict().items() if k != "extra_params"},
-                "columns": self.columns or None,
-                "invalid": self.invalid,
-                "api_key": api_key,
-                "base_url": self._base_url,
-                "poll_interval": self._poll_interval,
-                "cache": self._cache,
+            kwargs = {
+                **self._call_kwargs(options),
                 "progress": self._on_progress,
+                "refresh": refresh,
             }
+            typed = chosen_values(self.controls)["filename"]
             self._begin(options.filename)
             self._thread = threading.Thread(
-                target=self._run, args=(kwargs,), name="smartmatch-form", daemon=True
+                target=self._run, args=(kwargs, typed), name="smartmatch-form", daemon=True
             )
             self._thread.start()
+
+    def _call_kwargs(self, options: MatchOptions) -> dict[str, Any]:
+        """The keywords of ``submit()`` for the form's choices and service (no progress)."""
+        return {
+            **{k: v for k, v in options.as_dict().items() if k != "extra_params"},
+            "columns": self.columns or None,
+            "invalid": self.invalid,
+            "api_key": self._api_key,
+            "base_url": self._base_url,
+            "poll_interval": self._poll_interval,
+            "cache": self._cache,
+        }
+
+    def _pick_up_earlier(self) -> None:
+        """Show the job that matched, or is matching, this frame with these options."""
+        if self.problems or not self._key_configured():
+            return
+        try:
+            with quiet():
+                job = earlier_job(self._df, **self._call_kwargs(self._options()))
+        except SmartMatchError:
+            return  # nothing to pick up; Match will say what is wrong
+        if job is None:
+            return
+        self._begin(job.filename)
+        self.job = job
+        done = job.state == "downloaded"
+        typed = chosen_values(self.controls)["filename"]
+        if typed is not None and typed != job.filename:
+            self._add_note(earlier_instead(job, typed))
+        else:
+            self._add_note(
+                f"Job {job.filename!r} matched this frame with these options before: its result "
+                "is shown (no request was made). Match again makes a new job."
+                if done
+                else f"Job {job.filename!r} is matching this frame with these options already "
+                "(the form was made again): it is followed here. Match again makes a new job."
+            )
+        self._thread = threading.Thread(
+            target=self._run_earlier, args=(job,), name="smartmatch-form", daemon=True
+        )
+        self._thread.start()
+        if done:
+            self._thread.join()  # from the result cache: shown at once
+
+    def _run_earlier(self, job: Job) -> None:
+        try:
+            with collect_warnings(self._add_note):
+                self._follow(job)
+        except Exception as exc:  # every error ends in the form, in words
+            self.error = exc
+            self._post(partial(self._failed, exc))
 
     def wait(self, timeout: float | None = None) -> pd.DataFrame | None:
         """Wait for the running job, if any; return :attr:`result` (None if it failed).
@@ -496,24 +601,31 @@ class MatchForm:
         self._state = "running"
         self.match_button.disabled = True
         self.match_button.description = "Matching…"
+        self.match_button.tooltip = "A job is running: its progress shows below"
+        self.match_again_button.layout.display = "none"
         self._message.value = self._summary.value = self._rows.value = ""
         self._show_filename(filename)
         self._progress.show()
         self._draw_stage(ProgressEvent("preparing"))
 
-    def _run(self, kwargs: dict[str, Any]) -> None:
+    def _run(self, kwargs: dict[str, Any], typed: str | None) -> None:
         """The job thread: the same verbs as ``match()``, its errors kept for the form."""
         try:
             with collect_warnings(self._add_note):
                 job = api.submit(self._df, **kwargs)
                 self.job = job
                 self._post(lambda: self._show_filename(job.filename))
-                job.wait(progress=self._on_progress)
-                result = job.result(progress=self._on_progress)
+                if typed is not None and job.filename != typed:
+                    self._add_note(earlier_instead(job, typed))
+                self._follow(job)
         except Exception as exc:  # every error ends in the form, in words
             self.error = exc
             self._post(partial(self._failed, exc))
-            return
+
+    def _follow(self, job: Job) -> None:
+        """Wait for ``job`` and read its result, then show it (the job thread)."""
+        job.wait(progress=self._on_progress)
+        result = job.result(progress=self._on_progress)
         self.match_result, self.result = result, result.frame
         try:
             self._post(lambda: self._finished(result))
@@ -541,6 +653,8 @@ class MatchForm:
             return  # the filename and mapping line: the form shows both already
         if kind == "cost":
             return  # the cost notice is above the button
+        if kind == "earlier":
+            return  # the form says it in its own words (with "Match again", not refresh=True)
         self._notes.append(message)
         self._post(self._draw_notes)
 
@@ -569,6 +683,7 @@ class MatchForm:
         rows = frame.head(self._result_rows).iloc[:, shown]
         self._rows.value = result_rows_html(frame, rows, len(result.additional))
         self._reset_button()
+        self.match_again_button.layout.display = ""
 
     def _drawing_failed(self, exc: BaseException) -> None:
         """The job is done and its result kept, but the summary could not be drawn."""
@@ -584,19 +699,29 @@ class MatchForm:
     def _failed(self, exc: BaseException) -> None:
         self._state = "failed"
         self._progress.hide(failed=True)
-        filename = getattr(exc, "filename", None)
-        if not isinstance(exc, SmartMatchError):
-            text = f"Unexpected error ({type(exc).__name__}): {exc}"
-        else:
-            text = str(exc)
-        if filename and "resume" not in text and self.job is not None:
-            text += f". The job goes on at the service: resume it with {self.job.resume_call}"
-        self._show_error(text)
+        said = failure(exc, self.job, self._service_address())
+        if not said.resumable and self.job is None:
+            self._job_line.value = not_registered_html(self._planned) if self._planned else ""
+        if said.ask_for_key:
+            self._key_box.layout.display = "flex"
+            self._key_note.value = note(
+                "The service refused the key in use: type the right one here and press Enter.",
+                RED,
+            )
+        self._show_error(said.text)
         self._reset_button()
+
+    def _service_address(self) -> str:
+        try:
+            return resolve_base_url(self._base_url)
+        except SmartMatchError:
+            return "its base URL"
 
     def _reset_button(self) -> None:
         self.match_button.description = "Match"
-        self.match_button.disabled = bool(self.problems)
+        problems = self.problems
+        self.match_button.disabled = bool(problems)
+        self._draw_blockers(problems)
 
     def _show_error(self, text: str, heading: str = "Not matched.") -> None:
         self._message.value = error_html(heading, text)

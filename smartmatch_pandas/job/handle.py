@@ -9,6 +9,7 @@ are in modules of their own.
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -28,7 +29,7 @@ from ..preparation.mapping import ColumnMapping
 from ..wire.http import SmartMatchClient
 from ..wire.secrets import SecretURL
 from .reading import Reading
-from .schedule import SCHEDULE, JobKey, PollSchedule
+from .schedule import SCHEDULE, Lane, PollSchedule
 from .store import JobRecord, JobStore, State
 from .waiting import Channel, Waiting
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 #: How the resume call is spelled in messages; the command line sets its own.
 RESUME_COMMAND: ContextVar[Callable[[str], str] | None] = ContextVar("RESUME_COMMAND", default=None)
 _T = TypeVar("_T")
+#: Fingerprints API keys when the job store cannot: the same in this process only.
+_PROCESS_SALT = os.urandom(32)
 
 
 class Job(Waiting, Reading):
@@ -100,6 +103,7 @@ class Job(Waiting, Reading):
         self.from_cache = False
         # The process's poll schedule, whose clock every wait of this job asks too.
         self.schedule = SCHEDULE if schedule is None else schedule
+        self._lane_cache: Lane | None = None
         self._frame = frame
         self._state: State = state
         self._store = store
@@ -195,8 +199,18 @@ class Job(Waiting, Reading):
         return self._state
 
     @property
-    def _key(self) -> JobKey:
-        return (self.client.host, self.filename)
+    def _lane(self) -> Lane:
+        """The poll budget this job draws on: its service's and its API key's."""
+        if self._lane_cache is None:
+            salt = self._stored(lambda store: store.key_salt(), _PROCESS_SALT)
+            self._lane_cache = (self.client.host, self.client.key_fingerprint(salt))
+        return self._lane_cache
+
+    @property
+    def _lane_id(self) -> str:
+        """The lane's name in the job store."""
+        host, fingerprint = self._lane
+        return f"{host}/{fingerprint}"
 
     @property
     def _clock(self) -> Clock:

@@ -9,6 +9,9 @@ Layout, under :func:`store_home`::
 
     jobs/<filename>.json      one record per job: no API key, no URL, no contact data
     results/<key>.parquet     a finished job's deliverable (:mod:`~smartmatch_pandas.job.cache`)
+    polls.json                the poll budget of each API key (see ``job.schedule``),
+                              known by a keyed fingerprint, never the key
+    .key_salt                 the secret that fingerprint is keyed with
     .lock                     taken while a record is read, changed and written back
 
 Folders are created readable by the user alone (0700) and files written
@@ -38,8 +41,9 @@ from .._version import __version__
 from ..errors import DiskError, OptionError, SmartMatchWarning
 from ..options import FILENAME_RULE, check_filename, shown_url
 from ..paths import configured_dir, user_cache_dir
-from ..private_files import write_private
+from ..private_files import make_private_dirs, write_private
 from .cache import ResultCache
+from .schedule import Budget
 
 if TYPE_CHECKING:
     from ..options import MatchOptions
@@ -329,11 +333,8 @@ class JobStore:
 
     @staticmethod
     def _make_private_dir(path: Path, *, chmod: bool) -> None:
-        # Missing parents too (~/.cache on a fresh account) are made 0700, as XDG asks:
-        # mkdir(parents=True) would make them with the umask's mode.
-        for folder in [*reversed(path.parents), path]:
-            if not folder.exists():
-                folder.mkdir(exist_ok=True, mode=0o700)
+        # Missing parents too (~/.cache on a fresh account) are made 0700, as XDG asks.
+        make_private_dirs(path)
         if chmod and os.name == "posix":
             path.chmod(0o700)
 
@@ -425,24 +426,65 @@ class JobStore:
 
     # -- the poll rate limit, across processes ------------------------------------
 
-    def claim_poll(self, filename: str, interval: float) -> float:
-        """Take the right to poll ``filename`` now: 0.0 if taken, else seconds to wait.
+    # -- the poll budget of each API key, shared by every process ------------------------
 
-        Held for ``interval`` until :meth:`polled` records the answer, so a
+    def key_salt(self) -> bytes:
+        """The secret API keys are fingerprinted with here: made once, readable by the
+        user alone, the same for every process using this store."""
+        path = self.home / ".key_salt"
+        with self._locked():
+            try:
+                salt = path.read_bytes()
+            except FileNotFoundError:
+                salt = b""
+            if len(salt) < 32:
+                salt = os.urandom(32)
+                write_private(path, salt)
+        return salt
+
+    def take_poll_turn(
+        self, lane: str, filename: str, interval: float, *, queue: bool = True, waited: float = 0.0
+    ) -> float:
+        """Take the one poll of ``lane`` (a service and key) for ``filename``: 0.0 if
+        taken, else seconds to wait. ``waited``: how long the job has waited already.
+
+        Taken, the lane is held for ``interval`` until :meth:`poll_answered`, so a
         process that dies in the middle of a poll still holds it.
         """
         wait = 0.0
 
-        def claim(record: JobRecord) -> None:
+        def take(budget: Budget, now: float) -> None:
             nonlocal wait
-            now = time.time()
-            if record.next_poll is not None and record.next_poll > now:
-                wait = record.next_poll - now
-            else:
-                record.next_poll = now + interval
+            wait = budget.turn(filename, now, queue=queue, waited=waited)
+            if wait == 0.0:
+                budget.next = now + interval
 
-        self.modify(filename, claim)
+        self._change_budget(lane, take)
         return wait
+
+    def poll_answered(self, lane: str, filename: str, wait: float, *, done: bool) -> None:
+        """A poll under ``lane`` was answered: the next is due ``wait`` seconds from now."""
+        self._change_budget(
+            lane, lambda budget, now: budget.answered(filename, now, wait, done=done)
+        )
+
+    def leave_poll_queue(self, lane: str, filename: str) -> None:
+        """``filename`` no longer waits for a poll under ``lane``."""
+        self._change_budget(lane, lambda budget, now: budget.leave(filename))
+
+    def _change_budget(self, lane: str, change: Callable[[Budget, float], object]) -> None:
+        path = self.home / "polls.json"
+        with self._locked():
+            try:
+                lanes = json.loads(path.read_bytes())
+            except (FileNotFoundError, ValueError):
+                lanes = {}
+            if not isinstance(lanes, dict):
+                lanes = {}
+            budget = Budget.from_json(lanes.get(lane))
+            change(budget, time.time())
+            lanes[lane] = budget.as_json()
+            write_private(path, json.dumps(lanes).encode())
 
     def polled(self, filename: str, wait: float, **values: Any) -> None:
         """A poll of ``filename`` was answered: the next is due ``wait`` seconds from now."""

@@ -1,15 +1,16 @@
 """Waiting for a job: polls within the rate limit, a webhook's call, the SFTP drop.
 
-The poll endpoint allows one request per filename every 30 seconds. Polls
-are scheduled by one process-wide
-:class:`~smartmatch_pandas.job.schedule.PollSchedule`, so any number of
-``Job`` objects, threads, or ``status()`` calls on the same filename never
-poll it sooner than allowed. A poll holds its slot until it is answered,
-however long that takes, and the schedule counts from when the answer
-arrives, so the service sees the full interval between two requests
-whatever the network's delays. Across processes, the job's record in the
-job store (:mod:`smartmatch_pandas.job.store`) holds the same schedule, so a
-job resumed elsewhere, or waited on by two processes, keeps the limit too.
+The poll endpoint allows one request every 30 seconds, read as one per API
+key (:mod:`smartmatch_pandas.job.schedule` says why). Polls are scheduled by
+one process-wide :class:`~smartmatch_pandas.job.schedule.PollSchedule`, so any
+number of ``Job`` objects, threads, or ``status()`` calls under one key never
+poll sooner than allowed, and the jobs waiting take turns, the longest waiting
+first. A poll holds its slot until it is answered, however long that takes,
+and the schedule counts from when the answer arrives, so the service sees the
+full interval between two requests whatever the network's delays. Across
+processes, the job store (:mod:`smartmatch_pandas.job.store`) holds the same
+budget, so jobs resumed elsewhere, or waited on by several processes, keep the
+limit too.
 
 A job learns that it is done through a delivery channel: ``"poll"`` (the
 default), ``"webhook"`` (a :class:`~smartmatch_pandas.wire.webhook.WebhookReceiver`
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from ..deliverable import Deliverable
     from ..files.spool import Spool
     from ..wire.sftp import SFTPSettings
-    from .schedule import JobKey
+    from .schedule import Lane
     from .store import JobStore
 
 #: How a job learns it is done: it polls, a webhook receiver calls it, or the
@@ -161,7 +162,9 @@ class Waiting:
         @property
         def resume_call(self) -> str: ...
         @property
-        def _key(self) -> JobKey: ...
+        def _lane(self) -> Lane: ...
+        @property
+        def _lane_id(self) -> str: ...
         @property
         def _clock(self) -> Clock: ...
         def _stored(self, call: Callable[[JobStore], _T], default: _T) -> _T: ...
@@ -172,11 +175,22 @@ class Waiting:
 
     def status(self) -> JobStatus:
         """Poll once, if the rate limit allows now; else return the last known status."""
-        if self._state == "uploaded" and self._claim():
+        if self._state == "uploaded" and self._claim(queue=False):
             # On a 429 the schedule now holds the service's wait; the status stands.
             with contextlib.suppress(RateLimitError):
                 self._poll_once()
         return JobStatus(self._state, self._polls, self._error)
+
+    def stop_waiting(self) -> None:
+        """Ask a wait under way (in another thread) to stop as Ctrl-C would: within a
+        second it says how to resume the job and raises ``KeyboardInterrupt``. The job
+        itself goes on at the service."""
+        self._stop_requested = True
+
+    def _check_stop(self) -> None:
+        if getattr(self, "_stop_requested", False):
+            self._stop_requested = False
+            raise KeyboardInterrupt
 
     def deliver(self, url: SecretURL) -> None:
         """Hand the job its download URL from elsewhere (a webhook): waiting ends at once."""
@@ -252,11 +266,7 @@ class Waiting:
                 filename=self.filename,
             )
         if self._state == "failed":
-            raise JobFailedError(
-                f"SmartMatch job {self.filename!r} failed at the service: {self._error}",
-                service_message=self._error,
-                filename=self.filename,
-            )
+            raise JobFailedError.at_service(self._error, filename=self.filename)
         if self._state != "uploaded" and not (channel == "sftp" and self._state == "ready"):
             return  # nothing to wait for (asked for by SFTP, a ready job is still fetched so)
         reporter.stage("waiting")
@@ -269,14 +279,28 @@ class Waiting:
         reporter.waiting(self._polls, None, status="ready")
 
     def _wait_polling(self, deadline: float | None, reporter: Reporter) -> None:
+        try:
+            self._poll_in_turn(deadline, reporter)
+        finally:
+            self._leave_queue()
+
+    def _leave_queue(self) -> None:
+        """This job no longer waits its turn (ready, failed, timed out or interrupted)."""
+        self.schedule.leave(self._lane, self.filename)
+        self._stored(lambda store: store.leave_poll_queue(self._lane_id, self.filename), None)
+
+    def _poll_in_turn(self, deadline: float | None, reporter: Reporter) -> None:
         failures = refused = 0
+        trouble: str | None = None  # why the last poll failed, shown until one succeeds
         while self._state == "uploaded":
-            self._sleep_until_due(deadline, reporter)
+            self._check_stop()
+            self._sleep_until_due(deadline, reporter, trouble)
             if self._state != "uploaded" or not self._claim():
                 continue
             try:
                 self._poll_once()
                 failures = refused = 0
+                trouble = None
             except RateLimitError as exc:
                 refused += 1
                 if refused >= MAX_POLL_FAILURES:
@@ -289,7 +313,11 @@ class Waiting:
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
                     raise
-            reporter.waiting(self._polls, None)
+                trouble = (
+                    f"poll {failures} of {MAX_POLL_FAILURES} failed in a row, trying "
+                    f"again: {exc.message}"
+                )
+            reporter.waiting(self._polls, None, trouble)
 
     def _wait_for_webhook(self, deadline: float | None, reporter: Reporter) -> None:
         """Wait for :meth:`deliver`; poll only if it is long in coming (it may never come)."""
@@ -304,13 +332,15 @@ class Waiting:
                 check_at = now + every
                 self._check_without_webhook()
                 continue
+            self._check_stop()
             reporter.waiting(self._polls, None, status="waiting for the webhook")
             limits = (1.0, check_at - now, *(() if left is None else (left,)))
             self._clock.wait(self._delivered, min(limits))
 
     def _check_without_webhook(self) -> None:
-        """One poll, in case the webhook was lost; a poll that fails is no reason to stop."""
-        if not self._claim():
+        """One poll, in case the webhook was lost; a poll that fails is no reason to stop.
+        It takes a turn only when no job waits for one."""
+        if not self._claim(queue=False):
             return
         try:
             self._poll_once()
@@ -320,20 +350,27 @@ class Waiting:
             if isinstance(exc, JobFailedError) or not is_transient(exc):
                 raise
 
-    def _claim(self) -> bool:
-        """Take the right to poll now, in this process and in the job store."""
-        if not self.schedule.claim(self._key):
+    def _claim(self, *, queue: bool = True) -> bool:
+        """Take the key's poll now, in this process and in the job store; ``queue``
+        False takes it only when no job waits for it (a status refresh)."""
+        lane = self._lane
+        if not self.schedule.claim(lane, self.filename, queue=queue):
             return False
+        waited = self.schedule.waited(lane, self.filename)
         try:
             wait = self._stored(
-                lambda store: store.claim_poll(self.filename, self.poll_interval), 0.0
+                lambda store: store.take_poll_turn(
+                    self._lane_id, self.filename, self.poll_interval, queue=queue, waited=waited
+                ),
+                0.0,
             )
         except BaseException:
-            self.schedule.record(self._key, 0.0)  # no poll was made: the slot must not stay held
+            self.schedule.pause(lane, 0.0)  # no poll was made: the slot must not stay held
             raise
         if wait > 0:
-            # Another process polled (or is polling) this job: its schedule stands.
-            self.schedule.record(self._key, wait)
+            # Another process polled (or is polling) under this key, or its job's turn
+            # came first: its schedule stands.
+            self.schedule.pause(lane, wait)
             return False
         return True
 
@@ -372,19 +409,26 @@ class Waiting:
         """One poll; the caller has claimed the slot in the schedule."""
         wait = self.poll_interval
         state: State = self._state
+        done = False
         try:
             answer = self.client.poll(self.filename)
+            done = answer.ready
         except RateLimitError as exc:
+            # The key is refused, whichever job asked: every job under it waits.
             wait = max(wait, exc.retry_after or 0.0)
             raise
         except (JobFailedError, ValidationError) as exc:
             # The job failed, or the service does not know it: polling again cannot help.
-            state, self._error = "failed", exc.service_message
+            state, self._error, done = "failed", exc.service_message, True
             self._state = state
             raise
         finally:
             self._polls += 1
-            self.schedule.record(self._key, wait)
+            self.schedule.record(self._lane, self.filename, wait, done=done)
+            self._stored(
+                lambda store: store.poll_answered(self._lane_id, self.filename, wait, done=done),
+                None,
+            )
             self._stored(
                 lambda store: store.polled(self.filename, wait, state=state, error=self._error),
                 None,
@@ -392,9 +436,13 @@ class Waiting:
         if answer.ready:
             self.deliver(answer.url)  # type: ignore[arg-type]
 
-    def _sleep_until_due(self, deadline: float | None, reporter: Reporter) -> None:
+    def _sleep_until_due(
+        self, deadline: float | None, reporter: Reporter, trouble: str | None = None
+    ) -> None:
+        """Wait for the poll slot, reporting the time to it (or ``trouble``, why the last
+        poll failed)."""
         while True:
-            delay = self.schedule.delay(self._key)
+            delay = self.schedule.delay(self._lane, self.filename)
             if delay <= 0:
                 return
             # Infinite while another thread's poll is out: look again in a moment.
@@ -404,9 +452,10 @@ class Waiting:
                 if self._state != "uploaded":
                     return
                 raise self._timeout_error()
-            reporter.waiting(self._polls, due)
+            reporter.waiting(self._polls, due, trouble)
             if self._clock.wait(self._delivered, min(delay, 1.0)):
                 return
+            self._check_stop()
 
     def _timeout_error(self) -> JobTimeoutError:
         return JobTimeoutError(

@@ -180,20 +180,25 @@ COMPARISONS: Final = (
             Level("disagree", _DISAGREE, 0.005),
         ),
     ),
+    # State voter ids and VAN ids are evidence, not a verdict: lists carry ids of other
+    # systems (a committee's own MyCampaign VANIDs, another state's numbers) under the
+    # same header, so a disagreeing id is common among true matches (m of "disagree"),
+    # and an id that agrees may be another voter's by collision (per_person), which
+    # the names, address and birth date then outweigh.
     Comparison(
         "voter_id",
         f"{_both('vid')} OR {_both('state')}",
         (
-            Level("exact", "l.vid = r.vid AND l.state = r.state", 0.99, per_person=0.01),
-            Level("disagree", _DISAGREE, 0.01),
+            Level("exact", "l.vid = r.vid AND l.state = r.state", 0.75, per_person=2.0),
+            Level("disagree", _DISAGREE, 0.25),
         ),
     ),
     Comparison(
         "smartvan_id",
         f"{_both('vanid')} OR {_both('state')}",
         (
-            Level("exact", "l.vanid = r.vanid AND l.state = r.state", 0.99, per_person=0.01),
-            Level("disagree", _DISAGREE, 0.01),
+            Level("exact", "l.vanid = r.vanid AND l.state = r.state", 0.6, per_person=2.0),
+            Level("disagree", _DISAGREE, 0.4),
         ),
     ),
     Comparison(

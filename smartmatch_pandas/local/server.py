@@ -9,6 +9,7 @@ thing from the shell.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import json
 import logging
@@ -30,8 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from ..private_files import make_private_dirs
 from . import faults as _faults
 from .faults import REQUEST_KINDS, Fault, Faults
+from .journal import Journal
 from .matcher import LinkageMatcher, Matcher
 from .service import Answer, ServiceConfig, SmartMatchService, fields_config
 from .storage import PREFIX, ObjectStore, S3Error
@@ -58,6 +61,16 @@ _S3_CODES = {
     503: "ServiceUnavailable",
 }
 
+#: The environment variable that gives the local service its API key (``api_key=`` wins).
+API_KEY_ENV = "SMARTMATCH_LOCAL_API_KEY"
+#: The header by which the local service tells clients that it is the local one, so that
+#: their advice on a refused key points at ``serve``'s export lines, not at TargetSmart.
+LOCAL_HEADER = "X-SmartMatch-Service"
+
+#: Where the service's API key came from: ``api_key=``, :data:`API_KEY_ENV`, the data
+#: folder (kept from an earlier start), or new (and kept in the data folder, if any).
+KeyOrigin = Literal["given", "environment", "kept", "new", "new, kept"]
+
 _VOTER_FILES: dict[tuple[int, int], VoterFile] = {}
 _MATCHERS: dict[int, tuple[VoterFile, LinkageMatcher]] = {}
 _VOTER_FILES_LOCK = threading.Lock()
@@ -78,6 +91,28 @@ def default_matcher(voters: VoterFile) -> LinkageMatcher:
         if known is None or known[0] is not voters:
             known = _MATCHERS[id(voters)] = (voters, LinkageMatcher(voters))
         return known[1]
+
+
+class PortInUseError(OSError):
+    """The local service could not listen where it was asked to: the port is taken by
+    another program (often another ``smartmatch-pandas serve``), or not allowed."""
+
+
+def _listen_error(exc: OSError, what: str, host: str, port: int) -> OSError:
+    """A one-line account of a failure to listen on ``host:port``, saying what to do."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        reason = "the port is in use (another `smartmatch-pandas serve`?)"
+    elif exc.errno == errno.EACCES:
+        reason = "this user may not listen on that port"
+    else:
+        reason = exc.strerror or str(exc)
+    error = PortInUseError(
+        f"the local {what} cannot listen on {where}: {reason}; choose another port "
+        "(0 picks a free one)"
+    )
+    error.errno = exc.errno  # as the failure to bind said, for code that tells errors apart
+    return error
 
 
 class _Server(ThreadingHTTPServer):
@@ -420,7 +455,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, answer: Answer) -> None:
         body = json.dumps(answer.body).encode()
-        self._reply(answer.status, body, {"Content-Type": "application/json", **answer.headers})
+        headers = {"Content-Type": "application/json", LOCAL_HEADER: "local", **answer.headers}
+        self._reply(answer.status, body, headers)
 
     def _s3_error(self, error: S3Error) -> None:
         self.server.service.count("storage_errors")
@@ -523,9 +559,13 @@ class LocalService:
     host, port
         Where to listen; port 0 picks a free one. Loopback unless told otherwise.
     api_key
-        The key it accepts; a random one by default.
+        The key it accepts: by default ``SMARTMATCH_LOCAL_API_KEY``, else the key kept
+        in ``data_dir`` (when one is given), else a new random one (kept there).
     poll_interval
-        Seconds the poll endpoint enforces between polls of one filename.
+        Seconds the poll endpoint enforces between polls under the key.
+    poll_scope
+        ``"key"`` (the default): the poll limit counts every poll under the API key,
+        as TargetSmart's gateway is taken to; ``"filename"``: each job's polls apart.
     delay
         Seconds from an upload to its deliverable being ready.
     voters
@@ -534,8 +574,10 @@ class LocalService:
     seed
         The voter file's seed.
     data_dir
-        Where uploads, deliverables and the ``smartmatch/`` drop folder live;
-        a private temporary folder (removed on stop) by default.
+        Where uploads, deliverables and the ``smartmatch/`` drop folder live,
+        with the jobs and secrets a restart needs (:mod:`.journal`): a service
+        started again on the same folder knows every job it had, so they can be
+        resumed. A private temporary folder (removed on stop) by default.
     url_ttl
         Seconds a presigned URL stays valid.
     max_upload_bytes
@@ -589,6 +631,7 @@ class LocalService:
         port: int = 0,
         api_key: str | None = None,
         poll_interval: float = 30.0,
+        poll_scope: Literal["key", "filename"] = "key",
         delay: float = 0.0,
         voters: int | VoterFile = 200_000,
         seed: int = 0,
@@ -610,24 +653,32 @@ class LocalService:
         max_jobs: int = 10_000,
         max_disk_bytes: int = 20 * 10**9,
     ) -> None:
-        self.host, self.port = host, port
+        self.host, self.port, self._sftp_port = host, port, sftp_port or 0
         self.remote_webhooks = remote_webhooks
         self.limits = {"max_jobs": max_jobs, "max_disk_bytes": max_disk_bytes}
-        self.api_key = api_key or "local-" + secrets.token_urlsafe(18)
         self.voters = voters if isinstance(voters, VoterFile) else voter_file(voters, seed)
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="smartmatch-local-"))
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.data_dir)
+        #: The jobs and secrets kept across restarts: only in a data folder given.
+        self.journal = None if self._own_dir else Journal(self.data_dir)
+        self.api_key = self._choose_api_key(api_key)
         self.config = ServiceConfig(
             api_key=self.api_key,
             poll_interval=poll_interval,
+            poll_scope=poll_scope,
             delay=delay,
             legacy_filenames=legacy_filenames,
             error_status=error_status,
             fields=fields_config(fields),
             drop_pause=drop_pause,
         )
-        store = ObjectStore(self.data_dir / "storage", ttl=url_ttl, max_bytes=max_upload_bytes)
+        store = ObjectStore(
+            self.data_dir / "storage",
+            ttl=url_ttl,
+            max_bytes=max_upload_bytes,
+            secret=self.journal.signing_key() if self.journal else None,
+        )
         self.service = SmartMatchService(
             self.config,
             store,
@@ -635,7 +686,9 @@ class LocalService:
             matcher or default_matcher(self.voters),
             self.data_dir / "smartmatch",
             Faults([f if isinstance(f, Fault) else Fault.parse(f) for f in faults]),
+            journal=self.journal,
         )
+        self._jobs_kept = len(self.service.jobs)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._saved_env: dict[str, str | None] | None = None
@@ -654,6 +707,26 @@ class LocalService:
                 count=self.service.count,
             )
 
+    def _choose_api_key(self, given: str | None) -> str:
+        """The key given, else the environment's, else the data folder's, else a new one
+        (kept in the data folder, if any); :attr:`key_origin` says which."""
+        environ = os.environ.get(API_KEY_ENV, "").strip()
+        if given or environ:
+            self.key_origin: KeyOrigin = "given" if given else "environment"
+            return given or environ
+        new = "local-" + secrets.token_urlsafe(18)
+        if self.journal is None:
+            self.key_origin = "new"
+            return new
+        key = self.journal.api_key(lambda: new)
+        self.key_origin = "new, kept" if key == new else "kept"
+        return key
+
+    @property
+    def jobs_kept(self) -> int:
+        """Jobs the service knows from its data folder's earlier runs (0 without one)."""
+        return self._jobs_kept
+
     def __repr__(self) -> str:
         where = self.base_url if self._server else "stopped"
         sftp = f", sftp={self.sftp.host}:{self.sftp.port}" if self.sftp and self._server else ""
@@ -662,14 +735,31 @@ class LocalService:
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> LocalService:
-        """Start serving in a background thread."""
+        """Start serving in a background thread.
+
+        Raises
+        ------
+        PortInUseError
+            The port (or the SFTP port) is taken or not allowed; nothing was started.
+        """
         if self._server is None:
-            self._server = _Server(
-                (self.host, self.port),
-                self.service,
-                remote_webhooks=self.remote_webhooks,
-                **self.limits,
-            )
+            try:
+                server = _Server(
+                    (self.host, self.port),
+                    self.service,
+                    remote_webhooks=self.remote_webhooks,
+                    **self.limits,
+                )
+            except OSError as exc:
+                raise _listen_error(exc, "service", self.host, self.port) from None
+            if self.sftp is not None:
+                sftp_port = self._sftp_port
+                try:
+                    self.sftp.start()
+                except OSError as exc:
+                    server.server_close()
+                    raise _listen_error(exc, "SFTP drop", self.host, sftp_port) from None
+            self._server = server
             if not _is_loopback_url(f"http://{self.host}/"):
                 warnings.warn(
                     f"the local service listens on {self.host}, beyond this machine: anyone who "
@@ -682,8 +772,7 @@ class LocalService:
                 target=self._server.serve_forever, name="smartmatch-local", daemon=True
             )
             self._thread.start()
-        if self.sftp is not None:
-            self.sftp.start()
+            self.service.resume_unfinished(self._server.base_url)
         return self
 
     def stop(self) -> None:

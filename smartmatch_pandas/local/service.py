@@ -41,18 +41,24 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..identifiers import IDENTIFIERS, MATCH_CODE
-from ..private_files import write_private
+from ..private_files import make_private_dirs, write_private
 from . import faults as _faults
 from .faults import Faults
+from .journal import Journal
 from .matcher import Candidates, Matcher
 from .storage import ObjectStore
 from .voterfile import VoterFile
 
 log = logging.getLogger("smartmatch_pandas.local")
 
-FILENAME: Final = re.compile(r"[A-Za-z0-9_]{1,50}")
+#: The current page's rule (older revisions allowed 50 characters).
+FILENAME: Final = re.compile(r"[A-Za-z0-9_]{1,45}")
 #: What the most used open-source client sends: a hyphen and a ``.csv`` suffix.
 LEGACY_FILENAME: Final = re.compile(r"[A-Za-z0-9_\-]{1,50}(\.csv)?")
+#: The newest page's rule for the onboarded audience's name.
+AUDIENCE_NAME: Final = re.compile(r"[A-Za-z0-9_]{1,35}")
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+_NUMBER: Final = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 FORMATS: Final = ("csv", "zip", "gzip")
 INCLUDES: Final = ("include_email", "include_landline", "include_wireless", "include_voip")
 _TRUE: Final = frozenset({"true", "1", "yes"})
@@ -122,6 +128,26 @@ INCLUDE_FIELDS: Final = {
 }
 #: Appended after the account's fields: how the match was made (local service only).
 SCORE_FIELDS: Final = ("ts.match_score", "ts.match_method")
+#: Before the match code, as in outputs seen in the wild: the row's number in the upload
+#: and in this output file (both from 1).
+ROW_FIELDS: Final = ("ts__input_row", "ts__row")
+#: The account's profiles (``profile_id``), each an appended-field configuration; the
+#: default configuration serves requests that name none.
+DEFAULT_PROFILES: Final = {
+    "names_only": {
+        name: AVAILABLE_FIELDS[name]
+        for name in ("vb.voterbase_id", "vb.tsmart_first_name", "vb.tsmart_last_name")
+    },
+    "political": {
+        name: AVAILABLE_FIELDS[name]
+        for name in (
+            "vb.voterbase_id",
+            "vb.voterbase_registration_status",
+            "vb.vf_party",
+            "vb.tsmart_partisan_score",
+        )
+    },
+}
 
 JobState = Literal["registered", "processing", "done", "failed"]
 
@@ -135,7 +161,11 @@ class ServiceConfig:
     api_key
         The one API key it accepts.
     poll_interval
-        Seconds that must pass between two polls of the same filename.
+        Seconds that must pass between two polls under the key (or, with
+        ``poll_scope="filename"``, of the same filename).
+    poll_scope
+        What the poll rate limit counts: ``"key"`` (the default, the safe reading of
+        TargetSmart's page: its gateway throttles per key), or ``"filename"``.
     delay
         Seconds between an upload and its deliverable being ready.
     legacy_filenames
@@ -150,15 +180,32 @@ class ServiceConfig:
         default) writes it atomically.
     fields
         The account's appended fields (output column → voter file column).
+    profiles
+        Other appended-field configurations, by ``profile_id``; a request naming
+        another id is refused as TargetSmart would refuse an unknown profile.
+    echo
+        What a registration's ``input`` holds: the parameters ``"sent"`` (as
+        text, the default), or ``"typed"``: as this service read them (booleans,
+        numbers), as a service that parses before it echoes would.
+    booleans
+        How boolean parameters are read: ``"any case"`` (``True``, ``true``,
+        ``1``, ...) or ``"lowercase"``: only ``true`` is true, as a stricter
+        revision might read them (a client should notice from the echo).
     """
 
     api_key: str
     poll_interval: float = 30.0
+    poll_scope: Literal["key", "filename"] = "key"
     delay: float = 0.0
     legacy_filenames: bool = False
     error_status: Literal["http", "200"] = "http"
     drop_pause: float = 0.0
     fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
+    profiles: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_PROFILES.items()}
+    )
+    echo: Literal["sent", "typed"] = "sent"
+    booleans: Literal["any case", "lowercase"] = "any case"
 
 
 @dataclass
@@ -182,6 +229,49 @@ class ServiceJob:
     @property
     def upload_key(self) -> str:
         return f"uploads/{self.filename}"
+
+    def to_record(self) -> dict[str, Any]:
+        """The job as JSON for the journal; when it is ready is kept as wall-clock time,
+        since the monotonic clock starts again with the process."""
+        ready = self.ready_at
+        return {
+            "filename": self.filename,
+            "params": self.params,
+            "max_matches": self.max_matches,
+            "format": self.format,
+            "includes": sorted(self.includes),
+            "webhook": self.webhook,
+            "state": self.state,
+            "error": self.error,
+            "ready_wall": None if math.isinf(ready) else time.time() + ready - time.monotonic(),
+            "uploads": self.uploads,
+            "webhooks_sent": self.webhooks_sent,
+            "summary": self.summary,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ServiceJob:
+        """A job as :meth:`to_record` wrote it."""
+        ready_wall = record.get("ready_wall")
+        ready_at = (
+            math.inf
+            if ready_wall is None
+            else time.monotonic() + max(0.0, float(ready_wall) - time.time())
+        )
+        return cls(
+            filename=record["filename"],
+            params=dict(record.get("params", {})),
+            max_matches=int(record.get("max_matches", 1)),
+            format=str(record.get("format", "csv")),
+            includes=frozenset(record.get("includes", ())),
+            webhook=record.get("webhook"),
+            state=record.get("state", "registered"),
+            error=record.get("error"),
+            ready_at=ready_at,
+            uploads=int(record.get("uploads", 0)),
+            webhooks_sent=int(record.get("webhooks_sent", 0)),
+            summary=dict(record.get("summary", {})),
+        )
 
     @property
     def deliverable_key(self) -> str:
@@ -215,16 +305,21 @@ class SmartMatchService:
         matcher: Matcher,
         drop_folder: Path,
         faults: Faults | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.config = config
+        #: Where jobs are kept across restarts (a data folder), or None: in memory only.
+        self.journal = journal
         #: Faults to inject (:mod:`.faults`): none unless asked for.
         self.faults = faults if faults is not None else Faults()
         self.store = store
         self.voters = voters
         self.matcher = matcher
         self.drop_folder = drop_folder
-        self.drop_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.drop_folder)
         self.jobs: dict[str, ServiceJob] = {}
+        # When the key was last polled (the service accepts one key), for poll_scope="key".
+        self._key_last_poll: float | None = None
         self.stats: Counter[str] = Counter()
         # Re-entrant: the answers built under the lock count their errors too.
         self._lock = threading.RLock()
@@ -236,6 +331,23 @@ class SmartMatchService:
                 f"field {missing[0]!r} names {config.fields[missing[0]]!r}, which the voter file "
                 f"has not: use one of {', '.join(self._appendable.column_names)}"
             )
+        for record in journal.jobs() if journal is not None else ():
+            job = ServiceJob.from_record(record)
+            self.jobs[job.filename] = job
+
+    def resume_unfinished(self, base_url: str) -> int:
+        """Match again the jobs a stopped service left processing (their uploads are kept);
+        return how many. Called once the service answers at ``base_url``."""
+        with self._lock:
+            unfinished = [j for j in self.jobs.values() if j.state == "processing"]
+        for job in unfinished:
+            self._workers.submit(self._run, job, base_url, time.monotonic() + self.config.delay)
+        return len(unfinished)
+
+    def _keep(self, job: ServiceJob) -> None:
+        """Write ``job`` to the journal, if the service keeps one."""
+        if self.journal is not None:
+            self.journal.save_job(job.to_record())
 
     def close(self) -> None:
         """Stop taking work; wait for jobs under way."""
@@ -268,10 +380,14 @@ class SmartMatchService:
                 )
             self.jobs[job.filename] = job
             self.stats["registrations"] += 1
+            self._keep(job)
         url = self.store.presign(
             "PUT", job.upload_key, base_url, expired=self._fault("upload", "expired", job)
         )
-        return Answer(200, self.answer_body(query, url=url))
+        body = self.answer_body(query, url=url)
+        if self.config.echo == "typed":
+            body["input"] = self._typed(query)
+        return Answer(200, body)
 
     def poll(self, api_key: str | None, query: dict[str, str], base_url: str) -> Answer:
         """``GET service/smartmatch/poll``: rate-limited; the download URL once ready."""
@@ -282,21 +398,18 @@ class SmartMatchService:
         with self._lock:
             job = self.jobs.get(filename)
             self.stats["polls"] += 1
+            now = time.monotonic()
+            # Per key, a gateway counts every poll, whichever job (or none) it names.
+            by_key = self.config.poll_scope == "key"
+            last = self._key_last_poll if by_key else (job.last_poll if job else None)
+            if last is not None and now - last < self.config.poll_interval:
+                return self._too_soon(query, self.config.poll_interval - (now - last))
+            if by_key:
+                self._key_last_poll = now
             if job is None:
                 return self._error(
                     query, f"Validation Error: no job is registered as {filename!r}", 404
                 )
-            now = time.monotonic()
-            if job.last_poll is not None and now - job.last_poll < self.config.poll_interval:
-                self.stats["rate_limit_violations"] += 1
-                wait = self.config.poll_interval - (now - job.last_poll)
-                body = self.answer_body(
-                    query,
-                    url="",
-                    error="Too Many Requests: poll at most once "
-                    f"every {self.config.poll_interval:g} seconds",
-                )
-                return Answer(429, body, {"Retry-After": str(math.ceil(wait))})
             job.last_poll = now
             state, ready = job.state, now >= job.ready_at
         if state == "failed":
@@ -304,6 +417,17 @@ class SmartMatchService:
         if state == "done" and ready and not self._fault("poll", "never_ready", job):
             return Answer(200, self.answer_body(query, url=self.deliverable_url(job, base_url)))
         return Answer(200, self.answer_body(query, url=""))
+
+    def _too_soon(self, query: dict[str, str], wait: float) -> Answer:
+        self.stats["rate_limit_violations"] += 1
+        scope = "per API key" if self.config.poll_scope == "key" else "per filename"
+        body = self.answer_body(
+            query,
+            url="",
+            error="Too Many Requests: poll at most once "
+            f"every {self.config.poll_interval:g} seconds ({scope})",
+        )
+        return Answer(429, body, {"Retry-After": str(math.ceil(wait))})
 
     def deliverable_url(self, job: ServiceJob, base_url: str) -> str:
         """A fresh presigned GET URL for the job's deliverable."""
@@ -327,6 +451,7 @@ class SmartMatchService:
                 return
             job.state = "processing"
             job.ready_at = math.inf
+            self._keep(job)
         self._workers.submit(self._run, job, base_url, time.monotonic() + self.config.delay)
 
     # -- processing ----------------------------------------------------------------
@@ -377,6 +502,7 @@ class SmartMatchService:
             job.error = error
             job.ready_at = ready_at if not error else 0.0
             self.stats["jobs_failed" if error else "jobs_done"] += 1
+            self._keep(job)
 
     def _process(self, job: ServiceJob) -> tuple[bytes, bytes, dict[str, Any]]:
         failure = self.faults.take("job", frozenset({"fail"}), job.filename)
@@ -416,7 +542,8 @@ class SmartMatchService:
         return self.faults.take(endpoint, frozenset({kind}), job.filename) is not None
 
     def _fields(self, job: ServiceJob) -> dict[str, str]:
-        fields = dict(self.config.fields)
+        profile = job.params.get("profile_id")
+        fields = dict(self.config.profiles[profile] if profile else self.config.fields)
         for flag in INCLUDES:
             if flag in job.includes:
                 fields.update(INCLUDE_FIELDS[flag])
@@ -474,6 +601,23 @@ class SmartMatchService:
             "url": url,
         }
 
+    def _typed(self, query: dict[str, str]) -> dict[str, Any]:
+        """``query`` as this service reads it: booleans and numbers as such."""
+        typed: dict[str, Any] = dict(query)
+        for name in (*INCLUDES, "mbp_onboarding"):
+            if name in query:
+                typed[name] = self._boolean(query, name)
+        if "max_matches" in query:
+            typed["max_matches"] = int(query["max_matches"])
+        if "search_radius" in query:
+            typed["search_radius"] = float(query["search_radius"])
+        return typed
+
+    def _boolean(self, query: dict[str, str], name: str) -> bool:
+        if self.config.booleans == "lowercase":
+            return query.get(name, "false") == "true"
+        return _boolean(query, name)
+
     def _new_job(self, query: dict[str, str]) -> ServiceJob:
         filename = query.get("filename")
         if not filename:
@@ -481,25 +625,52 @@ class SmartMatchService:
         rule = LEGACY_FILENAME if self.config.legacy_filenames else FILENAME
         if not rule.fullmatch(filename):
             raise ValueError(
-                f"filename {filename!r} must be 1-50 alphanumeric or underscore characters"
+                f"filename {filename!r} must be 1-45 alphanumeric or underscore characters"
             )
         webhook = query.get("webhook") or None
         if webhook is not None:
             parts = urlsplit(webhook)
             if parts.scheme not in {"http", "https"} or not parts.hostname:
                 raise ValueError(f"webhook {webhook!r} is not a valid HTTP(S) endpoint")
-        includes = frozenset(flag for flag in INCLUDES if _boolean(query, flag))
+        includes = frozenset(flag for flag in INCLUDES if self._boolean(query, flag))
         max_matches = query.get("max_matches", "1")
         if not re.fullmatch(r"[0-9]{1,2}", max_matches) or not 1 <= int(max_matches) <= 10:
             raise ValueError(f"max_matches {max_matches!r} must be an integer in the range 1-10")
         format_ = query.get("format", "csv") or "csv"
         if format_ not in FORMATS:
             raise ValueError(f"format {format_!r} must be one of csv, zip, gzip")
+        _check_newer_parameters(query)
+        profile = query.get("profile_id")
+        if profile is not None and profile not in self.config.profiles:
+            raise ValueError(
+                f"profile_id {profile!r} is not a profile of this account (its profiles: "
+                f"{', '.join(sorted(self.config.profiles)) or 'none'})"
+            )
         return ServiceJob(filename, dict(query), int(max_matches), format_, includes, webhook)
 
 
 class JobError(Exception):
     """A job failed for a reason the user should read (the poll's ``error``)."""
+
+
+def _check_newer_parameters(query: dict[str, str]) -> None:
+    """The newest page's rules for ``search_radius``, ``notification_email``,
+    ``mbp_onboarding`` and ``digital_audience_name``, in its words."""
+    radius = query.get("search_radius")
+    if radius is not None and (not _NUMBER.fullmatch(radius) or float(radius) <= 0):
+        raise ValueError(
+            f"search_radius {radius!r} must be an integer or float (in miles, i.e. 1.5 = 1 1/2 "
+            "miles)"
+        )
+    email = query.get("notification_email")
+    if email is not None and not _EMAIL.fullmatch(email):
+        raise ValueError(f"notification_email {email!r} must be a valid email address")
+    _boolean(query, "mbp_onboarding")
+    audience = query.get("digital_audience_name")
+    if audience is not None and not AUDIENCE_NAME.fullmatch(audience):
+        raise ValueError(
+            f"digital_audience_name {audience!r} must be 1-35 alphanumeric or underscore characters"
+        )
 
 
 def _boolean(query: dict[str, str], name: str) -> bool:
@@ -617,6 +788,8 @@ def _rows(
     matched = people >= 0
     take = pa.array(people, pa.int64(), mask=~matched)
     columns = {name: echo[name] for name in echo.column_names}
+    columns[ROW_FIELDS[0]] = pa.array(np.asarray(rows, dtype=np.int64) + 1)
+    columns[ROW_FIELDS[1]] = pa.array(np.arange(1, len(rows) + 1, dtype=np.int64))
     columns[MATCH_CODE] = pa.array(np.where(matched, "Y", "N"), pa.string())
     for name, source in fields.items():
         columns[name] = voters[source].take(take)

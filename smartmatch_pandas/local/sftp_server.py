@@ -43,6 +43,8 @@ from paramiko.common import (
 )
 from paramiko.sftp import SFTP_NO_SUCH_FILE, SFTP_PERMISSION_DENIED
 
+from ..private_files import make_private_dirs
+
 log = logging.getLogger("smartmatch_pandas.local.sftp")
 #: paramiko's own records of each connection (a client hanging up logs an error
 #: there): kept off the console unless logging is configured.
@@ -63,7 +65,7 @@ _Node = Literal["root", "folder", "missing"] | Path | None
 def load_or_create_host_key(path: Path) -> paramiko.PKey:
     """The server's host key at ``path``, made (Ed25519, mode 0600) if there is none."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(path.parent)
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.OpenSSH,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 from urllib.parse import urlencode
 
-from ..private_files import private_file
+from ..private_files import make_private_dirs, private_file
 
 _KEY_RULE: Final = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
 _DATE_FORMAT: Final = "%Y%m%dT%H%M%SZ"
@@ -61,14 +61,24 @@ class ObjectStore:
         Seconds a presigned URL stays valid.
     max_bytes
         The largest upload accepted (S3's single-PUT limit is 5 GB).
+    secret
+        The key URLs are signed with; a new one by default (a data folder keeps
+        its own, so that URLs outlive a restart).
     """
 
-    def __init__(self, root: Path, *, ttl: float = 3600.0, max_bytes: int = 5 * 10**9) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        ttl: float = 3600.0,
+        max_bytes: int = 5 * 10**9,
+        secret: bytes | None = None,
+    ) -> None:
         self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.root)
         self.ttl = ttl
         self.max_bytes = max_bytes
-        self._secret = secrets.token_bytes(32)
+        self._secret = secret or secrets.token_bytes(32)
         self._access_key = "LOCAL" + secrets.token_hex(6).upper()
 
     # -- URLs ------------------------------------------------------------------
@@ -184,9 +194,7 @@ class ObjectStore:
             target = self.path(key)
         except ValueError:  # a link planted in the folder leads out of it
             raise S3Error(403, "AccessDenied", "Access Denied") from None
-        # One level at a time: mkdir(parents=True) makes the levels between without a mode.
-        for folder in reversed(target.relative_to(self.root).parents[:-1]):
-            (self.root / folder).mkdir(exist_ok=True, mode=0o700)
+        make_private_dirs(target.parent)
         with private_file(target) as out:
             remaining = length
             while remaining:

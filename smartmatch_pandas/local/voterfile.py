@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..paths import configured_dir, user_cache_dir
-from ..private_files import private_file
+from ..private_files import make_private_dirs, private_file
 from . import reference
 
 #: Bump whenever the generator's output for a given (size, seed) changes: it keys the cache.
@@ -237,7 +237,7 @@ def cache_dir() -> Path:
 def _save(table: pa.Table, path: Path) -> None:
     """Write atomically into a private folder; a read-only cache only costs a rebuild."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(path.parent)
         with private_file(path) as out:
             pq.write_table(table, out, compression="zstd")
     except OSError:

@@ -10,18 +10,27 @@ It shows no contact data but those few examples (``examples=0``: none).
 from __future__ import annotations
 
 import html
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, OptionError
+from ..errors import InputError, OptionError, PoorMatchWarning, warn
 from ..identifiers import IDENTIFIERS
 from .frame import FLAT_COLUMNS, NO_ROWS, repeated, repeated_message, require_frame
-from .mapping import ColumnMapping, candidate_pairs, clash_message, clashing
+from .mapping import (
+    ColumnMapping,
+    Settled,
+    candidate_pairs,
+    clash_message,
+    detect_layout,
+    filled_counts,
+    settle,
+)
 from .normalize import RULES, Normalized, normalize
+from .table import supplied_counts
 
 #: Identifiers that say who a person is when a name is not enough.
 LOCATORS: Final = frozenset(
@@ -65,6 +74,9 @@ class ColumnCheck:
         Values the normaliser cannot read.
     examples
         Up to five invalid values as ``(row label, value)``.
+    placeholders
+        Values that stand for nothing (``NULL``, ``N/A``, ``#N/A``, ``-``, ...), read
+        as missing.
     """
 
     column: Hashable
@@ -73,6 +85,7 @@ class ColumnCheck:
     changed: int
     invalid: int
     examples: tuple[tuple[Hashable, str], ...] = ()
+    placeholders: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,12 +102,20 @@ class CheckReport:
         Problems of the frame as a whole, in words.
     unsent
         The frame's columns that would not be sent.
+    choices
+        Where a row sends one of several columns, the order and how many rows each
+        column supplied (``phone from 'CellPhone' (84 rows), else 'HomePhone' (9 rows)``).
+    notes
+        What is worth knowing but does not stop a match (ids that may not be
+        voter-file ids).
     """
 
     rows: int
     columns: tuple[ColumnCheck, ...]
     problems: tuple[str, ...]
     unsent: tuple[Hashable, ...] = ()
+    choices: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -103,7 +124,8 @@ class CheckReport:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """One row per column sent: column, identifier, present, changed, invalid, examples."""
+        """One row per column sent: column, identifier, present, changed, invalid,
+        placeholders (read as missing), examples."""
         return pd.DataFrame(
             {
                 "column": [c.column for c in self.columns],
@@ -111,6 +133,7 @@ class CheckReport:
                 "present": [c.present for c in self.columns],
                 "changed": [c.changed for c in self.columns],
                 "invalid": [c.invalid for c in self.columns],
+                "placeholders": [c.placeholders for c in self.columns],
                 "examples": [_examples(c.examples) for c in self.columns],
             },
         )
@@ -121,6 +144,7 @@ class CheckReport:
         table["present"] = [share(c.present) for c in self.columns]
         table["changed"] = [f"{c.changed:,}" for c in self.columns]
         table["invalid"] = [f"{c.invalid:,}" for c in self.columns]
+        table["placeholders"] = [f"{c.placeholders:,}" for c in self.columns]
         table["column"] = table["column"].astype(str)
         return table.rename(columns={"examples": "invalid examples (row: value)"})
 
@@ -145,6 +169,8 @@ class CheckReport:
         lines += [f"  problem: {p}" for p in self.problems]
         if self.ok:
             lines.append("  no problems found")
+        lines += [f"  each row: {c}" for c in self.choices]
+        lines += [f"  note: {n}" for n in self.notes]
         if self.columns:
             lines.append(self._display().to_string(index=False))
         unsent = self._unsent_line()
@@ -162,6 +188,10 @@ class CheckReport:
             parts.append(f"<ul style='color:#a40000'>{items}</ul>")
         elif self.ok:
             parts.append("<p>No problems found.</p>")
+        notes = [f"each row: {c}" for c in self.choices] + [f"note: {n}" for n in self.notes]
+        if notes:
+            items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+            parts.append(f"<ul>{items}</ul>")
         if self.columns:
             parts.append(self._display().to_html(index=False, escape=True, border=0))
         unsent = self._unsent_line()
@@ -212,8 +242,10 @@ def check_frame(
     if isinstance(df.columns, pd.MultiIndex):
         return CheckReport(len(df), (), (FLAT_COLUMNS,))
     labels = list(df.columns.unique())
-    pairs = candidate_pairs(labels, columns)
-    problems = _shape_problems(df, pairs)
+    layout = detect_layout(labels)
+    pairs = candidate_pairs(labels, columns, layout=layout)
+    settled = settle(pairs, layout)
+    problems = _shape_problems(df, pairs, settled)
     sent = {label for label, _ in pairs}
     unsent = tuple(label for label in labels if label not in sent)
     checks: list[ColumnCheck] = []
@@ -232,10 +264,19 @@ def check_frame(
         valid = column.present & ~column.invalid
         usable[identifier] = usable.get(identifier, np.zeros(len(df), bool)) | valid
     problems += _row_problems(usable, len(df))
-    return CheckReport(len(df), tuple(checks), tuple(problems), unsent)
+    mapping = ColumnMapping(tuple(settled.pairs), layout, tuple(settled.choices))
+    choices: tuple[str, ...] = ()
+    if settled.choices and not settled.clashes and not repeated(df, mapping.columns):
+        counted = replace(mapping, supplied=supplied_counts(df, mapping))
+        choices = tuple(counted.choice_notes)
+    return CheckReport(
+        len(df), tuple(checks), tuple(problems), unsent, choices, tuple(mapping.id_notes)
+    )
 
 
-def _shape_problems(df: pd.DataFrame, pairs: list[tuple[Hashable, str]]) -> list[str]:
+def _shape_problems(
+    df: pd.DataFrame, pairs: list[tuple[Hashable, str]], settled: Settled
+) -> list[str]:
     problems = []
     if len(df) == 0:
         problems.append(NO_ROWS)
@@ -245,17 +286,41 @@ def _shape_problems(df: pd.DataFrame, pairs: list[tuple[Hashable, str]]) -> list
             "columns={'your column': 'identifier'}; the identifiers are " + ", ".join(IDENTIFIERS)
         )
         return problems
-    clashes = clashing(pairs)
-    if clashes:
-        problems.append(clash_message(clashes))
-    identifiers = {identifier for _, identifier in pairs}
+    if settled.clashes:
+        problems.append(clash_message(settled.clashes, filled_counts(df, settled.clashes)))
     problems += ColumnMapping(tuple(pairs)).notes
-    if identifiers & NAMES and not identifiers & LOCATORS:
-        problems.append(
-            "only names are sent (with no address, ZIP, birth date, phone, email or id): "
-            "such lists match poorly and may match the wrong person; add one of those columns"
-        )
+    poor = poor_match_message(identifier for _, identifier in pairs)
+    if poor:
+        problems.append(poor)
     return problems
+
+
+def poor_match_message(identifiers: Iterable[str]) -> str | None:
+    """Why a list sending only these identifiers can only match poorly, and what to add;
+    ``None`` when something beside names locates the person."""
+    sent = set(identifiers)
+    if not sent & NAMES or sent & LOCATORS:
+        return None
+    others = sorted(sent - NAMES - {"middle_name", "name_suffix"})
+    what = {(): "names", ("state",): "names and a state"}.get(
+        tuple(others), "names and " + ", ".join(others)
+    )
+    return (
+        f"only {what} are sent (no address, ZIP, birth date, phone, email or id): such lists "
+        "match poorly and may match the wrong person; add one of those columns"
+    )
+
+
+def warn_if_poor(mapping: ColumnMapping) -> None:
+    """Warn, before anything is sent, that ``mapping`` can only match poorly
+    (a :class:`~smartmatch_pandas.errors.PoorMatchWarning`, which can be silenced)."""
+    message = poor_match_message(mapping.identifiers)
+    if message:
+        warn(
+            message + ". Nothing has been sent yet. To send it anyway without this warning: "
+            "warnings.filterwarnings('ignore', category=smartmatch_pandas.PoorMatchWarning)",
+            PoorMatchWarning,
+        )
 
 
 def _column_check(
@@ -268,6 +333,7 @@ def _column_check(
         changed=int(column.changed.sum()),
         invalid=int(column.invalid.sum()),
         examples=tuple(column.examples(index, examples)) if examples else (),
+        placeholders=column.placeholders,
     )
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
+import pandas as pd
+
 from ..errors import InputError, OptionError, warn
 from ..identifiers import IDENTIFIERS, MATCHBACK_ID, NEEDS_STATE
 
@@ -40,6 +42,23 @@ class ColumnMapping:
 
     pairs: tuple[tuple[Hashable, str], ...]
     layout: str | None = None
+    choices: tuple[Choice, ...] = ()
+    supplied: tuple[tuple[Hashable, int], ...] = ()
+
+    @property
+    def reads(self) -> list[tuple[Hashable, str]]:
+        """Every ``(frame column, identifier)`` read: the columns sent, then the other
+        columns of each :class:`Choice` (each row sends one of them)."""
+        read = list(self.pairs)
+        for choice in self.choices:
+            read += [pair for pair in choice.pairs if pair not in read]
+        return read
+
+    @property
+    def choice_notes(self) -> list[str]:
+        """Each choice in words, with how many rows each column supplied when known."""
+        counts = dict(self.supplied)
+        return [choice.describe(counts) for choice in self.choices]
 
     @property
     def layout_note(self) -> str | None:
@@ -53,8 +72,9 @@ class ColumnMapping:
 
     @property
     def columns(self) -> list[Hashable]:
-        """The frame columns sent, in upload order."""
-        return [column for column, _ in self.pairs]
+        """The frame columns read: those sent, in upload order, then the other columns of
+        each :class:`Choice`."""
+        return [column for column, _ in self.reads]
 
     def as_dict(self) -> dict[Hashable, str]:
         """``{frame column: identifier}``."""
@@ -65,10 +85,23 @@ class ColumnMapping:
             identifier if column == identifier else f"{column!s} → {identifier}"
             for column, identifier in self.pairs
         ]
-        return "sending " + ", ".join(shown)
+        lines = ["sending " + ", ".join(shown)]
+        lines += [f"  each row: {note}" for note in self.choice_notes]
+        lines += [f"  note: {note}" for note in [*self.notes, *self.id_notes]]
+        return "\n".join(lines)
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    @property
+    def id_notes(self) -> list[str]:
+        """What an id column may not be: a VAN id not said to come from the voter file."""
+        has_state = "state" in self.identifiers
+        return [
+            uncertain_id_note(label, has_state)
+            for label, identifier in self.pairs
+            if identifier == "smartvan_id" and is_uncertain_van_id(label)
+        ]
 
     @property
     def notes(self) -> list[str]:
@@ -83,6 +116,86 @@ class ColumnMapping:
             for identifier in IDENTIFIERS
             if identifier in NEEDS_STATE and identifier in sent
         ]
+
+
+#: Headers of a VAN id that say it comes from the voter file (MyVoters): any other header
+#: read as ``smartvan_id`` (``VANID``, ``VAN ID``) may be a MyCampaign id, the
+#: committee's own number for a person, which no voter file holds.
+VOTER_FILE_VAN_HEADERS: Final = frozenset(
+    {"voterfilevanid", "smartvanid", "vansmartvanid", "vanvoterid", "myvotersvanid"}
+)
+
+
+def is_uncertain_van_id(label: Hashable) -> bool:
+    """Whether a column sent as ``smartvan_id`` may hold ids that are not voter-file ids."""
+    return not (isinstance(label, str) and canonical(label) in VOTER_FILE_VAN_HEADERS)
+
+
+def uncertain_id_note(label: Hashable, has_state: bool) -> str:
+    """What a VAN id column of unknown origin means for the match, and what to do."""
+    state = (
+        ""
+        if has_state
+        else "; and with no state column, SmartMatch cannot tell which state's file it is of"
+    )
+    return (
+        f"{label!r} is sent as smartvan_id: a VAN id is a voter-file id only when it comes "
+        "from VAN's voter file (MyVoters, exported as 'Voter File VANID'); a MyCampaign "
+        "VANID is the committee's own number, which matches nobody or the wrong person"
+        f"{state}. If it is not from MyVoters, leave it out with columns={{{label!r}: None}}"
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Several columns, or sets of columns, for the same identifiers: each row sends the
+    first, in order of preference, that holds a usable value.
+
+    Attributes
+    ----------
+    identifiers
+        The identifiers chosen together (``("phone",)``; an address's fields).
+    options
+        In order of preference, the column of each identifier in one option
+        (``None`` where that option has none): ``(("CellPhone",), ("HomePhone",))``.
+    """
+
+    identifiers: tuple[str, ...]
+    options: tuple[tuple[Hashable | None, ...], ...]
+
+    @property
+    def pairs(self) -> list[tuple[Hashable, str]]:
+        """Every ``(column, identifier)`` of the options, in order of preference."""
+        return [
+            (column, identifier)
+            for option in self.options
+            for column, identifier in zip(option, self.identifiers, strict=True)
+            if column is not None
+        ]
+
+    @property
+    def is_address(self) -> bool:
+        """Whether whole addresses are chosen (rather than one identifier's columns)."""
+        return bool(set(self.identifiers) & set(ADDRESS))
+
+    def describe(self, supplied: Mapping[Hashable, int] | None = None) -> str:
+        """``phone from 'CellPhone' (84 rows), else 'HomePhone' (9 rows)``."""
+        counts = supplied or {}
+
+        def shown(option: tuple[Hashable | None, ...]) -> str:
+            columns = [c for c in option if c is not None]
+            text = (
+                repr(columns[0])
+                if len(columns) == 1
+                else "(" + ", ".join(repr(c) for c in columns) + ")"
+            )
+            if columns[0] in counts:
+                n = counts[columns[0]]
+                text += f" ({n:,} row{'' if n == 1 else 's'})"
+            return text
+
+        what = "address" if self.is_address else self.identifiers[0]
+        return f"{what} from " + ", else ".join(shown(option) for option in self.options)
 
 
 @dataclass(frozen=True)
@@ -324,9 +437,141 @@ def layout_identifier(label: Hashable, layout: str | None) -> str | None:
     return auto_identifier(label)
 
 
+#: Identifiers a row may send from one of several columns, by preference (a cell phone
+#: before a home phone before a work phone; a preferred email first).
+CHOSEN_PER_ROW: Final = frozenset({"phone", "email"})
+#: The fields of an address: several sets of them (residential, mailing) are chosen
+#: whole per row, never mixed.
+ADDRESS: Final = ("address1", "address2", "city", "state", "zip", "latitude", "longitude")
+
+#: The preference a qualifier gives a generic header ("Primary Phone" before "Phone"
+#: before "Home Phone"); a header without one ranks as :data:`_PLAIN`.
+_PLAIN: Final = 2
+_QUALIFIER_PREFERENCE: Final = {"primary": 1, "home": 3, "res": 3, "residence": 3}
+
+
+def preference(label: Hashable, identifier: str, layout: str | None = None) -> int | None:
+    """Where a column ranks among several for ``identifier``, lowest first.
+
+    The ``preference`` of the header's row in ``aliases.csv`` (the layout's own
+    row first), else the qualifier's rank (``Primary Phone`` 1, ``Phone`` 2,
+    ``Home Phone`` 3), else ``None`` (no sensible order).
+
+    Examples
+    --------
+    >>> preference("CellPhone", "phone"), preference("Home Phone", "phone")
+    (2, 3)
+    """
+    if not isinstance(label, str):
+        return None
+    key = canonical(label)
+    rows = [r for r in KNOWN_HEADERS if r.identifier == identifier and canonical(r.header) == key]
+    generic = key == identifier or key in _BY_GENERIC_ALIAS
+    # The layout's own row, then a row of no tool; another tool's row only for a header
+    # that is not also a plain one ("email" is NationBuilder's first, but any list's too).
+    for tool in (layout or "", "", *([] if generic else [r.tool for r in rows])):
+        for row in rows:
+            if row.tool == tool and row.preference is not None:
+                return row.preference
+    if identifier not in CHOSEN_PER_ROW:
+        return None
+    if generic:
+        return _PLAIN
+    for qualifier in QUALIFIERS:
+        if key.startswith(qualifier) and key[len(qualifier) :] in _BY_GENERIC_ALIAS | {
+            identifier: identifier
+        }:
+            return _QUALIFIER_PREFERENCE.get(qualifier, _PLAIN)
+    return None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Candidate pairs sorted out: one column sent per identifier, the choices made per
+    row, and what has no sensible order (a clash)."""
+
+    pairs: list[tuple[Hashable, str]]
+    choices: list[Choice]
+    clashes: dict[str, list[Hashable]]
+
+
+def settle(pairs: list[tuple[Hashable, str]], layout: str | None = None) -> Settled:
+    """Sort out several columns for one identifier (see :func:`candidate_pairs`).
+
+    Phones and emails in a documented order (:func:`preference`) become a
+    :class:`Choice` each; address sets of different preference (residential,
+    mailing) become one choice of whole sets; any other identifier with
+    several columns, or columns of equal rank, is a clash.
+    """
+    by_identifier: dict[str, list[Hashable]] = {}
+    for label, identifier in pairs:
+        by_identifier.setdefault(identifier, []).append(label)
+    clashes: dict[str, list[Hashable]] = {}
+    choices: list[Choice] = []
+    first: dict[str, Hashable] = {}
+    for identifier, labels in by_identifier.items():
+        if identifier in ADDRESS:
+            continue
+        if len(labels) == 1:
+            first[identifier] = labels[0]
+            continue
+        ranks = [preference(label, identifier, layout) for label in labels]
+        ordered = _ordered(labels, ranks) if identifier in CHOSEN_PER_ROW else None
+        if ordered is None:
+            clashes[identifier] = labels
+        else:
+            choices.append(Choice((identifier,), tuple((label,) for label in ordered)))
+            first[identifier] = ordered[0]
+    address = _address_choice(by_identifier, layout, clashes)
+    if address is not None:
+        choices.append(address)
+    for identifier, labels in by_identifier.items():
+        if identifier in ADDRESS and identifier not in clashes:
+            first[identifier] = _first_of(address, identifier) if address else labels[0]
+    kept = [(first[i], i) for _, i in pairs if i in first and first[i] is not None]
+    return Settled(list(dict.fromkeys(kept)), choices, clashes)
+
+
+def _ordered(labels: list[Hashable], ranks: list[int | None]) -> list[Hashable] | None:
+    """``labels`` by rank (``None`` last), or ``None`` when two rank alike."""
+    keys = [(rank is None, rank or 0) for rank in ranks]
+    if len(set(keys)) < len(keys):
+        return None
+    return [label for _, label in sorted(zip(keys, labels, strict=True), key=lambda kl: kl[0])]
+
+
+def _address_choice(
+    by_identifier: dict[str, list[Hashable]],
+    layout: str | None,
+    clashes: dict[str, list[Hashable]],
+) -> Choice | None:
+    """Whole address sets by level (a column without a preference belongs to the first);
+    ``None`` for a single set. Two columns for one field at one level clash."""
+    levels: dict[int, dict[str, Hashable]] = {}
+    for identifier in ADDRESS:
+        for label in by_identifier.get(identifier, []):
+            level = preference(label, identifier, layout) or 1
+            fields = levels.setdefault(level, {})
+            if identifier in fields:
+                clashes.setdefault(identifier, [fields[identifier]]).append(label)
+            fields[identifier] = label
+    if len(levels) < 2 or any(i in clashes for i in ADDRESS):
+        return None
+    identifiers = tuple(i for i in ADDRESS if i in by_identifier)
+    options = tuple(tuple(levels[level].get(i) for i in identifiers) for level in sorted(levels))
+    return Choice(identifiers, options)
+
+
+def _first_of(choice: Choice, identifier: str) -> Hashable | None:
+    column = choice.identifiers.index(identifier)
+    return next((o[column] for o in choice.options if o[column] is not None), None)
+
+
 def resolve_mapping(
     frame_columns: Iterable[Hashable],
     columns: Mapping[Hashable, str | None] | None = None,
+    *,
+    frame: pd.DataFrame | None = None,
 ) -> ColumnMapping:
     """Decide which frame columns are sent, and as which identifier.
 
@@ -365,17 +610,17 @@ def resolve_mapping(
     labels = list(frame_columns)
     layout = detect_layout(labels)
     pairs = candidate_pairs(labels, columns, layout=layout)
-    clashes = clashing(pairs)
-    if clashes:
-        raise InputError(clash_message(clashes))
+    settled = settle(pairs, layout)
+    if settled.clashes:
+        raise InputError(clash_message(settled.clashes, filled_counts(frame, settled.clashes)))
     if not pairs:
         raise InputError(
             "no column of the frame is a SmartMatch identifier: name columns as in "
             "smartmatch_pandas.preparation.mapping.ALIASES or map them with "
             "columns={'your column': 'identifier'}; the identifiers are " + ", ".join(IDENTIFIERS)
         )
-    mapping = ColumnMapping(tuple(pairs), layout)
-    for note in mapping.notes:
+    mapping = ColumnMapping(tuple(settled.pairs), layout, tuple(settled.choices))
+    for note in [*mapping.notes, *mapping.id_notes]:
         warn(note)
     return mapping
 
@@ -407,31 +652,57 @@ def candidate_pairs(
     return pairs
 
 
-def clashing(pairs: list[tuple[Hashable, str]]) -> dict[str, list[Hashable]]:
-    """Identifiers that more than one column would be sent as, with those columns."""
-    by_identifier: dict[str, list[Hashable]] = {}
-    for label, identifier in pairs:
-        by_identifier.setdefault(identifier, []).append(label)
-    return {i: labels for i, labels in by_identifier.items() if len(labels) > 1}
+def clashing(
+    pairs: list[tuple[Hashable, str]], layout: str | None = None
+) -> dict[str, list[Hashable]]:
+    """Identifiers that more than one column would be sent as with no order of preference
+    between them (see :func:`settle`), with those columns."""
+    return settle(pairs, layout).clashes
 
 
-def clash_message(clashes: dict[str, list[Hashable]]) -> str:
-    """What clashes, and the ``columns=`` that settles it by keeping the first of each."""
+def filled_counts(
+    frame: pd.DataFrame | None, clashes: Mapping[str, list[Hashable]]
+) -> dict[Hashable, int]:
+    """How many rows of each clashing column hold something (not missing, not blank)."""
+    if frame is None:
+        return {}
+    counts: dict[Hashable, int] = {}
+    for labels in clashes.values():
+        for label in labels:
+            if label in frame.columns:
+                column = frame[label]
+                if isinstance(column, pd.Series):
+                    text = column.astype("string").str.strip()
+                    counts[label] = int((text.notna() & (text != "")).sum())
+    return counts
+
+
+def clash_message(
+    clashes: dict[str, list[Hashable]], filled: Mapping[Hashable, int] | None = None
+) -> str:
+    """What clashes, and the ``columns=`` that settles it by keeping the fullest column of
+    each (the first when the counts are not known)."""
+    counts = filled or {}
     described = "; ".join(
-        f"{_and(labels)} as {identifier}" for identifier, labels in clashes.items()
+        f"{_and([_with_count(c, counts) for c in labels])} as {identifier}"
+        for identifier, labels in clashes.items()
     )
-    settle: dict[Hashable, str | None] = {}
+    keep: dict[Hashable, str | None] = {}
     for identifier, labels in clashes.items():
-        settle[labels[0]] = identifier
-        settle.update(dict.fromkeys(labels[1:]))
+        fullest = max(labels, key=lambda label: counts.get(label, -1))
+        keep.update(dict.fromkeys(labels))
+        keep[fullest] = identifier
     return (
         f"more than one column would be sent as the same identifier: {described}. "
-        f"Choose one of each, for example with columns={settle!r}"
+        f"Choose one of each, for example with columns={keep!r}"
     )
 
 
-def _and(labels: list[Hashable]) -> str:
-    shown = [repr(label) for label in labels]
+def _with_count(label: Hashable, counts: Mapping[Hashable, int]) -> str:
+    return repr(label) + (f" ({counts[label]:,} filled)" if label in counts else "")
+
+
+def _and(shown: list[str]) -> str:
     return ", ".join(shown[:-1]) + " and " + shown[-1]
 
 

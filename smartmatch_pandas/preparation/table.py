@@ -8,10 +8,11 @@ value is sent as text, so nothing is reinterpreted on the way (a ZIP of
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import os
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, TypeVar
@@ -27,8 +28,8 @@ from ..files.spool import Spool
 from ..identifiers import MATCHBACK_ID
 from ..options import InvalidPolicy, check_policy
 from .final_check import check_sendable
-from .frame import repeated_message, require_frame
-from .mapping import ColumnMapping, resolve_mapping
+from .frame import repeated, repeated_message, require_frame
+from .mapping import Choice, ColumnMapping, resolve_mapping
 from .normalize import (
     RAISE_REMEDY,
     Normalized,
@@ -40,6 +41,7 @@ from .normalize import (
 )
 
 __all__ = [
+    "frame_mapping",
     "frame_upload",
     "prepare_frame",
     "prepare_table",
@@ -72,8 +74,9 @@ def _per_column(
     ``then`` runs on the same thread, so only what it returns outlives the
     column's work: a few columns' worth of memory at a time, not all of them.
     """
-    series = [df.iloc[:, _position(df, column)] for column in mapping.columns]
-    identifiers, labels = mapping.identifiers, mapping.columns
+    reads = mapping.reads
+    labels, identifiers = [label for label, _ in reads], [identifier for _, identifier in reads]
+    series = [df.iloc[:, _position(df, column)] for column in labels]
 
     def work(k: int, text: pa.Array | None = None) -> T:
         if text is None:
@@ -124,6 +127,18 @@ class SentColumn:
     examples: list[tuple[Hashable, str]]
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One column of a :class:`~smartmatch_pandas.preparation.mapping.Choice`, before the
+    choice: its values sent as given, and which rows hold a valid or an invalid value."""
+
+    label: Hashable
+    identifier: str
+    values: pa.Array
+    valid: np.ndarray
+    invalid: np.ndarray
+
+
 def sent_columns(
     df: pd.DataFrame,
     mapping: ColumnMapping,
@@ -131,10 +146,18 @@ def sent_columns(
     *,
     today: dt.date | None = None,
 ) -> list[SentColumn]:
-    """Every mapped column of ``df`` as it is sent under ``policy``, in upload order
-    (examples of invalid values labelled by ``df.index``)."""
+    """Every identifier sent for ``df`` under ``policy``, in upload order (examples of
+    invalid values labelled by ``df.index``); where a row chooses among columns
+    (``mapping.choices``), the column each row chose."""
+    in_choices = {pair for choice in mapping.choices for pair in choice.pairs}
 
-    def sent(normalized: Normalized, label: Hashable) -> SentColumn:
+    def sent(normalized: Normalized, label: Hashable) -> SentColumn | Candidate:
+        if (label, normalized.identifier) in in_choices:
+            invalid = normalized.invalid
+            valid = normalized.present & ~invalid
+            return Candidate(
+                label, normalized.identifier, decoded(normalized.sent("keep")), valid, invalid
+            )
         count = int(normalized.invalid.sum())
         examples = normalized.examples(df.index) if count else []
         # Columns normalised per distinct value are expanded here, on the threads too:
@@ -142,7 +165,113 @@ def sent_columns(
         values = None if policy == "raise" and count else decoded(normalized.sent(policy))
         return SentColumn(label, normalized.identifier, values, count, examples)
 
-    return _per_column(df, mapping, sent, today)
+    done = _per_column(df, mapping, sent, today)
+    columns = {(c.label, c.identifier): c for c in done}
+    for choice in mapping.choices:
+        candidates = [columns.pop(pair) for pair in choice.pairs]
+        columns.update(chosen_columns(choice, candidates, policy, df.index))  # type: ignore[arg-type]
+    return [columns[pair] for pair in mapping.pairs]  # type: ignore[misc]
+
+
+def choose_rows(choice: Choice, candidates: Sequence[Candidate]) -> np.ndarray:
+    """The option each row sends (-1: none holds a value), by the order of preference.
+
+    An option is taken for a row by the first of these it is the first to meet: a
+    valid street address, a valid ZIP (addresses only), any valid value, any
+    value at all. So a row never sends an invalid value where a later column
+    holds a valid one, nor fields of two addresses.
+    """
+    by_pair = {(c.label, c.identifier): c for c in candidates}
+    rows = len(candidates[0].valid) if candidates else 0
+    chosen = np.full(rows, -1, dtype=np.int8)
+
+    def fields(option: tuple[Hashable | None, ...]) -> list[Candidate]:
+        return [
+            by_pair[(label, identifier)]
+            for label, identifier in zip(option, choice.identifiers, strict=True)
+            if label is not None
+        ]
+
+    keys: list[str | None] = ["address1", "zip"] if choice.is_address else []
+    for key in [*keys, None]:  # a valid street address; a valid ZIP; any valid value
+        for k, option in enumerate(choice.options):
+            valid = [c.valid for c in fields(option) if key is None or c.identifier == key]
+            chosen[(chosen == -1) & _any(valid, rows)] = k
+    for k, option in enumerate(choice.options):  # any value at all, invalid included
+        chosen[(chosen == -1) & _any([c.valid | c.invalid for c in fields(option)], rows)] = k
+    return chosen
+
+
+def _any(masks: list[np.ndarray], rows: int) -> np.ndarray:
+    return np.logical_or.reduce(masks) if masks else np.zeros(rows, bool)
+
+
+def chosen_columns(
+    choice: Choice, candidates: list[Candidate], policy: InvalidPolicy, index: pd.Index
+) -> dict[tuple[Hashable, str], SentColumn]:
+    """The columns sent for ``choice``: per identifier, each row's value from the option
+    it chose; invalid values counted (and sent as ``policy`` says) where chosen only.
+    Keyed by the pair the mapping sends the identifier as."""
+    chosen = choose_rows(choice, candidates)
+    by_pair = {(c.label, c.identifier): c for c in candidates}
+    out: dict[tuple[Hashable, str], SentColumn] = {}
+    for position, identifier in enumerate(choice.identifiers):
+        options = [
+            (k, by_pair[(option[position], identifier)])
+            for k, option in enumerate(choice.options)
+            if option[position] is not None
+        ]
+        values = pa.nulls(len(chosen), pa.string())
+        invalid_rows = np.zeros(len(chosen), bool)
+        for k, candidate in reversed(options):
+            here = chosen == k
+            values = pc.if_else(pa.array(here), candidate.values.cast(pa.string()), values)
+            invalid_rows |= here & candidate.invalid
+        count = int(invalid_rows.sum())
+        rows = np.flatnonzero(invalid_rows)[:5]
+        examples = [(index[r], values[int(r)].as_py()) for r in rows]
+        if policy == "blank" and count:
+            values = pc.if_else(pa.array(invalid_rows), pa.scalar(None, pa.string()), values)
+        sent = None if policy == "raise" and count else values
+        label = options[0][1].label
+        out[(label, identifier)] = SentColumn(label, identifier, sent, count, examples)
+    return out
+
+
+def frame_mapping(
+    df: pd.DataFrame, columns: Mapping[Hashable, str | None] | None = None
+) -> ColumnMapping:
+    """``df``'s column mapping (:func:`resolve_mapping`) with how many rows each column of
+    a choice supplied (``mapping.supplied``): what ``df.smartmatch.mapping()`` shows."""
+    mapping = resolve_mapping(df.columns, columns, frame=df)
+    if not mapping.choices or repeated(df, mapping.columns):
+        return mapping
+    return dataclasses.replace(mapping, supplied=supplied_counts(df, mapping))
+
+
+def supplied_counts(
+    df: pd.DataFrame, mapping: ColumnMapping, *, today: dt.date | None = None
+) -> tuple[tuple[Hashable, int], ...]:
+    """How many rows each option of each choice supplied, keyed by the option's first
+    column (for ``mapping()`` and ``check()``)."""
+    if not mapping.choices:
+        return ()
+    in_choices = {pair for choice in mapping.choices for pair in choice.pairs}
+    only = type(mapping)(tuple(in_choices), choices=mapping.choices)
+
+    def candidate(normalized: Normalized, label: Hashable) -> Candidate:
+        invalid = normalized.invalid
+        valid = normalized.present & ~invalid
+        return Candidate(label, normalized.identifier, pa.nulls(0), valid, invalid)
+
+    found = {(c.label, c.identifier): c for c in _per_column(df, only, candidate, today)}
+    counts: list[tuple[Hashable, int]] = []
+    for choice in mapping.choices:
+        chosen = choose_rows(choice, [found[pair] for pair in choice.pairs])
+        for k, option in enumerate(choice.options):
+            first = next(c for c in option if c is not None)
+            counts.append((first, int((chosen == k).sum())))
+    return tuple(counts)
 
 
 def upload_table(columns: list[SentColumn], start: int = 0) -> pa.Table:

@@ -29,6 +29,11 @@ class SubmitKwargs(TypedDict, total=False):
     include_voip: bool
     webhook: str | WebhookReceiver | None
     filename: str | None
+    search_radius: float | None
+    notification_email: str | None
+    mbp_onboarding: bool
+    digital_audience_name: str | None
+    profile_id: str | None
     columns: Mapping[Hashable, str | None] | None
     invalid: InvalidPolicy
     api_key: str | None

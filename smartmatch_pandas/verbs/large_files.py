@@ -28,7 +28,7 @@ from ..deliverable.batched import merge_file
 from ..deliverable.summary import MatchSummary
 from ..errors import InputError
 from ..files.spool import Spool
-from ..files.tables import TableFile
+from ..files.tables import TableFile, TableOutput
 from ..identifiers import MATCHBACK_ID
 from ..job.handle import Job
 from ..job.store import JobRecord, JobStore
@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 
 
 def match_file(
-    source: str | Path, output: str | Path, **options: Unpack[MatchKwargs]
+    source: str | Path | TableFile,
+    output: str | Path | TableOutput,
+    **options: Unpack[MatchKwargs],
 ) -> FileResult:
     """Match the contact list in a CSV or Parquet file, writing the enriched list to ``output``.
 
@@ -57,10 +59,13 @@ def match_file(
     Parameters
     ----------
     source
-        The contact list: a ``.csv`` or ``.parquet`` file.
+        The contact list: a CSV, Excel (``.xlsx``) or Parquet file, or a
+        :class:`~smartmatch_pandas.files.tables.TableFile` opened with its
+        encoding, delimiter or sheet.
     output
-        Where the enriched list goes (``.csv`` or ``.parquet``), written
-        readable by the user alone and renamed into place once whole.
+        Where the enriched list goes (``.csv``, ``.csv.gz``, ``.parquet``,
+        ``.xlsx``; or a :class:`~smartmatch_pandas.files.tables.TableOutput`),
+        written readable by the user alone and renamed into place once whole.
     **options
         :func:`smartmatch_pandas.match`'s keyword arguments (``columns``,
         ``max_matches``, ``timeout``, ``progress``...).
@@ -89,7 +94,7 @@ def match_file(
     check_wait_options(timeout)  # before anything is paid for
     check_flag("all_matches", all_matches)
     progress = options.pop("progress", True)
-    table = TableFile(source)
+    table = _opened(source)
     mapping = file_mapping(table, options.get("columns"))
     plan = make_plan(None, options, mapping)
     with reporting(progress) as reporter:
@@ -125,8 +130,8 @@ class FileResult:
 
 def resume_file(
     filename: str,
-    source: str | Path,
-    output: str | Path,
+    source: str | Path | TableFile,
+    output: str | Path | TableOutput,
     *,
     all_matches: bool = False,
     timeout: float | None = None,
@@ -175,7 +180,7 @@ def resume_file(
     >>> import smartmatch_pandas as sm
     >>> sm.resume_file(filename, "contacts.csv", "enriched.csv")  # doctest: +SKIP
     """
-    table = TableFile(source)
+    table = _opened(source)
     store = JobStore()
     if store.load(filename) is None:
         raise InputError(
@@ -213,8 +218,16 @@ def resume_file(
     return result
 
 
+def _opened(source: str | Path | TableFile) -> TableFile:
+    return source if isinstance(source, TableFile) else TableFile(source)
+
+
 def _finish(
-    job: Job, table: TableFile, output: str | Path, all_matches: bool, reporter: Reporter
+    job: Job,
+    table: TableFile,
+    output: str | Path | TableOutput,
+    all_matches: bool,
+    reporter: Reporter,
 ) -> FileResult:
     """Merge a finished job's deliverable onto the list in batches, then keep it."""
     assert job.mapping is not None  # a recorded job's

@@ -26,6 +26,11 @@ def match(
     include_voip: bool = False,
     webhook: str | WebhookReceiver | None = None,
     filename: str | None = None,
+    search_radius: float | None = None,
+    notification_email: str | None = None,
+    mbp_onboarding: bool = False,
+    digital_audience_name: str | None = None,
+    profile_id: str | None = None,
     columns: Mapping[Hashable, str | None] | None = None,
     invalid: InvalidPolicy = "keep",
     all_matches: bool = False,
@@ -64,8 +69,21 @@ def match(
         running :class:`~smartmatch_pandas.wire.webhook.WebhookReceiver`, which
         then completes the job without polling.
     filename
-        The job's name at the service, 1-50 of ``[A-Za-z0-9_]``; generated
+        The job's name at the service, 1-45 of ``[A-Za-z0-9_]``; generated
         (and shown) when None. Keep it: it is how a job is resumed.
+    search_radius
+        How far from the given address a match may be, in miles (a positive
+        number, 1.5 for a mile and a half); the service's default when None.
+    notification_email
+        An email address the service writes to when the job is done.
+    mbp_onboarding
+        Onboard the matched records as a digital audience on TargetSmart's
+        media platform: a further service, which may cost extra.
+    digital_audience_name
+        The onboarded audience's name, 1-35 of ``[A-Za-z0-9_]``.
+    profile_id
+        The account profile to match under (it chooses the appended fields);
+        the account's default profile when None.
     columns
         ``{frame column: identifier}`` for columns not recognised by their
         header, or to override how one is; ``None`` as the identifier keeps a

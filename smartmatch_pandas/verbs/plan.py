@@ -13,6 +13,7 @@ from ..errors import InputError
 from ..job.store import JobStore
 from ..job.waiting import resolve_poll_interval
 from ..options import SERVICE_OPTIONS, InvalidPolicy, MatchOptions, defaults_of, options_of
+from ..preparation.check import warn_if_poor
 from ..preparation.frame import NO_ROWS, repeated, repeated_message, require_frame
 from ..preparation.mapping import ColumnMapping, resolve_mapping
 from ..wire.http import SmartMatchClient
@@ -57,6 +58,7 @@ def make_plan(
             values[option.name] = option.checked(values[option.name])
     if mapping is None:
         mapping = checked_frame(df, values["columns"])
+    warn_if_poor(mapping)  # before anything is sent or paid for
     client = SmartMatchClient(api_key=values["api_key"], base_url=values["base_url"])
     return Plan(
         options=options.with_filename(),
@@ -76,7 +78,7 @@ def checked_frame(df: object, columns: Mapping[Hashable, str | None] | None) -> 
     frame = require_frame(df)
     if len(frame) == 0:
         raise InputError(NO_ROWS)
-    mapping = resolve_mapping(frame.columns.unique(), columns)
+    mapping = resolve_mapping(frame.columns.unique(), columns, frame=frame)
     for column in repeated(frame, mapping.columns):
         raise InputError(repeated_message(column))
     return mapping

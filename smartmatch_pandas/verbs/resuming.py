@@ -195,7 +195,7 @@ def resumed_job(
                     filename=filename,
                 )
             if reupload:
-                upload_job(job, body, reporter, reregister(job))
+                upload_job(job, body, reporter, reregister(job, reporter))
             else:
                 job.mark_uploaded()
         return job

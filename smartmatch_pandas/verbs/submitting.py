@@ -13,14 +13,22 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import OptionError, ServiceError, SmartMatchError, StorageError, ValidationError
+from ..errors import (
+    OptionError,
+    ServiceError,
+    SmartMatchError,
+    StorageError,
+    UnreachableError,
+    ValidationError,
+)
 from ..files.spool import Spool
+from ..job.cache import CachedResult
 from ..job.handle import Job
 from ..job.store import JobRecord, JobStore, cache_key
 from ..options import Format, InvalidPolicy, keywords_of
 from ..preparation.table import frame_upload
 from ..progress import ProgressArg, Reporter, reporting
-from ..wire.retry import is_expired_url, is_transient
+from ..wire.retry import Retrying, is_expired_url, is_transient, watching
 from ..wire.secrets import SecretURL
 from ..wire.webhook import WebhookReceiver
 from .plan import Plan, make_plan
@@ -37,6 +45,11 @@ def submit(
     include_voip: bool = False,
     webhook: str | WebhookReceiver | None = None,
     filename: str | None = None,
+    search_radius: float | None = None,
+    notification_email: str | None = None,
+    mbp_onboarding: bool = False,
+    digital_audience_name: str | None = None,
+    profile_id: str | None = None,
     columns: Mapping[Hashable, str | None] | None = None,
     invalid: InvalidPolicy = "keep",
     api_key: str | None = None,
@@ -99,36 +112,55 @@ def submit_body(
     return job
 
 
-def _earlier_job(
-    df: pd.DataFrame | None, rows: int, plan: Plan, key: str, body: Spool, reporter: Reporter
-) -> Job | None:
-    """The job that matched, or is matching, the same data with the same options."""
-    cached = plan.store.results.load(key) if plan.cache else None
-    if cached is not None:
-        reporter.note(
-            f"SmartMatch job {cached.filename}: the same data with the same options was "
-            f"matched before (saved {cached.saved_at}); using that result, with no request "
-            "to the service. refresh=True matches again."
-        )
-        return Job.from_cached(
-            cached,
-            plan.client,
-            options=dataclasses.replace(plan.options, filename=cached.filename),
-            mapping=plan.mapping,
-            rows=rows,
-            poll_interval=plan.poll_interval,
-            frame=df,
-            cache_key=key,
-        )
-    record = plan.store.pending(key)
-    if record is None:
-        return None
-    reporter.note(
-        f"SmartMatch job {record.filename}: the same data with the same options was "
-        f"submitted at {record.submitted_at} and has not finished; picking it up rather than "
-        "paying twice. refresh=True submits anew."
+def earlier_job(df: pd.DataFrame, **settings: Any) -> Job | None:
+    """The job that matched, or is matching, ``df`` with these :func:`submit` keywords,
+    found in the result cache and the job store without a request; None if there is none.
+
+    A face shows it for a frame it is given (the form does, when its cell is run
+    again); :func:`submit` would return the same job.
+
+    Raises
+    ------
+    OptionError, InputError
+        A keyword breaks its rule, or the frame cannot be matched.
+    """
+    plan = make_plan(df, settings)
+    body, presence = frame_upload(df, plan.mapping, plan.invalid)
+    with body:
+        key = cache_key(plan.client.base_url, body.fingerprint, plan.options)
+        cached = _cached(plan, key)
+        record = None if cached is not None else plan.store.pending(key)
+        if cached is not None:
+            job = _job_from_cache(cached, df, len(df), plan, key)
+        elif record is not None and record.state != "registered":
+            job = _job_from_record(record, df, plan)
+        else:
+            return None
+    job.keep_presence(presence)
+    return job
+
+
+def _cached(plan: Plan, key: str) -> CachedResult | None:
+    return plan.store.results.load(key) if plan.cache else None
+
+
+def _job_from_cache(
+    cached: CachedResult, df: pd.DataFrame | None, rows: int, plan: Plan, key: str
+) -> Job:
+    return Job.from_cached(
+        cached,
+        plan.client,
+        options=dataclasses.replace(plan.options, filename=cached.filename),
+        mapping=plan.mapping,
+        rows=rows,
+        poll_interval=plan.poll_interval,
+        frame=df,
+        cache_key=key,
     )
-    job = Job.from_record(
+
+
+def _job_from_record(record: JobRecord, df: pd.DataFrame | None, plan: Plan) -> Job:
+    return Job.from_record(
         record,
         plan.client,
         plan.store,
@@ -136,8 +168,33 @@ def _earlier_job(
         poll_interval=plan.poll_interval,
         cache=plan.cache and record.cache,
     )
+
+
+def _earlier_job(
+    df: pd.DataFrame | None, rows: int, plan: Plan, key: str, body: Spool, reporter: Reporter
+) -> Job | None:
+    """The job that matched, or is matching, the same data with the same options."""
+    cached = _cached(plan, key)
+    if cached is not None:
+        reporter.note(
+            f"SmartMatch job {cached.filename}: the same data with the same options was "
+            f"matched before (saved {cached.saved_at}); using that result, with no request "
+            "to the service. refresh=True matches again.",
+            kind="earlier",
+        )
+        return _job_from_cache(cached, df, rows, plan, key)
+    record = plan.store.pending(key)
+    if record is None:
+        return None
+    reporter.note(
+        f"SmartMatch job {record.filename}: the same data with the same options was "
+        f"submitted at {record.submitted_at} and has not finished; picking it up rather than "
+        "paying twice. refresh=True submits anew.",
+        kind="earlier",
+    )
+    job = _job_from_record(record, df, plan)
     if job.state == "registered":
-        upload_job(job, body, reporter, reregister(job))
+        upload_job(job, body, reporter, reregister(job, reporter))
     if plan.receiver is not None and plan.receiver.knows(job.filename):
         plan.receiver.watch(job)
     return job
@@ -190,7 +247,7 @@ def _new_job(
         cache=plan.cache,
     )
     try:
-        url = register_job(job, on_refusal=lambda: _restore(store, filename, previous))
+        url = register_job(job, reporter, on_refusal=lambda: _restore(store, filename, previous))
         upload_job(job, body, reporter, url)
     except BaseException:
         if plan.receiver is not None:
@@ -221,24 +278,52 @@ def _restore(store: JobStore, filename: str, previous: JobRecord | None) -> None
         store.save(previous)
 
 
-def register_job(job: Job, on_refusal: Callable[[], None] | None = None) -> SecretURL:
-    """Register ``job`` (again); return its upload URL."""
+def register_job(
+    job: Job, reporter: Reporter, on_refusal: Callable[[], None] | None = None
+) -> SecretURL:
+    """Register ``job`` (again); return its upload URL.
+
+    ``on_refusal`` is called when the registration certainly did not happen (the
+    service refused it, or could not be reached at all), so that a new job's record
+    does not stay behind looking resumable.
+    """
+    reporter.stage("registering")
     try:
-        return job.client.register(job.options.params(job.filename))
+        with watching(lambda retrying: _show_retry(reporter, job, retrying)):
+            return job.client.register(job.options.params(job.filename))
+    except UnreachableError as exc:
+        if on_refusal is None:
+            raise _not_uploaded(exc, job, registered="may be registered") from None
+        on_refusal()
+        exc.filename = None  # no job was made: there is nothing to resume
+        raise exc.with_context(
+            advice="no job was recorded: run the match again once the service can be reached"
+        ) from None
     except ServiceError as exc:
         if is_transient(exc):
             raise _not_uploaded(exc, job, registered="may be registered") from None
-        if on_refusal is not None:
-            on_refusal()
-        raise
+        if on_refusal is None:
+            raise
+        on_refusal()  # refused: no job was registered, so none is offered to resume
+        raise exc.not_registered() from None
     except SmartMatchError as exc:
         raise _not_uploaded(exc, job, registered="may be registered") from None
 
 
-def reregister(job: Job) -> SecretURL:
+def _show_retry(reporter: Reporter, job: Job, retrying: Retrying) -> None:
+    """Show that the registration is being tried again, and why (the real stage)."""
+    if retrying.connecting:
+        reporter.stage("connecting")
+    reporter.note(
+        f"SmartMatch job {job.filename}: {retrying.reason} at {job.client.address}; "
+        f"trying again (retry {retrying.retry})"
+    )
+
+
+def reregister(job: Job, reporter: Reporter) -> SecretURL:
     """Register a job that was never uploaded again, under the same filename."""
     try:
-        return register_job(job)
+        return register_job(job, reporter)
     except ValidationError as exc:
         exc.with_context(
             advice=f"the service refuses to register {job.filename!r} again. If the upload in "

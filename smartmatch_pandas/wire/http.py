@@ -27,10 +27,14 @@ https too.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
+import math
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Final, cast
@@ -46,23 +50,41 @@ from .._version import __version__
 from ..errors import (
     AuthorizationError,
     DeliverableError,
+    InternalError,
     JobFailedError,
+    JobInternalError,
+    JobQueryError,
     OptionError,
+    QueryError,
     RateLimitError,
     ServiceError,
+    SmartMatchError,
     StorageError,
     TransportError,
+    UnreachableError,
     ValidationError,
     printable,
+    warn,
 )
 from ..files.spool import parse_size
-from .retry import DOWNLOAD_ATTEMPTS, REGISTER_ATTEMPTS, http_retry, pause, retry_after
+from ..options import shown_url
+from .retry import (
+    DOWNLOAD_ATTEMPTS,
+    REGISTER_ATTEMPTS,
+    connection_failure,
+    http_retry,
+    pause,
+    retry_after,
+    why_not_connected,
+)
 from .secrets import SecretURL, install_log_redaction, redact, register_secret
 
 DEFAULT_BASE_URL: Final = "https://api.targetsmart.com/"
 #: The documented poll rate limit of the real service, in seconds.
 SERVICE_POLL_INTERVAL: Final = 30.0
 _REAL_HOSTS: Final = frozenset({"api.targetsmart.com"})
+#: The header (and its value) by which the local service says that it is the local one.
+LOCAL_SERVICE_HEADER: Final = ("X-SmartMatch-Service", "local")
 _BLOCK: Final = 1 << 20
 #: The largest API answer (registration, poll) read; its JSON is a few hundred bytes.
 MAX_ANSWER_BYTES: Final = 1 << 20
@@ -239,6 +261,16 @@ class SmartMatchClient:
         """The API's host name."""
         return urlsplit(self.base_url).hostname or ""
 
+    @property
+    def address(self) -> str:
+        """The API's host and port, as said in messages (never a user name or password)."""
+        return _address(self.base_url)
+
+    def key_fingerprint(self, salt: bytes) -> str:
+        """A fingerprint of the API key, keyed with ``salt``: the same key gives the same
+        fingerprint under the same salt, and nothing of the key can be read from it."""
+        return hmac.new(salt, self._api_key.encode(), hashlib.sha256).hexdigest()[:24]
+
     # -- the four exchanges ---------------------------------------------------
 
     def register(self, params: Mapping[str, str]) -> SecretURL:
@@ -253,6 +285,9 @@ class SmartMatchClient:
         answer = self._call(
             self._api, "service/smartmatch", params, filename, attempts=REGISTER_ATTEMPTS
         )
+        echoed = answer.get("input")
+        if isinstance(echoed, Mapping):
+            warn_misunderstood(params, echoed, urlsplit(self.base_url).netloc)
         return self._url_of(answer, filename, what="upload")
 
     def poll(self, filename: str) -> PollResult:
@@ -394,14 +429,19 @@ class SmartMatchClient:
                     filename=filename,
                 ) from None
             except _BODY_ERRORS as exc:
-                if attempt < attempts:
+                failure = connection_failure(exc) if response is None else None
+                if failure is not None:
+                    raise _unreachable(
+                        "the SmartMatch service", self.base_url, failure, filename
+                    ) from None
+                # Only an answer that broke off once begun: urllib3 has retried the rest.
+                if response is not None and attempt < attempts:
                     pause(attempt)
                     continue
-                what = (
-                    f"could not reach the SmartMatch service at {self.host}"
-                    if response is None
-                    else f"the answer of the SmartMatch service at {self.host} broke off"
-                )
+                if response is None:
+                    what = f"could not reach the SmartMatch service at {self.address}"
+                    raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
+                what = f"the answer of the SmartMatch service at {self.host} broke off"
                 raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
             return _read_api_answer(response, body, path, filename)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -429,6 +469,9 @@ class SmartMatchClient:
         try:
             response = self._storage.request(method, url.reveal(), allow_redirects=False, **kwargs)
         except requests.RequestException as exc:
+            failure = connection_failure(exc)
+            if failure is not None:
+                raise _unreachable("storage", url.reveal(), failure, filename) from None
             raise TransportError(
                 f"the {'upload' if method == 'PUT' else 'download'} to storage at {url.host} "
                 f"failed: {_describe(exc)}",
@@ -620,14 +663,111 @@ class _ProgressReader(io.RawIOBase):
         return self._raw.tell() - self._start
 
 
-_ERROR_KINDS: Final = (
-    ("Authorization Error", AuthorizationError),
-    ("Validation Error", ValidationError),
+#: The documented prefixes of a v2 error string, each with its class (and the class of a
+#: job that failed with it, when a poll says so).
+_ERROR_KINDS: Final[tuple[tuple[str, type[ServiceError], type[JobFailedError] | None], ...]] = (
+    ("Authorization Error", AuthorizationError, None),
+    ("Validation Error", ValidationError, None),
+    ("Query Error", QueryError, JobQueryError),
+    ("Internal Error", InternalError, JobInternalError),
 )
+#: Statuses on which an API gateway refuses a key with ``{"message": "Forbidden"}``.
+_GATEWAY_REFUSALS: Final = frozenset({401, 403})
 
 
 def _read_api_answer(
     response: requests.Response, body: bytes, path: str, filename: str | None
+) -> dict[str, Any]:
+    try:
+        answer = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        answer = None
+    try:
+        return _checked_answer(response, answer, path, filename)
+    except SmartMatchError as exc:
+        if isinstance(answer, dict):
+            raise exc.with_answer(**answer_ids(answer)) from None
+        raise
+
+
+def answer_ids(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """What a v2 answer says of itself: its ``gateway_id`` and ``function_id``, and its
+    ``input`` (the request as understood) with secrets removed."""
+
+    def text(key: str) -> str | None:
+        value = answer.get(key)
+        if not isinstance(value, str | int) or not str(value):
+            return None
+        return printable(redact(str(value)))[:200]
+
+    echoed = answer.get("input")
+    return {
+        "gateway_id": text("gateway_id"),
+        "function_id": text("function_id"),
+        "service_input": safe_input(echoed) if isinstance(echoed, Mapping) else None,
+    }
+
+
+def safe_input(echoed: Mapping[str, Any]) -> dict[str, Any]:
+    """A service's echo of a request, fit to show: a webhook's URL without its query (a
+    token may ride there), every other value with known secrets removed."""
+    safe: dict[str, Any] = {}
+    for key, value in list(echoed.items())[:_MAX_ECHOED]:  # a hostile echo may be huge
+        name = printable(str(key))[:60]
+        if key == "webhook" and isinstance(value, str) and value:
+            safe[name] = shown_url(value)
+        elif isinstance(value, str):
+            safe[name] = printable(redact(value))[:200]
+        else:
+            safe[name] = value if isinstance(value, int | float | bool | None) else "…"
+    return safe
+
+
+#: The most parameters of a service's echo kept.
+_MAX_ECHOED: Final = 50
+
+
+#: (host, parameter) pairs already warned about: each is said once per process.
+_WARNED: set[tuple[str, str]] = set()
+_WARNED_LOCK: Final = threading.Lock()
+
+
+def warn_misunderstood(sent: Mapping[str, str], echoed: Mapping[str, Any], host: str) -> None:
+    """Warn, once per parameter and service, where the service's echo of a request
+    (``input``) shows a parameter understood otherwise than sent: a boolean read as
+    another, a number read as another. A parameter the echo leaves out is not judged."""
+    for name, value in sent.items():
+        if name not in echoed or _meaning(echoed[name]) == _meaning(value):
+            continue
+        with _WARNED_LOCK:
+            if (host, name) in _WARNED:
+                continue
+            _WARNED.add((host, name))
+        shown = "…" if name == "webhook" else redact(repr(echoed[name]))[:80]
+        warn(
+            f"the service at {host} understood {name}={redact(value)[:80]!r} as {shown}: "
+            "check its result, and tell the smartmatch-pandas maintainers which service "
+            "revision reads it so"
+        )
+
+
+def _meaning(value: object) -> object:
+    """A parameter's value as a service may mean it: booleans and numbers by value
+    (``"True"`` is ``true``, ``"1.50"`` is ``1.5``), anything else as its text."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def _checked_answer(
+    response: requests.Response, answer: object, path: str, filename: str | None
 ) -> dict[str, Any]:
     status = response.status_code
     if status == 429:
@@ -640,10 +780,15 @@ def _read_api_answer(
                 f"the service refused {path} as too many requests (HTTP 429){asks}; try again later"
             )
         raise RateLimitError(message, retry_after=wait, filename=filename)
-    try:
-        answer = json.loads(body)
-    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
-        answer = None
+    if isinstance(answer, dict) and status in _GATEWAY_REFUSALS and not answer.get("error"):
+        said = redact(str(answer.get("message") or answer.get("Message") or "Forbidden"))[:200]
+        raise AuthorizationError(
+            f"the API gateway refused the request (HTTP {status} {said!r}): check the API key, "
+            "and that SmartMatch is provisioned for it",
+            status=status,
+            service_message=said,
+            filename=filename,
+        )
     if not isinstance(answer, dict):
         kind = response.headers.get("Content-Type", "no content type").split(";")[0]
         raise ServiceError(
@@ -654,8 +799,10 @@ def _read_api_answer(
         )
     error = answer.get("error")
     if error:
+        name, value = LOCAL_SERVICE_HEADER
+        local = response.headers.get(name) == value
         text = error if isinstance(error, str) else json.dumps(error)[:1000]
-        raise _service_error(printable(redact(text[:1000])), status, path, filename)
+        raise _service_error(printable(redact(text[:1000])), status, path, filename, local=local)
     if status >= 300:
         raise ServiceError(
             f"the service answered {path} with HTTP {status} and no error message",
@@ -665,25 +812,32 @@ def _read_api_answer(
     return answer
 
 
-def _service_error(message: str, status: int, path: str, filename: str | None) -> ServiceError:
-    for prefix, cls in _ERROR_KINDS:
-        if message.startswith(prefix):
-            hint = (
-                " (check the API key, and that SmartMatch is provisioned for it)"
-                if cls is AuthorizationError
-                else ""
-            )
-            return cls(
-                f"{message}{hint}", status=status, service_message=message, filename=filename
-            )
+_KEY_HINTS: Final = {
+    False: " (check the API key, and that SmartMatch is provisioned for it)",
+    True: " (a local service: use the key it was started with, by re-running the `export` "
+    "lines `smartmatch-pandas serve` printed, or LocalService.settings; `serve --api-key` "
+    "or --data-dir keeps one key across restarts)",
+}
+
+
+def _service_error(
+    message: str, status: int, path: str, filename: str | None, *, local: bool = False
+) -> ServiceError:
     # Only an answered poll says the job failed: an error status is the service's own trouble.
-    if path.endswith("poll") and status < 300:
-        return JobFailedError(
-            f"the job failed at the service: {message}",
-            status=status,
-            service_message=message,
-            filename=filename,
-        )
+    job_failed = path.endswith("poll") and status < 300
+    for prefix, cls, failed_cls in _ERROR_KINDS:
+        if message.startswith(prefix):
+            if job_failed and failed_cls is not None:
+                return failed_cls.at_service(message, filename=filename, status=status)
+            if cls is AuthorizationError:
+                text = f"{message}{_KEY_HINTS[local]}"
+            elif failed_cls is not None:
+                text = f"the service reported: {message} (HTTP {status})"
+            else:
+                text = message
+            return cls(text, status=status, service_message=message, filename=filename)
+    if job_failed:
+        return JobFailedError.at_service(message, filename=filename, status=status)
     return ServiceError(
         f"the service reported: {message} (HTTP {status})",
         status=status,
@@ -707,6 +861,45 @@ def _s3_error(response: requests.Response) -> tuple[str | None, str | None]:
     return (
         printable(code)[:100] if code else None,
         printable(redact(message))[:500] if message else None,
+    )
+
+
+_LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _address(url: str) -> str:
+    """The host and port of ``url``: what a message may name of it."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def is_loopback(base_url: str) -> bool:
+    """Whether ``base_url`` names this machine (where the local service runs)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host in _LOOPBACK or host.startswith("127.")
+
+
+def _unreachable(
+    what: str, url: str, failure: BaseException, filename: str | None
+) -> UnreachableError:
+    """No connection to ``url`` could be made: said with its host alone, and what to check."""
+    address = _address(url)
+    if what == "storage":
+        hint = "check the network"
+    elif is_loopback(url):
+        hint = (
+            "is the local service running? Start it with `smartmatch-pandas serve` and use the "
+            "base URL it prints"
+        )
+    else:
+        hint = "check the base URL (base_url= or SMARTMATCH_BASE_URL) and the network"
+    return UnreachableError(
+        f"could not connect to {what} at {address}: {why_not_connected(failure)}; "
+        f"nothing was sent. {hint[0].upper()}{hint[1:]}",
+        host=address,
+        filename=filename,
+        not_running=isinstance(failure.__cause__, ConnectionRefusedError),
     )
 
 

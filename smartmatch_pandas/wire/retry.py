@@ -13,7 +13,15 @@ re-registration of an expired upload URL) asks this module:
 - how long a ``Retry-After`` may be before it is the caller's call rather
   than a silent wait (:data:`MAX_RETRY_AFTER`);
 - which failures are transient (:func:`is_transient`) and which mean an
-  expired presigned URL (:func:`is_expired_url`).
+  expired presigned URL (:func:`is_expired_url`);
+- which failures to connect are final (:func:`is_final`): a name that does
+  not resolve, or a refused connection, is reported at once rather than
+  after a minute of backoffs, since trying again within seconds does not
+  cure it; a connect timeout, a reset or a temporary DNS failure is retried.
+
+A failure to connect (:func:`connection_failure`) means that no byte of the
+request left: a registration that failed so was certainly not made, whereas
+one whose answer was lost may have been.
 
 Waits go through the injectable clock (:mod:`smartmatch_pandas.clock`), so
 tests can run every backoff without sleeping.
@@ -21,12 +29,24 @@ tests can run every backoff without sleeping.
 
 from __future__ import annotations
 
+import errno
 import random
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self
 
 from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ResponseError,
+)
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -43,10 +63,12 @@ MAX_RETRY_AFTER = 120.0
 RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 #: urllib3's budget for one HTTP request: in all, and per kind of failure.
 TOTAL_RETRIES: Final = 8
-CONNECT_RETRIES: Final = 5
+#: Connect timeouts and resets are retried; a refusal or an unknown name is not (:func:`is_final`).
+CONNECT_RETRIES: Final = 3
 READ_RETRIES: Final = 3
 STATUS_RETRIES: Final = 5
-#: Attempts at a registration whose answer broke off (re-registering is allowed).
+#: Attempts at a registration whose answer broke off once it had begun (re-registering is
+#: allowed); failures before an answer began are urllib3's to retry, not multiplied here.
 REGISTER_ATTEMPTS: Final = 3
 #: Attempts at a download whose body was cut short.
 DOWNLOAD_ATTEMPTS: Final = 3
@@ -104,6 +126,111 @@ def is_expired_url(exc: Exception) -> bool:
     return isinstance(exc, StorageError) and exc.status == 403
 
 
+#: Failures to connect that trying again at once does not cure: nothing listens at the
+#: port, or the network or host cannot be reached at all.
+_FINAL_ERRNOS: Final = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH})
+#: Name lookups that failed for good (the name does not exist), as opposed to EAI_AGAIN.
+_FINAL_LOOKUPS: Final = frozenset(
+    code
+    for code in (getattr(socket, n, None) for n in ("EAI_NONAME", "EAI_NODATA", "EAI_FAIL"))
+    if code is not None
+)
+
+
+def connection_failure(exc: BaseException) -> ConnectTimeoutError | None:
+    """The failure to connect behind a request's exception, or None if a connection was made.
+
+    A failure to connect (an unknown name, a refused connection, a connect
+    timeout) means that no byte of the request left, so the service did nothing.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectTimeoutError):  # NewConnectionError, NameResolutionError
+            return current
+        if isinstance(current, MaxRetryError):
+            current = current.reason
+        elif current.args and isinstance(current.args[0], BaseException):
+            current = current.args[0]  # how requests wraps urllib3's errors
+        else:
+            current = current.__cause__ or current.__context__
+    return None
+
+
+def is_final(failure: BaseException) -> bool:
+    """Whether a failure to connect is not worth retrying within seconds: the name does not
+    resolve, or the connection was refused (nothing listens there) or cannot be routed."""
+    if not isinstance(failure, NewConnectionError):
+        return False  # a connect timeout: the network may recover
+    cause = failure.__cause__
+    if isinstance(cause, socket.gaierror):
+        return cause.errno in _FINAL_LOOKUPS
+    return isinstance(cause, OSError) and cause.errno in _FINAL_ERRNOS
+
+
+def why_not_connected(failure: BaseException) -> str:
+    """A few words on a failure to connect, without the request's URL or any secret."""
+    cause = failure.__cause__
+    if isinstance(failure, NameResolutionError) or isinstance(cause, socket.gaierror):
+        if isinstance(cause, socket.gaierror) and cause.errno not in _FINAL_LOOKUPS:
+            return f"the name could not be looked up for now ({cause.strerror or cause})"
+        return "the name does not resolve"
+    if isinstance(cause, ConnectionRefusedError):
+        return "the connection was refused (nothing listens at that port)"
+    if isinstance(cause, OSError) and cause.errno in _FINAL_ERRNOS:
+        return f"it cannot be reached ({cause.strerror or cause})"
+    if isinstance(failure, NewConnectionError) and isinstance(cause, OSError):
+        return f"the connection failed ({cause.strerror or cause})"
+    return "connecting timed out"
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """A request about to be tried again: told to the watcher of :func:`watching`.
+
+    Attributes
+    ----------
+    connecting
+        Whether no connection could be made (rather than an answer lost or refused).
+    reason
+        What failed, in a few words, without the URL or any secret.
+    retry
+        The number of this retry (1 for the first).
+    """
+
+    connecting: bool
+    reason: str
+    retry: int
+
+
+_WATCHER: ContextVar[Callable[[Retrying], None] | None] = ContextVar("_WATCHER", default=None)
+
+
+@contextmanager
+def watching(watcher: Callable[[Retrying], None]) -> Iterator[None]:
+    """Tell ``watcher`` of each HTTP retry made in this context (the progress shows it)."""
+    token = _WATCHER.set(watcher)
+    try:
+        yield
+    finally:
+        _WATCHER.reset(token)
+
+
+def _tell_watcher(error: Exception | None, response: BaseHTTPResponse | None, retry: int) -> None:
+    watcher = _WATCHER.get()
+    if watcher is None:
+        return
+    failure = connection_failure(error) if error is not None else None
+    if failure is not None:
+        reason = why_not_connected(failure)
+    elif response is not None:
+        reason = f"HTTP {response.status}"
+    else:
+        reason = f"the answer was lost ({type(error).__name__})"
+    watcher(Retrying(connecting=failure is not None, reason=reason, retry=retry))
+
+
 class _Retry(Retry):
     """urllib3's Retry, but a ``Retry-After`` longer than :data:`MAX_RETRY_AFTER` is
     not slept through: the answer goes back to the caller, who says so."""
@@ -121,7 +248,11 @@ class _Retry(Retry):
         if wait is not None and wait > MAX_RETRY_AFTER:
             reason = ResponseError(f"Retry-After {wait:g} s")
             raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        if error is not None and is_final(error):
+            raise MaxRetryError(_pool, url, error) from error  # type: ignore[arg-type]
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        _tell_watcher(error, response, len(new.history))
+        return new
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         """Wait before the next attempt on the package's clock: ``Retry-After`` if the

@@ -363,3 +363,72 @@ def test_odd_inputs_and_concurrent_calls(matcher: LinkageMatcher, voters: VoterF
         assert isinstance(found, type(expected))
         assert np.array_equal(found.person, expected.person)
         assert np.array_equal(found.score, expected.score)
+
+
+@pytest.mark.parametrize("identifier", ["smartvan_id", "voter_id"])
+def test_an_id_of_another_system_does_not_veto_a_clear_match(
+    matcher: LinkageMatcher, voters: VoterFile, rich: int, identifier: str
+) -> None:
+    me = person(voters, rich)
+    p = voters.people
+    # Another voter of the same state, whose id the list holds by collision.
+    neighbour = _first((p["state"] == me["state"]) & (p["last_name"] != me["last_name"]))
+    clear: Contact = {
+        "first_name": me["first_name"],
+        "last_name": me["last_name"],
+        "address1": me["address1"],
+        "city": me["city"],
+        "state": me["state"],
+        "zip": me["zip"],
+        "phone": _phone(me),
+    }
+    assert best_of(matcher, clear) == rich
+    nobody = {**clear, identifier: "99999999999"}  # an id no voter has
+    assert best_of(matcher, nobody) == rich
+    colliding = {**clear, identifier: person(voters, neighbour)[identifier]}
+    assert best_of(matcher, colliding) == rich
+    # Its own id still counts for it.
+    own = score_of(matcher, {**clear, identifier: me[identifier]}, rich)
+    foreign = score_of(matcher, nobody, rich)
+    assert own is not None
+    assert foreign is not None
+    assert own > foreign
+
+
+def test_an_id_alone_against_disagreeing_names_is_not_a_match(
+    matcher: LinkageMatcher, voters: VoterFile, rich: int, other: int
+) -> None:
+    me, them = person(voters, rich), person(voters, other)
+    # Their VAN id, with a stranger's name and no address: the id is no verdict.
+    contact: Contact = {
+        "first_name": me["first_name"],
+        "last_name": me["last_name"],
+        "state": them["state"],
+        "smartvan_id": them["smartvan_id"],
+    }
+    assert best_of(matcher, contact) != other
+
+
+def test_quality_on_a_list_with_ids_of_other_systems(
+    matcher: LinkageMatcher, voters: VoterFile
+) -> None:
+    contacts = sample_contacts(voters, 2_000, seed=11)
+    truth = contacts.pop("true_voterbase_id")
+    rng = np.random.default_rng(3)
+    foreign = rng.random(len(contacts)) < 0.5
+    # Half the rows carry a number of another system's and no date of birth; a third of
+    # those numbers are another voter's VAN id in the same state.
+    ids = rng.integers(10**7, 10**8, len(contacts)).astype(str).astype(object)
+    same_state = voters.people.groupby("state")["smartvan_id"].first()
+    collide = foreign & (rng.random(len(contacts)) < 1 / 3) & contacts["state"].notna()
+    ids[collide] = same_state.reindex(contacts.loc[collide, "state"]).to_numpy(object)
+    contacts["smartvan_id"] = np.where(foreign, ids, None)
+    contacts.loc[foreign, ["dob", "age"]] = None
+    found = matcher.match(contacts, max_matches=1)
+    got = pd.Series(voters.people["voterbase_id"].to_numpy(object)[found.person], index=found.row)
+    got = got.reindex(range(len(contacts)))
+    right = int((got == truth).sum())
+    precision = right / max(int(got.notna().sum()), 1)
+    recall = right / max(int(truth.notna().sum()), 1)
+    assert precision >= 0.99
+    assert recall >= 0.93

@@ -90,7 +90,7 @@ def test_errors_can_come_as_200_with_an_error() -> None:
     [
         ({}, "filename is required"),
         ({"filename": "has space"}, "alphanumeric or underscore"),
-        ({"filename": "x" * 51}, "alphanumeric or underscore"),
+        ({"filename": "x" * 46}, "1-45 alphanumeric or underscore"),
         ({"filename": "tmc_1a2b3c4d-5.csv"}, "alphanumeric or underscore"),
         ({"filename": "f", "max_matches": "11"}, "max_matches"),
         ({"filename": "f", "max_matches": "0"}, "max_matches"),
@@ -213,7 +213,21 @@ def test_download_of_a_key_that_does_not_exist(svc: LocalService) -> None:
 # -- the poll --------------------------------------------------------------------------
 
 
-def test_poll_is_rate_limited_per_filename(svc: LocalService) -> None:
+def test_poll_is_rate_limited_per_key(svc: LocalService) -> None:
+    register(svc, "a")
+    register(svc, "b")
+    assert api(svc, "service/smartmatch/poll", filename="a").status_code == 200
+    too_soon = api(svc, "service/smartmatch/poll", filename="b")  # another job, one key
+    assert too_soon.status_code == 429
+    assert 1 <= int(too_soon.headers["Retry-After"]) <= 1
+    assert "per API key" in too_soon.json()["error"]
+    assert svc.stats["rate_limit_violations"] == 1
+    time.sleep(svc.poll_interval)
+    assert api(svc, "service/smartmatch/poll", filename="b").status_code == 200
+
+
+def test_poll_is_rate_limited_per_filename_when_switched(svc: LocalService) -> None:
+    svc.config.poll_scope = "filename"
     register(svc, "a")
     register(svc, "b")
     assert api(svc, "service/smartmatch/poll", filename="a").status_code == 200
@@ -263,7 +277,8 @@ def test_csv_deliverable(svc: LocalService) -> None:
     text = deliverable(svc).decode()
     header = text.splitlines()[0]
     assert header.startswith(
-        '"first_name","last_name","zip","matchback_id","tsmart_match_code","vb.voterbase_id"'
+        '"first_name","last_name","zip","matchback_id","ts__input_row","ts__row",'
+        '"tsmart_match_code","vb.voterbase_id"'
     )
     assert len(text.splitlines()) == 3
 

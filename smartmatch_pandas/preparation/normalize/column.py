@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -54,6 +54,9 @@ class Normalized:
         Rows holding a value (not missing, not blank).
     invalid
         Rows holding a value its identifier's rule cannot read.
+    placeholders
+        How many rows hold a placeholder for nothing (:data:`PLACEHOLDERS`), read as
+        missing.
 
     When the column was normalised per distinct value, ``given`` and ``value``
     are dictionary arrays sharing their indices: the rows are never expanded.
@@ -64,6 +67,7 @@ class Normalized:
     value: pa.Array
     present: np.ndarray
     invalid: np.ndarray
+    placeholders: int = 0
 
     @property
     def changed(self) -> np.ndarray:
@@ -168,7 +172,7 @@ def normalize_text(given: pa.Array, identifier: str, *, today: dt.date | None = 
         # Birth dates, ZIPs, states, names repeat at scale: a million rows hold a few
         # thousand distinct values, and the work is done on those.
         encoded = given if isinstance(given, pa.DictionaryArray) else pc.dictionary_encode(given)
-        value, present = _normalized(encoded.dictionary, rule)
+        value, present, marks = _normalized(encoded.dictionary, rule)
         distinct_invalid = _mask(present) & _mask(value.is_null())
         return Normalized(
             identifier,
@@ -176,10 +180,12 @@ def normalize_text(given: pa.Array, identifier: str, *, today: dt.date | None = 
             pa.DictionaryArray.from_arrays(encoded.indices, value),
             _per_row(_mask(present), encoded.indices),
             _per_row(distinct_invalid, encoded.indices),
+            int(_per_row(_mask(marks), encoded.indices).sum()) if pc.any(marks).as_py() else 0,
         )
-    value, present = _normalized(given, rule)
+    value, present, marks = _normalized(given, rule)
     present_rows = _mask(present)
-    return Normalized(identifier, given, value, present_rows, present_rows & _mask(value.is_null()))
+    invalid = present_rows & _mask(value.is_null())
+    return Normalized(identifier, given, value, present_rows, invalid, _count(marks))
 
 
 def _per_row(distinct: np.ndarray, indices: pa.Array) -> np.ndarray:
@@ -189,13 +195,56 @@ def _per_row(distinct: np.ndarray, indices: pa.Array) -> np.ndarray:
     return spread
 
 
-def _normalized(given: pa.Array, rule: Rule | None) -> tuple[pa.Array, pa.Array]:
-    """The values normalised (null where missing or invalid), and which are present."""
+#: Text that stands for nothing, read as missing in every identifier column by default
+#: (compared without case: ``NULL``, ``null``, ``N/A``, ``#N/A``, ``nan``, ``NaN``,
+#: ``None``, ``-``). :func:`read_as_missing` changes the set.
+PLACEHOLDERS: Final = ("null", "nan", "n/a", "#n/a", "none", "-")
+_read_as_missing: list[tuple[str, ...]] = [PLACEHOLDERS]
+
+
+def read_as_missing(placeholders: Iterable[str] = PLACEHOLDERS) -> tuple[str, ...]:
+    """Set the text read as missing in every identifier column; return the set it replaces.
+
+    ``read_as_missing(())`` turns the rule off (a first name ``None`` is then sent as
+    it is); ``read_as_missing()`` restores the default, :data:`PLACEHOLDERS`. It holds
+    for every path: a frame, a file read in batches, the command line, and a job
+    resumed from its frame (which must be read as it was when submitted).
+
+    Examples
+    --------
+    >>> previous = read_as_missing(())
+    >>> read_as_missing(previous)
+    ()
+    """
+    previous = _read_as_missing[0]
+    _read_as_missing[0] = tuple(p.strip().lower() for p in placeholders)
+    return previous
+
+
+def is_placeholder(trimmed: pa.Array) -> pa.Array:
+    """Which trimmed values are placeholders for nothing (false where null)."""
+    marks = _read_as_missing[0]
+    longest = max((len(m) for m in marks), default=0)
+    short = pc.less_equal(pc.utf8_length(trimmed), longest)
+    if not marks or not pc.any(short).as_py():
+        return pc.fill_null(pc.and_(short, False), False)  # no value short enough to be one
+    listed = pa.array(marks, trimmed.type)
+    return pc.fill_null(pc.and_(short, pc.is_in(pc.utf8_lower(trimmed), value_set=listed)), False)
+
+
+def _normalized(given: pa.Array, rule: Rule | None) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """The values normalised (null where missing or invalid), which are present (not
+    missing, not blank, not a placeholder for nothing), and which are placeholders."""
     trimmed = pc.utf8_trim_whitespace(given)
-    present = pc.fill_null(pc.not_equal(trimmed, ""), False)
+    marks = is_placeholder(trimmed)
+    present = pc.and_(pc.fill_null(pc.not_equal(trimmed, ""), False), pc.invert(marks))
     if rule is None:
-        return keep_where(present, given), present
-    return rule(keep_where(present, trimmed)), present
+        return keep_where(present, given), present, marks
+    return rule(keep_where(present, trimmed)), present, marks
+
+
+def _count(flags: pa.Array) -> int:
+    return int(pc.sum(pc.cast(flags, pa.int64())).as_py() or 0)
 
 
 def _mostly_repeated(text: pa.Array) -> bool:

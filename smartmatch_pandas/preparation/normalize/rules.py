@@ -114,25 +114,129 @@ _DATE: Final = (
 _DAYS_IN_MONTH: Final = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
+#: Every form of a date of birth as people, their tools and Excel write it, beyond the
+#: plain ones of :data:`_DATE`: month names (``March 3, 1985``, ``3-Mar-85``, ``Sunday,
+#: March 3, 1985``), two-digit years (``3/3/85``), ``1985.03.03``, a time after the
+#: date with AM/PM or a zone (``03/03/1985 12:00:00 AM``, ``1985-03-03T00:00:00Z``).
+_TYPED_DATE: Final = (
+    r"(?i)^(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
+    r"(?:(?P<y1>\d{4})[-/.](?P<m1>\d{1,2})[-/.](?P<d1>\d{1,2})"
+    r"|(?P<m2>\d{1,2})[-/](?P<d2>\d{1,2})[-/](?P<y2>\d{4}|\d{2})"
+    r"|(?P<y3>\d{4})(?P<m3>\d{2})(?P<d3>\d{2})"
+    r"|(?P<n4>[a-z]{3,9})\.?\s*(?P<d4>\d{1,2})(?:st|nd|rd|th)?,?\s*(?P<y4>\d{4}|\d{2})"
+    r"|(?P<d5>\d{1,2})(?:st|nd|rd|th)?[\s\-/]*(?P<n5>[a-z]{3,9})\.?,?[\s\-/]*"
+    r"(?P<y5>\d{4}|\d{2}))"
+    r"(?:(?:[T ]|\s+)\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[ap]\.?m\.?)?)?"
+    r"\s*(?:z|utc|gmt|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_MONTH_NAMES: Final = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+#: Excel's day 0 (its serial day numbers count from here, the 1900 leap-year bug included).
+_EXCEL_EPOCH: Final = np.datetime64("1899-12-30")
+#: A birth date of five digits is an Excel serial day number (``31109`` is 3 March 1985):
+#: no other form of a date has five digits (``YYYYMMDD`` has eight, a year four).
+_SERIAL: Final = r"^\d{5}$"
+
+
 def _dob(text: pa.Array, today: dt.date) -> pa.Array:
-    parts = pc.extract_regex(_whole_number_text(text), _DATE)
+    text = _whole_number_text(text)
+    ymd = _retry_typed(text, _read_dates(text, _DATE, today), today)
+    serial = _regex(text, _SERIAL)
+    if not pc.any(serial).as_py():
+        return ymd
+    return pc.replace_with_mask(ymd, serial, _from_serials(text.filter(serial), today))
+
+
+def _retry_typed(text: pa.Array, ymd: pa.Array, today: dt.date) -> pa.Array:
+    """The dates the plain forms could not read, read again in every typed form (most
+    columns are plain, so most rows skip the longer pattern)."""
+    again = pc.and_(ymd.is_null(), text.is_valid())
+    if not pc.any(again).as_py():
+        return ymd
+    return pc.replace_with_mask(ymd, again, _read_dates(text.filter(again), _TYPED_DATE, today))
+
+
+def _read_dates(text: pa.Array, pattern: str, today: dt.date) -> pa.Array:
+    """``YYYYMMDD`` from the forms of ``pattern``; null where not a possible birth date."""
+    parts = pc.extract_regex(text, pattern)
+    names = {field.name for field in parts.type}
     empty = pa.scalar("", TEXT)
 
-    def part(names: tuple[str, str, str]) -> np.ndarray:
-        # One alternative matched: the other two groups are empty, so joining picks it.
-        joined = pc.binary_join_element_wise(*(parts.field(n) for n in names), empty)
-        number = pc.cast(pc.if_else(pc.equal(joined, ""), "0", joined), pa.int64())
-        return np.asarray(pc.fill_null(number, 0).to_numpy(zero_copy_only=False))
+    def joined(*groups: str) -> pa.Array:
+        # One alternative matched: the other groups are empty, so joining picks it.
+        present = [parts.field(g) for g in groups if g in names]
+        return pc.binary_join_element_wise(*present, empty)
 
-    year, month, day = part(("y1", "y2", "y3")), part(("m1", "m2", "m3")), part(("d1", "d2", "d3"))
+    def number(values: pa.Array) -> np.ndarray:
+        n = pc.cast(pc.if_else(pc.equal(values, ""), "0", values), pa.int64())
+        return np.asarray(pc.fill_null(n, 0).to_numpy(zero_copy_only=False))
+
+    years = joined("y1", "y2", "y3", "y4", "y5")
+    year = number(years)
+    two_digits = np.asarray(
+        pc.fill_null(pc.equal(pc.utf8_length(years), 2), False).to_numpy(zero_copy_only=False)
+    )
+    month = number(joined("m1", "m2", "m3"))
+    if "n4" in names:
+        named = pc.utf8_lower(joined("n4", "n5"))
+        keys = pa.array(list(_MONTH_NAMES), TEXT)
+        by_name = pa.array(list(_MONTH_NAMES.values()), pa.int64()).take(
+            pc.index_in(named, value_set=keys)
+        )
+        by_name_n = np.asarray(pc.fill_null(by_name, 0).to_numpy(zero_copy_only=False))
+        month = np.where(month == 0, by_name_n, month)
+    day = number(joined("d1", "d2", "d3", "d4", "d5"))
+    today_ymd = today.year * 10_000 + today.month * 100 + today.day
+    # A two-digit year is read as the past: this century unless that is after today.
+    recent = 2000 + year
+    year = np.where(
+        two_digits,
+        np.where(recent * 10_000 + month * 100 + day <= today_ymd, recent, 1900 + year),
+        year,
+    )
+    return _checked_ymd(year, month, day, today_ymd)
+
+
+def _checked_ymd(year: np.ndarray, month: np.ndarray, day: np.ndarray, today_ymd: int) -> pa.Array:
+    """``YYYYMMDD`` text, null where the date is impossible, future or too old."""
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_ok = (month >= 1) & (month <= 12)
     last_day = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + ((month == 2) & leap)
     ymd = year * 10_000 + month * 100 + day
-    today_ymd = today.year * 10_000 + today.month * 100 + today.day
     ok = month_ok & (day >= 1) & (day <= last_day)
     ok &= (ymd <= today_ymd) & (ymd > today_ymd - MAX_AGE * 10_000)
     return pa.array(ymd, pa.int64(), mask=~ok).cast(TEXT)
+
+
+def _from_serials(text: pa.Array, today: dt.date) -> pa.Array:
+    """``YYYYMMDD`` of Excel serial day numbers (five digits)."""
+    days = np.asarray(pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False))
+    dates = _EXCEL_EPOCH + days.astype("timedelta64[D]")
+    years = dates.astype("datetime64[Y]")
+    months = dates.astype("datetime64[M]")
+    year = years.astype(np.int64) + 1970
+    month = (months - years).astype(np.int64) + 1
+    day = (dates - months).astype(np.int64) + 1
+    return _checked_ymd(year, month, day, today.year * 10_000 + today.month * 100 + today.day)
 
 
 def _age(text: pa.Array) -> pa.Array:
@@ -148,9 +252,10 @@ def _lookup(table: dict[str, str]) -> Rule:
     codes = pa.array(list(table.values()), TEXT)
 
     def rule(text: pa.Array) -> pa.Array:
-        key = pc.utf8_upper(pc.replace_substring_regex(text, r"[.,]", " "))
-        key = pc.utf8_trim_whitespace(pc.replace_substring_regex(key, _SPACES, " "))
-        return codes.take(pc.index_in(key, value_set=keys))
+        # Dots go (N.Y., Calif., D.C.), commas part words (Washington, D.C.).
+        key = pc.replace_substring(pc.utf8_upper(text), ".", "")
+        key = pc.replace_substring_regex(pc.replace_substring(key, ",", " "), _SPACES, " ")
+        return codes.take(pc.index_in(pc.utf8_trim_whitespace(key), value_set=keys))
 
     return rule
 
@@ -170,37 +275,38 @@ GENDERS: Final[dict[str, tuple[str, ...]]] = {
     ),
 }
 
-#: USPS codes with the names they are spelled out as (DC and the territories included).
+#: USPS codes with the names they are spelled out as (DC and the territories included)
+#: and the AP's abbreviations (``Calif.``, ``N.Y.`` once its dots go, ``W.Va.``).
 STATES: Final[dict[str, tuple[str, ...]]] = {
-    "AL": ("Alabama",),
+    "AL": ("Alabama", "Ala"),
     "AK": ("Alaska",),
-    "AZ": ("Arizona",),
-    "AR": ("Arkansas",),
-    "CA": ("California",),
-    "CO": ("Colorado",),
-    "CT": ("Connecticut",),
-    "DE": ("Delaware",),
+    "AZ": ("Arizona", "Ariz"),
+    "AR": ("Arkansas", "Ark"),
+    "CA": ("California", "Calif", "Cal"),
+    "CO": ("Colorado", "Colo"),
+    "CT": ("Connecticut", "Conn"),
+    "DE": ("Delaware", "Del"),
     "DC": ("District of Columbia", "Washington DC", "Washington D C", "D C"),
-    "FL": ("Florida",),
+    "FL": ("Florida", "Fla"),
     "GA": ("Georgia",),
     "HI": ("Hawaii",),
     "ID": ("Idaho",),
-    "IL": ("Illinois",),
-    "IN": ("Indiana",),
+    "IL": ("Illinois", "Ill"),
+    "IN": ("Indiana", "Ind"),
     "IA": ("Iowa",),
-    "KS": ("Kansas",),
+    "KS": ("Kansas", "Kan", "Kans"),
     "KY": ("Kentucky",),
     "LA": ("Louisiana",),
     "ME": ("Maine",),
     "MD": ("Maryland",),
-    "MA": ("Massachusetts",),
-    "MI": ("Michigan",),
-    "MN": ("Minnesota",),
-    "MS": ("Mississippi",),
+    "MA": ("Massachusetts", "Mass"),
+    "MI": ("Michigan", "Mich"),
+    "MN": ("Minnesota", "Minn"),
+    "MS": ("Mississippi", "Miss"),
     "MO": ("Missouri",),
-    "MT": ("Montana",),
-    "NE": ("Nebraska",),
-    "NV": ("Nevada",),
+    "MT": ("Montana", "Mont"),
+    "NE": ("Nebraska", "Neb", "Nebr"),
+    "NV": ("Nevada", "Nev"),
     "NH": ("New Hampshire",),
     "NJ": ("New Jersey",),
     "NM": ("New Mexico",),
@@ -208,21 +314,21 @@ STATES: Final[dict[str, tuple[str, ...]]] = {
     "NC": ("North Carolina",),
     "ND": ("North Dakota",),
     "OH": ("Ohio",),
-    "OK": ("Oklahoma",),
-    "OR": ("Oregon",),
+    "OK": ("Oklahoma", "Okla"),
+    "OR": ("Oregon", "Ore", "Oreg"),
     "PA": ("Pennsylvania",),
     "RI": ("Rhode Island",),
     "SC": ("South Carolina",),
     "SD": ("South Dakota",),
-    "TN": ("Tennessee",),
-    "TX": ("Texas",),
+    "TN": ("Tennessee", "Tenn"),
+    "TX": ("Texas", "Tex"),
     "UT": ("Utah",),
     "VT": ("Vermont",),
     "VA": ("Virginia",),
-    "WA": ("Washington",),
-    "WV": ("West Virginia",),
-    "WI": ("Wisconsin",),
-    "WY": ("Wyoming",),
+    "WA": ("Washington", "Wash"),
+    "WV": ("West Virginia", "W Va", "WVa"),
+    "WI": ("Wisconsin", "Wis", "Wisc"),
+    "WY": ("Wyoming", "Wyo"),
     "AS": ("American Samoa",),
     "GU": ("Guam",),
     "MP": ("Northern Mariana Islands",),
@@ -245,6 +351,7 @@ _EXTENSION: Final = r"(?i)\s*[,;]?\s*(?:ext\.?|extension|x|#)\s*\d{1,7}$"
 
 
 def _phone(text: pa.Array) -> pa.Array:
+    text = _whole_number_text(text)  # 6175551234.0: a phone that went through a float
     clean = _regex(text, r"^[2-9]\d{2}[2-9]\d{6}$")  # already 10 digits: nothing to do
     return _fix(text, pc.invert(clean), _phone_digits)
 
@@ -342,15 +449,15 @@ class IdentifierRule:
     doc: str
 
 
-_TRIM = "trimmed; otherwise sent as given"
+_TRIM = "trimmed; a whole number written as a float loses its .0 (1001.0 is 1001)"
 _NAME = "trimmed, inner whitespace collapsed to one space, accents kept (Unicode NFC)"
 
 #: The rule of every identifier.
 RULES: Final[dict[str, IdentifierRule]] = {
-    "voterbase_id": IdentifierRule("a voterbase id", identity, _TRIM),
-    "smartvan_id": IdentifierRule("a SmartVAN id", identity, _TRIM),
-    "voter_id": IdentifierRule("a state voter id", identity, _TRIM),
-    "exact_track": IdentifierRule("an exact_track id", identity, _TRIM),
+    "voterbase_id": IdentifierRule("a voterbase id", _whole_number_text, _TRIM),
+    "smartvan_id": IdentifierRule("a SmartVAN id", _whole_number_text, _TRIM),
+    "voter_id": IdentifierRule("a state voter id", _whole_number_text, _TRIM),
+    "exact_track": IdentifierRule("an exact_track id", _whole_number_text, _TRIM),
     "full_name": IdentifierRule("a full name", None, "sent exactly as given"),
     "first_name_combined": IdentifierRule("a combined first name", None, "sent exactly as given"),
     "first_name": IdentifierRule("a first name", _words, _NAME),

@@ -1,0 +1,279 @@
+"""``smartmatch-pandas match``, ``resume`` and ``check``: a list file in, the enriched list out.
+
+Everything that can be refused is refused before the job is registered: the
+list is opened (its encoding, delimiter and headers told, blank or repeated
+headers made unique), the output checked (see :mod:`.outputs`), the flags'
+values checked by the verbs before they send anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shlex
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.compute as pc
+
+from ..deliverable.summary import RANK
+from ..errors import InputError, SmartMatchError
+from ..files.spool import spill_threshold
+from ..files.tables import TableFile, TableOutput, TableWriter, frame_of, write_table
+from .flags import Commands, memory_arguments, option_arguments, option_values, talk_arguments
+from .inputs import input_arguments, open_input
+from .messages import Console, command_line_words
+from .outputs import ADDITIONAL, output_arguments, planned_output
+
+_LIST_HELP = "the contact list: .csv (.tsv, .txt, .csv.gz), .xlsx or .parquet"
+
+
+def add_matching(commands: Commands) -> None:
+    """The ``match``, ``resume`` and ``check`` commands."""
+    match = commands.add_parser(
+        "match",
+        help="match a contact list file, writing the enriched list",
+        description="Match a contact list file against the voter file and write the enriched "
+        "list. Everything that can be refused (the list, the output, the flags) is refused "
+        "before the job is registered.",
+    )
+    match.add_argument("input", type=Path, help=_LIST_HELP)
+    output_arguments(match, required=True)
+    input_arguments(match)
+    option_arguments(match, "match")
+    talk_arguments(match)
+    memory_arguments(match)
+    match.set_defaults(run=run_match)
+
+    resume = commands.add_parser(
+        "resume", help="pick up a submitted job: wait, download, merge back onto the input"
+    )
+    resume.add_argument("filename", help="the job's filename, as printed when it was submitted")
+    resume.add_argument(
+        "-i",
+        "--input",
+        type=Path,
+        help="the contact list that was submitted: the result is merged onto it (without "
+        "it: the uploaded columns and the appended ones)",
+    )
+    output_arguments(resume, required=False)
+    input_arguments(resume)
+    option_arguments(resume, "resume")
+    talk_arguments(resume)
+    memory_arguments(resume)
+    resume.set_defaults(run=run_resume)
+
+    check = commands.add_parser(
+        "check", help="say what would be sent of a list, and what is wrong with it (free)"
+    )
+    check.add_argument("input", type=Path, help=_LIST_HELP)
+    input_arguments(check)
+    option_arguments(check, "check")
+    check.set_defaults(run=run_check)
+
+
+def run_match(args: argparse.Namespace) -> None:
+    """Match the input file and write the enriched list (and the additional candidates)."""
+    console: Console = args.console
+    output = planned_output(args.output, args)
+    table = open_input(args.input, args)
+    options = option_values(args, "match")
+    options["progress"] = console.progress()
+    additional = _additional(output, options, args)
+    with resume_hint(console, args.input, output.path, options["all_matches"]):
+        if _streamed(args):
+            _match_streamed(console, table, output, additional, options)
+        else:
+            _match_in_memory(console, table, output, additional, options)
+
+
+def _match_streamed(
+    console: Console,
+    table: TableFile,
+    output: TableOutput,
+    additional: TableOutput | None,
+    options: dict[str, Any],
+) -> None:
+    from ..verbs.large_files import match_file
+
+    if output.kind == "xlsx":
+        per_row = options["max_matches"] if options["all_matches"] else 1
+        output.check_rows(table.count_rows() * per_row)
+    done = match_file(table, output, **options)
+    console.result(f"wrote {done.written:,} rows to {output.path}")
+    if additional is not None:
+        others = _additional_streamed(done.filename, table, additional, options)
+        console.result(_additional_written(others, additional))
+
+
+def _match_in_memory(
+    console: Console,
+    table: TableFile,
+    output: TableOutput,
+    additional: TableOutput | None,
+    options: dict[str, Any],
+) -> None:
+    from .. import verbs as api
+
+    frame = _read(table)
+    output.check_rows(len(frame) * (options["max_matches"] if options["all_matches"] else 1))
+    if additional is not None:
+        additional.check_rows(len(frame) * (options["max_matches"] - 1), "the candidates")
+        options = {**options, "all_matches": True}  # split below
+    enriched = api.match(frame, **options)
+    again = ["--input", str(table.path), "-o", str(output.path)]
+    if additional is None:
+        _write(enriched, output, again)
+        console.result(f"wrote {len(enriched):,} rows to {output.path}")
+        return
+    best, rest = _split(enriched)
+    _write(best, output, again)
+    _write(rest, additional, again)
+    console.result(f"wrote {len(best):,} rows to {output.path}")
+    console.result(_additional_written(len(rest), additional))
+
+
+def _additional_written(rows: int, additional: TableOutput) -> str:
+    return f"wrote {rows:,} additional candidates (rank 2 and up) to {additional.path}"
+
+
+def _write(frame: pd.DataFrame, output: TableOutput, again: list[str]) -> None:
+    """Write a paid-for result; if it cannot be, say how to write it again at no cost."""
+    try:
+        write_table(frame, output)
+    except OSError as exc:
+        filename = frame.attrs.get("smartmatch", {}).get("filename") or "FILENAME"
+        command = shlex.join(["smartmatch-pandas", "resume", filename, *again, "--overwrite"])
+        raise SmartMatchError(
+            f"{output.path} could not be written ({exc.strerror or exc}); the result is kept "
+            f"in the job store: write it again with {command}",
+            filename=filename,
+        ) from None
+
+
+def _additional(
+    output: TableOutput, options: dict[str, Any], args: argparse.Namespace
+) -> TableOutput | None:
+    """Where the additional candidates go: beside the output, when more than one match per
+    row is paid for and ``--all-matches`` does not write them all into the output."""
+    if options["max_matches"] == 1 or options["all_matches"]:
+        return None
+    return planned_output(output.beside(ADDITIONAL).path, args)
+
+
+def _split(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every candidate → the best of each row (the enriched list) and the others."""
+    best = candidates[candidates[RANK] == 1].drop(columns=RANK)
+    best.attrs = candidates.attrs
+    return best, candidates[candidates[RANK] > 1]
+
+
+def _additional_streamed(
+    filename: str, table: TableFile, additional: TableOutput, options: dict[str, Any]
+) -> int:
+    """Write the additional candidates of a job matched in batches, in batches: every
+    candidate merged again from the job's deliverable (the job store's copy, or the
+    service's: no new job) into a private temporary file, then those of rank 2 and up."""
+    from ..verbs.large_files import resume_file
+
+    with tempfile.TemporaryDirectory(prefix="smartmatch-") as folder:  # mode 0700
+        every = Path(folder) / "candidates.parquet"
+        keep = {k: options[k] for k in ("base_url", "poll_interval", "cache")}
+        resume_file(filename, table, every, all_matches=True, progress=False, **keep)
+        candidates = TableFile(every)
+        written = 0
+        with TableWriter(additional, candidates.schema) as writer:
+            for batch in candidates.batches():
+                rest = batch.filter(pc.greater(batch[RANK], 1))
+                writer.write(rest)
+                written += rest.num_rows
+            writer.close()
+    return written
+
+
+def _read(table: TableFile) -> pd.DataFrame:
+    try:
+        return frame_of(table.read())
+    except MemoryError:  # Arrow's ArrowMemoryError is one too
+        raise InputError(
+            f"{table.path} does not fit in memory; match it with --stream, which reads, sends "
+            "and merges it in batches"
+        ) from None
+
+
+def _streamed(args: argparse.Namespace) -> bool:
+    """Whether to match the file in batches: asked for, or larger than the spill threshold."""
+    if args.stream is not None:
+        return bool(args.stream)
+    try:
+        return bool(args.input.stat().st_size > spill_threshold())
+    except OSError:
+        return False  # reading it says what is wrong
+
+
+@contextlib.contextmanager
+def resume_hint(
+    console: Console, source: Path | None, output: Path | None, all_matches: bool
+) -> Iterator[None]:
+    """Make an interrupted wait print the shell command that resumes the job (and let the
+    console know that there is a job to resume)."""
+    from ..job.handle import RESUME_COMMAND
+
+    def command(filename: str) -> str:
+        console.job = filename
+        words = ["smartmatch-pandas", "resume", filename]
+        if source:
+            words += ["--input", str(source)]
+        if output:
+            words += ["-o", str(output)]
+        if all_matches:
+            words.append("--all-matches")
+        return shlex.join(words)
+
+    token = RESUME_COMMAND.set(command)
+    try:
+        yield
+    finally:
+        RESUME_COMMAND.reset(token)
+
+
+def run_resume(args: argparse.Namespace) -> None:
+    """Pick up a submitted job, and write its result if asked."""
+    from .. import verbs as api
+
+    console: Console = args.console
+    output = planned_output(args.output, args) if args.output else None
+    table = open_input(args.input, args) if args.input else None
+    options = option_values(args, "resume")
+    options["progress"] = console.progress()
+    all_matches = options.pop("all_matches")  # how the result is written, not how it is resumed
+    with resume_hint(console, args.input, args.output, all_matches):
+        if table is not None and output is not None and _streamed(args):
+            from ..verbs.large_files import resume_file
+
+            written = resume_file(
+                args.filename, table, output, all_matches=all_matches, **options
+            ).written
+            console.result(f"wrote {written:,} rows to {output.path}")
+            return
+        frame = _read(table) if table is not None else None
+        result = api.resume(args.filename, frame, **options)
+    written_table = result.candidates if all_matches else result.frame
+    if output is None:
+        print(f"{result.summary}. Write it out with -o FILE (.csv, .parquet or .xlsx).")
+        return
+    output.check_rows(len(written_table))
+    write_table(written_table, output)
+    console.result(f"wrote {len(written_table):,} rows to {output.path}")
+
+
+def run_check(args: argparse.Namespace) -> None:
+    """Print what would be sent of the list and what is wrong with it."""
+    from ..preparation.check import check_frame
+
+    table = open_input(args.input, args)
+    columns = option_values(args, "check")["columns"]
+    print(command_line_words(str(check_frame(_read(table), columns)), str(args.input)))
