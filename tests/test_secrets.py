@@ -150,7 +150,8 @@ def test_log_lines_from_the_wire_are_redacted_and_escaped(
     install_log_redaction("smartmatch_pandas.wire.test")
     caplog.set_level("DEBUG")
     logging.getLogger("smartmatch_pandas.wire.test").info(
-        "%s is still being written", "sm_1.zip\x1b]0;owned\x07?token=t0ps3cr3t-4d9f"
+        "%s is still being written", "/drop/sm_1.zip\x1b]0;owned\x07?token=t0ps3cr3t-4d9f"
     )
     assert "\x1b" not in caplog.text
     assert "\\x1b]0;owned" in caplog.text
+    assert "t0ps3cr3t" not in caplog.text
