@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 import smartmatch_pandas as sm
 from smartmatch_pandas.job.store import JobStore
@@ -147,3 +149,23 @@ def test_a_job_not_submitted_through_the_receiver_is_not_watched(
     job = sm.submit(frame_of(fresh_service, 5), **fresh_service.settings, progress=False)
     with pytest.raises(sm.OptionError, match="not submitted with a URL of this receiver"):
         receiver.watch(job)
+
+
+@given(
+    payload=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=9), inner),
+        max_leaves=15,
+    )
+    | st.fixed_dictionaries(
+        {"callback": st.text(max_size=60) | st.sampled_from(["http://[::1/x", "https://h/p?s=1"])}
+    )
+)
+def test_any_callback_body_is_a_url_or_refused(payload: object) -> None:
+    found = callback_url(json.dumps(payload).encode())
+    assert found is None or found.reveal().startswith(("http://", "https://"))
+
+
+def test_a_callback_nested_past_the_parser_is_refused() -> None:
+    assert callback_url(b"[" * 100_000 + b"]" * 100_000) is None
+    assert callback_url(b'{"callback": "http://[::1/deliverable.zip"}') is None

@@ -235,15 +235,23 @@ def callback_url(body: bytes) -> SecretURL | None:
     """The URL of a ``{"callback": "<http(s) URL>"}`` body; None for any other body."""
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested junk
         return None
     url = payload.get("callback") if isinstance(payload, dict) else None
-    if not isinstance(url, str):
+    if not isinstance(url, str) or len(url) > _MAX_URL_LENGTH:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # such as http://[::1/x
+        return None
+    if parts.scheme not in {"http", "https"} or not host:
         return None
     return SecretURL(url)
+
+
+#: The longest callback URL taken (S3's presigned URLs are under 2 KiB).
+_MAX_URL_LENGTH = 16 * 1024
 
 
 def _token_of(target: str) -> str:
