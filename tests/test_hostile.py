@@ -424,6 +424,58 @@ def test_many_members_under_the_threshold_do_not_fill_memory(monkeypatch: Any) -
     assert peak < 40 * MiB
 
 
+def fake_service(deliverable: bytes) -> Callable[[Conn], None]:
+    """A SmartMatch service in one handler: registration and poll answer URLs of its own
+    storage, the upload is taken, the download is ``deliverable``."""
+
+    def answer(conn: Conn) -> None:
+        target = conn.request.target
+        host = next(
+            line.split(":", 1)[1].strip()
+            for line in conn.request.head.split("\r\n")
+            if line.lower().startswith("host:")
+        )
+        if target.startswith(("/service/smartmatch?", "/service/smartmatch/poll?")):
+            conn.answer(json.dumps({"url": f"http://{host}/storage/job.zip?sig=1"}).encode())
+        elif conn.request.head.startswith("PUT"):
+            conn.answer(b"", Content_Type="text/plain")
+        else:
+            conn.answer(deliverable, Content_Type="application/zip")
+
+    return answer
+
+
+@attack(
+    "a whole match whose deliverable holds 8 report members of 40 MiB (a zip of 3 MiB)",
+    "the match completes; the members past the spill threshold (16 MiB here) spill; peak "
+    "memory of the whole match under 64 MiB; df.attrs holds a report of 256 KiB at most",
+)
+def test_a_whole_match_stays_within_its_budget(serve: Any, monkeypatch: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "16M")
+    frame = pd.DataFrame({"first_name": ["Ann", "Bo"], "last_name": ["Lee", "Ray"]})
+    frame["zip"] = ["02134", "10001"]
+    best = b"matchback_id,first_name,last_name,zip,vb.voterbase_id\n0,Ann,Lee,02134,X1\n1,,,,\n"
+    data = _zip({"best.csv": best, **{f"report{k}.txt": 40 * MiB for k in range(8)}})
+    server = serve(fake_service(data))
+    results: list[pd.DataFrame] = []
+
+    def run() -> None:
+        results.append(
+            sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+        )
+
+    error, _, peak = measured(run)
+    assert error is None, error
+    report = results[0].attrs["smartmatch"]["report"]
+    assert len(report) < 257 * 1024
+    assert list(results[0]["vb.voterbase_id"].fillna("")) == ["X1", ""]
+    assert peak < 64 * MiB, peak
+
+
 @attack(
     "a 100 MiB summary report in a small zip",
     "the report kept is its first 256 KiB and a note of the rest: what df.attrs and a "
