@@ -7,7 +7,7 @@ the server sent (or that the deliverable unpacks to) and the client's peak of Py
 memory over the call (tracemalloc), and their ratio; for slow and endless transfers, the
 seconds the call took against the limit it was given.
 
-Talks to 127.0.0.1 only.
+Talks to 127.0.0.1 only; uses a temporary job store.
 
     python -m benchmarks.hostile
 """
@@ -17,17 +17,22 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import tempfile
 import time
 import tracemalloc
 import warnings
 import zipfile
 from collections.abc import Callable
 
+import pandas as pd
+
+import smartmatch_pandas as sm
 from smartmatch_pandas.deliverable import read_files, unpack_deliverable
 from smartmatch_pandas.files.spool import Spool
 from smartmatch_pandas.wire.http import SmartMatchClient
 from smartmatch_pandas.wire.secrets import SecretURL
 from tests.hostile import MEGABYTE, Conn, RawServer
+from tests.test_hostile import fake_service
 
 MiB = 2**20
 KEY = "benchmark-key-0123456789"
@@ -88,11 +93,14 @@ def endless_error(conn: Conn) -> None:
             pass
 
 
+BEST = b"matchback_id,first_name,last_name,zip,vb.voterbase_id\n0,Ann,Lee,02134,X1\n1,,,,\n"
+
+
 def report_zip(members: int, size: int) -> bytes:
     out = io.BytesIO()
     line = b"a line of the summary report, again\n" * 4096
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        archive.writestr("best.csv", b"matchback_id,vb.voterbase_id\n0,X1\n")
+        archive.writestr("best.csv", BEST)
         for k in range(members):
             with archive.open(f"report{k}.txt", "w", force_zip64=True) as member:
                 for _ in range(size // len(line)):
@@ -139,6 +147,20 @@ def memory_attacks() -> None:
             f"{peak / size:.3f} | {outcome}"
         )
 
+    os.environ["SMARTMATCH_SPILL_THRESHOLD"] = "16M"
+    frame = pd.DataFrame(
+        {"first_name": ["Ann", "Bo"], "last_name": ["Lee", "Ray"], "zip": ["02134", "10001"]}
+    )
+    with RawServer(fake_service(report_zip(8, 40 * MiB))) as server:
+        outcome, _, peak = measured(
+            lambda: sm.match(
+                frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False
+            )
+        )
+    print(
+        f"a whole match, 8 report members of 40 MiB (spill at 16 MiB) | 320 MiB | "
+        f"{peak / MiB:,.2f} MiB | {peak / (320 * MiB):.3f} | {outcome}"
+    )
     unpacked(
         "12 report members of 8 MiB (spill at 16 MiB)", report_zip(12, 8 * MiB), 96 * MiB, "16M"
     )
@@ -200,8 +222,10 @@ def time_attacks() -> None:
 
 def main() -> None:
     warnings.simplefilter("ignore")
-    memory_attacks()
-    time_attacks()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["SMARTMATCH_HOME"] = home  # the whole match's job: not in your store
+        memory_attacks()
+        time_attacks()
 
 
 if __name__ == "__main__":
