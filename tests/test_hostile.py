@@ -424,9 +424,10 @@ def test_many_members_under_the_threshold_do_not_fill_memory(monkeypatch: Any) -
     assert peak < 40 * MiB
 
 
-def fake_service(deliverable: bytes) -> Callable[[Conn], None]:
+def fake_service(deliverable: bytes, poll: object = None) -> Callable[[Conn], None]:
     """A SmartMatch service in one handler: registration and poll answer URLs of its own
-    storage, the upload is taken, the download is ``deliverable``."""
+    storage (the poll answers ``poll`` instead, if given), the upload is taken, the
+    download is ``deliverable``."""
 
     def answer(conn: Conn) -> None:
         target = conn.request.target
@@ -435,7 +436,9 @@ def fake_service(deliverable: bytes) -> Callable[[Conn], None]:
             for line in conn.request.head.split("\r\n")
             if line.lower().startswith("host:")
         )
-        if target.startswith(("/service/smartmatch?", "/service/smartmatch/poll?")):
+        if poll is not None and target.startswith("/service/smartmatch/poll?"):
+            conn.answer(json.dumps(poll).encode())
+        elif target.startswith(("/service/smartmatch?", "/service/smartmatch/poll?")):
             conn.answer(json.dumps({"url": f"http://{host}/storage/job.zip?sig=1"}).encode())
         elif conn.request.head.startswith("PUT"):
             conn.answer(b"", Content_Type="text/plain")
@@ -474,6 +477,24 @@ def test_a_whole_match_stays_within_its_budget(serve: Any, monkeypatch: Any) -> 
     assert len(report) < 257 * 1024
     assert list(results[0]["vb.voterbase_id"].fillna("")) == ["X1", ""]
     assert peak < 64 * MiB, peak
+
+
+@attack(
+    'a whole match whose poll answers `{"url": ["http://x/"]}`',
+    "ServiceError naming the job and the resume call (was: TypeError: unhashable type)",
+)
+def test_a_malformed_poll_in_a_match_says_how_to_resume(serve: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    server = serve(fake_service(b"", poll={"url": ["http://x/"]}))
+    with pytest.raises(ServiceError, match="gave no download URL") as caught:
+        sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+    filename = caught.value.filename
+    assert filename is not None
+    assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
 
 
 @attack(
