@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -267,6 +268,8 @@ def test_one_failed_list_loses_none_of_the_others(fresh_service: LocalService) -
     assert sorted([*results, failed]) == [0, 1, 2]
     with pytest.raises(sm.JobFailedError):
         results[failed]
+    assert failed not in results
+    assert results.get(failed) is None
     assert violations(fresh_service) == 0
 
 
@@ -370,3 +373,18 @@ def test_the_command_line_matches_several_lists_into_a_folder(
     assert cli.main(["match", *paths, "-o", str(tmp_path / "one.csv")]) == 2
     assert cli.main(["match", *paths]) == 2
     assert _registrations(fresh_service) == registrations
+
+
+def test_status_refreshes_of_many_jobs_keep_the_keys_budget(fresh_service: LocalService) -> None:
+    fresh_service.config.delay = 30.0  # they stay waiting
+    lists = _lists(fresh_service, 3)
+    jobs = [sm.submit(frame, **fresh_service.settings, progress=False) for frame in lists.values()]
+    started = time.monotonic()
+    for _ in range(40):
+        for job in jobs:
+            job.status()  # a poll only when the key's one poll is free
+        time.sleep(POLL / 4)
+    elapsed = time.monotonic() - started
+    assert violations(fresh_service) == 0
+    assert 1 <= fresh_service.stats["polls"] <= elapsed / POLL + 1
+    assert {job.status().polls > 0 for job in jobs} == {True}  # each had its turn

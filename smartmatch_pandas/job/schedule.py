@@ -60,7 +60,7 @@ class Budget:
     ) -> float:
         """0.0 if ``filename`` may poll now, else the seconds before it asks again.
 
-        ``queue`` False asks without joining the queue (a status refresh: it
+        ``queue`` False asks without joining the queue (a webhook's fallback poll: it
         polls only when nobody waits); ``waited`` says how long the job has
         waited already (elsewhere), to keep its place: its place is the earlier of
         that and the one it holds.

@@ -177,7 +177,9 @@ class Waiting:
 
     def status(self) -> JobStatus:
         """Poll once, if the rate limit allows now; else return the last known status."""
-        if self._state == "uploaded" and self._claim(queue=False):
+        # Refreshes take their turn in the key's queue like waits (a job refreshed and
+        # then left is passed over once it is late for its turn).
+        if self._state == "uploaded" and self._claim():
             # On a 429 the schedule now holds the service's wait; the status stands.
             with contextlib.suppress(RateLimitError):
                 self._poll_once()
@@ -359,7 +361,7 @@ class Waiting:
 
     def _claim(self, *, queue: bool = True) -> bool:
         """Take the key's poll now, in this process and in the job store; ``queue``
-        False takes it only when no job waits for it (a status refresh)."""
+        False takes it only when no job waits for it (the webhook's fallback poll)."""
         lane = self._lane
         if not self.schedule.claim(lane, self.filename, queue=queue):
             return False

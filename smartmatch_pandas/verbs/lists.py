@@ -46,12 +46,20 @@ class ListResults(Mapping[Hashable, pd.DataFrame]):
     filenames: dict[Hashable, str] = field(default_factory=dict)
 
     def __getitem__(self, name: Hashable) -> pd.DataFrame:
+        """The enriched frame of ``name``; a list that failed raises its error."""
         if name in self.errors:
             raise self.errors[name]
         return self.frames[name]
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self.frames)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.frames
+
+    def get(self, name: Hashable, default: Any = None) -> Any:
+        """The enriched frame of ``name``, or ``default`` if it did not match."""
+        return self.frames.get(name, default)
 
     def __len__(self) -> int:
         return len(self.frames)
