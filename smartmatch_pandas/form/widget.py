@@ -545,6 +545,12 @@ class MatchForm:
                 job = earlier_job(self._df, **self._call_kwargs(self._options()))
         except SmartMatchError:
             return  # nothing to pick up; Match will say what is wrong
+        except Exception as exc:  # the look is a courtesy: the form is made whatever happens
+            self._add_note(
+                f"Could not look for an earlier job of this frame ({type(exc).__name__}: "
+                f"{exc}); Match works as usual."
+            )
+            return
         if job is None:
             return
         self._begin(job.filename)
