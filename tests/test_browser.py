@@ -194,6 +194,8 @@ def _cells_to_form() -> int:
 def test_the_quickstart_form_matches_in_a_real_browser(jupyterlab: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=STEP_TIMEOUT_MS)  # the cells above the form match first
+
     shots = Path(os.environ.get("SMARTMATCH_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
@@ -213,7 +215,7 @@ def test_the_quickstart_form_matches_in_a_real_browser(jupyterlab: str, tmp_path
             first_cell.click()
             for _ in range(_cells_to_form()):
                 page.keyboard.press("Shift+Enter")
-            match = page.locator(".widget-button", has_text="Match")
+            match = page.get_by_role("button", name="Match", exact=True)
             expect(match).to_be_visible()
             form = page.locator(".jp-OutputArea-output", has=match)
             expect(form).to_contain_text("Preview: the first rows as they will be uploaded")
@@ -415,7 +417,7 @@ def test_an_analysts_afternoon_in_a_real_browser(jupyterlab: str, tmp_path: Path
             stopping.get_by_role("button", name="Match", exact=True).click()
             expect(stopping).to_contain_text("poll(s)")
             _run_cell(page, 5)
-            expect(stopping).to_contain_text("the service is not running")
+            expect(stopping).to_contain_text(re.compile("service is not running", re.IGNORECASE))
             text = page.locator(".jp-Notebook").inner_text()
             assert "Errno" not in text
             assert "Traceback" not in text

@@ -111,7 +111,9 @@ def test_errors_are_one_plain_line(tmp_path: Path) -> None:
     pd.DataFrame({"first_name": ["Ann"]}).to_csv(given, index=False)
     done = run("match", str(given), "-o", str(tmp_path / "out.csv"))
     assert done.returncode == 2  # nothing was sent: a setting to give
-    assert done.stderr.startswith("smartmatch-pandas: no SmartMatch API key")
+    *warnings, error = done.stderr.splitlines()
+    assert error.startswith("smartmatch-pandas: no SmartMatch API key")
+    assert all(line.startswith("warning: ") for line in warnings)  # a list of names only
     assert "Traceback" not in done.stderr
 
 

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.local import LocalService, sample_contacts
+from smartmatch_pandas.cli.serve import API_KEY_ENV
+from smartmatch_pandas.local import LocalService, sample_contacts, server
 
 from .test_cli import CLI, run
 
@@ -64,14 +65,17 @@ def test_match_against_a_refused_port_fails_at_once_and_leaves_no_job(
 
 
 @contextmanager
-def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+def serving(
+    *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     """``smartmatch-pandas serve ARGS`` in a process; the environment it prints."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TS_", "SMARTMATCH_"))}
     process = subprocess.Popen(
         [*CLI, "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("TS_", "SMARTMATCH_"))},
+        env={**clean, **(env or {})},
     )
     assert process.stdout is not None
     env: dict[str, str] = {}
@@ -103,7 +107,57 @@ def test_a_job_survives_a_restart_of_serve_with_a_data_dir(
         assert again["SMARTMATCH_BASE_URL"] == first["SMARTMATCH_BASE_URL"]
         result = sm.resume(job.filename, people, api_key=key, progress=False, timeout=120)
         assert process.poll() is None
+    assert process.stderr is not None
+    said = process.stderr.read()
+    assert "the API key kept in" in said
+    assert "1 job kept in" in said
     assert len(result.frame) == len(people)
     assert result.frame["tsmart_match_code"].eq("Y").sum() >= len(people) // 2
     for path in [data, *data.rglob("*")]:
         assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = run("serve", "--port", str(port), "--voters", "5000", timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"127.0.0.1:{port}" in lines[0]
+    assert "in use" in lines[0]
+    assert "--port 0 picks a free one" in lines[0]
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_serve_keeps_the_key_it_is_given() -> None:
+    with serving("--port", "0", "--voters", "5000", "--api-key", "sandbox-given-key") as (
+        process,
+        printed,
+    ):
+        assert printed["TS_API_KEY"] == "sandbox-given-key"
+    assert process.stderr is not None
+    assert "the API key given with --api-key" in process.stderr.read()
+    with serving("--port", "0", "--voters", "5000", env={API_KEY_ENV: "from-the-env"}) as (
+        process,
+        printed,
+    ):
+        assert printed["TS_API_KEY"] == "from-the-env"
+    assert API_KEY_ENV == server.API_KEY_ENV
+
+
+def test_a_refused_key_on_a_local_service_points_at_serve(
+    people: pd.DataFrame, tmp_path: Path
+) -> None:
+    given = tmp_path / "list.csv"
+    people.to_csv(given, index=False)
+    with serving("--port", "0", "--voters", "5000") as (_, printed):
+        stale = {**printed, "TS_API_KEY": "a-key-from-an-earlier-start"}
+        done = run("match", str(given), "-o", str(tmp_path / "out.csv"), env=stale)
+    assert done.returncode == 1
+    assert "export" in done.stderr
+    assert "smartmatch-pandas serve" in done.stderr
+    assert "provisioned" not in done.stderr

@@ -20,7 +20,9 @@ from smartmatch_pandas.wire.http import SmartMatchClient
 from .conftest import POLL, violations
 from .local.test_protocol import api
 
-FRAME = pd.DataFrame({"first_name": ["Ann", "Bo"], "last_name": ["Lee", "Chan"]})
+FRAME = pd.DataFrame(
+    {"first_name": ["Ann", "Bo"], "last_name": ["Lee", "Chan"], "zip": ["02134", "60614"]}
+)
 
 
 def _registrations(service: LocalService) -> int:
@@ -333,3 +335,38 @@ def test_an_unknown_profile_is_refused_by_the_service(fresh_service: LocalServic
         sm.submit(FRAME, profile_id="nope", **fresh_service.settings, progress=False)
     assert caught.value.service_input is not None
     assert caught.value.service_input["profile_id"] == "nope"
+
+
+# -- many lists on the command line -----------------------------------------------------------
+
+
+def test_the_command_line_matches_several_lists_into_a_folder(
+    fresh_service: LocalService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smartmatch_pandas import cli
+
+    for name, value in fresh_service.environ.items():
+        monkeypatch.setenv(name, value)
+    lists = _lists(fresh_service, 3)
+    paths = []
+    for name, frame in lists.items():
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        paths.append(str(path))
+    (tmp_path / "list_x.tsv").write_text("first_name\tlast_name\nAnn\tLee\n")
+    out = tmp_path / "out"
+    argv = ["match", *paths, str(tmp_path / "list_x.tsv"), "--output-dir", str(out)]
+    assert cli.main([*argv, "--no-progress"]) == 0
+    for name, frame in lists.items():
+        written = pd.read_csv(out / f"{name}.csv", dtype=str)
+        assert len(written) == len(frame)
+        assert "tsmart_match_code" in written.columns
+    assert (out / "list_x.csv").exists()  # a .tsv is written as .csv
+    assert violations(fresh_service) == 0
+    # Written already: refused before anything is paid for, naming the file.
+    registrations = _registrations(fresh_service)
+    assert cli.main([*argv, "--no-progress"]) == 2
+    assert _registrations(fresh_service) == registrations
+    assert cli.main(["match", *paths, "-o", str(tmp_path / "one.csv")]) == 2
+    assert cli.main(["match", *paths]) == 2
+    assert _registrations(fresh_service) == registrations

@@ -790,3 +790,38 @@ def test_the_threaded_path_gives_the_same_upload(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr("smartmatch_pandas.preparation.table.os.cpu_count", lambda: 2)
         threaded = prepare_table(frame, mapping, today=TODAY)
     assert threaded.equals(serial)
+
+
+def test_a_file_and_the_frame_pandas_reads_from_it_give_the_same_upload(tmp_path: Any) -> None:
+    # pd.read_csv reads NULL, nan, #N/A as missing; the file read in batches (the command
+    # line's path) keeps them as text: the placeholder rule makes both uploads one.
+    from smartmatch_pandas.files.tables import TableFile
+    from smartmatch_pandas.preparation.batched import file_mapping, upload_file
+    from smartmatch_pandas.preparation.table import frame_upload
+
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "First Name,Last Name,ZIP,Phone,DOB\n"
+        "Ann,Lee,02134,NULL,March 3 1985\n"
+        "Bo,#N/A,nan,617-555-2345,N/A\n"
+        "Cy,Park,-,None,3/3/85\n",
+        encoding="utf-8",
+    )
+    frame = pd.read_csv(path, dtype=str)
+    assert frame.isna().sum().sum() > 0  # pandas read some of them as missing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmartMatchWarning)
+        body, _ = frame_upload(frame, resolve_mapping(frame.columns))
+        table = TableFile(path)
+        upload = upload_file(table, file_mapping(table, None), "keep")
+    try:
+        assert upload.body.getvalue() == body.getvalue()
+        lines = body.getvalue().decode().replace('"', "").splitlines()
+        assert lines[1:] == [
+            "Ann,Lee,02134,,19850303,0",
+            "Bo,,,6175552345,,1",
+            "Cy,Park,,,19850303,2",
+        ]
+    finally:
+        upload.body.close()
+        body.close()

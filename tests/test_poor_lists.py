@@ -102,3 +102,15 @@ def test_a_sample_list_with_locators_is_sent_without_a_poor_match_warning(
         warnings.simplefilter("error", PoorMatchWarning)
         result = sm.match(frame, **service.settings, progress=False)
     assert len(result) == 20
+
+
+def test_the_command_line_says_how_to_silence_it_in_its_own_words() -> None:
+    from smartmatch_pandas.cli.messages import command_line_words
+    from smartmatch_pandas.preparation.check import warn_if_poor
+    from smartmatch_pandas.preparation.mapping import resolve_mapping
+
+    with pytest.warns(PoorMatchWarning) as caught:
+        warn_if_poor(resolve_mapping(["first_name", "last_name"]))
+    said = command_line_words(str(caught[0].message))
+    assert "filterwarnings" not in said
+    assert "without this warning: --quiet" in said

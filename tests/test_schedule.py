@@ -148,6 +148,23 @@ def test_waiting_jobs_take_turns_longest_waiting_first(clock: ManualClock) -> No
     assert order == ["job-a", "job-b", "job-c"] * 3  # a, polled longest ago, first
 
 
+def test_a_job_asking_when_its_turn_comes_is_queued(clock: ManualClock) -> None:
+    # Waiting jobs ask delay() before they claim: asking must queue them, or the first
+    # job to claim would keep the key to itself.
+    schedule = PollSchedule(clock)
+    for name in ("job-a", "job-b", "job-c"):
+        assert schedule.delay(LANE, name) == 0.0 or name != "job-a"
+    polled = []
+    for _ in range(6):
+        ready = [name for name in ("job-a", "job-b", "job-c") if schedule.delay(LANE, name) == 0]
+        assert len(ready) == 1, ready
+        assert schedule.claim(LANE, ready[0])
+        polled.append(ready[0])
+        schedule.record(LANE, ready[0], INTERVAL)
+        clock.advance(INTERVAL)
+    assert polled == ["job-a", "job-b", "job-c"] * 2
+
+
 def test_a_job_that_stops_asking_is_passed_over(clock: ManualClock) -> None:
     schedule = PollSchedule(clock)
     assert schedule.claim(LANE, "job-b")

@@ -481,13 +481,13 @@ def test_a_stopped_service_is_said_to_be_not_running_at_the_next_poll(
     while form.running and "nothing listens" not in seen and time.monotonic() < deadline + 30:
         seen = form._progress._detail.value
         time.sleep(0.02)
-    assert "the connection was refused (nothing listens at that port)" in seen  # while retrying
+    assert "the service is not running" in seen  # while it tries again
+    assert "the connection was refused (nothing listens at that port)" in seen
     assert "Errno" not in seen
     form.wait(60)
     assert form.state == "failed"
     message = form._message.value
-    assert "The SmartMatch service is not running: nothing answers at" in message
-    assert address in message
+    assert f"The SmartMatch service is not running: nothing answers at {address}" in message
     assert "Errno" not in message
     assert form.job is not None
     assert f"resume(&#x27;{form.job.filename}&#x27;, df)" in message  # the job is kept
@@ -636,3 +636,47 @@ def test_text_colours_have_at_least_4_5_to_1_contrast() -> None:
     for text, background in pairs:
         assert ratio(text, background) >= 4.5, (text, background)
     assert "#888" not in shown.STYLE + shown.stage_line("waiting")
+
+
+def test_the_wait_is_a_moving_stripe_not_a_full_bar() -> None:
+    from smartmatch_pandas.form.progress_view import ProgressView
+    from smartmatch_pandas.progress import ProgressEvent
+
+    view = ProgressView(ipywidgets)
+    view.show()
+    view.draw(ProgressEvent("uploading", done=50, total=100))
+    assert view._bar.layout.display == ""
+    view.draw(ProgressEvent("waiting", polls=2, next_poll_in=1.0))
+    assert view._bar.layout.display == "none"  # no bar that looks full
+    assert "sm-busy" in view._detail.value
+    assert "role='status'" in view._detail.value
+    failing = "poll 1 of 10 failed in a row, trying again: the service is not running"
+    view.draw(ProgressEvent("waiting", polls=2, message=failing))
+    assert "the service is not running" in view._detail.value
+    view.draw(ProgressEvent("downloading", done=1, total=2))
+    assert view._bar.layout.display == ""
+
+
+def test_an_unreachable_service_is_told_apart_from_a_stopped_one() -> None:
+    from smartmatch_pandas.errors import UnreachableError
+    from smartmatch_pandas.form.words import failure
+
+    stopped = UnreachableError(
+        "could not connect to the SmartMatch service at 127.0.0.1:8080: the connection was "
+        "refused (nothing listens at that port); nothing was sent. Is the local service running?",
+        host="127.0.0.1:8080",
+        not_running=True,
+    )
+    said = failure(stopped, None, "http://127.0.0.1:8080/")
+    assert said.text.startswith("The SmartMatch service is not running: nothing answers at")
+    assert not said.resumable
+    lost = UnreachableError(
+        "could not connect to the SmartMatch service at api.example.org: the name does not "
+        "resolve; nothing was sent. Check the base URL",
+        host="api.example.org",
+    )
+    said = failure(lost, None, "https://api.example.org/")
+    assert said.text.startswith(
+        "The SmartMatch service cannot be reached at api.example.org: the name does not resolve."
+    )
+    assert "resume" not in said.text

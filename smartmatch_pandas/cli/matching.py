@@ -23,9 +23,10 @@ from ..deliverable.summary import RANK
 from ..errors import InputError, SmartMatchError
 from ..files.spool import spill_threshold
 from ..files.tables import TableFile, TableOutput, TableWriter, frame_of, write_table
+from ..progress import ProgressArg, ProgressEvent
 from .flags import Commands, memory_arguments, option_arguments, option_values, talk_arguments
 from .inputs import input_arguments, open_input
-from .messages import Console, command_line_words
+from .messages import Console, UsageError, command_line_words
 from .outputs import ADDITIONAL, output_arguments, planned_output
 
 _LIST_HELP = "the contact list: .csv (.tsv, .txt, .csv.gz), .xlsx or .parquet"
@@ -40,8 +41,20 @@ def add_matching(commands: Commands) -> None:
         "list. Everything that can be refused (the list, the output, the flags) is refused "
         "before the job is registered.",
     )
-    match.add_argument("input", type=Path, help=_LIST_HELP)
-    output_arguments(match, required=True)
+    match.add_argument(
+        "input",
+        type=Path,
+        nargs="+",
+        help=_LIST_HELP + "; several lists are matched at once (with --output-dir)",
+    )
+    output_arguments(match, required=False)
+    match.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="write each enriched list into DIR under its own name (made if missing): "
+        "needed with several lists",
+    )
     input_arguments(match)
     option_arguments(match, "match")
     talk_arguments(match)
@@ -76,7 +89,14 @@ def add_matching(commands: Commands) -> None:
 
 
 def run_match(args: argparse.Namespace) -> None:
-    """Match the input file and write the enriched list (and the additional candidates)."""
+    """Match the input file and write the enriched list (and the additional candidates);
+    several input files are matched at once (:func:`run_several`)."""
+    if len(args.input) > 1 or args.output_dir is not None:
+        run_several(args)
+        return
+    if args.output is None:
+        raise UsageError("give -o OUTPUT, the enriched list to write (or --output-dir DIR)")
+    args.input = args.input[0]
     console: Console = args.console
     output = planned_output(args.output, args)
     table = open_input(args.input, args)
@@ -134,6 +154,97 @@ def _match_in_memory(
     _write(rest, additional, again)
     console.result(f"wrote {len(best):,} rows to {output.path}")
     console.result(_additional_written(len(rest), additional))
+
+
+def run_several(args: argparse.Namespace) -> None:
+    """Match several list files at once, under the key's one poll budget, writing each
+    enriched list into ``--output-dir``; one that fails loses none of the others."""
+    from ..verbs.lists import match_lists
+
+    console: Console = args.console
+    paths: list[Path] = args.input
+    if args.output is not None:
+        raise UsageError(
+            "-o names one output: with several lists give --output-dir DIR, where each is "
+            "written under its own name"
+        )
+    if args.output_dir is None:
+        raise UsageError("several lists need --output-dir DIR, where each is written")
+    if args.stream:
+        raise UsageError("--stream matches one list at a time: give the lists one by one")
+    outputs = _outputs_in(args.output_dir, paths, args)
+    tables = {path: open_input(path, args) for path in paths}
+    options = option_values(args, "match")
+    if options.get("filename"):
+        raise UsageError("--filename names one job: with several lists each gets its own")
+    options.pop("filename", None)
+    options["progress"] = _notes_of(console)
+    frames = {str(path): _read(table) for path, table in tables.items()}
+    additional = {path: _additional(outputs[path], options, args) for path in paths}
+    for path in paths:
+        rows = len(frames[str(path)])
+        outputs[path].check_rows(rows * (options["max_matches"] if options["all_matches"] else 1))
+    if any(additional.values()):
+        options = {**options, "all_matches": True}  # split below
+    results = match_lists(frames, **options)
+    for path in paths:
+        name = str(path)
+        if name in results.errors:
+            continue
+        again = ["--input", name, "-o", str(outputs[path].path)]
+        beside = additional[path]
+        if beside is None:
+            best = results[name]
+        else:
+            best, rest = _split(results[name])
+            _write(rest, beside, again)
+        _write(best, outputs[path], again)
+        console.result(f"wrote {len(best):,} rows to {outputs[path].path}")
+        if beside is not None:
+            console.result(_additional_written(len(rest), beside))
+    for failed, error in results.errors.items():
+        filename = results.filenames.get(failed)
+        hint = f" (job {filename})" if filename else ""
+        console.error(f"{failed}{hint}: {error}")
+    results.raise_first()
+
+
+def _outputs_in(
+    folder: Path, paths: list[Path], args: argparse.Namespace
+) -> dict[Path, TableOutput]:
+    """Each list's output in ``folder``: its own name, with its own extension where that is
+    one an output can have, else ``.csv``; refused now if two would collide."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise UsageError(f"--output-dir {folder} cannot be made ({exc.strerror or exc})") from None
+    outputs: dict[Path, TableOutput] = {}
+    taken: dict[Path, Path] = {}
+    for path in paths:
+        name = path.name
+        kept = next((s for s in _OUTPUT_SUFFIXES if name.lower().endswith(s)), None)
+        target = folder / (name if kept else f"{path.stem}.csv")
+        if target in taken:
+            raise UsageError(
+                f"{taken[target]} and {path} would both be written to {target}: rename one"
+            )
+        taken[target] = path
+        outputs[path] = planned_output(target, args)
+    return outputs
+
+
+#: The input suffixes an output keeps (the others become ``.csv``).
+_OUTPUT_SUFFIXES: tuple[str, ...] = (".csv.gz", ".csv", ".parquet", ".xlsx")
+
+
+def _notes_of(console: Console) -> ProgressArg:
+    """Progress for several lists: each note said, named by its list; no bars."""
+
+    def say(event: ProgressEvent) -> None:
+        if event.stage == "note" and event.message and not console.quiet:
+            console.say(f"{event.job}: {event.message}" if event.job else event.message)
+
+    return say
 
 
 def _additional_written(rows: int, additional: TableOutput) -> str:

@@ -60,6 +60,7 @@ _RESUME_CALL: Final = re.compile(
 _MATCH_CALL: Final = re.compile(r"smartmatch_pandas\.match\(df, \.\.\.((?:, \w+=[^,)]+)*)\)")
 _COLUMNS: Final = re.compile(r"columns=(\{[^{}]*\})")
 _KEYWORD: Final = re.compile(r"\b([a-z_]+)=('[^']*'|\"[^\"]*\"|[A-Za-z0-9_.]+)")
+_SILENCED: Final = re.compile(r"warnings\.filterwarnings\('ignore', category=[\w.]+\)")
 
 
 def command_line_words(text: str, input_name: str | None = None) -> str:
@@ -69,6 +70,7 @@ def command_line_words(text: str, input_name: str | None = None) -> str:
     that needs it (else ``LIST``).
     """
     text = text.replace("pass api_key=... or set", "set")
+    text = _SILENCED.sub("--quiet (which leaves every warning unsaid)", text)
     listed = shlex.quote(input_name) if input_name else "LIST"
     text = text.replace("df.smartmatch.check()", f"{PROG} check {listed}")
     text = _RESUME_CALL.sub(lambda m: _resume_command(m, input_name), text)

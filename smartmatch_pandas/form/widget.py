@@ -170,6 +170,8 @@ class MatchForm:
         self._syncing = False
         self._last_draw = 0.0
         self._notes: list[str] = []
+        #: Whether the message box holds why Match was refused (gone at the next edit).
+        self._blocked_message = False
         self.result: pd.DataFrame | None = None
         self.match_result: MatchResult | None = None
         self.job: Job | None = None
@@ -396,8 +398,6 @@ class MatchForm:
                 self._message.value = ""
                 self._blocked_message = False
         self._refresh()
-
-    _blocked_message = False
 
     def _refresh(self) -> None:
         """Redraw what depends on the controls: checks, errors, costs, preview, the button."""

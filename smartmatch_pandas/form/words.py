@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import AuthorizationError, OptionError, SmartMatchError, TransportError
+from ..errors import (
+    AuthorizationError,
+    OptionError,
+    SmartMatchError,
+    TransportError,
+    UnreachableError,
+)
 from ..job.handle import Job
 from ..options import Option
 
@@ -53,6 +59,13 @@ def failure(exc: BaseException, job: Job | None, service: str) -> Failure:
             ask_for_key=False,
             resumable=resumable,
         )
+    if isinstance(exc, UnreachableError):
+        return Failure(
+            f"The SmartMatch service cannot be reached at {exc.host}: {_reason(exc)}. Check "
+            "base_url and the network, then click Match." + pick_up,
+            ask_for_key=False,
+            resumable=resumable,
+        )
     if isinstance(exc, SmartMatchError):
         text = str(exc)
         if resumable and "resume" not in text:
@@ -61,6 +74,12 @@ def failure(exc: BaseException, job: Job | None, service: str) -> Failure:
     return Failure(
         f"Unexpected error ({type(exc).__name__}): {exc}", ask_for_key=False, resumable=False
     )
+
+
+def _reason(exc: UnreachableError) -> str:
+    """Why nothing answered, in the client's words (the part after the address)."""
+    head = exc.message.split("; nothing was sent", 1)[0]
+    return head.split(f"{exc.host}: ", 1)[-1]
 
 
 def _name(exc: BaseException) -> str | None:

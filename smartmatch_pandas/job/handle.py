@@ -104,6 +104,8 @@ class Job(Waiting, Reading):
         # The process's poll schedule, whose clock every wait of this job asks too.
         self.schedule = SCHEDULE if schedule is None else schedule
         self._lane_cache: Lane | None = None
+        # The gateway_id of the answer that said the job failed, kept for support.
+        self._gateway_id: str | None = None
         self._frame = frame
         self._state: State = state
         self._store = store
@@ -156,6 +158,7 @@ class Job(Waiting, Reading):
             cache=record.cache if cache is None else cache,
         )
         job._error = record.error
+        job._gateway_id = record.gateway_id
         return job
 
     @classmethod

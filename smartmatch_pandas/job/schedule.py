@@ -33,8 +33,9 @@ from ..clock import Clock
 Lane = tuple[str, str]
 #: Seconds a waiting job may be late for its turn before the others are let past it.
 GRACE: Final = 10.0
-#: Seconds after which a job whose turn it is not looks again, while the slot is free.
-TURN_CHECK: Final = 0.25
+#: Seconds after which a job whose turn it is not looks again, while the slot is free or
+#: another job's poll is out (asking costs no request, only a look at the schedule).
+TURN_CHECK: Final = 0.05
 
 
 @dataclass
@@ -71,11 +72,14 @@ class Budget:
             self.waiting[filename] = [min(since, entry[0]) if entry else since, now]
         return self.delay(filename, now)
 
-    def delay(self, filename: str, now: float) -> float:
-        """Seconds until ``filename`` may try its turn (0 if now); asking keeps its place."""
+    def delay(self, filename: str, now: float, *, join: bool = False) -> float:
+        """Seconds until ``filename`` may try its turn (0 if now); asking keeps its place,
+        and with ``join`` takes one at the back of the queue if it has none."""
         self._forget_the_absent(now)
         if filename in self.waiting:
             self.waiting[filename][1] = now
+        elif join:
+            self.waiting[filename] = [now, now]
         if self.next > now:
             return self.next - now
         return 0.0 if self.first() in (None, filename) else TURN_CHECK
@@ -162,9 +166,10 @@ class PollSchedule:
 
     def delay(self, lane: Lane, filename: str) -> float:
         """Seconds until ``filename`` may try its turn (0 if now; infinite while a poll
-        of the lane is out); asking keeps its place in the queue."""
+        of the lane is out). The job asking waits for its turn: it joins the queue, or
+        keeps its place there."""
         with self._lock:
-            return self._budget(lane).delay(filename, self.clock.monotonic())
+            return self._budget(lane).delay(filename, self.clock.monotonic(), join=True)
 
     def claim(self, lane: Lane, filename: str, *, queue: bool = True) -> bool:
         """Take the lane's one poll for ``filename`` now; False if it is not its turn.

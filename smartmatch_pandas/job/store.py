@@ -177,6 +177,8 @@ class JobRecord:
     poll_interval: float
     state: State = "registered"
     error: str | None = None
+    #: The service's ``gateway_id`` of the answer that said the job failed (for support).
+    gateway_id: str | None = None
     polls: int = 0
     last_poll: float | None = None
     next_poll: float | None = None

@@ -41,6 +41,7 @@ from ..errors import (
     SmartMatchError,
     StorageError,
     TransportError,
+    UnreachableError,
     ValidationError,
 )
 from ..options import VIAS, Via
@@ -48,7 +49,7 @@ from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
 from ..wire.retry import MAX_POLL_FAILURES, is_transient
 from ..wire.secrets import SecretURL
-from .schedule import PollSchedule
+from .schedule import TURN_CHECK, PollSchedule
 from .store import State
 from .vetting import DeliverableCheck
 
@@ -151,6 +152,7 @@ class Waiting:
     _state: State
     _polls: int
     _error: str | None
+    _gateway_id: str | None
     _url: SecretURL | None
     _deliverable: Spool | None
     _read: Deliverable | None
@@ -263,7 +265,9 @@ class Waiting:
                 filename=self.filename,
             )
         if self._state == "failed":
-            raise JobFailedError.at_service(self._error, filename=self.filename)
+            raise JobFailedError.at_service(self._error, filename=self.filename).with_answer(
+                gateway_id=self._gateway_id, function_id=None, service_input=None
+            )
         if self._state != "uploaded" and not (channel == "sftp" and self._state == "ready"):
             return  # nothing to wait for (asked for by SFTP, a ready job is still fetched so)
         reporter.stage("waiting")
@@ -310,9 +314,12 @@ class Waiting:
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
                     raise
+                what = exc.message
+                if isinstance(exc, UnreachableError):
+                    state = "is not running" if exc.not_running else "cannot be reached"
+                    what = f"the service {state}: {what}"
                 trouble = (
-                    f"poll {failures} of {MAX_POLL_FAILURES} failed in a row, trying "
-                    f"again: {exc.message}"
+                    f"poll {failures} of {MAX_POLL_FAILURES} failed in a row, trying again: {what}"
                 )
             reporter.waiting(self._polls, None, trouble)
 
@@ -412,7 +419,7 @@ class Waiting:
         except (JobFailedError, ValidationError) as exc:
             # The job failed, or the service does not know it: polling again cannot help.
             state, self._error, done = "failed", exc.service_message, True
-            self._state = state
+            self._state, self._gateway_id = state, exc.gateway_id
             raise
         finally:
             self._polls += 1
@@ -422,7 +429,13 @@ class Waiting:
                 None,
             )
             self._stored(
-                lambda store: store.polled(self.filename, wait, state=state, error=self._error),
+                lambda store: store.polled(
+                    self.filename,
+                    wait,
+                    state=state,
+                    error=self._error,
+                    gateway_id=self._gateway_id,
+                ),
                 None,
             )
         if answer.ready:
@@ -445,7 +458,9 @@ class Waiting:
                     return
                 raise self._timeout_error()
             reporter.waiting(self._polls, due, trouble)
-            if self._clock.wait(self._delivered, min(delay, 1.0)):
+            # While another job's poll is out, look again soon: the key is free once it is
+            # answered.
+            if self._clock.wait(self._delivered, min(delay, 1.0) if due else TURN_CHECK):
                 return
             self._check_stop()
 

@@ -89,7 +89,21 @@ def default_matcher(voters: VoterFile) -> LinkageMatcher:
 
 class PortInUseError(OSError):
     """The local service could not listen where it was asked to: the port is taken by
-    another program (often another ``smartmatch-pandas serve``), or not allowed."""
+    another program (often another ``smartmatch-pandas serve``), or not allowed.
+
+    Attributes
+    ----------
+    what
+        ``"service"`` or ``"SFTP drop"``: which of the two could not listen.
+    address
+        ``host:port``.
+    reason
+        Why, in a few words.
+    """
+
+    def __init__(self, message: str, *, what: str, address: str, reason: str) -> None:
+        super().__init__(message)
+        self.what, self.address, self.reason = what, address, reason
 
 
 def _listen_error(exc: OSError, what: str, host: str, port: int) -> OSError:
@@ -103,7 +117,10 @@ def _listen_error(exc: OSError, what: str, host: str, port: int) -> OSError:
         reason = exc.strerror or str(exc)
     error = PortInUseError(
         f"the local {what} cannot listen on {where}: {reason}; choose another port "
-        "(0 picks a free one)"
+        "(0 picks a free one)",
+        what=what,
+        address=where,
+        reason=reason,
     )
     error.errno = exc.errno  # as the failure to bind said, for code that tells errors apart
     return error

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Unpack
+from typing import Any, Unpack
 
 import pandas as pd
 
@@ -74,7 +74,7 @@ class ListResults(Mapping[Hashable, pd.DataFrame]):
 
 
 def match_lists(
-    frames: Sequence[pd.DataFrame] | Mapping[Hashable, pd.DataFrame],
+    frames: Sequence[pd.DataFrame] | Mapping[Any, pd.DataFrame],
     **options: Unpack[MatchKwargs],
 ) -> ListResults:
     """Match several contact lists at once; return each enriched, and what failed.

@@ -58,13 +58,14 @@ def make_plan(
             values[option.name] = option.checked(values[option.name])
     if mapping is None:
         mapping = checked_frame(df, values["columns"])
-    warn_if_poor(mapping)  # before anything is sent or paid for
     client = SmartMatchClient(api_key=values["api_key"], base_url=values["base_url"])
+    interval = resolve_poll_interval(values["poll_interval"], client.base_url)
+    warn_if_poor(mapping)  # once the rest is known good; before anything is sent or paid for
     return Plan(
         options=options.with_filename(),
         mapping=mapping,
         client=client,
-        poll_interval=resolve_poll_interval(values["poll_interval"], client.base_url),
+        poll_interval=interval,
         store=JobStore(),
         cache=values["cache"],
         refresh=values["refresh"],

@@ -224,12 +224,14 @@ def read_as_missing(placeholders: Iterable[str] = PLACEHOLDERS) -> tuple[str, ..
 def is_placeholder(trimmed: pa.Array) -> pa.Array:
     """Which trimmed values are placeholders for nothing (false where null)."""
     marks = _read_as_missing[0]
-    longest = max((len(m) for m in marks), default=0)
-    short = pc.less_equal(pc.utf8_length(trimmed), longest)
-    if not marks or not pc.any(short).as_py():
-        return pc.fill_null(pc.and_(short, False), False)  # no value short enough to be one
+    longest = max((len(m.encode()) for m in marks), default=-1)
+    # Byte lengths come from the offsets alone: only the few short values are compared.
+    short = pc.fill_null(pc.less_equal(pc.binary_length(trimmed), longest), False)
+    if not pc.any(short).as_py():
+        return short  # no value short enough to be one
     listed = pa.array(marks, trimmed.type)
-    return pc.fill_null(pc.and_(short, pc.is_in(pc.utf8_lower(trimmed), value_set=listed)), False)
+    found = pc.is_in(pc.utf8_lower(trimmed.filter(short)), value_set=listed)
+    return pc.replace_with_mask(short, short, pc.fill_null(found, False))
 
 
 def _normalized(given: pa.Array, rule: Rule | None) -> tuple[pa.Array, pa.Array, pa.Array]:
