@@ -149,8 +149,9 @@ def test_shell_blocks_find_the_command_of_this_environment() -> None:
 # -- messages quoted in the troubleshooting tables --------------------------------------
 
 #: What stands for a varying part in a quoted message: ``...``, a quoted name or value,
-#: a number, and the guide's capital placeholders.
-_PLACEHOLDER = re.compile(r"\.\.\.|'[^']*'|\b\d[\d,.]*\b|\b(?:X|N|URL|HOST)\b")
+#: a word with a digit (a number, ``ed25519``), one with a dot or a slash inside (a host,
+#: a file, a path), and the guide's capital placeholders.
+_PLACEHOLDER = re.compile(r"\.\.\.|'[^']*'|[\w-]*\d[\w-]*|\S+[./]\S+|\b(?:X|N|URL|HOST)\b")
 
 
 def _windows(text: str) -> set[tuple[str, ...]]:
@@ -197,12 +198,14 @@ def _quoted_messages() -> list[str]:
 
 
 def _quoted_errors() -> list[str]:
-    """The errors and warnings quoted in blocks that are not compared with a run (``Name:
-    message`` lines of text blocks without ``<!-- output -->``)."""
+    """The messages quoted in blocks that are not compared with a run: blocks marked
+    ``<!-- message -->``, and ``Name: message`` lines of other text blocks."""
     quoted = []
     for page in PAGES:
         for block in blocks(page):
-            if block.kind == "other":
+            if block.is_message:
+                quoted.append(re.sub(r"^\w+(?:Error|Warning): ", "", block.source))
+            elif block.kind == "other":
                 found = re.findall(r"^\w+(?:Error|Warning): (.+)$", block.source, re.MULTILINE)
                 quoted += found
     return quoted
