@@ -10,8 +10,11 @@ the service's voter file (:func:`tests.doc_examples.page_frame`).
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
+import io
 import re
+import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import smartmatch_pandas as sm
+from smartmatch_pandas.cli.parser import build_parser
 from smartmatch_pandas.local import LocalService
 
 from .conftest import POLL
@@ -253,3 +257,33 @@ def test_an_error_of_the_kind_named_is_its_output(tmp_path: Path) -> None:
     assert run.output.strip() == "SmartMatchError: it failed"
     with pytest.raises(AssertionError, match="failed"):
         run_block(other, run)
+
+
+def _command_lines() -> list[tuple[str, list[str]]]:
+    """Every ``smartmatch-pandas ...`` line of a shell block, run or not, as arguments."""
+    found = []
+    for page in PAGES:
+        for block in blocks(page):
+            if block.kind != "shell":
+                continue
+            for line in block.source.splitlines():
+                words = shlex.split(line.removeprefix("$ "), comments=True)
+                if words and words[0] == "smartmatch-pandas":
+                    found.append((f"{block.where}: {line.strip()}", words[1:]))
+    return found
+
+
+def test_every_command_line_quoted_parses() -> None:
+    """The summaries that cannot run (serve runs until stopped) still name real commands
+    and flags: each line parses with the command line's own parser."""
+    parser = build_parser()
+    lines = _command_lines()
+    assert len(lines) > 10
+    refused = []
+    for where, arguments in lines:
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                parser.parse_args(arguments)
+        except SystemExit:
+            refused.append(where)
+    assert not refused, "command lines the parser refuses:\n" + "\n".join(refused)
