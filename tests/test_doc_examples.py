@@ -287,3 +287,16 @@ def test_every_command_line_quoted_parses() -> None:
         except SystemExit:
             refused.append(where)
     assert not refused, "command lines the parser refuses:\n" + "\n".join(refused)
+
+
+def test_every_python_block_compiles() -> None:
+    """The blocks that cannot run (the real SFTP drop, a public webhook) are Python still."""
+    broken = []
+    for page in PAGES:
+        for block in blocks(page):
+            if block.kind == "python":
+                try:
+                    compile(block.source, block.where, "exec")
+                except SyntaxError as error:
+                    broken.append(f"{block.where}: {error.msg} (line {error.lineno})")
+    assert not broken, "Python blocks that do not compile:\n" + "\n".join(broken)
