@@ -2,9 +2,11 @@
 
 The collector is :mod:`tests.doc_examples` (why our own, and its markers, are in its
 docstring and in CONTRIBUTING.md). Each page runs as one test, its blocks in order in one
-namespace, against the session's local service, in a folder of its own where
-``contacts.csv`` is ``df`` as a file; ``df`` is a noisy list of 200 contacts drawn from
-the service's voter file (:func:`tests.doc_examples.page_frame`).
+namespace, against one local service for the module (the default voter file, as the docs'
+own ``LocalService()`` has), in a folder of its own where ``contacts.csv`` is ``df`` as a
+file; ``df`` is a noisy list of 200 contacts drawn from the service's voter file
+(:func:`tests.doc_examples.page_frame`). What cannot run is checked as far as it can be:
+Python blocks compile, command lines parse, quoted messages are the package's words.
 """
 
 from __future__ import annotations
