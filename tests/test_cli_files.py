@@ -121,9 +121,8 @@ def test_blank_and_repeated_headers_are_made_unique_before_sending(
     assert said.count("headers made unique") == 1  # one warning, every change in it
     assert "column 5 (a second 'Phone') as 'Phone_2'; column 6 (no header) as 'column_6'" in said
     written = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert list(written.columns[:8]) == [
+    assert list(written.columns[:7]) == [
         "first_name", "last_name", "zip", "Phone", "Phone_2", "column_6", "column_7",
-        "tsmart_match_code",
     ]  # fmt: skip
     assert written["vb.voterbase_id"].tolist() == people.attrs["ids"]
     # resume --input reads it the same way.
