@@ -15,11 +15,14 @@ local service's variables exported). HTML comments right before a block say more
     what it printed (stdout, stderr, warnings as ``Category: message``) and, with
     ``raises``, its error as ``ErrorName: message``.
 ``<!-- raises: ErrorName -->``
-    The Python block must raise this error (the shell block: exit non-zero); what it
-    says is its output.
+    The Python block must raise this error (or one of its kind), and what it says is its
+    output; a shell block must exit non-zero (``<!-- raises: exit status 2 -->``: with
+    that status).
+
+A ``console`` block quotes its own output: its lines that do not start with ``$ ``.
 
 A quoted output is compared line by line once both are normalised (the parts that vary
-from run to run: job filenames, timestamps, ports, keys, temporary paths, durations): each
+from run to run: job filenames, timestamps, ports, keys, ids, temporary paths, durations): each
 quoted line must appear in what ran, in the same order; ``...`` in a quoted line stands
 for any text. Lines that ran but are not quoted (progress bars) are allowed.
 
@@ -68,7 +71,7 @@ NOT_CODE = frozenset({"", "text", "json", "csv", "toml", "yaml", "ini", "diff", 
 _MARKER = re.compile(r"<!--\s*(not-run|output|raises)\s*(?::\s*(.*?))?\s*-->", re.DOTALL)
 
 #: The job filename the docs write for "the job you just submitted": a block that names
-#: it runs with the filename of the latest job in the page's job store instead.
+#: it runs with the filename of the latest job the page sent for its ``df`` instead.
 PLACEHOLDER_FILENAME = "sm_20261128_101500_3f9a1c7d2e"
 
 
@@ -97,7 +100,9 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+        """``page:line``, the page named from the repository's root when it is in it."""
+        page = self.page.relative_to(ROOT) if self.page.is_relative_to(ROOT) else self.page
+        return f"{page}:{self.line}"
 
 
 def blocks(page: Path) -> list[Block]:
@@ -151,6 +156,7 @@ _VARYING = (
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?"), "TIMESTAMP"),
     (re.compile(r"\b(127\.0\.0\.1|localhost):\d+"), r"\1:PORT"),
     (re.compile(r"\blocal-[A-Za-z0-9_-]{8,}"), "local-KEY"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "UUID"),
     (re.compile(r"(?<![\w.])/(?:tmp|var|private|home|root)/[^\s'\"]*"), "PATH"),
     (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|s)\b"), "DURATION"),
 )
@@ -196,17 +202,22 @@ class PageRun:
     ran: list[str] = field(default_factory=list)
 
 
-def _latest_job() -> str | None:
+def _latest_job(rows: int | None) -> str | None:
+    """The latest job sent of ``rows`` rows (the page's ``df``), else the latest of all."""
     listing = smartmatch_pandas.jobs()
     if listing.empty:
         return None
-    return str(listing.sort_values("submitted").iloc[-1]["filename"])
+    listing = listing.sort_values("submitted")
+    of_df = listing[listing["rows"] == rows]
+    return str((of_df if not of_df.empty else listing).iloc[-1]["filename"])
 
 
-def _with_latest_job(source: str) -> str:
+def _with_latest_job(source: str, run: PageRun) -> str:
     if PLACEHOLDER_FILENAME not in source:
         return source
-    latest = _latest_job()  # none yet: the name is left (in a comment, it is harmless)
+    df = run.namespace.get("df")
+    latest = _latest_job(len(df) if isinstance(df, pd.DataFrame) else None)
+    # None sent yet: the name is left as it is (in a comment, it is harmless).
     return source if latest is None else source.replace(PLACEHOLDER_FILENAME, latest)
 
 
@@ -227,13 +238,14 @@ def _captured() -> Iterator[io.StringIO]:
 
 
 def _run_python(block: Block, run: PageRun) -> str:
-    code = compile(_with_latest_job(block.source), block.where, "exec")
+    code = compile(_with_latest_job(block.source, run), block.where, "exec")
     with _captured() as out:
         try:
             exec(code, run.namespace)
         except Exception as exc:
-            if block.raises and type(exc).__name__ == block.raises:
-                out.write(f"\n{type(exc).__name__}: {exc}\n")
+            # The error's family as the docs name it: a subclass raised is one of its kind.
+            if block.raises and block.raises in {kind.__name__ for kind in type(exc).__mro__}:
+                out.write(f"\n{block.raises}: {exc}\n")
             else:
                 detail = "".join(traceback.format_exception(exc, limit=-3))
                 raise AssertionError(f"{block.where} failed:\n{block.source}\n{detail}") from None
@@ -251,7 +263,7 @@ def _shell_source(block: Block) -> str:
 
 def _run_shell(block: Block, run: PageRun) -> str:
     done = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", _with_latest_job(_shell_source(block))],
+        ["bash", "-e", "-o", "pipefail", "-c", _with_latest_job(_shell_source(block), run)],
         cwd=run.folder,
         env=run.environment,
         capture_output=True,
@@ -259,10 +271,27 @@ def _run_shell(block: Block, run: PageRun) -> str:
         timeout=300,
     )
     output = done.stdout + done.stderr
-    if (done.returncode != 0) != bool(block.raises):
-        said = f"exit status {done.returncode}" + (" (a failure was expected)" * bool(block.raises))
+    expected = re.fullmatch(r"exit status (\d+)", block.raises or "")
+    if expected is not None:
+        failed_as_said = done.returncode == int(expected.group(1))
+    else:
+        failed_as_said = (done.returncode != 0) == bool(block.raises)
+    if not failed_as_said:
+        said = f"exit status {done.returncode}" + (
+            f" ({block.raises} expected)" * bool(block.raises)
+        )
         raise AssertionError(f"{block.where}: {said}:\n{block.source}\n{output}")
     return output
+
+
+def _compare(block: Block, quoted: str, ran: str) -> None:
+    lost = missing_lines(quoted, ran)
+    if lost:
+        raise AssertionError(
+            f"{block.where}: the quoted output no longer matches what runs; the first "
+            f"line not found (normalised):\n  {lost[0]}\nwhat ran (normalised):\n"
+            + "\n".join(f"  {line}" for line in _lines(ran))
+        )
 
 
 def run_block(block: Block, run: PageRun) -> None:
@@ -270,18 +299,17 @@ def run_block(block: Block, run: PageRun) -> None:
     if block.not_run is not None:
         return
     if block.kind == "output":
-        lost = missing_lines(block.source, run.output)
-        if lost:
-            raise AssertionError(
-                f"{block.where}: the quoted output no longer matches what runs; the first "
-                f"line not found (normalised):\n  {lost[0]}\nwhat ran (normalised):\n"
-                + "\n".join(f"  {line}" for line in _lines(run.output))
-            )
+        _compare(block, block.source, run.output)
         return
     if block.kind == "python":
         run.output = _run_python(block, run)
     elif block.kind == "shell":
         run.output = _run_shell(block, run)
+        if block.language == "console":  # its own lines without "$ " are its output
+            quoted = "\n".join(
+                line for line in block.source.splitlines() if not line.startswith("$ ")
+            )
+            _compare(block, quoted, run.output)
     else:
         return
     run.ran.append(block.where)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import smartmatch_pandas as sm
 from smartmatch_pandas.local import LocalService
 
 from .conftest import POLL
@@ -28,12 +29,14 @@ from .doc_examples import (
     ROOT,
     SHELL,
     Block,
+    PageRun,
     blocks,
     counts,
     missing_lines,
     normalise,
     page_run,
     reader_environment,
+    run_block,
     run_page,
 )
 
@@ -129,11 +132,12 @@ def test_a_changed_message_is_caught() -> None:
 def test_the_varying_parts_are_normalised() -> None:
     text = normalise(
         "job sm_20261205_171500_0123456789 at http://127.0.0.1:41234/ key local-abcdefgh1234 "
-        "saved 2026-12-05T17:15:00+00:00 in /tmp/pytest-1/x.csv after 0.84 s"
+        "saved 2026-12-05T17:15:00+00:00 in /tmp/pytest-1/x.csv after 0.84 s; "
+        "gateway_id b77827a3-2368-4a3d-9d0c-0a1066cb10f5"
     )
     assert text == (
         "job sm_FILENAME at http://127.0.0.1:PORT/ key local-KEY "
-        "saved TIMESTAMP in PATH after DURATION"
+        "saved TIMESTAMP in PATH after DURATION; gateway_id UUID"
     )
 
 
@@ -162,7 +166,7 @@ def _package_windows() -> frozenset[tuple[str, ...]]:
     """Every run of three words in the package's string constants (an f-string's
     formatted values break runs, as its literal parts are constants of their own)."""
     found: set[tuple[str, ...]] = set()
-    for module in (ROOT / "smartmatch_pandas").rglob("*.py"):
+    for module in Path(sm.__file__).parent.rglob("*.py"):  # installed, or the working tree
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 found |= _windows(node.value)
@@ -219,3 +223,30 @@ def test_quoted_messages_are_ones_the_package_says() -> None:
         if windows and len(said) < 0.8 * len(windows):
             unsaid.append(f"{message!r}: not found: {sorted(windows - said)}")
     assert not unsaid, "the docs quote words no message of the package says:\n" + "\n".join(unsaid)
+
+
+@pytest.mark.subprocess
+def test_a_console_block_is_compared_with_its_own_lines(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```console\n$ echo one; echo two\none\ntwo\n```\n\n```console\n$ echo 3\n4\n```\n"
+    )
+    run = PageRun(tmp_path, reader_environment({}))
+    same, changed = blocks(page)
+    run_block(same, run)
+    with pytest.raises(AssertionError, match="no longer matches"):
+        run_block(changed, run)
+
+
+def test_an_error_of_the_kind_named_is_its_output(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- raises: SmartMatchError -->\n```python\nraise sm.JobFailedError('it failed')\n```\n"
+        "\n<!-- raises: OptionError -->\n```python\nraise sm.InputError('no rows')\n```\n"
+    )
+    run = PageRun(tmp_path, reader_environment({}), namespace={"sm": sm})
+    kind, other = blocks(page)
+    run_block(kind, run)
+    assert run.output.strip() == "SmartMatchError: it failed"
+    with pytest.raises(AssertionError, match="failed"):
+        run_block(other, run)
