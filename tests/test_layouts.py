@@ -513,6 +513,7 @@ def test_two_phones_of_one_layout_are_chosen_per_row_cell_first() -> None:
         (["Home Phone", "Cell Phone"], ["Cell Phone", "Home Phone"]),
         (["Phone", "Mobile Phone"], ["Mobile Phone", "Phone"]),
         (["Home Phone", "Phone", "Primary Phone"], ["Primary Phone", "Phone", "Home Phone"]),
+        (["Cell Phone", "Primary Phone"], ["Primary Phone", "Cell Phone"]),
         (["email", "Primary Email"], ["Primary Email", "email"]),
         (["Email", "PreferredEmail"], ["PreferredEmail", "Email"]),
     ],
