@@ -161,6 +161,10 @@ class JobRecord:
     invalid
         The ``invalid=`` policy the upload was prepared with, so a resumed
         job rebuilds exactly the upload that was sent.
+    choices
+        Where a row sent one of several columns: per choice, its identifiers and
+        its options' columns (``None`` where an option has none), in order of
+        preference, so a resumed job chooses as the submitted one did.
     version
         The smartmatch-pandas version that submitted it.
     updated_at
@@ -186,6 +190,7 @@ class JobRecord:
     next_poll: float | None = None
     cache: bool = True
     invalid: str = "keep"
+    choices: list[dict[str, Any]] = field(default_factory=list)
     version: str = __version__
     updated_at: str = field(default_factory=_now)
 
@@ -226,6 +231,16 @@ class JobRecord:
             poll_interval=poll_interval,
             cache=cache,
             invalid=invalid,
+            choices=[
+                {
+                    "identifiers": list(choice.identifiers),
+                    "options": [
+                        [None if c is None else label_to_json(c) for c in option]
+                        for option in choice.options
+                    ],
+                }
+                for choice in mapping.choices
+            ],
         )
 
     @property
