@@ -17,6 +17,7 @@ from .deliverable import MatchResult, MatchSummary
 from .errors import (
     AuthorizationError,
     DeliverableError,
+    DiskError,
     HostKeyError,
     InputError,
     InternalError,
@@ -84,6 +85,7 @@ __all__ = [
     "Cleared",
     "ColumnMapping",
     "DeliverableError",
+    "DiskError",
     "FileResult",
     "HostKeyError",
     "InputError",

@@ -7,8 +7,27 @@ a presigned URL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Self
+
+# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides and
+# isolates: what can move a terminal's cursor, retitle its window or reorder what is read.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character escaped (``ESC`` as ``\\x1b``), safe to print.
+
+    Text from a service (its error messages, a report, a file name) reaches
+    terminals and logs: an escape sequence in it could rewrite the screen.
+
+    Examples
+    --------
+    >>> printable("bad\x1b]0;owned\x07 row")
+    'bad\\x1b]0;owned\\x07 row'
+    """
+    return _UNPRINTABLE.sub(lambda found: found[0].encode("unicode_escape").decode(), text)
 
 
 class SmartMatchError(Exception):
@@ -36,6 +55,7 @@ class SmartMatchError(Exception):
     service_input: Mapping[str, Any] | None = None
 
     def __init__(self, message: str, *, filename: str | None = None) -> None:
+        message = printable(message)
         self.message = message
         self.filename = filename
         super().__init__(message)
@@ -74,9 +94,9 @@ class SmartMatchError(Exception):
             This same error (its type, attributes and traceback kept), enriched.
         """
         if before is not None:
-            self.message = f"{before}: {self.message}"
+            self.message = f"{printable(before)}: {self.message}"
         if advice is not None:
-            self.message = f"{self.message}; {advice}"
+            self.message = f"{self.message}; {printable(advice)}"
         if filename is not None:
             self.filename = filename
         self.args = (self.message,)
@@ -294,6 +314,15 @@ class JobTimeoutError(SmartMatchError, TimeoutError):
 
 class DeliverableError(SmartMatchError):
     """The deliverable could not be read or does not fit the uploaded rows."""
+
+
+class DiskError(SmartMatchError, OSError):
+    """A file could not be written (a full disk, a folder that cannot be written) or
+    one read back is damaged (a job record); the message names it and what to do.
+
+    It is an :class:`OSError` too, as the failure beneath it was. Nothing is left
+    half-written.
+    """
 
 
 class SmartMatchWarning(UserWarning):

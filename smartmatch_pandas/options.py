@@ -64,14 +64,40 @@ def check_filename(value: object, *, name: str = "filename") -> str:
     return value
 
 
+def shown_url(url: str) -> str:
+    """``url`` as it may be shown: its scheme, host and path, never its user, password,
+    query or fragment (where a webhook's token goes).
+
+    Examples
+    --------
+    >>> shown_url("https://me:pw@hooks.example.org/done?token=abc#x")
+    'https://hooks.example.org/done'
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<not a URL>"
+    if not parts.scheme or not host:  # not a URL: what comes before any query
+        return url.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1][:200]
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
 def check_webhook(value: object) -> str:
     """Return ``value`` if it is an http(s) URL with a host, else raise `OptionError`."""
     if isinstance(value, str):
-        parts = urlsplit(value)
-        if parts.scheme in {"http", "https"} and parts.hostname and " " not in value:
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            host = None
+        if parts.scheme in {"http", "https"} and host and " " not in value:
             return value
+    shown = repr(shown_url(value)) if isinstance(value, str) else repr(value)[:100]
     raise OptionError(
-        f"webhook={value!r} is not an http(s) URL: give a URL such as "
+        f"webhook={shown} is not an http(s) URL: give a URL such as "
         "'https://example.org/smartmatch-done', or None"
     )
 
@@ -880,6 +906,11 @@ class MatchOptions:
         # Each value after its declared rule, in declaration order: the first bad one is named.
         for option in SERVICE_OPTIONS:
             object.__setattr__(self, option.name, option.checked(getattr(self, option.name)))
+
+    def __repr__(self) -> str:
+        # The webhook's token (in its query, or its user and password) is a secret.
+        shown = {**self.as_dict(), "webhook": self.webhook and shown_url(self.webhook)}
+        return f"MatchOptions({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @property
     def costs(self) -> list[str]:

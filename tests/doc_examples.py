@@ -19,6 +19,11 @@ local service's variables exported). HTML comments right before a block say more
     output; a shell block must exit non-zero (``<!-- raises: exit status 2 -->``: with
     that status).
 
+``<!-- message -->``
+    The text block that follows quotes a message no example here can make (Ctrl-C, the
+    real SFTP server): its words are checked against the package's messages
+    (``tests/test_doc_examples.py``), so a reworded message fails until the docs follow.
+
 A ``console`` block quotes its own output: its lines that do not start with ``$ ``.
 
 A quoted output is compared line by line once both are normalised (the parts that vary
@@ -68,7 +73,7 @@ PYTHON = frozenset({"python", "py", "pycon"})
 SHELL = frozenset({"bash", "sh", "shell", "console"})
 #: Blocks that are not examples: outputs, figures, data, the docs site's directives.
 NOT_CODE = frozenset({"", "text", "json", "csv", "toml", "yaml", "ini", "diff", "{toctree}"})
-_MARKER = re.compile(r"<!--\s*(not-run|output|raises)\s*(?::\s*(.*?))?\s*-->", re.DOTALL)
+_MARKER = re.compile(r"<!--\s*(not-run|output|raises|message)\s*(?::\s*(.*?))?\s*-->", re.DOTALL)
 
 #: The job filename the docs write for "the job you just submitted": a block that names
 #: it runs with the filename of the latest job the page sent for its ``df`` instead.
@@ -86,6 +91,7 @@ class Block:
     not_run: str | None = None  # the reason, when marked not-run
     raises: str | None = None
     is_output: bool = False
+    is_message: bool = False  # quotes a message that no example here can make
 
     @property
     def kind(self) -> str:
@@ -130,6 +136,7 @@ def _blocks(page: Path, text: str) -> list[Block]:
                     not_run=(value or "") if name == "not-run" else None,
                     raises=(value or "") if name == "raises" else None,
                     is_output=name == "output",
+                    is_message=name == "message",
                 )
             )
         marker = None  # a marker belongs to the block right after it

@@ -117,6 +117,7 @@ class Figures:
 FIGURES = (
     Figures("job-store", JOBS, ("benchmarks.job_store", "--rows", "20000"), small=True),
     Figures("load", DOC, ("benchmarks.load", "--clients", "50", "--rows", "200"), small=False),
+    Figures("hostile", DOC, ("benchmarks.hostile",), small=False),
     Figures(
         "load-fast-polls",
         DOC,
@@ -149,10 +150,11 @@ def main(arguments: Sequence[str] = ()) -> None:
         return
     from smartmatch_pandas.cli.reference import reference
 
-    from . import test_bad_input, test_faults, test_layouts, test_options
+    from . import test_bad_input, test_faults, test_hostile, test_layouts, test_options
 
     write("faults", test_faults.table())
     write("bad-input", test_bad_input.table())
+    write("hostile", test_hostile.table())
     write("options", test_options.table(), GUIDE)
     write("layouts", test_layouts.table(), PREPARING)
     write("cli-reference", reference(), CLI)

@@ -35,12 +35,22 @@ import smartmatch_pandas as sm
 from smartmatch_pandas import errors
 from smartmatch_pandas.local import Fault, Faults, LocalService
 from smartmatch_pandas.local.storage import ObjectStore
+from smartmatch_pandas.options import MatchOptions
 from smartmatch_pandas.wire import http as client
 from smartmatch_pandas.wire.secrets import SecretURL
+from smartmatch_pandas.wire.webhook import WebhookReceiver
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 #: Instances of one class whose reprs are taken per test (fuzz tests make thousands).
 _PER_CLASS = 50
+#: Query values and tokens this long or longer are watched (short ones, such as 3600, are not
+#: secret and would match by chance).
+_TOKEN_LENGTH = 12
+#: A SigV4 URL's parameters that say how it was signed, not what signs it (the same in
+#: every URL of a second, in every process): not watched. Every other value is.
+_SIGNING_DETAILS = frozenset(
+    {"x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires", "x-amz-signedheaders"}
+)
 
 
 @dataclass
@@ -49,6 +59,8 @@ class Watch:
 
     keys: set[str] = field(default_factory=set)
     signatures: set[str] = field(default_factory=set)
+    query_values: set[str] = field(default_factory=set)
+    tokens: set[str] = field(default_factory=set)
     emitted: list[tuple[str, str]] = field(default_factory=list)
     objects: dict[type, list[Callable[[], object]]] = field(default_factory=dict)
     errors: list[BaseException] = field(default_factory=list)
@@ -61,11 +73,27 @@ class Watch:
                 self.keys.add(value)
 
     def signature(self, url: str) -> None:
-        """Remember the signature of a presigned URL handed out."""
-        signature = dict(parse_qsl(urlsplit(url).query)).get("X-Amz-Signature")
-        if signature:
-            with self.lock:
+        """Remember the signature of a presigned URL handed out, and every long value of
+        its query, whatever its name (a signature under a name the redactor does not know)."""
+        raw = urlsplit(url).query
+        query = parse_qsl(raw) + [tuple(p.split("=", 1)) for p in raw.split("&") if "=" in p]
+        signature = dict(query).get("X-Amz-Signature")
+        with self.lock:
+            if signature:
                 self.signatures.add(signature)
+            self.query_values.update(
+                value
+                for name, value in query
+                if len(value) >= _TOKEN_LENGTH
+                and value != signature
+                and name.lower() not in _SIGNING_DETAILS
+            )
+
+    def token(self, value: str | None) -> None:
+        """Remember a webhook's token (or any bearer value) that must not be shown."""
+        if value and len(value) >= _TOKEN_LENGTH:
+            with self.lock:
+                self.tokens.add(value)
 
     def emit(self, where: str, text: object) -> None:
         """Something a person could see."""
@@ -94,8 +122,12 @@ class Watch:
         found = []
         if any(key in text for key in self.keys):
             found.append("an API key or password")
-        if any(candidate in self.signatures for candidate in _HEX64.findall(text)):
+        if any(candidate in self.signatures for candidate in _HEX64.findall(text)) or any(
+            value in text for value in self.query_values
+        ):
             found.append("a presigned URL's signature")
+        if any(token in text for token in self.tokens):
+            found.append("a webhook token")
         return found
 
     def reset(self) -> None:
@@ -220,6 +252,31 @@ def _leakcheck_session() -> Iterator[None]:
         return recording
 
     patch(ObjectStore, "presign", presign)
+
+    def url_for(original: Callable[..., str]) -> Callable[..., str]:
+        @functools.wraps(original)
+        def recording(self: Any, filename: str) -> str:
+            url = original(self, filename)
+            WATCH.token(url.rsplit("/", 1)[-1])
+            return url
+
+        return recording
+
+    patch(WebhookReceiver, "url_for", url_for)
+
+    def match_options(original: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(original)
+        def recording(self: Any) -> None:
+            original(self)
+            if self.webhook:
+                parts = urlsplit(self.webhook)
+                WATCH.token(parts.password)
+                for _, value in parse_qsl(parts.query):
+                    WATCH.token(value)
+
+        return recording
+
+    patch(MatchOptions, "__post_init__", match_options)
 
     def api_key(original: Callable[..., str]) -> Callable[..., str]:
         @functools.wraps(original)

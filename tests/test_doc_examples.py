@@ -2,16 +2,21 @@
 
 The collector is :mod:`tests.doc_examples` (why our own, and its markers, are in its
 docstring and in CONTRIBUTING.md). Each page runs as one test, its blocks in order in one
-namespace, against the session's local service, in a folder of its own where
-``contacts.csv`` is ``df`` as a file; ``df`` is a noisy list of 200 contacts drawn from
-the service's voter file (:func:`tests.doc_examples.page_frame`).
+namespace, against one local service for the module (the default voter file, as the docs'
+own ``LocalService()`` has), in a folder of its own where ``contacts.csv`` is ``df`` as a
+file; ``df`` is a noisy list of 200 contacts drawn from the service's voter file
+(:func:`tests.doc_examples.page_frame`). What cannot run is checked as far as it can be:
+Python blocks compile, command lines parse, quoted messages are the package's words.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
+import io
 import re
+import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import smartmatch_pandas as sm
+from smartmatch_pandas.cli.parser import build_parser
 from smartmatch_pandas.local import LocalService
 
 from .conftest import POLL
@@ -149,8 +155,9 @@ def test_shell_blocks_find_the_command_of_this_environment() -> None:
 # -- messages quoted in the troubleshooting tables --------------------------------------
 
 #: What stands for a varying part in a quoted message: ``...``, a quoted name or value,
-#: a number, and the guide's capital placeholders.
-_PLACEHOLDER = re.compile(r"\.\.\.|'[^']*'|\b\d[\d,.]*\b|\b(?:X|N|URL|HOST)\b")
+#: a word with a digit (a number, ``ed25519``), one with a dot or a slash inside (a host,
+#: a file, a path), and the guide's capital placeholders.
+_PLACEHOLDER = re.compile(r"\.\.\.|'[^']*'|[\w-]*\d[\w-]*|\S+[./]\S+|\b(?:X|N|URL|HOST)\b")
 
 
 def _windows(text: str) -> set[tuple[str, ...]]:
@@ -197,12 +204,14 @@ def _quoted_messages() -> list[str]:
 
 
 def _quoted_errors() -> list[str]:
-    """The errors and warnings quoted in blocks that are not compared with a run (``Name:
-    message`` lines of text blocks without ``<!-- output -->``)."""
+    """The messages quoted in blocks that are not compared with a run: blocks marked
+    ``<!-- message -->``, and ``Name: message`` lines of other text blocks."""
     quoted = []
     for page in PAGES:
         for block in blocks(page):
-            if block.kind == "other":
+            if block.is_message:
+                quoted.append(re.sub(r"^\w+(?:Error|Warning): ", "", block.source))
+            elif block.kind == "other":
                 found = re.findall(r"^\w+(?:Error|Warning): (.+)$", block.source, re.MULTILINE)
                 quoted += found
     return quoted
@@ -250,3 +259,46 @@ def test_an_error_of_the_kind_named_is_its_output(tmp_path: Path) -> None:
     assert run.output.strip() == "SmartMatchError: it failed"
     with pytest.raises(AssertionError, match="failed"):
         run_block(other, run)
+
+
+def _command_lines() -> list[tuple[str, list[str]]]:
+    """Every ``smartmatch-pandas ...`` line of a shell block, run or not, as arguments."""
+    found = []
+    for page in PAGES:
+        for block in blocks(page):
+            if block.kind != "shell":
+                continue
+            for line in block.source.splitlines():
+                words = shlex.split(line.removeprefix("$ "), comments=True)
+                if words and words[0] == "smartmatch-pandas":
+                    found.append((f"{block.where}: {line.strip()}", words[1:]))
+    return found
+
+
+def test_every_command_line_quoted_parses() -> None:
+    """The summaries that cannot run (serve runs until stopped) still name real commands
+    and flags: each line parses with the command line's own parser."""
+    parser = build_parser()
+    lines = _command_lines()
+    assert len(lines) > 10
+    refused = []
+    for where, arguments in lines:
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                parser.parse_args(arguments)
+        except SystemExit:
+            refused.append(where)
+    assert not refused, "command lines the parser refuses:\n" + "\n".join(refused)
+
+
+def test_every_python_block_compiles() -> None:
+    """The blocks that cannot run (the real SFTP drop, a public webhook) are Python still."""
+    broken = []
+    for page in PAGES:
+        for block in blocks(page):
+            if block.kind == "python":
+                try:
+                    compile(block.source, block.where, "exec")
+                except SyntaxError as error:
+                    broken.append(f"{block.where}: {error.msg} (line {error.lineno})")
+    assert not broken, "Python blocks that do not compile:\n" + "\n".join(broken)

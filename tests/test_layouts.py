@@ -513,6 +513,7 @@ def test_two_phones_of_one_layout_are_chosen_per_row_cell_first() -> None:
         (["Home Phone", "Cell Phone"], ["Cell Phone", "Home Phone"]),
         (["Phone", "Mobile Phone"], ["Mobile Phone", "Phone"]),
         (["Home Phone", "Phone", "Primary Phone"], ["Primary Phone", "Phone", "Home Phone"]),
+        (["Cell Phone", "Primary Phone"], ["Primary Phone", "Cell Phone"]),
         (["email", "Primary Email"], ["Primary Email", "email"]),
         (["Email", "PreferredEmail"], ["PreferredEmail", "Email"]),
     ],
@@ -803,3 +804,26 @@ def voters_with_a_cell(service: LocalService, n: int = 30) -> pd.DataFrame:
     has = voters[["phone_wireless", "email"]].fillna("").ne("").all(axis=1)
     usable = voters[has]
     return usable.iloc[:n].reset_index(drop=True)
+
+
+@pytest.mark.network
+def test_a_job_that_chose_per_row_is_resumed_from_its_frame(
+    service: LocalService, settings: dict[str, Any]
+) -> None:
+    truth = voters_with_a_cell(service)
+    phone = truth["phone_wireless"]
+    frame = pd.DataFrame(
+        {
+            "FirstName": truth["first_name"],
+            "LastName": truth["last_name"],
+            "Zip5": truth["zip"],
+            "CellPhone": phone.where(truth.index % 2 == 0, None),
+            "HomePhone": phone.where(truth.index % 2 == 1, None),
+        }
+    )
+    job = sm.submit(frame, **settings, cache=False)
+    job.wait(progress=False)
+    keywords = {k: v for k, v in settings.items() if k in {"api_key", "progress"}}
+    result = sm.resume(job.filename, frame, **keywords)  # its upload rebuilt, choices and all
+    assert_merged_exactly(frame, result.frame)
+    assert (result.frame["vb.voterbase_id"] == truth["voterbase_id"]).mean() >= 0.95

@@ -106,3 +106,8 @@ def test_the_watch_knows_what_the_services_hand_out() -> None:
         assert WATCH.leaks(f"GET {url}") == ["a presigned URL's signature"]
         assert WATCH.leaks(f"key={service.api_key}") == ["an API key or password"]
         assert WATCH.leaks(url.replace(signature, "REDACTED")) == []
+        # A signature under a name the redactor does not know is watched all the same.
+        odd = "https://storage.example.org/k?sig=0dd5ignatur3value&X-Amz-Date=20260101T000000Z"
+        WATCH.signature(odd)
+        assert WATCH.leaks("GET /k?sig=0dd5ignatur3value") == ["a presigned URL's signature"]
+        assert WATCH.leaks("X-Amz-Date=20260101T000000Z") == []

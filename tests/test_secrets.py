@@ -42,7 +42,9 @@ def test_redact_removes_signatures_credentials_and_known_keys() -> None:
     assert "sk-live-0123456789" not in text
     assert "Signature=abc" not in text
     assert "AWSAccessKeyId=K1" not in text
-    assert "X-Amz-Expires=3600" in text  # harmless parts stay readable
+    # A URL's whole query goes, whatever its parameters are called; its path stays readable.
+    assert "X-Amz-Expires=3600" not in text
+    assert "/in/job.csv?REDACTED" in text
 
 
 def test_client_repr_has_no_key() -> None:
@@ -118,3 +120,38 @@ def test_every_channel_logs_through_the_one_redactor(
         logging.getLogger(logger).info("login with %s failed", "sftp-password-4321")
     assert "sftp-password-4321" not in caplog.text
     assert "login with REDACTED failed" in caplog.text
+
+
+def test_a_webhook_url_is_shown_as_scheme_host_and_path() -> None:
+    from smartmatch_pandas.errors import OptionError
+    from smartmatch_pandas.options import MatchOptions
+
+    from .leakcheck import WATCH
+
+    webhook = "https://me:pa55word-1234@hooks.example.org/done?token=w3bh00k-t0ken-99"
+    WATCH.token("w3bh00k-t0ken-99")
+    WATCH.token("pa55word-1234")
+    options = MatchOptions(webhook=webhook)
+    assert options.webhook == webhook  # sent as given
+    assert "'https://hooks.example.org/done'" in repr(options)
+    with pytest.raises(OptionError) as caught:
+        MatchOptions(webhook="ftp://hooks.example.org/done?token=w3bh00k-t0ken-99")
+    assert "w3bh00k" not in str(caught.value)
+    assert redact(webhook).endswith("/done?REDACTED")
+
+
+def test_log_lines_from_the_wire_are_redacted_and_escaped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from smartmatch_pandas.wire.secrets import install_log_redaction
+
+    install_log_redaction("smartmatch_pandas.wire.test")
+    caplog.set_level("DEBUG")
+    logging.getLogger("smartmatch_pandas.wire.test").info(
+        "%s is still being written", "/drop/sm_1.zip\x1b]0;owned\x07?token=t0ps3cr3t-4d9f"
+    )
+    assert "\x1b" not in caplog.text
+    assert "\\x1b]0;owned" in caplog.text
+    assert "t0ps3cr3t" not in caplog.text

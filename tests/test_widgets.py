@@ -680,3 +680,17 @@ def test_an_unreachable_service_is_told_apart_from_a_stopped_one() -> None:
         "The SmartMatch service cannot be reached at api.example.org: the name does not resolve."
     )
     assert "resume" not in said.text
+
+
+def test_a_form_is_made_even_if_looking_for_its_job_fails(
+    environ: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(*args: object, **kwargs: object) -> None:
+        raise OSError("the job store cannot be read")
+
+    monkeypatch.setattr("smartmatch_pandas.form.widget.earlier_job", unreadable)
+    form = MatchForm(contacts.head(10))
+    assert form.state == "ready"
+    assert form.job is None
+    assert "Could not look for an earlier job of this frame (OSError" in form._message.value
+    assert not form.match_button.disabled

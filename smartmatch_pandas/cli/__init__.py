@@ -36,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # a wrong command or flag: exit status 2
     quiet = bool(getattr(args, "quiet", False))
     source = getattr(args, "input", None)
+    if isinstance(source, list):  # match's lists: advice names the one list there is
+        source = source[0] if len(source) == 1 else None
     console = Console(
         bars=bool(getattr(args, "progress", True)) and not quiet,
         quiet=quiet,

@@ -22,6 +22,11 @@ def add_serve(commands: Commands) -> None:
     """The ``serve`` command and its flags."""
     serve = commands.add_parser("serve", help="run the local SmartMatch-compatible service")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    serve.add_argument(
+        "--remote-webhooks",
+        action="store_true",
+        help="post webhooks to any address, not only to loopback ones",
+    )
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--poll-interval", type=float, default=30.0, help="seconds between polls")
     serve.add_argument("--delay", type=float, default=0.0, help="seconds until a job is ready")
@@ -104,6 +109,7 @@ def run_serve(args: argparse.Namespace) -> None:
         sftp_host_key=args.sftp_host_key,
         drop_pause=args.drop_pause,
         faults=faults,
+        remote_webhooks=args.remote_webhooks,
     )
     try:
         service.start()

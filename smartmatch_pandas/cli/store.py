@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import printable
 from .flags import Commands
 from .messages import command_line_words
 
@@ -38,7 +39,8 @@ def run_jobs(args: argparse.Namespace) -> None:
     shown.loc[failed, "note"] = "failed: " + listed.loc[failed, "error"].fillna("")
     said = shown["note"].fillna("").astype(str).map(command_line_words)
     shown["note"] = said.str.replace("resume it with the frame", "resume it with --input LIST")
-    print(shown.to_string(index=False))
+    # A record's error is the service's text: its control characters are shown, not acted on.
+    print(printable(shown.to_string(index=False)))
 
 
 def run_clear_cache(args: argparse.Namespace) -> None:

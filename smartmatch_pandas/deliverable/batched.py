@@ -49,6 +49,7 @@ from .read import (
     best_file_key,
     no_result_csv,
     open_result_csv,
+    report_room,
     report_text,
     result_csv_errors,
     warn_if_cut_short,
@@ -207,13 +208,13 @@ def _results(
     exactly as :func:`~smartmatch_pandas.deliverable.read.read_files` does."""
     spooled = SpooledFiles.of(files)
     found: list[_ResultFile] = []
-    reports = []
+    reports: list[str] = []
     try:
         for name in spooled:
             result = _spread(name, spooled.spool(name), rows, skip, filename)
             if result is not None:
                 found.append(result)
-            elif (report := report_text(spooled.spool(name))) is not None:
+            elif (report := report_text(spooled.spool(name), report_room(reports))) is not None:
                 reports.append(report)
     except BaseException:
         for result in found:

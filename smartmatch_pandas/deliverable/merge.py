@@ -162,12 +162,15 @@ def uploaded_frame(deliverable: Deliverable, sent: list[str], rows: int) -> pd.D
     """
     best = deliverable.best
     ids = pd.to_numeric(pd.Series(best[MATCHBACK_ID].to_pylist(), dtype=object), errors="coerce")
+    ids = ids.astype("float64")
+    # Row numbers only: inf, 1e400 or 1.5 place no row (they would overflow, or truncate).
+    ids = ids.where(np.isfinite(ids) & (ids == np.floor(ids)))
     if ids.isna().all() and len(ids):
         raise DeliverableError(
             f"the deliverable's {MATCHBACK_ID} column holds no row numbers; it cannot be "
             "placed back in upload order"
         )
-    n = max(rows, min(len(best), int(ids.max()) + 1)) if len(ids) else rows
+    n = max(rows, min(len(best), int(min(ids.max(), len(best))) + 1)) if len(ids) else rows
     valid = (ids.notna() & (ids >= 0) & (ids < n)).to_numpy()
     take = np.full(n, -1, dtype=np.int64)
     take[ids[valid].astype(np.int64).to_numpy()] = np.flatnonzero(valid)

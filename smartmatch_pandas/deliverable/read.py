@@ -19,13 +19,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import DeliverableError, warn
-from ..files.csv import BOM, HEAD_BYTES, csv_header, text_csv_options, without_data
+from ..errors import DeliverableError, printable, warn
+from ..files.csv import (
+    BOM,
+    HEAD_BYTES,
+    csv_header,
+    header_head,
+    text_csv_options,
+    without_data,
+)
 from ..files.spool import Spool, SpooledFiles
 from ..identifiers import MATCHBACK_ID
 from .unpack import unpack_deliverable
 
 _LARGE_TEXT: Final = pa.large_string()
+#: The most of the service's report kept, in bytes (it goes into ``df.attrs`` and from there
+#: into files' metadata); the rest is said to exist, not kept.
+MAX_REPORT_BYTES: Final = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,7 @@ def read_files(
         table = _parse_if_result(name, content, filename, skip)
         if table is not None:
             tables.append((name, table))
-        elif (report := report_text(content)) is not None:
+        elif (report := report_text(content, report_room(reports))) is not None:
             reports.append(report)
     if not tables:
         raise no_result_csv(files, filename)
@@ -101,12 +111,22 @@ def read_files(
     return Deliverable(files, best, additional, "\n\n".join(reports) or None, best_ids)
 
 
-def report_text(content: Spool) -> str | None:
-    """A file of the deliverable that is not a result CSV, as the report's text; None if
+def report_room(reports: list[str]) -> int:
+    """How much more report text may be kept after ``reports``."""
+    return MAX_REPORT_BYTES - sum(map(len, reports))
+
+
+def report_text(content: Spool, limit: int = MAX_REPORT_BYTES) -> str | None:
+    """A file of the deliverable that is not a result CSV, as the report's text (its
+    first ``limit`` bytes, control characters escaped, and a note of the rest); None if
     it holds nothing but blanks."""
     if not content.head(HEAD_BYTES).strip():
         return None
-    return content.getvalue().decode("utf-8", "replace")
+    limit = max(0, limit)
+    text = printable(content.head(limit).decode("utf-8", "replace"))
+    if len(content) > limit:
+        text += f"\n[… {len(content) - limit:,} more bytes of this report not kept]"
+    return text
 
 
 def no_result_csv(files: Collection[str], filename: str | None) -> DeliverableError:
@@ -172,8 +192,8 @@ def _result_csv(
     name: str, content: Spool, filename: str | None, skip: Collection[str], text: pa.DataType
 ) -> tuple[pa.NativeFile, dict[str, Any]] | None:
     """Where a result CSV's text starts and how to parse it; None if it is not one."""
-    head = content.head(HEAD_BYTES)
-    header = csv_header(head)
+    head = header_head(content.head)  # thousands of appended columns: more than 64 KiB
+    header = csv_header(head, limit=len(head))
     if not header or MATCHBACK_ID not in header:
         return None
     twice = sorted({column for column in header if header.count(column) > 1})

@@ -10,16 +10,18 @@ nor its files need fit in memory.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import io
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from typing import IO, Final
 
-from ..errors import DeliverableError
+from ..errors import DeliverableError, DiskError
 from ..files.archives import MAGIC_BYTES, archive_kind
-from ..files.spool import Spool, SpooledFiles
+from ..files.spool import Spool, SpooledFiles, spill_threshold
 
 _MAX_NESTING: Final = 3
 #: A deliverable may unpack to this many times its own size at most (CSV compresses some
@@ -54,12 +56,28 @@ def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> S
         ) from None
     except MemoryError:
         raise
-    except Exception as exc:  # anything the archive modules make of damaged bytes
-        raise DeliverableError(
-            f"the deliverable is corrupt or truncated ({type(exc).__name__}: "
-            f"{str(exc)[:200]}); download it again with resume(filename)",
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL:
+            raise _corrupt(exc, filename) from None
+        raise DiskError(
+            f"the deliverable could not be unpacked into temporary files in "
+            f"{tempfile.gettempdir()} ({exc.strerror}): free some space there, or point "
+            "TMPDIR at a folder with room",
             filename=filename,
         ) from None
+    except Exception as exc:  # anything the archive modules make of damaged bytes
+        raise _corrupt(exc, filename) from None
+
+
+def _corrupt(exc: BaseException, filename: str | None) -> DeliverableError:
+    return DeliverableError(
+        f"the deliverable is corrupt or truncated ({type(exc).__name__}: "
+        f"{str(exc)[:200]}); download it again with resume(filename)",
+        filename=filename,
+    )
+
+
+_DISK_FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class _TooLargeError(Exception):
@@ -67,10 +85,21 @@ class _TooLargeError(Exception):
 
 
 class UnpackBudget:
-    """The bytes unpacking may still produce: a guard against decompression bombs."""
+    """The bytes unpacking may still produce: a guard against decompression bombs.
 
-    def __init__(self, limit: int) -> None:
+    Attributes
+    ----------
+    left
+        Bytes the members may still unpack to, in memory or on disk.
+    memory
+        Bytes they may still hold in memory, all together (default the spill
+        threshold): past it, every further member goes to a temporary file, so
+        many members each under the threshold cannot fill memory together.
+    """
+
+    def __init__(self, limit: int, memory: int | None = None) -> None:
         self.limit = self.left = limit
+        self.memory = spill_threshold() if memory is None else memory
 
 
 # -- unpacked member by member into spools: a deliverable never needs to be whole in memory --
@@ -140,10 +169,16 @@ def _closed_on_error() -> Iterator[dict[str, Spool]]:
 
 
 def _copied(stream: IO[bytes] | io.BufferedIOBase, budget: UnpackBudget) -> Spool:
-    """``stream`` copied into a new spool, within the budget."""
-    spool = Spool()
-    budget.left -= spool.copy_from(stream, limit=budget.left)
+    """``stream`` copied into a new spool, within the budget (its memory included)."""
+    spool = Spool(threshold=max(0, budget.memory))
+    try:
+        budget.left -= spool.copy_from(stream, limit=budget.left)
+    except BaseException:
+        spool.close()
+        raise
     if budget.left < 0:
         spool.close()
         raise _TooLargeError
+    if not spool.spilled:
+        budget.memory -= len(spool)
     return spool

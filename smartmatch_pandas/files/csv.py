@@ -20,7 +20,7 @@ import csv
 import io
 import re
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -51,6 +51,24 @@ _ROWS_ONLY: Final = pacsv.WriteOptions(include_header=False)
 
 
 # -- reading ---------------------------------------------------------------------------------
+
+
+#: The longest header row read (some 100,000 columns), in bytes.
+MAX_HEADER_BYTES: Final = 16 * 2**20
+
+
+def header_head(read: Callable[[int], bytes]) -> bytes:
+    """The first bytes of a CSV, enough to hold its whole header row: 64 KiB, or more
+    (doubling, up to :data:`MAX_HEADER_BYTES`) while no line has ended.
+
+    ``read(n)`` gives the first ``n`` bytes.
+    """
+    size = HEAD_BYTES
+    head = read(size)
+    while b"\n" not in head and len(head) == size and size < MAX_HEADER_BYTES:
+        size *= 2
+        head = read(size)
+    return head
 
 
 @dataclass(frozen=True)
@@ -122,10 +140,13 @@ def _detect_delimiter(text: str) -> str:
     return best
 
 
-def csv_header(content: bytes, layout: CSVLayout | None = None) -> list[str] | None:
-    """The header row of CSV text that starts with ``content`` (its first 64 KiB suffice)."""
+def csv_header(
+    content: bytes, layout: CSVLayout | None = None, *, limit: int = HEAD_BYTES
+) -> list[str] | None:
+    """The header row of CSV text that starts with ``content`` (its first ``limit`` bytes,
+    64 KiB by default, hold it but for thousands of columns: see :func:`header_head`)."""
     layout = layout or CSVLayout()
-    head = layout.decode(content[:HEAD_BYTES])
+    head = layout.decode(content[:limit])
     try:
         row = next(csv.reader(io.StringIO(head), delimiter=layout.delimiter), None)
     except csv.Error:

@@ -52,11 +52,24 @@ def spill_threshold() -> int:
     text = os.environ.get(THRESHOLD_ENV)
     if not text:
         return DEFAULT_THRESHOLD
+    return parse_size(
+        text, THRESHOLD_ENV, "; 0 spills every upload and download to a temporary file"
+    )
+
+
+def parse_size(text: str, name: str, note: str = "") -> int:
+    """Bytes from a size such as ``268435456``, ``256M`` or ``1G``, read from ``name``.
+
+    Raises
+    ------
+    OptionError
+        ``text`` is not a size: the message names ``name`` and adds ``note``.
+    """
     found = _SIZE.fullmatch(text)
     if found is None:
         raise OptionError(
-            f"{THRESHOLD_ENV}={text!r} is not a size: give bytes, or a number with K, M or G "
-            "(such as 256M); 0 spills every upload and download to a temporary file"
+            f"{name}={text!r} is not a size: give bytes, or a number with K, M or G "
+            f"(such as 256M){note}"
         )
     return int(found[1]) * _UNITS[found[2].upper()]
 

@@ -23,6 +23,7 @@ Written by the output's extension (:class:`TableOutput`): ``.csv``,
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -37,7 +38,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..errors import InputError, OptionError, warn
+from ..errors import DiskError, InputError, OptionError, SmartMatchError, warn
 from ..private_files import PrivateFile
 from .cells import neutral, neutral_table
 from .csv import (
@@ -445,17 +446,41 @@ class TableWriter:
             self.abort()
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
-        """Append rows (cast to the schema's types)."""
+        """Append rows (cast to the schema's types).
+
+        Raises
+        ------
+        DiskError
+            The disk is full (or the file cannot be written): nothing is left
+            at the path, nor under a temporary name.
+        """
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         table = table.cast(self.schema)
         if self.output.neutral:
             table = neutral_table(table).rename_columns(self.schema.names)
-        self._writer.write(table)
+        with self._disk_errors():
+            self._writer.write(table)
 
     def close(self) -> None:
         """Finish the file and move it into place."""
-        self._writer.close()
-        self._pending.commit()
+        with self._disk_errors():
+            self._writer.close()
+            self._pending.commit()
+
+    @contextlib.contextmanager
+    def _disk_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            if isinstance(exc, SmartMatchError):
+                raise
+            with contextlib.suppress(Exception):  # already half-closed: only discard
+                self.abort()
+            raise DiskError(
+                f"{self.path} could not be written ({exc.strerror or exc}): nothing was "
+                "left there. Free some space, or write it elsewhere; with the result cache "
+                "on (the default), running the same command again fetches nothing"
+            ) from None
 
     def abort(self) -> None:
         """Stop, and remove what was written."""

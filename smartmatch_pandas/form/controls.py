@@ -65,7 +65,7 @@ def _control(w: Any, option: Option, value: Any) -> Any:
             options=[(shown, v) for shown, v in form.choices],
             value=value,
             orientation="horizontal",
-            layout=w.Layout(width="auto", flex_flow="row", align_items="center"),
+            layout=w.Layout(width=_wider("260px")),
             **labelled,
         )
     elif form.kind == "checkbox":

@@ -29,7 +29,7 @@ from ..deliverable import MatchResult
 from ..errors import OptionError, SmartMatchError
 from ..job.handle import Job
 from ..job.waiting import resolve_poll_interval
-from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option
+from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option, shown_url
 from ..preparation.check import CheckReport, check_frame
 from ..preparation.frame import require_frame
 from ..preparation.mapping import auto_identifier
@@ -420,7 +420,10 @@ class MatchForm:
             # A call that would raise is no example: it shows once the problems are fixed.
             self._code.value = note("The same in code shows here once the form can match.", GREY)
             return
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        # A webhook's token (its query, its user and password) is not shown.
+        shown = ", ".join(
+            f"{k}={shown_url(v) if k == 'webhook' and v else v!r}" for k, v in self.kwargs.items()
+        )
         self._code.value = code_html(f"df.smartmatch.match({shown})")
 
     def _draw_blockers(self, problems: list[str]) -> None:
@@ -542,6 +545,12 @@ class MatchForm:
                 job = earlier_job(self._df, **self._call_kwargs(self._options()))
         except SmartMatchError:
             return  # nothing to pick up; Match will say what is wrong
+        except Exception as exc:  # the look is a courtesy: the form is made whatever happens
+            self._add_note(
+                f"Could not look for an earlier job of this frame ({type(exc).__name__}: "
+                f"{exc}); Match works as usual."
+            )
+            return
         if job is None:
             return
         self._begin(job.filename)

@@ -120,6 +120,7 @@ class Job(Waiting, Reading):
         self._presence: Mapping[str, pa.Array] | None = None
         self._result: MatchResult | None = None
         self._delivered = threading.Event()
+        self.deadline: float | None = None  # set by wait(timeout=...); the download keeps to it
         self._store_failed = False
 
     @classmethod

@@ -5,6 +5,7 @@ does it."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -18,11 +19,11 @@ from ..deliverable import (
     unpack_deliverable,
     uploaded_frame,
 )
-from ..errors import DeliverableError, SmartMatchError, StorageError
+from ..errors import DeliverableError, DiskError, SmartMatchError, StorageError
 from ..files.spool import Spool, SpooledFiles
 from ..identifiers import IDENTIFIERS, MATCHBACK_ID
 from ..progress import ProgressArg, Reporter, reporting
-from ..wire.http import SmartMatchClient
+from ..wire.http import SmartMatchClient, download_limit
 from ..wire.retry import MAX_URL_REFRESHES, is_expired_url
 from ..wire.secrets import SecretURL
 from .store import State
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from ..clock import Clock
     from ..options import Via
     from ..preparation.mapping import ColumnMapping
     from ..wire.sftp import SFTPSettings
@@ -65,6 +67,7 @@ class Reading:
     _presence: Mapping[str, pa.Array] | None
     _result: MatchResult | None
     _delivered: threading.Event
+    deadline: float | None
 
     if TYPE_CHECKING:  # the rest of Job (job.handle, job.waiting), which reading uses
 
@@ -80,6 +83,8 @@ class Reading:
         def _set_state(self, state: State, error: str | None = None) -> None: ...
         def _say_how_to_resume(self, exc: SmartMatchError) -> None: ...
         def _skipped(self) -> tuple[str, ...]: ...
+        @property
+        def _clock(self) -> Clock: ...
 
     def download(self, progress: ProgressArg | Reporter = False) -> bytes:
         """The deliverable's bytes (downloaded once, then kept: in memory, or beyond the
@@ -87,7 +92,9 @@ class Reading:
         return self._fetch(progress).getvalue()
 
     def _fetch(self, progress: ProgressArg | Reporter = False) -> Spool:
-        """The deliverable, downloaded once into a spool."""
+        """The deliverable, downloaded once into a spool: no larger than
+        :func:`~smartmatch_pandas.wire.http.download_limit` allows for the rows sent,
+        and by the deadline of the last :meth:`wait` that had a timeout."""
         if self._deliverable is not None:
             return self._deliverable
         if self._url is None:
@@ -99,12 +106,15 @@ class Reading:
             for refresh in range(MAX_URL_REFRESHES + 1):
                 reporter.stage("downloading")
                 spool = Spool()
+                left = None if self.deadline is None else self.deadline - self._clock.monotonic()
                 try:
                     self.client.download(
                         self._url,  # type: ignore[arg-type]
                         sink=cast(IO[bytes], spool),  # written, told, sought and truncated
                         on_progress=reporter.advance,
                         filename=self.filename,
+                        limit=download_limit(self.rows),
+                        time_limit=None if left is None else max(0.0, left),
                     )
                 except StorageError as exc:
                     spool.close()
@@ -115,6 +125,15 @@ class Reading:
                     self._delivered.clear()
                     self.wait(progress=reporter)
                     continue
+                except OSError as exc:  # the spool's temporary file: a full disk
+                    spool.close()
+                    raise DiskError(
+                        f"the deliverable could not be kept in a temporary file in "
+                        f"{tempfile.gettempdir()} ({exc.strerror or exc}): free some space "
+                        "there, or point TMPDIR at a folder with room (or raise "
+                        "SMARTMATCH_SPILL_THRESHOLD to keep more in memory)",
+                        filename=self.filename,
+                    ) from None
                 except BaseException:
                     spool.close()
                     raise

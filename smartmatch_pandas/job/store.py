@@ -29,6 +29,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -37,7 +38,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from .._version import __version__
-from ..errors import OptionError
+from ..errors import DiskError, OptionError, SmartMatchWarning
+from ..options import FILENAME_RULE, check_filename, shown_url
 from ..paths import configured_dir, user_cache_dir
 from ..private_files import make_private_dirs, write_private
 from .cache import ResultCache
@@ -159,6 +161,10 @@ class JobRecord:
     invalid
         The ``invalid=`` policy the upload was prepared with, so a resumed
         job rebuilds exactly the upload that was sent.
+    choices
+        Where a row sent one of several columns: per choice, its identifiers and
+        its options' columns (``None`` where an option has none), in order of
+        preference, so a resumed job chooses as the submitted one did.
     version
         The smartmatch-pandas version that submitted it.
     updated_at
@@ -184,8 +190,16 @@ class JobRecord:
     next_poll: float | None = None
     cache: bool = True
     invalid: str = "keep"
+    choices: list[dict[str, Any]] = field(default_factory=list)
     version: str = __version__
     updated_at: str = field(default_factory=_now)
+
+    def __repr__(self) -> str:
+        # A webhook's token (its query) is a secret: the URL is shown without it.
+        webhook = self.options.get("webhook")
+        options = {**self.options, "webhook": shown_url(webhook)} if webhook else self.options
+        shown = {**{f.name: getattr(self, f.name) for f in fields(self)}, "options": options}
+        return f"JobRecord({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
     def new(
@@ -217,6 +231,16 @@ class JobRecord:
             poll_interval=poll_interval,
             cache=cache,
             invalid=invalid,
+            choices=[
+                {
+                    "identifiers": list(choice.identifiers),
+                    "options": [
+                        [None if c is None else label_to_json(c) for c in option]
+                        for option in choice.options
+                    ],
+                }
+                for choice in mapping.choices
+            ],
         )
 
     @property
@@ -233,10 +257,64 @@ class JobRecord:
         return json.dumps({"format": _RECORD_FORMAT, **asdict(self)}, indent=1).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> JobRecord:
-        raw = json.loads(data)
+    def from_json(cls, data: bytes, name: str | None = None) -> JobRecord:
+        """The record in ``data``, read from the file of job ``name``.
+
+        Raises
+        ------
+        DamagedRecordError
+            ``data`` is not a whole record of job ``name``: not JSON, a field
+            missing or of the wrong type, or a filename other than its file's
+            (a record never points outside the store).
+        """
+        try:
+            raw = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise DamagedRecordError(f"it is not JSON ({type(exc).__name__})") from None
+        if not isinstance(raw, dict):
+            raise DamagedRecordError("it is not a JSON object")
+        for field_name, kinds in _FIELD_TYPES.items():
+            if field_name not in raw and field_name in _REQUIRED:
+                raise DamagedRecordError(f"its {field_name!r} is missing")
+            value = raw.get(field_name)
+            if field_name in raw and not isinstance(value, kinds):
+                raise DamagedRecordError(f"its {field_name!r} is a {type(value).__name__}")
+        filename = raw["filename"]
+        if not FILENAME_RULE.fullmatch(filename) or (name is not None and filename != name):
+            raise DamagedRecordError(f"its filename {filename[:60]!r} is not its file's name")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+class DamagedRecordError(ValueError):
+    """A job record's file does not hold a whole, valid record (the reason is the message)."""
+
+
+_NUMBER: Final = (int, float)
+_TEXT_OR_NONE: Final = (str, type(None))
+#: The type of every field a record's JSON must have right, before it is trusted.
+_FIELD_TYPES: Final[dict[str, type | tuple[type, ...]]] = {
+    "filename": str,
+    "service": str,
+    "host": str,
+    "options": dict,
+    "mapping": list,
+    "submitted_at": str,
+    "rows": int,
+    "fingerprint": str,
+    "key": str,
+    "poll_interval": _NUMBER,
+    "state": str,
+    "error": _TEXT_OR_NONE,
+    "polls": int,
+    "last_poll": (*_NUMBER, type(None)),
+    "next_poll": (*_NUMBER, type(None)),
+    "cache": bool,
+    "invalid": str,
+}
+_REQUIRED: Final = frozenset(
+    {"filename", "service", "host", "options", "mapping", "submitted_at", "rows", "key"}
+)
 
 
 class JobStore:
@@ -253,6 +331,8 @@ class JobStore:
         self.jobs_dir = self.home / "jobs"
         self.results_dir = self.home / "results"
         try:
+            if self.home.exists():
+                _warn_if_loose(self.home)
             self._make_private_dir(self.home, chmod=not self.home.exists())
             for folder in (self.jobs_dir, self.results_dir):
                 self._make_private_dir(folder, chmod=True)
@@ -278,14 +358,24 @@ class JobStore:
     # -- job records ------------------------------------------------------------
 
     def _record_path(self, filename: str) -> Path:
+        check_filename(filename)  # a name such as ../../victim never becomes a path
         return self.jobs_dir / f"{filename}.json"
 
     def load(self, filename: str) -> JobRecord | None:
-        """The record of job ``filename``, or None if there is none."""
+        """The record of job ``filename``, or None if there is none.
+
+        Raises
+        ------
+        DiskError
+            The record is damaged: the message names its file and what to do.
+        """
+        path = self._record_path(filename)
         try:
-            return JobRecord.from_json(self._record_path(filename).read_bytes())
+            return JobRecord.from_json(_read_no_link(path), filename)
         except FileNotFoundError:
             return None
+        except (DamagedRecordError, OSError) as exc:
+            raise DiskError(damaged_advice(path, exc), filename=filename) from None
 
     def save(self, record: JobRecord) -> None:
         """Write ``record``, replacing any record of the same filename."""
@@ -294,7 +384,16 @@ class JobStore:
 
     def _write(self, record: JobRecord) -> None:
         record.updated_at = _now()
-        write_private(self._record_path(record.filename), record.to_json())
+        path = self._record_path(record.filename)
+        try:
+            write_private(path, record.to_json())
+        except OSError as exc:
+            raise DiskError(
+                f"the record of job {record.filename!r} could not be written to {path} "
+                f"({exc.strerror or exc}): free some space there, or set {HOME_ENV} to "
+                "another folder; the record before this change is as it was",
+                filename=record.filename,
+            ) from None
 
     def modify(self, filename: str, change: Callable[[JobRecord], object]) -> JobRecord | None:
         """Apply ``change`` to the record of ``filename`` under the lock; None if there is none."""
@@ -321,12 +420,22 @@ class JobStore:
             self._record_path(filename).unlink(missing_ok=True)
 
     def records(self) -> list[JobRecord]:
-        """Every job record, newest first (unreadable files are skipped)."""
+        """Every job record, newest first (damaged ones are left out: see :meth:`damaged`)."""
         out = []
         for path in self.jobs_dir.glob("*.json"):
-            with contextlib.suppress(OSError, ValueError, TypeError):
-                out.append(JobRecord.from_json(path.read_bytes()))
+            with contextlib.suppress(OSError, DamagedRecordError):
+                out.append(JobRecord.from_json(_read_no_link(path), path.stem))
         return sorted(out, key=lambda r: (r.submitted_at, r.filename), reverse=True)
+
+    def damaged(self) -> list[tuple[Path, str]]:
+        """The record files that cannot be read, each with what to do about it."""
+        out = []
+        for path in sorted(self.jobs_dir.glob("*.json")):
+            try:
+                JobRecord.from_json(_read_no_link(path), path.stem)
+            except (OSError, DamagedRecordError) as exc:
+                out.append((path, damaged_advice(path, exc)))
+        return out
 
     def pending(self, key: str) -> JobRecord | None:
         """The newest unfinished job for the same data and options, if any."""
@@ -420,9 +529,57 @@ class JobStore:
 _THREAD_LOCK = threading.RLock()
 
 
+def _warn_if_loose(home: Path) -> None:
+    """Warn if others may read or enter the store's folder (it was made by someone else,
+    or with a loose mode): its records and results hold job details and contact data."""
+    if os.name != "posix":
+        return
+    mode = home.stat().st_mode & 0o777
+    if mode & 0o077:
+        warnings.warn(
+            f"the job store {home} can be read by others (mode {mode:o}): its records and "
+            f"cached results hold job details and contact data. Run chmod 700 {home}, or set "
+            f"{HOME_ENV} to a folder of your own",
+            SmartMatchWarning,
+            stacklevel=3,
+        )
+
+
+def damaged_advice(path: Path, exc: BaseException) -> str:
+    """What to say of the damaged record at ``path``, and what to do."""
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (
+        f"the job record {path} is damaged ({why}): restore it from a backup, or delete it "
+        "and match again (the job cannot be resumed without its record); the other jobs "
+        "are not affected"
+    )
+
+
+def _read_no_link(path: Path) -> bytes:
+    """The bytes of ``path``, refusing a symbolic link (ELOOP) rather than following it."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as file:
+        data = file.read(_MAX_RECORD_BYTES + 1)
+    if len(data) > _MAX_RECORD_BYTES:
+        raise DamagedRecordError(f"it is larger than {_MAX_RECORD_BYTES:,} bytes")
+    return data
+
+
+#: A record is a few KiB; a file larger than this is not one.
+_MAX_RECORD_BYTES: Final = 4 * 2**20
+
+
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # Never through a link planted under the lock's name: it would create its target.
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        link = " (it is a symbolic link, which is never followed)" if path.is_symlink() else ""
+        raise DiskError(
+            f"the job store's lock {path} cannot be opened{link}: {exc.strerror or exc}. "
+            "Remove it; it is made again as needed"
+        ) from None
     try:
         if sys.platform == "win32":
             import msvcrt

@@ -32,6 +32,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar
 
 from ..errors import (
+    DiskError,
     InputError,
     JobFailedError,
     JobTimeoutError,
@@ -46,7 +47,7 @@ from ..errors import (
 )
 from ..options import VIAS, Via
 from ..progress import ProgressArg, Reporter, reporting
-from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, is_real_service
+from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, download_limit, is_real_service
 from ..wire.retry import MAX_POLL_FAILURES, is_transient
 from ..wire.secrets import SecretURL
 from .schedule import TURN_CHECK, PollSchedule
@@ -70,7 +71,7 @@ Channel = Literal["poll", "webhook", "sftp"]
 #: intervals all the same, so a callback that never comes cannot hold it for ever.
 WEBHOOK_CHECK_EVERY: Final = 20
 #: Errors after which a job is picked up again with ``resume()``, as their message says.
-RESUMABLE: Final = (ServiceError, StorageError, TransportError)
+RESUMABLE: Final = (ServiceError, StorageError, TransportError, DiskError)
 _T = TypeVar("_T")
 
 
@@ -218,7 +219,8 @@ class Waiting:
         Parameters
         ----------
         timeout
-            Seconds to wait at most; None waits as long as it takes.
+            Seconds to wait at most; None waits as long as it takes. The
+            download that follows (:meth:`result`) must end by the same time.
         progress
             True for a tqdm bar, False for silence, or a callable receiving
             :class:`~smartmatch_pandas.progress.ProgressEvent`.
@@ -241,6 +243,7 @@ class Waiting:
         """
         check_wait_options(timeout, via, sftp)
         deadline = None if timeout is None else self._clock.monotonic() + timeout
+        self.deadline = deadline
         with reporting(progress) as reporter:
             try:
                 self._wait(deadline, reporter, via or self.channel, sftp)
@@ -397,7 +400,12 @@ class Waiting:
         check = DeliverableCheck(self.filename, self.rows or None, skip=self._skipped())
         try:
             spool = wait_for_deliverable(
-                self.filename, vet=check, timeout=timeout, progress=reporter, settings=sftp
+                self.filename,
+                vet=check,
+                timeout=timeout,
+                progress=reporter,
+                settings=sftp,
+                limit=download_limit(self.rows),
             )
         except JobTimeoutError as exc:
             exc.with_context(advice=f"pick it up again with {self.resume_call}, adding via='sftp'")

@@ -39,9 +39,10 @@ class Journal:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.jobs_dir = folder / "jobs"
-        for path in (folder, self.jobs_dir):
-            path.mkdir(exist_ok=True, mode=0o700)
-            path.chmod(0o700)
+        # A folder of the user's own is left as it is; the ones made here are private.
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.jobs_dir.mkdir(exist_ok=True, mode=0o700)
+        self.jobs_dir.chmod(0o700)
 
     def save_job(self, record: dict[str, Any]) -> None:
         """Write one job's record, replacing the one of the same filename."""

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import json
 import logging
 import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("smartmatch_pandas.local")
 
 _LENGTH = re.compile(r"[0-9]{1,19}")
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+# A Host header fit to build URLs from: a name or an address, and a port.
+_HOST_HEADER = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 #: The most of a refused upload's body read before answering (the rest is not awaited).
 _DRAIN = 1 << 20
 #: The S3 error code a status fault answers storage requests with.
@@ -131,9 +137,21 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], service: SmartMatchService) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        service: SmartMatchService,
+        *,
+        remote_webhooks: bool = False,
+        max_jobs: int = 10_000,
+        max_disk_bytes: int = 20 * 10**9,
+    ) -> None:
         super().__init__(address, _Handler)
         self.service = service
+        #: Whether webhooks may go to addresses other than loopback.
+        self.remote_webhooks = remote_webhooks
+        #: The most jobs its key may register, and bytes its storage may hold.
+        self.max_jobs, self.max_disk_bytes = max_jobs, max_disk_bytes
         # Open connections, so that stopping the service ends them too: a client's
         # kept-alive connection must not go on being answered by a stopped service.
         self._connections: set[socket.socket] = set()
@@ -168,10 +186,18 @@ class _Server(ThreadingHTTPServer):
         log.error("a connection from %s crashed the handler", client_address[0], exc_info=True)
 
     @property
+    def wildcard(self) -> bool:
+        """Whether it listens on every interface (0.0.0.0 or ::): no address to hand out."""
+        return self.server_address[0] in _WILDCARDS
+
+    @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
         if isinstance(host, bytes):
             host = host.decode()
+        if host in _WILDCARDS:
+            host = socket.gethostname()  # a name others can reach, not 0.0.0.0
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}/"
 
 
@@ -218,6 +244,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _guarded(self, handler: Any) -> None:
         self._fault = None
         try:
+            if self._badly_framed():
+                return
             handler()
         except (ConnectionError, TimeoutError):
             self.close_connection = True
@@ -228,16 +256,76 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self._json(Answer(500, {"url": "", "error": "Internal Error"}))
 
+    def _badly_framed(self) -> bool:
+        """Refuse (400, connection closed) a request whose body's end is ambiguous: two
+        Content-Lengths that differ, both a Content-Length and a Transfer-Encoding (the
+        ground of request smuggling), or a body on a GET (which would be read as the next
+        request). True if refused."""
+        lengths = set(self.headers.get_all("Content-Length") or [])
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        why = None
+        if len(lengths) > 1:
+            why = "conflicting Content-Length headers"
+        elif lengths and encodings:
+            why = "both a Content-Length and a Transfer-Encoding"
+        elif len(encodings) > 1:
+            why = "more than one Transfer-Encoding header"
+        elif self.command != "PUT" and (encodings or lengths - {"0"}):
+            why = f"a body on a {self.command} request"
+        if why is None:
+            return False
+        self.server.service.count("badly_framed")
+        self.close_connection = True
+        self._reply(400, f"Bad Request: {why}".encode(), {"Content-Type": "text/plain"})
+        return True
+
+    def _base_url(self) -> str:
+        """The base URL to hand out: the address the client reached, when the service
+        listens on every interface (0.0.0.0 is no address to connect to)."""
+        host = self.headers.get("Host", "")
+        if self.server.wildcard and _HOST_HEADER.fullmatch(host):
+            return f"http://{host}/"
+        return self.server.base_url
+
+    def _refused(self, query: dict[str, str]) -> bool:
+        """Refuse a registration past the key's limit of jobs, or with a webhook the
+        service may not post to; True if refused."""
+        service = self.server.service
+        if len(service.jobs) >= self.server.max_jobs and query.get("filename") not in service.jobs:
+            service.count("jobs_refused")
+            error = (
+                f"Validation Error: this key has {len(service.jobs):,} jobs, the most the local "
+                "service keeps (max_jobs): restart it, or start it with a larger max_jobs"
+            )
+            self._json(Answer(400, SmartMatchService.answer_body(query, url="", error=error)))
+            return True
+        return self._remote_webhook(query)
+
+    def _remote_webhook(self, query: dict[str, str]) -> bool:
+        """Refuse a webhook to an address other than loopback, unless allowed; True if so."""
+        webhook = query.get("webhook")
+        if not webhook or self.server.remote_webhooks or _is_loopback_url(webhook):
+            return False
+        self.server.service.count("remote_webhooks_refused")
+        error = (
+            "Validation Error: the local service posts webhooks to loopback addresses "
+            "only (start it with remote_webhooks=True, or serve --remote-webhooks, to allow "
+            "others)"
+        )
+        self._json(Answer(400, SmartMatchService.answer_body(query, url="", error=error)))
+        return True
+
     def _get(self) -> None:
         path, query = self._parsed()
         service = self.server.service
         api_key = self.headers.get("x-api-key")
         if path == "/service/smartmatch":
-            if not self._faulted("register", query.get("filename"), query):
-                self._json(service.register(api_key, query, self.server.base_url))
+            filename = query.get("filename")
+            if not self._faulted("register", filename, query) and not self._refused(query):
+                self._json(service.register(api_key, query, self._base_url()))
         elif path == "/service/smartmatch/poll":
             if not self._faulted("poll", query.get("filename"), query):
-                self._json(service.poll(api_key, query, self.server.base_url))
+                self._json(service.poll(api_key, query, self._base_url()))
         elif path.startswith(PREFIX):
             if not self._faulted("download", _filename_of(path), query):
                 self._storage_get(path, query)
@@ -274,6 +362,12 @@ class _Handler(BaseHTTPRequestHandler):
             job = service.job_for_upload(key)
             if job is None:
                 raise S3Error(403, "AccessDenied", "Access Denied")
+            if _bytes_under(store.root) + int(length) > self.server.max_disk_bytes:
+                raise S3Error(
+                    403,
+                    "QuotaExceeded",
+                    "The local service's storage for this key is full (max_disk_bytes)",
+                )
             store.put_stream(key, self.rfile, int(length))  # type: ignore[arg-type]
         except S3Error as exc:
             # Read what is small of the body, so the client is not reset before it reads
@@ -283,7 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._s3_error(exc)
             return
         # Recorded before the answer: a poll right after a 200 must see the upload.
-        service.uploaded(job, self.server.base_url)
+        service.uploaded(job, self._base_url())
         self._reply(200, b"", {"ETag": f'"{uuid.uuid4().hex}"'})
 
     def _storage_get(self, path: str, query: dict[str, str]) -> None:
@@ -427,6 +521,30 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s", format.split(" ", 1)[0])
 
 
+def _bytes_under(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (links not followed)."""
+    total = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += (Path(root) / name).lstat().st_size
+    return total
+
+
+def _is_loopback_url(url: str) -> bool:
+    """Whether ``url``'s host is a loopback address or ``localhost`` (no name is resolved)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _filename_of(path: str) -> str | None:
     """The job a storage path belongs to: ``/storage/uploads/<filename>`` or
     ``/storage/deliverables/<filename>/...``."""
@@ -443,6 +561,11 @@ def _api_error(status: int) -> str:
     if status < 500:
         return f"Query Error: the request was refused (injected fault, HTTP {status})"
     return f"Internal Error (injected fault, HTTP {status})"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM, handled as Ctrl-C: the service is stopped and its folder removed."""
+    raise KeyboardInterrupt
 
 
 class LocalService:
@@ -504,6 +627,13 @@ class LocalService:
         Faults to inject (:class:`~smartmatch_pandas.local.Fault`, or their text
         form such as ``"poll:status=503,times=2"``); :meth:`inject` adds more while
         it runs. None by default. See :mod:`smartmatch_pandas.local.faults`.
+    remote_webhooks
+        Post webhooks to any address; by default only to loopback ones
+        (``127.0.0.0/8``, ``::1``, ``localhost``), so that a service reachable
+        by others cannot be made to send requests into their network.
+    max_jobs, max_disk_bytes
+        The most jobs its key may register (10,000) and bytes its storage may
+        hold (20 GB): past them, registrations and uploads are refused.
 
     Examples
     --------
@@ -536,8 +666,13 @@ class LocalService:
         sftp_authorized_keys: Sequence[str] = (),
         drop_pause: float = 0.0,
         faults: Sequence[Fault | str] = (),
+        remote_webhooks: bool = False,
+        max_jobs: int = 10_000,
+        max_disk_bytes: int = 20 * 10**9,
     ) -> None:
         self.host, self.port, self._sftp_port = host, port, sftp_port or 0
+        self.remote_webhooks = remote_webhooks
+        self.limits = {"max_jobs": max_jobs, "max_disk_bytes": max_disk_bytes}
         self.voters = voters if isinstance(voters, VoterFile) else voter_file(voters, seed)
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="smartmatch-local-"))
@@ -626,7 +761,12 @@ class LocalService:
         """
         if self._server is None:
             try:
-                server = _Server((self.host, self.port), self.service)
+                server = _Server(
+                    (self.host, self.port),
+                    self.service,
+                    remote_webhooks=self.remote_webhooks,
+                    **self.limits,
+                )
             except OSError as exc:
                 raise _listen_error(exc, "service", self.host, self.port) from None
             if self.sftp is not None:
@@ -637,6 +777,14 @@ class LocalService:
                     server.server_close()
                     raise _listen_error(exc, "SFTP drop", self.host, sftp_port) from None
             self._server = server
+            if not _is_loopback_url(f"http://{self.host}/"):
+                warnings.warn(
+                    f"the local service listens on {self.host}, beyond this machine: anyone who "
+                    f"can reach it there can use it with its key, over plain http. It hands "
+                    f"out URLs of {self._server.base_url} (or of the address a client used)",
+                    UserWarning,
+                    stacklevel=2,
+                )
             self._thread = threading.Thread(
                 target=self._server.serve_forever, name="smartmatch-local", daemon=True
             )
@@ -665,7 +813,11 @@ class LocalService:
         self.stop()
 
     def serve_forever(self) -> None:
-        """Serve in this thread until interrupted."""
+        """Serve in this thread until interrupted (Ctrl-C, or SIGTERM as ``kill``, systemd
+        and ``docker stop`` send): either way the service stops and removes its folder."""
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _interrupt)
         self.start()
         assert self._thread is not None
         try:
@@ -673,6 +825,8 @@ class LocalService:
                 self._thread.join(0.5)
         finally:
             self.stop()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     # -- how clients reach it ---------------------------------------------------------
 

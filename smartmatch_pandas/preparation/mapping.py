@@ -447,14 +447,14 @@ ADDRESS: Final = ("address1", "address2", "city", "state", "zip", "latitude", "l
 #: The preference a qualifier gives a generic header ("Primary Phone" before "Phone"
 #: before "Home Phone"); a header without one ranks as :data:`_PLAIN`.
 _PLAIN: Final = 2
-_QUALIFIER_PREFERENCE: Final = {"primary": 1, "home": 3, "res": 3, "residence": 3}
+_QUALIFIER_PREFERENCE: Final = {"primary": 0, "home": 3, "res": 3, "residence": 3}
 
 
 def preference(label: Hashable, identifier: str, layout: str | None = None) -> int | None:
     """Where a column ranks among several for ``identifier``, lowest first.
 
     The ``preference`` of the header's row in ``aliases.csv`` (the layout's own
-    row first), else the qualifier's rank (``Primary Phone`` 1, ``Phone`` 2,
+    row first), else the qualifier's rank (``Primary Phone`` 0, ``Phone`` 2,
     ``Home Phone`` 3), else ``None`` (no sensible order).
 
     Examples

@@ -16,7 +16,7 @@ from ..job.handle import Job
 from ..job.store import JobRecord, JobStore, label_matches, service_url
 from ..job.waiting import check_wait_options, resolve_poll_interval
 from ..options import MatchOptions, Via, check_filename, check_flag, check_policy
-from ..preparation.mapping import ColumnMapping
+from ..preparation.mapping import Choice, ColumnMapping
 from ..preparation.table import frame_upload
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SmartMatchClient, resolve_base_url
@@ -279,7 +279,26 @@ def recorded_mapping(
                 filename=record.filename,
             )
         pairs.append((column, str(identifier)))
-    return ColumnMapping(tuple(pairs))
+    labels = list(columns)
+
+    def label_of(stored: Any) -> Hashable | None:
+        return None if stored is None else next(c for c in labels if label_matches(stored, c))
+
+    try:
+        choices = tuple(
+            Choice(
+                tuple(choice["identifiers"]),
+                tuple(tuple(label_of(c) for c in option) for option in choice["options"]),
+            )
+            for choice in record.choices
+        )
+    except StopIteration:
+        raise InputError(
+            f"the {what} lacks a column job {record.filename!r} chose values from: pass the "
+            f"{what} that was submitted",
+            filename=record.filename,
+        ) from None
+    return ColumnMapping(tuple(pairs), choices=choices)
 
 
 def not_the_list_submitted(record: JobRecord, rows: int, what: str = "frame") -> InputError:

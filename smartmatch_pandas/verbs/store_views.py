@@ -34,7 +34,8 @@ def jobs() -> pd.DataFrame:
     pandas.DataFrame
         One row per job: ``filename``, ``state`` (``registered``: never
         uploaded; ``uploaded``: at the service; ``ready``; ``downloaded``;
-        ``failed``), ``submitted`` and ``last_poll`` (UTC), ``rows``,
+        ``failed``; ``damaged``: its record cannot be read, and ``note`` says
+        what to do), ``submitted`` and ``last_poll`` (UTC), ``rows``,
         ``host``, ``max_matches``, ``format``, ``polls`` (by every process),
         ``cached`` (its result is in the result cache), ``error`` and
         ``note`` (what to do next).
@@ -62,6 +63,11 @@ def jobs() -> pd.DataFrame:
                 "error": record.error,
                 "note": _next_step(record, cached),
             }
+        )
+    for path, advice in store.damaged():
+        rows.append(
+            {"filename": path.stem, "state": "damaged", "rows": 0, "host": "", "polls": 0}
+            | {"cached": False, "error": advice, "note": advice}
         )
     frame = pd.DataFrame(rows, columns=list(JOB_COLUMNS))
     frame["submitted"] = pd.to_datetime(frame["submitted"], utc=True, format="ISO8601")

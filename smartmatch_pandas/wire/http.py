@@ -14,7 +14,15 @@ count each retry against its rate limit.
 Every exchange has a time limit: ``timeout`` bounds connecting and each
 read, and a body must keep coming at :data:`MIN_TRANSFER_RATE` at least
 (after a grace of one read timeout), so a server that trickles an answer
-byte by byte cannot hold a call for ever.
+byte by byte cannot hold a call for ever. A download can be given a time
+limit of its own across the whole body (``match(timeout=...)`` does).
+
+Every body has a size limit too: an API answer :data:`MAX_ANSWER_BYTES`, an
+error body :data:`MAX_ERROR_BYTES` (read, the rest ignored), a deliverable
+what its caller allows (see :func:`download_limit`). No redirect is ever
+followed, so the API key goes to the API's host and nowhere else; TargetSmart's
+host is reached over https only, and an https service's presigned URLs must be
+https too.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import IO, Any, Final, cast
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -41,6 +49,7 @@ from .. import clock as clocks
 from .._version import __version__
 from ..errors import (
     AuthorizationError,
+    DeliverableError,
     InternalError,
     JobFailedError,
     JobInternalError,
@@ -54,8 +63,11 @@ from ..errors import (
     TransportError,
     UnreachableError,
     ValidationError,
+    printable,
     warn,
 )
+from ..files.spool import parse_size
+from ..options import shown_url
 from .retry import (
     DOWNLOAD_ATTEMPTS,
     REGISTER_ATTEMPTS,
@@ -74,6 +86,18 @@ _REAL_HOSTS: Final = frozenset({"api.targetsmart.com"})
 #: The header (and its value) by which the local service says that it is the local one.
 LOCAL_SERVICE_HEADER: Final = ("X-SmartMatch-Service", "local")
 _BLOCK: Final = 1 << 20
+#: The largest API answer (registration, poll) read; its JSON is a few hundred bytes.
+MAX_ANSWER_BYTES: Final = 1 << 20
+#: The part of an error body read for its message (S3's XML error, a proxy's page).
+MAX_ERROR_BYTES: Final = 16 * 1024
+#: The longest presigned URL accepted (S3's are under 2 KiB).
+MAX_URL_LENGTH: Final = 16 * 1024
+#: The environment variable that sets the largest deliverable downloaded, as a size.
+DOWNLOAD_LIMIT_ENV: Final = "SMARTMATCH_DOWNLOAD_LIMIT"
+#: Bytes of deliverable allowed per row sent (appended columns and additional matches)...
+DOWNLOAD_BYTES_PER_ROW: Final = 64 * 1024
+#: ...and whatever the number of rows.
+MIN_DOWNLOAD_LIMIT: Final = 256 * 2**20
 #: Seconds to connect, and to wait for each read of an answer.
 TIMEOUT: tuple[float, float] = (10.0, 120.0)
 #: The slowest a body may come, in bytes per second, once a read timeout's grace is spent.
@@ -127,10 +151,39 @@ def resolve_base_url(base_url: str | None = None) -> str:
             f"base_url={base_url!r} must be a string, an http(s) URL such as {DEFAULT_BASE_URL!r}"
         )
     url = base_url or os.environ.get("SMARTMATCH_BASE_URL") or DEFAULT_BASE_URL
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if parts.scheme not in {"http", "https"} or not host:
         raise OptionError(f"base_url={url!r} is not an http(s) URL such as {DEFAULT_BASE_URL!r}")
+    if host.lower() in _REAL_HOSTS and parts.scheme != "https":
+        raise OptionError(
+            f"base_url={url!r}: TargetSmart's API is reached over https only (the API key "
+            f"would cross the network in clear); use {DEFAULT_BASE_URL!r}"
+        )
     return url if url.endswith("/") else url + "/"
+
+
+def download_limit(rows: int | None) -> int:
+    """The largest deliverable downloaded for a job of ``rows`` rows, in bytes.
+
+    ``SMARTMATCH_DOWNLOAD_LIMIT`` (bytes, or with ``K``, ``M`` or ``G``) if set;
+    else :data:`DOWNLOAD_BYTES_PER_ROW` per row sent, and at least
+    :data:`MIN_DOWNLOAD_LIMIT`. A deliverable holds one row per row sent (more
+    with ``max_matches``), each the row's identifiers and the appended columns:
+    a few hundred bytes, compressed less.
+
+    Raises
+    ------
+    OptionError
+        The variable is not a size.
+    """
+    text = os.environ.get(DOWNLOAD_LIMIT_ENV)
+    if text:
+        return parse_size(text, DOWNLOAD_LIMIT_ENV)
+    return max(MIN_DOWNLOAD_LIMIT, DOWNLOAD_BYTES_PER_ROW * max(0, rows or 0))
 
 
 def resolve_api_key(api_key: str | None = None) -> str:
@@ -248,8 +301,9 @@ class SmartMatchClient:
             The service reports that the job failed.
         """
         answer = self._call(self._poll, "service/smartmatch/poll", {"filename": filename}, filename)
-        url = answer.get("url")
-        return PollResult(SecretURL(url) if url else None)
+        if answer.get("url") is None or answer.get("url") == "":
+            return PollResult(None)
+        return PollResult(self._url_of(answer, filename, what="download"))
 
     def upload(
         self,
@@ -279,24 +333,55 @@ class SmartMatchClient:
         on_progress: Progress | None = None,
         filename: str | None = None,
         attempts: int = DOWNLOAD_ATTEMPTS,
+        limit: int | None = None,
+        time_limit: float | None = None,
     ) -> bytes | None:
         """GET the deliverable; return its bytes, or write them to ``sink`` and return None.
 
         A body cut short (fewer bytes than its Content-Length) is fetched
         again, up to ``attempts`` times.
+
+        Parameters
+        ----------
+        limit
+            The most bytes accepted (default :func:`download_limit` of no rows):
+            a larger body, announced or sent, is refused.
+        time_limit
+            Seconds the whole download may take, every attempt included.
+
+        Raises
+        ------
+        DeliverableError
+            The body is larger than ``limit``.
+        TransportError
+            The body broke off ``attempts`` times, or did not end within ``time_limit``.
         """
+        limit = download_limit(None) if limit is None else limit
+        deadline = None if time_limit is None else clocks.CLOCK.monotonic() + time_limit
         for attempt in range(1, attempts + 1):
-            response = self._storage_request("GET", url, filename, stream=True)
+            response = self._storage_request(
+                "GET", url, filename, stream=True, timeout=_within(self.timeout, deadline)
+            )
             out = sink if sink is not None else io.BytesIO()
             start = out.tell()
             try:
                 with response:
-                    for block in _blocks(response, self.timeout[1]):
+                    _check_announced(response, limit, filename)
+                    for block in _blocks(response, self.timeout[1], limit, deadline):
                         out.write(block)
                         if on_progress:
                             on_progress(len(block))
+            except _BodyTooLargeError:
+                _forget(out, start)
+                raise _too_large(limit, filename) from None
+            except _DeadlineError as exc:
+                _forget(out, start)
+                raise TransportError(
+                    f"the download did not end within the time allowed ({exc})", filename=filename
+                ) from None
             except _BODY_ERRORS as exc:
                 if attempt == attempts:
+                    _forget(out, start)
                     raise TransportError(
                         f"the download broke off {attempts} times ({_describe(exc)})",
                         filename=filename,
@@ -331,9 +416,18 @@ class SmartMatchClient:
                     headers={"x-api-key": self._api_key},
                     timeout=self.timeout,
                     stream=True,
+                    allow_redirects=False,
                 )
                 with response:
-                    body = b"".join(_blocks(response, self.timeout[1]))
+                    _check_redirect(response, path, filename)
+                    body = b"".join(_blocks(response, self.timeout[1], MAX_ANSWER_BYTES))
+            except _BodyTooLargeError:
+                raise ServiceError(
+                    f"the service's answer to {path} is larger than {MAX_ANSWER_BYTES:,} bytes, "
+                    "far more than SmartMatch ever sends: not read. Check base_url, or try again "
+                    "later",
+                    filename=filename,
+                ) from None
             except _BODY_ERRORS as exc:
                 failure = connection_failure(exc) if response is None else None
                 if failure is not None:
@@ -352,22 +446,28 @@ class SmartMatchClient:
             return _read_api_answer(response, body, path, filename)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @staticmethod
-    def _url_of(answer: Mapping[str, Any], filename: str | None, *, what: str) -> SecretURL:
+    def _url_of(self, answer: Mapping[str, Any], filename: str | None, *, what: str) -> SecretURL:
+        """The answer's presigned URL, checked: an http(s) URL with a host (https from an
+        https service), of a sane length."""
         url = answer.get("url")
-        if not isinstance(url, str) or not urlsplit(url).scheme.startswith("http"):
+        why = _bad_url(url, https=self.base_url.startswith("https:"))
+        if why is not None:
+            keys = sorted(printable(str(key))[:40] for key in list(answer)[:10])
+            done = "accepted the job" if what == "upload" else "answered the poll"
             raise ServiceError(
-                f"the service accepted the job but gave no {what} URL (its answer's keys: "
-                f"{sorted(answer)}); try again, and report it if it persists",
+                f"the service {done} but gave no {what} URL (its answer's keys: {keys}); try "
+                f"again, and report it if it persists. Its url was {why}",
                 filename=filename,
             )
-        return SecretURL(url)
+        return SecretURL(cast(str, url))
 
     def _storage_request(
         self, method: str, url: SecretURL, filename: str | None, **kwargs: Any
     ) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("stream", True)  # an error body is read within MAX_ERROR_BYTES
         try:
-            response = self._storage.request(method, url.reveal(), timeout=self.timeout, **kwargs)
+            response = self._storage.request(method, url.reveal(), allow_redirects=False, **kwargs)
         except requests.RequestException as exc:
             failure = connection_failure(exc)
             if failure is not None:
@@ -390,6 +490,81 @@ class SmartMatchClient:
         return response
 
 
+def _bad_url(url: object, *, https: bool) -> str | None:
+    """Why ``url`` cannot be a presigned URL, or None if it can."""
+    if not isinstance(url, str):
+        return f"a {type(url).__name__} where a URL belongs"
+    if len(url) > MAX_URL_LENGTH:
+        return f"a text of {len(url):,} characters where a URL belongs"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "not a URL"
+    if parts.scheme not in {"http", "https"} or not host:
+        return "not an http(s) URL"
+    if https and parts.scheme != "https":
+        return "an http URL from an https service: the upload or download would be in clear"
+    return None
+
+
+def _check_redirect(response: requests.Response, path: str, filename: str | None) -> None:
+    """Refuse a redirect: following it would send the API key to another address."""
+    if response.is_redirect:
+        try:
+            where = urlsplit(response.headers.get("Location", "")).hostname or "elsewhere"
+        except ValueError:
+            where = "elsewhere"
+        raise ServiceError(
+            f"the service answered {path} with a redirect (HTTP {response.status_code}) to "
+            f"{printable(where)[:100]}, which is not followed: the API key goes to the API's "
+            "host only. Check base_url",
+            status=response.status_code,
+            filename=filename,
+        )
+
+
+def _within(timeout: tuple[float, float], deadline: float | None) -> tuple[float, float]:
+    """``timeout``, shortened so that no wait goes past ``deadline``."""
+    if deadline is None:
+        return timeout
+    left = max(0.001, deadline - clocks.CLOCK.monotonic())
+    return (min(timeout[0], left), min(timeout[1], left))
+
+
+def _check_announced(response: requests.Response, limit: int, filename: str | None) -> None:
+    """Refuse a body whose Content-Length is past ``limit`` before reading any of it."""
+    try:
+        announced = int(response.headers.get("Content-Length", "0"))
+    except ValueError:
+        return  # urllib3 refuses a malformed length as it reads
+    if announced > limit:
+        raise _too_large(limit, filename, announced)
+
+
+def _too_large(limit: int, filename: str | None, announced: int | None = None) -> DeliverableError:
+    size = f"announced as {announced:,} bytes" if announced else f"more than {limit:,} bytes"
+    return DeliverableError(
+        f"the deliverable is {size}, past the limit of {limit:,} bytes for this job: not "
+        f"downloaded. If it is genuine, set {DOWNLOAD_LIMIT_ENV} (such as 20G) and resume",
+        filename=filename,
+    )
+
+
+def _forget(out: IO[bytes], start: int) -> None:
+    """Drop what a download that failed wrote to ``out``."""
+    out.seek(start)
+    out.truncate()
+
+
+class _BodyTooLargeError(Exception):
+    """A body past its size limit."""
+
+
+class _DeadlineError(Exception):
+    """A body that did not end by its deadline."""
+
+
 class _TooSlowError(Exception):
     """A body that came slower than :data:`MIN_TRANSFER_RATE` allows."""
 
@@ -403,23 +578,45 @@ class _TooSlowError(Exception):
 _BODY_ERRORS: Final = (requests.RequestException, urllib3.exceptions.HTTPError, _TooSlowError)
 
 
-def _blocks(response: requests.Response, grace: float) -> Iterator[bytes]:
-    """The response's body, block by block, within a time limit.
+def _blocks(
+    response: requests.Response, grace: float, limit: int, deadline: float | None = None
+) -> Iterator[bytes]:
+    """The response's body, block by block, within a size and a time limit.
 
     Each read returns what has arrived (at most one block), so a body that
     trickles in is timed as a whole: it is given up once it lags ``grace``
-    seconds behind :data:`MIN_TRANSFER_RATE`.
+    seconds behind :data:`MIN_TRANSFER_RATE`, or at ``deadline`` (each read
+    waits no longer than is left). More than ``limit`` bytes (decoded) are
+    never read.
     """
     start, received = clocks.CLOCK.monotonic(), 0
     while True:
-        block = response.raw.read1(_BLOCK, decode_content=True)
+        if deadline is not None:
+            _read_timeout(response, deadline - clocks.CLOCK.monotonic(), received)
+        try:
+            block = response.raw.read1(min(_BLOCK, limit + 1 - received), decode_content=True)
+        except (requests.RequestException, urllib3.exceptions.HTTPError):
+            if deadline is not None and clocks.CLOCK.monotonic() >= deadline:
+                raise _DeadlineError(f"{received:,} bytes had come") from None
+            raise
         if not block:
             return
         received += len(block)
+        if received > limit:
+            raise _BodyTooLargeError
         elapsed = clocks.CLOCK.monotonic() - start
         if elapsed > grace + received / MIN_TRANSFER_RATE:
             raise _TooSlowError(received, elapsed)
         yield block
+
+
+def _read_timeout(response: requests.Response, left: float, received: int) -> None:
+    """Let the next read of ``response`` wait ``left`` seconds at most."""
+    if left <= 0:
+        raise _DeadlineError(f"{received:,} bytes had come")
+    sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(min(left, sock.gettimeout() or left))
 
 
 class _ProgressReader(io.RawIOBase):
@@ -483,7 +680,7 @@ def _read_api_answer(
 ) -> dict[str, Any]:
     try:
         answer = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         answer = None
     try:
         return _checked_answer(response, answer, path, filename)
@@ -499,7 +696,9 @@ def answer_ids(answer: Mapping[str, Any]) -> dict[str, Any]:
 
     def text(key: str) -> str | None:
         value = answer.get(key)
-        return redact(str(value)) if isinstance(value, str | int) and str(value) else None
+        if not isinstance(value, str | int) or not str(value):
+            return None
+        return printable(redact(str(value)))[:200]
 
     echoed = answer.get("input")
     return {
@@ -513,14 +712,19 @@ def safe_input(echoed: Mapping[str, Any]) -> dict[str, Any]:
     """A service's echo of a request, fit to show: a webhook's URL without its query (a
     token may ride there), every other value with known secrets removed."""
     safe: dict[str, Any] = {}
-    for key, value in echoed.items():
+    for key, value in list(echoed.items())[:_MAX_ECHOED]:  # a hostile echo may be huge
+        name = printable(str(key))[:60]
         if key == "webhook" and isinstance(value, str) and value:
-            safe[str(key)] = str(SecretURL(value))
+            safe[name] = shown_url(value)
         elif isinstance(value, str):
-            safe[str(key)] = redact(value)
+            safe[name] = printable(redact(value))[:200]
         else:
-            safe[str(key)] = value if isinstance(value, int | float | bool | None) else "…"
+            safe[name] = value if isinstance(value, int | float | bool | None) else "…"
     return safe
+
+
+#: The most parameters of a service's echo kept.
+_MAX_ECHOED: Final = 50
 
 
 #: (host, parameter) pairs already warned about: each is said once per process.
@@ -597,7 +801,8 @@ def _checked_answer(
     if error:
         name, value = LOCAL_SERVICE_HEADER
         local = response.headers.get(name) == value
-        raise _service_error(redact(str(error)), status, path, filename, local=local)
+        text = error if isinstance(error, str) else json.dumps(error)[:1000]
+        raise _service_error(printable(redact(text[:1000])), status, path, filename, local=local)
     if status >= 300:
         raise ServiceError(
             f"the service answered {path} with HTTP {status} and no error message",
@@ -647,12 +852,16 @@ _XML_FIELD = re.compile(r"<(Code|Message)>([^<]*)</\1>")
 def _s3_error(response: requests.Response) -> tuple[str | None, str | None]:
     """S3's error ``Code`` and ``Message`` from an XML error body."""
     try:
-        text = response.content[:4096].decode("utf-8", "replace")
-    except requests.RequestException:
+        head = response.raw.read(MAX_ERROR_BYTES, decode_content=True) if response.raw else b""
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
         return None, None
+    text = head.decode("utf-8", "replace")
     found = dict(_XML_FIELD.findall(text))
-    message = found.get("Message")
-    return found.get("Code"), redact(message) if message else None
+    code, message = found.get("Code"), found.get("Message")
+    return (
+        printable(code)[:100] if code else None,
+        printable(redact(message))[:500] if message else None,
+    )
 
 
 _LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})

@@ -16,11 +16,18 @@ import re
 import threading
 from urllib.parse import urlsplit
 
+from ..errors import printable
+
 _REDACTED = "REDACTED"
 # Query parameters that carry S3 credentials in either signature version.
 _SIGNED_PARAM = re.compile(
     r"(?i)((?:X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId"
     r"|x-amz-security-token)=)[^&\s\"'<>]+"
+)
+# A URL's query, or a request target's (urllib3 logs "GET /path?query HTTP/1.1"): a presigned
+# URL's query is its signature, whatever its parameters are called, so all of it goes.
+_QUERY = re.compile(
+    r"((?:\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#\"'<>]+)?/[^\s?#\"'<>]*)\?[^\s#\"'<>]+"
 )
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -34,8 +41,9 @@ def register_secret(value: str | None) -> None:
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every known secret and URL signature removed."""
+    """Return ``text`` with every known secret, URL signature and URL query removed."""
     text = _SIGNED_PARAM.sub(rf"\g<1>{_REDACTED}", text)
+    text = _QUERY.sub(rf"\g<1>?{_REDACTED}", text)
     with _lock:
         secrets = sorted(_known, key=len, reverse=True)
     for secret in secrets:
@@ -83,14 +91,15 @@ class SecretURL:
 
 
 class RedactingFilter(logging.Filter):
-    """Redacts secrets from records of the HTTP libraries' loggers.
+    """Redacts secrets from records of the HTTP libraries' loggers, and escapes their
+    control characters (a file name or a header from a server may hold some).
 
     urllib3 logs every request line at DEBUG, presigned query string included.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = redact(message)
+        clean = printable(redact(message))
         if clean != message:
             record.msg, record.args = clean, None
         return True

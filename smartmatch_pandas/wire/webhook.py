@@ -10,9 +10,11 @@ usually cannot be reached, and polls instead.
 
 When a job is done the service POSTs ``{"callback": "<download URL>"}`` to
 the job's webhook. That body names no job, so each job is registered with a
-webhook URL of its own: the receiver's URL followed by a random token, which
-is how the receiver knows the job a callback belongs to. A POST whose last
-path segment is not a token the receiver handed out is refused (404), and so
+webhook URL of its own: the receiver's URL followed by the job's filename and a
+random token in the query (``/<filename>?token=<token>``), which is how the
+receiver knows the job a callback belongs to; a URL's query is secret
+everywhere it is shown, so the token is too. A POST whose token is not one
+the receiver handed out is refused (404), and so
 is a body that is not a JSON object with an http(s) URL as ``callback``
 (400). The token and the callback URL are secrets: neither is ever logged.
 """
@@ -27,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, Literal, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ..errors import OptionError
 from ..options import check_filename, check_webhook
@@ -87,9 +89,9 @@ class WebhookReceiver:
     public_url
         The address the service reaches the receiver at, when it is not
         ``http://host:port`` (behind a proxy, or listening on all
-        interfaces). Per-job URLs are this followed by ``/<token>``; the
-        receiver routes on the last path segment, so a proxy may rewrite
-        the path before it.
+        interfaces). Per-job URLs are this followed by
+        ``/<filename>?token=<token>``; the receiver routes on the token
+        alone, so a proxy may rewrite the path before it.
     max_body
         The largest callback body accepted, in bytes.
 
@@ -154,7 +156,8 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        """The receiver's base URL; a job's webhook is this followed by ``/<token>``."""
+        """The receiver's base URL; a job's webhook is this followed by
+        ``/<filename>?token=<token>``."""
         if self.public_url is not None:
             return self.public_url
         if self.host in _ANY_ADDRESS:
@@ -177,7 +180,7 @@ class WebhookReceiver:
                 register_secret(token)  # kept out of logs, such as urllib3's request lines
                 self._tokens[filename] = token
                 self._routes[token] = _Route(filename)
-        return f"{base}/{token}"
+        return f"{base}/{filename}?token={token}"
 
     def knows(self, filename: str) -> bool:
         """Whether job ``filename`` was given a URL on this receiver."""
@@ -232,15 +235,31 @@ def callback_url(body: bytes) -> SecretURL | None:
     """The URL of a ``{"callback": "<http(s) URL>"}`` body; None for any other body."""
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested junk
         return None
     url = payload.get("callback") if isinstance(payload, dict) else None
-    if not isinstance(url, str):
+    if not isinstance(url, str) or len(url) > _MAX_URL_LENGTH:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # such as http://[::1/x
+        return None
+    if parts.scheme not in {"http", "https"} or not host:
         return None
     return SecretURL(url)
+
+
+#: The longest callback URL taken (S3's presigned URLs are under 2 KiB).
+_MAX_URL_LENGTH = 16 * 1024
+
+
+def _token_of(target: str) -> str:
+    """The token of a callback's request target: in its query (``?token=``)."""
+    try:
+        return parse_qs(urlsplit(target).query).get("token", [""])[0]
+    except ValueError:
+        return ""
 
 
 class _Server(ThreadingHTTPServer):
@@ -263,7 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         receiver = self.server.receiver
-        token = urlsplit(self.path).path.rstrip("/").rsplit("/", 1)[-1]
+        token = _token_of(self.path)
         if not receiver._knows_token(token):
             receiver.stats["rejected_unknown"] += 1
             self._reply(404, "no SmartMatch job of this receiver has that URL")

@@ -270,3 +270,163 @@ def test_it_listens_on_loopback_unless_told_otherwise() -> None:
         assert service._server is not None
         assert service._server.server_address[0] == "127.0.0.1"
     assert os.environ.get("SMARTMATCH_BASE_URL") is None  # nothing set unless activated
+
+
+# -- framing: a body's end is never ambiguous ----------------------------------------------
+
+
+def _presigned_put(service: LocalService) -> str:
+    """The request target of a fresh upload URL (path and query)."""
+    answer = requests.get(
+        service.base_url + "service/smartmatch",
+        params={"filename": f"framing_{os.urandom(4).hex()}"},
+        headers={"x-api-key": service.api_key},
+        timeout=10,
+    )
+    parts = urlsplit(answer.json()["url"])
+    return f"{parts.path}?{parts.query}"
+
+
+@pytest.mark.parametrize(
+    ("name", "headers"),
+    [
+        ("two Content-Lengths that differ", b"Content-Length: 5\r\nContent-Length: 6\r\n"),
+        ("Content-Length and chunked", b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"),
+        ("two Transfer-Encodings", b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"),
+    ],
+)
+def test_an_ambiguous_upload_body_is_refused(svc: LocalService, name: str, headers: bytes) -> None:
+    target = _presigned_put(svc).encode()
+    request = b"PUT " + target + b" HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\nhello!"
+    before = svc.stats.get("uploads", 0)
+    assert status_of(raw(svc, request)) == 400
+    assert svc.stats.get("uploads", 0) == before
+    healthy(svc)
+
+
+def test_a_request_smuggled_in_a_get_body_is_not_executed(svc: LocalService) -> None:
+    smuggled = (
+        b"GET /service/smartmatch?filename=smuggled_job HTTP/1.1\r\nHost: x\r\n"
+        b"x-api-key: " + svc.api_key.encode() + b"\r\n\r\n"
+    )
+    request = (
+        b"GET /service/smartmatch/poll?filename=f HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Length: " + str(len(smuggled)).encode() + b"\r\n\r\n" + smuggled
+    )
+    before = svc.stats.get("registrations", 0)
+    answer = raw(svc, request)
+    assert status_of(answer) == 400
+    assert answer.count(b"HTTP/1.") == 1  # one answer: the body was not read as a request
+    assert svc.stats.get("registrations", 0) == before
+    healthy(svc)
+
+
+def test_webhooks_go_to_loopback_only_unless_allowed(svc: LocalService) -> None:
+    def register(webhook: str) -> requests.Response:
+        return requests.get(
+            svc.base_url + "service/smartmatch",
+            params={"filename": f"hook_{os.urandom(4).hex()}", "webhook": webhook},
+            headers={"x-api-key": svc.api_key},
+            timeout=10,
+        )
+
+    refused = register("http://10.1.2.3/internal-admin")
+    assert refused.status_code == 400
+    assert "loopback" in refused.json()["error"]
+    assert register("http://169.254.169.254/latest/meta-data").status_code == 400
+    assert register("http://127.0.0.1:9/hook").status_code == 200
+    assert register("http://localhost:9/hook").status_code == 200
+    assert register("http://[::1]:9/hook").status_code == 200
+
+
+@pytest.mark.network
+def test_remote_webhooks_can_be_allowed() -> None:
+    with LocalService(voters=500, remote_webhooks=True) as service:
+        answer = requests.get(
+            service.base_url + "service/smartmatch",
+            params={"filename": "hook_remote", "webhook": "https://hooks.example.org/x"},
+            headers={"x-api-key": service.api_key},
+            timeout=10,
+        )
+        assert answer.status_code == 200
+
+
+@pytest.mark.network
+def test_listening_beyond_loopback_warns_and_hands_out_usable_urls() -> None:
+    with pytest.warns(UserWarning, match="beyond this machine"):
+        service = LocalService(host="0.0.0.0", voters=500).start()
+    try:
+        assert "0.0.0.0" not in service.base_url
+        port = urlsplit(service.base_url).port
+        # A client that reached it at 127.0.0.1 is handed URLs of 127.0.0.1.
+        answer = requests.get(
+            f"http://127.0.0.1:{port}/service/smartmatch",
+            params={"filename": "wildcard_job"},
+            headers={"x-api-key": service.api_key},
+            timeout=10,
+        )
+        assert answer.json()["url"].startswith(f"http://127.0.0.1:{port}/storage/")
+    finally:
+        service.stop()
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow  # the voter file is built in the child: a few seconds
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {
+        **os.environ,
+        "TMPDIR": str(tmp_path),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    env.pop("SMARTMATCH_BASE_URL", None)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "smartmatch_pandas.cli", "serve", "--voters", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert child.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = child.stdout.readline()
+            if line.startswith("# serving") or not line:
+                break
+        folders = list(tmp_path.glob("smartmatch-local-*"))
+        assert len(folders) == 1, folders
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert not folders[0].exists()
+
+
+@pytest.mark.network
+def test_a_key_has_limits_of_jobs_and_disk() -> None:
+    with LocalService(voters=500, max_jobs=2, max_disk_bytes=100) as service:
+
+        def register(filename: str) -> requests.Response:
+            return requests.get(
+                service.base_url + "service/smartmatch",
+                params={"filename": filename},
+                headers={"x-api-key": service.api_key},
+                timeout=10,
+            )
+
+        first = register("limit_one")
+        assert first.status_code == 200
+        assert register("limit_two").status_code == 200
+        assert register("limit_one").status_code == 200  # the same job again: not a new one
+        refused = register("limit_three")
+        assert refused.status_code == 400
+        assert "max_jobs" in refused.json()["error"]
+        upload = requests.put(first.json()["url"], data=b"x" * 200, timeout=10)
+        assert upload.status_code == 403
+        assert b"QuotaExceeded" in upload.content

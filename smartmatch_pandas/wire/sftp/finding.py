@@ -19,6 +19,7 @@ from ...errors import JobTimeoutError, SmartMatchWarning, TransportError
 from ...files.archives import MAGIC_BYTES, archive_kind
 from ...files.spool import BLOCK, Spool
 from ...progress import ProgressArg, Reporter, reporting
+from ..http import DOWNLOAD_LIMIT_ENV, download_limit
 from ..retry import MAX_LOOK_FAILURES
 from .drop import RemoteFile, SFTPDrop, log
 from .settings import SFTPOptions, SFTPSettings
@@ -91,8 +92,16 @@ def incomplete(spool: Spool) -> str | None:
 class _Finder:
     """Looks for one job's deliverable, remembering the files it turned down."""
 
-    def __init__(self, drop: SFTPDrop, filename: str, vet: Vet | None, reporter: Reporter) -> None:
+    def __init__(
+        self,
+        drop: SFTPDrop,
+        filename: str,
+        vet: Vet | None,
+        reporter: Reporter,
+        limit: int | None = None,
+    ) -> None:
         self.drop, self.filename, self.vet, self.reporter = drop, filename, vet, reporter
+        self.limit = download_limit(None) if limit is None else limit
         self.turned_down: dict[tuple[str, int, datetime], str] = {}
 
     def look(self) -> Spool | None:
@@ -107,6 +116,12 @@ class _Finder:
             now = again.get(candidate.name)
             if now is None or now.version != candidate.version or now.size == 0:
                 log.info("%s is still being written; looking again later", candidate.name)
+                continue
+            if now.size > self.limit:
+                self.turned_down[now.version] = (
+                    f"{now.size:,} bytes, past the limit of {self.limit:,} for this job (if it "
+                    f"is genuine, set {DOWNLOAD_LIMIT_ENV} and wait again)"
+                )
                 continue
             spool = self._download(now)
             if spool is None:
@@ -201,6 +216,7 @@ def fetch_deliverable(
     *,
     vet: Vet | None = None,
     settings: SFTPSettings | Mapping[str, Any] | None = None,
+    limit: int | None = None,
     **options: Unpack[SFTPOptions],
 ) -> Spool | None:
     """Look once for the job's deliverable: a spool of its verified bytes, or None if
@@ -225,9 +241,13 @@ def fetch_deliverable(
     settings, **options
         The connection: an :class:`SFTPSettings` or a dict, and/or its
         fields as keywords; the environment fills the rest.
+    limit
+        The largest file taken, in bytes (default
+        :func:`~smartmatch_pandas.wire.http.download_limit`): a larger one is
+        turned down unread, as an HTTP download is.
     """
     with _drop(settings, options) as drop:
-        return _Finder(drop, filename, vet, Reporter(False)).look()
+        return _Finder(drop, filename, vet, Reporter(False), limit).look()
 
 
 def wait_for_deliverable(
@@ -237,6 +257,7 @@ def wait_for_deliverable(
     timeout: float | None = None,
     progress: ProgressArg | Reporter = False,
     settings: SFTPSettings | Mapping[str, Any] | None = None,
+    limit: int | None = None,
     **options: Unpack[SFTPOptions],
 ) -> Spool:
     """Wait until the job's deliverable is in the SFTP folder; return a spool of its
@@ -261,7 +282,7 @@ def wait_for_deliverable(
     looks = failures = 0
     with reporting(progress) as reporter, SFTPDrop(resolved) as drop:
         reporter.stage("waiting")
-        finder = _Finder(drop, filename, vet, reporter)
+        finder = _Finder(drop, filename, vet, reporter, limit)
         while True:
             try:
                 found = finder.look()

@@ -1,0 +1,834 @@
+"""A catalogue of hostile or broken services, and what the client does with each.
+
+Each test runs a small hostile server over loopback (:mod:`tests.hostile`)
+and proves the client's outcome: an error of the package's family, within a
+bounded time and, where the attack is on memory, a bounded peak (measured
+with tracemalloc over the call). Each registers the row of
+docs/reliability.md it proves (:func:`attack`); ``python -m tests.doc_tables``
+writes the table.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import time
+import tracemalloc
+import zipfile
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smartmatch_pandas.deliverable import read_files, unpack_deliverable
+from smartmatch_pandas.errors import (
+    DeliverableError,
+    OptionError,
+    ServiceError,
+    SmartMatchError,
+    StorageError,
+    TransportError,
+)
+from smartmatch_pandas.wire.http import MAX_ANSWER_BYTES, SmartMatchClient, download_limit
+from smartmatch_pandas.wire.secrets import SecretURL, redact
+
+from . import doc_tables
+from .hostile import MEGABYTE, Conn, RawServer, self_signed
+from .leakcheck import WATCH
+
+pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
+
+KEY = "hostile-test-key-7f3a9c2e5b1d"
+MiB = 2**20
+#: (server's behaviour, client's outcome, test) rows of the table in docs/reliability.md.
+ROWS: list[tuple[str, str, str]] = []
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def attack(behaviour: str, outcome: str) -> Callable[[_F], _F]:
+    """Record that the decorated test proves ``outcome`` against ``behaviour``."""
+
+    def register(test: _F) -> _F:
+        ROWS.append((behaviour, outcome, test.__name__))
+        return test
+
+    return register
+
+
+def table() -> str:
+    """The hostile-services table of docs/reliability.md."""
+    rows = [(behaviour, outcome, f"`{test}`") for behaviour, outcome, test in ROWS]
+    return doc_tables.markdown(["the server", "what the client does", "test"], rows)
+
+
+def test_the_table_in_the_docs_is_this_catalogue() -> None:
+    assert len(ROWS) >= 30
+    doc_tables.check("hostile", table())
+
+
+# -- the harness --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Callable[[Conn], None]], RawServer]]:
+    """Start hostile servers for the test; all are stopped at its end."""
+    servers: list[RawServer] = []
+
+    def start(handler: Callable[[Conn], None]) -> RawServer:
+        servers.append(RawServer(handler))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def client_of(server: RawServer, timeout: tuple[float, float] = (1.0, 1.0)) -> SmartMatchClient:
+    return SmartMatchClient(api_key=KEY, base_url=server.url, timeout=timeout)
+
+
+def measured(call: Callable[[], object]) -> tuple[BaseException | None, float, int]:
+    """Run ``call``: the exception it raised, the seconds it took, its peak of memory."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    error: BaseException | None = None
+    try:
+        call()
+    except BaseException as exc:
+        error = exc
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return error, elapsed, peak
+
+
+def json_answer(answer: object, status: str = "200 OK") -> Callable[[Conn], None]:
+    body = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+    return lambda conn: conn.answer(body, status)
+
+
+def storage_url(server: RawServer) -> SecretURL:
+    return SecretURL(
+        server.url + "bucket/job.zip?X-Amz-Signature=" + "ab" * 32 + "&token=t0ps3cr3t"
+    )
+
+
+# -- bodies too large, or endless ---------------------------------------------------------
+
+
+@attack(
+    "a poll answer that never ends (chunked, as fast as loopback goes)",
+    f"ServiceError naming the job after {MAX_ANSWER_BYTES // MiB} MiB: larger than any answer; "
+    "peak memory under 8 MiB",
+)
+def test_endless_poll_answer_is_cut_at_the_answer_cap(serve: Any) -> None:
+    server = serve(lambda conn: conn.endless_chunks())
+    error, elapsed, peak = measured(lambda: client_of(server).poll("job.csv"))
+    assert isinstance(error, ServiceError)
+    assert "larger than" in str(error)
+    assert "job.csv" in str(error)
+    assert peak < 8 * MiB
+    assert elapsed < 5
+
+
+@attack(
+    "a registration answer of 50 MiB with its Content-Length",
+    "ServiceError: not read past the answer cap; peak memory under 8 MiB",
+)
+def test_huge_registration_answer_is_not_read_whole(serve: Any) -> None:
+    def answer(conn: Conn) -> None:
+        if conn.head(Content_Length=50 * MiB, Content_Type="application/json"):
+            for _ in range(50):
+                if not conn.send(MEGABYTE):
+                    return
+
+    server = serve(answer)
+    error, _, peak = measured(lambda: client_of(server).register({"filename": "job.csv"}))
+    assert isinstance(error, ServiceError)
+    assert "larger than" in str(error)
+    assert peak < 8 * MiB
+
+
+@attack(
+    "a poll answer gzip-encoded, 1 MiB on the wire, 1 GiB decoded",
+    "ServiceError at the answer cap; the bomb is never decoded whole (peak under 16 MiB)",
+)
+def test_gzip_encoded_answer_bomb_is_cut(serve: Any) -> None:
+    bomb = gzip.compress(b"\0" * (64 * MiB), compresslevel=9)
+
+    def answer(conn: Conn) -> None:
+        if conn.head(Transfer_Encoding="chunked", Content_Encoding="gzip"):
+            for _ in range(16):  # the same gzip member 16 times: 1 GiB decoded
+                if not conn.send(b"%x\r\n" % len(bomb) + bomb + b"\r\n"):
+                    return
+            conn.send(b"0\r\n\r\n")
+
+    server = serve(answer)
+    error, _, peak = measured(lambda: client_of(server).poll("job.csv"))
+    assert isinstance(error, ServiceError)
+    assert peak < 16 * MiB
+
+
+@attack(
+    "an S3 error (403) whose XML body never ends",
+    "StorageError with S3's code; 16 KiB of the body read, the rest ignored; peak under 8 MiB",
+)
+def test_endless_storage_error_body_is_read_in_part(serve: Any) -> None:
+    def answer(conn: Conn) -> None:
+        if conn.head("403 Forbidden", Transfer_Encoding="chunked"):
+            xml = b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>"
+            conn.send(b"%x\r\n" % len(xml) + xml + b"\r\n")
+            while conn.send(b"%x\r\n" % len(MEGABYTE) + MEGABYTE + b"\r\n"):
+                pass
+
+    server = serve(answer)
+    error, elapsed, peak = measured(
+        lambda: client_of(server).download(storage_url(server), filename="job.csv")
+    )
+    assert isinstance(error, StorageError)
+    assert error.code == "AccessDenied"
+    assert peak < 8 * MiB
+    assert elapsed < 5
+
+
+@attack(
+    "a deliverable announced with Content-Length: 100,000,000,000",
+    "DeliverableError before a byte is read: past the job's download limit; names "
+    "SMARTMATCH_DOWNLOAD_LIMIT",
+)
+def test_deliverable_announced_past_the_limit_is_refused_unread(serve: Any) -> None:
+    server = serve(lambda conn: conn.drip(0.01))
+    error, elapsed, _ = measured(
+        lambda: client_of(server).download(storage_url(server), filename="job.csv", limit=MiB)
+    )
+    assert isinstance(error, DeliverableError)
+    assert "SMARTMATCH_DOWNLOAD_LIMIT" in str(error)
+    assert "100,000,000,000" in str(error)
+    assert elapsed < 2
+
+
+@attack(
+    "a deliverable that never ends (chunked, fast), into a spool spilling at 4 MiB",
+    "DeliverableError once past the limit (here 32 MiB); memory held under 12 MiB (the rest "
+    "in the spool's private file, deleted)",
+)
+def test_endless_deliverable_stops_at_the_limit(serve: Any, monkeypatch: Any) -> None:
+    from smartmatch_pandas.files.spool import Spool
+
+    monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "4M")
+    server = serve(lambda conn: conn.endless_chunks())
+    spool = Spool()
+
+    def download() -> None:
+        client_of(server).download(
+            storage_url(server), sink=spool, filename="job.csv", limit=32 * MiB
+        )  # type: ignore[arg-type]
+
+    error, elapsed, peak = measured(download)
+    assert isinstance(error, DeliverableError)
+    assert "33,554,432" in str(error)
+    assert len(spool) == 0  # what came is dropped
+    spool.close()
+    assert peak < 12 * MiB
+    assert elapsed < 10
+
+
+@attack(
+    "a deliverable dripping one byte every 50 ms, with match(timeout=1.5) left",
+    "TransportError at the deadline across the whole body (not per read), within 1.5 s + 0.5",
+)
+def test_dripping_deliverable_ends_at_the_deadline(serve: Any) -> None:
+    server = serve(lambda conn: conn.drip(0.05))
+    client = client_of(server, timeout=(5.0, 30.0))  # grace of the rate limit: 30 s
+    error, elapsed, _ = measured(
+        lambda: client.download(
+            storage_url(server), filename="job.csv", time_limit=1.5, limit=2**40
+        )
+    )
+    assert isinstance(error, TransportError)
+    assert "time allowed" in str(error)
+    assert 1.4 < elapsed < 2.0
+
+
+@attack(
+    "a deliverable's headers, then silence, with a read timeout of 30 s and 1 s left",
+    "TransportError at the deadline: no read waits past it (1 s + 0.5, not 30 s)",
+)
+def test_silent_deliverable_ends_at_the_deadline(serve: Any) -> None:
+    server = serve(lambda conn: conn.silence())
+    client = client_of(server, timeout=(5.0, 30.0))
+    error, elapsed, _ = measured(
+        lambda: client.download(storage_url(server), filename="job.csv", time_limit=1.0)
+    )
+    assert isinstance(error, TransportError)
+    assert elapsed < 1.5
+
+
+@attack(
+    "a deliverable dripping one byte every 50 ms, no timeout given",
+    "TransportError once the body lags a read timeout behind 8 KiB/s (here 1 s), 3 attempts",
+)
+def test_dripping_deliverable_without_deadline_is_given_up(serve: Any) -> None:
+    server = serve(lambda conn: conn.drip(0.05))
+    error, elapsed, _ = measured(
+        lambda: client_of(server).download(storage_url(server), filename="job.csv", limit=2**40)
+    )
+    assert isinstance(error, TransportError)
+    assert "too slowly" in str(error)
+    assert elapsed < 6
+
+
+@attack(
+    "a poll answer dripping one byte every 50 ms",
+    "TransportError after the grace of one read timeout (1 s): the poll fails, resumable",
+)
+def test_dripping_poll_answer_is_given_up(serve: Any) -> None:
+    server = serve(lambda conn: conn.drip(0.05))
+    error, elapsed, _ = measured(lambda: client_of(server).poll("job.csv"))
+    assert isinstance(error, TransportError)
+    assert elapsed < 3
+
+
+@attack(
+    "a registration answer's headers, then silence",
+    "TransportError after the read timeout, for each of the 3 attempts",
+)
+def test_silent_registration_times_out(serve: Any) -> None:
+    server = serve(lambda conn: conn.silence(Content_Type="application/json"))
+    error, elapsed, _ = measured(lambda: client_of(server).register({"filename": "job.csv"}))
+    assert isinstance(error, TransportError)
+    assert elapsed < 6
+
+
+@attack(
+    "a deliverable body shorter than its Content-Length, every time",
+    "fetched again, then TransportError naming the job; nothing kept of the broken bodies",
+)
+def test_short_deliverable_is_retried_then_reported(serve: Any) -> None:
+    def answer(conn: Conn) -> None:
+        if conn.head(Content_Length=1000, Content_Type="application/zip"):
+            conn.send(b"PK" + b"x" * 100)
+
+    server = serve(answer)
+    sink = io.BytesIO()
+    error, _, _ = measured(
+        lambda: client_of(server).download(storage_url(server), sink=sink, filename="job.csv")
+    )
+    assert isinstance(error, TransportError)
+    assert "job.csv" in str(error)
+    assert sink.getvalue() == b""
+    assert len(server.requests) >= 2
+
+
+@attack(
+    "the local service trickling the deliverable at 300 bytes/s (`download:trickle=300`), "
+    "under match(timeout=3) and a read timeout of 120 s",
+    "TransportError by the deadline (3 s + 1), naming the job and the resume call; resumed, "
+    "the job completes",
+)
+def test_match_timeout_bounds_the_download_too() -> None:
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.local import LocalService, sample_contacts
+
+    with LocalService(poll_interval=0.1, voters=2_000, seed=0) as service:
+        frame = sample_contacts(service.voters, 300, seed=1).drop(columns="true_voterbase_id")
+        service.inject("download:trickle=300,times=always")
+        start = time.perf_counter()
+        with pytest.raises(TransportError, match="time allowed") as caught:
+            sm.match(frame, **service.settings, progress=False, timeout=3)
+        assert time.perf_counter() - start < 4
+        filename = caught.value.filename
+        assert filename is not None
+        assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
+        service.faults.clear()
+        result = sm.resume(filename, frame, api_key=service.api_key, progress=False)
+        assert len(result.frame) == 300
+
+
+@attack(
+    "an SFTP drop holding the job's deliverable, larger than the job's download limit",
+    "turned down unread (the same limit as over HTTP), named in the wait's JobTimeoutError",
+)
+def test_sftp_deliverable_past_the_limit_is_turned_down(monkeypatch: Any) -> None:
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.errors import JobTimeoutError
+    from smartmatch_pandas.local import LocalService, sample_contacts
+    from smartmatch_pandas.wire import sftp
+
+    with LocalService(poll_interval=0.1, voters=2_000, seed=0, sftp_port=0) as service:
+        frame = sample_contacts(service.voters, 30, seed=3).drop(columns="true_voterbase_id")
+        job = sm.submit(frame, **service.settings, progress=False, filename="big_drop")
+        job.wait(progress=False)  # done: its zip is in the drop folder
+        settings = {**service.sftp_settings, "poll_interval": 0.2, "settle": 0.05}
+        assert sftp.fetch_deliverable("big_drop", limit=100, **settings) is None
+        monkeypatch.setenv("SMARTMATCH_DOWNLOAD_LIMIT", "100")
+        with pytest.raises(JobTimeoutError, match="past the limit of 100"):
+            sftp.wait_for_deliverable("big_drop", timeout=0.5, **settings)
+        assert service.stats.get("sftp_opens", 0) == 0  # never opened: turned down by its size
+
+
+def test_download_limit_scales_with_the_rows_sent(monkeypatch: Any) -> None:
+    assert download_limit(0) == download_limit(None) == 256 * MiB
+    assert download_limit(1_000_000) == 64 * 1024 * 1_000_000
+    monkeypatch.setenv("SMARTMATCH_DOWNLOAD_LIMIT", "3G")
+    assert download_limit(10) == 3 * 2**30
+    monkeypatch.setenv("SMARTMATCH_DOWNLOAD_LIMIT", "lots")
+    with pytest.raises(OptionError, match="SMARTMATCH_DOWNLOAD_LIMIT"):
+        download_limit(10)
+
+
+# -- what a deliverable unpacks to -----------------------------------------------------------
+
+
+def _zip(members: dict[str, bytes | int]) -> bytes:
+    """A zip of ``members``: bytes, or a size of report text to repeat."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, content in members.items():
+            if isinstance(content, int):
+                line = b"a line of the summary report, again\n"
+                with archive.open(name, "w", force_zip64=True) as member:
+                    for _ in range(content // (len(line) * 4096)):
+                        member.write(line * 4096)
+            else:
+                archive.writestr(name, content)
+    return out.getvalue()
+
+
+RESULT = b"matchback_id,vb.voterbase_id\n0,X1\n1,\n"
+
+
+@attack(
+    "a zip of 12 report members of 8 MiB each, every one under the spill threshold (16 MiB here)",
+    "the members held in memory together stay within the spill threshold, the rest spill: "
+    "peak under 40 MiB (was 96 MiB + copies)",
+)
+def test_many_members_under_the_threshold_do_not_fill_memory(monkeypatch: Any) -> None:
+    monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "16M")
+    data = _zip({"best.csv": RESULT, **{f"report{k}.txt": 8 * MiB for k in range(12)}})
+
+    def unpack() -> None:
+        files = unpack_deliverable(data, filename="job.csv")
+        spilled = [name for name in files if files.spool(name).spilled]  # type: ignore[attr-defined]
+        assert len(spilled) >= 10
+        deliverable = read_files(files, filename="job.csv")
+        assert deliverable.report is not None
+        assert len(deliverable.report) < 300 * 1024
+        files.close()  # type: ignore[attr-defined]
+
+    error, _, peak = measured(unpack)
+    assert error is None, error
+    assert peak < 40 * MiB
+
+
+def fake_service(deliverable: bytes, poll: object = None) -> Callable[[Conn], None]:
+    """A SmartMatch service in one handler: registration and poll answer URLs of its own
+    storage (the poll answers ``poll`` instead, if given), the upload is taken, the
+    download is ``deliverable``."""
+
+    def answer(conn: Conn) -> None:
+        target = conn.request.target
+        host = next(
+            line.split(":", 1)[1].strip()
+            for line in conn.request.head.split("\r\n")
+            if line.lower().startswith("host:")
+        )
+        if poll is not None and target.startswith("/service/smartmatch/poll?"):
+            conn.answer(json.dumps(poll).encode())
+        elif target.startswith(("/service/smartmatch?", "/service/smartmatch/poll?")):
+            conn.answer(json.dumps({"url": f"http://{host}/storage/job.zip?sig=1"}).encode())
+        elif conn.request.head.startswith("PUT"):
+            conn.answer(b"", Content_Type="text/plain")
+        else:
+            conn.answer(deliverable, Content_Type="application/zip")
+
+    return answer
+
+
+@attack(
+    "a whole match whose deliverable holds 8 report members of 40 MiB (a zip of 3 MiB)",
+    "the match completes; the members past the spill threshold (16 MiB here) spill; peak "
+    "memory of the whole match under 64 MiB; df.attrs holds a report of 256 KiB at most",
+)
+def test_a_whole_match_stays_within_its_budget(serve: Any, monkeypatch: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "16M")
+    frame = pd.DataFrame({"first_name": ["Ann", "Bo"], "last_name": ["Lee", "Ray"]})
+    frame["zip"] = ["02134", "10001"]
+    best = b"matchback_id,first_name,last_name,zip,vb.voterbase_id\n0,Ann,Lee,02134,X1\n1,,,,\n"
+    data = _zip({"best.csv": best, **{f"report{k}.txt": 40 * MiB for k in range(8)}})
+    server = serve(fake_service(data))
+    results: list[pd.DataFrame] = []
+
+    def run() -> None:
+        results.append(
+            sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+        )
+
+    error, _, peak = measured(run)
+    assert error is None, error
+    report = results[0].attrs["smartmatch"]["report"]
+    assert len(report) < 257 * 1024
+    assert list(results[0]["vb.voterbase_id"].fillna("")) == ["X1", ""]
+    assert peak < 64 * MiB, peak
+
+
+@attack(
+    'a whole match whose poll answers `{"url": ["http://x/"]}`',
+    "ServiceError naming the job and the resume call (was: TypeError: unhashable type)",
+)
+def test_a_malformed_poll_in_a_match_says_how_to_resume(serve: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    server = serve(fake_service(b"", poll={"url": ["http://x/"]}))
+    with pytest.raises(ServiceError, match="gave no download URL") as caught:
+        sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+    filename = caught.value.filename
+    assert filename is not None
+    assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
+
+
+@attack(
+    "a 100 MiB summary report in a small zip",
+    "the report kept is its first 256 KiB and a note of the rest: what df.attrs and a "
+    "parquet file's metadata receive",
+)
+def test_huge_report_is_kept_as_a_bounded_text() -> None:
+    data = _zip({"best.csv": RESULT, "summary.txt": 100 * MiB})
+    files = unpack_deliverable(data, filename="job.csv")
+    report = read_files(files, filename="job.csv").report
+    assert report is not None
+    assert report.startswith("a line of the summary report")
+    assert len(report) < 257 * 1024
+    assert "more bytes" in report
+    files.close()  # type: ignore[attr-defined]
+
+
+@attack(
+    "a report member full of terminal escapes (ESC]0;…BEL, ESC[2J)",
+    "kept with every control character escaped (\\x1b), printable in a terminal",
+)
+def test_report_escapes_are_neutralised() -> None:
+    data = _zip({"best.csv": RESULT, "summary.txt": b"rows \x1b]0;owned\x07\x1b[2J done\n"})
+    report = read_files(unpack_deliverable(data), filename="job.csv").report
+    assert report is not None
+    assert "\x1b" not in report
+    assert "\\x1b]0;owned\\x07" in report
+
+
+@attack(
+    "a gzip deliverable of 2 MiB that unpacks to 1 GiB",
+    "DeliverableError: past 250 times its size (the bomb budget), stopped at the budget",
+)
+def test_gzip_bomb_deliverable_is_refused() -> None:
+    bomb = gzip.compress(b"\0" * (64 * MiB), compresslevel=9) * 16
+    error, _, peak = measured(lambda: unpack_deliverable(bomb, filename="job.csv"))
+    assert isinstance(error, DeliverableError)
+    assert "decompression bomb" in str(error)
+    assert peak < 80 * MiB  # the spill threshold (64 MiB) and a block
+
+
+# -- redirects and schemes: the key goes to the API's host only ----------------------------
+
+
+@attack(
+    "a registration answered 302 Location: another host",
+    "ServiceError naming where it pointed; not followed: the other host receives nothing",
+)
+def test_registration_redirect_is_not_followed(serve: Any) -> None:
+    elsewhere = serve(json_answer({"url": "http://127.0.0.1:1/"}))
+    location = elsewhere.url.replace("127.0.0.1", "localhost") + "echo"
+    server = serve(
+        lambda conn: conn.answer(b"", "302 Found", Location=location, Content_Type="text/plain")
+    )
+    error, _, _ = measured(lambda: client_of(server).register({"filename": "job.csv"}))
+    assert isinstance(error, ServiceError)
+    assert "localhost" in str(error)
+    assert "not followed" in str(error)
+    assert elsewhere.requests == []
+
+
+@attack(
+    "a poll answered 307 to a path of the same host",
+    "ServiceError: no redirect is followed, even on the host",
+)
+def test_poll_redirect_is_not_followed(serve: Any) -> None:
+    server = serve(lambda conn: conn.answer(b"{}", "307 Temporary Redirect", Location="/steal"))
+    error, _, _ = measured(lambda: client_of(server).poll("job.csv"))
+    assert isinstance(error, ServiceError)
+    assert error.status == 307
+    assert [r.target.split("?")[0] for r in server.requests] == ["/service/smartmatch/poll"]
+
+
+@attack(
+    "a download answered 302 to another host",
+    "StorageError (HTTP 302); not followed",
+)
+def test_download_redirect_is_not_followed(serve: Any) -> None:
+    elsewhere = serve(lambda conn: conn.answer(RESULT))
+    server = serve(lambda conn: conn.answer(b"", "302 Found", Location=elsewhere.url))
+    error, _, _ = measured(
+        lambda: client_of(server).download(storage_url(server), filename="job.csv")
+    )
+    assert isinstance(error, StorageError)
+    assert error.status == 302
+    assert elsewhere.requests == []
+
+
+@attack(
+    "an upload answered 307 to another host",
+    "StorageError (HTTP 307); the body is not sent again elsewhere",
+)
+def test_upload_redirect_is_not_followed(serve: Any) -> None:
+    elsewhere = serve(lambda conn: conn.answer(b""))
+    server = serve(lambda conn: conn.answer(b"", "307 Temporary Redirect", Location=elsewhere.url))
+    error, _, _ = measured(
+        lambda: client_of(server).upload(storage_url(server), RESULT, filename="job.csv")
+    )
+    assert isinstance(error, StorageError)
+    assert error.status == 307
+    assert elsewhere.requests == []
+
+
+@attack(
+    "base_url http://api.targetsmart.com/ (the real host, in clear)",
+    "OptionError before any request: TargetSmart's API is reached over https only",
+)
+def test_real_host_over_http_is_refused() -> None:
+    with pytest.raises(OptionError, match="https only"):
+        SmartMatchClient(api_key=KEY, base_url="http://api.targetsmart.com/")
+    with pytest.raises(OptionError, match="https only"):
+        SmartMatchClient(api_key=KEY, base_url="HTTP://API.TargetSmart.com:80/")
+
+
+@attack(
+    "an https service handing out an http:// presigned URL (registration and poll)",
+    "ServiceError: the upload or download would be in clear; nothing is sent to it",
+)
+def test_https_service_cannot_hand_out_http_urls(
+    serve: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    storage = serve(lambda conn: conn.answer(b""))
+    context, trusted = self_signed(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(trusted))
+    server = RawServer(json_answer({"url": storage.url + "in/job.csv?sig=x"}), tls=context)
+    try:
+        client = client_of(server)
+        assert client.base_url.startswith("https://")
+        with pytest.raises(ServiceError, match="in clear"):
+            client.register({"filename": "job.csv"})
+        with pytest.raises(ServiceError, match="in clear"):
+            client.poll("job.csv")
+        assert len(server.requests) == 2
+        assert storage.requests == []
+    finally:
+        server.close()
+
+
+@attack(
+    "an upload refused (403) with an error body that never ends",
+    "StorageError with S3's code, 16 KiB read; peak memory under 8 MiB",
+)
+def test_endless_upload_error_body_is_read_in_part(serve: Any) -> None:
+    def answer(conn: Conn) -> None:
+        if conn.head("403 Forbidden", Transfer_Encoding="chunked", Connection="close"):
+            xml = b"<Error><Code>SignatureDoesNotMatch</Code></Error>"
+            conn.send(b"%x\r\n" % len(xml) + xml + b"\r\n")
+            while conn.send(b"%x\r\n" % len(MEGABYTE) + MEGABYTE + b"\r\n"):
+                pass
+
+    server = serve(answer)
+    error, elapsed, peak = measured(
+        lambda: client_of(server).upload(storage_url(server), RESULT, filename="job.csv")
+    )
+    assert isinstance(error, StorageError)
+    assert error.code == "SignatureDoesNotMatch"
+    assert peak < 8 * MiB
+    assert elapsed < 5
+
+
+# -- malformed answers: always an error of the family, naming the job -------------------------
+
+MALFORMED: list[tuple[str, object]] = [
+    ("a list", {"url": ["http://x/"]}),
+    ("a dict", {"url": {"href": "http://x/"}}),
+    ("an int", {"url": 7}),
+    ("a broken IPv6 URL", {"url": "http://[::1/deliverable.zip"}),
+    ("a URL of 100,000 characters", {"url": "http://h/" + "a" * 100_000}),
+    ("a URL of another scheme", {"url": "file:///etc/passwd"}),
+]
+
+
+@attack(
+    "a poll answer whose url is a list, a dict, an int, `http://[::1/…`, 100,000 characters, "
+    "or file:///",
+    "ServiceError naming the job and what was wrong (was: TypeError, AttributeError, ValueError)",
+)
+@pytest.mark.parametrize(("what", "answer"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_poll_url_is_a_service_error(serve: Any, what: str, answer: object) -> None:
+    server = serve(json_answer(answer))
+    with pytest.raises(ServiceError, match="gave no download URL") as caught:
+        client_of(server).poll("job.csv")
+    assert "job.csv" in str(caught.value)
+
+
+@attack(
+    "a registration answer with no url, or a JSON array, or nested 100,000 deep",
+    "ServiceError naming the job (a parser's RecursionError included)",
+)
+@pytest.mark.parametrize(
+    "body", [b'{"ok": true}', b"[1, 2]", b"[" * 100_000 + b"]" * 100_000, b"<html>oops</html>"]
+)
+def test_malformed_registration_answer_is_a_service_error(serve: Any, body: bytes) -> None:
+    server = serve(json_answer(body))
+    with pytest.raises(ServiceError) as caught:
+        client_of(server).register({"filename": "job.csv"})
+    assert "job.csv" in str(caught.value)
+
+
+@attack(
+    "an error answer whose `error` is a nested object of 500 KiB with terminal escapes",
+    "ServiceError whose message is bounded (1,000 characters) and escaped",
+)
+def test_huge_nested_error_is_bounded(serve: Any) -> None:
+    error = {"deep": [{"x": "\x1b[2J" + "e" * 500_000}]}
+    server = serve(json_answer({"error": error}, "500 Internal Server Error"))
+    with pytest.raises(ServiceError) as caught:
+        client_of(server).poll("job.csv")
+    assert len(str(caught.value)) < 1_200
+    assert "\x1b" not in str(caught.value)
+
+
+@attack(
+    "an error message with ESC]0;title BEL and ESC[2J",
+    "the message printed with the escapes shown as \\x1b, never acted on",
+)
+def test_error_message_escapes_are_neutralised(serve: Any) -> None:
+    text = "Validation Error: \x1b]0;pwned\x07\x1b[2Jbad row"
+    server = serve(json_answer({"error": text}, "400 Bad Request"))
+    with pytest.raises(ServiceError) as caught:
+        client_of(server).register({"filename": "job.csv"})
+    assert "\x1b" not in str(caught.value)
+    assert "\\x1b]0;pwned" in str(caught.value)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=50),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+_ANSWERS = st.one_of(
+    _JSON,
+    st.dictionaries(st.sampled_from(["url", "error", "status"]), _JSON, max_size=3),
+    st.fixed_dictionaries({"url": _JSON}),
+    st.fixed_dictionaries({"error": _JSON}),
+)
+
+
+@pytest.fixture(scope="module")
+def fuzzed() -> Iterator[tuple[RawServer, list[tuple[object, str]]]]:
+    """One server for every fuzzed example: it answers the last answer set."""
+    answers: list[tuple[object, str]] = [({}, "200 OK")]
+    with RawServer(lambda conn: json_answer(*answers[-1])(conn)) as server:
+        yield server, answers
+
+
+@attack(
+    "fuzzed JSON answers to poll and registration: wrong types, missing keys, nested junk",
+    "a PollResult, a URL, or an error of the family naming the job; nothing else ever",
+)
+@given(answer=_ANSWERS, status=st.sampled_from(["200 OK", "400 Bad Request", "500 Oops"]))
+def test_fuzzed_answers_end_in_the_family(
+    fuzzed: tuple[RawServer, list[tuple[object, str]]], answer: object, status: str
+) -> None:
+    server, answers = fuzzed
+    answers.append((answer, status))
+    with client_of(server) as client:
+        for call in (
+            lambda: client.poll("job.csv"),
+            lambda: client.register({"filename": "job.csv"}),
+        ):
+            error: SmartMatchError | None = None
+            try:
+                call()
+            except SmartMatchError as exc:  # anything else fails the test
+                error = exc
+            assert error is None or "job.csv" in str(error)
+
+
+# -- secrets found by shape --------------------------------------------------------------------
+
+
+@attack(
+    "presigned URLs whose signature is under unknown names (sig=, token=)",
+    "the whole query redacted in urllib3's DEBUG lines and in every error",
+)
+def test_unknown_signature_parameters_stay_out_of_logs(
+    serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = serve(lambda conn: conn.answer(b"", "500 Oops"))
+    raw = server.url + "dl/job.zip?sig=5ecr3tsig-8c1e&token=t0ps3cr3t-4d9f&user=me"
+    WATCH.signature(raw)
+    url = SecretURL(raw)
+    caplog.set_level("DEBUG")
+    with pytest.raises(StorageError) as caught:
+        client_of(server).download(url, filename="job.csv", attempts=1)
+    text = caplog.text + str(caught.value) + repr(url) + str(url)
+    assert "5ecr3tsig" not in text
+    assert "t0ps3cr3t" not in text
+    assert "dl/job.zip?REDACTED" in caplog.text
+    assert redact("GET /x?token=abc HTTP/1.1") == "GET /x?REDACTED HTTP/1.1"
+
+
+@attack(
+    "a storage host that resets the connection under a URL with token=…",
+    "TransportError whose text holds no part of the query",
+)
+def test_transport_error_carries_no_query(serve: Any) -> None:
+    server = serve(lambda conn: None)  # closes without a word
+    url = SecretURL(server.url + "dl/job.zip?token=t0ps3cr3t")
+    with pytest.raises(TransportError) as caught:
+        client_of(server).download(url, filename="job.csv", attempts=1)
+    assert "t0ps3cr3t" not in str(caught.value)
+    assert "t0ps3cr3t" not in repr(caught.value)
+
+
+# -- edges of what a deliverable may hold --------------------------------------------------------
+
+
+@attack(
+    "a result CSV whose header row is 200 KiB (20,000 appended columns)",
+    "read whole: every column is found (was: refused as holding no matchback_id)",
+)
+def test_a_header_longer_than_64_kib_is_read() -> None:
+    columns = [f"vb.appended_field_{k:05d}" for k in range(20_000)]
+    header = ",".join(["matchback_id", *columns]).encode()
+    assert len(header) > 200 * 1024
+    data = _zip({"best.csv": header + b"\n0" + b"," * 20_000 + b"\n"})
+    deliverable = read_files(unpack_deliverable(data), filename="job.csv")
+    assert deliverable.best.num_columns == 20_001
+
+
+@attack(
+    "a deliverable whose matchback_id values are inf, -inf, 1e400, 1.5 and 10^23",
+    "those rows are placed nowhere (was: a raw OverflowError); a job resumed without its "
+    "frame gets its rows back in upload order",
+)
+def test_extreme_matchback_ids_place_no_row() -> None:
+    from smartmatch_pandas.deliverable import uploaded_frame
+
+    best = b"matchback_id,first_name\n0,Ann\ninf,X\n-inf,X\n1e400,X\n1.5,X\n1" + b"0" * 23
+    data = _zip({"best.csv": best + b",X\n1,Bo\n"})
+    deliverable = read_files(unpack_deliverable(data), filename="job.csv")
+    frame = uploaded_frame(deliverable, ["first_name", "matchback_id"], rows=2)
+    assert list(frame["first_name"][:2]) == ["Ann", "Bo"]
+    assert frame["first_name"][2:].isna().all()  # rows beyond those sent: nothing placed
