@@ -130,7 +130,9 @@ def test_a_validation_error_keeps_the_answer(fresh_service: LocalService) -> Non
     assert f"quote gateway_id {error.gateway_id} to TargetSmart support" in str(error)
     assert error.service_input is not None
     assert error.service_input["filename"] == "x" * 46
-    assert error.service_input["webhook"] == "https://hooks.example.org/h?…"  # token kept out
+    webhook = error.service_input["webhook"]
+    assert webhook.startswith("https://hooks.example.org/h")
+    assert "token" not in webhook  # its query (a token may ride there) is kept out
 
 
 def test_an_internal_error_of_the_service(fresh_service: LocalService) -> None:
