@@ -46,6 +46,13 @@ from .doc_examples import (
     run_page,
 )
 
+#: The pages with an example to run (the others are checked by the tests below alone).
+RUNNABLE_PAGES = [
+    page
+    for page in PAGES
+    if any(b.kind in ("python", "shell") and b.not_run is None for b in blocks(page))
+]
+
 
 @pytest.fixture(scope="module")
 def docs_service() -> Iterator[LocalService]:
@@ -58,10 +65,10 @@ def docs_service() -> Iterator[LocalService]:
 @pytest.mark.network
 @pytest.mark.subprocess
 @pytest.mark.slow
-@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+@pytest.mark.parametrize(
+    "page", RUNNABLE_PAGES, ids=[str(p.relative_to(ROOT)) for p in RUNNABLE_PAGES]
+)
 def test_page_examples_run(page: Path, docs_service: LocalService, tmp_path: Path) -> None:
-    if not any(b.kind in ("python", "shell") and b.not_run is None for b in blocks(page)):
-        pytest.skip(f"{page.name} has no example to run")
     with page_run(docs_service, tmp_path) as run:
         run_page(page, run)
     assert run.ran, f"{page.name}: nothing ran"

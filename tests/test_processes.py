@@ -196,7 +196,8 @@ def test_ctrl_c_in_the_command_line_prints_the_resume_command(
 def test_two_processes_waiting_on_one_job_keep_the_rate_limit(
     fresh_service: LocalService, contacts_file: Path
 ) -> None:
-    fresh_service.config.delay = 16 * POLL
+    # Long enough for both processes to start (importing pandas) and poll while it waits.
+    fresh_service.config.delay = 50 * POLL
     job = sm.submit(read_back(contacts_file), **fresh_service.settings, progress=False)
     code = f"""
 import pandas as pd, smartmatch_pandas as sm
