@@ -511,6 +511,18 @@ def test_placeholders_are_missing_in_every_identifier(placeholder: str, identifi
     assert column.sent("keep").to_pylist() == [None, None]
 
 
+@pytest.mark.parametrize("rows", [10, 4096, 20_000])
+def test_placeholders_stay_missing_beside_invalid_values_kept_at_any_size(rows: int) -> None:
+    # Past 4,096 rows a column of repeated values is normalised once per distinct value
+    # (a dictionary): "keep" sends the invalid value as given, never a placeholder.
+    given = ["NULL", "#N/A", "n/a", "-", "None", "Penn."] + ["NY"] * (rows - 6)
+    column = normalize(pd.Series(given), "state", today=TODAY)
+    sent = pa.array(column.sent("keep")).to_pylist()
+    assert sent[:7] == [None] * 5 + ["Penn.", "NY"]
+    assert column.placeholders == 5
+    assert int(column.invalid.sum()) == 1
+
+
 def test_the_placeholder_rule_can_be_turned_off() -> None:
     previous = read_as_missing(())
     try:

@@ -106,7 +106,7 @@ class Normalized:
             raise InputError(self.invalid_summary(label, rows) + "; " + RAISE_REMEDY)
         if isinstance(self.given, pa.DictionaryArray):
             given, value = self.given.dictionary, self.value.dictionary
-            present = pc.not_equal(pc.utf8_trim_whitespace(given), "")
+            present, _ = _present(pc.utf8_trim_whitespace(given))
             kept = pc.if_else(pc.and_(present, value.is_null()), given, value)
             return pa.DictionaryArray.from_arrays(self.given.indices, kept)
         return pc.if_else(pa.array(self.invalid), self.given, self.value)
@@ -238,11 +238,17 @@ def _normalized(given: pa.Array, rule: Rule | None) -> tuple[pa.Array, pa.Array,
     """The values normalised (null where missing or invalid), which are present (not
     missing, not blank, not a placeholder for nothing), and which are placeholders."""
     trimmed = pc.utf8_trim_whitespace(given)
-    marks = is_placeholder(trimmed)
-    present = pc.and_(pc.fill_null(pc.not_equal(trimmed, ""), False), pc.invert(marks))
+    present, marks = _present(trimmed)
     if rule is None:
         return keep_where(present, given), present, marks
     return rule(keep_where(present, trimmed)), present, marks
+
+
+def _present(trimmed: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Which trimmed values hold something (not missing, not blank, not a placeholder for
+    nothing), and which are placeholders."""
+    marks = is_placeholder(trimmed)
+    return pc.and_(pc.fill_null(pc.not_equal(trimmed, ""), False), pc.invert(marks)), marks
 
 
 def _count(flags: pa.Array) -> int:
