@@ -280,6 +280,30 @@ def test_the_suggested_fix_keeps_the_fuller_column() -> None:
     assert resolve_mapping(frame.columns, suggested).as_dict()["FirstName"] == "first_name"
 
 
+def test_the_suggested_fix_keeps_one_whole_address_never_fields_of_two() -> None:
+    # Two exports stacked: one address set fills the first rows, the other the rest, and
+    # one set's state is filled everywhere. Field by field, the fuller column would mix them.
+    frame = pd.DataFrame(
+        {
+            "Address": ["1 Main St", "2 Elm St", None, None],
+            "City": ["Boston", "Albany", None, None],
+            "State": ["MA", "NY", None, None],
+            "Zip5": ["02134", "12207", None, None],
+            "Donor Addr1": [None, None, "3 Oak St", "4 Pine St"],
+            "Donor City": [None, None, "Austin", "Dallas"],
+            "Donor State": ["TX", "TX", "TX", "TX"],
+            "Donor ZIP": [None, None, "78701", "75201"],
+        }
+    )
+    with pytest.raises(InputError) as caught:
+        resolve_mapping(frame.columns, frame=frame)
+    message = str(caught.value)
+    assert "combine each pair into one column first" in message
+    suggested = eval(message.split("columns=", 1)[1].split(" (an address", 1)[0])
+    sent = {label for label, identifier in suggested.items() if identifier is not None}
+    assert sent == {"Donor Addr1", "Donor City", "Donor State", "Donor ZIP"}
+
+
 def test_two_explicit_columns_for_one_identifier_are_refused_too() -> None:
     with pytest.raises(InputError, match=r"'a' and 'b' as zip"):
         resolve_mapping(["a", "b"], {"a": "zip", "b": "zip"})

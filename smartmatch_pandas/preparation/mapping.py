@@ -689,13 +689,48 @@ def clash_message(
     )
     keep: dict[Hashable, str | None] = {}
     for identifier, labels in clashes.items():
-        fullest = max(labels, key=lambda label: counts.get(label, -1))
-        keep.update(dict.fromkeys(labels))
-        keep[fullest] = identifier
+        if identifier not in ADDRESS:
+            fullest = max(labels, key=lambda label: counts.get(label, -1))
+            keep.update(dict.fromkeys(labels))
+            keep[fullest] = identifier
+    whole = _whole_address_kept(clashes, counts)
+    keep.update(whole)
+    advice = (
+        " (an address is kept whole, from one set of columns; if the sets fill different "
+        "rows, combine each pair into one column first)"
+        if whole
+        else ""
+    )
     return (
         f"more than one column would be sent as the same identifier: {described}. "
-        f"Choose one of each, for example with columns={keep!r}"
+        f"Choose one of each, for example with columns={keep!r}{advice}"
     )
+
+
+def _whole_address_kept(
+    clashes: Mapping[str, list[Hashable]], counts: Mapping[Hashable, int]
+) -> dict[Hashable, str | None]:
+    """The ``columns=`` keeping one whole address set: the one filling the most cells.
+
+    The clashing columns of each address field are listed in the order their sets
+    appear, so the k-th column of every field belongs to the k-th set; keeping the
+    fullest column field by field would send fields of two addresses in one row.
+    """
+    fields = {i: labels for i, labels in clashes.items() if i in ADDRESS}
+    if not fields:
+        return {}
+    sets = range(max(len(labels) for labels in fields.values()))
+
+    def filled(k: int) -> int:
+        return sum(counts.get(labels[k], 0) for labels in fields.values() if k < len(labels))
+
+    chosen = max(sets, key=lambda k: (filled(k), -k))
+    keep: dict[Hashable, str | None] = {}
+    for identifier, labels in fields.items():
+        keep.update(dict.fromkeys(labels))
+        if chosen < len(labels):
+            keep[labels[chosen]] = identifier
+    return keep
 
 
 def _with_count(label: Hashable, counts: Mapping[Hashable, int]) -> str:
