@@ -61,6 +61,11 @@ _MATCH_CALL: Final = re.compile(r"smartmatch_pandas\.match\(df, \.\.\.((?:, \w+=
 _COLUMNS: Final = re.compile(r"columns=(\{[^{}]*\})")
 _KEYWORD: Final = re.compile(r"\b([a-z_]+)=('[^']*'|\"[^\"]*\"|[A-Za-z0-9_.]+)")
 _SILENCED: Final = re.compile(r"warnings\.filterwarnings\('ignore', category=[\w.]+\)")
+# The command line has no way to stop at a warning: that advice is left out.
+_STOP_AT: Final = re.compile(
+    r"to stop at this warning before anything is sent, run "
+    r"warnings\.filterwarnings\('error', category=[\w.]+\); "
+)
 
 
 def command_line_words(text: str, input_name: str | None = None) -> str:
@@ -70,6 +75,7 @@ def command_line_words(text: str, input_name: str | None = None) -> str:
     that needs it (else ``LIST``).
     """
     text = text.replace("pass api_key=... or set", "set")
+    text = _STOP_AT.sub("", text)
     text = _SILENCED.sub("--quiet (which leaves every warning unsaid)", text)
     listed = shlex.quote(input_name) if input_name else "LIST"
     text = text.replace("df.smartmatch.check()", f"{PROG} check {listed}")

@@ -317,7 +317,9 @@ def warn_if_poor(mapping: ColumnMapping) -> None:
     message = poor_match_message(mapping.identifiers)
     if message:
         warn(
-            message + ". Nothing has been sent yet. To send it anyway without this warning: "
+            message + ". The list is sent all the same: to stop at this warning before "
+            "anything is sent, run warnings.filterwarnings('error', "
+            "category=smartmatch_pandas.PoorMatchWarning); to silence it, "
             "warnings.filterwarnings('ignore', category=smartmatch_pandas.PoorMatchWarning)",
             PoorMatchWarning,
         )
