@@ -131,9 +131,15 @@ def test_dtypes_survive(service: LocalService, settings: dict[str, Any]) -> None
         }
     )
     frame.loc[3, "age"] = pd.NA
+    frame.columns.name = "fields"
+    frame.attrs["source"] = {"crm": "export of May"}
     enriched = frame.smartmatch.match(**settings)
     assert_merged_exactly(frame, enriched)
     assert (enriched["tsmart_match_code"] == "Y").mean() > 0.8
+    # The frame's own metadata too: the columns' name and the user's attrs.
+    assert enriched.columns.name == "fields"
+    assert enriched.attrs["source"] == {"crm": "export of May"}
+    assert "smartmatch" in enriched.attrs and "smartmatch" not in frame.attrs
 
 
 def test_the_result_shares_no_memory_with_the_frame(

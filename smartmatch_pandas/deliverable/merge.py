@@ -9,6 +9,7 @@ long frame of candidates; the summary counts rows sent, matched, missing.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Final
@@ -224,7 +225,11 @@ def _with_appended(
         return df.copy()
     # A copy of the user's columns under pandas 2 (no Copy-on-Write): the result must
     # not share memory with the frame it was merged onto.
-    return pd.concat([df, extra], axis=1)
+    merged = pd.concat([df, extra], axis=1)
+    # concat keeps neither the columns' name nor the frame's own attrs.
+    merged.columns.name = df.columns.name
+    merged.attrs = copy.deepcopy(df.attrs)
+    return merged
 
 
 def _additional(
