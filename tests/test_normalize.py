@@ -200,6 +200,12 @@ def test_state() -> None:
             ("N.Y.", "NY"),
             ("N.C.", "NC"),
             ("W.Va.", "WV"),
+            ("Penn.", "PA"),
+            ("Penna.", "PA"),
+            ("N. Carolina", "NC"),
+            ("So. Carolina", "SC"),
+            ("Wash DC", "DC"),
+            ("Wash.", "WA"),
             ("M A", None),
             (None, None),
         ],
@@ -515,10 +521,10 @@ def test_placeholders_are_missing_in_every_identifier(placeholder: str, identifi
 def test_placeholders_stay_missing_beside_invalid_values_kept_at_any_size(rows: int) -> None:
     # Past 4,096 rows a column of repeated values is normalised once per distinct value
     # (a dictionary): "keep" sends the invalid value as given, never a placeholder.
-    given = ["NULL", "#N/A", "n/a", "-", "None", "Penn."] + ["NY"] * (rows - 6)
+    given = ["NULL", "#N/A", "n/a", "-", "None", "Pensylvania"] + ["NY"] * (rows - 6)
     column = normalize(pd.Series(given), "state", today=TODAY)
     sent = pa.array(column.sent("keep")).to_pylist()
-    assert sent[:7] == [None] * 5 + ["Penn.", "NY"]
+    assert sent[:7] == [None] * 5 + ["Pensylvania", "NY"]
     assert column.placeholders == 5
     assert int(column.invalid.sum()) == 1
 
