@@ -139,7 +139,8 @@ def test_dtypes_survive(service: LocalService, settings: dict[str, Any]) -> None
     # The frame's own metadata too: the columns' name and the user's attrs.
     assert enriched.columns.name == "fields"
     assert enriched.attrs["source"] == {"crm": "export of May"}
-    assert "smartmatch" in enriched.attrs and "smartmatch" not in frame.attrs
+    assert "smartmatch" in enriched.attrs
+    assert "smartmatch" not in frame.attrs
 
 
 def test_the_result_shares_no_memory_with_the_frame(
