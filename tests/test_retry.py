@@ -50,6 +50,14 @@ def test_retry_after_header() -> None:
     assert retry.retry_after("-1") == 0.0
     assert retry.retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
     assert retry.retry_after(None) is None
+    assert retry.retry_after("nan") is None
+    assert retry.retry_after("1e400") is None
+
+
+@pytest.mark.parametrize("header", ["nan", "-5", "1e400", "soon"])
+def test_an_unreadable_retry_after_asks_for_nothing(header: str) -> None:
+    # urllib3 would fail the request as unreachable; the backoff applies instead.
+    assert retry.http_retry(status=True, reads=False).parse_retry_after(header) == 0.0
 
 
 def test_which_failures_are_transient() -> None:

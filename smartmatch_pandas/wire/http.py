@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Final, cast
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -63,7 +63,7 @@ from ..errors import (
     TransportError,
     UnreachableError,
     ValidationError,
-    printable,
+    one_line,
     warn,
 )
 from ..files.spool import parse_size
@@ -158,7 +158,7 @@ def resolve_base_url(base_url: str | None = None) -> str:
         host = None
     if parts.scheme not in {"http", "https"} or not host:
         raise OptionError(f"base_url={url!r} is not an http(s) URL such as {DEFAULT_BASE_URL!r}")
-    if host.lower() in _REAL_HOSTS and parts.scheme != "https":
+    if canonical_host(host) in _REAL_HOSTS and parts.scheme != "https":
         raise OptionError(
             f"base_url={url!r}: TargetSmart's API is reached over https only (the API key "
             f"would cross the network in clear); use {DEFAULT_BASE_URL!r}"
@@ -204,7 +204,13 @@ def resolve_api_key(api_key: str | None = None) -> str:
 
 def is_real_service(base_url: str) -> bool:
     """Whether ``base_url`` points at TargetSmart's own API (so its limits apply)."""
-    return (urlsplit(base_url).hostname or "").lower() in _REAL_HOSTS
+    return canonical_host(urlsplit(base_url).hostname or "") in _REAL_HOSTS
+
+
+def canonical_host(host: str) -> str:
+    """``host`` as name lookup reads it: escapes undone, any case, no trailing dot
+    (``API%2eTargetSmart.com.`` is ``api.targetsmart.com``)."""
+    return unquote(host).lower().rstrip(".")
 
 
 class SmartMatchClient:
@@ -452,7 +458,7 @@ class SmartMatchClient:
         url = answer.get("url")
         why = _bad_url(url, https=self.base_url.startswith("https:"))
         if why is not None:
-            keys = sorted(printable(str(key))[:40] for key in list(answer)[:10])
+            keys = sorted(one_line(str(key))[:40] for key in list(answer)[:10])
             done = "accepted the job" if what == "upload" else "answered the poll"
             raise ServiceError(
                 f"the service {done} but gave no {what} URL (its answer's keys: {keys}); try "
@@ -517,7 +523,7 @@ def _check_redirect(response: requests.Response, path: str, filename: str | None
             where = "elsewhere"
         raise ServiceError(
             f"the service answered {path} with a redirect (HTTP {response.status_code}) to "
-            f"{printable(where)[:100]}, which is not followed: the API key goes to the API's "
+            f"{one_line(where)[:100]}, which is not followed: the API key goes to the API's "
             "host only. Check base_url",
             status=response.status_code,
             filename=filename,
@@ -698,7 +704,7 @@ def answer_ids(answer: Mapping[str, Any]) -> dict[str, Any]:
         value = answer.get(key)
         if not isinstance(value, str | int) or not str(value):
             return None
-        return printable(redact(str(value)))[:200]
+        return one_line(redact(str(value)))[:200]
 
     echoed = answer.get("input")
     return {
@@ -713,11 +719,11 @@ def safe_input(echoed: Mapping[str, Any]) -> dict[str, Any]:
     token may ride there), every other value with known secrets removed."""
     safe: dict[str, Any] = {}
     for key, value in list(echoed.items())[:_MAX_ECHOED]:  # a hostile echo may be huge
-        name = printable(str(key))[:60]
+        name = one_line(str(key))[:60]
         if key == "webhook" and isinstance(value, str) and value:
             safe[name] = shown_url(value)
         elif isinstance(value, str):
-            safe[name] = printable(redact(value))[:200]
+            safe[name] = one_line(redact(value))[:200]
         else:
             safe[name] = value if isinstance(value, int | float | bool | None) else "…"
     return safe
@@ -802,7 +808,7 @@ def _checked_answer(
         name, value = LOCAL_SERVICE_HEADER
         local = response.headers.get(name) == value
         text = error if isinstance(error, str) else json.dumps(error)[:1000]
-        raise _service_error(printable(redact(text[:1000])), status, path, filename, local=local)
+        raise _service_error(one_line(redact(text[:1000])), status, path, filename, local=local)
     if status >= 300:
         raise ServiceError(
             f"the service answered {path} with HTTP {status} and no error message",
@@ -859,8 +865,8 @@ def _s3_error(response: requests.Response) -> tuple[str | None, str | None]:
     found = dict(_XML_FIELD.findall(text))
     code, message = found.get("Code"), found.get("Message")
     return (
-        printable(code)[:100] if code else None,
-        printable(redact(message))[:500] if message else None,
+        one_line(code)[:100] if code else None,
+        one_line(redact(message))[:500] if message else None,
     )
 
 
@@ -876,7 +882,7 @@ def _address(url: str) -> str:
 
 def is_loopback(base_url: str) -> bool:
     """Whether ``base_url`` names this machine (where the local service runs)."""
-    host = (urlsplit(base_url).hostname or "").lower()
+    host = canonical_host(urlsplit(base_url).hostname or "")
     return host in _LOOPBACK or host.startswith("127.")
 
 

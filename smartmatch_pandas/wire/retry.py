@@ -30,6 +30,7 @@ tests can run every backoff without sleeping.
 from __future__ import annotations
 
 import errno
+import math
 import random
 import socket
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ from typing import Final, Self
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    InvalidHeader,
     MaxRetryError,
     NameResolutionError,
     NewConnectionError,
@@ -107,9 +109,10 @@ def retry_after(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def is_transient(exc: Exception) -> bool:
@@ -253,6 +256,14 @@ class _Retry(Retry):
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         _tell_watcher(error, response, len(new.history))
         return new
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        """Seconds of a ``Retry-After``; one that cannot be read (``nan``, ``-5``) asks for
+        nothing, and the backoff applies (urllib3 would fail the request as unreachable)."""
+        try:
+            return super().parse_retry_after(retry_after)
+        except InvalidHeader:
+            return 0.0
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         """Wait before the next attempt on the package's clock: ``Retry-After`` if the
