@@ -35,7 +35,7 @@ def _registrations(service: LocalService) -> int:
     [
         ({"filename": "x" * 46}, "1 to 45 letters"),
         ({"filename": "x" * 50}, "1 to 45 letters"),
-        ({"search_radius": -2}, "positive number of miles"),
+        ({"search_radius": -2}, "positive, finite number of miles"),
         ({"notification_email": "data at example.org"}, "not an email address"),
         ({"mbp_onboarding": "True"}, "True or False"),
         ({"digital_audience_name": "spring-2026"}, "1 to 35 letters"),

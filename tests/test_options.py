@@ -117,7 +117,7 @@ def test_a_declared_parameter_is_refused_among_the_extra_ones(name: str) -> None
 
 @pytest.mark.parametrize("value", [0, -1.5, float("nan"), float("inf"), "1.5", True, [1]])
 def test_search_radius_is_a_positive_number_of_miles(value: object) -> None:
-    with pytest.raises(OptionError, match=r"^search_radius=.*positive number of miles"):
+    with pytest.raises(OptionError, match=r"^search_radius=.*positive, finite number of miles"):
         MatchOptions(search_radius=value)  # type: ignore[arg-type]
 
 
