@@ -493,6 +493,27 @@ def test_a_stopped_service_is_said_to_be_not_running_at_the_next_poll(
     assert f"resume(&#x27;{form.job.filename}&#x27;, df)" in message  # the job is kept
 
 
+@pytest.mark.slow
+def test_choices_are_locked_while_a_job_runs(service: LocalService, contacts: pd.DataFrame) -> None:
+    # The form keeps showing what the running job was made with (its code line too).
+    running = LocalService(poll_interval=0.25, voters=service.voters, delay=2).start()
+    try:
+        form = MatchForm(
+            contacts.head(20), api_key=running.api_key, base_url=running.base_url,
+            poll_interval=0.25,
+        )  # fmt: skip
+        code = form._code.value
+        form.match_button.click()
+        assert form.controls["max_matches"].disabled
+        assert all(control.disabled for control in form.mapping_controls.values())
+        assert form.wait(60) is not None
+        assert not form.controls["max_matches"].disabled
+        assert not any(control.disabled for control in form.mapping_controls.values())
+        assert form._code.value == code
+    finally:
+        running.stop()
+
+
 def test_an_edit_clears_the_old_error(contacts: pd.DataFrame) -> None:
     form = MatchForm(contacts.head(5), base_url="http://127.0.0.1:9/")
     form.match_button.click()

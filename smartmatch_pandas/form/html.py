@@ -46,9 +46,19 @@ PENDING: Final = "#4d4d4d"
 FOCUS: Final = "#1a56a8"
 
 #: The form's style, scoped to the form (the HTML widgets take no classes of their own):
+#: light whatever the notebook's theme (its colours are measured against white; a dark
+#: theme's light text on the form's light boxes would be unreadable),
 #: tables that scroll sideways with a visible scrollbar and their row labels kept in view,
 #: focus rings that show, labels that name controls without being seen, a waiting stripe.
 STYLE: Final = f"""<style>
+.smartmatch-form {{background: #fff; color: #1a1a1a; color-scheme: light;
+  --jp-widgets-color: #1a1a1a; --jp-widgets-label-color: #1a1a1a;
+  --jp-widgets-readout-color: #1a1a1a; --jp-widgets-input-color: #1a1a1a;
+  --jp-widgets-input-background-color: #fff; --jp-widgets-input-border-color: #8a8a8a;
+  --jp-ui-font-color0: #000; --jp-ui-font-color1: #1a1a1a; --jp-ui-font-color2: #4d4d4d;
+  --jp-content-font-color0: #000; --jp-content-font-color1: #1a1a1a;
+  --jp-layout-color0: #fff; --jp-layout-color1: #fff; --jp-layout-color2: #eee;
+  --jp-border-color1: #bdbdbd}}
 .smartmatch-form table.sm-table {{border-collapse: collapse; font-size: 12px; white-space: nowrap}}
 .smartmatch-form table.sm-table th {{text-align: left; padding: 3px 10px 3px 4px;
   border-bottom: 1px solid #bbb; font-weight: 600; background: #fff}}

@@ -167,6 +167,10 @@ class MatchForm:
         self._checks: dict[tuple[tuple[Hashable, str | None], ...], CheckReport] = {}
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
+        #: Set when no job thread runs. wait() waits on it, not on Thread.join: a join
+        #: interrupted by Ctrl-C can leave the thread looking finished while it runs.
+        self._settled = threading.Event()
+        self._settled.set()
         self._syncing = False
         self._last_draw = 0.0
         self._notes: list[str] = []
@@ -581,6 +585,8 @@ class MatchForm:
         except Exception as exc:  # every error ends in the form, in words
             self.error = exc
             self._post(partial(self._failed, exc))
+        finally:
+            self._settled.set()
 
     def wait(self, timeout: float | None = None) -> pd.DataFrame | None:
         """Wait for the running job, if any; return :attr:`result` (None if it failed).
@@ -590,9 +596,7 @@ class MatchForm:
         timeout
             Seconds to wait at most; the job goes on in the background after.
         """
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+        self._settled.wait(timeout)
         return self.result
 
     @property
@@ -601,6 +605,8 @@ class MatchForm:
         return self._state == "running"
 
     def _begin(self, filename: str) -> None:
+        self._settled.clear()
+        self._lock_choices(True)
         self._planned = filename
         self.job = self.result = self.match_result = self.error = None
         self._notes = []
@@ -627,6 +633,8 @@ class MatchForm:
         except Exception as exc:  # every error ends in the form, in words
             self.error = exc
             self._post(partial(self._failed, exc))
+        finally:
+            self._settled.set()
 
     def _follow(self, job: Job) -> None:
         """Wait for ``job`` and read its result, then show it (the job thread)."""
@@ -723,7 +731,14 @@ class MatchForm:
         except SmartMatchError:
             return "its base URL"
 
+    def _lock_choices(self, locked: bool) -> None:
+        """While a job runs its options and mapping cannot change: the form keeps showing
+        the choices (and the code) the running job was made with."""
+        for control in [*self.controls.values(), *self.mapping_controls.values()]:
+            control.disabled = locked
+
     def _reset_button(self) -> None:
+        self._lock_choices(False)
         self.match_button.description = "Match"
         problems = self.problems
         self.match_button.disabled = bool(problems)
