@@ -455,7 +455,7 @@ def test_interrupting_the_wait_prints_the_resume_call(
 
     with pytest.raises(KeyboardInterrupt):
         job.wait(progress=interrupt)
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # stdout is left to the data
     assert f"SmartMatch job {job.filename!r} goes on at the service" in out
     assert f"    smartmatch_pandas.resume({job.filename!r}, df)\n" in out
     assert sm.jobs().loc[0, "state"] == "uploaded"

@@ -134,8 +134,8 @@ enriched = df.smartmatch.match()
     out, err = waiter.communicate(timeout=30)
     assert waiter.returncode != 0
     assert "KeyboardInterrupt" in err
-    assert "goes on at the service" in out
-    calls = re.findall(r"^    (smartmatch_pandas\.resume\(.*\))$", out, flags=re.MULTILINE)
+    assert "goes on at the service" in err  # stdout is left to the data
+    calls = re.findall(r"^    (smartmatch_pandas\.resume\(.*\))$", err, flags=re.MULTILINE)
     assert len(calls) == 1
     call = calls[0]
     assert re.fullmatch(r"smartmatch_pandas\.resume\('sm_\w+', df\)", call)
@@ -176,11 +176,12 @@ def test_ctrl_c_in_the_command_line_prints_the_resume_command(
     )
     until(lambda: fresh_service.stats.get("polls", 0) >= 2)
     waiter.send_signal(signal.SIGINT)
-    out, _ = waiter.communicate(timeout=30)
+    out, err = waiter.communicate(timeout=30)
     assert waiter.returncode == 3  # interrupted, with a job to resume
+    assert out == ""  # stdout holds the result alone: the resume command is on stderr
     filename = sm.jobs().loc[0, "filename"]
     command = f"smartmatch-pandas resume {filename} --input '{contacts}' -o {output}"
-    assert f"    {command}\n" in out
+    assert f"    {command}\n" in err
 
     args = command.replace(f"'{contacts}'", "CONTACTS").split()[1:]
     args[args.index("CONTACTS")] = str(contacts)

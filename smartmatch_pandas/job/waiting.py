@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -252,7 +253,8 @@ class Waiting:
                 raise
             except KeyboardInterrupt:
                 reporter.close()
-                print(self._interrupted(), flush=True)
+                # On stderr: stdout is the data's (a command line's result, a pipe).
+                print(self._interrupted(), file=sys.stderr, flush=True)
                 raise
         return self
 
