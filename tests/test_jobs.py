@@ -193,6 +193,19 @@ def test_a_rerun_returns_the_cached_result_without_a_request(
     assert requests_seen(fresh_service) == seen
 
 
+def test_a_filename_given_is_that_job_never_another_of_the_same_data(
+    fresh_service: LocalService,
+) -> None:
+    fresh_service.config.delay = 30.0
+    frame = frame_of(fresh_service)
+    east = sm.submit(frame, filename="east_walk", **fresh_service.settings, progress=False)
+    west = sm.submit(frame, filename="west_walk", **fresh_service.settings, progress=False)
+    unnamed = sm.submit(frame, **fresh_service.settings, progress=False)
+    assert (east.filename, west.filename) == ("east_walk", "west_walk")
+    assert unnamed.filename in {"east_walk", "west_walk"}  # a generated name: either answers
+    assert fresh_service.stats["registrations"] == 2
+
+
 def test_refresh_submits_anew(fresh_service: LocalService) -> None:
     frame = frame_of(fresh_service)
     first = sm.submit(frame, **fresh_service.settings, progress=False).wait(progress=False)

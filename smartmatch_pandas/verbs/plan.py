@@ -33,6 +33,9 @@ class Plan:
     refresh: bool
     receiver: WebhookReceiver | None
     invalid: InvalidPolicy = "keep"
+    #: The filename its user gave (None when it was generated): a job named so is that
+    #: job, never an earlier one of the same data under another name.
+    named: str | None = None
 
 
 def make_plan(
@@ -71,6 +74,7 @@ def make_plan(
         refresh=values["refresh"],
         receiver=receiver,
         invalid=values["invalid"],
+        named=options.filename,
     )
 
 

@@ -173,8 +173,12 @@ def _job_from_record(record: JobRecord, df: pd.DataFrame | None, plan: Plan) -> 
 def _earlier_job(
     df: pd.DataFrame | None, rows: int, plan: Plan, key: str, body: Spool, reporter: Reporter
 ) -> Job | None:
-    """The job that matched, or is matching, the same data with the same options."""
+    """The job that matched, or is matching, the same data with the same options (and the
+    filename given, if one was: a job named by its user is that job, never another's)."""
+    named = plan.named
     cached = _cached(plan, key)
+    if cached is not None and named not in (None, cached.filename):
+        cached = None
     if cached is not None:
         reporter.note(
             f"SmartMatch job {cached.filename}: the same data with the same options was "
@@ -184,7 +188,7 @@ def _earlier_job(
         )
         return _job_from_cache(cached, df, rows, plan, key)
     record = plan.store.pending(key)
-    if record is None:
+    if record is None or named not in (None, record.filename):
         return None
     reporter.note(
         f"SmartMatch job {record.filename}: the same data with the same options was "
