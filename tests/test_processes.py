@@ -131,7 +131,7 @@ enriched = df.smartmatch.match()
     )
     until(lambda: fresh_service.stats.get("polls", 0) >= 2)
     waiter.send_signal(signal.SIGINT)
-    out, err = waiter.communicate(timeout=30)
+    _, err = waiter.communicate(timeout=30)
     assert waiter.returncode != 0
     assert "KeyboardInterrupt" in err
     assert "goes on at the service" in err  # stdout is left to the data
