@@ -24,6 +24,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Final, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
@@ -119,7 +120,9 @@ def check_search_radius(value: object) -> float:
         and math.isfinite(float(value))
         and float(value) > 0
     ):
-        return int(value) if isinstance(value, numbers.Integral) else float(value)
+        # 3 and 3.0 are one radius: one job, and one cached result, whichever is typed.
+        miles = float(value)
+        return int(miles) if miles.is_integer() else miles
     raise OptionError(
         f"search_radius={value!r} ({type(value).__name__}) must be a positive, finite number of "
         "miles, such as 1.5 (a mile and a half), or None"
@@ -363,7 +366,12 @@ class Option:
         """``value`` as the service's query parameter, or None when it is not sent."""
         if value is None or value == "" or (not self.sent_at_default and value == self.default):
             return None
-        return _bool_param(value) if isinstance(value, bool) else str(value)
+        if isinstance(value, bool):
+            return _bool_param(value)
+        if isinstance(value, float):
+            # Decimal notation: "0.00001", never "1e-05", which a service may not read.
+            return format(Decimal(repr(value)), "f")
+        return str(value)
 
     def cost_notice(self, value: object) -> str | None:
         """The notice that ``value`` may cost extra, or None."""

@@ -121,9 +121,17 @@ def test_search_radius_is_a_positive_number_of_miles(value: object) -> None:
         MatchOptions(search_radius=value)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("value", "sent"), [(1.5, "1.5"), (3, "3"), (np.float64(0.25), "0.25")])
-def test_search_radius_is_sent_as_given(value: float, sent: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [(1.5, "1.5"), (3, "3"), (3.0, "3"), (np.float64(0.25), "0.25"), (1e-9, "0.000000001")],
+)
+def test_search_radius_is_sent_in_decimals(value: float, sent: str) -> None:
     assert MatchOptions(search_radius=value).params("f")["search_radius"] == sent
+
+
+def test_one_radius_however_typed_is_one_job() -> None:
+    # The command line reads 3.0 where Python was given 3: one cache key, not two jobs.
+    assert MatchOptions(search_radius=3).chosen() == MatchOptions(search_radius=3.0).chosen()
 
 
 @pytest.mark.parametrize("value", ["", "data", "a@b", "a b@example.org", "@example.org", 7])
