@@ -194,6 +194,34 @@ def test_ctrl_c_in_the_command_line_prints_the_resume_command(
     assert (fresh_service.stats["registrations"], fresh_service.stats["uploads"]) == (1, 1)
 
 
+def test_ctrl_c_while_several_lists_wait_says_so_in_command_line_words(
+    fresh_service: LocalService, tmp_path: Path
+) -> None:
+    fresh_service.config.delay = 600.0
+    lists = []
+    for seed in (5, 6):
+        path = tmp_path / f"list{seed}.csv"
+        sample_contacts(fresh_service.voters, 20, seed=seed).drop(
+            columns="true_voterbase_id"
+        ).to_csv(path, index=False)
+        lists.append(str(path))
+    cli = "from smartmatch_pandas.cli import main; import sys; sys.exit(main(sys.argv[1:]))"
+    waiter = subprocess.Popen(
+        [sys.executable, "-c", cli, "match", *lists, "--output-dir", str(tmp_path / "out")],
+        env={**os.environ, **fresh_service.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    until(lambda: fresh_service.stats.get("polls", 0) >= 2)
+    waiter.send_signal(signal.SIGINT)
+    out, err = waiter.communicate(timeout=30)
+    assert waiter.returncode == 3, err  # interrupted, with jobs to resume
+    assert out == ""
+    assert err.count("smartmatch-pandas resume sm_") == 2
+    assert "smartmatch_pandas.resume(" not in err
+
+
 def test_two_processes_waiting_on_one_job_keep_the_rate_limit(
     fresh_service: LocalService, contacts_file: Path
 ) -> None:

@@ -186,7 +186,15 @@ def run_several(args: argparse.Namespace) -> None:
         outputs[path].check_rows(rows * (options["max_matches"] if options["all_matches"] else 1))
     if any(additional.values()):
         options = {**options, "all_matches": True}  # split below
-    results = match_lists(frames, **options)
+    with resume_hint(console, Path("LIST"), Path("OUTPUT"), bool(options["all_matches"])):
+        try:
+            results = match_lists(frames, **options)
+        except KeyboardInterrupt:
+            console.error(
+                "each job goes on at the service: resume it with its own list as LIST and "
+                "its output as OUTPUT (the lines above name each list's job)"
+            )
+            raise
     for path in paths:
         name = str(path)
         if name in results.errors:

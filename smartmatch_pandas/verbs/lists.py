@@ -3,6 +3,7 @@ them together, under one poll budget, one failure losing none of the others."""
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -221,7 +222,10 @@ def _wait_all(
         return
     pool = ThreadPoolExecutor(len(jobs), thread_name_prefix="smartmatch-list")
     futures: dict[Hashable, Future[pd.DataFrame]] = {
-        name: pool.submit(finish, name, job) for name, job in jobs.items()
+        # Each in a copy of the caller's context: what it set (a command line's resume
+        # command, say) holds in the threads too.
+        name: pool.submit(contextvars.copy_context().run, finish, name, job)
+        for name, job in jobs.items()
     }
     try:
         for name, future in futures.items():
