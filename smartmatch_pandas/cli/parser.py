@@ -7,6 +7,7 @@ import argparse
 from .matching import add_matching
 from .sandbox import add_sandbox
 from .serve import add_serve
+from .._version import __version__
 from .store import add_store
 
 
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="smartmatch-pandas",
         description="Match contact lists against TargetSmart's voter file with SmartMatch.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_sandbox(commands)
     add_serve(commands)

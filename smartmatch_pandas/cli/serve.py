@@ -125,7 +125,9 @@ def run_serve(args: argparse.Namespace) -> None:
     if service.jobs_kept:
         console.say(
             f"# {service.jobs_kept:,} job{'' if service.jobs_kept == 1 else 's'} kept in "
-            f"{args.data_dir} from earlier runs: they resume as before"
+            f"{args.data_dir} from earlier runs: they resume through the address they were "
+            "submitted to, so serve on that port again (`smartmatch-pandas jobs` shows each "
+            "job's host)"
         )
     for name, value in service.environ.items():
         print(f"export {name}={shlex.quote(value)}")

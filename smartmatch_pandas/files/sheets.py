@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 #: Rows of an Excel worksheet at most, the header row included.
 EXCEL_MAX_ROWS: Final = 1_048_576
 #: The extra that brings openpyxl.
-EXTRA: Final = "pip install 'smartmatch-pandas[excel]'"
+EXTRA: Final = (
+    "the excel extra: pip install -e '.[excel]' in a clone (pip install "
+    "'smartmatch-pandas[excel]' once the package is published)"
+)
 
 
 def _openpyxl() -> Any:

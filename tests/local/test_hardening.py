@@ -385,7 +385,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
     }
     env.pop("SMARTMATCH_BASE_URL", None)
     child = subprocess.Popen(
-        [sys.executable, "-m", "smartmatch_pandas.cli", "serve", "--voters", "500"],
+        [sys.executable, "-m", "smartmatch_pandas.cli", "serve", "--voters", "500", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
