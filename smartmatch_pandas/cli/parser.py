@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from .._version import __version__
 from .matching import add_matching
 from .sandbox import add_sandbox
 from .serve import add_serve
-from .._version import __version__
 from .store import add_store
 
 
