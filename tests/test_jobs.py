@@ -350,6 +350,8 @@ def test_resume_of_a_job_the_store_does_not_know(fresh_service: LocalService) ->
     assert result.frame["vb.voterbase_id"].tolist() == enriched["vb.voterbase_id"].tolist()
     with pytest.raises(sm.ValidationError, match="no job is registered"):
         sm.resume("never_submitted", **key, progress=False)
+    # Fetched by name, each still waited its turn under the key's poll budget.
+    assert violations(fresh_service) == 0
 
 
 def test_resume_elsewhere_than_the_job_was_submitted_is_refused(

@@ -234,6 +234,9 @@ def _unrecorded_job(
         rows=0,
         poll_interval=resolve_poll_interval(poll_interval, client.base_url),
         cache=False,
+        # No record to keep, but the store holds the key's poll budget: a job fetched by
+        # name takes its turn with every other process's jobs.
+        store=store,
     )
 
 
