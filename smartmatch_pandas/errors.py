@@ -195,6 +195,12 @@ class InternalError(ServiceError):
 class JobFailedError(ServiceError):
     """The service reported that the job itself failed."""
 
+    @property
+    def resumable(self) -> bool:
+        """False: resuming a failed job only says again that it failed (its filename is
+        kept in :attr:`filename`, for the record and for TargetSmart support)."""
+        return False
+
     @classmethod
     def at_service(
         cls, service_message: str | None, *, filename: str | None, status: int | None = None

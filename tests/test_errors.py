@@ -197,3 +197,10 @@ def test_an_error_told_its_context_keeps_its_type_and_says_more() -> None:
     assert error.args == (error.message,)
     error.with_context(filename="sm_job")
     assert str(error) == f"{error.message} (job 'sm_job')"
+
+
+def test_a_failed_job_is_not_offered_to_resume() -> None:
+    failed = sm.JobFailedError.at_service("Internal Error: disk full", filename="job_1")
+    assert failed.filename == "job_1"  # kept, for the record and for support
+    assert not failed.resumable  # resuming it would only say again that it failed
+    assert sm.TransportError("lost", filename="job_1").resumable
