@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 import warnings
 from pathlib import Path
 
@@ -145,3 +146,28 @@ def test_each_output_kind_reads_back_as_written(tmp_path: Path, name: str) -> No
     assert pd.isna(back["name"].iloc[2])
     assert back["zip"].tolist() == ["02134", "-77.0387", "+1"]
     assert oct((tmp_path / name).stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize(
+    ("head", "what"),
+    [
+        (b"PK\x03\x04rest of a workbook", "an Excel workbook (.xlsx)"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)"),
+        (b"PAR1\x15\x04", "a Parquet file"),
+    ],
+)
+def test_a_file_named_csv_that_is_no_text_is_refused_in_words(
+    tmp_path: Path, head: bytes, what: str
+) -> None:
+    misnamed = tmp_path / "list.csv"
+    misnamed.write_bytes(head)
+    with pytest.raises(InputError, match=rf"list\.csv is {re.escape(what)}.*not CSV text"):
+        read_table(misnamed)
+
+
+def test_a_folder_that_refuses_files_is_found_before_paying(tmp_path: Path) -> None:
+    # access() says yes to root everywhere: the place is tried with a file.
+    with pytest.raises(OptionError, match=r"the folder /proc cannot be written"):
+        TableOutput.of("/proc/enriched.csv").check_place()
+    TableOutput.of(tmp_path / "enriched.csv").check_place()  # a writable folder passes
+    assert list(tmp_path.iterdir()) == []  # and nothing is left there

@@ -64,6 +64,6 @@ def open_input(path: Path, args: argparse.Namespace) -> TableFile:
             ) from None
     if delimiter is not None:
         delimiter = DELIMITER_NAMES.get(delimiter.lower(), delimiter)
-        if len(delimiter) != 1 or delimiter in '"\r\n':
-            raise UsageError(f"--delimiter {args.delimiter!r} must be one character: , ; | or tab")
+        if delimiter not in DELIMITER_NAMES.values():
+            raise UsageError(f"--delimiter {args.delimiter!r} is not one read: , ; | or tab")
     return TableFile(path, encoding=encoding, delimiter=delimiter, sheet=args.sheet)

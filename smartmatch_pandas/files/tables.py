@@ -27,6 +27,7 @@ import contextlib
 import gzip
 import json
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -172,6 +173,7 @@ class TableFile:
                 header = reader.header
             else:
                 head = self._head()
+                _refuse_binary(self.path, head)
                 self.layout = detect_layout(head, encoding=encoding, delimiter=delimiter)
                 header = csv_header(head, self.layout) or []
         except (OSError, pa.ArrowInvalid, EOFError, LookupError) as exc:
@@ -258,6 +260,26 @@ class TableFile:
     @property
     def _kind(self) -> str:
         return {"parquet": "Parquet", "xlsx": "Excel", "csv": "CSV"}[self.kind]
+
+
+#: The first bytes of files that are no CSV text whatever their name says: a zip (an
+#: .xlsx workbook is one), an old Excel (.xls) compound file, Parquet.
+_NOT_TEXT: Final = {
+    b"PK\x03\x04": "an Excel workbook (.xlsx) or another zip file",
+    b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls)",
+    b"PAR1": "a Parquet file",
+}
+
+
+def _refuse_binary(path: Path, head: bytes) -> None:
+    """Refuse a file named as CSV that is no text: a workbook saved under a .csv name
+    would otherwise be read as garbled text (and could stall the CSV reader)."""
+    what = _NOT_TEXT.get(head[:4])
+    if what is not None:
+        raise InputError(
+            f"{path} is {what}, not CSV text: give it its own extension (.xlsx, .parquet), "
+            "or save it as CSV"
+        )
 
 
 def _pandas_index_columns(schema: pa.Schema) -> list[str]:
@@ -367,6 +389,14 @@ class TableOutput:
             raise OptionError(f"{self.path}: the folder {folder} does not exist; make it first")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise OptionError(f"{self.path}: the folder {folder} cannot be written by you")
+        try:  # access() says yes to root everywhere: try it (/proc, a full or read-only disk)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise OptionError(
+                f"{self.path}: the folder {folder} cannot be written ({exc.strerror or exc}); "
+                "choose another"
+            ) from None
 
     def check_rows(self, rows: int, what: str = "the list") -> None:
         """Refuse more rows than the format holds (an Excel sheet: 1,048,576, header included).
