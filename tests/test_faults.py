@@ -62,7 +62,10 @@ def table() -> str:
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[LocalService]:
-    with LocalService(poll_interval=POLL, voters=20_000, seed=0) as service:
+    # Each test has a job store of its own, so the key's poll budget (kept in the store)
+    # starts afresh while the module's service remembers the last test's poll: the limit
+    # is per filename here. The per-key budget is proved in test_fidelity.
+    with LocalService(poll_interval=POLL, voters=20_000, seed=0, poll_scope="filename") as service:
         yield service
 
 
