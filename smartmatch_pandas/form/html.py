@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Hashable
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 import numpy as np
 import pandas as pd
@@ -16,17 +16,11 @@ from ..deliverable import MatchResult
 from ..identifiers import MATCH_CODE
 from ..job.handle import Job
 from ..preparation.normalize import decoded, normalize
+from ..progress import Stage
 
-#: The stages a job goes through, as the form shows them.
-STAGES: Final = (
-    "preparing",
-    "registering",
-    "uploading",
-    "waiting",
-    "downloading",
-    "merging",
-    "done",
-)
+#: The stages a job goes through, as the form shows them: the progress events' own, in
+#: their order, but "connecting" (shown as registering) and notes.
+STAGES: Final = tuple(s for s in get_args(Stage) if s not in ("connecting", "note"))
 
 RED: Final = "#b3261e"
 
