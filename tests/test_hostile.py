@@ -17,6 +17,7 @@ import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 import pytest
@@ -353,17 +354,28 @@ def test_match_timeout_bounds_the_download_too() -> None:
         assert len(result.frame) == 300
 
 
+@pytest.fixture(scope="module")
+def sftp_service() -> Iterator[Any]:
+    """A local service with an SFTP drop, shared by the module's SFTP tests."""
+    from smartmatch_pandas.local import LocalService
+
+    with LocalService(poll_interval=0.1, voters=2_000, seed=0, sftp_port=0) as service:
+        yield service
+
+
 @attack(
     "an SFTP drop holding the job's deliverable, larger than the job's download limit",
     "turned down unread (the same limit as over HTTP), named in the wait's JobTimeoutError",
 )
-def test_sftp_deliverable_past_the_limit_is_turned_down(monkeypatch: Any) -> None:
+def test_sftp_deliverable_past_the_limit_is_turned_down(
+    sftp_service: Any, monkeypatch: Any
+) -> None:
     import smartmatch_pandas as sm
     from smartmatch_pandas.errors import JobTimeoutError
-    from smartmatch_pandas.local import LocalService, sample_contacts
+    from smartmatch_pandas.local import sample_contacts
     from smartmatch_pandas.wire import sftp
 
-    with LocalService(poll_interval=0.1, voters=2_000, seed=0, sftp_port=0) as service:
+    with nullcontext(sftp_service) as service:
         frame = sample_contacts(service.voters, 30, seed=3).drop(columns="true_voterbase_id")
         job = sm.submit(frame, **service.settings, progress=False, filename="big_drop")
         job.wait(progress=False)  # done: its zip is in the drop folder
@@ -1057,3 +1069,28 @@ def test_member_names_are_never_paths(serve: Any, tmp_path: Any, monkeypatch: An
     assert "victim.txt" not in written
     assert "abs_victim.txt" not in written
     assert [safe_name(name) for name in names] == ["victim.txt", "abs_victim.txt", "0_owned_.txt"]
+
+
+@attack(
+    "an SFTP drop holding, under the job's name, a gzip of 2 MiB that unpacks to 1 GiB",
+    "spooled, then turned down by the same bomb budget as over HTTP, with a warning; peak "
+    "memory under 80 MiB (was 4.5 GB: the whole file decompressed in memory); the check that "
+    "the file is whole stops at that budget too (was: the whole GiB decompressed, 12 s)",
+)
+def test_sftp_gzip_bomb_is_turned_down_within_the_budget(sftp_service: Any) -> None:
+    from smartmatch_pandas.job.vetting import DeliverableCheck
+    from smartmatch_pandas.wire import sftp
+
+    bomb = gzip.compress(b"\0" * (64 * MiB), compresslevel=9) * 16
+    with nullcontext(sftp_service) as service:
+        (service.drop_folder / "bomb_job.zip").write_bytes(bomb)
+        settings = {**service.sftp_settings, "poll_interval": 0.2, "settle": 0.05}
+        check = DeliverableCheck("bomb_job", rows=2)
+        found: list[object] = []
+        with pytest.warns(match="decompression bomb"):
+            error, _, peak = measured(
+                lambda: found.append(sftp.fetch_deliverable("bomb_job", vet=check, **settings))
+            )
+    assert error is None, error
+    assert found == [None]
+    assert peak < 80 * MiB, peak

@@ -27,15 +27,17 @@ from collections.abc import Iterator
 from typing import IO, Final
 
 from ..errors import DeliverableError, DiskError
+from ..files import archives
 from ..files.archives import MAGIC_BYTES, archive_kind
 from ..files.spool import Spool, SpooledFiles, spill_threshold
 
 _MAX_NESTING: Final = 3
-#: A deliverable may unpack to this many times its own size at most (CSV compresses some
-#: 5-20 times; a decompression bomb, thousands), or to :data:`MIN_UNPACK_ALLOWANCE`.
-MAX_EXPANSION = 250
+#: A deliverable may unpack to this many times its own size at most, or to
+#: :data:`MIN_UNPACK_ALLOWANCE` (the rule of
+#: :func:`~smartmatch_pandas.files.archives.unpack_allowance`).
+MAX_EXPANSION = archives.MAX_EXPANSION
 #: Bytes any deliverable may unpack to, however small it is.
-MIN_UNPACK_ALLOWANCE = 256 * 2**20
+MIN_UNPACK_ALLOWANCE = archives.MIN_UNPACK_ALLOWANCE
 
 
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
@@ -78,7 +80,9 @@ def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> S
         deliverable can (see :data:`MAX_EXPANSION`).
     """
     spool = data if isinstance(data, Spool) else Spool.of(data)
-    budget = UnpackBudget(max(MIN_UNPACK_ALLOWANCE, MAX_EXPANSION * len(spool)))
+    budget = UnpackBudget(
+        archives.unpack_allowance(len(spool), MAX_EXPANSION, MIN_UNPACK_ALLOWANCE)
+    )
     try:
         return SpooledFiles(unpack_spool(spool, budget))
     except _TooLargeError:

@@ -245,6 +245,7 @@ def _finish(
             presence=presence,
             all_matches=all_matches,
             filename=job.filename,
+            max_matches=job.options.max_matches,
         )
 
     summary, written = job.merged(merge, reporter)
