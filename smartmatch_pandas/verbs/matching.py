@@ -107,9 +107,10 @@ def match(
         Seconds between polls; default ``SMARTMATCH_POLL_INTERVAL`` or 30
         (never below 30 against TargetSmart's API).
     timeout
-        Seconds to wait for the service at most, from registration to the
-        last byte of the deliverable; None waits as long as it takes. On
-        timeout the job goes on and can be resumed.
+        Seconds the call may take at most, counted from its start: the
+        registration, the upload, the wait and the download together; None
+        waits as long as it takes. On timeout the job goes on and can be
+        resumed.
     progress
         True for a progress bar, False for silence, or a callable receiving
         :class:`~smartmatch_pandas.progress.ProgressEvent`.
