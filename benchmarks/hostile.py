@@ -25,9 +25,11 @@ import zipfile
 from collections.abc import Callable
 
 import pandas as pd
+import pyarrow as pa
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.deliverable import read_files, unpack_deliverable
+from smartmatch_pandas.clock import CLOCK
+from smartmatch_pandas.deliverable import RowAllowance, read_files, unpack_deliverable
 from smartmatch_pandas.files.spool import Spool
 from smartmatch_pandas.wire.http import SmartMatchClient
 from smartmatch_pandas.wire.secrets import SecretURL
@@ -96,11 +98,19 @@ def endless_error(conn: Conn) -> None:
 BEST = b"matchback_id,first_name,last_name,zip,vb.voterbase_id\n0,Ann,Lee,02134,X1\n1,,,,\n"
 
 
-def report_zip(members: int, size: int) -> bytes:
+def report_zip(members: int, size: int, additional: int = 0) -> bytes:
+    """A deliverable: the best matches, ``members`` reports of ``size`` bytes, and
+    ``additional`` rows of additional candidates."""
     out = io.BytesIO()
     line = b"a line of the summary report, again\n" * 4096
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         archive.writestr("best.csv", BEST)
+        if additional:
+            header, row = BEST.splitlines(keepends=True)[:2]
+            with archive.open("additional.csv", "w", force_zip64=True) as member:
+                member.write(header)
+                for _ in range(additional // 100_000):
+                    member.write(row * 100_000)
         for k in range(members):
             with archive.open(f"report{k}.txt", "w", force_zip64=True) as member:
                 for _ in range(size // len(line)):
@@ -167,7 +177,45 @@ def memory_attacks() -> None:
     unpacked("a 100 MiB report", report_zip(1, 100 * MiB), 100 * MiB, "64M")
     bomb = GZIP_MEMBER * 16
     unpacked("gzip bomb, 1 GiB in 1 MiB", bomb, 1024 * MiB, "64M")
+    candidates = report_zip(0, 0, additional=8_000_000)
+    os.environ["SMARTMATCH_SPILL_THRESHOLD"] = "64M"
+    # Arrow parses outside Python's allocator: its own pool's peak is added.
+    pool = pa.proxy_memory_pool(pa.default_memory_pool())
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        outcome, _, peak = measured(
+            lambda: read_files(unpack_deliverable(candidates), allowance=RowAllowance(2, 2))
+        )
+    finally:
+        pa.set_memory_pool(previous)
+    peak += pool.max_memory()
+    size = len(BEST.splitlines(keepends=True)[1]) * 8_000_000
+    print(
+        f"8,000,000 additional candidates for 2 rows, max_matches=2 | {size / MiB:,.0f} MiB | "
+        f"{peak / MiB:,.2f} MiB | {peak / size:.3f} | {outcome}"
+    )
     os.environ.pop("SMARTMATCH_SPILL_THRESHOLD", None)
+    sftp_bomb()
+
+
+def sftp_bomb() -> None:
+    """The gzip bomb in a local service's SFTP drop, fetched and vetted."""
+    from smartmatch_pandas.job.vetting import DeliverableCheck
+    from smartmatch_pandas.local import LocalService
+    from smartmatch_pandas.wire import sftp
+
+    with LocalService(poll_interval=0.1, voters=2_000, seed=0, sftp_port=0) as service:
+        (service.drop_folder / "bomb_job.zip").write_bytes(GZIP_MEMBER * 16)
+        settings = {**service.sftp_settings, "settle": 0.05}
+        check = DeliverableCheck("bomb_job", rows=2)
+        outcome, elapsed, peak = measured(
+            lambda: sftp.fetch_deliverable("bomb_job", vet=check, **settings)
+        )
+    print(
+        f"gzip bomb in the SFTP drop, 1 GiB in 1 MiB ({elapsed:.1f} s) | 1,024 MiB | "
+        f"{peak / MiB:,.2f} MiB | {peak / (1024 * MiB):.3f} | {outcome} (turned down)"
+    )
 
 
 def time_attacks() -> None:
@@ -217,6 +265,43 @@ def time_attacks() -> None:
         "read timeout 1 s, 3 tries",
         silence,
         lambda s: client(s).register({"filename": "j"}),
+    )
+
+    def drip_head(conn: Conn) -> None:
+        conn.drip_head(0.05)
+
+    row(
+        "poll status line and headers, 1 byte per 50 ms",
+        "connect + read timeouts (1 s + 1 s)",
+        drip_head,
+        lambda s: client(s).poll("job"),
+    )
+    row(
+        "registration headers, 1 byte per 50 ms",
+        "connect + read timeouts (1 s + 1 s)",
+        drip_head,
+        lambda s: client(s).register({"filename": "j"}),
+    )
+    row(
+        "deliverable status line and headers, 1 byte per 50 ms",
+        "time_limit 1.5 s (read timeout 30 s)",
+        drip_head,
+        lambda s: client(s, (5, 30)).download(url(s), time_limit=1.5),
+    )
+
+    def slow_upload(server: RawServer) -> None:
+        the_client = client(server, (5, 30))
+        with the_client.within(CLOCK.monotonic() + 1.5):
+            the_client.upload(url(server), b"x" * (32 * MiB))
+
+    def read_slowly(conn: Conn) -> None:
+        conn.read_slowly(0.01)
+
+    with RawServer(read_slowly, read_body=False) as server:
+        outcome, elapsed, _ = measured(lambda: slow_upload(server))
+    print(
+        f"upload of 32 MiB read 1 KiB per 10 ms | match(timeout=1.5) (read timeout 30 s) | "
+        f"{elapsed:.2f} s | {outcome}"
     )
 
 

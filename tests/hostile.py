@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import itertools
 import socket
 import ssl
 import threading
@@ -83,6 +84,25 @@ class Conn:
         while self.send(b"x"):
             self.stopping.wait(every)
 
+    def drip_head(self, every: float, status: str = "200 OK") -> None:
+        """A status line, then headers that never end, one byte every ``every`` seconds."""
+        head = itertools.chain(f"HTTP/1.1 {status}\r\n".encode(), itertools.cycle(b"X-A: b\r\n"))
+        for byte in head:
+            if not self.send(bytes([byte])) or self.stopping.wait(every):
+                return
+
+    def read_slowly(self, every: float, size: int = 1024) -> None:
+        """Read the request's body ``size`` bytes every ``every`` seconds, answering
+        nothing, until the client goes away (a server made with ``read_body=False``)."""
+        while not self.stopping.wait(every):
+            try:
+                if not self.sock.recv(size):
+                    return
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
     def silence(self, **headers: object) -> None:
         """Headers, then nothing at all, until the client goes away or the server stops."""
         self.head(Content_Length=100, **headers)
@@ -99,6 +119,8 @@ class RawServer:
     handler: Handler
     requests: list[Request] = field(default_factory=list)
     tls: ssl.SSLContext | None = None
+    #: Whether a request's body is read before the handler runs (else the handler reads it).
+    read_body: bool = True
 
     def __post_init__(self) -> None:
         #: Bytes sent to clients so far.
@@ -147,7 +169,7 @@ class RawServer:
                 return
         with client:
             client.settimeout(5)
-            request = _read_request(client)
+            request = _read_request(client, self.read_body)
             if request is None:
                 return
             self.requests.append(request)
@@ -159,7 +181,7 @@ class RawServer:
                 pass
 
 
-def _read_request(client: socket.socket) -> Request | None:
+def _read_request(client: socket.socket, read_body: bool = True) -> Request | None:
     data = b""
     try:
         while b"\r\n\r\n" not in data:
@@ -174,7 +196,7 @@ def _read_request(client: socket.socket) -> Request | None:
             name, _, value = line.partition(":")
             if name.strip().lower() == "content-length":
                 length = int(value)
-        while len(body) < min(length, 2**24):
+        while read_body and len(body) < min(length, 2**24):
             block = client.recv(65536)
             if not block:
                 break

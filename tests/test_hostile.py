@@ -17,6 +17,7 @@ import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 import pytest
@@ -353,17 +354,28 @@ def test_match_timeout_bounds_the_download_too() -> None:
         assert len(result.frame) == 300
 
 
+@pytest.fixture(scope="module")
+def sftp_service() -> Iterator[Any]:
+    """A local service with an SFTP drop, shared by the module's SFTP tests."""
+    from smartmatch_pandas.local import LocalService
+
+    with LocalService(poll_interval=0.1, voters=2_000, seed=0, sftp_port=0) as service:
+        yield service
+
+
 @attack(
     "an SFTP drop holding the job's deliverable, larger than the job's download limit",
     "turned down unread (the same limit as over HTTP), named in the wait's JobTimeoutError",
 )
-def test_sftp_deliverable_past_the_limit_is_turned_down(monkeypatch: Any) -> None:
+def test_sftp_deliverable_past_the_limit_is_turned_down(
+    sftp_service: Any, monkeypatch: Any
+) -> None:
     import smartmatch_pandas as sm
     from smartmatch_pandas.errors import JobTimeoutError
-    from smartmatch_pandas.local import LocalService, sample_contacts
+    from smartmatch_pandas.local import sample_contacts
     from smartmatch_pandas.wire import sftp
 
-    with LocalService(poll_interval=0.1, voters=2_000, seed=0, sftp_port=0) as service:
+    with nullcontext(sftp_service) as service:
         frame = sample_contacts(service.voters, 30, seed=3).drop(columns="true_voterbase_id")
         job = sm.submit(frame, **service.settings, progress=False, filename="big_drop")
         job.wait(progress=False)  # done: its zip is in the drop folder
@@ -846,3 +858,239 @@ def test_extreme_matchback_ids_place_no_row() -> None:
     frame = uploaded_frame(deliverable, ["first_name", "matchback_id"], rows=2)
     assert list(frame["first_name"][:2]) == ["Ann", "Bo"]
     assert frame["first_name"][2:].isna().all()  # rows beyond those sent: nothing placed
+
+
+# -- a whole exchange within its deadline: connect, headers, body --------------------------------
+
+
+@attack(
+    "a poll answer whose status line and headers drip one byte every 50 ms (each read is short)",
+    "TransportError once the request has had the connect and read timeouts for its headers "
+    "(here 1 s + 1 s): a watchdog shuts the connection (was: no end)",
+)
+def test_dripping_poll_headers_end_at_the_exchange_deadline(serve: Any) -> None:
+    server = serve(lambda conn: conn.drip_head(0.05))
+    error, elapsed, _ = measured(lambda: client_of(server).poll("job.csv"))
+    assert isinstance(error, TransportError), error
+    assert "headers within 2 s" in str(error)
+    assert "job.csv" in str(error)
+    assert 1.9 < elapsed < 3
+
+
+@attack(
+    "a registration answer's headers dripping one byte every 50 ms",
+    "TransportError after 2 s (the connect and read timeouts), not retried on the dead exchange",
+)
+def test_dripping_registration_headers_end_at_the_exchange_deadline(serve: Any) -> None:
+    server = serve(lambda conn: conn.drip_head(0.05))
+    error, elapsed, _ = measured(lambda: client_of(server).register({"filename": "job.csv"}))
+    assert isinstance(error, TransportError), error
+    assert "headers within 2 s" in str(error)
+    assert elapsed < 4
+
+
+@attack(
+    "a deliverable's status line and headers dripping one byte every 50 ms, with "
+    "match(timeout=1.5) left and a read timeout of 30 s",
+    "TransportError at the deadline (1.5 s + 0.5), nothing kept",
+)
+def test_dripping_deliverable_headers_end_at_the_deadline(serve: Any) -> None:
+    server = serve(lambda conn: conn.drip_head(0.05))
+    client = client_of(server, timeout=(5.0, 30.0))
+    sink = io.BytesIO()
+    error, elapsed, _ = measured(
+        lambda: client.download(storage_url(server), sink=sink, filename="job.csv", time_limit=1.5)
+    )
+    assert isinstance(error, TransportError), error
+    assert "time allowed" in str(error)
+    assert "t0ps3cr3t" not in str(error)
+    assert sink.getvalue() == b""
+    assert 1.4 < elapsed < 2.0
+
+
+@attack(
+    "an upload target reading the 32 MiB CSV 1 KiB every 10 ms, with match(timeout=1.5) "
+    "left and a read timeout of 30 s",
+    "TransportError at the deadline (1.5 s + 0.5), however short each send (was: 90 s for "
+    "timeout=30)",
+)
+def test_slow_reading_upload_target_ends_at_the_deadline() -> None:
+    from smartmatch_pandas import clock
+
+    with RawServer(lambda conn: conn.read_slowly(0.01), read_body=False) as server:
+        client = client_of(server, timeout=(5.0, 30.0))
+        body = b"x" * (32 * MiB)
+
+        def upload() -> None:
+            with client.within(clock.CLOCK.monotonic() + 1.5):
+                client.upload(storage_url(server), body, filename="job.csv")
+
+        error, elapsed, _ = measured(upload)
+    assert isinstance(error, TransportError), error
+    assert "upload to storage" in str(error)
+    assert "time allowed" in str(error)
+    assert 1.4 < elapsed < 2.0
+
+
+@attack(
+    "an upload target reading the CSV slower than MIN_TRANSFER_RATE (here 16 MiB/s), each "
+    "send short of the read timeout, no timeout given",
+    "TransportError once the body lags the rate: the grace of the connect and read timeouts "
+    "plus the body's size at the rate (here 2 s + 2 s)",
+)
+def test_slow_reading_upload_target_without_deadline_is_given_up(monkeypatch: Any) -> None:
+    from smartmatch_pandas.wire import http
+
+    monkeypatch.setattr(http, "MIN_TRANSFER_RATE", 16 * MiB)  # 32 MiB: 2 s at that rate
+    # About 6 MiB/s: each 1 MiB send ends within the read timeout, the whole body does not.
+    with RawServer(lambda conn: conn.read_slowly(0.01, 64 * 1024), read_body=False) as server:
+        client = client_of(server, timeout=(1.0, 1.0))
+        error, elapsed, _ = measured(
+            lambda: client.upload(storage_url(server), b"x" * (32 * MiB), filename="job.csv")
+        )
+    assert isinstance(error, TransportError), error
+    assert "headers within 4 s" in str(error)
+    assert 3.9 < elapsed < 5
+
+
+@attack(
+    "a whole match(timeout=2) whose upload target reads the CSV (a few MiB) 1 KiB every 10 ms",
+    "TransportError by the deadline (2 s + 1), naming the job and the call that uploads it "
+    "again; the registration and the upload count against the timeout too",
+)
+def test_match_timeout_bounds_the_upload(monkeypatch: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    def answer(conn: Conn) -> None:
+        if conn.request.head.startswith("PUT"):
+            conn.read_slowly(0.01)
+        else:
+            fake_service(b"")(conn)
+
+    monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "1M")
+    # 60,000 rows: a CSV of a few MiB, more than the sockets' buffers hold.
+    frame = pd.DataFrame({"first_name": ["Ann"] * 60_000, "last_name": ["Lee"] * 60_000})
+    frame["zip"] = [f"{k:05d}" for k in range(60_000)]
+    with RawServer(answer, read_body=False) as server:
+        start = time.perf_counter()
+        with pytest.raises(TransportError, match="time allowed") as caught:
+            sm.match(frame, api_key=KEY, base_url=server.url, progress=False, timeout=2)
+        elapsed = time.perf_counter() - start
+    filename = caught.value.filename
+    assert filename is not None
+    assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
+    assert "not uploaded" in str(caught.value)
+    assert elapsed < 3
+
+
+# -- more rows than the options allow ------------------------------------------------------------
+
+
+@attack(
+    "a whole match of 2 rows with max_matches=2 whose deliverable adds 4,000,000 fake "
+    "candidates (76 MiB of CSV in a zip of 0.3 MiB, within the download limit)",
+    "DeliverableError naming the job: more rows than the options allow (2 additional), "
+    "read no further than that; peak memory under 40 MiB (8 million took 2.7 GB)",
+)
+def test_more_candidates_than_the_options_allow_are_refused(serve: Any, monkeypatch: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "16M")
+    frame = pd.DataFrame({"first_name": ["Ann", "Bo"], "last_name": ["Lee", "Ray"]})
+    frame["zip"] = ["02134", "10001"]
+    header = b"matchback_id,first_name,last_name,zip,vb.voterbase_id\n"
+    best = header + b"0,Ann,Lee,02134,X1\n1,,,,\n"
+    data = _zip({"best.csv": best, "additional.csv": header + b"0,Ann,Lee,02134,X9\n" * 4_000_000})
+    server = serve(fake_service(data))
+
+    def run() -> None:
+        sm.match(
+            frame,
+            api_key=KEY,
+            base_url=server.url,
+            poll_interval=0.1,
+            progress=False,
+            max_matches=2,
+        )
+
+    error, elapsed, peak = measured(run)
+    assert isinstance(error, DeliverableError), error
+    assert "more rows than the options allow" in str(error)
+    assert "2 additional candidates" in str(error)
+    assert error.filename is not None
+    assert f"smartmatch_pandas.resume({error.filename!r}, df)" in str(error)
+    assert peak < 40 * MiB, peak
+    assert elapsed < 10
+
+
+def test_candidates_within_the_options_are_read() -> None:
+    from smartmatch_pandas.deliverable import RowAllowance
+
+    header = b"matchback_id,vb.voterbase_id\n"
+    data = _zip({"best.csv": RESULT, "more.csv": header + b"0,X2\n0,X3\n1,X4\n1,X5\n"})
+    read = read_files(unpack_deliverable(data), allowance=RowAllowance(2, max_matches=3))
+    assert read.additional is not None
+    assert read.additional.num_rows == 4
+    files = unpack_deliverable(
+        _zip({"best.csv": RESULT, "more.csv": header + b"0,X2\n0,X3\n1,X4\n1,X5\n1,X6\n"})
+    )
+    with pytest.raises(DeliverableError, match="5 additional candidates"):
+        read_files(files, allowance=RowAllowance(2, max_matches=3))
+
+
+@attack(
+    "a deliverable whose members are named `../../../victim.txt`, `/tmp/…` and with ESC]0;",
+    "`result.files` keeps the raw names (documented as untrusted); nothing is written under "
+    "them (the result cache stores them as values); `deliverable.safe_name` gives plain names",
+)
+def test_member_names_are_never_paths(serve: Any, tmp_path: Any, monkeypatch: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.deliverable import safe_name
+
+    absolute = tmp_path / "abs_victim.txt"
+    names = ["../../../victim.txt", str(absolute), "\x1b]0;owned\x07.txt"]
+    best = b"matchback_id,first_name,last_name,zip,vb.voterbase_id\n0,Ann,Lee,02134,X1\n"
+    data = _zip({"best.csv": best, **dict.fromkeys(names, b"a report\n")})
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    server = serve(fake_service(data))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    job = sm.submit(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+    result = job.wait().result()
+    assert set(names) <= set(result.files)
+    written = {p.name for p in tmp_path.rglob("*")}
+    assert "victim.txt" not in written
+    assert "abs_victim.txt" not in written
+    assert [safe_name(name) for name in names] == ["victim.txt", "abs_victim.txt", "0_owned_.txt"]
+
+
+@attack(
+    "an SFTP drop holding, under the job's name, a gzip of 2 MiB that unpacks to 1 GiB",
+    "spooled, then turned down by the same bomb budget as over HTTP, with a warning; peak "
+    "memory under 80 MiB (was 4.5 GB: the whole file decompressed in memory); the check that "
+    "the file is whole stops at that budget too (was: the whole GiB decompressed, 12 s)",
+)
+def test_sftp_gzip_bomb_is_turned_down_within_the_budget(sftp_service: Any) -> None:
+    from smartmatch_pandas.job.vetting import DeliverableCheck
+    from smartmatch_pandas.wire import sftp
+
+    bomb = gzip.compress(b"\0" * (64 * MiB), compresslevel=9) * 16
+    with nullcontext(sftp_service) as service:
+        (service.drop_folder / "bomb_job.zip").write_bytes(bomb)
+        settings = {**service.sftp_settings, "poll_interval": 0.2, "settle": 0.05}
+        check = DeliverableCheck("bomb_job", rows=2)
+        found: list[object] = []
+        with pytest.warns(match="decompression bomb"):
+            error, _, peak = measured(
+                lambda: found.append(sftp.fetch_deliverable("bomb_job", vet=check, **settings))
+            )
+    assert error is None, error
+    assert found == [None]
+    assert peak < 80 * MiB, peak

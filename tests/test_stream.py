@@ -19,7 +19,14 @@ import pytest
 
 import smartmatch_pandas as sm
 from smartmatch_pandas import cli
-from smartmatch_pandas.deliverable import batched, merge_back, read_deliverable, unpack_deliverable
+from smartmatch_pandas.deliverable import (
+    RowAllowance,
+    batched,
+    merge_back,
+    read_deliverable,
+    read_files,
+    unpack_deliverable,
+)
 from smartmatch_pandas.files import tables as files
 from smartmatch_pandas.files.tables import TableFile, read_table, write_table
 from smartmatch_pandas.local import LocalService, sample_contacts
@@ -340,3 +347,19 @@ def test_a_list_twice_the_memory_allowed_is_matched_in_batches(
                             "--in-memory", "--no-progress"], cap, env)  # fmt: skip
     # Held whole, it does not fit: Arrow runs out of memory reading it (and may abort).
     assert code != 0, said
+
+
+def test_more_candidates_than_the_options_allow_are_refused_both_ways(tmp_path: Path) -> None:
+    # 3 rows sent, max_matches=2: 3 additional candidates at most; EXTRA has 3, one more.
+    extra = EXTRA + "Cy,07102,2,Y,NJ-000000000006,07102\n"
+    deliverable = zipped({"best.csv": BEST, "additional.csv": extra})
+    FRAME.to_csv(tmp_path / "list.csv", index=False)
+    table, files = TableFile(tmp_path / "list.csv"), unpack_deliverable(deliverable)
+    with pytest.raises(sm.DeliverableError, match="4 additional candidates") as streamed:
+        batched.merge_file(table, files, tmp_path / "out.csv", sent=SENT, rows=len(FRAME),
+                          presence={}, filename="job", max_matches=2)  # fmt: skip
+    with pytest.raises(sm.DeliverableError) as held:
+        read_files(files, filename="job", allowance=RowAllowance(len(FRAME), max_matches=2))
+    assert str(streamed.value) == str(held.value)
+    within = zipped({"best.csv": BEST, "additional.csv": EXTRA})
+    read_files(unpack_deliverable(within), allowance=RowAllowance(len(FRAME), max_matches=2))

@@ -16,9 +16,9 @@ Modules of :mod:`smartmatch_pandas.deliverable`:
 
 from .batched import merge_file
 from .merge import TEXT_DTYPE, merge_back, uploaded_frame
-from .read import Deliverable, read_deliverable, read_files
+from .read import Deliverable, RowAllowance, read_deliverable, read_files
 from .summary import RANK, IdentifierCoverage, MatchResult, MatchSummary
-from .unpack import unpack_deliverable
+from .unpack import safe_name, unpack_deliverable
 
 __all__ = [
     "RANK",
@@ -27,10 +27,12 @@ __all__ = [
     "IdentifierCoverage",
     "MatchResult",
     "MatchSummary",
+    "RowAllowance",
     "merge_back",
     "merge_file",
     "read_deliverable",
     "read_files",
+    "safe_name",
     "unpack_deliverable",
     "uploaded_frame",
 ]

@@ -46,6 +46,7 @@ from .merge import (
     without_repeated_best,
 )
 from .read import (
+    RowAllowance,
     best_file_key,
     no_result_csv,
     open_result_csv,
@@ -230,6 +231,17 @@ def _results(
     return _Results(found[0], found, True, report)
 
 
+def _check_allowance(results: _Results, allowance: RowAllowance, filename: str | None) -> None:
+    """Refuse results with more rows than ``allowance``, as
+    :func:`~smartmatch_pandas.deliverable.read.read_files` does."""
+    found = sum(r.rows for r in results.rest if r is not results.best)
+    total = results.best.rows + found
+    if total > allowance.total:
+        raise allowance.refusal(f"more than {allowance.total:,} result rows", filename)
+    if not results.first_only and found > allowance.additional:
+        raise allowance.refusal(f"{found:,} additional candidates", filename)
+
+
 # -- 2. the list again, in order, with its results ----------------------------------------------
 
 
@@ -264,14 +276,21 @@ def merge_file(
     presence: Mapping[str, pa.Array],
     all_matches: bool = False,
     filename: str | None = None,
+    max_matches: int | None = None,
 ) -> tuple[MatchSummary, int]:
     """Merge a deliverable back onto the list in ``table``, writing the result to ``output``
     batch by batch: what :func:`~smartmatch_pandas.deliverable.merge.merge_back` (and its
     ``candidates`` with ``all_matches``) give, written by
     :func:`~smartmatch_pandas.files.tables.write_table`. Returns the summary and the rows written.
+
+    With ``max_matches``, a deliverable with more rows than the job's options allow
+    (:class:`~smartmatch_pandas.deliverable.read.RowAllowance`) is refused before any
+    bucket of it is read into memory.
     """
     results = _results(files, rows, set(sent), filename)
     try:
+        if max_matches is not None:
+            _check_allowance(results, RowAllowance(rows, max_matches), filename)
         return _merge(table, results, output, sent, rows, presence, all_matches, filename)
     finally:
         results.close()

@@ -82,32 +82,88 @@ def read_deliverable(
     return read_files(unpack_deliverable(data, filename=filename), filename=filename, skip=skip)
 
 
+#: Stray result rows read beyond twice what the options allow, before a deliverable is refused.
+STRAY_ROWS: Final = 1_000
+
+
+@dataclass(frozen=True)
+class RowAllowance:
+    """The most result rows the options of a job allow: one best match per row sent, and
+    ``max_matches - 1`` additional candidates.
+
+    Attributes
+    ----------
+    rows
+        The rows sent.
+    max_matches
+        Candidates asked for per row, the best included.
+    """
+
+    rows: int
+    max_matches: int = 1
+
+    @property
+    def total(self) -> int:
+        """The most rows of every result CSV together read: the options' rows, and as many
+        again and a thousand for stray rows (ids never sent, warned about and left out)."""
+        return 2 * self.rows * self.max_matches + STRAY_ROWS
+
+    @property
+    def additional(self) -> int:
+        """The most additional candidates (rows beyond the first of each ``matchback_id``)."""
+        return self.rows * (self.max_matches - 1)
+
+    def refusal(self, found: str, filename: str | None) -> DeliverableError:
+        """The error of a deliverable holding ``found``, more than allowed."""
+        return DeliverableError(
+            f"the deliverable has more rows than the options allow: {found}, where "
+            f"{self.rows:,} rows sent with max_matches={self.max_matches} allow "
+            f"{self.rows:,} best matches and {self.additional:,} additional candidates. Not "
+            "read further: resume the job to download it again, and report it if it persists",
+            filename=filename,
+        )
+
+
 def read_files(
-    files: Mapping[str, bytes], *, filename: str | None = None, skip: Collection[str] = ()
+    files: Mapping[str, bytes],
+    *,
+    filename: str | None = None,
+    skip: Collection[str] = (),
+    allowance: RowAllowance | None = None,
 ) -> Deliverable:
     """Parse a deliverable's unpacked files.
 
     ``files`` are as :func:`~smartmatch_pandas.deliverable.unpack.unpack_deliverable`
-    gives them; columns named in ``skip`` are not read.
+    gives them; columns named in ``skip`` are not read. With an ``allowance``, a
+    deliverable with more result rows than it allows is refused as it is read
+    (a file past it is never held whole).
 
     Raises
     ------
     DeliverableError
-        No file is a CSV with a ``matchback_id`` column.
+        No file is a CSV with a ``matchback_id`` column, or there are more rows
+        than ``allowance`` allows.
     """
     files = SpooledFiles.of(files)
     tables: list[tuple[str, pa.Table]] = []
     reports: list[str] = []
     for name in files:
         content = files.spool(name)
-        table = _parse_if_result(name, content, filename, skip)
+        room = None if allowance is None else allowance.total - sum(t.num_rows for _, t in tables)
+        table = _parse_if_result(name, content, filename, skip, room)
         if table is not None:
             tables.append((name, table))
         elif (report := report_text(content, report_room(reports))) is not None:
             reports.append(report)
     if not tables:
         raise no_result_csv(files, filename)
+    found = sum(table.num_rows for _, table in tables)
+    if allowance is not None and found > allowance.total:
+        raise allowance.refusal(f"more than {allowance.total:,} result rows", filename)
     best, additional, best_ids = _split_best(tables)
+    extra = 0 if additional is None else additional.num_rows
+    if allowance is not None and extra > allowance.additional:
+        raise allowance.refusal(f"{extra:,} additional candidates", filename)
     return Deliverable(files, best, additional, "\n\n".join(reports) or None, best_ids)
 
 
@@ -145,20 +201,51 @@ def best_file_key(name: str, rows: int) -> tuple[int, bool]:
 
 
 def _parse_if_result(
-    name: str, content: Spool, filename: str | None, skip: Collection[str] = ()
+    name: str,
+    content: Spool,
+    filename: str | None,
+    skip: Collection[str] = (),
+    room: int | None = None,
 ) -> pa.Table | None:
-    """Parse ``content`` as a result CSV (all text), or return None if it is not one."""
+    """Parse ``content`` as a result CSV (all text), or return None if it is not one.
+
+    With ``room``, a file of more rows than ``room`` is read no further than that: its
+    rows so far and one more are returned, for the caller to refuse."""
     found = _result_csv(name, content, filename, skip, _LARGE_TEXT)
     if found is None:
         return None
     source, options = found
     with result_csv_errors(name, filename):
-        # Whole, on every core: twice as fast as batch by batch, for the same table.
-        table = pacsv.read_csv(source, **options)
+        if room is not None and _lines(content) > room + 1:  # a header, then a row a line
+            # Perhaps more rows than allowed: batch by batch, never past them.
+            table = _read_at_most(pacsv.open_csv(source, **options), room)
+        else:
+            # Whole, on every core: twice as fast as batch by batch, for the same table.
+            table = pacsv.read_csv(source, **options)
         table.column_names  # noqa: B018  (names that are not UTF-8 fail here, not above)
     if table.num_rows:
         warn_if_cut_short(name, content, table[MATCHBACK_ID][-1].as_py(), filename)
     return table
+
+
+def _lines(content: Spool) -> int:
+    """The line breaks in ``content``: at least its rows (a value may hold breaks)."""
+    reader, lines = content.reader(), 0
+    while block := reader.read(1 << 20):
+        lines += block.count(b"\n")
+    return lines + (content.tail(1) not in (b"", b"\n"))
+
+
+def _read_at_most(reader: pacsv.CSVStreamingReader, rows: int) -> pa.Table:
+    """The reader's rows, up to one past ``rows``: a table longer than ``rows`` says that
+    there were more."""
+    batches, read = [], 0
+    for batch in reader:
+        batches.append(batch)
+        read += batch.num_rows
+        if read > rows:
+            break
+    return pa.Table.from_batches(batches, reader.schema)
 
 
 def open_result_csv(

@@ -129,7 +129,10 @@ class MatchResult:
     summary
         Rows sent, rows matched, the match rate, and the service's report.
     files
-        The deliverable's raw files, by name.
+        The deliverable's raw files, by their names in its archive: untrusted
+        text, which may hold ``../`` or control characters. Save a file under
+        :func:`~smartmatch_pandas.deliverable.safe_name` of its name, never under
+        the name itself.
     filename
         The SmartMatch job's filename.
     """

@@ -5,6 +5,12 @@ for: a CSV, a gzip (of a CSV or of a tar of files), or a zip of files, told
 apart by their magic bytes (:mod:`smartmatch_pandas.files.archives`). Members
 are unpacked one by one into spools of their own, so neither the deliverable
 nor its files need fit in memory.
+
+The files' names are the archive's member names as the service wrote them:
+untrusted text (``../../.bashrc``, ``/etc/passwd``, control characters). The
+package never writes a file under one (members go to anonymous spools, the
+result cache stores names as values); :func:`safe_name` makes one fit to save
+a file under.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import contextlib
 import errno
 import gzip
 import io
+import re
 import tarfile
 import tempfile
 import zipfile
@@ -20,15 +27,44 @@ from collections.abc import Iterator
 from typing import IO, Final
 
 from ..errors import DeliverableError, DiskError
+from ..files import archives
 from ..files.archives import MAGIC_BYTES, archive_kind
 from ..files.spool import Spool, SpooledFiles, spill_threshold
 
 _MAX_NESTING: Final = 3
-#: A deliverable may unpack to this many times its own size at most (CSV compresses some
-#: 5-20 times; a decompression bomb, thousands), or to :data:`MIN_UNPACK_ALLOWANCE`.
-MAX_EXPANSION = 250
+#: A deliverable may unpack to this many times its own size at most, or to
+#: :data:`MIN_UNPACK_ALLOWANCE` (the rule of
+#: :func:`~smartmatch_pandas.files.archives.unpack_allowance`).
+MAX_EXPANSION = archives.MAX_EXPANSION
 #: Bytes any deliverable may unpack to, however small it is.
-MIN_UNPACK_ALLOWANCE = 256 * 2**20
+MIN_UNPACK_ALLOWANCE = archives.MIN_UNPACK_ALLOWANCE
+
+
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
+#: The longest name :func:`safe_name` gives.
+MAX_SAFE_NAME: Final = 100
+
+
+def safe_name(name: str) -> str:
+    """A name to save a file of the deliverable under, made of its untrusted member name.
+
+    The last part of its path only, each run of characters other than letters,
+    digits, ``.``, ``-`` and ``_`` as one ``_``, no leading dot, at most
+    :data:`MAX_SAFE_NAME` characters: never a path, a hidden file, ``..`` or
+    a control character.
+
+    Examples
+    --------
+    >>> safe_name("../../home/me/.bashrc")
+    'bashrc'
+    >>> safe_name("results/best matches.csv")
+    'best_matches.csv'
+    >>> safe_name("..")
+    'file'
+    """
+    last = re.split(r"[/\\]", name)[-1]
+    cleaned = _UNSAFE.sub("_", last)[-MAX_SAFE_NAME:].lstrip("._")
+    return cleaned or "file"
 
 
 def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> SpooledFiles:
@@ -44,7 +80,9 @@ def unpack_deliverable(data: bytes | Spool, *, filename: str | None = None) -> S
         deliverable can (see :data:`MAX_EXPANSION`).
     """
     spool = data if isinstance(data, Spool) else Spool.of(data)
-    budget = UnpackBudget(max(MIN_UNPACK_ALLOWANCE, MAX_EXPANSION * len(spool)))
+    budget = UnpackBudget(
+        archives.unpack_allowance(len(spool), MAX_EXPANSION, MIN_UNPACK_ALLOWANCE)
+    )
     try:
         return SpooledFiles(unpack_spool(spool, budget))
     except _TooLargeError:

@@ -8,6 +8,20 @@ ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")  # a zip, or an empty zip
 GZIP_MAGIC: Final = b"\x1f\x8b"
 #: How many leading bytes :func:`archive_kind` needs.
 MAGIC_BYTES: Final = 4
+#: An archive may unpack to this many times its own size at most (CSV compresses some
+#: 5-20 times; a decompression bomb, thousands), or to :data:`MIN_UNPACK_ALLOWANCE`.
+MAX_EXPANSION: Final = 250
+#: Bytes any archive may unpack to, however small it is.
+MIN_UNPACK_ALLOWANCE: Final = 256 * 2**20
+
+
+def unpack_allowance(
+    size: int, expansion: int = MAX_EXPANSION, floor: int = MIN_UNPACK_ALLOWANCE
+) -> int:
+    """The most bytes an archive of ``size`` bytes may unpack to: past them it is a
+    decompression bomb, and no reader of the package goes further."""
+    return max(floor, expansion * size)
+
 
 ArchiveKind = Literal["zip", "gzip"]
 

@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, Self, TypeVar, cast
 from ..deliverable import (
     Deliverable,
     MatchResult,
+    RowAllowance,
     merge_back,
     read_files,
     unpack_deliverable,
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..clock import Clock
-    from ..options import Via
+    from ..options import MatchOptions, Via
     from ..preparation.mapping import ColumnMapping
     from ..wire.sftp import SFTPSettings
     from .store import JobStore
@@ -53,6 +54,7 @@ class Reading:
     client: SmartMatchClient
     filename: str
     rows: int
+    options: MatchOptions
     mapping: ColumnMapping | None
     cache: bool
     cache_key: str | None
@@ -212,7 +214,9 @@ class Reading:
         known = self._presence is not None and self._frame is not None
         deliverable = self._read
         if deliverable is None or deliverable.files is not files:
-            deliverable = read_files(files, filename=self.filename, skip=self._skipped())
+            deliverable = read_files(
+                files, filename=self.filename, skip=self._skipped(), allowance=self._allowance()
+            )
         reporter.stage("merging")
         sent = self._sent_columns(deliverable)
         frame = self._frame
@@ -225,6 +229,11 @@ class Reading:
             filename=self.filename,
             presence=self._presence if known else None,
         )
+
+    def _allowance(self) -> RowAllowance | None:
+        """The most result rows the job's options allow (None when the rows sent are not
+        known)."""
+        return RowAllowance(self.rows, self.options.max_matches) if self.rows else None
 
     def _unpacked(self, reporter: Reporter) -> Mapping[str, bytes]:
         """The deliverable's files: from the result cache, or downloaded and unpacked."""

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..deliverable import Deliverable, read_files, unpack_deliverable
+from ..deliverable import Deliverable, RowAllowance, read_files, unpack_deliverable
 from ..errors import DeliverableError
 from ..files.spool import Spool, SpooledFiles
 from ..identifiers import MATCHBACK_ID
@@ -35,6 +35,9 @@ class DeliverableCheck:
         exactly one row for each is not taken. None skips that check.
     skip
         Columns not read (as :func:`~smartmatch_pandas.deliverable.read.read_files`).
+    max_matches
+        Candidates asked for per row: a file with more result rows than ``rows``
+        times this is not taken (and not read past them).
 
     Attributes
     ----------
@@ -50,9 +53,15 @@ class DeliverableCheck:
     """
 
     def __init__(
-        self, filename: str, rows: int | None = None, *, skip: Collection[str] = ()
+        self,
+        filename: str,
+        rows: int | None = None,
+        *,
+        skip: Collection[str] = (),
+        max_matches: int = 1,
     ) -> None:
         self.filename, self.rows, self.skip = filename, rows, tuple(skip)
+        self.allowance = RowAllowance(rows, max_matches) if rows else None
         self.accepted: Deliverable | None = None
 
     def __repr__(self) -> str:
@@ -65,7 +74,9 @@ class DeliverableCheck:
         except DeliverableError as exc:
             return exc.message
         try:
-            deliverable = read_files(files, filename=self.filename, skip=self.skip)
+            deliverable = read_files(
+                files, filename=self.filename, skip=self.skip, allowance=self.allowance
+            )
             misfit = rows_misfit(deliverable, self.rows)
         except DeliverableError as exc:
             misfit = exc.message

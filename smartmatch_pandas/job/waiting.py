@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from ..clock import Clock
     from ..deliverable import Deliverable
     from ..files.spool import Spool
+    from ..options import MatchOptions
     from ..wire.sftp import SFTPSettings
     from .schedule import Lane
     from .store import JobStore
@@ -147,6 +148,7 @@ class Waiting:
     client: SmartMatchClient
     filename: str
     rows: int
+    options: MatchOptions
     poll_interval: float
     channel: Channel
     schedule: PollSchedule
@@ -399,7 +401,12 @@ class Waiting:
         timeout = None if deadline is None else max(0.0, deadline - self._clock.monotonic())
         # Read by the one deliverable reader as it is vetted, and kept: read once.
         # rows: a job resumed without knowing its row count skips that check.
-        check = DeliverableCheck(self.filename, self.rows or None, skip=self._skipped())
+        check = DeliverableCheck(
+            self.filename,
+            self.rows or None,
+            skip=self._skipped(),
+            max_matches=self.options.max_matches,
+        )
         try:
             spool = wait_for_deliverable(
                 self.filename,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import pyarrow as pa
 
+from .. import clock as clocks
 from ..deliverable.batched import merge_file
 from ..deliverable.summary import MatchSummary
 from ..errors import InputError
@@ -100,11 +101,16 @@ def match_file(
     with reporting(progress) as reporter:
         reporter.stage("preparing")
         upload = upload_file(table, mapping, plan.invalid)
-        job = submit_body(
-            upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
-        )
-        job.wait(timeout=timeout, progress=reporter)
-        result = _finish(job, table, output, all_matches, reporter)
+        # As in match(): the timeout bounds the registration and the upload too (counted
+        # once the file is prepared, which may take long), then what is left of it the rest.
+        deadline = None if timeout is None else clocks.CLOCK.monotonic() + timeout
+        with plan.client.within(deadline):
+            job = submit_body(
+                upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
+            )
+            left = None if deadline is None else max(0.0, deadline - clocks.CLOCK.monotonic())
+            job.wait(timeout=left, progress=reporter)
+            result = _finish(job, table, output, all_matches, reporter)
     reporter.note(result.summary.describe())
     return result
 
@@ -245,6 +251,7 @@ def _finish(
             presence=presence,
             all_matches=all_matches,
             filename=job.filename,
+            max_matches=job.options.max_matches,
         )
 
     summary, written = job.merged(merge, reporter)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import clock as clocks
 from ..job.waiting import check_wait_options
 from ..options import Format, InvalidPolicy, check_flag, keywords_of
 from ..progress import ProgressArg, reporting
@@ -106,8 +107,10 @@ def match(
         Seconds between polls; default ``SMARTMATCH_POLL_INTERVAL`` or 30
         (never below 30 against TargetSmart's API).
     timeout
-        Seconds to wait for the service at most; None waits as long as it
-        takes. On timeout the job goes on and can be resumed.
+        Seconds the call may take at most, counted from its start: the
+        registration, the upload, the wait and the download together; None
+        waits as long as it takes. On timeout the job goes on and can be
+        resumed.
     progress
         True for a progress bar, False for silence, or a callable receiving
         :class:`~smartmatch_pandas.progress.ProgressEvent`.
@@ -149,9 +152,13 @@ def match(
     # The client's connections are closed once the frame is back (or the match failed:
     # a job is resumed with a client of its own). One bar through submitting, waiting
     # and merging.
-    with plan.client, reporting(progress) as reporter:
+    # The timeout bounds the whole call: the registration and upload too, then what is left
+    # of it the wait and the download.
+    deadline = None if timeout is None else clocks.CLOCK.monotonic() + timeout
+    with plan.client, plan.client.within(deadline), reporting(progress) as reporter:
         job = submit_planned(df, plan, reporter)
-        result = job.wait(timeout=timeout, progress=reporter).result(progress=reporter)
+        left = None if deadline is None else max(0.0, deadline - clocks.CLOCK.monotonic())
+        result = job.wait(timeout=left, progress=reporter).result(progress=reporter)
     reporter.note(result.summary.describe())
     out = result.candidates if all_matches else result.frame
     out.attrs["smartmatch"] = {"filename": job.filename, **result.summary.as_attrs()}

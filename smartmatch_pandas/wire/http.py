@@ -27,6 +27,7 @@ https too.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import io
@@ -42,7 +43,6 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .. import clock as clocks
@@ -78,6 +78,7 @@ from .retry import (
     why_not_connected,
 )
 from .secrets import SecretURL, install_log_redaction, redact, register_secret
+from .watchdog import Watchdog, WatchedAdapter
 
 DEFAULT_BASE_URL: Final = "https://api.targetsmart.com/"
 #: The documented poll rate limit of the real service, in seconds.
@@ -109,18 +110,11 @@ Progress = Callable[[int], None]
 install_log_redaction()
 
 
-class _Adapter(HTTPAdapter):
-    """An adapter that moves bodies in 1 MiB blocks rather than urllib3's 16 KiB."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("blocksize", _BLOCK)
-        super().init_poolmanager(*args, **kwargs)
-
-
 def _session(retry: Retry) -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = f"smartmatch-pandas/{__version__}"
-    adapter = _Adapter(max_retries=retry)
+    # Bodies in 1 MiB blocks rather than urllib3's 16 KiB; connections a watchdog can cut.
+    adapter = WatchedAdapter(max_retries=retry, blocksize=_BLOCK)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -243,6 +237,8 @@ class SmartMatchClient:
         self.base_url = resolve_base_url(base_url)
         self._api_key = resolve_api_key(api_key)
         self.timeout = timeout or TIMEOUT
+        #: When every exchange must have ended (see :meth:`within`), or None.
+        self.deadline: float | None = None
         self._api = _session(http_retry(status=True, reads=True))
         # Only failures to connect are retried: the request never reached the service.
         self._poll = _session(http_retry(status=False, reads=False))
@@ -328,8 +324,19 @@ class SmartMatchClient:
         stream = _ProgressReader(io.BytesIO(body) if isinstance(body, bytes) else body, on_progress)
         # The URL is signed for an empty Content-Type; requests would send none at all.
         headers = {"Content-Type": ""}
-        response = self._storage_request("PUT", url, filename, data=stream, headers=headers)
-        response.close()
+        # The body must go at MIN_TRANSFER_RATE at least: a target reading it a few bytes at a
+        # time is cut, whatever each send's timeout.
+        with self._watchdog(self.deadline, sending=len(stream)) as dog:
+            response = self._storage_request(
+                "PUT",
+                url,
+                filename,
+                dog,
+                data=stream,
+                headers=headers,
+                timeout=_within(self.timeout, self.deadline),
+            )
+            response.close()
 
     def download(
         self,
@@ -363,28 +370,29 @@ class SmartMatchClient:
             The body broke off ``attempts`` times, or did not end within ``time_limit``.
         """
         limit = download_limit(None) if limit is None else limit
-        deadline = None if time_limit is None else clocks.CLOCK.monotonic() + time_limit
+        deadline = _earliest(
+            self.deadline, None if time_limit is None else clocks.CLOCK.monotonic() + time_limit
+        )
         for attempt in range(1, attempts + 1):
-            response = self._storage_request(
-                "GET", url, filename, stream=True, timeout=_within(self.timeout, deadline)
-            )
             out = sink if sink is not None else io.BytesIO()
             start = out.tell()
             try:
-                with response:
-                    _check_announced(response, limit, filename)
-                    for block in _blocks(response, self.timeout[1], limit, deadline):
-                        out.write(block)
-                        if on_progress:
-                            on_progress(len(block))
+                with self._watchdog(deadline) as dog:
+                    response = self._storage_request(
+                        "GET", url, filename, dog, timeout=_within(self.timeout, deadline)
+                    )
+                    with response:
+                        _check_announced(response, limit, filename)
+                        for block in _blocks(response, self.timeout[1], limit, deadline, dog):
+                            out.write(block)
+                            if on_progress:
+                                on_progress(len(block))
             except _BodyTooLargeError:
                 _forget(out, start)
                 raise _too_large(limit, filename) from None
             except _DeadlineError as exc:
                 _forget(out, start)
-                raise TransportError(
-                    f"the download did not end within the time allowed ({exc})", filename=filename
-                ) from None
+                raise TransportError(f"the download {exc}", filename=filename) from None
             except _BODY_ERRORS as exc:
                 if attempt == attempts:
                     _forget(out, start)
@@ -392,14 +400,37 @@ class SmartMatchClient:
                         f"the download broke off {attempts} times ({_describe(exc)})",
                         filename=filename,
                     ) from None
-                out.seek(start)
-                out.truncate()
+                _forget(out, start)
                 pause(attempt)
                 continue
+            except BaseException:
+                _forget(out, start)
+                raise
             return None if sink is not None else out.getvalue()  # type: ignore[attr-defined]
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- plumbing -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def within(self, deadline: float | None) -> Iterator[None]:
+        """Bound every exchange of the block by ``deadline`` (on :data:`clock.CLOCK`'s
+        monotonic time; None bounds nothing more), as ``match(timeout=...)`` does."""
+        previous, self.deadline = self.deadline, _earliest(self.deadline, deadline)
+        try:
+            yield
+        finally:
+            self.deadline = previous
+
+    def _watchdog(self, deadline: float | None = None, sending: int = 0) -> Watchdog:
+        """The watchdog of one exchange: each request of it sent and answered with headers
+        within the connect and read timeouts (and the time ``sending`` bytes take at
+        :data:`MIN_TRANSFER_RATE`), everything by ``deadline``."""
+        return Watchdog(
+            _earliest(self.deadline, deadline),
+            grace=sum(self.timeout),
+            sending=sending,
+            rate=MIN_TRANSFER_RATE,
+        )
 
     def _call(
         self,
@@ -416,17 +447,25 @@ class SmartMatchClient:
         for attempt in range(1, attempts + 1):
             response = None
             try:
-                response = session.get(
-                    url,
-                    params=params,
-                    headers={"x-api-key": self._api_key},
-                    timeout=self.timeout,
-                    stream=True,
-                    allow_redirects=False,
-                )
-                with response:
-                    _check_redirect(response, path, filename)
-                    body = b"".join(_blocks(response, self.timeout[1], MAX_ANSWER_BYTES))
+                with self._watchdog() as dog:
+                    response = session.get(
+                        url,
+                        params=params,
+                        headers={"x-api-key": self._api_key},
+                        timeout=_within(self.timeout, self.deadline),
+                        stream=True,
+                        allow_redirects=False,
+                    )
+                    with response:
+                        _check_redirect(response, path, filename)
+                        body = b"".join(
+                            _blocks(response, self.timeout[1], MAX_ANSWER_BYTES, self.deadline, dog)
+                        )
+            except _DeadlineError as exc:
+                raise TransportError(
+                    f"the answer of the SmartMatch service at {self.host} to {path} {exc}",
+                    filename=filename,
+                ) from None
             except _BodyTooLargeError:
                 raise ServiceError(
                     f"the service's answer to {path} is larger than {MAX_ANSWER_BYTES:,} bytes, "
@@ -435,6 +474,11 @@ class SmartMatchClient:
                     filename=filename,
                 ) from None
             except _BODY_ERRORS as exc:
+                if dog.fired:
+                    raise TransportError(
+                        f"the answer of the SmartMatch service at {self.host} to {path} {dog.why}",
+                        filename=filename,
+                    ) from None
                 failure = connection_failure(exc) if response is None else None
                 if failure is not None:
                     raise _unreachable(
@@ -468,13 +512,17 @@ class SmartMatchClient:
         return SecretURL(cast(str, url))
 
     def _storage_request(
-        self, method: str, url: SecretURL, filename: str | None, **kwargs: Any
+        self, method: str, url: SecretURL, filename: str | None, dog: Watchdog, **kwargs: Any
     ) -> requests.Response:
-        kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("stream", True)  # an error body is read within MAX_ERROR_BYTES
         try:
             response = self._storage.request(method, url.reveal(), allow_redirects=False, **kwargs)
         except requests.RequestException as exc:
+            if dog.fired:
+                what = "upload to" if method == "PUT" else "download from"
+                raise TransportError(
+                    f"the {what} storage at {url.host} {dog.why}", filename=filename
+                ) from None
             failure = connection_failure(exc)
             if failure is not None:
                 raise _unreachable("storage", url.reveal(), failure, filename) from None
@@ -530,6 +578,11 @@ def _check_redirect(response: requests.Response, path: str, filename: str | None
         )
 
 
+def _earliest(*deadlines: float | None) -> float | None:
+    """The earliest of ``deadlines`` given, or None."""
+    return min((d for d in deadlines if d is not None), default=None)
+
+
 def _within(timeout: tuple[float, float], deadline: float | None) -> tuple[float, float]:
     """``timeout``, shortened so that no wait goes past ``deadline``."""
     if deadline is None:
@@ -563,12 +616,19 @@ def _forget(out: IO[bytes], start: int) -> None:
     out.truncate()
 
 
+#: What is said of an exchange that its caller's deadline cut.
+_TIME_ALLOWED: Final = "did not end within the time allowed"
+
+
 class _BodyTooLargeError(Exception):
     """A body past its size limit."""
 
 
 class _DeadlineError(Exception):
     """A body that did not end by its deadline."""
+
+    def __init__(self, received: int, why: str = _TIME_ALLOWED) -> None:
+        super().__init__(f"{why} ({received:,} bytes had come)")
 
 
 class _TooSlowError(Exception):
@@ -585,15 +645,19 @@ _BODY_ERRORS: Final = (requests.RequestException, urllib3.exceptions.HTTPError, 
 
 
 def _blocks(
-    response: requests.Response, grace: float, limit: int, deadline: float | None = None
+    response: requests.Response,
+    grace: float,
+    limit: int,
+    deadline: float | None = None,
+    dog: Watchdog | None = None,
 ) -> Iterator[bytes]:
     """The response's body, block by block, within a size and a time limit.
 
     Each read returns what has arrived (at most one block), so a body that
     trickles in is timed as a whole: it is given up once it lags ``grace``
     seconds behind :data:`MIN_TRANSFER_RATE`, or at ``deadline`` (each read
-    waits no longer than is left). More than ``limit`` bytes (decoded) are
-    never read.
+    waits no longer than is left, and ``dog``, the exchange's watchdog, cuts
+    the connection then). More than ``limit`` bytes (decoded) are never read.
     """
     start, received = clocks.CLOCK.monotonic(), 0
     while True:
@@ -601,11 +665,15 @@ def _blocks(
             _read_timeout(response, deadline - clocks.CLOCK.monotonic(), received)
         try:
             block = response.raw.read1(min(_BLOCK, limit + 1 - received), decode_content=True)
-        except (requests.RequestException, urllib3.exceptions.HTTPError):
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+            if dog is not None and dog.fired:
+                raise _DeadlineError(received, dog.why or _TIME_ALLOWED) from None
             if deadline is not None and clocks.CLOCK.monotonic() >= deadline:
-                raise _DeadlineError(f"{received:,} bytes had come") from None
+                raise _DeadlineError(received) from None
             raise
         if not block:
+            if dog is not None and dog.fired:  # a body of no stated length, cut
+                raise _DeadlineError(received, dog.why or _TIME_ALLOWED)
             return
         received += len(block)
         if received > limit:
@@ -619,7 +687,7 @@ def _blocks(
 def _read_timeout(response: requests.Response, left: float, received: int) -> None:
     """Let the next read of ``response`` wait ``left`` seconds at most."""
     if left <= 0:
-        raise _DeadlineError(f"{received:,} bytes had come")
+        raise _DeadlineError(received)
     sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
     if sock is not None:
         sock.settimeout(min(left, sock.gettimeout() or left))

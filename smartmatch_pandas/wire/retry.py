@@ -54,6 +54,7 @@ from urllib3.util.retry import Retry
 
 from .. import clock as clocks
 from ..errors import StorageError, TransportError
+from . import watchdog
 
 #: Seconds of the first retry's backoff; each further retry doubles it (plus jitter).
 BACKOFF_FACTOR = 0.5
@@ -252,6 +253,9 @@ class _Retry(Retry):
             reason = ResponseError(f"Retry-After {wait:g} s")
             raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
         if error is not None and is_final(error):
+            raise MaxRetryError(_pool, url, error) from error  # type: ignore[arg-type]
+        dog = watchdog.active()
+        if dog is not None and dog.fired:  # the exchange's time is up: no attempt can end in it
             raise MaxRetryError(_pool, url, error) from error  # type: ignore[arg-type]
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         _tell_watcher(error, response, len(new.history))

@@ -16,7 +16,7 @@ from typing import Any, Final, Unpack
 
 from ... import clock as clocks
 from ...errors import JobTimeoutError, SmartMatchWarning, TransportError
-from ...files.archives import MAGIC_BYTES, archive_kind
+from ...files.archives import MAGIC_BYTES, archive_kind, unpack_allowance
 from ...files.spool import BLOCK, Spool
 from ...progress import ProgressArg, Reporter, reporting
 from ..http import DOWNLOAD_LIMIT_ENV, download_limit
@@ -71,19 +71,27 @@ def incomplete(spool: Spool) -> str | None:
     """Why ``spool`` is not a whole archive yet, or None if it is whole (or not an archive).
 
     Read block by block (every zip member's checksum, the gzip stream to its
-    end), never held whole in memory.
+    end), never held whole in memory, and never past what it may unpack to
+    (:func:`~smartmatch_pandas.files.archives.unpack_allowance`): a bomb is
+    taken as whole here, for the unpacking to refuse, rather than decompressed
+    for as long as it lasts.
     """
+    allowance = unpack_allowance(len(spool))
     try:
         kind = archive_kind(spool.head(MAGIC_BYTES))
         if kind == "zip":
             with zipfile.ZipFile(spool.reader()) as archive:
+                # A member is never read past its stated size: their sum bounds the test.
+                if sum(info.file_size for info in archive.infolist()) > allowance:
+                    return None
                 broken = archive.testzip()
             if broken is not None:
                 return f"its member {broken!r} fails its checksum"
         elif kind == "gzip":
             with gzip.GzipFile(fileobj=spool.reader()) as stream:
-                while stream.read(BLOCK):
-                    pass
+                read = 0
+                while read <= allowance and (block := stream.read(BLOCK)):
+                    read += len(block)
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         return f"it is not a complete archive yet ({type(exc).__name__})"
     return None
