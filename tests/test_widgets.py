@@ -491,6 +491,7 @@ def test_a_stopped_service_is_said_to_be_not_running_at_the_next_poll(
     assert "Errno" not in message
     assert form.job is not None
     assert f"resume(&#x27;{form.job.filename}&#x27;, df)" in message  # the job is kept
+    assert "2 polls in a row found nothing listening" in str(form.error)  # not ten
 
 
 @pytest.mark.slow

@@ -49,7 +49,7 @@ from ..errors import (
 from ..options import VIAS, Via
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, download_limit, is_real_service
-from ..wire.retry import MAX_POLL_FAILURES, is_transient
+from ..wire.retry import MAX_POLL_FAILURES, MAX_REFUSED_POLLS, is_transient
 from ..wire.secrets import SecretURL
 from .schedule import TURN_CHECK, PollSchedule
 from .store import State
@@ -114,6 +114,11 @@ def check_wait_options(timeout: object, via: object = None, sftp: object = None)
         raise OptionError(f"via={via!r} must be one of {', '.join(map(repr, VIAS))}")
     if sftp is not None and via != "sftp":
         raise OptionError("sftp=... applies only with via='sftp'")
+
+
+def _not_running(exc: SmartMatchError) -> bool:
+    """Whether a poll's connection was refused: nothing listens at the service's address."""
+    return isinstance(exc, TransportError) and exc.not_running
 
 
 @dataclass(frozen=True)
@@ -298,7 +303,7 @@ class Waiting:
         self._stored(lambda store: store.leave_poll_queue(self._lane_id, self.filename), None)
 
     def _poll_in_turn(self, deadline: float | None, reporter: Reporter) -> None:
-        failures = refused = 0
+        failures = refused = not_running = 0
         trouble: str | None = None  # why the last poll failed, shown until one succeeds
         while self._state == "uploaded":
             self._check_stop()
@@ -307,7 +312,7 @@ class Waiting:
                 continue
             try:
                 self._poll_once()
-                failures = refused = 0
+                failures = refused = not_running = 0
                 trouble = None
             except RateLimitError as exc:
                 refused += 1
@@ -319,15 +324,23 @@ class Waiting:
                 if isinstance(exc, JobFailedError) or not is_transient(exc):
                     raise
                 failures += 1
+                not_running = not_running + 1 if _not_running(exc) else 0
+                if not_running >= MAX_REFUSED_POLLS:
+                    exc.with_context(
+                        before=f"the service is not running: {not_running} polls in a row "
+                        "found nothing listening at its address"
+                    )
+                    raise
                 if failures >= MAX_POLL_FAILURES:
                     raise
                 what = exc.message
                 if isinstance(exc, UnreachableError):
                     state = "is not running" if exc.not_running else "cannot be reached"
                     what = f"the service {state}: {what}"
-                trouble = (
-                    f"poll {failures} of {MAX_POLL_FAILURES} failed in a row, trying again: {what}"
-                )
+                count, limit = (failures, MAX_POLL_FAILURES)
+                if not_running:
+                    count, limit = (not_running, MAX_REFUSED_POLLS)
+                trouble = f"poll {count} of {limit} failed in a row, trying again: {what}"
             reporter.waiting(self._polls, None, trouble)
 
     def _wait_for_webhook(self, deadline: float | None, reporter: Reporter) -> None:
