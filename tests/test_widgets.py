@@ -578,6 +578,35 @@ def test_a_typed_filename_is_honoured_or_the_form_says_why(
     assert not form.match_result.from_cache
 
 
+def test_a_filename_used_before_is_refused_as_typed_with_no_request(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    first = MatchForm(contacts.head(25), filename="used_name")
+    first.match_button.click()
+    assert first.wait(60) is not None, first.error
+    assert not first.problems  # its own job's name: Match picks that job up
+    registrations = environ.stats["registrations"]
+    other = MatchForm(contacts.head(26))  # other data
+    other.controls["filename"].value = "used_name"
+    said = other._field_errors["filename"].value
+    assert "the filename &#x27;used_name&#x27; was used by an earlier job" in said
+    assert "choose another filename" in said
+    assert other.match_button.disabled
+    other.match_button.click()
+    assert other.job is None
+    assert environ.stats["registrations"] == registrations  # refused with no request
+    other.controls["filename"].value = "a_new_name"
+    assert not other._field_errors["filename"].value
+    assert not other.match_button.disabled
+    # The same frame and options under that name is that job: shown, not refused.
+    again = MatchForm(contacts.head(25), filename="used_name")
+    assert again.state == "done"
+    assert again.job is not None
+    assert again.job.filename == "used_name"
+    assert not again._field_errors["filename"].value
+    assert environ.stats["registrations"] == registrations
+
+
 def test_a_form_made_again_follows_the_running_job(
     service: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:

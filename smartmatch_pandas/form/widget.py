@@ -28,6 +28,7 @@ from .. import verbs as api
 from ..deliverable import MatchResult
 from ..errors import OptionError, SmartMatchError
 from ..job.handle import Job
+from ..job.store import JobStore
 from ..job.waiting import resolve_poll_interval
 from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option, shown_url
 from ..preparation.check import CheckReport, check_frame
@@ -35,7 +36,7 @@ from ..preparation.frame import require_frame
 from ..preparation.mapping import auto_identifier
 from ..preparation.table import prepare_frame
 from ..progress import NoteKind, ProgressEvent
-from ..verbs.submitting import earlier_job
+from ..verbs.submitting import earlier_job, filename_taken
 from ..wire.http import is_real_service, resolve_base_url
 from .controls import (
     FORM_OPTIONS,
@@ -330,9 +331,30 @@ class MatchForm:
         errors = [self._field_error(option) for option in typed_options()]
         return [e for e in errors if e] + self._mapping_blockers(self._check())
 
+    def _problems_but_the_name(self) -> list[str]:
+        typed = chosen_values(self.controls)["filename"]
+        in_use = self._filename_in_use(typed) if typed else ""
+        return [p for p in self.problems if p != in_use]
+
     def _field_error(self, option: Option) -> str:
         """What is wrong with the value typed for ``option``, in words ("" when nothing is)."""
-        return field_problem(option, typed_value(option, self.controls[option.name].value))
+        typed = typed_value(option, self.controls[option.name].value)
+        problem = field_problem(option, typed)
+        if option.name == "filename" and typed is not None and not problem:
+            return self._filename_in_use(str(typed))
+        return problem
+
+    def _filename_in_use(self, filename: str) -> str:
+        """Why ``filename`` cannot name a new job, when the job store knows it ("" if it can).
+
+        The form's own job keeps its name: Match with the same choices picks it up."""
+        if self.job is not None and self.job.filename == filename:
+            return ""
+        try:
+            taken = filename_taken(JobStore(), filename, resolve_base_url(self._base_url))
+        except SmartMatchError:
+            return ""  # no store or no service to ask: Match says what is wrong
+        return taken or ""
 
     def _mapping_blockers(self, report: CheckReport) -> list[str]:
         """What in the mapping or the data would make ``submit()`` refuse the frame."""
@@ -541,8 +563,9 @@ class MatchForm:
         }
 
     def _pick_up_earlier(self) -> None:
-        """Show the job that matched, or is matching, this frame with these options."""
-        if self.problems or not self._key_configured():
+        """Show the job that matched, or is matching, this frame with these options (its
+        filename, if one was typed, is that job's: not a name in use)."""
+        if self._problems_but_the_name() or not self._key_configured():
             return
         try:
             with quiet():
@@ -715,7 +738,11 @@ class MatchForm:
         self._progress.hide(failed=True)
         said = failure(exc, self.job, self._service_address())
         if not said.resumable and self.job is None:
-            self._job_line.value = not_registered_html(self._planned) if self._planned else ""
+            # Refused before any request (an option), no job was even asked for.
+            asked = not isinstance(exc, OptionError)
+            self._job_line.value = (
+                not_registered_html(self._planned) if asked and self._planned else ""
+            )
         if said.ask_for_key:
             self._key_box.layout.display = "flex"
             self._key_note.value = note(
@@ -740,9 +767,7 @@ class MatchForm:
     def _reset_button(self) -> None:
         self._lock_choices(False)
         self.match_button.description = "Match"
-        problems = self.problems
-        self.match_button.disabled = bool(problems)
-        self._draw_blockers(problems)
+        self._redraw()  # a job's end can change what the fields say (a filename now in use)
 
     def _show_error(self, text: str, heading: str = "Not matched.") -> None:
         self._message.value = error_html(heading, text)
