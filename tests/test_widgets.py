@@ -578,6 +578,34 @@ def test_a_typed_filename_is_honoured_or_the_form_says_why(
     assert not form.match_result.from_cache
 
 
+def test_a_webhooks_token_is_masked_once_entered_and_still_sent(contacts: pd.DataFrame) -> None:
+    typed = "https://hooks.example.org/hooks/T0a9f8e7d6c5b4a3b2c1?token=s3cr3t-t0ken"
+    form = MatchForm(contacts.head(12))
+    form.controls["webhook"].value = typed
+    shown = form.controls["webhook"].value
+    assert shown == "https://hooks.example.org/hooks/•••?token=•••"  # a path token too
+    assert form.options is not None
+    assert form.options.webhook == typed  # held in memory, sent as typed
+    assert "s3cr3t" not in form._code.value
+    assert "T0a9f8e7d6c5b4a3b2c1" not in form._code.value
+    assert "webhook=&#x27;https://hooks.example.org/hooks/•••?token=•••&#x27;" in form._code.value
+    assert "s3cr3t" not in _state_json()  # nor in the notebook's saved widget state
+    assert not form._field_errors["webhook"].value
+    assert not form.match_button.disabled
+    # An edited mask has lost its token: the whole URL is asked for again.
+    form.controls["webhook"].value = shown.replace("/hooks/", "/hook/")
+    assert "type the whole URL again" in form._field_errors["webhook"].value
+    assert form.match_button.disabled
+    form.controls["webhook"].value = "https://example.org/done"
+    assert form.controls["webhook"].value == "https://example.org/done"  # nothing to hide
+    assert not form.match_button.disabled
+    # Given as an argument, it is masked as well.
+    preset = MatchForm(contacts.head(12), webhook=typed)
+    assert "s3cr3t" not in preset.controls["webhook"].value
+    assert preset.options is not None
+    assert preset.options.webhook == typed
+
+
 def test_a_filename_used_before_is_refused_as_typed_with_no_request(
     environ: LocalService, contacts: pd.DataFrame
 ) -> None:

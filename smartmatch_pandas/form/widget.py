@@ -30,7 +30,7 @@ from ..errors import OptionError, SmartMatchError
 from ..job.handle import Job
 from ..job.store import JobStore
 from ..job.waiting import resolve_poll_interval
-from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option, shown_url
+from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option
 from ..preparation.check import CheckReport, check_frame
 from ..preparation.frame import require_frame
 from ..preparation.mapping import auto_identifier
@@ -41,9 +41,13 @@ from ..wire.http import is_real_service, resolve_base_url
 from .controls import (
     FORM_OPTIONS,
     LABEL_WIDTH,
+    MASK,
+    SECRET_URLS,
+    HeldURL,
     chosen_costs,
     chosen_values,
     form_values,
+    masked_url,
     option_controls,
     option_rows,
     typed_options,
@@ -200,6 +204,8 @@ class MatchForm:
 
     def _build_options(self, w: Any, values: Mapping[str, Any]) -> dict[str, Any]:
         controls = option_controls(w, values)
+        # Before the form's own observer: it reads the URL held, not a half-masked one.
+        self._held = {name: HeldURL(controls[name]) for name in SECRET_URLS}
         for control in controls.values():
             control.observe(lambda _: self._edited(), names="value")
         self._field_errors = {option.name: w.HTML() for option in typed_options()}
@@ -309,15 +315,22 @@ class MatchForm:
         except OptionError:
             return None
 
-    def _options(self) -> MatchOptions:
+    def _chosen(self) -> dict[str, Any]:
+        """The value of each option as chosen (a URL's token as entered, not its mask)."""
         values = chosen_values(self.controls)
+        for name, held in self._held.items():
+            values[name] = held.value(values[name])
+        return values
+
+    def _options(self) -> MatchOptions:
+        values = self._chosen()
         return MatchOptions(**{o.name: values[o.name] for o in FORM_OPTIONS if o.service})
 
     @property
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``match()`` that the form's choices make (no key)."""
         self._options()  # valid, or OptionError
-        chosen = {**chosen_values(self.controls), "columns": self.columns or None}
+        chosen = {**self._chosen(), "columns": self.columns or None}
         out = {
             option.name: chosen[option.name]
             for option in OPTIONS
@@ -332,13 +345,21 @@ class MatchForm:
         return [e for e in errors if e] + self._mapping_blockers(self._check())
 
     def _problems_but_the_name(self) -> list[str]:
-        typed = chosen_values(self.controls)["filename"]
+        typed = self._chosen()["filename"]
         in_use = self._filename_in_use(typed) if typed else ""
         return [p for p in self.problems if p != in_use]
 
     def _field_error(self, option: Option) -> str:
         """What is wrong with the value typed for ``option``, in words ("" when nothing is)."""
+        held = self._held.get(option.name)
+        if held is not None and held.edited_mask:
+            return (
+                f"the {option.name}'s hidden parts ({MASK}) cannot be edited: type the whole "
+                "URL again"
+            )
         typed = typed_value(option, self.controls[option.name].value)
+        if held is not None:
+            typed = held.value(typed)
         problem = field_problem(option, typed)
         if option.name == "filename" and typed is not None and not problem:
             return self._filename_in_use(str(typed))
@@ -446,9 +467,11 @@ class MatchForm:
             # A call that would raise is no example: it shows once the problems are fixed.
             self._code.value = note("The same in code shows here once the form can match.", GREY)
             return
-        # A webhook's token (its query, its user and password) is not shown.
+        # A webhook's token (its query, its user and password, a token in its path) is not
+        # shown: it stands masked, as in its field.
         shown = ", ".join(
-            f"{k}={shown_url(v) if k == 'webhook' and v else v!r}" for k, v in self.kwargs.items()
+            f"{k}={(masked_url(v) if k in SECRET_URLS and v else v)!r}"
+            for k, v in self.kwargs.items()
         )
         self._code.value = code_html(f"df.smartmatch.match({shown})")
 
@@ -543,7 +566,7 @@ class MatchForm:
                 "progress": self._on_progress,
                 "refresh": refresh,
             }
-            typed = chosen_values(self.controls)["filename"]
+            typed = self._chosen()["filename"]
             self._begin(options.filename)
             self._thread = threading.Thread(
                 target=self._run, args=(kwargs, typed), name="smartmatch-form", daemon=True
@@ -583,7 +606,7 @@ class MatchForm:
         self._begin(job.filename)
         self.job = job
         done = job.state == "downloaded"
-        typed = chosen_values(self.controls)["filename"]
+        typed = self._chosen()["filename"]
         if typed is not None and typed != job.filename:
             self._add_note(earlier_instead(job, typed))
         else:
