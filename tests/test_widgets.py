@@ -578,6 +578,19 @@ def test_a_typed_filename_is_honoured_or_the_form_says_why(
     assert not form.match_result.from_cache
 
 
+def test_an_invalid_advanced_field_unfolds_its_section(contacts: pd.DataFrame) -> None:
+    form = MatchForm(contacts.head(12))
+    section = form._advanced
+    assert section is not None
+    assert section.selected_index is None  # folded while nothing in it is wrong
+    form.controls["search_radius"].value = "far"
+    assert section.selected_index == 0  # its message is seen
+    assert "the search radius must be a number" in form._field_errors["search_radius"].value
+    form.controls["search_radius"].value = "2"
+    assert not form._field_errors["search_radius"].value
+    assert section.selected_index == 0  # left open: the user is working in it
+
+
 def test_a_webhooks_token_is_masked_once_entered_and_still_sent(contacts: pd.DataFrame) -> None:
     typed = "https://hooks.example.org/hooks/T0a9f8e7d6c5b4a3b2c1?token=s3cr3t-t0ken"
     form = MatchForm(contacts.head(12))

@@ -213,6 +213,8 @@ class MatchForm:
 
     def _build_rest(self, w: Any) -> None:
         rows = option_rows(w, self.controls, self._field_errors)
+        #: The folded section of advanced options, opened when one of its fields is invalid.
+        self._advanced = next((row for row in rows if isinstance(row, w.Accordion)), None)
         self.api_key_field = w.Password(
             description="API key",
             placeholder="then press Enter",
@@ -457,6 +459,8 @@ class MatchForm:
         for option in typed_options():
             error = self._field_error(option)
             self._field_errors[option.name].value = note(error, RED) if error else ""
+            if error and option.form is not None and option.form.group == "advanced":
+                self._unfold_advanced()
         self._draw_costs()
         self._draw_preview(report)
         problems = self.problems
@@ -505,6 +509,11 @@ class MatchForm:
         # Where a row sends one of several columns: the order, and what each supplied.
         items += [(f"each row sends {choice}", GREY) for choice in report.choices]
         self._problems.value = problems_html(items)
+
+    def _unfold_advanced(self) -> None:
+        """Open the advanced section, so that the message of its invalid field is seen."""
+        if self._advanced is not None and self._advanced.selected_index is None:
+            self._advanced.selected_index = 0
 
     def _draw_costs(self) -> None:
         self._costs.value = costs_html(chosen_costs(self.controls))
