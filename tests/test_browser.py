@@ -89,7 +89,17 @@ CLASSIC_CELLS = [
     "form = frame.smartmatch.form(max_matches=2)\nform",
 ]
 #: The roles of the form's controls, each of which must have an accessible name.
-CONTROL_ROLES = ("button", "textbox", "combobox", "checkbox", "radio", "spinbutton", "progressbar")
+CONTROL_ROLES = (
+    "button",
+    "textbox",
+    "combobox",
+    "checkbox",
+    "radio",
+    "radiogroup",
+    "group",
+    "spinbutton",
+    "progressbar",
+)
 
 # About 40 s: a JupyterLab server, a kernel and a browser.
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
@@ -389,6 +399,12 @@ def test_an_analysts_afternoon_in_a_real_browser(jupyterlab: str, tmp_path: Path
             expect(form.get_by_role("textbox", name="webhook")).to_be_visible()
             expect(form.get_by_role("textbox", name="filename")).to_be_visible()
             expect(form.get_by_role("combobox", name="invalid values")).to_be_visible()
+            # The groups are named by their labels: the format, what is appended.
+            expect(form.get_by_role("radiogroup", name="format")).to_be_visible()
+            expect(form.get_by_role("group", name="append")).to_be_visible()
+            expect(
+                form.get_by_role("group", name="append").get_by_role("checkbox", name="email")
+            ).to_be_visible()
             expect(form.get_by_role("radio", name="csv", exact=True)).to_be_checked()
             form.get_by_role("radio", name="zip", exact=True).check()
             expect(form.get_by_role("radio", name="zip", exact=True)).to_be_checked()
@@ -493,6 +509,7 @@ def test_the_wide_result_scrolls_in_the_classic_notebook(
             match = form.get_by_role("button", name="Match", exact=True)
             expect(match).to_be_enabled()
             expect(form).to_contain_text("Preview: the first rows as they will be uploaded")
+            expect(form.get_by_role("radiogroup", name="format")).to_be_visible()
             match.click()
             expect(form).to_contain_text("of 20 rows matched")
             expect(form).to_contain_text("The first rows of the result")

@@ -18,6 +18,7 @@ from smartmatch_pandas import (
     MatchOptions,
     OptionError,
 )
+from smartmatch_pandas.form.aria import GROUP, GROUP_LABEL
 from smartmatch_pandas.form.html import state_rates
 from smartmatch_pandas.form.widget import NOT_SENT
 from smartmatch_pandas.local import LocalService, sample_contacts
@@ -694,6 +695,30 @@ def test_every_control_has_an_accessible_name(contacts: pd.DataFrame) -> None:
     names = {c.description for c in form.mapping_controls.values()}
     assert names == {f"{label} sent as" for label in form.mapping_controls}
     assert isinstance(form.controls["format"], ipywidgets.RadioButtons)  # the chosen is checked
+
+
+def test_the_groups_of_controls_are_named_by_their_labels(contacts: pd.DataFrame) -> None:
+    pytest.importorskip("anywidget")
+    form = MatchForm(contacts.head(5))
+    namers = [c for c in form.widget.children if type(c).__name__ == "GroupNames"]
+    assert len(namers) == 1  # its script names the groups in the page (test_browser.py)
+    assert namers[0].layout.display == "none"
+    groups = [box for box in _boxes(form.widget) if GROUP in box._dom_classes]
+    labels = [g.children[0].value for g in groups if GROUP_LABEL in g.children[0]._dom_classes]
+    assert any(">append<" in label for label in labels), labels
+    assert any("include_email" in name for g in groups for name in _option_names(form, g))
+
+
+def _boxes(widget: ipywidgets.Widget) -> Iterator[ipywidgets.Box]:
+    if isinstance(widget, ipywidgets.Box):
+        yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _boxes(child)
+
+
+def _option_names(form: MatchForm, box: ipywidgets.Box) -> list[str]:
+    inside = {id(w) for b in _boxes(box) for w in b.children}
+    return [name for name, control in form.controls.items() if id(control) in inside]
 
 
 def test_text_colours_have_at_least_4_5_to_1_contrast() -> None:
