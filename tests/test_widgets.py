@@ -678,9 +678,9 @@ def test_a_form_made_again_follows_the_running_job(
 
 
 def _controls(widget: ipywidgets.Widget) -> Iterator[ipywidgets.Widget]:
-    if isinstance(widget, ipywidgets.DOMWidget) and not isinstance(
-        widget, ipywidgets.HTML | ipywidgets.Box
-    ):
+    # Not a control: the text shown, the boxes, and the hidden script that names the groups.
+    shown = not isinstance(widget, ipywidgets.HTML | ipywidgets.Box)
+    if isinstance(widget, ipywidgets.DOMWidget) and shown and widget.has_trait("description"):
         yield widget
     for child in getattr(widget, "children", ()):
         yield from _controls(child)
