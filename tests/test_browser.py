@@ -416,6 +416,14 @@ def test_an_analysts_afternoon_in_a_real_browser(jupyterlab: str, tmp_path: Path
                 "e => [getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth]"
             )
             assert ring == ["solid", "3px"], ring
+            # A webhook's token, typed: masked in the field once entered, and in the code line.
+            webhook.fill("https://hooks.example.org/hooks/T0a9f8e7d6c5b4a3b2c1?token=s3cr3t")
+            webhook.press("Enter")
+            expect(webhook).to_have_value("https://hooks.example.org/hooks/•••?token=•••")
+            expect(form).to_contain_text("webhook='https://hooks.example.org/hooks/•••?token=•••'")
+            assert "s3cr3t" not in page.content()
+            webhook.fill("")
+            webhook.press("Enter")
 
             match.click()
             expect(form).to_contain_text("rows matched", timeout=STEP_TIMEOUT_MS)
