@@ -457,3 +457,15 @@ def test_a_service_that_cannot_be_reached_keeps_the_longer_budget(clock: ManualC
     with pytest.raises(sm.UnreachableError, match="timed out"):
         job_on(clock, client).wait(progress=False)
     assert len(client.polled_at) == MAX_POLL_FAILURES
+
+
+def test_a_webhook_wait_ends_when_its_checks_find_the_service_not_running(
+    clock: ManualClock,
+) -> None:
+    client = ScriptedClient(clock, [_refused(), False, _refused(), _refused(), True])
+    job = job_on(clock, client)
+    job.channel = "webhook"
+    with pytest.raises(sm.UnreachableError, match="no webhook will come from it") as caught:
+        job.wait(progress=False)
+    assert len(client.polled_at) == 4  # a refusal between answers is let pass
+    assert caught.value.filename == JOB

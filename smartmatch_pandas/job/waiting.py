@@ -347,6 +347,7 @@ class Waiting:
         """Wait for :meth:`deliver`; poll only if it is long in coming (it may never come)."""
         every = WEBHOOK_CHECK_EVERY * self.poll_interval
         check_at = self._clock.monotonic() + every
+        not_running = 0  # checks in a row that found nothing listening at the service
         while self._state == "uploaded":
             now = self._clock.monotonic()
             left = None if deadline is None else deadline - now
@@ -354,25 +355,36 @@ class Waiting:
                 raise self._timeout_error()
             if now >= check_at:
                 check_at = now + every
-                self._check_without_webhook()
+                not_running = self._check_without_webhook(not_running)
                 continue
             self._check_stop()
             reporter.waiting(self._polls, None, status="waiting for the webhook")
             limits = (1.0, check_at - now, *(() if left is None else (left,)))
             self._clock.wait(self._delivered, min(limits))
 
-    def _check_without_webhook(self) -> None:
-        """One poll, in case the webhook was lost; a poll that fails is no reason to stop.
-        It takes a turn only when no job waits for one."""
+    def _check_without_webhook(self, not_running: int) -> int:
+        """One poll, in case the webhook was lost; a poll that fails is no reason to stop,
+        but a service that is not running is (``not_running``: checks in a row that found
+        nothing listening; returned, counted again). It takes a turn only when no job
+        waits for one."""
         if not self._claim(queue=False):
-            return
+            return not_running
         try:
             self._poll_once()
-        except (RateLimitError, TransportError):
-            pass
+        except (RateLimitError, TransportError) as exc:
+            if not _not_running(exc):
+                return 0
+            if not_running + 1 >= MAX_REFUSED_POLLS:
+                exc.with_context(
+                    before=f"the service is not running: {not_running + 1} polls in a row "
+                    "found nothing listening at its address (no webhook will come from it)"
+                )
+                raise
+            return not_running + 1
         except ServiceError as exc:
             if isinstance(exc, JobFailedError) or not is_transient(exc):
                 raise
+        return 0
 
     def _claim(self, *, queue: bool = True) -> bool:
         """Take the key's poll now, in this process and in the job store; ``queue``
