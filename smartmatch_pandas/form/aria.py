@@ -11,6 +11,7 @@ Without anywidget the form works the same, its groups unnamed.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
 #: The class of a box that groups controls under one label, and of that label (the
@@ -57,6 +58,17 @@ export default {
 
 def group_names() -> Any | None:
     """The invisible widget that names the form's groups, or None without anywidget."""
+    kind = _group_names_class()
+    if kind is None:
+        return None
+    widget = kind()
+    widget.layout.display = "none"
+    return widget
+
+
+@functools.cache
+def _group_names_class() -> type | None:
+    """The widget's class, made once (anywidget is loaded only when a form is made)."""
     try:
         import anywidget
     except ImportError:
@@ -65,6 +77,4 @@ def group_names() -> Any | None:
     class GroupNames(anywidget.AnyWidget):
         _esm = _SCRIPT
 
-    widget = GroupNames()
-    widget.layout.display = "none"
-    return widget
+    return GroupNames
