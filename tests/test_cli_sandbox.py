@@ -189,7 +189,8 @@ def test_a_service_stopped_during_the_wait_ends_the_command_with_how_to_resume(
         service.stop()
     assert time.monotonic() - stopped < 15  # two refused polls, not ten
     assert process.returncode == 1
-    assert "the service is not running: 2 polls in a row" in stderr
+    # On a line of its own, under the finished progress bar.
+    assert re.search(r"^smartmatch-pandas: the service is not running: 2 polls", stderr, re.M)
     assert re.search(r"smartmatch-pandas resume sm_\w+", stderr), stderr
     assert "Errno" not in stderr
     assert "Traceback" not in stderr
