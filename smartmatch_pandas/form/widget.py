@@ -105,7 +105,10 @@ class MatchForm:
     ``SMARTMATCH_BASE_URL``, ``TS_API_KEY`` and ``SMARTMATCH_POLL_INTERVAL``
     environment (which ``LocalService(...).start().activate()`` sets), or the
     arguments given here. Without a key, the form asks for one in a password
-    field; the key is held in memory only, never shown or saved.
+    field; the key is held in memory only, never shown or saved. A webhook URL's token
+    (its query values, a user and password, a token-like path segment) is masked in
+    its field once entered, the URL itself held in memory for the job. A filename the
+    job store knows was used on the service is refused as it is typed.
 
     Parameters
     ----------
