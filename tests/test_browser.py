@@ -13,7 +13,11 @@ ring and the wide result's scrollbar; the form's cell run again finding its
 job; a wrong key and a stopped service said in words (screenshots of the
 finished form, the re-run form and the error state).
 
-Without chromium, Playwright or JupyterLab the test is skipped, unless
+The classic notebook (nbclassic) runs a small notebook of its own the way a reader
+does (Cell > Run All), matches, and its wide result must scroll sideways inside
+the form with its heading and a scrollbar (a screenshot, ``match-form-classic.png``).
+
+Without chromium, Playwright, JupyterLab or nbclassic the test is skipped, unless
 ``SMARTMATCH_REQUIRE_BROWSER=1`` (set by ``.ci/run``) makes that a failure,
 so CI cannot pass without running it.
 """
@@ -74,18 +78,38 @@ AFTERNOON_CELLS = [
     # 5: stop it
     "other.stop()",
 ]
+#: The classic notebook: a small list whose result is wider than the page, matched.
+CLASSIC = "classic.ipynb"
+CLASSIC_CELLS = [
+    "import smartmatch_pandas\n"
+    "from smartmatch_pandas.local import LocalService, sample_contacts\n"
+    "service = LocalService(voters=2_000, poll_interval=0.2, seed=0).start().activate()\n"
+    "frame = sample_contacts(service.voters, 20, seed=3).drop(columns='true_voterbase_id')\n"
+    "frame['notes'] = 'a long note that makes the result wider than the page ' * 3",
+    "form = frame.smartmatch.form(max_matches=2)\nform",
+]
 #: The roles of the form's controls, each of which must have an accessible name.
-CONTROL_ROLES = ("button", "textbox", "combobox", "checkbox", "radio", "spinbutton", "progressbar")
+CONTROL_ROLES = (
+    "button",
+    "textbox",
+    "combobox",
+    "checkbox",
+    "radio",
+    "radiogroup",
+    "group",
+    "spinbutton",
+    "progressbar",
+)
 
 # About 40 s: a JupyterLab server, a kernel and a browser.
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 
-def _missing() -> str | None:
-    """What the browser test lacks here, if anything."""
+def _missing(app: str) -> str | None:
+    """What the browser test lacks here to run ``app`` (a Jupyter front end), if anything."""
     if _chromium() is None:
         return "chromium is not installed (apt-get install chromium)"
-    for module in ("playwright", "jupyterlab"):
+    for module in ("playwright", app):
         try:
             __import__(module)
         except ImportError:
@@ -107,15 +131,11 @@ def _free_port() -> int:
 @pytest.fixture
 def jupyterlab(tmp_path: Path) -> Iterator[str]:
     """A JupyterLab server on 127.0.0.1 over a copy of the quick start; its base URL."""
-    missing = _missing()
-    if missing is not None:
-        if REQUIRED:
-            pytest.fail(f"the browser test must run here (SMARTMATCH_REQUIRE_BROWSER=1): {missing}")
-        pytest.skip(missing)
+    _require("jupyterlab")
     work = tmp_path / "notebooks"
     work.mkdir()
     shutil.copy(QUICKSTART, work / QUICKSTART.name)  # JupyterLab saves into what it opens
-    (work / AFTERNOON).write_text(_afternoon_notebook())
+    (work / AFTERNOON).write_text(_notebook(AFTERNOON_CELLS))
     home = tmp_path / "jupyter"
     settings = home / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -129,6 +149,31 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
     (notebook_settings / "tracker.jupyterlab-settings").write_text(
         json.dumps({"windowingMode": "none"})
     )
+    yield from _serve("jupyterlab", work, home, tmp_path / "jupyterlab.log")
+
+
+@pytest.fixture
+def classic_notebook(tmp_path: Path) -> Iterator[str]:
+    """The classic notebook (nbclassic) on 127.0.0.1 over the wide-result notebook."""
+    _require("nbclassic")
+    work = tmp_path / "notebooks"
+    work.mkdir()
+    (work / CLASSIC).write_text(_notebook(CLASSIC_CELLS))
+    yield from _serve("nbclassic", work, tmp_path / "jupyter", tmp_path / "nbclassic.log")
+
+
+def _require(app: str) -> None:
+    """Skip without the browser, Playwright or ``app``, unless the browser test must run."""
+    missing = _missing(app)
+    if missing is not None:
+        if REQUIRED:
+            pytest.fail(f"the browser test must run here (SMARTMATCH_REQUIRE_BROWSER=1): {missing}")
+        pytest.skip(missing)
+
+
+def _serve(app: str, work: Path, home: Path, log_path: Path) -> Iterator[str]:
+    """Run the Jupyter ``app`` (a module) on a free loopback port over ``work`` without a
+    token, a config of its own in ``home``; yield its base URL, then stop it and its kernels."""
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(home / "config"),
@@ -140,7 +185,7 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
     command = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        app,
         "--no-browser",
         "--ip=127.0.0.1",
         f"--port={port}",
@@ -150,13 +195,13 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
         "--allow-root",
         f"--notebook-dir={work}",
     ]
-    log = (tmp_path / "jupyterlab.log").open("wb")
+    log = log_path.open("wb")
     server = subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_for_http(url + "api", server, tmp_path / "jupyterlab.log")
+        _wait_for_http(url + "api", server, log_path)
         yield url
     finally:
         # The server's own group: it and the kernels it started, nothing else.
@@ -174,12 +219,12 @@ def _wait_for_http(url: str, server: subprocess.Popen[bytes], log: Path) -> None
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"JupyterLab exited ({server.returncode}):\n{log.read_text()[-3000:]}")
+            pytest.fail(f"Jupyter exited ({server.returncode}):\n{log.read_text()[-3000:]}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as answer:
             if answer.status == 200:
                 return
         time.sleep(0.5)
-    pytest.fail(f"JupyterLab did not answer within {START_TIMEOUT:g} s:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"Jupyter did not answer within {START_TIMEOUT:g} s:\n{log.read_text()[-3000:]}")
 
 
 def _cells_to_form() -> int:
@@ -254,7 +299,8 @@ def _accept_kernel_dialog(page: object) -> None:
         dialog.click()
 
 
-def _afternoon_notebook() -> str:
+def _notebook(sources: list[str]) -> str:
+    """A notebook of code cells with these ``sources``, as JSON."""
     cells = [
         {
             "cell_type": "code",
@@ -263,7 +309,7 @@ def _afternoon_notebook() -> str:
             "outputs": [],
             "execution_count": None,
         }
-        for source in AFTERNOON_CELLS
+        for source in sources
     ]
     notebook = {
         "cells": cells,
@@ -353,6 +399,12 @@ def test_an_analysts_afternoon_in_a_real_browser(jupyterlab: str, tmp_path: Path
             expect(form.get_by_role("textbox", name="webhook")).to_be_visible()
             expect(form.get_by_role("textbox", name="filename")).to_be_visible()
             expect(form.get_by_role("combobox", name="invalid values")).to_be_visible()
+            # The groups are named by their labels: the format, what is appended.
+            expect(form.get_by_role("radiogroup", name="format")).to_be_visible()
+            expect(form.get_by_role("group", name="append")).to_be_visible()
+            expect(
+                form.get_by_role("group", name="append").get_by_role("checkbox", name="email")
+            ).to_be_visible()
             expect(form.get_by_role("radio", name="csv", exact=True)).to_be_checked()
             form.get_by_role("radio", name="zip", exact=True).check()
             expect(form.get_by_role("radio", name="zip", exact=True)).to_be_checked()
@@ -364,6 +416,14 @@ def test_an_analysts_afternoon_in_a_real_browser(jupyterlab: str, tmp_path: Path
                 "e => [getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth]"
             )
             assert ring == ["solid", "3px"], ring
+            # A webhook's token, typed: masked in the field once entered, and in the code line.
+            webhook.fill("https://hooks.example.org/hooks/T0a9f8e7d6c5b4a3b2c1?token=s3cr3t")
+            webhook.press("Enter")
+            expect(webhook).to_have_value("https://hooks.example.org/hooks/•••?token=•••")
+            expect(form).to_contain_text("webhook='https://hooks.example.org/hooks/•••?token=•••'")
+            assert "s3cr3t" not in page.content()
+            webhook.fill("")
+            webhook.press("Enter")
 
             match.click()
             expect(form).to_contain_text("rows matched", timeout=STEP_TIMEOUT_MS)
@@ -429,10 +489,70 @@ def test_an_analysts_afternoon_in_a_real_browser(jupyterlab: str, tmp_path: Path
             browser.close()
 
 
-def _photograph(page: Any, element: Any, path: Path) -> None:
+def test_the_wide_result_scrolls_in_the_classic_notebook(
+    classic_notebook: str, tmp_path: Path
+) -> None:
+    """The form in the classic notebook (nbclassic): drawn, matched, its wide result
+    scrolling sideways inside the form with its heading and a scrollbar."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=STEP_TIMEOUT_MS)
+    shots = Path(os.environ.get("SMARTMATCH_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=_chromium(),
+            args=CHROMIUM_FLAGS,
+            ignore_default_args=["--hide-scrollbars"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            page.set_default_timeout(STEP_TIMEOUT_MS)
+            page.goto(classic_notebook + "notebooks/" + CLASSIC)
+            expect(page.locator("#kernel_indicator_icon.kernel_idle_icon")).to_have_count(1)
+            # Cell > Run All, as a reader runs a notebook.
+            page.locator("#celllink").click()
+            page.locator("#run_all_cells").click()
+            form = page.locator(".output_area", has=page.locator(".smartmatch-form"))
+            match = form.get_by_role("button", name="Match", exact=True)
+            expect(match).to_be_enabled()
+            expect(form).to_contain_text("Preview: the first rows as they will be uploaded")
+            expect(form.get_by_role("radiogroup", name="format")).to_be_visible()
+            match.click()
+            expect(form).to_contain_text("of 20 rows matched")
+            expect(form).to_contain_text("The first rows of the result")
+
+            scroller = form.locator(".sm-scroll").last
+            sizes = scroller.evaluate(
+                "e => [e.scrollWidth, e.clientWidth, e.offsetHeight - e.clientHeight,"
+                " getComputedStyle(e).overflowX]"
+            )
+            assert sizes[0] > sizes[1], sizes  # wider than its box
+            assert sizes[2] > 0, sizes  # a scrollbar shows
+            assert sizes[3] == "scroll", sizes
+            box, page_box = scroller.bounding_box(), form.bounding_box()
+            assert box is not None
+            assert page_box is not None
+            assert box["x"] + box["width"] <= page_box["x"] + page_box["width"] + 1  # inside
+            scroller.scroll_into_view_if_needed()
+            scroller.evaluate("e => { e.scrollLeft = e.scrollWidth; }")
+            expect(scroller.locator("thead")).to_be_visible()
+            # Scrolled to its end, the last column's heading shows beside its cells.
+            expect(scroller.locator("thead th").last).to_be_in_viewport(timeout=10_000)
+            text = page.locator("#notebook").inner_text()
+            assert "Traceback" not in text
+            _photograph(page, form, shots / "match-form-classic.png", width=1200)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def _photograph(page: Any, element: Any, path: Path, width: int = 1400) -> None:
     box = element.bounding_box()
     assert box is not None
-    page.set_viewport_size({"width": 1400, "height": int(box["height"]) + 400})
+    page.set_viewport_size({"width": width, "height": int(box["height"]) + 400})
     element.scroll_into_view_if_needed()
     element.screenshot(path=str(path))
-    page.set_viewport_size({"width": 1400, "height": 1100})
+    page.set_viewport_size({"width": width, "height": 1100})

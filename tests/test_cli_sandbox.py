@@ -4,6 +4,7 @@ real processes, real sockets on loopback."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -161,3 +162,36 @@ def test_a_refused_key_on_a_local_service_points_at_serve(
     assert "export" in done.stderr
     assert "smartmatch-pandas serve" in done.stderr
     assert "provisioned" not in done.stderr
+
+
+@pytest.mark.slow  # a service, a command line's start-up and a few polls: about 5 s
+def test_a_service_stopped_during_the_wait_ends_the_command_with_how_to_resume(
+    people: pd.DataFrame, tmp_path: Path
+) -> None:
+    given = tmp_path / "list.csv"
+    people.to_csv(given, index=False)
+    service = LocalService(voters=2_000, poll_interval=0.2, delay=600).start()
+    env = {**service.environ, "SMARTMATCH_HOME": str(tmp_path / "home")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TS_", "SMARTMATCH_"))}
+    command = [*CLI, "match", str(given), "-o", str(tmp_path / "out.csv")]
+    process = subprocess.Popen(
+        command, env={**clean, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while service.stats.get("polls", 0) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # registered, uploaded, polled: "not ready"
+        service.stop()
+        stopped = time.monotonic()
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        service.stop()
+    assert time.monotonic() - stopped < 15  # two refused polls, not ten
+    assert process.returncode == 1
+    # On a line of its own, under the finished progress bar.
+    assert re.search(r"^smartmatch-pandas: the service is not running: 2 polls", stderr, re.M)
+    assert re.search(r"smartmatch-pandas resume sm_\w+", stderr), stderr
+    assert "Errno" not in stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "out.csv").exists()

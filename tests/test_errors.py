@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
+from smartmatch_pandas.job.store import JobStore
 from smartmatch_pandas.local import LocalService
 
 FRAME = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
@@ -42,12 +43,33 @@ def test_a_refused_registration_is_a_validation_error(
     settings = {**fresh_service.settings, "progress": False}
     FRAME.smartmatch.match(filename="used_once", **settings)
     other = FRAME.assign(zip="60614")  # new data: not the cached result, a new job
+    JobStore().remove("used_once")  # the name used from another machine: the service says so
     with pytest.raises(sm.ValidationError, match="already been submitted") as caught:
         other.smartmatch.match(filename="used_once", **settings)
     assert caught.value.service_message.startswith("Validation Error:")
     # Named, but not offered to resume: the job of that name holds other data.
     assert "'used_once'" in str(caught.value)
     assert not caught.value.resumable
+
+
+def test_a_filename_the_store_knows_is_refused_with_no_request(
+    fresh_service: LocalService,
+) -> None:
+    settings = {**fresh_service.settings, "progress": False}
+    FRAME.smartmatch.match(filename="used_once", **settings)
+    registrations = fresh_service.stats["registrations"]
+    other = FRAME.assign(zip="60614")  # new data: a new job, under a name already used
+    with pytest.raises(
+        sm.OptionError, match="filename 'used_once' was used by an earlier job"
+    ) as caught:
+        other.smartmatch.match(filename="used_once", **settings)
+    assert fresh_service.stats["registrations"] == registrations  # no request
+    assert "smartmatch_pandas.resume('used_once', df)" in str(caught.value)
+    assert "choose another filename" in str(caught.value)
+    assert JobStore().load("used_once") is not None  # the earlier job's record is kept
+    # The same frame and options under that name is that job: its cached result.
+    again = FRAME.smartmatch.match(filename="used_once", **settings)
+    assert again.attrs["smartmatch"]["filename"] == "used_once"
 
 
 class _Broken:

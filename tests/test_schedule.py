@@ -23,7 +23,7 @@ from smartmatch_pandas.job.schedule import GRACE, PollSchedule
 from smartmatch_pandas.job.waiting import WEBHOOK_CHECK_EVERY
 from smartmatch_pandas.options import MatchOptions
 from smartmatch_pandas.wire.http import PollResult, SmartMatchClient
-from smartmatch_pandas.wire.retry import MAX_POLL_FAILURES
+from smartmatch_pandas.wire.retry import MAX_POLL_FAILURES, MAX_REFUSED_POLLS
 from smartmatch_pandas.wire.secrets import SecretURL
 
 INTERVAL = 30.0
@@ -420,3 +420,52 @@ def test_a_webhook_that_keeps_not_coming_is_checked_every_few_intervals(
     job.channel = "webhook"
     job.wait(progress=False)
     assert gaps(client.polled_at) == [WEBHOOK_CHECK_EVERY * INTERVAL] * 2
+
+
+def _refused() -> sm.UnreachableError:
+    return sm.UnreachableError(
+        "could not connect to the SmartMatch service at api.example.test: the connection was "
+        "refused (nothing listens at that port)",
+        host="api.example.test",
+        not_running=True,
+    )
+
+
+def test_a_service_not_running_ends_the_wait_at_the_second_refused_poll(
+    clock: ManualClock,
+) -> None:
+    client = ScriptedClient(clock, [_refused()] * 20)
+    with pytest.raises(sm.UnreachableError, match="the service is not running") as caught:
+        job_on(clock, client).wait(progress=False)
+    assert len(client.polled_at) == MAX_REFUSED_POLLS  # not the ten of other failures
+    assert gaps(client.polled_at) == [INTERVAL] * (MAX_REFUSED_POLLS - 1)  # past a blip
+    assert caught.value.filename == JOB  # the job is kept, and said how to resume
+    assert "pick SmartMatch job 'job-1' up again" in str(caught.value)
+
+
+def test_one_refused_poll_is_a_blip_that_the_next_answer_forgets(clock: ManualClock) -> None:
+    script: list[Answer] = [_refused(), False, _refused(), False, _refused(), True]
+    job = job_on(clock, client := ScriptedClient(clock, script))
+    job.wait(progress=False)
+    assert job.state == "ready"
+    assert len(client.polled_at) == 6
+
+
+def test_a_service_that_cannot_be_reached_keeps_the_longer_budget(clock: ManualClock) -> None:
+    timeout = sm.UnreachableError("connecting timed out", host="api.example.test")
+    client = ScriptedClient(clock, [timeout] * 20)
+    with pytest.raises(sm.UnreachableError, match="timed out"):
+        job_on(clock, client).wait(progress=False)
+    assert len(client.polled_at) == MAX_POLL_FAILURES
+
+
+def test_a_webhook_wait_ends_when_its_checks_find_the_service_not_running(
+    clock: ManualClock,
+) -> None:
+    client = ScriptedClient(clock, [_refused(), False, _refused(), _refused(), True])
+    job = job_on(clock, client)
+    job.channel = "webhook"
+    with pytest.raises(sm.UnreachableError, match="no webhook will come from it") as caught:
+        job.wait(progress=False)
+    assert len(client.polled_at) == 4  # a refusal between answers is let pass
+    assert caught.value.filename == JOB

@@ -56,3 +56,5 @@ def test_a_wait_ends_at_the_next_poll_after_the_service_stops() -> None:
     error = outcome["error"]
     assert isinstance(error, sm.TransportError), error
     assert error.filename == job.filename
+    assert "the service is not running: 2 polls in a row" in str(error)
+    assert f"resume({job.filename!r}" in str(error)

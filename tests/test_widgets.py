@@ -18,6 +18,7 @@ from smartmatch_pandas import (
     MatchOptions,
     OptionError,
 )
+from smartmatch_pandas.form.aria import GROUP, GROUP_LABEL
 from smartmatch_pandas.form.html import state_rates
 from smartmatch_pandas.form.widget import NOT_SENT
 from smartmatch_pandas.local import LocalService, sample_contacts
@@ -491,6 +492,7 @@ def test_a_stopped_service_is_said_to_be_not_running_at_the_next_poll(
     assert "Errno" not in message
     assert form.job is not None
     assert f"resume(&#x27;{form.job.filename}&#x27;, df)" in message  # the job is kept
+    assert "2 polls in a row found nothing listening" in str(form.error)  # not ten
 
 
 @pytest.mark.slow
@@ -577,6 +579,76 @@ def test_a_typed_filename_is_honoured_or_the_form_says_why(
     assert not form.match_result.from_cache
 
 
+def test_an_invalid_advanced_field_unfolds_its_section(contacts: pd.DataFrame) -> None:
+    form = MatchForm(contacts.head(12))
+    section = form._advanced
+    assert section is not None
+    assert section.selected_index is None  # folded while nothing in it is wrong
+    form.controls["search_radius"].value = "far"
+    assert section.selected_index == 0  # its message is seen
+    assert "the search radius must be a number" in form._field_errors["search_radius"].value
+    form.controls["search_radius"].value = "2"
+    assert not form._field_errors["search_radius"].value
+    assert section.selected_index == 0  # left open: the user is working in it
+
+
+def test_a_webhooks_token_is_masked_once_entered_and_still_sent(contacts: pd.DataFrame) -> None:
+    typed = "https://hooks.example.org/hooks/T0a9f8e7d6c5b4a3b2c1?token=s3cr3t-t0ken"
+    form = MatchForm(contacts.head(12))
+    form.controls["webhook"].value = typed
+    shown = form.controls["webhook"].value
+    assert shown == "https://hooks.example.org/hooks/•••?token=•••"  # a path token too
+    assert form.options is not None
+    assert form.options.webhook == typed  # held in memory, sent as typed
+    assert "s3cr3t" not in form._code.value
+    assert "T0a9f8e7d6c5b4a3b2c1" not in form._code.value
+    assert "webhook=&#x27;https://hooks.example.org/hooks/•••?token=•••&#x27;" in form._code.value
+    assert "s3cr3t" not in _state_json()  # nor in the notebook's saved widget state
+    assert not form._field_errors["webhook"].value
+    assert not form.match_button.disabled
+    # An edited mask has lost its token: the whole URL is asked for again.
+    form.controls["webhook"].value = shown.replace("/hooks/", "/hook/")
+    assert "type the whole URL again" in form._field_errors["webhook"].value
+    assert form.match_button.disabled
+    form.controls["webhook"].value = "https://example.org/done"
+    assert form.controls["webhook"].value == "https://example.org/done"  # nothing to hide
+    assert not form.match_button.disabled
+    # Given as an argument, it is masked as well.
+    preset = MatchForm(contacts.head(12), webhook=typed)
+    assert "s3cr3t" not in preset.controls["webhook"].value
+    assert preset.options is not None
+    assert preset.options.webhook == typed
+
+
+def test_a_filename_used_before_is_refused_as_typed_with_no_request(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    first = MatchForm(contacts.head(25), filename="used_name")
+    first.match_button.click()
+    assert first.wait(60) is not None, first.error
+    assert not first.problems  # its own job's name: Match picks that job up
+    registrations = environ.stats["registrations"]
+    other = MatchForm(contacts.head(26))  # other data
+    other.controls["filename"].value = "used_name"
+    said = other._field_errors["filename"].value
+    assert "the filename &#x27;used_name&#x27; was used by an earlier job" in said
+    assert "choose another filename" in said
+    assert other.match_button.disabled
+    other.match_button.click()
+    assert other.job is None
+    assert environ.stats["registrations"] == registrations  # refused with no request
+    other.controls["filename"].value = "a_new_name"
+    assert not other._field_errors["filename"].value
+    assert not other.match_button.disabled
+    # The same frame and options under that name is that job: shown, not refused.
+    again = MatchForm(contacts.head(25), filename="used_name")
+    assert again.state == "done"
+    assert again.job is not None
+    assert again.job.filename == "used_name"
+    assert not again._field_errors["filename"].value
+    assert environ.stats["registrations"] == registrations
+
+
 def test_a_form_made_again_follows_the_running_job(
     service: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -606,9 +678,9 @@ def test_a_form_made_again_follows_the_running_job(
 
 
 def _controls(widget: ipywidgets.Widget) -> Iterator[ipywidgets.Widget]:
-    if isinstance(widget, ipywidgets.DOMWidget) and not isinstance(
-        widget, ipywidgets.HTML | ipywidgets.Box
-    ):
+    # Not a control: the text shown, the boxes, and the hidden script that names the groups.
+    shown = not isinstance(widget, ipywidgets.HTML | ipywidgets.Box)
+    if isinstance(widget, ipywidgets.DOMWidget) and shown and widget.has_trait("description"):
         yield widget
     for child in getattr(widget, "children", ()):
         yield from _controls(child)
@@ -623,6 +695,30 @@ def test_every_control_has_an_accessible_name(contacts: pd.DataFrame) -> None:
     names = {c.description for c in form.mapping_controls.values()}
     assert names == {f"{label} sent as" for label in form.mapping_controls}
     assert isinstance(form.controls["format"], ipywidgets.RadioButtons)  # the chosen is checked
+
+
+def test_the_groups_of_controls_are_named_by_their_labels(contacts: pd.DataFrame) -> None:
+    pytest.importorskip("anywidget")
+    form = MatchForm(contacts.head(5))
+    namers = [c for c in form.widget.children if type(c).__name__ == "GroupNames"]
+    assert len(namers) == 1  # its script names the groups in the page (test_browser.py)
+    assert namers[0].layout.display == "none"
+    groups = [box for box in _boxes(form.widget) if GROUP in box._dom_classes]
+    labels = [g.children[0].value for g in groups if GROUP_LABEL in g.children[0]._dom_classes]
+    assert any(">append<" in label for label in labels), labels
+    assert any("include_email" in name for g in groups for name in _option_names(form, g))
+
+
+def _boxes(widget: ipywidgets.Widget) -> Iterator[ipywidgets.Box]:
+    if isinstance(widget, ipywidgets.Box):
+        yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _boxes(child)
+
+
+def _option_names(form: MatchForm, box: ipywidgets.Box) -> list[str]:
+    inside = {id(w) for b in _boxes(box) for w in b.children}
+    return [name for name, control in form.controls.items() if id(control) in inside]
 
 
 def test_text_colours_have_at_least_4_5_to_1_contrast() -> None:

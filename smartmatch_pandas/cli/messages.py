@@ -176,7 +176,8 @@ class Console:
             print(text, flush=True)
 
     def error(self, text: str) -> None:
-        """An error: one plain line (or a few), always said."""
+        """An error: one plain line (or a few), always said, under any bar (finished)."""
+        self.close()
         print(f"{PROG}: {command_line_words(text, self.input_name)}", file=self.stream)
 
     def progress(self) -> ProgressArg:

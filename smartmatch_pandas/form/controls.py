@@ -8,8 +8,10 @@ form reads its choices back through :func:`chosen_values`.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
 
 from ..options import OPTION, OPTIONS, Option, cost_notices
 from .html import labelled
@@ -18,6 +20,13 @@ from .html import labelled
 FORM_OPTIONS: Final[tuple[Option, ...]] = tuple(o for o in OPTIONS if o.form is not None)
 #: The width of the labels beside the controls.
 LABEL_WIDTH: Final = "100px"
+#: Options whose URL may carry a token: masked in the field once entered (:class:`HeldURL`).
+SECRET_URLS: Final = ("webhook",)
+#: What stands in a field for a part of a URL that is held but not shown.
+MASK: Final = "•••"
+#: A path segment that reads as a token rather than a word: 16 or more letters, digits,
+#: ``-`` or ``_``, with letters and digits both (as in a chat service's hook URL).
+_PATH_TOKEN: Final = re.compile(r"(?=[A-Za-z_-]*\d)(?=[\d_-]*[A-Za-z])[\w-]{16,}")
 #: The form's other keywords: the mapping preset and the service.
 FORM_SETTINGS: Final = ("columns", "api_key", "base_url", "poll_interval", "cache")
 
@@ -80,6 +89,8 @@ def _control(w: Any, option: Option, value: Any) -> Any:
             value="" if value is None else str(value),
             placeholder=form.caption,
             layout=w.Layout(width=_wider(form.width)),
+            # A URL is taken whole (Enter, or leaving the field): its token is then masked.
+            continuous_update=option.name not in SECRET_URLS,
             **labelled,
         )
     else:
@@ -167,3 +178,64 @@ def typed_value(option: Option, text: str) -> Any:
 def chosen_costs(controls: Mapping[str, Any]) -> list[str]:
     """The notices of the options chosen that may cost extra."""
     return cost_notices({o.name: controls[o.name].value for o in FORM_OPTIONS})
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its secrets masked where they stand: its user and password, the value of
+    each query parameter, its fragment and any path segment that reads as a token.
+
+    Examples
+    --------
+    >>> masked_url("https://me:pw@hooks.example.org/done/T0a9f8e7d6c5b4a3b2?token=abc&v=2")
+    'https://•••@hooks.example.org/done/•••?token=•••&v=•••'
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return MASK
+    if not parts.scheme or not host:
+        return url.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]  # no URL: no token
+    user = f"{MASK}@" if parts.username or parts.password else ""
+    where = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    path = "/".join(MASK if _PATH_TOKEN.fullmatch(part) else part for part in parts.path.split("/"))
+    query = "&".join(f"{name}={MASK}" for name, _ in parse_qsl(parts.query, True))
+    query = f"?{query or MASK}" if parts.query else ""
+    fragment = f"#{MASK}" if parts.fragment else ""
+    return f"{parts.scheme}://{user}{where}{path}{query}{fragment}"
+
+
+class HeldURL:
+    """A text field for a URL whose token is held in memory and shown masked.
+
+    Once a URL is entered (Enter, or leaving the field), the field shows
+    :func:`masked_url` of it, so neither the page nor the notebook's saved widget
+    state holds the token; :meth:`value` gives the URL itself while the field
+    still shows its mask. Typing another URL replaces it.
+    """
+
+    def __init__(self, control: Any) -> None:
+        self.control = control
+        self._held: str | None = None
+        self._shown: str | None = None
+        control.observe(lambda change: self._entered(change["new"]), names="value")
+        self._entered(control.value)
+
+    def _entered(self, text: str) -> None:
+        text = text.strip()
+        if text == self._shown:
+            return  # the mask itself, set below
+        masked = masked_url(text) if text else text
+        self._held, self._shown = (text, masked) if masked != text else (None, None)
+        if masked != text:
+            self.control.value = masked
+
+    def value(self, shown: object) -> object:
+        """The URL the field stands for, given its value as read (``shown``)."""
+        return self._held if self._held is not None and shown == self._shown else shown
+
+    @property
+    def edited_mask(self) -> bool:
+        """Whether the field holds a mask that was edited: the token it hid is gone."""
+        text = self.control.value.strip()
+        return MASK in text and text != self._shown

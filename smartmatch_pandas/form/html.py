@@ -17,6 +17,7 @@ from ..identifiers import MATCH_CODE
 from ..job.handle import Job
 from ..preparation.normalize import decoded, normalize
 from ..progress import Stage
+from .aria import GROUP, GROUP_LABEL
 
 #: The stages a job goes through, as the form shows them: the progress events' own, in
 #: their order, but "connecting" (shown as registering) and notes.
@@ -204,17 +205,15 @@ def table_html(frame: pd.DataFrame) -> str:
 
 
 def labelled(w: Any, label: str, control: Any) -> Any:
-    return w.HBox(
-        [
-            w.HTML(
-                "<div style='color:#333;text-align:right;padding-right:8px'>"
-                f"{html.escape(label)}</div>",
-                layout=w.Layout(width="100px", flex="0 0 100px"),
-            ),
-            control,
-        ],
-        layout=w.Layout(align_items="center", margin="1px 0"),
+    """``control`` (a box of controls) beside its ``label``: a group named by the label."""
+    shown = w.HTML(
+        f"<div style='color:#333;text-align:right;padding-right:8px'>{html.escape(label)}</div>",
+        layout=w.Layout(width="100px", flex="0 0 100px"),
     )
+    shown.add_class(GROUP_LABEL)
+    box = w.HBox([shown, control], layout=w.Layout(align_items="center", margin="1px 0"))
+    box.add_class(GROUP)
+    return box
 
 
 def stage_line(current: str | None) -> str:

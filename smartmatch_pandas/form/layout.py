@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .aria import group_names
 from .html import STYLE, heading
 
 
@@ -42,4 +43,7 @@ def form_layout(
         layout=w.Layout(max_width="1200px"),
     )
     root.add_class("smartmatch-form")
+    names = group_names()
+    if names is not None:
+        root.children = (*root.children, names)
     return root

@@ -28,21 +28,26 @@ from .. import verbs as api
 from ..deliverable import MatchResult
 from ..errors import OptionError, SmartMatchError
 from ..job.handle import Job
+from ..job.store import JobStore
 from ..job.waiting import resolve_poll_interval
-from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option, shown_url
+from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option
 from ..preparation.check import CheckReport, check_frame
 from ..preparation.frame import require_frame
 from ..preparation.mapping import auto_identifier
 from ..preparation.table import prepare_frame
 from ..progress import NoteKind, ProgressEvent
-from ..verbs.submitting import earlier_job
+from ..verbs.submitting import earlier_job, filename_taken
 from ..wire.http import is_real_service, resolve_base_url
 from .controls import (
     FORM_OPTIONS,
     LABEL_WIDTH,
+    MASK,
+    SECRET_URLS,
+    HeldURL,
     chosen_costs,
     chosen_values,
     form_values,
+    masked_url,
     option_controls,
     option_rows,
     typed_options,
@@ -100,7 +105,10 @@ class MatchForm:
     ``SMARTMATCH_BASE_URL``, ``TS_API_KEY`` and ``SMARTMATCH_POLL_INTERVAL``
     environment (which ``LocalService(...).start().activate()`` sets), or the
     arguments given here. Without a key, the form asks for one in a password
-    field; the key is held in memory only, never shown or saved.
+    field; the key is held in memory only, never shown or saved. A webhook URL's token
+    (its query values, a user and password, a token-like path segment) is masked in
+    its field once entered, the URL itself held in memory for the job. A filename the
+    job store knows was used on the service is refused as it is typed.
 
     Parameters
     ----------
@@ -199,6 +207,8 @@ class MatchForm:
 
     def _build_options(self, w: Any, values: Mapping[str, Any]) -> dict[str, Any]:
         controls = option_controls(w, values)
+        # Before the form's own observer: it reads the URL held, not a half-masked one.
+        self._held = {name: HeldURL(controls[name]) for name in SECRET_URLS}
         for control in controls.values():
             control.observe(lambda _: self._edited(), names="value")
         self._field_errors = {option.name: w.HTML() for option in typed_options()}
@@ -206,6 +216,8 @@ class MatchForm:
 
     def _build_rest(self, w: Any) -> None:
         rows = option_rows(w, self.controls, self._field_errors)
+        #: The folded section of advanced options, opened when one of its fields is invalid.
+        self._advanced = next((row for row in rows if isinstance(row, w.Accordion)), None)
         self.api_key_field = w.Password(
             description="API key",
             placeholder="then press Enter",
@@ -308,15 +320,22 @@ class MatchForm:
         except OptionError:
             return None
 
-    def _options(self) -> MatchOptions:
+    def _chosen(self) -> dict[str, Any]:
+        """The value of each option as chosen (a URL's token as entered, not its mask)."""
         values = chosen_values(self.controls)
+        for name, held in self._held.items():
+            values[name] = held.value(values[name])
+        return values
+
+    def _options(self) -> MatchOptions:
+        values = self._chosen()
         return MatchOptions(**{o.name: values[o.name] for o in FORM_OPTIONS if o.service})
 
     @property
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``match()`` that the form's choices make (no key)."""
         self._options()  # valid, or OptionError
-        chosen = {**chosen_values(self.controls), "columns": self.columns or None}
+        chosen = {**self._chosen(), "columns": self.columns or None}
         out = {
             option.name: chosen[option.name]
             for option in OPTIONS
@@ -330,9 +349,38 @@ class MatchForm:
         errors = [self._field_error(option) for option in typed_options()]
         return [e for e in errors if e] + self._mapping_blockers(self._check())
 
+    def _problems_but_the_name(self) -> list[str]:
+        typed = self._chosen()["filename"]
+        in_use = self._filename_in_use(typed) if typed else ""
+        return [p for p in self.problems if p != in_use]
+
     def _field_error(self, option: Option) -> str:
         """What is wrong with the value typed for ``option``, in words ("" when nothing is)."""
-        return field_problem(option, typed_value(option, self.controls[option.name].value))
+        held = self._held.get(option.name)
+        if held is not None and held.edited_mask:
+            return (
+                f"the {option.name}'s hidden parts ({MASK}) cannot be edited: type the whole "
+                "URL again"
+            )
+        typed = typed_value(option, self.controls[option.name].value)
+        if held is not None:
+            typed = held.value(typed)
+        problem = field_problem(option, typed)
+        if option.name == "filename" and typed is not None and not problem:
+            return self._filename_in_use(str(typed))
+        return problem
+
+    def _filename_in_use(self, filename: str) -> str:
+        """Why ``filename`` cannot name a new job, when the job store knows it ("" if it can).
+
+        The form's own job keeps its name: Match with the same choices picks it up."""
+        if self.job is not None and self.job.filename == filename:
+            return ""
+        try:
+            taken = filename_taken(JobStore(), filename, resolve_base_url(self._base_url))
+        except SmartMatchError:
+            return ""  # no store or no service to ask: Match says what is wrong
+        return taken or ""
 
     def _mapping_blockers(self, report: CheckReport) -> list[str]:
         """What in the mapping or the data would make ``submit()`` refuse the frame."""
@@ -414,6 +462,8 @@ class MatchForm:
         for option in typed_options():
             error = self._field_error(option)
             self._field_errors[option.name].value = note(error, RED) if error else ""
+            if error and option.form is not None and option.form.group == "advanced":
+                self._unfold_advanced()
         self._draw_costs()
         self._draw_preview(report)
         problems = self.problems
@@ -424,9 +474,11 @@ class MatchForm:
             # A call that would raise is no example: it shows once the problems are fixed.
             self._code.value = note("The same in code shows here once the form can match.", GREY)
             return
-        # A webhook's token (its query, its user and password) is not shown.
+        # A webhook's token (its query, its user and password, a token in its path) is not
+        # shown: it stands masked, as in its field.
         shown = ", ".join(
-            f"{k}={shown_url(v) if k == 'webhook' and v else v!r}" for k, v in self.kwargs.items()
+            f"{k}={(masked_url(v) if k in SECRET_URLS and v else v)!r}"
+            for k, v in self.kwargs.items()
         )
         self._code.value = code_html(f"df.smartmatch.match({shown})")
 
@@ -460,6 +512,11 @@ class MatchForm:
         # Where a row sends one of several columns: the order, and what each supplied.
         items += [(f"each row sends {choice}", GREY) for choice in report.choices]
         self._problems.value = problems_html(items)
+
+    def _unfold_advanced(self) -> None:
+        """Open the advanced section, so that the message of its invalid field is seen."""
+        if self._advanced is not None and self._advanced.selected_index is None:
+            self._advanced.selected_index = 0
 
     def _draw_costs(self) -> None:
         self._costs.value = costs_html(chosen_costs(self.controls))
@@ -521,7 +578,7 @@ class MatchForm:
                 "progress": self._on_progress,
                 "refresh": refresh,
             }
-            typed = chosen_values(self.controls)["filename"]
+            typed = self._chosen()["filename"]
             self._begin(options.filename)
             self._thread = threading.Thread(
                 target=self._run, args=(kwargs, typed), name="smartmatch-form", daemon=True
@@ -541,8 +598,9 @@ class MatchForm:
         }
 
     def _pick_up_earlier(self) -> None:
-        """Show the job that matched, or is matching, this frame with these options."""
-        if self.problems or not self._key_configured():
+        """Show the job that matched, or is matching, this frame with these options (its
+        filename, if one was typed, is that job's: not a name in use)."""
+        if self._problems_but_the_name() or not self._key_configured():
             return
         try:
             with quiet():
@@ -560,7 +618,7 @@ class MatchForm:
         self._begin(job.filename)
         self.job = job
         done = job.state == "downloaded"
-        typed = chosen_values(self.controls)["filename"]
+        typed = self._chosen()["filename"]
         if typed is not None and typed != job.filename:
             self._add_note(earlier_instead(job, typed))
         else:
@@ -715,7 +773,11 @@ class MatchForm:
         self._progress.hide(failed=True)
         said = failure(exc, self.job, self._service_address())
         if not said.resumable and self.job is None:
-            self._job_line.value = not_registered_html(self._planned) if self._planned else ""
+            # Refused before any request (an option), no job was even asked for.
+            asked = not isinstance(exc, OptionError)
+            self._job_line.value = (
+                not_registered_html(self._planned) if asked and self._planned else ""
+            )
         if said.ask_for_key:
             self._key_box.layout.display = "flex"
             self._key_note.value = note(
@@ -740,9 +802,7 @@ class MatchForm:
     def _reset_button(self) -> None:
         self._lock_choices(False)
         self.match_button.description = "Match"
-        problems = self.problems
-        self.match_button.disabled = bool(problems)
-        self._draw_blockers(problems)
+        self._redraw()  # a job's end can change what the fields say (a filename now in use)
 
     def _show_error(self, text: str, heading: str = "Not matched.") -> None:
         self._message.value = error_html(heading, text)

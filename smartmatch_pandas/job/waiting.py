@@ -49,7 +49,7 @@ from ..errors import (
 from ..options import VIAS, Via
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SERVICE_POLL_INTERVAL, SmartMatchClient, download_limit, is_real_service
-from ..wire.retry import MAX_POLL_FAILURES, is_transient
+from ..wire.retry import MAX_POLL_FAILURES, MAX_REFUSED_POLLS, is_transient
 from ..wire.secrets import SecretURL
 from .schedule import TURN_CHECK, PollSchedule
 from .store import State
@@ -115,6 +115,11 @@ def check_wait_options(timeout: object, via: object = None, sftp: object = None)
         raise OptionError(f"via={via!r} must be one of {', '.join(map(repr, VIAS))}")
     if sftp is not None and via != "sftp":
         raise OptionError("sftp=... applies only with via='sftp'")
+
+
+def _not_running(exc: SmartMatchError) -> bool:
+    """Whether a poll's connection was refused: nothing listens at the service's address."""
+    return isinstance(exc, TransportError) and exc.not_running
 
 
 @dataclass(frozen=True)
@@ -300,7 +305,7 @@ class Waiting:
         self._stored(lambda store: store.leave_poll_queue(self._lane_id, self.filename), None)
 
     def _poll_in_turn(self, deadline: float | None, reporter: Reporter) -> None:
-        failures = refused = 0
+        failures = refused = not_running = 0
         trouble: str | None = None  # why the last poll failed, shown until one succeeds
         while self._state == "uploaded":
             self._check_stop()
@@ -309,7 +314,7 @@ class Waiting:
                 continue
             try:
                 self._poll_once()
-                failures = refused = 0
+                failures = refused = not_running = 0
                 trouble = None
             except RateLimitError as exc:
                 refused += 1
@@ -321,21 +326,30 @@ class Waiting:
                 if isinstance(exc, JobFailedError) or not is_transient(exc):
                     raise
                 failures += 1
+                not_running = not_running + 1 if _not_running(exc) else 0
+                if not_running >= MAX_REFUSED_POLLS:
+                    exc.with_context(
+                        before=f"the service is not running: {not_running} polls in a row "
+                        "found nothing listening at its address"
+                    )
+                    raise
                 if failures >= MAX_POLL_FAILURES:
                     raise
                 what = exc.message
                 if isinstance(exc, UnreachableError):
                     state = "is not running" if exc.not_running else "cannot be reached"
                     what = f"the service {state}: {what}"
-                trouble = (
-                    f"poll {failures} of {MAX_POLL_FAILURES} failed in a row, trying again: {what}"
-                )
+                count, limit = (failures, MAX_POLL_FAILURES)
+                if not_running:
+                    count, limit = (not_running, MAX_REFUSED_POLLS)
+                trouble = f"poll {count} of {limit} failed in a row, trying again: {what}"
             reporter.waiting(self._polls, None, trouble)
 
     def _wait_for_webhook(self, deadline: float | None, reporter: Reporter) -> None:
         """Wait for :meth:`deliver`; poll only if it is long in coming (it may never come)."""
         every = WEBHOOK_CHECK_EVERY * self.poll_interval
         check_at = self._clock.monotonic() + every
+        not_running = 0  # checks in a row that found nothing listening at the service
         while self._state == "uploaded":
             now = self._clock.monotonic()
             left = None if deadline is None else deadline - now
@@ -343,25 +357,36 @@ class Waiting:
                 raise self._timeout_error()
             if now >= check_at:
                 check_at = now + every
-                self._check_without_webhook()
+                not_running = self._check_without_webhook(not_running)
                 continue
             self._check_stop()
             reporter.waiting(self._polls, None, status="waiting for the webhook")
             limits = (1.0, check_at - now, *(() if left is None else (left,)))
             self._clock.wait(self._delivered, min(limits))
 
-    def _check_without_webhook(self) -> None:
-        """One poll, in case the webhook was lost; a poll that fails is no reason to stop.
-        It takes a turn only when no job waits for one."""
+    def _check_without_webhook(self, not_running: int) -> int:
+        """One poll, in case the webhook was lost; a poll that fails is no reason to stop,
+        but a service that is not running is (``not_running``: checks in a row that found
+        nothing listening; returned, counted again). It takes a turn only when no job
+        waits for one."""
         if not self._claim(queue=False):
-            return
+            return not_running
         try:
             self._poll_once()
-        except (RateLimitError, TransportError):
-            pass
+        except (RateLimitError, TransportError) as exc:
+            if not _not_running(exc):
+                return 0
+            if not_running + 1 >= MAX_REFUSED_POLLS:
+                exc.with_context(
+                    before=f"the service is not running: {not_running + 1} polls in a row "
+                    "found nothing listening at its address (no webhook will come from it)"
+                )
+                raise
+            return not_running + 1
         except ServiceError as exc:
             if isinstance(exc, JobFailedError) or not is_transient(exc):
                 raise
+        return 0
 
     def _claim(self, *, queue: bool = True) -> bool:
         """Take the key's poll now, in this process and in the job store; ``queue``

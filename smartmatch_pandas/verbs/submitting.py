@@ -24,7 +24,7 @@ from ..errors import (
 from ..files.spool import Spool
 from ..job.cache import CachedResult
 from ..job.handle import Job
-from ..job.store import JobRecord, JobStore, cache_key
+from ..job.store import JobRecord, JobStore, cache_key, service_url
 from ..options import Format, InvalidPolicy, keywords_of
 from ..preparation.table import frame_upload
 from ..progress import ProgressArg, Reporter, reporting
@@ -216,7 +216,7 @@ def _new_job(
     client, store, options = plan.client, plan.store, plan.options
     filename = options.filename
     assert filename is not None
-    previous = _previous_record(store, filename)
+    previous = _previous_record(store, filename, client.base_url)
     if plan.receiver is not None:
         options = dataclasses.replace(options, webhook=plan.receiver.url_for(filename))
     reporter.note(f"SmartMatch job {filename}: {rows:,} rows, {plan.mapping}", kind="job")
@@ -262,16 +262,43 @@ def _new_job(
     return job
 
 
-def _previous_record(store: JobStore, filename: str) -> JobRecord | None:
+def _previous_record(store: JobStore, filename: str, base_url: str) -> JobRecord | None:
     """The store's record of an earlier job of this filename, if it may be replaced."""
+    taken = filename_taken(store, filename, base_url)
+    if taken is not None:
+        raise OptionError(taken)
+    return store.load(filename)
+
+
+def filename_taken(store: JobStore, filename: str, base_url: str) -> str | None:
+    """Why a new job cannot be named ``filename`` on the service at ``base_url``, in words,
+    when the job store knows that name (None when it may be used).
+
+    The service takes each filename once: a name of a job that was uploaded there is
+    refused here, with no request, rather than by the service after the upload is
+    prepared. A job never uploaded may be registered again; a name used on another
+    service is that service's to refuse.
+    """
     previous = store.load(filename)
-    if previous is not None and previous.state in {"uploaded", "ready"}:
-        raise OptionError(
+    if previous is None or previous.state == "registered":
+        return None
+    when = f"submitted {previous.submitted_at[:16].replace('T', ' ')} UTC to {previous.host}"
+    resume = f"smartmatch_pandas.resume({filename!r}, df)"
+    if previous.pending:
+        return (
             f"filename={filename!r} names a job in your job store that has not finished "
-            f"(submitted {previous.submitted_at} to {previous.host}): pick it up with "
-            f"smartmatch_pandas.resume({filename!r}, df), or choose another filename"
+            f"({when}): pick it up with {resume}, or choose another filename"
         )
-    return previous
+    if previous.service != service_url(base_url):
+        return None
+    if previous.state == "failed":
+        what = "it failed at the service"
+    else:
+        what = f"its result is had again with {resume}"
+    return (
+        f"the filename {filename!r} was used by an earlier job ({when}; {what}) and the service "
+        "takes each filename once: choose another filename, or leave it blank for a new one"
+    )
 
 
 def _restore(store: JobStore, filename: str, previous: JobRecord | None) -> None:

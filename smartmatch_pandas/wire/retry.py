@@ -80,6 +80,11 @@ SFTP_ATTEMPTS: Final = 5
 #: Consecutive failed polls (network, HTTP 5xx), or polls refused as too soon,
 #: tolerated before giving up.
 MAX_POLL_FAILURES: Final = 10
+#: Consecutive polls whose connection was refused (nothing listens at the service's address)
+#: that end a wait: the service is not running, and waiting on would only hide it. The second
+#: comes a poll interval after the first, past a restart's blip; the job is kept and resumed
+#: by its filename, so ending the wait loses nothing.
+MAX_REFUSED_POLLS: Final = 2
 #: Fresh download URLs asked for when storage says one expired (HTTP 403).
 MAX_URL_REFRESHES: Final = 3
 #: Consecutive looks at the SFTP folder that may fail before waiting gives up.
