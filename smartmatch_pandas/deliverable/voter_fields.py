@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cache, cached_property
 from importlib import resources
-from typing import Final, Literal, get_args
+from typing import Final, Literal, TypeVar, get_args
 
 import numpy as np
 import pandas as pd
@@ -166,18 +166,45 @@ def typed_values(values: pd.Series, kind: Kind) -> tuple[pd.Series, int]:
     """``values`` (text) as ``kind``, and how many did not fit (they become missing)."""
     if kind == "text":
         return values, 0
+    array = pa.array(values.array if values.dtype != object else values, from_pandas=True)
+    typed, misfits = typed_array(array, kind)
+    return _as_series(typed, kind, values.index, values.name), misfits
+
+
+def typed_array(values: pa.Array | pa.ChunkedArray, kind: Kind) -> tuple[pa.Array, int]:
+    """Arrow ``values`` (text) as ``kind`` (``int64``, ``float64``, ``timestamp[ms]``,
+    dictionary-encoded text; text as it is), and how many did not fit."""
+    if kind == "text":
+        return values, 0
     text = _trimmed(values)
     converted = _CONVERTERS[kind](text)
-    given = len(text) - text.null_count
-    typed = _as_series(converted, kind, values.index, values.name)
-    return typed, given - (len(text) - _null_count(converted))
+    return converted, converted.null_count - text.null_count
 
 
-def _trimmed(values: pd.Series) -> pa.Array:
+_Column = TypeVar("_Column", bound=Hashable)
+
+
+def kinds_of(names: Mapping[_Column, str]) -> dict[_Column, Kind]:
+    """The kind of each column of ``names`` (column → field name) that is typed (not text)."""
+    dictionary = voter_fields()
+    kinds = {column: dictionary.kind_of(name) for column, name in names.items()}
+    return {column: kind for column, kind in kinds.items() if kind is not None and kind != "text"}
+
+
+def typed_table(table: pa.Table, kinds: Mapping[str, Kind]) -> tuple[pa.Table, dict[str, int]]:
+    """``table`` with the columns of ``kinds`` typed (as :func:`typed_array`), and the
+    misfits of each: the batched merge's counterpart of :func:`type_columns`."""
+    misfits: dict[str, int] = {}
+    for name, kind in kinds.items():
+        position = table.schema.get_field_index(name)
+        typed, misfits[name] = typed_array(table.column(position), kind)
+        table = table.set_column(position, name, typed)
+    return table, misfits
+
+
+def _trimmed(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """The values as Arrow text without surrounding blanks; a blank cell is null."""
-    array = pa.array(values.array if values.dtype != object else values, from_pandas=True)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
         array = pc.cast(array, pa.large_string())
     trimmed = pc.utf8_trim_whitespace(array)
@@ -227,10 +254,6 @@ _CONVERTERS: Final = {
 }
 
 
-def _null_count(values: pa.Array) -> int:
-    return int(values.null_count)
-
-
 def _as_series(values: pa.Array, kind: Kind, index: pd.Index, name: Hashable) -> pd.Series:
     """Arrow values as the pandas dtype of ``kind``."""
     missing = pc.is_null(values).to_numpy(zero_copy_only=False)
@@ -248,3 +271,25 @@ def _as_series(values: pa.Array, kind: Kind, index: pd.Index, name: Hashable) ->
         codes = pc.fill_null(values.indices, -1).to_numpy(zero_copy_only=False)
         array = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories))
     return pd.Series(array, index=index, name=name, copy=False)
+
+
+def dates_as_days(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its typed dates (``datetime64[ms]`` at midnight) as Arrow dates, which
+    a CSV holds as ``YYYY-MM-DD`` (a timestamp would be written with a time of day)."""
+    dated = [
+        i
+        for i, dtype in enumerate(frame.dtypes)
+        if dtype == DATE_DTYPE and _midnights(frame.iloc[:, i].to_numpy())
+    ]
+    if not dated:
+        return frame
+    out = frame.copy(deep=False)
+    for position in dated:
+        days = pa.array(frame.iloc[:, position].to_numpy(), from_pandas=True).cast(pa.date32())
+        out.isetitem(position, pd.arrays.ArrowExtensionArray(days))
+    return out
+
+
+def _midnights(values: np.ndarray) -> bool:
+    days = values.astype("datetime64[D]")
+    return bool(((values == days) | np.isnat(values)).all())
