@@ -150,6 +150,15 @@ def test_dates_in_targetsmarts_iso_and_us_forms() -> None:
     assert misfits == 5
 
 
+@pytest.mark.parametrize("kind", ["integer", "float", "date"])
+def test_digits_of_other_scripts_are_misfits_not_errors(kind: str) -> None:
+    # Arabic-Indic and full-width digits: Unicode digits that Arrow's casts do not read.
+    arabic, wide = "\u0661\u0669\u0668\u0666\u0660\u0667\u0661\u0664", "\uff11\uff19\uff18\uff16"
+    typed, misfits = typed_values(_text(arabic, wide * 2, "\u0665"), kind)  # type: ignore[arg-type]
+    assert typed.isna().all()
+    assert misfits == 3
+
+
 def test_categories_keep_the_values_and_blanks_are_missing() -> None:
     typed, misfits = typed_values(
         _text("Democrat", " Republican ", "", None, "Democrat"), "category"
@@ -380,3 +389,27 @@ def test_a_typed_workbook_holds_numbers_and_dates(listed: Path, tmp_path: Path) 
     assert pd.api.types.is_numeric_dtype(back["vb.voterbase_age"])
     assert pd.api.types.is_float_dtype(back["vb.tsmart_partisan_score"])
     assert pd.api.types.is_datetime64_any_dtype(back["vb.voterbase_dob"])
+
+
+# -- the form: a checkbox, shown in "the same in code", honoured by the result -------------
+
+
+def test_the_forms_checkbox_types_the_result_and_shows_in_the_code(
+    contacts: pd.DataFrame, service: LocalService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("ipywidgets")
+    from smartmatch_pandas.form import MatchForm
+
+    for name, value in service.environ.items():
+        monkeypatch.setenv(name, value)
+    df = contacts.head(30)
+    form = MatchForm(df)
+    assert "typed=True" not in form._code.value
+    form.controls["typed"].value = True
+    assert form.kwargs == {"typed": True}
+    assert "typed=True" in form._code.value
+    form.match_button.click()
+    result = form.wait(60)
+    assert result is not None, form.error
+    pd.testing.assert_frame_equal(result, df.smartmatch.match(**form.kwargs, progress=False))
+    assert result["vb.voterbase_age"].dtype == "Int64"

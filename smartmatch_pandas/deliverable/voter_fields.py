@@ -224,15 +224,7 @@ def _floats(text: pa.Array) -> pa.Array:
 
 
 def _dates(text: pa.Array) -> pa.Array:
-    parts = pc.extract_regex(text, _DATE)
-
-    def joined(letter: str) -> np.ndarray:
-        # One alternative matched: the others' groups are empty, so joining them gives its.
-        groups = [pc.struct_field(parts, f"{letter}{k}") for k in (1, 2, 3)]
-        number = pc.cast(pc.binary_join_element_wise(*groups, pa.scalar("", text.type)), pa.int64())
-        return np.asarray(pc.fill_null(number, 0).to_numpy(zero_copy_only=False))
-
-    year, month, day = joined("y"), joined("m"), joined("d")
+    year, month, day = _date_parts(text)
     fits = (month >= 1) & (month <= 12) & (year >= 1)
     months = np.where(fits, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
     first = months.astype("datetime64[D]")
@@ -240,6 +232,30 @@ def _dates(text: pa.Array) -> pa.Array:
     fits &= (day >= 1) & (day <= length)
     dates = (first + np.where(fits, day - 1, 0).astype("timedelta64[D]")).astype(DATE_DTYPE)
     return pa.array(dates, mask=~fits)
+
+
+def _date_parts(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Year, month and day of each value (0 where it is no date in a known form)."""
+    # TargetSmart's YYYYMMDD, the usual case, by slicing: several times quicker than the
+    # regular expression, which reads the other forms.
+    compact = pc.fill_null(
+        pc.and_(pc.ascii_is_decimal(text), pc.equal(pc.binary_length(text), 8)), False
+    )
+    digits = pc.if_else(compact, text, pa.scalar("00000000", text.type))
+    parts = [
+        np.asarray(pc.cast(pc.utf8_slice_codeunits(digits, a, b), pa.int64()).to_numpy())
+        for a, b in ((0, 4), (4, 6), (6, 8))
+    ]
+    others = pc.and_(pc.invert(compact), pc.is_valid(text))
+    if pc.any(others).as_py():
+        matched = pc.extract_regex(pc.if_else(others, text, pa.scalar(None, text.type)), _DATE)
+        for k, letter in enumerate("ymd"):
+            # One alternative matched: the others' groups are empty, so joining them gives its.
+            groups = [pc.struct_field(matched, f"{letter}{n}") for n in (1, 2, 3)]
+            joined = pc.binary_join_element_wise(*groups, pa.scalar("", text.type))
+            number = pc.fill_null(pc.cast(joined, pa.int64()), 0).to_numpy(zero_copy_only=False)
+            parts[k] = np.where(parts[k] != 0, parts[k], number)
+    return parts[0], parts[1], parts[2]
 
 
 def _categories(text: pa.Array) -> pa.Array:
