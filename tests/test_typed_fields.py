@@ -475,3 +475,17 @@ def test_the_batched_merge_types_and_counts_the_same(tmp_path: Path, suffix: str
         assert back["vb.voterbase_dob"].tolist() == ["1970-01-01", "", ""]
         assert back["vb.voterbase_age"].tolist() == ["54", "", ""]
         assert back["vb.vf_party"].tolist() == ["Democrat", "Republican", ""]
+
+
+def test_resume_on_the_command_line_and_match_lists_read_typed(
+    listed: Path, tmp_path: Path, contacts: pd.DataFrame, settings: dict[str, Any]
+) -> None:
+    first = tmp_path / "first.parquet"
+    _cli("match", str(listed), "-o", str(first), "--in-memory")
+    filename = pd.read_parquet(first).attrs["smartmatch"]["filename"]
+    again = tmp_path / "again.parquet"
+    _cli("resume", filename, "-i", str(listed), "-o", str(again), "--typed")
+    assert str(pd.read_parquet(again)["vb.voterbase_age"].dtype) == "Int64"
+    results = sm.match_lists([contacts.head(10), contacts.tail(10)], typed=True, **settings)
+    assert results.ok
+    assert all(str(results[k]["vb.voterbase_age"].dtype) == "Int64" for k in (0, 1))
