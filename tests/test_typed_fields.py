@@ -159,6 +159,13 @@ def test_digits_of_other_scripts_are_misfits_not_errors(kind: str) -> None:
     assert misfits == 3
 
 
+def test_a_column_of_mixed_objects_is_read_as_text() -> None:
+    mixed = pd.Series([54, "61", None, 7.0, "x"], dtype=object)
+    typed, misfits = typed_values(mixed, "integer")
+    assert typed.tolist() == [54, 61, pd.NA, 7, pd.NA]
+    assert misfits == 1
+
+
 def test_categories_keep_the_values_and_blanks_are_missing() -> None:
     typed, misfits = typed_values(
         _text("Democrat", " Republican ", "", None, "Democrat"), "category"
