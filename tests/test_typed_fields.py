@@ -496,3 +496,15 @@ def test_resume_on_the_command_line_and_match_lists_read_typed(
     results = sm.match_lists([contacts.head(10), contacts.tail(10)], typed=True, **settings)
     assert results.ok
     assert all(str(results[k]["vb.voterbase_age"].dtype) == "Int64" for k in (0, 1))
+
+
+def test_the_forms_summary_says_what_did_not_fit() -> None:
+    from smartmatch_pandas.deliverable import merge_back, read_files
+    from smartmatch_pandas.form.html import summary_html
+
+    df = pd.DataFrame({"first_name": ["Ann", "Bob", "Cy"]})
+    result = merge_back(df, read_files(ODD_DELIVERABLE), ["first_name", "matchback_id"])
+    assert "did not fit" not in summary_html(result)
+    shown = summary_html(result.typed())
+    assert "Typed: 2 values did not fit their type and are missing" in shown
+    assert "vb.voterbase_age 1, vb.voterbase_dob 1" in shown
