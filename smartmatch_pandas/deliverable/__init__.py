@@ -12,6 +12,8 @@ Modules of :mod:`smartmatch_pandas.deliverable`:
     The same merge onto a list in a file larger than memory, batch by batch.
 ``summary``
     What a finished job gives back: :class:`MatchResult`, :class:`MatchSummary`.
+``voter_fields``
+    The appended voter fields typed by the data dictionary ``voter_fields.csv``.
 """
 
 from .batched import merge_file
@@ -19,11 +21,14 @@ from .merge import TEXT_DTYPE, merge_back, uploaded_frame
 from .read import Deliverable, RowAllowance, read_deliverable, read_files
 from .summary import RANK, IdentifierCoverage, MatchResult, MatchSummary
 from .unpack import safe_name, unpack_deliverable
+from .voter_fields import FieldDictionary, FieldRule, type_columns, voter_fields
 
 __all__ = [
     "RANK",
     "TEXT_DTYPE",
     "Deliverable",
+    "FieldDictionary",
+    "FieldRule",
     "IdentifierCoverage",
     "MatchResult",
     "MatchSummary",
@@ -33,6 +38,8 @@ __all__ = [
     "read_deliverable",
     "read_files",
     "safe_name",
+    "type_columns",
     "unpack_deliverable",
     "uploaded_frame",
+    "voter_fields",
 ]

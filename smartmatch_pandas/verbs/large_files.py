@@ -94,6 +94,7 @@ def match_file(
     timeout, all_matches = options.pop("timeout", None), options.pop("all_matches", False)
     check_wait_options(timeout)  # before anything is paid for
     check_flag("all_matches", all_matches)
+    typed = check_flag("typed", options.pop("typed", False))
     progress = options.pop("progress", True)
     table = _opened(source)
     mapping = file_mapping(table, options.get("columns"))
@@ -110,7 +111,7 @@ def match_file(
             )
             left = None if deadline is None else max(0.0, deadline - clocks.CLOCK.monotonic())
             job.wait(timeout=left, progress=reporter)
-            result = _finish(job, table, output, all_matches, reporter)
+            result = _finish(job, table, output, all_matches, reporter, typed)
     reporter.note(result.summary.describe())
     return result
 
@@ -140,6 +141,7 @@ def resume_file(
     output: str | Path | TableOutput,
     *,
     all_matches: bool = False,
+    typed: bool = False,
     timeout: float | None = None,
     progress: ProgressArg = True,
     api_key: str | None = None,
@@ -165,7 +167,9 @@ def resume_file(
         The contact list that was submitted: the same rows, in the same order.
     output
         Where the enriched list goes (``.csv`` or ``.parquet``).
-    all_matches, timeout, progress, api_key, base_url, poll_interval, cache, reupload, via, sftp
+    all_matches, typed, timeout, progress, api_key, base_url, poll_interval, cache, reupload
+        As for :func:`smartmatch_pandas.resume`.
+    via, sftp
         As for :func:`smartmatch_pandas.resume`.
 
     Returns
@@ -186,6 +190,7 @@ def resume_file(
     >>> import smartmatch_pandas as sm
     >>> sm.resume_file(filename, "contacts.csv", "enriched.csv")  # doctest: +SKIP
     """
+    check_flag("typed", typed)
     table = _opened(source)
     store = JobStore()
     if store.load(filename) is None:
@@ -219,7 +224,7 @@ def resume_file(
             upload=upload,
         )
         job.wait(timeout=timeout, progress=reporter, via=via, sftp=sftp)
-        result = _finish(job, table, output, all_matches, reporter)
+        result = _finish(job, table, output, all_matches, reporter, typed)
     reporter.note(result.summary.describe())
     return result
 
@@ -234,6 +239,7 @@ def _finish(
     output: str | Path | TableOutput,
     all_matches: bool,
     reporter: Reporter,
+    typed: bool = False,
 ) -> FileResult:
     """Merge a finished job's deliverable onto the list in batches, then keep it."""
     assert job.mapping is not None  # a recorded job's
@@ -252,6 +258,7 @@ def _finish(
             all_matches=all_matches,
             filename=job.filename,
             max_matches=job.options.max_matches,
+            typed=typed,
         )
 
     summary, written = job.merged(merge, reporter)
