@@ -170,7 +170,9 @@ def matched_mask(frame: pd.DataFrame) -> np.ndarray:
     """Per row: whether its best match has ``tsmart_match_code`` ``Y`` (text or categorical)."""
     if MATCH_CODE not in frame.columns:
         return np.zeros(len(frame), bool)
-    codes = frame[MATCH_CODE].astype("string").str.strip().str.upper()
+    codes = frame[MATCH_CODE].astype("string[pyarrow]")
+    if not codes.isin(["Y", "N"]).all():  # written otherwise (as merge_back reads it)
+        codes = codes.str.strip().str.upper()
     return (codes == "Y").fillna(False).to_numpy(bool)
 
 
@@ -211,7 +213,7 @@ def _voter_panels(
     for panel, column in FIELDS.items():
         if column not in frame.columns:
             skipped[panel] = f"the service did not append {column}"
-    among = frame.loc[matched]
+    among = frame[[c for c in FIELDS.values() if c in frame.columns]].loc[matched]
     for panel in ("party", "registration", "gender"):
         if panel not in skipped:
             tables[panel] = _mix(among[FIELDS[panel]])

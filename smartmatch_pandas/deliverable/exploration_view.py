@@ -39,7 +39,7 @@ _MIX_SHOWN: Final = 8
 _LABEL_W: Final = 150
 _BAR_W: Final = 170
 _ROW_H: Final = 18
-_FONT: Final = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
+_FONT: Final = 'font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif'
 _ids: Iterator[int] = itertools.count(1)
 
 STYLE: Final = (
