@@ -653,6 +653,33 @@ OPTIONS: Final[tuple[Option, ...]] = (
         cli=CliFlag("--all-matches", ("match", "resume"), spec={"action": "store_true"}),
     ),
     Option(
+        "typed",
+        "bool",
+        False,
+        _BOOL,
+        "type the appended voter fields (ages, scores, dates, party...) by the data dictionary; "
+        "read client-side: the job and its cached result are the same either way",
+        verbs=("match", "resume"),
+        check=_flag_check("typed"),
+        cli=CliFlag(
+            "--typed",
+            ("match", "resume"),
+            spec={"action": "store_true"},
+            helps={
+                "match": "type the appended voter fields (integers, floats, dates, categories) "
+                "in a Parquet or Excel output; a CSV output writes them as text",
+                "resume": "type the appended voter fields, as match --typed",
+            },
+        ),
+        form=FormControl(
+            "checkbox",
+            "result",
+            "type the appended voter fields: ages and counts as integers, scores as "
+            "numbers, dates as dates, party and the like as categories",
+            caption="typed voter fields",
+        ),
+    ),
+    Option(
         "api_key",
         "str | None",
         None,

@@ -16,6 +16,8 @@ Modules of :mod:`smartmatch_pandas.deliverable`:
     ``MatchResult.explore()``: the tables of :class:`Exploration`.
 ``exploration_view``
     The exploration drawn: HTML with inline SVG, and text.
+``voter_fields``
+    The appended voter fields typed by the data dictionary ``voter_fields.csv``.
 """
 
 from .batched import merge_file
@@ -24,12 +26,15 @@ from .merge import TEXT_DTYPE, merge_back, uploaded_frame
 from .read import Deliverable, read_deliverable, read_files
 from .summary import RANK, IdentifierCoverage, MatchResult, MatchSummary
 from .unpack import unpack_deliverable
+from .voter_fields import FieldDictionary, FieldRule, type_columns, voter_fields
 
 __all__ = [
     "RANK",
     "TEXT_DTYPE",
     "Deliverable",
     "Exploration",
+    "FieldDictionary",
+    "FieldRule",
     "IdentifierCoverage",
     "MatchResult",
     "MatchSummary",
@@ -38,6 +43,8 @@ __all__ = [
     "merge_file",
     "read_deliverable",
     "read_files",
+    "type_columns",
     "unpack_deliverable",
     "uploaded_frame",
+    "voter_fields",
 ]

@@ -4,8 +4,9 @@
 service appended, as text or typed) into the tables of an :class:`Exploration`:
 the match rate overall, per identifier present and per state; among matched
 rows the mix of party, registration status and gender, an age pyramid and the
-partisan score's distribution; among unmatched rows what they lacked. The
-drawing (HTML with inline SVG, and text) is
+partisan score's distribution; among unmatched rows what they lacked. Voter
+fields still held as text are typed as ``typed=True`` types them
+(:mod:`smartmatch_pandas.deliverable.voter_fields`). The drawing (HTML with inline SVG, and text) is
 :mod:`smartmatch_pandas.deliverable.exploration_view`.
 """
 
@@ -21,6 +22,7 @@ import pandas as pd
 
 from ..identifiers import MATCH_CODE
 from .summary import IdentifierCoverage, MatchSummary
+from .voter_fields import type_columns
 
 #: The appended voter fields each panel reads.
 FIELDS: Final = {
@@ -213,7 +215,7 @@ def _voter_panels(
     for panel, column in FIELDS.items():
         if column not in frame.columns:
             skipped[panel] = f"the service did not append {column}"
-    among = frame[[c for c in FIELDS.values() if c in frame.columns]].loc[matched]
+    among = _typed(frame[[c for c in FIELDS.values() if c in frame.columns]].loc[matched])
     for panel in ("party", "registration", "gender"):
         if panel not in skipped:
             tables[panel] = _mix(among[FIELDS[panel]])
@@ -269,8 +271,18 @@ def _labels(values: pd.Series) -> pd.Series:
     return text.mask(text == "").fillna(NONE).astype(object)
 
 
+def _typed(fields: pd.DataFrame) -> pd.DataFrame:
+    """The fields still held as text typed by the data dictionary (``typed=True``'s own
+    rules); fields typed already are kept as they are."""
+    text = [
+        c
+        for c in fields.columns
+        if not isinstance(fields[c].dtype, pd.CategoricalDtype)
+        and (fields[c].dtype == object or pd.api.types.is_string_dtype(fields[c].dtype))
+    ]
+    return type_columns(fields, text)[0] if text else fields
+
+
 def _numbers(values: pd.Series) -> pd.Series:
-    """A field's values as numbers, whether typed or text (missing where not a number)."""
-    if not pd.api.types.is_numeric_dtype(values.dtype):
-        values = pd.to_numeric(values.astype("string").str.strip(), errors="coerce")
+    """A typed numeric field as floats (NaN where missing)."""
     return pd.Series(values.to_numpy(dtype=float, na_value=np.nan), index=values.index)

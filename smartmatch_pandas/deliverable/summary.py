@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
+
+from .voter_fields import type_columns
 
 if TYPE_CHECKING:
     from .exploration import Exploration
@@ -45,6 +48,11 @@ class MatchSummary:
     coverage
         Per identifier sent: the rows that had a value for it, and how many
         of those matched (read from the columns the deliverable echoes).
+    typed
+        Whether the appended voter fields were typed (``typed=True``).
+    misfits
+        With ``typed``: per appended column, the values of the best matches that
+        did not fit its type and became missing (columns with none are left out).
     """
 
     rows: int
@@ -53,6 +61,8 @@ class MatchSummary:
     missing: int = 0
     unknown: int = 0
     coverage: tuple[IdentifierCoverage, ...] = ()
+    typed: bool = False
+    misfits: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def match_rate(self) -> float:
@@ -64,7 +74,7 @@ class MatchSummary:
 
         pandas writes ``attrs`` into Parquet files as JSON, so nothing else may go there.
         """
-        return {
+        attrs: dict[str, object] = {
             "rows": self.rows,
             "matched": self.matched,
             "match_rate": round(self.match_rate, 6),
@@ -76,6 +86,9 @@ class MatchSummary:
                 for c in self.coverage
             },
         }
+        if self.typed:  # only then: an untyped result's attrs stay as they always were
+            attrs["typed"] = {"misfits": dict(self.misfits)}
+        return attrs
 
     def __str__(self) -> str:
         return (
@@ -114,7 +127,20 @@ class MatchSummary:
                 f"{row['match_rate_with']:.1%} of those"
                 + ("" if pd.isna(without) else f", {without:.1%} of the rest")
             )
+        if self.misfits:
+            lines.append(self.describe_misfits())
         return "\n".join(lines)
+
+    def describe_misfits(self) -> str:
+        """One line: the typed values that did not fit their type, per column ("" if none)."""
+        if not self.misfits:
+            return ""
+        total = sum(self.misfits.values())
+        each = ", ".join(f"{name} {count:,}" for name, count in self.misfits.items())
+        return (
+            f"  typed: {total:,} value{'s' if total != 1 else ''} did not fit their type "
+            f"and are missing ({each})"
+        )
 
 
 @dataclass
@@ -189,5 +215,51 @@ class MatchResult:
         sent = self.sent_rows() if self.sent_rows is not None else None
         return explore(self.frame, self.summary, sent)
 
+    @property
+    def appended_columns(self) -> list[str]:
+        """The columns the deliverable appended (``tsmart_match_code``, ``vb.*``...), in order."""
+        columns = list(self.additional.columns)
+        return [str(c) for c in columns[columns.index(RANK) + 1 :]] if RANK in columns else []
+
+    def typed(self) -> MatchResult:
+        """This result with its appended voter fields typed by the data dictionary.
+
+        Ages and counts become nullable integers, scores, latitudes and longitudes
+        nullable floats, dates ``datetime64[ms]``, few-valued fields (party, gender,
+        registration status, match code) categoricals; ids, names and the like stay
+        text (see :mod:`smartmatch_pandas.deliverable.voter_fields`). A value that does
+        not fit becomes missing; the best matches' misfits are counted in
+        ``summary.misfits``. The input's own columns are left as they are.
+
+        Examples
+        --------
+        >>> result.typed().frame["vb.voterbase_age"].mean()  # doctest: +SKIP
+        47.3
+        """
+        if self.summary.typed:
+            return self
+        appended = self.appended_columns
+        frame, misfits = type_columns(self.frame, appended)
+        additional, _ = type_columns(self.additional, appended)
+        frame, additional = _shared_categories(frame, additional, appended)
+        summary = dataclasses.replace(
+            self.summary, typed=True, misfits={k: n for k, n in misfits.items() if n}
+        )
+        return dataclasses.replace(self, frame=frame, additional=additional, summary=summary)
+
     def __repr__(self) -> str:
         return f"MatchResult({self.summary}, filename={self.filename!r})"
+
+
+def _shared_categories(
+    frame: pd.DataFrame, additional: pd.DataFrame, appended: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both frames with one set of categories per categorical appended column, so that
+    the candidates (the two, concatenated) keep the categorical dtype."""
+    for name in appended:
+        if not isinstance(frame[name].dtype, pd.CategoricalDtype):
+            continue
+        categories = frame[name].cat.categories.union(additional[name].cat.categories)
+        frame[name] = frame[name].cat.set_categories(categories)
+        additional[name] = additional[name].cat.set_categories(categories)
+    return frame, additional

@@ -143,7 +143,7 @@ class Reading:
                 return spool
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def result(self, progress: ProgressArg | Reporter = False) -> MatchResult:
+    def result(self, progress: ProgressArg | Reporter = False, typed: bool = False) -> MatchResult:
         """Download the deliverable and merge it back onto the submitted frame.
 
         Waits first if the job is not ready yet. A job resumed without its
@@ -151,20 +151,20 @@ class Reading:
         the deliverable: one row per uploaded row, in upload order (the
         index is the row's position), the uploaded identifiers then the
         appended columns. The deliverable is kept in the result cache unless
-        the job was submitted with ``cache=False``.
+        the job was submitted with ``cache=False``. With ``typed``, the appended
+        voter fields are typed (:meth:`~smartmatch_pandas.deliverable.MatchResult.typed`).
 
         Raises
         ------
         DeliverableError
             The deliverable is unreadable or does not fit the rows sent.
         """
-        if self._result is not None:
-            return self._result
-        with reporting(progress) as reporter:
-            result = self.merged(partial(self._merge_onto_frame, reporter), reporter)
-        result.from_cache = self.from_cache
-        self._result = result
-        return result
+        if self._result is None:
+            with reporting(progress) as reporter:
+                result = self.merged(partial(self._merge_onto_frame, reporter), reporter)
+            result.from_cache = self.from_cache
+            self._result = result
+        return self._result.typed() if typed else self._result
 
     def merged(self, merge: Callable[[Mapping[str, bytes]], _T], reporter: Reporter) -> _T:
         """What ``merge`` makes of the deliverable's files, which are then kept in the

@@ -49,12 +49,14 @@ class MatchKwargs(SubmitKwargs, total=False):
     """The keyword arguments of :func:`match` (for the accessor's signature)."""
 
     all_matches: bool
+    typed: bool
     timeout: float | None
 
 
 class ResumeKwargs(TypedDict, total=False):
     """The keyword arguments of :func:`resume` (for the accessor's signature)."""
 
+    typed: bool
     timeout: float | None
     progress: ProgressArg
     api_key: str | None

@@ -34,6 +34,7 @@ def match(
     columns: Mapping[Hashable, str | None] | None = None,
     invalid: InvalidPolicy = "keep",
     all_matches: bool = False,
+    typed: bool = False,
     api_key: str | None = None,
     base_url: str | None = None,
     poll_interval: float | None = None,
@@ -98,6 +99,14 @@ def match(
         With ``max_matches > 1``, return every candidate: one row per
         candidate, best first, with a ``match_rank`` column, indexed by the
         input row's label.
+    typed
+        Type the appended voter fields by the package's data dictionary: ages and
+        counts as nullable integers, scores, latitudes and longitudes as floats,
+        dates as ``datetime64[ms]``, party, gender, registration status and the
+        like as categoricals (ids, names, ZIP codes and phones stay text). A value
+        that does not fit becomes missing and is counted in the summary
+        (``.attrs["smartmatch"]["typed"]``). Read on this side: the job, and its
+        cached result, are the same either way.
     api_key
         TargetSmart API key; default the ``TS_API_KEY`` environment variable.
     base_url
@@ -124,7 +133,8 @@ def match(
     -------
     pandas.DataFrame
         The input's rows, order, index, columns and dtypes, followed by the
-        appended columns (``tsmart_match_code``, ``vb.*``, ``ts.*``) as text.
+        appended columns (``tsmart_match_code``, ``vb.*``, ``ts.*``) as text
+        (typed, with ``typed=True``).
         ``.attrs["smartmatch"]`` holds the job's ``filename``, the rows sent
         and matched, the match rate and the service's summary ``report``.
 
@@ -144,6 +154,7 @@ def match(
     """
     settings = keywords_of("match", locals())
     check_flag("all_matches", all_matches)
+    check_flag("typed", typed)
     check_wait_options(timeout)  # before anything is paid for
     plan = make_plan(df, keywords_of("submit", settings))
     # The client's connections are closed once the frame is back (or the match failed:
@@ -151,7 +162,7 @@ def match(
     # and merging.
     with plan.client, reporting(progress) as reporter:
         job = submit_planned(df, plan, reporter)
-        result = job.wait(timeout=timeout, progress=reporter).result(progress=reporter)
+        result = job.wait(timeout=timeout, progress=reporter).result(progress=reporter, typed=typed)
     reporter.note(result.summary.describe())
     out = result.candidates if all_matches else result.frame
     out.attrs["smartmatch"] = {"filename": job.filename, **result.summary.as_attrs()}

@@ -30,6 +30,7 @@ def resume(
     filename: str,
     df: pd.DataFrame | None = None,
     *,
+    typed: bool = False,
     timeout: float | None = None,
     progress: ProgressArg = True,
     api_key: str | None = None,
@@ -55,6 +56,9 @@ def resume(
         uploaded columns as the service returned them, one row per uploaded
         row in upload order (the index is the row's position), followed by
         the appended columns; ``result.additional`` likewise.
+    typed
+        Type the appended voter fields as :func:`match` does with ``typed=True``
+        (:meth:`MatchResult.typed`); the misfits are in ``result.summary.misfits``.
     timeout
         Seconds to wait for the service at most; None waits as long as it takes.
     progress
@@ -104,6 +108,7 @@ def resume(
     check_filename(filename)
     check_flag("cache", cache)
     check_flag("reupload", reupload)
+    check_flag("typed", typed)
     check_wait_options(timeout, via, sftp)
     if df is not None and not isinstance(df, pd.DataFrame):
         raise InputError(f"df must be the pandas DataFrame that was submitted, not a {type(df)}")
@@ -121,7 +126,7 @@ def resume(
             reupload=reupload,
         )
         job.wait(timeout=timeout, progress=reporter, via=via, sftp=sftp)
-        result = job.result(progress=reporter)
+        result = job.result(progress=reporter, typed=typed)
     reporter.note(result.summary.describe())
     return result
 
