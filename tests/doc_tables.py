@@ -78,6 +78,8 @@ CLI = DOC.with_name("cli.md")
 
 #: docs/jobs.md: the job store's figures.
 JOBS = DOC.with_name("jobs.md")
+#: docs/performance.md: the figures of typing the voter fields.
+PERFORMANCE = DOC.with_name("performance.md")
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ FIGURES = (
         ("benchmarks.load", "--clients", "50", "--rows", "10", "--poll-interval", "0.1"),
         small=False,
     ),
+    Figures("typed-fields", PERFORMANCE, ("benchmarks.typed_fields",), small=False),
 )
 
 

@@ -150,6 +150,15 @@ def test_dates_in_targetsmarts_iso_and_us_forms() -> None:
     assert misfits == 5
 
 
+@pytest.mark.parametrize("kind", ["integer", "float", "date"])
+def test_digits_of_other_scripts_are_misfits_not_errors(kind: str) -> None:
+    # Arabic-Indic and full-width digits: Unicode digits that Arrow's casts do not read.
+    arabic, wide = "\u0661\u0669\u0668\u0666\u0660\u0667\u0661\u0664", "\uff11\uff19\uff18\uff16"
+    typed, misfits = typed_values(_text(arabic, wide * 2, "\u0665"), kind)  # type: ignore[arg-type]
+    assert typed.isna().all()
+    assert misfits == 3
+
+
 def test_categories_keep_the_values_and_blanks_are_missing() -> None:
     typed, misfits = typed_values(
         _text("Democrat", " Republican ", "", None, "Democrat"), "category"
@@ -306,3 +315,101 @@ def test_resume_typed_and_the_candidates_keep_their_types(
     assert np.array_equal(
         untyped.candidates["vb.voterbase_age"].isna(), candidates["vb.voterbase_age"].isna()
     )
+
+
+# -- the command line: typed Parquet, Excel and CSV outputs, in memory and in batches ------
+
+
+@pytest.fixture
+def listed(
+    contacts: pd.DataFrame, service: LocalService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """30 contacts in a CSV file, and the environment that reaches the session's service."""
+    for name, value in service.environ.items():
+        monkeypatch.setenv(name, value)
+    given = tmp_path / "list.csv"
+    contacts.head(30).to_csv(given, index=False)
+    return given
+
+
+def _cli(*args: str) -> None:
+    from smartmatch_pandas.cli import main
+
+    assert main([*args, "--no-progress"]) == 0
+
+
+TYPED_DTYPES = {
+    "vb.voterbase_age": "Int64",
+    "vb.voterbase_dob": str(DATE_DTYPE),
+    "vb.tsmart_partisan_score": "Float64",
+    "vb.vf_party": "category",
+    "vb.voterbase_id": str(TEXT_DTYPE),
+}
+
+
+@pytest.mark.parametrize("stream", ["--in-memory", "--stream"])
+def test_the_command_line_writes_typed_parquet_and_plain_text_otherwise(
+    listed: Path, tmp_path: Path, stream: str
+) -> None:
+    typed, plain = tmp_path / "typed.parquet", tmp_path / "plain.parquet"
+    _cli("match", str(listed), "-o", str(typed), "--typed", stream)
+    _cli("match", str(listed), "-o", str(plain), stream)
+    back, text = pd.read_parquet(typed), pd.read_parquet(plain)
+    for column, dtype in TYPED_DTYPES.items():
+        assert str(back[column].dtype) == dtype, column
+    assert back.attrs["smartmatch"]["typed"] == {"misfits": {}}
+    assert "typed" not in text.attrs["smartmatch"]
+    assert back.attrs["smartmatch"]["filename"] == text.attrs["smartmatch"]["filename"]
+    assert text["vb.voterbase_age"].dtype != "Int64"  # text, as ever
+    ages = text["vb.voterbase_age"].dropna().astype(int).tolist()
+    assert back["vb.voterbase_age"].dropna().tolist() == ages
+
+
+@pytest.mark.parametrize("stream", ["--in-memory", "--stream"])
+def test_a_typed_csv_holds_the_typed_values_as_text(
+    listed: Path, tmp_path: Path, stream: str
+) -> None:
+    typed, plain = tmp_path / "typed.csv", tmp_path / "plain.csv"
+    _cli("match", str(listed), "-o", str(typed), "--typed", stream)
+    _cli("match", str(listed), "-o", str(plain), stream)
+    back = pd.read_csv(typed, dtype=str, keep_default_na=False)
+    text = pd.read_csv(plain, dtype=str, keep_default_na=False)
+    dobs = text["vb.voterbase_dob"]
+    iso = dobs.where(dobs == "", dobs.str[:4] + "-" + dobs.str[4:6] + "-" + dobs.str[6:])
+    assert back["vb.voterbase_dob"].tolist() == iso.tolist()  # dates as YYYY-MM-DD
+    for same in ("vb.voterbase_id", "vb.voterbase_age", "vb.vf_party", "vb.tsmart_zip"):
+        assert back[same].tolist() == text[same].tolist(), same
+
+
+def test_a_typed_workbook_holds_numbers_and_dates(listed: Path, tmp_path: Path) -> None:
+    pytest.importorskip("openpyxl")
+    book = tmp_path / "typed.xlsx"
+    _cli("match", str(listed), "-o", str(book), "--typed", "--in-memory")
+    back = pd.read_excel(book)
+    assert pd.api.types.is_numeric_dtype(back["vb.voterbase_age"])
+    assert pd.api.types.is_float_dtype(back["vb.tsmart_partisan_score"])
+    assert pd.api.types.is_datetime64_any_dtype(back["vb.voterbase_dob"])
+
+
+# -- the form: a checkbox, shown in "the same in code", honoured by the result -------------
+
+
+def test_the_forms_checkbox_types_the_result_and_shows_in_the_code(
+    contacts: pd.DataFrame, service: LocalService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("ipywidgets")
+    from smartmatch_pandas.form import MatchForm
+
+    for name, value in service.environ.items():
+        monkeypatch.setenv(name, value)
+    df = contacts.head(30)
+    form = MatchForm(df)
+    assert "typed=True" not in form._code.value
+    form.controls["typed"].value = True
+    assert form.kwargs == {"typed": True}
+    assert "typed=True" in form._code.value
+    form.match_button.click()
+    result = form.wait(60)
+    assert result is not None, form.error
+    pd.testing.assert_frame_equal(result, df.smartmatch.match(**form.kwargs, progress=False))
+    assert result["vb.voterbase_age"].dtype == "Int64"

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from ..deliverable.summary import RANK
+from ..deliverable.voter_fields import dates_as_days
 from ..errors import InputError, SmartMatchError
 from ..files.spool import spill_threshold
 from ..files.tables import TableFile, TableOutput, TableWriter, frame_of, write_table
@@ -103,7 +104,9 @@ def run_match(args: argparse.Namespace) -> None:
     options = option_values(args, "match")
     options["progress"] = console.progress()
     additional = _additional(output, options, args)
-    with resume_hint(console, args.input, output.path, options["all_matches"]):
+    with resume_hint(
+        console, args.input, output.path, options["all_matches"], bool(options["typed"])
+    ):
         if _streamed(args):
             _match_streamed(console, table, output, additional, options)
         else:
@@ -262,7 +265,7 @@ def _additional_written(rows: int, additional: TableOutput) -> str:
 def _write(frame: pd.DataFrame, output: TableOutput, again: list[str]) -> None:
     """Write a paid-for result; if it cannot be, say how to write it again at no cost."""
     try:
-        write_table(frame, output)
+        write_table(_as_written(frame, output), output)
     except OSError as exc:
         filename = frame.attrs.get("smartmatch", {}).get("filename") or "FILENAME"
         command = shlex.join(["smartmatch-pandas", "resume", filename, *again, "--overwrite"])
@@ -271,6 +274,13 @@ def _write(frame: pd.DataFrame, output: TableOutput, again: list[str]) -> None:
             f"in the job store: write it again with {command}",
             filename=filename,
         ) from None
+
+
+def _as_written(frame: pd.DataFrame, output: TableOutput) -> pd.DataFrame:
+    """``frame`` as ``output`` holds it: in a CSV, typed dates as YYYY-MM-DD (a result read
+    without ``--typed`` is written as it always was)."""
+    typed = "typed" in frame.attrs.get("smartmatch", {})
+    return dates_as_days(frame) if typed and output.kind in ("csv", "csv.gz") else frame
 
 
 def _additional(
@@ -335,7 +345,11 @@ def _streamed(args: argparse.Namespace) -> bool:
 
 @contextlib.contextmanager
 def resume_hint(
-    console: Console, source: Path | None, output: Path | None, all_matches: bool
+    console: Console,
+    source: Path | None,
+    output: Path | None,
+    all_matches: bool,
+    typed: bool = False,
 ) -> Iterator[None]:
     """Make an interrupted wait print the shell command that resumes the job (and let the
     console know that there is a job to resume)."""
@@ -350,6 +364,8 @@ def resume_hint(
             words += ["-o", str(output)]
         if all_matches:
             words.append("--all-matches")
+        if typed:
+            words.append("--typed")
         return shlex.join(words)
 
     token = RESUME_COMMAND.set(command)
@@ -369,7 +385,7 @@ def run_resume(args: argparse.Namespace) -> None:
     options = option_values(args, "resume")
     options["progress"] = console.progress()
     all_matches = options.pop("all_matches")  # how the result is written, not how it is resumed
-    with resume_hint(console, args.input, args.output, all_matches):
+    with resume_hint(console, args.input, args.output, all_matches, bool(options["typed"])):
         if table is not None and output is not None and _streamed(args):
             from ..verbs.large_files import resume_file
 
@@ -385,7 +401,7 @@ def run_resume(args: argparse.Namespace) -> None:
         print(f"{result.summary}. Write it out with -o FILE (.csv, .parquet or .xlsx).")
         return
     output.check_rows(len(written_table))
-    write_table(written_table, output)
+    write_table(_as_written(written_table, output), output)
     console.result(f"wrote {len(written_table):,} rows to {output.path}")
 
 

@@ -20,10 +20,11 @@ deliverable): never the list itself.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,14 @@ import pyarrow as pa
 
 from ..errors import InputError
 from ..files.spool import Spool, SpooledFiles
-from ..files.tables import TableFile, TableOutput, TableWriter, frame_of, output_schema
+from ..files.tables import (
+    TableFile,
+    TableOutput,
+    TableWriter,
+    frame_of,
+    output_schema,
+    table_output,
+)
 from ..identifiers import MATCHBACK_ID
 from .merge import (
     TEXT_DTYPE,
@@ -55,6 +63,7 @@ from .read import (
     warn_if_cut_short,
 )
 from .summary import RANK, IdentifierCoverage, MatchSummary
+from .voter_fields import DATE_DTYPE, Kind, kinds_of, typed_array, typed_table
 
 #: Rows of results per bucket file: a bucket is what the merge holds in memory at once.
 BUCKET_ROWS: Final = 1 << 16
@@ -242,6 +251,7 @@ class _Tally:
     missing: int = 0
     first_missing: list[int] = field(default_factory=list)
     coverage: dict[str, list[int]] = field(default_factory=dict)
+    misfits: dict[str, int] = field(default_factory=dict)
 
     def summary(self, report: str | None, unknown: int) -> MatchSummary:
         return MatchSummary(
@@ -264,15 +274,19 @@ def merge_file(
     presence: Mapping[str, pa.Array],
     all_matches: bool = False,
     filename: str | None = None,
+    typed: bool = False,
 ) -> tuple[MatchSummary, int]:
     """Merge a deliverable back onto the list in ``table``, writing the result to ``output``
     batch by batch: what :func:`~smartmatch_pandas.deliverable.merge.merge_back` (and its
     ``candidates`` with ``all_matches``) give, written by
     :func:`~smartmatch_pandas.files.tables.write_table`. Returns the summary and the rows written.
+    With ``typed``, the appended voter fields are typed as
+    :meth:`~smartmatch_pandas.deliverable.MatchResult.typed` types them (a CSV holds them as
+    text, dates as YYYY-MM-DD; a workbook holds categories as text).
     """
     results = _results(files, rows, set(sent), filename)
     try:
-        return _merge(table, results, output, sent, rows, presence, all_matches, filename)
+        return _merge(table, results, output, sent, rows, presence, all_matches, filename, typed)
     finally:
         results.close()
 
@@ -286,32 +300,43 @@ def _merge(
     presence: Mapping[str, pa.Array],
     all_matches: bool,
     filename: str | None,
+    typed: bool = False,
 ) -> tuple[MatchSummary, int]:
     appended = [c for c in results.best.columns if c not in set(sent)]
     names = output_names(pd.Index(table.columns), appended)
+    fields = dict(zip(names, appended, strict=True))
+    kinds = kinds_of(fields) if typed else {}
     empty = frame_of(table.schema.empty_table())
     for name in names:
-        empty[name] = pd.Series([], dtype=TEXT_DTYPE)
+        empty[name] = pd.Series([], dtype=_EMPTY_DTYPES.get(kinds.get(name), TEXT_DTYPE))
     if all_matches:
         empty.insert(len(table.columns), RANK, pd.Series([], dtype="int64"))
     tally = _Tally(rows, coverage={k: [0, 0] for k in sent if k in presence})
     span = _bucket_rows(rows)
     for k in range(-(-rows // span)):
         start = k * span
-        _count(tally, results.bucket(k)[0], start, min(span, rows - start), presence)
+        best = results.bucket(k)[0]
+        _count(tally, best, start, min(span, rows - start), presence)
+        _count_misfits(tally, best, fields, kinds)
     unknown = len(results.best.unknown) if results.first_only else results.best.unknown_rows
     summary = tally.summary(results.report, unknown)
+    if typed:
+        misfits = {name: n for name, n in tally.misfits.items() if n}
+        summary = dataclasses.replace(summary, typed=True, misfits=misfits)
     # The summary goes where pandas keeps DataFrame.attrs: in the schema, written first.
     empty.attrs["smartmatch"] = {"filename": filename, **summary.as_attrs()}
     written = 0
-    with TableWriter(output, output_schema(empty)) as writer:
+    schema = _typed_schema(output_schema(empty), kinds, table_output(output).kind)
+    with TableWriter(output, schema) as writer:
         for batch, start, k in _slices(table, rows):
             best, rest = results.bucket(k)
             best_rows = _between(best, start, start + batch.num_rows)
-            enriched = _enriched(batch, start, best_rows, appended, names)
+            enriched = typed_table(_enriched(batch, start, best_rows, appended, names), kinds)[0]
             if all_matches:
                 rest_rows = [_between(t, start, start + batch.num_rows) for t in rest]
                 extra = _additional_rows(batch, start, best_rows, rest_rows, appended, names)
+                if extra is not None:
+                    extra = (typed_table(extra[0], kinds)[0], *extra[1:])
                 enriched = _candidates(enriched, extra, len(table.columns), batch.num_rows)
             writer.write(enriched)
             written += enriched.num_rows
@@ -378,6 +403,51 @@ def _count(
     missing = np.flatnonzero(~seen)
     tally.missing += len(missing)
     tally.first_missing.extend((missing[: 5 - len(tally.first_missing)] + start).tolist())
+
+
+#: The pandas dtype of a typed column with no rows: what its Parquet metadata records.
+_EMPTY_DTYPES: Final[Mapping[str | None, Any]] = {
+    "integer": "Int64",
+    "float": "Float64",
+    "date": DATE_DTYPE,
+    "category": pd.CategoricalDtype(pd.Index([], dtype=TEXT_DTYPE)),
+}
+#: The Arrow type of each kind in a Parquet file; a CSV or a workbook holds text where
+#: it holds no such type (dates as YYYY-MM-DD in a CSV, categories as text).
+_ARROW_TYPES: Final[Mapping[str, pa.DataType]] = {
+    "integer": pa.int64(),
+    "float": pa.float64(),
+    "date": pa.timestamp("ms"),
+    "category": pa.dictionary(pa.int32(), pa.large_string()),
+}
+_TEXT_OUTPUT_TYPES: Final[Mapping[str, pa.DataType]] = {
+    "date": pa.date32(),
+    "category": pa.large_string(),
+}
+
+
+def _typed_schema(schema: pa.Schema, kinds: Mapping[str, Kind], output_kind: str) -> pa.Schema:
+    """``schema`` with the typed columns' types as ``output_kind`` holds them."""
+    for name, kind in kinds.items():
+        arrow = _ARROW_TYPES[kind]
+        if output_kind in ("csv", "csv.gz"):
+            arrow = _TEXT_OUTPUT_TYPES.get(kind, arrow)
+        elif output_kind == "xlsx" and kind == "category":
+            arrow = pa.large_string()
+        schema = schema.set(schema.get_field_index(name), pa.field(name, arrow))
+    return schema
+
+
+def _count_misfits(
+    tally: _Tally, best: pa.Table | None, fields: Mapping[str, str], kinds: Mapping[str, Kind]
+) -> None:
+    """Count the best matches' values that do not fit their column's kind."""
+    if best is None or not best.num_rows:
+        return
+    for name, kind in kinds.items():
+        if fields[name] in best.column_names:
+            misfits = typed_array(best[fields[name]], kind)[1]
+            tally.misfits[name] = tally.misfits.get(name, 0) + misfits
 
 
 def _enriched(

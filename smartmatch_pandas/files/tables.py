@@ -419,6 +419,12 @@ class TableOutput:
         return TableOutput(self.path.with_name(f"{stem}.{tag}{suffix}"), self.kind, self.neutral)
 
 
+def table_output(output: str | os.PathLike[str] | TableOutput) -> TableOutput:
+    """``output`` as :class:`TableWriter` takes it (a bare path: Parquet by its extension,
+    else CSV)."""
+    return _output(output)
+
+
 def _output(output: str | os.PathLike[str] | TableOutput) -> TableOutput:
     """``output`` as a :class:`TableOutput`: a bare path is Parquet by its extension, else
     CSV (as ever), and nothing is neutralised."""

@@ -106,6 +106,9 @@ def summary_html(
     ]
     if result.from_cache:
         parts.append(note("From the result cache: no request was made.", GREY))
+    if summary.misfits:  # typed=True: the values that became missing
+        said = summary.describe_misfits().strip()
+        parts.append(note(f"{said[:1].upper()}{said[1:]}.", GREY))
     rows = [("all rows", summary.rows, summary.match_rate)]
     table = summary.by_identifier
     rows += [

@@ -639,7 +639,7 @@ class MatchForm:
     def _follow(self, job: Job) -> None:
         """Wait for ``job`` and read its result, then show it (the job thread)."""
         job.wait(progress=self._on_progress)
-        result = job.result(progress=self._on_progress)
+        result = job.result(progress=self._on_progress, typed=bool(self.controls["typed"].value))
         self.match_result, self.result = result, result.frame
         try:
             self._post(lambda: self._finished(result))

@@ -93,6 +93,7 @@ def match_file(
     timeout, all_matches = options.pop("timeout", None), options.pop("all_matches", False)
     check_wait_options(timeout)  # before anything is paid for
     check_flag("all_matches", all_matches)
+    typed = check_flag("typed", options.pop("typed", False))
     progress = options.pop("progress", True)
     table = _opened(source)
     mapping = file_mapping(table, options.get("columns"))
@@ -104,7 +105,7 @@ def match_file(
             upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
         )
         job.wait(timeout=timeout, progress=reporter)
-        result = _finish(job, table, output, all_matches, reporter)
+        result = _finish(job, table, output, all_matches, reporter, typed)
     reporter.note(result.summary.describe())
     return result
 
@@ -134,6 +135,7 @@ def resume_file(
     output: str | Path | TableOutput,
     *,
     all_matches: bool = False,
+    typed: bool = False,
     timeout: float | None = None,
     progress: ProgressArg = True,
     api_key: str | None = None,
@@ -159,7 +161,9 @@ def resume_file(
         The contact list that was submitted: the same rows, in the same order.
     output
         Where the enriched list goes (``.csv`` or ``.parquet``).
-    all_matches, timeout, progress, api_key, base_url, poll_interval, cache, reupload, via, sftp
+    all_matches, typed, timeout, progress, api_key, base_url, poll_interval, cache, reupload
+        As for :func:`smartmatch_pandas.resume`.
+    via, sftp
         As for :func:`smartmatch_pandas.resume`.
 
     Returns
@@ -180,6 +184,7 @@ def resume_file(
     >>> import smartmatch_pandas as sm
     >>> sm.resume_file(filename, "contacts.csv", "enriched.csv")  # doctest: +SKIP
     """
+    check_flag("typed", typed)
     table = _opened(source)
     store = JobStore()
     if store.load(filename) is None:
@@ -213,7 +218,7 @@ def resume_file(
             upload=upload,
         )
         job.wait(timeout=timeout, progress=reporter, via=via, sftp=sftp)
-        result = _finish(job, table, output, all_matches, reporter)
+        result = _finish(job, table, output, all_matches, reporter, typed)
     reporter.note(result.summary.describe())
     return result
 
@@ -228,6 +233,7 @@ def _finish(
     output: str | Path | TableOutput,
     all_matches: bool,
     reporter: Reporter,
+    typed: bool = False,
 ) -> FileResult:
     """Merge a finished job's deliverable onto the list in batches, then keep it."""
     assert job.mapping is not None  # a recorded job's
@@ -245,6 +251,7 @@ def _finish(
             presence=presence,
             all_matches=all_matches,
             filename=job.filename,
+            typed=typed,
         )
 
     summary, written = job.merged(merge, reporter)

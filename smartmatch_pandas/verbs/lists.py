@@ -137,13 +137,14 @@ def match_lists(
     settings = {**defaults, **options}
     timeout, all_matches = settings["timeout"], settings["all_matches"]
     check_flag("all_matches", all_matches)
+    typed = check_flag("typed", settings["typed"])
     check_wait_options(timeout)
     plans = {name: _plan(name, frame, settings) for name, frame in named.items()}
     board = Board(settings["progress"], [str(name) for name in named])
     results = ListResults()
     try:
         jobs = _submit_all(named, plans, board, results)
-        _wait_all(jobs, plans, board, results, timeout, all_matches)
+        _wait_all(jobs, plans, board, results, timeout, all_matches, typed)
     finally:
         board.close()
     return results
@@ -206,13 +207,16 @@ def _wait_all(
     results: ListResults,
     timeout: float | None,
     all_matches: bool,
+    typed: bool = False,
 ) -> None:
     """Wait for every job in a thread of its own; they poll in turn by the key's budget."""
 
     def finish(name: Hashable, job: Job) -> pd.DataFrame:
         reporter = board.reporter(str(name))
         with plans[name].client:
-            result = job.wait(timeout=timeout, progress=reporter).result(progress=reporter)
+            result = job.wait(timeout=timeout, progress=reporter).result(
+                progress=reporter, typed=typed
+            )
         out = result.candidates if all_matches else result.frame
         out.attrs["smartmatch"] = {"filename": job.filename, **result.summary.as_attrs()}
         board.show(str(name), "done")
