@@ -229,3 +229,7 @@ def test_a_matched_list_explores_to_its_own_figures(
     # The six rows stripped of every locator were sent with names (and a state) only.
     assert unmatched.loc["names only", "rows"] >= 6
     assert np.isclose(exploration.tables["partisan_score"]["share"].sum(), 1.0)
+    # The same list typed (as typed=True gives it) explores to the same tables.
+    typed = result.typed().explore().tables
+    for name, table in exploration.tables.items():
+        pd.testing.assert_frame_equal(table, typed[name], check_names=False)
