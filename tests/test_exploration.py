@@ -195,6 +195,23 @@ def test_the_text_form_fits_a_terminal() -> None:
         assert heading in text
 
 
+def test_a_frame_match_returned_explores_as_its_result_does() -> None:
+    # The list's columns, then the appended block (as match() returns it, attrs and all).
+    frame = LIST.copy()
+    frame.attrs["smartmatch"] = {"rows": 8, "matched": 6, "by_identifier": {
+        "zip": {"rows_with_value": 6, "matched": 5},
+        "state": {"rows_with_value": 7, "matched": 6},
+    }}  # fmt: skip
+    from_frame = frame.smartmatch.explore().tables
+    for name, table in explored().tables.items():
+        pd.testing.assert_frame_equal(table, from_frame[name], check_names=False)
+
+
+def test_a_frame_that_was_not_matched_cannot_be_explored() -> None:
+    with pytest.raises(sm.InputError, match="no tsmart_match_code column"):
+        LIST.drop(columns="tsmart_match_code").smartmatch.explore()
+
+
 @pytest.mark.slow
 def test_two_hundred_thousand_rows_explore_in_a_second_or_two() -> None:
     big = pd.concat([LIST] * 25_000, ignore_index=True)
@@ -229,6 +246,11 @@ def test_a_matched_list_explores_to_its_own_figures(
     # The six rows stripped of every locator were sent with names (and a state) only.
     assert unmatched.loc["names only", "rows"] >= 6
     assert np.isclose(exploration.tables["partisan_score"]["share"].sum(), 1.0)
+    # match() on the same list (from the result cache) explores to the same tables.
+    enriched = contacts.smartmatch.match(**settings)
+    from_frame = enriched.smartmatch.explore().tables
+    for name, table in exploration.tables.items():
+        pd.testing.assert_frame_equal(table, from_frame[name], check_names=False)
     # The same list typed (as typed=True gives it) explores to the same tables.
     typed = result.typed().explore().tables
     for name, table in exploration.tables.items():
