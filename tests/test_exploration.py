@@ -190,7 +190,10 @@ def test_the_text_form_fits_a_terminal() -> None:
     text = str(explored())
     assert text.startswith("SmartMatch exploration: 6 of 8 rows matched (75.0%)")
     assert repr(explored()) == text
-    assert max(len(line) for line in text.splitlines()) <= 100
+    assert max(len(line) for line in text.splitlines()) <= 80
+    # A long value is cut short, so a line still fits 80 columns.
+    long = LIST.assign(**{"vb.vf_party": "The Party of Very Long Names Indeed, Incorporated"})
+    assert max(len(line) for line in str(explored(long)).splitlines()) <= 80
     for heading in ("Match rate by state", "Party (matched rows)", "Age and gender"):
         assert heading in text
 

@@ -36,6 +36,7 @@ MIXES: Final = (
     ("gender", "Gender"),
 )
 _MIX_SHOWN: Final = 8
+_TEXT_LABEL: Final = 28
 _LABEL_W: Final = 150
 _BAR_W: Final = 170
 _ROW_H: Final = 18
@@ -184,9 +185,10 @@ def _iter(table: pd.DataFrame) -> Iterator[tuple[object, pd.Series]]:
 def _text_rates(
     title: str, rows: Sequence[Row], count: str = "rows", rate: str = "matched"
 ) -> list[str]:
-    width = max([len(r[0]) for r in rows] + [len(count), 8])
+    names = [_short(r[0], _TEXT_LABEL) for r in rows]  # an 80-column terminal holds a line
+    width = max([len(name) for name in names] + [len(count), 8])
     lines = ["", title, f"  {'':<{width}} {count:>8}  {'':20}  {rate}"]
-    for name, n, share in rows:
+    for name, (_, n, share) in zip(names, rows, strict=True):
         lines.append(f"  {name:<{width}} {n:>8,}  {_text_bar(share)}  {_percent(share)}")
     if not rows:
         lines.append("  (none)")
