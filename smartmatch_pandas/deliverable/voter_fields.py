@@ -166,8 +166,9 @@ def typed_values(values: pd.Series, kind: Kind) -> tuple[pd.Series, int]:
     """``values`` (text) as ``kind``, and how many did not fit (they become missing)."""
     if kind == "text":
         return values, 0
-    array = pa.array(values.array if values.dtype != object else values, from_pandas=True)
-    typed, misfits = typed_array(array, kind)
+    if values.dtype == object:  # whatever it holds (numbers, text, None), as text
+        values = values.astype(pd.StringDtype("pyarrow"))
+    typed, misfits = typed_array(pa.array(values.array), kind)
     return _as_series(typed, kind, values.index, values.name), misfits
 
 
