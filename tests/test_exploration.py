@@ -169,6 +169,9 @@ def test_without_what_was_sent_the_state_and_unmatched_panels_are_skipped() -> N
     exploration = explore(LIST)  # no summary, no profile: the frame alone
     assert set(exploration.skipped) == {"by_identifier", "by_state", "unmatched"}
     assert exploration.matched == 6
+    no_state = explore(LIST, SUMMARY, sent_profile(LIST, PAIRS[:3]))
+    assert no_state.skipped == {"by_state": "no state was sent"}
+    assert no_state.tables["unmatched"]["unmatched"].sum() == 2
 
 
 def test_the_html_is_well_formed_and_accessible() -> None:

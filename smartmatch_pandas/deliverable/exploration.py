@@ -145,14 +145,17 @@ def explore(
         tables["by_identifier"] = summary.by_identifier
     else:
         skipped["by_identifier"] = "the job's summary of identifiers sent is not known"
-    if sent is not None and sent["state"].notna().any():
-        tables["by_state"] = match_rates(sent["state"], matched)
+    if sent is not None and len(sent) != rows:
+        sent = None  # not this frame's rows: nothing is said of them rather than a guess
+    unknown = "what each row was sent with is not known"
+    if sent is None:
+        skipped["by_state"] = skipped["unmatched"] = unknown
     else:
-        skipped["by_state"] = "no state column was sent"
-    if sent is not None:
+        if sent["state"].notna().any():
+            tables["by_state"] = match_rates(sent["state"], matched)
+        else:
+            skipped["by_state"] = "no state was sent"
         tables["unmatched"] = _unmatched(sent["standing"], matched)
-    else:
-        skipped["unmatched"] = "what each row was sent with is not known"
     _voter_panels(frame, matched, tables, skipped)
     return Exploration(rows, hits, tables, skipped)
 
