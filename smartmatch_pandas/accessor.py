@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 import pandas as pd
 
 from . import verbs as api
-from .deliverable import MatchResult
+from .deliverable import Exploration, MatchResult
 from .job.handle import Job
 from .options import InvalidPolicy
 from .preparation.check import CheckReport, check_frame
@@ -61,6 +61,11 @@ class SmartMatchAccessor:
         """Exactly the frame that would be uploaded; see :func:`prepare_frame`."""
         return prepare_frame(self._df, columns, invalid=invalid)
 
+    def explore(self, columns: Mapping[Hashable, str | None] | None = None) -> Exploration:
+        """Explore this frame, as ``match()`` returned it; see
+        :func:`~smartmatch_pandas.verbs.exploring.explore_frame`."""
+        return api.explore_frame(self._df, columns)
+
     def form(self, **options: Any) -> MatchForm:
         """A form to match this frame in a notebook: :class:`~smartmatch_pandas.MatchForm`."""
         from .form.widget import MatchForm  # ipywidgets: loaded when a form is asked for
@@ -72,3 +77,4 @@ SmartMatchAccessor.match.__doc__ = api.match.__doc__
 SmartMatchAccessor.submit.__doc__ = api.submit.__doc__
 SmartMatchAccessor.check.__doc__ = check_frame.__doc__
 SmartMatchAccessor.prepare.__doc__ = prepare_frame.__doc__
+SmartMatchAccessor.explore.__doc__ = api.explore_frame.__doc__

@@ -127,6 +127,7 @@ FIGURES = (
         small=False,
     ),
     Figures("typed-fields", PERFORMANCE, ("benchmarks.typed_fields",), small=False),
+    Figures("exploration", PERFORMANCE, ("benchmarks.exploration",), small=False),
 )
 
 

@@ -556,3 +556,61 @@ def _photograph(page: Any, element: Any, path: Path, width: int = 1400) -> None:
     element.scroll_into_view_if_needed()
     element.screenshot(path=str(path))
     page.set_viewport_size({"width": width, "height": 1100})
+
+
+def test_the_exploration_of_a_matched_list_in_a_real_browser(
+    service: Any, settings: dict[str, Any], tmp_path: Path
+) -> None:
+    """The exploration's HTML as chromium draws it: every chart drawn and named, its text at
+    4.5:1 or more; a screenshot for the guide (``exploration.png``). No JupyterLab: the
+    exploration is plain HTML, shown in a page of its own (a few seconds)."""
+    missing = _chromium() is None and "chromium is not installed (apt-get install chromium)"
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        missing = "playwright is not installed (pip install -e '.[browser]')"
+    if missing:
+        pytest.fail(missing) if REQUIRED else pytest.skip(missing)
+
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.local import sample_contacts
+
+    contacts = sample_contacts(service.voters, 400, seed=5).drop(columns="true_voterbase_id")
+    contacts.loc[contacts.index[:12], ["address1", "zip", "phone", "email", "dob"]] = None
+    exploration = sm.submit(contacts, **settings).wait(progress=False).result().explore()
+    shots = Path(os.environ.get("SMARTMATCH_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.set_content("<!doctype html><html lang='en'><body>" + exploration._repr_html_())
+            view = page.locator(".smartmatch-exploration")
+            expect(view).to_contain_text("rows matched")
+            charts = view.get_by_role("img")
+            expect(charts).to_have_count(8)
+            for name in ("Party (matched rows)", "Age and gender (matched rows)"):
+                expect(view.get_by_role("img", name=name)).to_be_visible()
+            low = [t for t in view.evaluate(CONTRAST_JS) if t["ratio"] < 4.5]
+            assert not low, low
+            # The charts' own text is drawn in its fill, on the white page.
+            fills = view.evaluate(
+                "r => [...r.querySelectorAll('svg text')].map(t => getComputedStyle(t).fill)"
+            )
+            assert fills
+            assert min(_contrast_on_white(f) for f in set(fills)) >= 4.5, set(fills)
+            _photograph(page, view, shots / "exploration.png")
+        finally:
+            browser.close()
+
+
+def _contrast_on_white(rgb: str) -> float:
+    """The WCAG contrast ratio of a computed ``rgb(r, g, b)`` colour on white."""
+
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (float(v) for v in re.findall(r"[\d.]+", rgb)[:3])
+    luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return 1.05 / (luminance + 0.05)

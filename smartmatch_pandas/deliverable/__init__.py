@@ -12,11 +12,16 @@ Modules of :mod:`smartmatch_pandas.deliverable`:
     The same merge onto a list in a file larger than memory, batch by batch.
 ``summary``
     What a finished job gives back: :class:`MatchResult`, :class:`MatchSummary`.
+``exploration``
+    ``MatchResult.explore()``: the tables of :class:`Exploration`.
+``exploration_view``
+    The exploration drawn: HTML with inline SVG, and text.
 ``voter_fields``
     The appended voter fields typed by the data dictionary ``voter_fields.csv``.
 """
 
 from .batched import merge_file
+from .exploration import Exploration, explore
 from .merge import TEXT_DTYPE, merge_back, uploaded_frame
 from .read import Deliverable, RowAllowance, read_deliverable, read_files
 from .summary import RANK, IdentifierCoverage, MatchResult, MatchSummary
@@ -27,12 +32,14 @@ __all__ = [
     "RANK",
     "TEXT_DTYPE",
     "Deliverable",
+    "Exploration",
     "FieldDictionary",
     "FieldRule",
     "IdentifierCoverage",
     "MatchResult",
     "MatchSummary",
     "RowAllowance",
+    "explore",
     "merge_back",
     "merge_file",
     "read_deliverable",

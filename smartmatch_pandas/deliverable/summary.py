@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
 
 from .voter_fields import type_columns
+
+if TYPE_CHECKING:
+    from .exploration import Exploration
 
 #: The column of ``MatchResult.candidates`` that ranks a row's candidates (1 = best).
 RANK: Final = "match_rank"
@@ -172,6 +175,10 @@ class MatchResult:
     additional_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     #: Whether the deliverable came from the result cache rather than the service.
     from_cache: bool = False
+    #: Per input row, what was sent: its ``state`` as normalised and its ``standing``
+    #: (see :func:`smartmatch_pandas.preparation.standing.sent_profile`), computed when
+    #: first asked by the layer that knows the column mapping; None when not known.
+    sent_rows: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
 
     @cached_property
     def candidates(self) -> pd.DataFrame:
@@ -185,6 +192,31 @@ class MatchResult:
         rows = np.concatenate([np.arange(len(self.frame)), self.additional_rows])
         ranks = np.concatenate([np.ones(len(self.frame), np.int64), self.additional[RANK]])
         return both.iloc[np.lexsort((ranks, rows))]
+
+    def explore(self) -> Exploration:
+        """The exploration view: who matched, who they are, and why the others did not.
+
+        Shown as HTML with inline SVG charts in a notebook, as text with
+        ``print()``; each chart's figures are a DataFrame in ``.tables``.
+
+        Returns
+        -------
+        Exploration
+            The match rate overall, per identifier present and per state; among
+            matched rows, the mix of party, registration status and gender, an
+            age pyramid and the partisan score's distribution; the unmatched
+            rows by what they were sent with. A panel whose field the service did
+            not append is skipped, and ``.skipped`` says so.
+
+        Examples
+        --------
+        >>> exploration = result.explore()            # doctest: +SKIP
+        >>> exploration.tables["party"]               # doctest: +SKIP
+        """
+        from .exploration import explore
+
+        sent = self.sent_rows() if self.sent_rows is not None else None
+        return explore(self.frame, self.summary, sent)
 
     @property
     def appended_columns(self) -> list[str]:

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from ..deliverable import MatchResult
+from ..deliverable.exploration import match_rates, matched_mask
 from ..identifiers import MATCH_CODE
 from ..job.handle import Job
-from ..preparation.normalize import decoded, normalize
+from ..preparation.standing import normalised_states
 from ..progress import Stage
 from .aria import GROUP, GROUP_LABEL
 
@@ -156,15 +157,12 @@ def _by_state(result: MatchResult, df: pd.DataFrame | None, job: Job | None) -> 
 def state_rates(
     states: pd.Series, match_codes: pd.Series, *, label: Hashable = None
 ) -> pd.DataFrame:
-    """Rows and match rate per state (as normalised, ``(none)`` when missing), largest first."""
-    # Long columns are normalised per distinct value: expand them before counting.
-    normalised = decoded(normalize(states, "state", label=label).value)
-    names = normalised.to_pandas().astype("string").fillna("(none)")
-    matched = (match_codes.astype("string").str.upper() == "Y").fillna(False)
-    frame = pd.DataFrame({"state": names.to_numpy(), "matched": matched.to_numpy(bool)})
-    grouped = frame.groupby("state")["matched"].agg(["size", "mean"])
-    grouped.columns = pd.Index(["rows", "match_rate"])
-    return grouped.sort_values(["rows", "match_rate"], ascending=False)
+    """Rows and match rate per state (as normalised, ``(none)`` when missing), largest first.
+
+    The exploration's table of states, computed by the same functions.
+    """
+    matched = matched_mask(pd.DataFrame({MATCH_CODE: match_codes}))
+    return match_rates(normalised_states(states, label=label).rename("state"), matched)
 
 
 def _rate_table(title: str, count: str, rows: list[tuple[str, int, float]]) -> str:

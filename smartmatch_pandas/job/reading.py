@@ -23,6 +23,7 @@ from ..deliverable import (
 from ..errors import DeliverableError, DiskError, SmartMatchError, StorageError
 from ..files.spool import Spool, SpooledFiles
 from ..identifiers import IDENTIFIERS, MATCHBACK_ID
+from ..preparation.standing import sent_profile
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.http import SmartMatchClient, download_limit
 from ..wire.retry import MAX_URL_REFRESHES, is_expired_url
@@ -222,13 +223,19 @@ class Reading:
         frame = self._frame
         if frame is None:
             frame = uploaded_frame(deliverable, sent, self.rows)
-        return merge_back(
+        result = merge_back(
             frame,
             deliverable,
             sent,
             filename=self.filename,
             presence=self._presence if known else None,
         )
+        if self._frame is not None and self.mapping is not None:
+            pairs = tuple(self.mapping.pairs)
+        else:  # the uploaded columns, read back: named by their identifiers
+            pairs = tuple((c, c) for c in frame.columns if c in IDENTIFIERS)
+        result.sent_rows = partial(sent_profile, frame, pairs)
+        return result
 
     def _allowance(self) -> RowAllowance | None:
         """The most result rows the job's options allow (None when the rows sent are not

@@ -48,7 +48,11 @@ from ..private_files import make_private_dirs, private_file
 from . import reference
 
 #: Bump whenever the generator's output for a given (size, seed) changes: it keys the cache.
-GENERATOR_VERSION: Final = 3
+GENERATOR_VERSION: Final = 4
+#: The version that seeds the draws: kept when a change leaves the people themselves (their
+#: names, addresses, dates, phones, ids) as they were, so that the matcher's figures stay.
+#: Version 4 redrew only party, partisan score and registration, from the same draws.
+SEED_VERSION: Final = 3
 #: The date ages are computed at (an election day), so a file never changes with the clock.
 AS_OF: Final = dt.date(2026, 11, 3)
 #: Environment variable that moves the cache of generated voter files.
@@ -138,14 +142,39 @@ HOUSEHOLD_SIZES: Final = {1: 0.34, 2: 0.36, 3: 0.14, 4: 0.10, 5: 0.04, 6: 0.02}
 #: Share of the adult population by age band (lower bound, share).
 AGE_BANDS: Final = ((18, 0.12), (25, 0.17), (35, 0.16), (45, 0.15), (55, 0.16), (65, 0.14))
 AGE_TAIL: Final = ((75, 0.07), (85, 0.03))
-PARTIES: Final = {
-    "Democrat": 0.36,
-    "Republican": 0.31,
-    "Unaffiliated": 0.24,
-    "Independent": 0.05,
-    "Libertarian": 0.02,
-    "Green": 0.02,
+#: Registered Democrats and Republicans per state (shares of the registered, rounded from
+#: the states' registration statistics of the mid-2020s); the rest is split as OTHER_PARTIES.
+PARTY_REGISTRATION: Final = {
+    "AK": (0.13, 0.24), "AZ": (0.30, 0.35), "CA": (0.46, 0.25), "CO": (0.27, 0.24),
+    "CT": (0.35, 0.21), "DC": (0.76, 0.05), "DE": (0.47, 0.27), "FL": (0.32, 0.39),
+    "IA": (0.30, 0.37), "ID": (0.12, 0.59), "KS": (0.26, 0.45), "KY": (0.44, 0.46),
+    "LA": (0.38, 0.34), "MA": (0.30, 0.09), "MD": (0.52, 0.24), "ME": (0.35, 0.28),
+    "NC": (0.32, 0.30), "NE": (0.29, 0.49), "NH": (0.26, 0.30), "NJ": (0.38, 0.24),
+    "NM": (0.42, 0.31), "NV": (0.29, 0.28), "NY": (0.48, 0.22), "OK": (0.29, 0.52),
+    "OR": (0.32, 0.24), "PA": (0.43, 0.41), "RI": (0.37, 0.15), "SD": (0.27, 0.49),
+    "UT": (0.14, 0.52), "WV": (0.30, 0.41), "WY": (0.13, 0.70),
+}  # fmt: skip
+#: States where voters register without a party: their party is recorded as Unaffiliated, and
+#: their lean (which the partisan score follows) drawn from these shares, rounded from the
+#: states' recent presidential vote, less the share of voters who lean to neither side.
+NO_PARTY_REGISTRATION: Final = {
+    "AL": (0.33, 0.55), "AR": (0.31, 0.56), "GA": (0.43, 0.44), "HI": (0.55, 0.30),
+    "IL": (0.50, 0.38), "IN": (0.36, 0.50), "MI": (0.45, 0.44), "MN": (0.47, 0.41),
+    "MO": (0.37, 0.51), "MS": (0.36, 0.53), "MT": (0.36, 0.52), "ND": (0.28, 0.59),
+    "OH": (0.40, 0.49), "SC": (0.38, 0.50), "TN": (0.33, 0.56), "TX": (0.41, 0.47),
+    "VA": (0.47, 0.41), "VT": (0.58, 0.28), "WA": (0.52, 0.36), "WI": (0.45, 0.45),
+}  # fmt: skip
+#: A state in neither table (a territory): the national mix of registered voters.
+NATIONAL_PARTIES: Final = (0.36, 0.31)
+#: How the registered who are neither Democrats nor Republicans split.
+OTHER_PARTIES: Final = {
+    "Unaffiliated": 0.80,
+    "Independent": 0.12,
+    "Libertarian": 0.05,
+    "Green": 0.03,
 }
+#: Share registered by age (linear between the points): the young register least.
+REGISTERED_BY_AGE: Final = ((18, 0.68), (25, 0.76), (35, 0.84), (50, 0.89), (65, 0.93))
 EMAIL_DOMAINS: Final = {
     "gmail.com": 0.46,
     "yahoo.com": 0.15,
@@ -248,7 +277,7 @@ def _save(table: pa.Table, path: Path) -> None:
 
 
 def _build(size: int, seed: int) -> pa.Table:
-    rng = np.random.default_rng([GENERATOR_VERSION, seed])
+    rng = np.random.default_rng([SEED_VERSION, seed])
     homes = _households(rng, size)
     person = _people(rng, homes)
     order = rng.permutation(size)  # files are not sorted by household
@@ -365,13 +394,13 @@ def _people(rng: np.random.Generator, homes: _Homes) -> dict[str, pa.Array]:
     )
     wireless_area = pc.if_else(pa.array(rng.random(size) < 0.7), home_area, elsewhere)
     state = zips.state[place]
-    party = _pick_weighted(rng, PARTIES, size)
-    lean = np.select(
-        [party == "Democrat", party == "Republican"],
-        [rng.beta(6, 2, size), rng.beta(2, 6, size)],
-        rng.beta(2, 2, size),
-    )
-    registered = rng.random(size) < 0.88
+    # The draws are taken in the order (and number) of earlier versions: the people's
+    # phones and emails, drawn after them, stay as they were (see SEED_VERSION).
+    party_draw = rng.random(size)
+    leans = rng.beta(6, 2, size), rng.beta(2, 6, size), rng.beta(2, 2, size)
+    party, lean = _politics(state, party_draw, leans)
+    ages, shares = zip(*REGISTERED_BY_AGE, strict=True)
+    registered = rng.random(size) < np.interp(age, ages, shares)
 
     return {
         "voterbase_id": _ids(state, "-", _permuted(size, 10**12, 7_919_861, 104_729), 12),
@@ -406,6 +435,34 @@ def _people(rng: np.random.Generator, homes: _Homes) -> dict[str, pa.Array]:
         "partisan_score": _decimals(lean * 100, 1),
         "household_id": _ids(np.full(size, "HH"), "", homes.household + 1, 9),
     }
+
+
+def _politics(
+    state: np.ndarray, draw: np.ndarray, leans: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each person's party (as recorded) and lean (0 Republican to 1 Democrat).
+
+    ``draw`` (uniform) picks Democrat, Republican or another party by the state's
+    shares, and which other party by where it falls in the rest; the lean is a
+    Democrat's, a Republican's (``leans[0]``, ``leans[1]``) or a middling one
+    (``leans[2]``), Greens leaning as Democrats and Libertarians as Republicans.
+    Where voters register without a party, the party recorded is Unaffiliated.
+    """
+    shares = {**PARTY_REGISTRATION, **NO_PARTY_REGISTRATION}
+    states, of_person = np.unique(state.astype(str), return_inverse=True)
+    per_state = np.array([shares.get(s, NATIONAL_PARTIES) for s in states]).reshape(-1, 2)
+    dem, rep = per_state[of_person, 0], per_state[of_person, 1]
+    rest = np.clip((draw - dem - rep) / np.maximum(1 - dem - rep, 1e-9), 0, 1 - 1e-12)
+    others = np.array(list(OTHER_PARTIES), dtype=object)
+    bounds = np.cumsum(list(OTHER_PARTIES.values()))
+    other = others[np.minimum(np.searchsorted(bounds, rest, side="right"), len(others) - 1)]
+    party = np.where(draw < dem, "Democrat", np.where(draw < dem + rep, "Republican", other))
+    democratic = (party == "Democrat") | (party == "Green")
+    republican = (party == "Republican") | (party == "Libertarian")
+    lean = np.select([democratic, republican], [leans[0], leans[1]], leans[2])
+    without_parties = np.isin(states, list(NO_PARTY_REGISTRATION))[of_person]
+    party = np.where(without_parties, "Unaffiliated", party).astype(object)
+    return party, lean
 
 
 def _p(weights: object) -> np.ndarray:

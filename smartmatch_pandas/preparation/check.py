@@ -30,25 +30,9 @@ from .mapping import (
     settle,
 )
 from .normalize import RULES, Normalized, normalize
+from .standing import LOCATORS, NAMES, NAMES_ONLY, NOTHING_USABLE, row_standing
 from .table import supplied_counts
 
-#: Identifiers that say who a person is when a name is not enough.
-LOCATORS: Final = frozenset(
-    {
-        "voterbase_id",
-        "smartvan_id",
-        "voter_id",
-        "exact_track",
-        "address1",
-        "zip",
-        "dob",
-        "phone",
-        "email",
-        "latitude",
-        "longitude",
-    }
-)
-NAMES: Final = frozenset({"full_name", "first_name_combined", "first_name", "last_name"})
 _LOCATORS_IN_WORDS: Final = "address, ZIP, birth date, phone, email or id"
 # More than this share of a column's values invalid: probably the wrong column.
 _MOSTLY: Final = 0.5
@@ -250,6 +234,7 @@ def check_frame(
     unsent = tuple(label for label in labels if label not in sent)
     checks: list[ColumnCheck] = []
     usable: dict[str, np.ndarray] = {}
+    unreadable = np.zeros(len(df), bool)
     for label, identifier in pairs:
         if repeated(df, [label]):
             problems.append(repeated_message(label))
@@ -263,7 +248,8 @@ def check_frame(
         problems += _column_problems(column, label, len(df))
         valid = column.present & ~column.invalid
         usable[identifier] = usable.get(identifier, np.zeros(len(df), bool)) | valid
-    problems += _row_problems(usable, len(df))
+        unreadable |= column.invalid
+    problems += _row_problems(usable, unreadable)
     mapping = ColumnMapping(tuple(settled.pairs), layout, tuple(settled.choices))
     choices: tuple[str, ...] = ()
     if settled.choices and not settled.clashes and not repeated(df, mapping.columns):
@@ -352,21 +338,20 @@ def _column_problems(column: Normalized, label: Hashable, rows: int) -> list[str
     return []
 
 
-def _row_problems(usable: dict[str, np.ndarray], rows: int) -> list[str]:
+def _row_problems(usable: dict[str, np.ndarray], unreadable: np.ndarray) -> list[str]:
+    rows = len(unreadable)
     if not usable or not rows:
         return []
     problems = []
-    anything = np.logical_or.reduce(list(usable.values()))
-    empty = int((~anything).sum())
+    standing = pd.Series(row_standing(usable, unreadable)).value_counts()
+    empty = int(standing[NOTHING_USABLE])
     if empty:
         problems.append(
             f"{empty:,} row(s) ({empty / rows:.0%}) have no usable value in any column sent: "
             "they cannot match"
         )
-    named = [v for k, v in usable.items() if k in NAMES]
-    located = [v for k, v in usable.items() if k in LOCATORS]
-    if named and located:
-        name_only = int((np.logical_or.reduce(named) & ~np.logical_or.reduce(located)).sum())
+    if usable.keys() & NAMES and usable.keys() & LOCATORS:
+        name_only = int(standing[NAMES_ONLY])
         if name_only:
             problems.append(
                 f"{name_only:,} row(s) ({name_only / rows:.0%}) have a name but no "

@@ -5,6 +5,7 @@ Plain typed functions; the accessor, the form and the command line only gather
 their arguments and call them.
 """
 
+from .exploring import explore_frame
 from .keywords import MatchKwargs, ResumeKwargs, SubmitKwargs
 from .large_files import FileResult, match_file, resume_file
 from .lists import ListResults, match_lists
@@ -21,6 +22,7 @@ __all__ = [
     "ResumeKwargs",
     "SubmitKwargs",
     "clear_cache",
+    "explore_frame",
     "jobs",
     "match",
     "match_file",

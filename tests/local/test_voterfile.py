@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import subprocess
@@ -16,6 +17,10 @@ import pytest
 from smartmatch_pandas.local import VoterFile, reference, sample_contacts
 from smartmatch_pandas.local.sample import NOISE
 from smartmatch_pandas.local.voterfile import AS_OF, CACHE_ENV, cache_dir
+
+#: The people of ``VoterFile.generate(2000, seed=7)`` but their politics, as generator
+#: version 3 made them (see ``SEED_VERSION``).
+PEOPLE_FINGERPRINT = "26fe623580ae458f14a1809d9f2cbad7fc8213c5396606a93447ea6b9e00e8fc"
 
 
 @pytest.fixture
@@ -86,6 +91,40 @@ def test_people_look_like_a_population(voters: VoterFile) -> None:
     assert {"Registered", "Unregistered"} == set(p["registration_status"])
     party = p.groupby("party")["partisan_score"].apply(lambda s: s.astype(float).mean())
     assert party["Democrat"] > 60 > 40 > party["Republican"]
+
+
+def test_the_electorate_looks_like_one(voters: VoterFile) -> None:
+    """Party by state as each state registers voters, a score that agrees with the party,
+    the young registered least (docs/matching.md, "Fields worth exploring")."""
+    p = voters.people.assign(
+        age=lambda f: f["age"].astype(int), score=lambda f: f["partisan_score"].astype(float)
+    )
+    registered = p["registration_status"] == "Registered"
+    assert 0.80 < registered.mean() < 0.90
+    assert p.loc[~registered, "party"].isna().all()
+    assert p.loc[registered, "party"].notna().all()
+    young, old = registered[p["age"] < 25].mean(), registered[p["age"] >= 65].mean()
+    assert young < 0.78 < 0.88 < old
+    share = p[registered].groupby("state")["party"].value_counts(normalize=True)
+    assert share["CA", "Democrat"] > share["CA", "Republican"] + 0.1
+    assert share["OK", "Republican"] > share["OK", "Democrat"] + 0.1
+    assert share["TX", "Unaffiliated"] == 1.0  # Texas registers voters without a party
+    # Where the party is not registered, the score still follows the state's lean.
+    lean = p[registered].groupby("state")["score"].mean()
+    assert lean["VT"] > lean["TX"] > lean["WY"]
+    by_party = p.groupby("party")["score"].mean()
+    assert by_party["Democrat"] > 65 > 35 > by_party["Republican"]
+    assert by_party["Green"] > 60 > 40 > by_party["Libertarian"]
+
+
+def test_the_politics_leave_the_people_as_they_were() -> None:
+    """Party, score and registration take the draws they always took: every other column
+    of a file is what the generator made before they were redrawn (the matcher's figures
+    stand), pinned here by a fingerprint of a small file."""
+    table = VoterFile.generate(2000, seed=7, cache=False).table
+    people = table.drop_columns(["registration_status", "party", "partisan_score"])
+    digest = hashlib.sha256(people.to_pandas().to_csv(index=False).encode()).hexdigest()
+    assert digest == PEOPLE_FINGERPRINT
 
 
 def test_households_share_an_address_and_a_landline(voters: VoterFile) -> None:
