@@ -35,6 +35,7 @@ from .errors import (
     UnreachableError,
     ValidationError,
 )
+from .files.streams import ArrowStream
 from .files.tables import TableFile, TableOutput, read_table, write_table
 from .identifiers import IDENTIFIERS
 from .job.handle import Job
@@ -80,6 +81,7 @@ def __getattr__(name: str) -> _Any:
 
 __all__ = [
     "IDENTIFIERS",
+    "ArrowStream",
     "AuthorizationError",
     "CheckReport",
     "Cleared",

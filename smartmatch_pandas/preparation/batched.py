@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from ..errors import InputError
 from ..files.spool import Spool
+from ..files.streams import StreamedList
 from ..files.tables import TableFile, frame_of
 from ..identifiers import MATCHBACK_ID
 from ..options import InvalidPolicy
@@ -33,7 +34,9 @@ from .table import (
 )
 
 
-def file_mapping(table: TableFile, columns: Mapping[Hashable, str | None] | None) -> ColumnMapping:
+def file_mapping(
+    table: TableFile | StreamedList, columns: Mapping[Hashable, str | None] | None
+) -> ColumnMapping:
     """The file's columns mapped to identifiers, checked as a frame's would be.
 
     Raises
@@ -59,7 +62,10 @@ class Upload:
 
 
 def upload_file(
-    table: TableFile, mapping: ColumnMapping, invalid: InvalidPolicy, today: dt.date | None = None
+    table: TableFile | StreamedList,
+    mapping: ColumnMapping,
+    invalid: InvalidPolicy,
+    today: dt.date | None = None,
 ) -> Upload:
     """The upload CSV of a file, made batch by batch; byte for byte what
     :func:`~smartmatch_pandas.preparation.table.upload_body` makes of the whole list.

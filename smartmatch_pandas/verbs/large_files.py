@@ -28,6 +28,7 @@ from ..deliverable.batched import merge_file
 from ..deliverable.summary import MatchSummary
 from ..errors import InputError
 from ..files.spool import Spool
+from ..files.streams import StreamedList, TableCollector
 from ..files.tables import TableFile, TableOutput
 from ..identifiers import MATCHBACK_ID
 from ..job.handle import Job
@@ -104,7 +105,7 @@ def match_file(
             upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
         )
         job.wait(timeout=timeout, progress=reporter)
-        result = _finish(job, table, output, all_matches, reporter)
+        result = merge_finished(job, table, output, all_matches, reporter)
     reporter.note(result.summary.describe())
     return result
 
@@ -213,7 +214,7 @@ def resume_file(
             upload=upload,
         )
         job.wait(timeout=timeout, progress=reporter, via=via, sftp=sftp)
-        result = _finish(job, table, output, all_matches, reporter)
+        result = merge_finished(job, table, output, all_matches, reporter)
     reporter.note(result.summary.describe())
     return result
 
@@ -222,14 +223,15 @@ def _opened(source: str | Path | TableFile) -> TableFile:
     return source if isinstance(source, TableFile) else TableFile(source)
 
 
-def _finish(
+def merge_finished(
     job: Job,
-    table: TableFile,
-    output: str | Path | TableOutput,
+    table: TableFile | StreamedList,
+    output: str | Path | TableOutput | TableCollector,
     all_matches: bool,
     reporter: Reporter,
 ) -> FileResult:
-    """Merge a finished job's deliverable onto the list in batches, then keep it."""
+    """Merge a finished job's deliverable onto the list in batches (written to ``output``),
+    then keep the deliverable."""
     assert job.mapping is not None  # a recorded job's
     assert job.presence is not None  # made from the file, uploaded or checked
     sent, presence = [*job.mapping.identifiers, MATCHBACK_ID], job.presence
@@ -251,4 +253,4 @@ def _finish(
     return FileResult(job.filename, summary, written)
 
 
-__all__ = ["FileResult", "match_file", "resume_file"]
+__all__ = ["FileResult", "match_file", "merge_finished", "resume_file"]

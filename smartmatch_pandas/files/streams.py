@@ -1,0 +1,201 @@
+"""Contact lists that are not pandas frames: any Arrow stream, read in batches, and the
+enriched list gathered back as an Arrow table.
+
+Anything that exposes the Arrow PyCapsule stream interface (``__arrow_c_stream__``:
+a pyarrow Table or RecordBatchReader, a DuckDB relation, a Polars DataFrame...)
+is matched the way a file larger than memory is (see
+:mod:`smartmatch_pandas.verbs.large_files`), through a :class:`StreamedList`:
+
+1. The first reading (the upload) takes the stream's batches as they come and
+   copies each into a :class:`~smartmatch_pandas.files.spool.Spool` as Arrow IPC:
+   in memory while small, past the spill threshold in an anonymous private
+   temporary file that is gone once closed. A stream can be read only once;
+   the merge needs the list a second time.
+2. The second reading (the merge) reads that spool back batch by batch.
+
+A pyarrow Table is held already: it is read twice as it is, with no copy.
+The merged batches go to a :class:`TableCollector`, which gives them back as
+one Arrow table: the input's columns as they came (types, values, order), the
+appended ones as text. Memory never holds a pandas frame of the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any, Final, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from ..errors import InputError
+from .spool import Spool
+from .tables import ATTRS_KEY, BATCH_ROWS
+
+#: The metadata an enriched table keeps from the schema it is written with: the job's
+#: summary, where pandas keeps ``DataFrame.attrs`` (``table.to_pandas().attrs``).
+KEPT_METADATA: Final = (ATTRS_KEY,)
+
+
+@runtime_checkable
+class ArrowStream(Protocol):
+    """An object that exposes the Arrow PyCapsule stream interface."""
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
+
+
+def is_arrow_stream(data: object) -> bool:
+    """Whether ``data`` exposes ``__arrow_c_stream__`` (a pandas frame does too: ask first)."""
+    return callable(getattr(type(data), "__arrow_c_stream__", None))
+
+
+class StreamedList:
+    """A contact list given as Arrow batches, read twice: to upload, then to merge.
+
+    Parameters
+    ----------
+    schema
+        The batches' schema.
+    batches
+        The list's rows, in order: read once, as they come.
+    path
+        What the list is called in messages (``"the Polars DataFrame"``).
+    held
+        The list as a table already in memory (then read as it is, never copied).
+
+    Notes
+    -----
+    Use it as a context manager, or :meth:`close` it: the copy of a stream
+    taken while it is first read is kept until then.
+    """
+
+    def __init__(
+        self,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch] = (),
+        *,
+        path: str = "the Arrow stream",
+        held: pa.Table | None = None,
+    ) -> None:
+        self.schema = schema
+        self.path = path
+        self._source: Iterator[pa.RecordBatch] | None = None if held else iter(batches)
+        self._held = held
+        self._spool: Spool | None = None
+
+    @classmethod
+    def of(cls, data: object, path: str | None = None) -> StreamedList:
+        """The list in ``data``: a pyarrow Table (held), or any object with
+        ``__arrow_c_stream__`` (read once, as a stream).
+
+        Raises
+        ------
+        InputError
+            ``data`` is no Arrow stream.
+        """
+        what = path or f"the {type(data).__module__.split('.')[0]} {type(data).__name__}"
+        if isinstance(data, pa.Table):
+            return cls(data.schema, path=what, held=data)
+        if not is_arrow_stream(data):
+            raise InputError(
+                f"expected a pandas DataFrame or an Arrow stream (an object with "
+                f"__arrow_c_stream__: a pyarrow Table, a Polars DataFrame, a DuckDB relation), "
+                f"got {type(data).__name__}"
+            )
+        try:
+            reader = pa.RecordBatchReader.from_stream(data)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise InputError(f"{what} cannot be read as an Arrow stream: {exc}") from None
+        return cls(reader.schema, reader, path=what)
+
+    @property
+    def columns(self) -> list[str]:
+        """The list's column names, in order."""
+        return list(self.schema.names)
+
+    def batches(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """The rows, at most :data:`~smartmatch_pandas.files.tables.BATCH_ROWS` at a time,
+        with ``columns`` (default all) in the list's order.
+
+        The first reading of a stream copies it, whole, into a spool: the
+        readings after it read that copy.
+        """
+        names = self.columns if columns is None else [c for c in self.columns if c in columns]
+        for batch in self._batches():
+            for start in range(0, batch.num_rows, BATCH_ROWS):
+                piece = batch.slice(start, BATCH_ROWS)
+                yield pa.Table.from_batches([piece]).select(names)
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        if self._held is not None:
+            yield from self._held.to_batches()
+        elif self._source is not None:
+            yield from self._first_reading(self._source)
+        else:
+            assert self._spool is not None  # read once already
+            with pa.ipc.open_stream(self._spool.arrow_input()) as reader:
+                yield from reader
+
+    def _first_reading(self, source: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        self._source, self._spool = None, Spool()
+        with pa.ipc.new_stream(self._spool, self.schema) as copy:
+            for batch in source:
+                copy.write_batch(batch)
+                yield batch
+
+    def close(self) -> None:
+        """Drop the copy of the stream."""
+        if self._spool is not None:
+            self._spool.close()
+
+    def __enter__(self) -> StreamedList:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class TableCollector:
+    """Where an enriched list goes when it is given back rather than written: its batches,
+    gathered into one Arrow table (:attr:`table`, once closed).
+
+    Used as :class:`~smartmatch_pandas.files.tables.TableWriter` is, through :meth:`open`.
+    """
+
+    def __init__(self) -> None:
+        self._pieces: list[pa.Table] = []
+        self._metadata: dict[bytes, bytes] = {}
+        self.table: pa.Table | None = None
+
+    def open(self, schema: pa.Schema) -> TableCollector:
+        """Begin a table written with ``schema`` (its summary metadata is kept)."""
+        given = schema.metadata or {}
+        self._metadata = {key: given[key] for key in KEPT_METADATA if key in given}
+        self._pieces, self.table = [], None
+        return self
+
+    def __enter__(self) -> TableCollector:
+        return self
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        if kind is not None:
+            self.abort()
+
+    def write(self, batch: pa.Table) -> None:
+        """Append rows."""
+        self._pieces.append(batch)
+
+    def close(self) -> None:
+        """Gather the rows written into :attr:`table`."""
+        table = pa.concat_tables(self._pieces) if self._pieces else None
+        self._pieces = []
+        if table is not None:
+            self.table = table.replace_schema_metadata(self._metadata or None)
+
+    def abort(self) -> None:
+        """Drop what was written."""
+        self._pieces, self.table = [], None

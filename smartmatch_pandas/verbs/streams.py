@@ -1,0 +1,119 @@
+"""Matching a list that is not a pandas frame: any Arrow stream, in batches, given back in
+its own kind.
+
+:func:`smartmatch_pandas.match` and :func:`smartmatch_pandas.submit` hand any
+object exposing ``__arrow_c_stream__`` (a pyarrow Table or RecordBatchReader,
+a DuckDB relation, a Polars DataFrame...) to :func:`match_stream` and
+:func:`submit_stream`. The list goes the way of a file larger than memory
+(:mod:`~smartmatch_pandas.verbs.large_files`): the upload is made batch by
+batch (:func:`~smartmatch_pandas.preparation.batched.upload_file`) and the
+deliverable merged back batch by batch
+(:func:`~smartmatch_pandas.deliverable.batched.merge_file`), read from a
+:class:`~smartmatch_pandas.files.streams.StreamedList`; the enriched batches
+are gathered as Arrow (:class:`~smartmatch_pandas.files.streams.TableCollector`).
+It never becomes a pandas frame.
+
+What comes back (:func:`returned_as`): a Polars DataFrame for a Polars
+DataFrame, else a pyarrow Table (a stream with no table of its own, such as a
+RecordBatchReader or a DuckDB relation, included): the input's columns as they
+came, then the appended columns as text; the job's summary in the schema's
+metadata, where pandas reads ``attrs`` (``table.to_pandas().attrs["smartmatch"]``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Unpack
+
+import pyarrow as pa
+
+from ..files.streams import StreamedList, TableCollector
+from ..job.handle import Job
+from ..job.waiting import check_wait_options
+from ..options import check_flag
+from ..preparation.batched import file_mapping, upload_file
+from ..progress import reporting
+from .keywords import MatchKwargs, SubmitKwargs
+from .large_files import merge_finished
+from .plan import make_plan
+from .submitting import submit_body
+
+
+def match_stream(data: object, **options: Unpack[MatchKwargs]) -> Any:
+    """Match the contact list in an Arrow stream; return it enriched, in its own kind.
+
+    What :func:`smartmatch_pandas.match` does for any object exposing
+    ``__arrow_c_stream__``, with the same options and guarantees.
+
+    Parameters
+    ----------
+    data
+        The contact list: a pyarrow Table or RecordBatchReader, a Polars
+        DataFrame, a DuckDB relation, or any other Arrow stream. A stream is
+        read once (and copied, as it is read, to a spool that spills to a
+        private temporary file past the spill threshold).
+    **options
+        :func:`smartmatch_pandas.match`'s keyword arguments.
+
+    Returns
+    -------
+    pyarrow.Table or polars.DataFrame
+        See :func:`returned_as`.
+
+    Raises
+    ------
+    OptionError, InputError, SmartMatchError
+        As :func:`smartmatch_pandas.match`.
+    """
+    timeout, all_matches = options.pop("timeout", None), options.pop("all_matches", False)
+    check_wait_options(timeout)  # before anything is paid for
+    check_flag("all_matches", all_matches)
+    progress = options.pop("progress", True)
+    with StreamedList.of(data) as listed:
+        mapping = file_mapping(listed, options.get("columns"))
+        plan = make_plan(None, options, mapping)
+        collector = TableCollector()
+        with plan.client, reporting(progress) as reporter:
+            reporter.stage("preparing")
+            upload = upload_file(listed, mapping, plan.invalid)
+            job = submit_body(
+                upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
+            )
+            job.wait(timeout=timeout, progress=reporter)
+            result = merge_finished(job, listed, collector, all_matches, reporter)
+    reporter.note(result.summary.describe())
+    assert collector.table is not None  # an upload has rows
+    return returned_as(data, collector.table)
+
+
+def submit_stream(data: object, **options: Unpack[SubmitKwargs]) -> Job:
+    """Submit the contact list in an Arrow stream without waiting: what
+    :func:`smartmatch_pandas.submit` does for any object exposing ``__arrow_c_stream__``.
+
+    The stream is read once, to make the upload, and not kept: the job's
+    ``result()`` is merged onto the columns that were uploaded. To have the
+    whole list back enriched, :func:`smartmatch_pandas.match` the same list
+    later: it picks the job up (by its data and options) rather than paying twice.
+    """
+    progress = options.pop("progress", True)
+    with StreamedList.of(data) as listed:
+        mapping = file_mapping(listed, options.get("columns"))
+        plan = make_plan(None, options, mapping)
+        with reporting(progress) as reporter:
+            reporter.stage("preparing")
+            upload = upload_file(listed, mapping, plan.invalid)
+            return submit_body(
+                upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
+            )
+
+
+def returned_as(data: object, table: pa.Table) -> Any:
+    """``table`` in the kind of ``data``: a Polars DataFrame for a Polars DataFrame (or
+    LazyFrame), else the pyarrow Table itself."""
+    polars = sys.modules.get("polars")  # never imported here: a Polars frame brought it
+    if polars is not None and isinstance(data, polars.DataFrame | polars.LazyFrame):
+        return polars.from_arrow(table)
+    return table
+
+
+__all__ = ["match_stream", "returned_as", "submit_stream"]
