@@ -32,7 +32,7 @@ from .spool import Spool
 from .tables import ATTRS_KEY, BATCH_ROWS
 
 #: The metadata an enriched table keeps from the schema it is written with: the job's
-#: summary, where pandas keeps ``DataFrame.attrs`` (``table.to_pandas().attrs``).
+#: summary, where pandas keeps ``DataFrame.attrs`` in a Parquet file.
 KEPT_METADATA: Final = (ATTRS_KEY,)
 
 

@@ -16,8 +16,10 @@ It never becomes a pandas frame.
 What comes back (:func:`returned_as`): a Polars DataFrame for a Polars
 DataFrame, else a pyarrow Table (a stream with no table of its own, such as a
 RecordBatchReader or a DuckDB relation, included): the input's columns as they
-came, then the appended columns as text; the job's summary in the schema's
-metadata, where pandas reads ``attrs`` (``table.to_pandas().attrs["smartmatch"]``).
+came, then the appended columns as text. A pyarrow Table keeps the job's summary
+in its schema's metadata, under the key pandas keeps ``attrs`` under in a
+Parquet file (``json.loads(table.schema.metadata[b"PANDAS_ATTRS"])["smartmatch"]``;
+``pandas.read_parquet`` of the table written gives it as ``attrs``).
 """
 
 from __future__ import annotations
