@@ -235,3 +235,13 @@ def test_importing_the_package_does_not_import_polars_yet_registers_on_it() -> N
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "PolarsSmartMatch"
+
+
+def test_the_form_opens_on_a_polars_frame_shown_through_pandas() -> None:
+    frame = pl.from_arrow(SMALL)
+    assert isinstance(frame, pl.DataFrame)
+    form = frame.smartmatch.form(columns={"donor_id": "phone"})
+    assert set(form.mapping_controls) == set(frame.columns)
+    assert form.mapping_controls["first_name"].value == "first_name"
+    assert form.mapping_controls["zip"].value == "zip"
+    assert form.columns == {"donor_id": "phone"}

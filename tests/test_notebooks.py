@@ -28,13 +28,14 @@ assert len(_sm.match(_list, progress=False, cache=False)) == 1
 """
 
 
-def test_there_are_the_four_notebooks() -> None:
+def test_there_are_the_notebooks() -> None:
     names = [path.stem for path in NOTEBOOKS]
     assert names == [
         "01-quickstart",
         "02-the-form",
         "03-max-matches",
         "04-preparing-a-messy-list",
+        "06-lists-beyond-pandas",
     ]
 
 
