@@ -22,6 +22,9 @@ import smartmatch_pandas as sm
 from smartmatch_pandas.deliverable import batched
 from smartmatch_pandas.files.streams import StreamedList, TableCollector
 from smartmatch_pandas.local import LocalService, sample_contacts
+from smartmatch_pandas.preparation.batched import file_mapping, upload_file
+from smartmatch_pandas.preparation.mapping import resolve_mapping
+from smartmatch_pandas.preparation.table import frame_upload
 
 #: Columns the service appends, which the comparisons look at.
 APPENDED = ["tsmart_match_code", "vb.voterbase_id", "ts.match_score"]
@@ -245,3 +248,32 @@ def test_the_form_opens_on_a_polars_frame_shown_through_pandas() -> None:
     assert form.mapping_controls["first_name"].value == "first_name"
     assert form.mapping_controls["zip"].value == "zip"
     assert form.columns == {"donor_id": "phone"}
+
+
+def test_a_polars_frame_is_uploaded_byte_for_byte_as_the_same_list_in_pandas() -> None:
+    """Dates, categories, numbers for ZIPs: normalised from Arrow as from pandas."""
+    frame = pl.DataFrame(
+        {
+            "first_name": ["Ann", "Bo", None],
+            "last_name": ["Lee", "Ng", "Oh"],
+            "state": pl.Series(["PA", "NY", "PA"], dtype=pl.Categorical),
+            "dob": [dt.date(1980, 1, 2), None, dt.date(1990, 12, 31)],
+            "zip": [2134, 10001, None],
+            "phone": ["(215) 555-0100", None, "2155550101"],
+        }
+    )
+    with StreamedList.of(frame) as streamed:
+        upload = upload_file(streamed, file_mapping(streamed, None), "keep")
+    as_pandas = frame.to_pandas()
+    body, _ = frame_upload(as_pandas, resolve_mapping(as_pandas.columns), "keep")
+    with upload.body, body:
+        assert upload.body.getvalue() == body.getvalue()
+        assert b'"Ann","Lee","PA","19800102","02134","2155550100","0"' in body.getvalue()
+
+
+def test_a_stream_may_repeat_a_name_it_does_not_send() -> None:
+    repeated = pa.table([pa.array([1]), pa.array([2]), pa.array(["Ann"])], ["a", "a", "first_name"])
+    reader = pa.RecordBatchReader.from_batches(repeated.schema, repeated.to_batches())
+    with StreamedList.of(reader) as streamed:
+        assert pa.concat_tables(streamed.batches(["first_name"])).column_names == ["first_name"]
+        assert pa.concat_tables(streamed.batches()).equals(repeated)

@@ -119,11 +119,12 @@ class StreamedList:
         The first reading of a stream copies it, whole, into a spool: the
         readings after it read that copy.
         """
-        names = self.columns if columns is None else [c for c in self.columns if c in columns]
+        # By position: a stream may repeat a name (a query's SELECT a, a) it is not sent by.
+        kept = [i for i, name in enumerate(self.columns) if columns is None or name in columns]
         for batch in self._batches():
             for start in range(0, batch.num_rows, BATCH_ROWS):
                 piece = batch.slice(start, BATCH_ROWS)
-                yield pa.Table.from_batches([piece]).select(names)
+                yield pa.Table.from_batches([piece]).select(kept)
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         if self._held is not None:
