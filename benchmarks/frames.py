@@ -55,11 +55,12 @@ def write_file(path: Path, rows: int) -> None:
             writer.write_table(piece.set_column(0, "crm_id", ids))
 
 
-def match_one_way(way: str, path: Path, reach: dict[str, Any]) -> dict[str, Any]:
-    """Match the file at ``path`` one way, in this process: seconds, rows, bytes returned."""
+def match_one_way(way: str, path: Path) -> dict[str, Any]:
+    """Match the file at ``path`` one way, in this process (the service named by the
+    environment): seconds, rows, bytes returned."""
     import smartmatch_pandas as sm
 
-    settings = {**reach, "progress": False, "cache": False}
+    settings = {"progress": False, "cache": False}
     start = time.perf_counter()
     if way == "pandas":
         import pandas as pd
@@ -89,13 +90,19 @@ def in_child(way: str, path: Path, reach: dict[str, Any], home: Path) -> dict[st
         "import json, re, sys\n"
         "from pathlib import Path\n"
         "from benchmarks.frames import match_one_way\n"
-        "done = match_one_way(sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3]))\n"
+        "done = match_one_way(sys.argv[1], Path(sys.argv[2]))\n"
         "hwm = re.search(r'VmHWM:\\s+(\\d+) kB', Path('/proc/self/status').read_text())\n"
         "print(json.dumps({**done, 'peak': int(hwm[1]) * 1024}))\n"
     )
-    env = {**os.environ, "SMARTMATCH_HOME": str(home / way)}
+    env = {  # the key in the environment, never on a command line others may read
+        **os.environ,
+        "SMARTMATCH_HOME": str(home / way),
+        "SMARTMATCH_BASE_URL": reach["base_url"],
+        "TS_API_KEY": reach["api_key"],
+        "SMARTMATCH_POLL_INTERVAL": str(reach["poll_interval"]),
+    }
     child = subprocess.run(
-        [sys.executable, "-c", code, way, str(path), json.dumps(reach)],
+        [sys.executable, "-c", code, way, str(path)],
         env=env,
         capture_output=True,
         text=True,

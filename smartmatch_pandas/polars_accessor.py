@@ -10,7 +10,8 @@ at the frame through pandas (its columns as :class:`pandas.ArrowDtype`, text
 not copied): they are for a list a person reads, not for millions of rows.
 
 A LazyFrame is matched as a stream: its query runs on Polars' streaming
-engine, batch by batch (``LazyFrame.collect_batches``), straight into the
+engine, batch by batch (``LazyFrame.collect_batches``, in
+:func:`~smartmatch_pandas.files.streams.lazy_stream`), straight into the
 upload; what comes back is a Polars DataFrame (the job has run: there is
 nothing left to be lazy about). ``mapping``, ``check`` and ``prepare`` are
 those of the DataFrame the query gives.
@@ -21,17 +22,17 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import itertools
 import sys
 import threading
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, Unpack
+from typing import TYPE_CHECKING, Any, Final, Unpack, cast
 
 import pandas as pd
 import pyarrow as pa
 
 from . import verbs as api
+from .files.streams import ArrowStream
 from .files.tables import frame_of
 from .job.handle import Job
 from .options import InvalidPolicy
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 
 #: The namespace's name on Polars frames, as on pandas ones.
 NAMESPACE: Final = "smartmatch"
-#: Rows per batch of a LazyFrame's query, streamed into the upload.
-LAZY_BATCH_ROWS: Final = 65_536
 
 
 def pandas_view(df: pl.DataFrame) -> pd.DataFrame:
@@ -113,31 +112,20 @@ class PolarsLazySmartMatch:
 
     def __init__(self, lf: pl.LazyFrame) -> None:
         self._lf = lf
+        # The verbs take a LazyFrame as a stream (files.streams.lazy_stream runs its query
+        # batch by batch), though it has no __arrow_c_stream__ of its own to say so.
+        self._query = cast(ArrowStream, lf)
 
     def match(self, **options: Unpack[api.MatchKwargs]) -> pl.DataFrame:
         """Run the query on the streaming engine and match its rows, batch by batch;
         see :func:`smartmatch_pandas.match`."""
-        import polars as pl
-
-        enriched = api.match(self.stream(), **options)
-        return pl.from_arrow(enriched)  # type: ignore[return-value]
+        enriched: pl.DataFrame = api.match(self._query, **options)
+        return enriched
 
     def submit(self, **options: Unpack[api.SubmitKwargs]) -> Job:
         """Run the query and submit its rows without waiting; see
         :func:`smartmatch_pandas.submit`."""
-        return api.submit(self.stream(), **options)
-
-    def stream(self) -> pa.RecordBatchReader:
-        """The query's rows as an Arrow stream, computed batch by batch as it is read."""
-        chunks = self._lf.collect_batches(chunk_size=LAZY_BATCH_ROWS, engine="streaming")
-        first = next(chunks, None)
-        if first is None:  # no rows: the schema alone
-            return pa.RecordBatchReader.from_batches(
-                self._lf.limit(0).collect().to_arrow().schema, []
-            )
-        return pa.RecordBatchReader.from_batches(
-            first.to_arrow().schema, _batches(itertools.chain([first], chunks))
-        )
+        return api.submit(self._query, **options)
 
     def mapping(self, columns: Mapping[Hashable, str | None] | None = None) -> ColumnMapping:
         """The columns that would be sent (of the query's result); nothing is sent."""
@@ -157,11 +145,6 @@ class PolarsLazySmartMatch:
     ) -> pl.DataFrame:
         """The table that would be uploaded for the query's rows; see :func:`prepare_frame`."""
         return PolarsSmartMatch(self._lf.collect()).prepare(columns, invalid=invalid)
-
-
-def _batches(chunks: Iterator[pl.DataFrame]) -> Iterator[pa.RecordBatch]:
-    for chunk in chunks:
-        yield from chunk.to_arrow().to_batches()
 
 
 PolarsSmartMatch.match.__doc__ = api.match.__doc__

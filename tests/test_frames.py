@@ -25,6 +25,7 @@ from smartmatch_pandas.local import LocalService, sample_contacts
 from smartmatch_pandas.preparation.batched import file_mapping, upload_file
 from smartmatch_pandas.preparation.mapping import resolve_mapping
 from smartmatch_pandas.preparation.table import frame_upload
+from smartmatch_pandas.verbs.streams import PolarsFrames
 
 #: Columns the service appends, which the comparisons look at.
 APPENDED = ["tsmart_match_code", "vb.voterbase_id", "ts.match_score"]
@@ -138,6 +139,7 @@ def test_a_lazy_frame_is_streamed_from_its_query(
     pl.from_arrow(listed).write_parquet(source)  # type: ignore[union-attr]
     enriched = pl.scan_parquet(source).smartmatch.match(**settings)
     assert isinstance(enriched, pl.DataFrame)
+    assert sm.match(pl.scan_parquet(source), **settings).equals(enriched)  # through the verb
     assert enriched.select(pl.from_arrow(listed).columns).equals(pl.read_parquet(source))
 
 
@@ -198,9 +200,16 @@ def test_a_collector_keeps_the_rows_and_the_summary() -> None:
         collector.write(pa.table({"a": [1, 2]}))
         collector.write(pa.table({"a": [3]}))
         collector.close()
-    assert collector.table is not None
-    assert collector.table.column("a").to_pylist() == [1, 2, 3]
-    assert collector.table.schema.metadata == {b"PANDAS_ATTRS": b"{}"}
+    assert collector.result.column("a").to_pylist() == [1, 2, 3]
+    assert collector.result.schema.metadata == {b"PANDAS_ATTRS": b"{}"}
+
+
+def test_a_polars_result_is_made_piece_by_piece() -> None:
+    collector = TableCollector(PolarsFrames(pl)).open(pa.schema([("a", pa.int64())]))
+    collector.write(pa.table({"a": [1, 2]}))
+    collector.write(pa.table({"a": [3]}))
+    collector.close()
+    assert collector.result.equals(pl.DataFrame({"a": [1, 2, 3]}))
 
 
 def test_a_stream_is_refused_before_anything_is_sent_naming_the_column() -> None:

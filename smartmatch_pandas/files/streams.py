@@ -21,6 +21,8 @@ appended ones as text. Memory never holds a pandas frame of the list.
 
 from __future__ import annotations
 
+import itertools
+import sys
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
@@ -43,9 +45,37 @@ class ArrowStream(Protocol):
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
 
 
+#: Rows per batch of a Polars LazyFrame's query, streamed into the upload.
+LAZY_BATCH_ROWS: Final = 65_536
+
+
 def is_arrow_stream(data: object) -> bool:
-    """Whether ``data`` exposes ``__arrow_c_stream__`` (a pandas frame does too: ask first)."""
-    return callable(getattr(type(data), "__arrow_c_stream__", None))
+    """Whether ``data`` exposes ``__arrow_c_stream__`` (a pandas frame does too: ask first),
+    or is a Polars LazyFrame (whose query is streamed)."""
+    return callable(getattr(type(data), "__arrow_c_stream__", None)) or is_lazy_frame(data)
+
+
+def is_lazy_frame(data: object) -> bool:
+    """Whether ``data`` is a Polars LazyFrame (Polars never imported to tell)."""
+    polars = sys.modules.get("polars")
+    return polars is not None and isinstance(data, polars.LazyFrame)
+
+
+def lazy_stream(lazy: Any) -> pa.RecordBatchReader:
+    """A Polars LazyFrame's rows as an Arrow stream: its query run on Polars' streaming
+    engine batch by batch, as the stream is read (``LazyFrame.collect_batches``)."""
+    chunks = lazy.collect_batches(chunk_size=LAZY_BATCH_ROWS, engine="streaming")
+    first = next(chunks, None)
+    if first is None:  # no rows: the schema alone
+        return pa.RecordBatchReader.from_batches(lazy.limit(0).collect().to_arrow().schema, [])
+    return pa.RecordBatchReader.from_batches(
+        first.to_arrow().schema, _chunk_batches(itertools.chain([first], chunks))
+    )
+
+
+def _chunk_batches(chunks: Iterator[Any]) -> Iterator[pa.RecordBatch]:
+    for chunk in chunks:
+        yield from chunk.to_arrow().to_batches()
 
 
 class StreamedList:
@@ -95,6 +125,8 @@ class StreamedList:
         what = path or f"the {type(data).__module__.split('.')[0]} {type(data).__name__}"
         if isinstance(data, pa.Table):
             return cls(data.schema, path=what, held=data)
+        if is_lazy_frame(data):
+            data = lazy_stream(data)
         if not is_arrow_stream(data):
             raise InputError(
                 f"expected a pandas DataFrame or an Arrow stream (an object with "
@@ -160,23 +192,49 @@ class StreamedList:
         self.close()
 
 
+class ResultKind(Protocol):
+    """What an enriched list is given back as, made piece by piece (each Arrow piece then
+    dropped, so that the result is never held twice)."""
+
+    def piece(self, table: pa.Table) -> Any:
+        """One enriched batch, in the result's kind."""
+
+    def whole(self, pieces: list[Any], schema: pa.Schema) -> Any:
+        """The result: the pieces, in order (``schema`` when there is none), with the
+        schema's ``metadata`` where the kind keeps it."""
+
+
+class ArrowTables:
+    """The result as one pyarrow Table, its summary in its schema's metadata."""
+
+    def piece(self, table: pa.Table) -> pa.Table:
+        return table
+
+    def whole(self, pieces: list[Any], schema: pa.Schema) -> pa.Table:
+        table = pa.concat_tables(pieces) if pieces else schema.empty_table()
+        return table.replace_schema_metadata(schema.metadata)
+
+
 class TableCollector:
     """Where an enriched list goes when it is given back rather than written: its batches,
-    gathered into one Arrow table (:attr:`table`, once closed).
+    gathered in the result's kind (:attr:`result`, once closed; a pyarrow Table unless
+    ``kind`` says otherwise).
 
     Used as :class:`~smartmatch_pandas.files.tables.TableWriter` is, through :meth:`open`.
     """
 
-    def __init__(self) -> None:
-        self._pieces: list[pa.Table] = []
-        self._metadata: dict[bytes, bytes] = {}
-        self.table: pa.Table | None = None
+    def __init__(self, kind: ResultKind | None = None) -> None:
+        self.kind: ResultKind = kind or ArrowTables()
+        self._pieces: list[Any] = []
+        self._schema = pa.schema([])
+        self.result: Any = None
 
     def open(self, schema: pa.Schema) -> TableCollector:
         """Begin a table written with ``schema`` (its summary metadata is kept)."""
         given = schema.metadata or {}
-        self._metadata = {key: given[key] for key in KEPT_METADATA if key in given}
-        self._pieces, self.table = [], None
+        kept = {key: given[key] for key in KEPT_METADATA if key in given}
+        self._schema = schema.with_metadata(kept) if kept else schema.remove_metadata()
+        self._pieces, self.result = [], None
         return self
 
     def __enter__(self) -> TableCollector:
@@ -188,15 +246,13 @@ class TableCollector:
 
     def write(self, batch: pa.Table) -> None:
         """Append rows."""
-        self._pieces.append(batch)
+        self._pieces.append(self.kind.piece(batch))
 
     def close(self) -> None:
-        """Gather the rows written into :attr:`table`."""
-        table = pa.concat_tables(self._pieces) if self._pieces else None
-        self._pieces = []
-        if table is not None:
-            self.table = table.replace_schema_metadata(self._metadata or None)
+        """Gather the rows written into :attr:`result`."""
+        pieces, self._pieces = self._pieces, []
+        self.result = self.kind.whole(pieces, self._schema)
 
     def abort(self) -> None:
         """Drop what was written."""
-        self._pieces, self.table = [], None
+        self._pieces, self.result = [], None

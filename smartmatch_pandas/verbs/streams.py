@@ -13,10 +13,12 @@ deliverable merged back batch by batch
 are gathered as Arrow (:class:`~smartmatch_pandas.files.streams.TableCollector`).
 It never becomes a pandas frame.
 
-What comes back (:func:`returned_as`): a Polars DataFrame for a Polars
-DataFrame, else a pyarrow Table (a stream with no table of its own, such as a
-RecordBatchReader or a DuckDB relation, included): the input's columns as they
-came, then the appended columns as text. A pyarrow Table keeps the job's summary
+What comes back (:func:`result_kind`, made batch by batch as the merge gives
+them): a Polars DataFrame for a Polars DataFrame or LazyFrame (its query
+streamed: :func:`~smartmatch_pandas.files.streams.lazy_stream`), else a
+pyarrow Table (a stream with no table of its own, such as a RecordBatchReader
+or a DuckDB relation, included): the input's columns as they came, then the
+appended columns as text. A pyarrow Table keeps the job's summary
 in its schema's metadata, under the key pandas keeps ``attrs`` under in a
 Parquet file (``json.loads(table.schema.metadata[b"PANDAS_ATTRS"])["smartmatch"]``;
 ``pandas.read_parquet`` of the table written gives it as ``attrs``).
@@ -25,11 +27,12 @@ Parquet file (``json.loads(table.schema.metadata[b"PANDAS_ATTRS"])["smartmatch"]
 from __future__ import annotations
 
 import sys
+from types import ModuleType
 from typing import Any, Unpack
 
 import pyarrow as pa
 
-from ..files.streams import StreamedList, TableCollector
+from ..files.streams import ArrowTables, ResultKind, StreamedList, TableCollector
 from ..job.handle import Job
 from ..job.waiting import check_wait_options
 from ..options import check_flag
@@ -60,7 +63,7 @@ def match_stream(data: object, **options: Unpack[MatchKwargs]) -> Any:
     Returns
     -------
     pyarrow.Table or polars.DataFrame
-        See :func:`returned_as`.
+        See :func:`result_kind`.
 
     Raises
     ------
@@ -74,7 +77,7 @@ def match_stream(data: object, **options: Unpack[MatchKwargs]) -> Any:
     with StreamedList.of(data) as listed:
         mapping = file_mapping(listed, options.get("columns"))
         plan = make_plan(None, options, mapping)
-        collector = TableCollector()
+        collector = TableCollector(result_kind(data))
         with plan.client, reporting(progress) as reporter:
             reporter.stage("preparing")
             upload = upload_file(listed, mapping, plan.invalid)
@@ -84,8 +87,7 @@ def match_stream(data: object, **options: Unpack[MatchKwargs]) -> Any:
             job.wait(timeout=timeout, progress=reporter)
             result = merge_finished(job, listed, collector, all_matches, reporter)
     reporter.note(result.summary.describe())
-    assert collector.table is not None  # an upload has rows
-    return returned_as(data, collector.table)
+    return collector.result
 
 
 def submit_stream(data: object, **options: Unpack[SubmitKwargs]) -> Job:
@@ -109,13 +111,29 @@ def submit_stream(data: object, **options: Unpack[SubmitKwargs]) -> Job:
             )
 
 
-def returned_as(data: object, table: pa.Table) -> Any:
-    """``table`` in the kind of ``data``: a Polars DataFrame for a Polars DataFrame (or
-    LazyFrame), else the pyarrow Table itself."""
+class PolarsFrames:
+    """The result as one Polars DataFrame, each enriched batch made a Polars frame as it
+    comes (Polars keeps no schema metadata: the summary is in the progress notes)."""
+
+    def __init__(self, polars: ModuleType) -> None:
+        self.polars = polars
+
+    def piece(self, table: pa.Table) -> Any:
+        return self.polars.from_arrow(table)
+
+    def whole(self, pieces: list[Any], schema: pa.Schema) -> Any:
+        if not pieces:
+            return self.polars.from_arrow(schema.empty_table())
+        return self.polars.concat(pieces, rechunk=False)
+
+
+def result_kind(data: object) -> ResultKind:
+    """What ``data``'s result is given back as: a Polars DataFrame for a Polars DataFrame
+    or LazyFrame, else a pyarrow Table."""
     polars = sys.modules.get("polars")  # never imported here: a Polars frame brought it
     if polars is not None and isinstance(data, polars.DataFrame | polars.LazyFrame):
-        return polars.from_arrow(table)
-    return table
+        return PolarsFrames(polars)
+    return ArrowTables()
 
 
-__all__ = ["match_stream", "returned_as", "submit_stream"]
+__all__ = ["PolarsFrames", "match_stream", "result_kind", "submit_stream"]
