@@ -286,3 +286,11 @@ def test_a_stream_may_repeat_a_name_it_does_not_send() -> None:
     with StreamedList.of(reader) as streamed:
         assert pa.concat_tables(streamed.batches(["first_name"])).column_names == ["first_name"]
         assert pa.concat_tables(streamed.batches()).equals(repeated)
+
+
+def test_a_stream_read_once_keeps_no_copy() -> None:
+    reader = pa.RecordBatchReader.from_batches(SMALL.schema, SMALL.to_batches(max_chunksize=3))
+    with StreamedList.of(reader, once=True) as streamed:
+        assert pa.concat_tables(streamed.batches()).equals(SMALL)
+        with pytest.raises(RuntimeError, match="read once"):
+            next(streamed.batches())

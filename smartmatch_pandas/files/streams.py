@@ -91,6 +91,10 @@ class StreamedList:
         What the list is called in messages (``"the Polars DataFrame"``).
     held
         The list as a table already in memory (then read as it is, never copied).
+    once
+        The list is read once only (an upload alone: :func:`smartmatch_pandas.submit`,
+        or a Dask frame whose partitions are read again where they are): no copy
+        of the stream is taken.
 
     Notes
     -----
@@ -105,15 +109,17 @@ class StreamedList:
         *,
         path: str = "the Arrow stream",
         held: pa.Table | None = None,
+        once: bool = False,
     ) -> None:
         self.schema = schema
         self.path = path
+        self.once = once
         self._source: Iterator[pa.RecordBatch] | None = None if held else iter(batches)
         self._held = held
         self._spool: Spool | None = None
 
     @classmethod
-    def of(cls, data: object, path: str | None = None) -> StreamedList:
+    def of(cls, data: object, path: str | None = None, *, once: bool = False) -> StreamedList:
         """The list in ``data``: a pyarrow Table (held), or any object with
         ``__arrow_c_stream__`` (read once, as a stream).
 
@@ -137,7 +143,7 @@ class StreamedList:
             reader = pa.RecordBatchReader.from_stream(data)
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise InputError(f"{what} cannot be read as an Arrow stream: {exc}") from None
-        return cls(reader.schema, reader, path=what)
+        return cls(reader.schema, reader, path=what, once=once)
 
     @property
     def columns(self) -> list[str]:
@@ -162,14 +168,16 @@ class StreamedList:
         if self._held is not None:
             yield from self._held.to_batches()
         elif self._source is not None:
-            yield from self._first_reading(self._source)
+            source, self._source = self._source, None
+            yield from source if self.once else self._first_reading(source)
         else:
-            assert self._spool is not None  # read once already
+            if self._spool is None:
+                raise RuntimeError(f"{self.path} was read once, and kept no copy (once=True)")
             with pa.ipc.open_stream(self._spool.arrow_input()) as reader:
                 yield from reader
 
     def _first_reading(self, source: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        self._source, self._spool = None, Spool()
+        self._spool = Spool()
         with pa.ipc.new_stream(self._spool, self.schema) as copy:
             for batch in source:
                 copy.write_batch(batch)

@@ -100,7 +100,7 @@ def submit_stream(data: object, **options: Unpack[SubmitKwargs]) -> Job:
     later: it picks the job up (by its data and options) rather than paying twice.
     """
     progress = options.pop("progress", True)
-    with StreamedList.of(data) as listed:
+    with StreamedList.of(data, once=True) as listed:  # read to upload, not to merge
         mapping = file_mapping(listed, options.get("columns"))
         plan = make_plan(None, options, mapping)
         with reporting(progress) as reporter:
