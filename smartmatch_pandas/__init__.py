@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from . import accessor as _accessor
+from . import polars_accessor as _polars_accessor
 from ._version import __version__
 from .deliverable import MatchResult, MatchSummary
 from .errors import (
@@ -35,6 +36,7 @@ from .errors import (
     UnreachableError,
     ValidationError,
 )
+from .files.streams import ArrowStream
 from .files.tables import TableFile, TableOutput, read_table, write_table
 from .identifiers import IDENTIFIERS
 from .job.handle import Job
@@ -63,7 +65,9 @@ if _TYPE_CHECKING:
     from .form.widget import MatchForm
     from .wire.sftp import SFTPSettings
 
-del _accessor
+# df.smartmatch on Polars frames too, when Polars is there (never imported here).
+_polars_accessor.register_when_imported()
+del _accessor, _polars_accessor
 
 
 def __getattr__(name: str) -> _Any:
@@ -80,6 +84,7 @@ def __getattr__(name: str) -> _Any:
 
 __all__ = [
     "IDENTIFIERS",
+    "ArrowStream",
     "AuthorizationError",
     "CheckReport",
     "Cleared",

@@ -32,7 +32,8 @@ class SmartMatchAccessor:
 
     def match(self, **options: Unpack[api.MatchKwargs]) -> pd.DataFrame:
         """Match this frame; see :func:`smartmatch_pandas.match`."""
-        return api.match(self._df, **options)
+        enriched: pd.DataFrame = api.match(self._df, **options)
+        return enriched
 
     def submit(self, **options: Unpack[api.SubmitKwargs]) -> Job:
         """Submit this frame without waiting; see :func:`smartmatch_pandas.submit`."""

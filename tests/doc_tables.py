@@ -121,6 +121,18 @@ FIGURES = (
     Figures("load", DOC, ("benchmarks.load", "--clients", "50", "--rows", "200"), small=False),
     Figures("hostile", DOC, ("benchmarks.hostile",), small=False),
     Figures(
+        "frames",
+        DOC.with_name("performance.md"),
+        ("benchmarks.frames", "--rows", "1000000"),
+        small=False,
+    ),
+    Figures(
+        "frames-5m",
+        DOC.with_name("performance.md"),
+        ("benchmarks.frames", "--rows", "5000000"),
+        small=False,
+    ),
+    Figures(
         "load-fast-polls",
         DOC,
         ("benchmarks.load", "--clients", "50", "--rows", "10", "--poll-interval", "0.1"),

@@ -28,7 +28,7 @@ assert len(_sm.match(_list, progress=False, cache=False)) == 1
 """
 
 
-def test_there_are_the_five_notebooks() -> None:
+def test_there_are_the_notebooks() -> None:
     names = [path.stem for path in NOTEBOOKS]
     assert names == [
         "01-quickstart",
@@ -36,6 +36,7 @@ def test_there_are_the_five_notebooks() -> None:
         "03-max-matches",
         "04-preparing-a-messy-list",
         "05-exploring-a-matched-list",
+        "06-lists-beyond-pandas",
     ]
 
 

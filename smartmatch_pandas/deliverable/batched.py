@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from ..errors import InputError
 from ..files.spool import Spool, SpooledFiles
+from ..files.streams import StreamedList, TableCollector
 from ..files.tables import (
     TableFile,
     TableOutput,
@@ -277,9 +278,9 @@ class _Tally:
 
 
 def merge_file(
-    table: TableFile,
+    table: TableFile | StreamedList,
     files: Mapping[str, bytes],
-    output: str | Path | TableOutput,
+    output: str | Path | TableOutput | TableCollector,
     *,
     sent: list[str],
     rows: int,
@@ -310,9 +311,9 @@ def merge_file(
 
 
 def _merge(
-    table: TableFile,
+    table: TableFile | StreamedList,
     results: _Results,
-    output: str | Path | TableOutput,
+    output: str | Path | TableOutput | TableCollector,
     sent: list[str],
     rows: int,
     presence: Mapping[str, pa.Array],
@@ -344,8 +345,8 @@ def _merge(
     # The summary goes where pandas keeps DataFrame.attrs: in the schema, written first.
     empty.attrs["smartmatch"] = {"filename": filename, **summary.as_attrs()}
     written = 0
-    schema = _typed_schema(output_schema(empty), kinds, table_output(output).kind)
-    with TableWriter(output, schema) as writer:
+    held = "arrow" if isinstance(output, TableCollector) else table_output(output).kind
+    with _writer(output, _typed_schema(output_schema(empty), kinds, held)) as writer:
         for batch, start, k in _slices(table, rows):
             best, rest = results.bucket(k)
             best_rows = _between(best, start, start + batch.num_rows)
@@ -363,7 +364,7 @@ def _merge(
     return summary, written
 
 
-def _slices(table: TableFile, rows: int) -> Iterator[tuple[pa.Table, int, int]]:
+def _slices(table: TableFile | StreamedList, rows: int) -> Iterator[tuple[pa.Table, int, int]]:
     """The list's batches, cut where a bucket ends: (batch, its first row, its bucket)."""
     start, span = 0, _bucket_rows(rows)
     for batch in table.batches():
@@ -377,6 +378,15 @@ def _slices(table: TableFile, rows: int) -> Iterator[tuple[pa.Table, int, int]]:
             f"{table.path} changed while it was matched ({start:,} rows now, {rows:,} sent): "
             "write the output again from an unchanged file"
         )
+
+
+def _writer(
+    output: str | Path | TableOutput | TableCollector, schema: pa.Schema
+) -> TableWriter | TableCollector:
+    """A writer to the file ``output`` names, or the collector itself (a list given back)."""
+    if isinstance(output, TableCollector):
+        return output.open(schema)
+    return TableWriter(output, schema)
 
 
 def _first_rows(table: pa.Table) -> tuple[pa.Table, pa.Table]:

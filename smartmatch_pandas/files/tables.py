@@ -61,7 +61,7 @@ BATCH_BYTES: Final = 16 << 20
 #: Bytes of CSV parsed at a time (see :data:`~smartmatch_pandas.files.csv.PARSE_BLOCK`).
 CSV_BLOCK: Final = PARSE_BLOCK
 #: Where pandas keeps ``DataFrame.attrs`` in a Parquet file.
-_ATTRS_KEY: Final = b"PANDAS_ATTRS"
+ATTRS_KEY: Final = b"PANDAS_ATTRS"
 #: What a list file is read as.
 Kind = Literal["csv", "parquet", "xlsx"]
 
@@ -323,7 +323,7 @@ def output_schema(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Sc
     schema = schema or pa.Schema.from_pandas(frame, preserve_index=False)
     if not frame.attrs:
         return schema
-    return schema.with_metadata({**(schema.metadata or {}), _ATTRS_KEY: json.dumps(frame.attrs)})
+    return schema.with_metadata({**(schema.metadata or {}), ATTRS_KEY: json.dumps(frame.attrs)})
 
 
 #: What a list is written as, by the output's extension.

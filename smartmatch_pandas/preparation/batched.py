@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from ..errors import InputError
 from ..files.spool import Spool
+from ..files.streams import StreamedList
 from ..files.tables import TableFile, frame_of
 from ..identifiers import MATCHBACK_ID
 from ..options import InvalidPolicy
@@ -33,7 +34,9 @@ from .table import (
 )
 
 
-def file_mapping(table: TableFile, columns: Mapping[Hashable, str | None] | None) -> ColumnMapping:
+def file_mapping(
+    table: TableFile | StreamedList, columns: Mapping[Hashable, str | None] | None
+) -> ColumnMapping:
     """The file's columns mapped to identifiers, checked as a frame's would be.
 
     Raises
@@ -59,7 +62,10 @@ class Upload:
 
 
 def upload_file(
-    table: TableFile, mapping: ColumnMapping, invalid: InvalidPolicy, today: dt.date | None = None
+    table: TableFile | StreamedList,
+    mapping: ColumnMapping,
+    invalid: InvalidPolicy,
+    today: dt.date | None = None,
 ) -> Upload:
     """The upload CSV of a file, made batch by batch; byte for byte what
     :func:`~smartmatch_pandas.preparation.table.upload_body` makes of the whole list.
@@ -79,7 +85,7 @@ def upload_file(
     try:
         csv = upload_csv(body, [*mapping.identifiers, MATCHBACK_ID])
         for batch in table.batches([str(c) for c in mapping.columns]):
-            frame = frame_of(batch)
+            frame = frame_of(_decoded(batch))
             frame.index = pd.RangeIndex(rows, rows + len(frame))
             columns = sent_columns(frame, mapping, invalid, today=today)
             tally.add(columns)
@@ -100,3 +106,24 @@ def upload_file(
         raise
     presence = {k: pa.concat_arrays(v) for k, v in present.items()}
     return Upload(body, rows, presence)
+
+
+def _decoded(batch: pa.Table) -> pa.Table:
+    """Dictionary columns (a Polars category, a pandas categorical in Parquet) as their
+    values: what is normalised and sent (older pyarrow hands pandas no unsigned indices)."""
+    if not any(pa.types.is_dictionary(field.type) for field in batch.schema):
+        return batch
+    columns = [
+        _values(column) if pa.types.is_dictionary(column.type) else column
+        for column in batch.columns
+    ]
+    return pa.Table.from_arrays(columns, names=batch.column_names)
+
+
+def _values(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary column's values, text views as plain text (which every kernel takes)."""
+    kind = column.type.value_type
+    kind = pa.large_string() if kind == pa.string_view() else kind
+    return pa.chunked_array(
+        [chunk.dictionary.cast(kind).take(chunk.indices) for chunk in column.chunks], kind
+    )

@@ -29,6 +29,7 @@ from ..deliverable.batched import merge_file
 from ..deliverable.summary import MatchSummary
 from ..errors import InputError
 from ..files.spool import Spool
+from ..files.streams import StreamedList, TableCollector
 from ..files.tables import TableFile, TableOutput
 from ..identifiers import MATCHBACK_ID
 from ..job.handle import Job
@@ -91,15 +92,25 @@ def match_file(
     >>> done.summary.match_rate                                                # doctest: +SKIP
     0.87
     """
+    return match_batched(_opened(source), output, **options)
+
+
+def match_batched(
+    table: TableFile | StreamedList,
+    output: str | Path | TableOutput | TableCollector,
+    **options: Unpack[MatchKwargs],
+) -> FileResult:
+    """Match a list read in batches (a file, or an Arrow stream) and merge it back in
+    batches into ``output``: what :func:`match_file` and
+    :func:`~smartmatch_pandas.verbs.streams.match_stream` do."""
     timeout, all_matches = options.pop("timeout", None), options.pop("all_matches", False)
     check_wait_options(timeout)  # before anything is paid for
     check_flag("all_matches", all_matches)
     typed = check_flag("typed", options.pop("typed", False))
     progress = options.pop("progress", True)
-    table = _opened(source)
     mapping = file_mapping(table, options.get("columns"))
     plan = make_plan(None, options, mapping)
-    with reporting(progress) as reporter:
+    with plan.client, reporting(progress) as reporter:
         reporter.stage("preparing")
         upload = upload_file(table, mapping, plan.invalid)
         # As in match(): the timeout bounds the registration and the upload too (counted
@@ -111,7 +122,7 @@ def match_file(
             )
             left = None if deadline is None else max(0.0, deadline - clocks.CLOCK.monotonic())
             job.wait(timeout=left, progress=reporter)
-            result = _finish(job, table, output, all_matches, reporter, typed)
+            result = merge_finished(job, table, output, all_matches, reporter, typed)
     reporter.note(result.summary.describe())
     return result
 
@@ -224,7 +235,7 @@ def resume_file(
             upload=upload,
         )
         job.wait(timeout=timeout, progress=reporter, via=via, sftp=sftp)
-        result = _finish(job, table, output, all_matches, reporter, typed)
+        result = merge_finished(job, table, output, all_matches, reporter, typed)
     reporter.note(result.summary.describe())
     return result
 
@@ -233,15 +244,16 @@ def _opened(source: str | Path | TableFile) -> TableFile:
     return source if isinstance(source, TableFile) else TableFile(source)
 
 
-def _finish(
+def merge_finished(
     job: Job,
-    table: TableFile,
-    output: str | Path | TableOutput,
+    table: TableFile | StreamedList,
+    output: str | Path | TableOutput | TableCollector,
     all_matches: bool,
     reporter: Reporter,
     typed: bool = False,
 ) -> FileResult:
-    """Merge a finished job's deliverable onto the list in batches, then keep it."""
+    """Merge a finished job's deliverable onto the list in batches (written to ``output``),
+    then keep the deliverable."""
     assert job.mapping is not None  # a recorded job's
     assert job.presence is not None  # made from the file, uploaded or checked
     sent, presence = [*job.mapping.identifiers, MATCHBACK_ID], job.presence
@@ -265,4 +277,4 @@ def _finish(
     return FileResult(job.filename, summary, written)
 
 
-__all__ = ["FileResult", "match_file", "resume_file"]
+__all__ = ["FileResult", "match_file", "merge_finished", "resume_file"]

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import Any
+from typing import Any, Unpack, overload
 
 import pandas as pd
 
 from .. import clock as clocks
+from ..files.streams import ArrowStream, is_arrow_stream
 from ..job.waiting import check_wait_options
 from ..options import Format, InvalidPolicy, check_flag, keywords_of
+from ..preparation.frame import require_frame
 from ..progress import ProgressArg, reporting
 from ..wire.webhook import WebhookReceiver
+from .keywords import MatchKwargs
 from .plan import make_plan
+from .streams import match_stream
 from .submitting import submit_planned
 
 
+@overload
+def match(df: pd.DataFrame, **options: Unpack[MatchKwargs]) -> pd.DataFrame: ...
+@overload
+def match(df: ArrowStream, **options: Unpack[MatchKwargs]) -> Any: ...
+
+
 def match(
-    df: pd.DataFrame,
+    df: pd.DataFrame | ArrowStream,
     *,
     max_matches: int = 1,
     format: Format = "csv",
@@ -44,7 +54,7 @@ def match(
     extra_params: Mapping[str, Any] | None = None,
     cache: bool = True,
     refresh: bool = False,
-) -> pd.DataFrame:
+) -> pd.DataFrame | Any:
     """Match a contact list against the voter file; return it enriched.
 
     The frame's identifier columns are sent with a ``matchback_id``; the job
@@ -56,10 +66,14 @@ def match(
     Parameters
     ----------
     df
-        The contact list. Columns whose headers name a SmartMatch identifier
-        (``first_name``, ``First Name``, ``ZIP Code``, ``Cell Phone``, ``DOB``,
-        ...; see ``smartmatch_pandas.preparation.mapping.ALIASES``) are normalised and sent;
-        others are kept in the result but not uploaded.
+        The contact list: a pandas DataFrame, or any Arrow stream (an object with
+        ``__arrow_c_stream__``: a pyarrow Table or RecordBatchReader, a Polars
+        DataFrame, a DuckDB relation), matched in batches and given back in its
+        own kind (see :func:`~smartmatch_pandas.verbs.streams.match_stream`).
+        Columns whose headers name a SmartMatch identifier (``first_name``,
+        ``First Name``, ``ZIP Code``, ``Cell Phone``, ``DOB``, ...; see
+        ``smartmatch_pandas.preparation.mapping.ALIASES``) are normalised and
+        sent; others are kept in the result but not uploaded.
     max_matches
         Candidates per row, 1-10, the best included (more than 1 may cost extra).
     format
@@ -134,10 +148,12 @@ def match(
 
     Returns
     -------
-    pandas.DataFrame
-        The input's rows, order, index, columns and dtypes, followed by the
-        appended columns (``tsmart_match_code``, ``vb.*``, ``ts.*``) as text
-        (typed, with ``typed=True``).
+    pandas.DataFrame, pyarrow.Table or polars.DataFrame
+        The input's kind (a pyarrow Table for a stream with no table of its
+        own, such as a RecordBatchReader or a DuckDB relation): its rows, order,
+        index, columns and dtypes, followed by the appended columns
+        (``tsmart_match_code``, ``vb.*``, ``ts.*``) as text (typed, with
+        ``typed=True``).
         ``.attrs["smartmatch"]`` holds the job's ``filename``, the rows sent
         and matched, the match rate and the service's summary ``report``.
 
@@ -156,10 +172,13 @@ def match(
     >>> enriched = df.smartmatch.match(max_matches=3)       # doctest: +SKIP
     """
     settings = keywords_of("match", locals())
+    if not isinstance(df, pd.DataFrame) and is_arrow_stream(df):
+        return match_stream(df, **settings)
     check_flag("all_matches", all_matches)
     check_flag("typed", typed)
     check_wait_options(timeout)  # before anything is paid for
-    plan = make_plan(df, keywords_of("submit", settings))
+    frame = require_frame(df)  # anything else is refused, saying what is expected
+    plan = make_plan(frame, keywords_of("submit", settings))
     # The client's connections are closed once the frame is back (or the match failed:
     # a job is resumed with a client of its own). One bar through submitting, waiting
     # and merging.
@@ -167,7 +186,7 @@ def match(
     # of it the wait and the download.
     deadline = None if timeout is None else clocks.CLOCK.monotonic() + timeout
     with plan.client, plan.client.within(deadline), reporting(progress) as reporter:
-        job = submit_planned(df, plan, reporter)
+        job = submit_planned(frame, plan, reporter)
         left = None if deadline is None else max(0.0, deadline - clocks.CLOCK.monotonic())
         result = job.wait(timeout=left, progress=reporter).result(progress=reporter, typed=typed)
     reporter.note(result.summary.describe())

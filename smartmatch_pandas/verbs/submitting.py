@@ -22,10 +22,12 @@ from ..errors import (
     ValidationError,
 )
 from ..files.spool import Spool
+from ..files.streams import ArrowStream, is_arrow_stream
 from ..job.cache import CachedResult
 from ..job.handle import Job
 from ..job.store import JobRecord, JobStore, cache_key, service_url
 from ..options import Format, InvalidPolicy, keywords_of
+from ..preparation.frame import require_frame
 from ..preparation.table import frame_upload
 from ..progress import ProgressArg, Reporter, reporting
 from ..wire.retry import Retrying, is_expired_url, is_transient, watching
@@ -35,7 +37,7 @@ from .plan import Plan, make_plan
 
 
 def submit(
-    df: pd.DataFrame,
+    df: pd.DataFrame | ArrowStream,
     *,
     max_matches: int = 1,
     format: Format = "csv",
@@ -68,6 +70,9 @@ def submit(
     :class:`~smartmatch_pandas.job.handle.Job` is waited for with ``job.wait()`` and
     read with ``job.result()``.
 
+    ``df`` may be any Arrow stream, as for :func:`match`
+    (:func:`~smartmatch_pandas.verbs.streams.submit_stream`).
+
     When the same data was submitted before with the same options, no new
     job is made (``refresh=True`` makes one): the returned job is the
     earlier one, finished (from the result cache) or still running (picked
@@ -78,9 +83,15 @@ def submit(
     >>> job = smartmatch_pandas.submit(df, max_matches=3)   # doctest: +SKIP
     >>> job.wait().result().frame                           # doctest: +SKIP
     """
-    plan = make_plan(df, keywords_of("submit", locals()))
+    settings = keywords_of("submit", locals())
+    if not isinstance(df, pd.DataFrame) and is_arrow_stream(df):
+        from .streams import submit_stream  # it submits through this module's submit_body
+
+        return submit_stream(df, **settings)
+    frame = require_frame(df)  # anything else is refused, saying what is expected
+    plan = make_plan(frame, settings)
     with reporting(progress) as reporter:
-        return submit_planned(df, plan, reporter)
+        return submit_planned(frame, plan, reporter)
 
 
 def submit_planned(df: pd.DataFrame, plan: Plan, reporter: Reporter) -> Job:

@@ -1,0 +1,296 @@
+"""Lists that are not pandas frames: any Arrow stream (pyarrow Table, RecordBatchReader,
+DuckDB relation), and Polars DataFrames and LazyFrames, matched end to end against the
+local service and given back in their own kind, as the pandas path gives them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import smartmatch_pandas as sm
+from smartmatch_pandas.deliverable import batched
+from smartmatch_pandas.files.streams import StreamedList, TableCollector
+from smartmatch_pandas.local import LocalService, sample_contacts
+from smartmatch_pandas.preparation.batched import file_mapping, upload_file
+from smartmatch_pandas.preparation.mapping import resolve_mapping
+from smartmatch_pandas.preparation.table import frame_upload
+from smartmatch_pandas.verbs.streams import PolarsFrames
+
+#: Columns the service appends, which the comparisons look at.
+APPENDED = ["tsmart_match_code", "vb.voterbase_id", "ts.match_score"]
+
+
+@pytest.fixture(scope="module")
+def listed(service: LocalService) -> pa.Table:
+    """30 contacts as Arrow, with columns of other types beside the text: an int32 with a
+    gap, a date, and ZIPs that begin with a zero."""
+    frame = sample_contacts(service.voters, 30, seed=23).drop(columns="true_voterbase_id")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    zips = table["zip"].to_pylist()
+    zips[:3] = ["02134", "01002", "00501"]
+    table = table.set_column(table.schema.get_field_index("zip"), "zip", pa.array(zips))
+    donor = pa.array([None if i == 4 else 1000 + i for i in range(30)], pa.int32())
+    joined = pa.array([dt.date(2020, 1, 1) + dt.timedelta(days=i) for i in range(30)])
+    return table.append_column("donor_id", donor).append_column("joined", joined)
+
+
+@pytest.fixture(autouse=True)
+def _small_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Buckets of a few rows, so that the merge crosses many of them even for 30 rows."""
+    monkeypatch.setattr(batched, "BUCKET_ROWS", 4)
+
+
+def the_pandas_way(table: pa.Table, settings: dict[str, Any], **options: Any) -> pd.DataFrame:
+    """What the pandas path gives for the same list."""
+    return sm.match(table.to_pandas(types_mapper=pd.ArrowDtype), **settings, **options)
+
+
+def assert_as_the_list(enriched: pa.Table, listed: pa.Table, pandas_way: pd.DataFrame) -> None:
+    """The input's columns untouched (values, types, order), the appended ones as text,
+    holding what the pandas path appends, row for row."""
+    inputs = enriched.select(listed.column_names)
+    assert inputs.cast(listed.schema).equals(listed)
+    assert inputs.column("zip").to_pylist()[:3] == ["02134", "01002", "00501"]
+    assert enriched.column_names[: listed.num_columns] == listed.column_names
+    for name in APPENDED:
+        assert pa.types.is_large_string(enriched.schema.field(name).type)
+        assert enriched.column(name).to_pylist() == [
+            None if pd.isna(v) else v for v in pandas_way[name]
+        ]
+
+
+@pytest.mark.network
+def test_a_pyarrow_table_comes_back_as_a_pyarrow_table(
+    listed: pa.Table, settings: dict[str, Any], tmp_path: Path
+) -> None:
+    enriched = sm.match(listed, **settings)
+    assert isinstance(enriched, pa.Table)
+    assert enriched.schema.field("donor_id").type == pa.int32()
+    assert enriched.schema.field("joined").type == pa.date32()
+    assert_as_the_list(enriched, listed, the_pandas_way(listed, settings))
+    summary = json.loads(enriched.schema.metadata[b"PANDAS_ATTRS"])["smartmatch"]
+    assert summary["rows"] == 30
+    written = tmp_path / "enriched.parquet"
+    pq.write_table(enriched, written)  # where pandas reads its attrs from
+    assert pd.read_parquet(written).attrs["smartmatch"]["filename"] == summary["filename"]
+
+
+@pytest.mark.network
+def test_a_record_batch_reader_is_read_once_and_comes_back_as_a_table(
+    listed: pa.Table, settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "0")  # its copy in a temporary file
+    reader = pa.RecordBatchReader.from_batches(listed.schema, listed.to_batches(max_chunksize=7))
+    enriched = sm.match(reader, **settings)
+    assert isinstance(enriched, pa.Table)
+    assert_as_the_list(enriched, listed, the_pandas_way(listed, settings))
+
+
+@pytest.mark.network
+def test_a_duckdb_relation_comes_back_as_a_table(
+    listed: pa.Table, settings: dict[str, Any]
+) -> None:
+    with duckdb.connect() as con:
+        con.register("contacts", listed)
+        relation = con.sql("SELECT * FROM contacts")
+        enriched = sm.match(relation, **settings)
+    assert isinstance(enriched, pa.Table)
+    # DuckDB's own text type is plain string; the values and order are the list's.
+    assert enriched.select(listed.column_names).to_pylist() == listed.to_pylist()
+    assert enriched.column("tsmart_match_code").to_pylist() == [
+        None if pd.isna(v) else v for v in the_pandas_way(listed, settings)["tsmart_match_code"]
+    ]
+
+
+@pytest.mark.network
+def test_a_polars_frame_comes_back_as_a_polars_frame(
+    listed: pa.Table, settings: dict[str, Any]
+) -> None:
+    frame = pl.from_arrow(listed)
+    assert isinstance(frame, pl.DataFrame)
+    enriched = frame.smartmatch.match(**settings)
+    assert isinstance(enriched, pl.DataFrame)
+    assert sm.match(frame, **settings).equals(enriched)  # the same through the verb
+    assert enriched.select(frame.columns).equals(frame)  # dtypes and values kept
+    assert enriched.schema["donor_id"] == pl.Int32
+    assert enriched.schema["tsmart_match_code"] == pl.String
+    pandas_way = the_pandas_way(listed, settings)
+    assert enriched["tsmart_match_code"].to_list() == [
+        None if pd.isna(v) else v for v in pandas_way["tsmart_match_code"]
+    ]
+
+
+@pytest.mark.network
+def test_a_lazy_frame_is_streamed_from_its_query(
+    listed: pa.Table, settings: dict[str, Any], tmp_path: Path
+) -> None:
+    source = tmp_path / "contacts.parquet"
+    pl.from_arrow(listed).write_parquet(source)  # type: ignore[union-attr]
+    enriched = pl.scan_parquet(source).smartmatch.match(**settings)
+    assert isinstance(enriched, pl.DataFrame)
+    assert sm.match(pl.scan_parquet(source), **settings).equals(enriched)  # through the verb
+    assert enriched.select(pl.from_arrow(listed).columns).equals(pl.read_parquet(source))
+
+
+@pytest.mark.network
+def test_all_matches_of_a_table_as_pandas_gives_them(
+    listed: pa.Table, settings: dict[str, Any]
+) -> None:
+    enriched = sm.match(listed, max_matches=3, all_matches=True, **settings)
+    pandas_way = the_pandas_way(listed, settings, max_matches=3, all_matches=True)
+    assert enriched.num_rows == len(pandas_way)
+    assert enriched.column("match_rank").to_pylist() == pandas_way["match_rank"].tolist()
+    assert enriched.column("vb.voterbase_id").to_pylist() == [
+        None if pd.isna(v) else v for v in pandas_way["vb.voterbase_id"]
+    ]
+
+
+@pytest.mark.network
+def test_a_submitted_stream_is_picked_up_by_match(
+    listed: pa.Table, fresh_service: LocalService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = {**fresh_service.settings, "progress": False}
+    job = sm.submit(
+        pa.RecordBatchReader.from_batches(listed.schema, listed.to_batches()), **settings
+    )
+    assert job.wait().result().frame["tsmart_match_code"].notna().any()  # the uploaded columns
+    enriched = sm.match(listed, **settings)
+    summary = json.loads(enriched.schema.metadata[b"PANDAS_ATTRS"])["smartmatch"]
+    assert summary["filename"] == job.filename
+    assert fresh_service.stats["registrations"] == 1
+
+
+# -- without the service ---------------------------------------------------------------------------
+
+#: A small list of no service's, for the tests that send nothing.
+SMALL = pa.table(
+    {
+        "first_name": ["Ann", "Bo", "Cy", "Di", "Ed", "Flo", "Gus"],
+        "zip": ["02134", "01002", "00501", "10001", None, "94110", "60601"],
+        "donor_id": pa.array([1, None, 3, 4, 5, 6, 7], pa.int32()),
+    }
+)
+
+
+def test_a_stream_is_read_once_and_again_from_its_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTMATCH_SPILL_THRESHOLD", "0")
+    listed = SMALL
+    reader = pa.RecordBatchReader.from_batches(listed.schema, listed.to_batches(max_chunksize=2))
+    with StreamedList.of(reader) as streamed:
+        first = pa.concat_tables(streamed.batches(["zip", "first_name"]))
+        again = pa.concat_tables(streamed.batches())
+    assert first.column_names == [c for c in listed.column_names if c in ("zip", "first_name")]
+    assert again.equals(listed)
+
+
+def test_a_collector_keeps_the_rows_and_the_summary() -> None:
+    schema = pa.schema([("a", pa.int64())], metadata={b"PANDAS_ATTRS": b"{}", b"pandas": b"x"})
+    with TableCollector().open(schema) as collector:
+        collector.write(pa.table({"a": [1, 2]}))
+        collector.write(pa.table({"a": [3]}))
+        collector.close()
+    assert collector.result.column("a").to_pylist() == [1, 2, 3]
+    assert collector.result.schema.metadata == {b"PANDAS_ATTRS": b"{}"}
+
+
+def test_a_polars_result_is_made_piece_by_piece() -> None:
+    collector = TableCollector(PolarsFrames(pl)).open(pa.schema([("a", pa.int64())]))
+    collector.write(pa.table({"a": [1, 2]}))
+    collector.write(pa.table({"a": [3]}))
+    collector.close()
+    assert collector.result.equals(pl.DataFrame({"a": [1, 2, 3]}))
+
+
+def test_a_stream_is_refused_before_anything_is_sent_naming_the_column() -> None:
+    listed = SMALL
+    with pytest.raises(sm.OptionError, match="nope"):
+        sm.match(listed, columns={"nope": "zip"}, api_key="k", base_url="http://127.0.0.1:9")
+    with pytest.raises(sm.OptionError, match="max_matches"):
+        sm.match(pl.from_arrow(listed), max_matches=99, api_key="k", base_url="http://127.0.0.1:9")
+
+
+def test_what_is_no_frame_nor_stream_is_refused_as_before() -> None:
+    with pytest.raises(sm.InputError, match="expected a pandas DataFrame, got a list"):
+        sm.match([1, 2])  # type: ignore[call-overload]
+
+
+def test_the_polars_namespace_reads_as_the_pandas_accessor() -> None:
+    frame = pl.DataFrame({"First Name": ["Ann", "Bo"], "ZIP": ["02134", "n/a"], "n": [1, 2]})
+    assert frame.smartmatch.mapping().pairs == frame.to_pandas().smartmatch.mapping().pairs
+    prepared = frame.smartmatch.prepare()
+    assert isinstance(prepared, pl.DataFrame)
+    assert prepared["zip"].to_list()[0] == "02134"
+    assert frame.smartmatch.check() == frame.to_pandas().smartmatch.check()
+    assert frame.lazy().smartmatch.prepare().equals(prepared)
+
+
+@pytest.mark.subprocess
+def test_importing_the_package_does_not_import_polars_yet_registers_on_it() -> None:
+    code = (
+        "import sys, smartmatch_pandas\n"
+        "assert 'polars' not in sys.modules\n"
+        "import polars as pl\n"
+        "print(type(pl.DataFrame({'zip': ['02134']}).smartmatch).__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "PolarsSmartMatch"
+
+
+def test_the_form_opens_on_a_polars_frame_shown_through_pandas() -> None:
+    frame = pl.from_arrow(SMALL)
+    assert isinstance(frame, pl.DataFrame)
+    form = frame.smartmatch.form(columns={"donor_id": "phone"})
+    assert set(form.mapping_controls) == set(frame.columns)
+    assert form.mapping_controls["first_name"].value == "first_name"
+    assert form.mapping_controls["zip"].value == "zip"
+    assert form.columns == {"donor_id": "phone"}
+
+
+def test_a_polars_frame_is_uploaded_byte_for_byte_as_the_same_list_in_pandas() -> None:
+    """Dates, categories, numbers for ZIPs: normalised from Arrow as from pandas."""
+    frame = pl.DataFrame(
+        {
+            "first_name": ["Ann", "Bo", None],
+            "last_name": ["Lee", "Ng", "Oh"],
+            "state": pl.Series(["PA", "NY", "PA"], dtype=pl.Categorical),
+            "dob": [dt.date(1980, 1, 2), None, dt.date(1990, 12, 31)],
+            "zip": [2134, 10001, None],
+            "phone": ["(215) 555-0100", None, "2155550101"],
+        }
+    )
+    with StreamedList.of(frame) as streamed:
+        upload = upload_file(streamed, file_mapping(streamed, None), "keep")
+    as_pandas = frame.to_pandas()
+    body, _ = frame_upload(as_pandas, resolve_mapping(as_pandas.columns), "keep")
+    with upload.body, body:
+        assert upload.body.getvalue() == body.getvalue()
+        assert b'"Ann","Lee","PA","19800102","02134","2155550100","0"' in body.getvalue()
+
+
+def test_a_stream_may_repeat_a_name_it_does_not_send() -> None:
+    repeated = pa.table([pa.array([1]), pa.array([2]), pa.array(["Ann"])], ["a", "a", "first_name"])
+    reader = pa.RecordBatchReader.from_batches(repeated.schema, repeated.to_batches())
+    with StreamedList.of(reader) as streamed:
+        assert pa.concat_tables(streamed.batches(["first_name"])).column_names == ["first_name"]
+        assert pa.concat_tables(streamed.batches()).equals(repeated)
+
+
+def test_a_stream_read_once_keeps_no_copy() -> None:
+    reader = pa.RecordBatchReader.from_batches(SMALL.schema, SMALL.to_batches(max_chunksize=3))
+    with StreamedList.of(reader, once=True) as streamed:
+        assert pa.concat_tables(streamed.batches()).equals(SMALL)
+        with pytest.raises(RuntimeError, match="read once"):
+            next(streamed.batches())
