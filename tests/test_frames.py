@@ -132,6 +132,21 @@ def test_a_polars_frame_comes_back_as_a_polars_frame(
 
 
 @pytest.mark.network
+def test_a_typed_stream_comes_back_with_the_voter_fields_typed(
+    listed: pa.Table, settings: dict[str, Any]
+) -> None:
+    """typed=True holds for a stream as for a frame: the same types as the pandas way."""
+    enriched = sm.match(pl.from_arrow(listed), typed=True, **settings)
+    assert enriched.schema["vb.voterbase_age"] == pl.Int64
+    assert enriched.schema["vb.tsmart_partisan_score"] == pl.Float64
+    table = sm.match(listed, typed=True, **settings)
+    pandas_way = the_pandas_way(listed, settings, typed=True)
+    assert table.column("vb.voterbase_age").to_pylist() == [
+        None if pd.isna(v) else int(v) for v in pandas_way["vb.voterbase_age"]
+    ]
+
+
+@pytest.mark.network
 def test_a_lazy_frame_is_streamed_from_its_query(
     listed: pa.Table, settings: dict[str, Any], tmp_path: Path
 ) -> None:
