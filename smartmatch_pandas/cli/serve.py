@@ -139,8 +139,9 @@ def run_serve(args: argparse.Namespace) -> None:
         print(f"# its known_hosts line: {service.sftp.known_hosts_line}")
     for fault in faults:
         print(f"# injecting the fault {fault}")
-    print(f"# serving SmartMatch at {service.base_url}; Ctrl-C stops", flush=True)
-    service.serve_forever()
+    service.serve_forever(
+        ready=lambda: print(f"# serving SmartMatch at {service.base_url}; Ctrl-C stops", flush=True)
+    )
 
 
 def _key_note(origin: KeyOrigin, data_dir: Path | None) -> str:

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -812,15 +812,20 @@ class LocalService:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def serve_forever(self) -> None:
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> None:
         """Serve in this thread until interrupted (Ctrl-C, or SIGTERM as ``kill``, systemd
-        and ``docker stop`` send): either way the service stops and removes its folder."""
+        and ``docker stop`` send): either way the service stops and removes its folder.
+
+        ``ready`` is called once SIGTERM is handled so: the place to announce the service,
+        since whoever reads the announcement may send SIGTERM at once."""
         previous = None
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, _interrupt)
         self.start()
         assert self._thread is not None
         try:
+            if ready is not None:
+                ready()
             while self._thread.is_alive():
                 self._thread.join(0.5)
         finally:

@@ -187,11 +187,12 @@ def test_a_job_left_processing_by_a_killed_service_is_matched_after_a_restart(
 
 
 def test_a_wait_goes_on_across_a_restart(lasting: LocalService, tmp_path: Path) -> None:
-    """Polls refused while the service is down are failed polls, tried again at the next
-    interval; the restarted service knows the job, and the wait completes."""
+    """A poll refused while the service is down is tried again at the next interval (a
+    second refusal in a row would end the wait, saying the service is not running); the
+    service restarted within the interval knows the job, and the wait completes."""
     frame = contacts(lasting)
     lasting.config.delay = 1.0
-    job = sm.submit(frame, **{**lasting.settings, "poll_interval": 0.3}, progress=False)
+    job = sm.submit(frame, **{**lasting.settings, "poll_interval": 3.0}, progress=False)
     port = int(lasting.base_url.rsplit(":", 1)[1].strip("/"))
     lasting.stop()
     started: list[LocalService] = []
