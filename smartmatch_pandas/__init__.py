@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from . import accessor as _accessor
+from . import dask_accessor as _dask_accessor
 from ._version import __version__
 from .deliverable import MatchResult, MatchSummary
 from .errors import (
@@ -63,7 +64,8 @@ if _TYPE_CHECKING:
     from .form.widget import MatchForm
     from .wire.sftp import SFTPSettings
 
-del _accessor
+_dask_accessor.register_when_imported()  # ddf.smartmatch, once Dask is imported
+del _accessor, _dask_accessor
 
 
 def __getattr__(name: str) -> _Any:
