@@ -216,3 +216,13 @@ def test_import_does_not_load_dask_yet_registers_it() -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+
+
+def test_a_timeout_says_to_resume_from_the_dask_frame(
+    settings: dict[str, Any], ddf: Any, frame: pd.DataFrame
+) -> None:
+    with pytest.raises(sm.JobTimeoutError, match=r"ddf\.smartmatch\.resume\('sm_") as caught:
+        ddf.smartmatch.match(timeout=0.01, **settings)
+    with dask.config.set(scheduler="synchronous"):
+        resumed = ddf.smartmatch.resume(caught.value.filename, **resume_settings(settings))
+        assert len(resumed.compute()) == len(frame)

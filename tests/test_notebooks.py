@@ -35,6 +35,7 @@ def test_there_are_the_four_notebooks() -> None:
         "02-the-form",
         "03-max-matches",
         "04-preparing-a-messy-list",
+        "07-dask",
     ]
 
 

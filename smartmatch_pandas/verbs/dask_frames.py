@@ -23,6 +23,7 @@ Dask is imported only here, when a Dask frame is matched.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Unpack
 
 import pandas as pd
@@ -33,7 +34,7 @@ from ..deliverable.read import read_files
 from ..deliverable.summary import MatchSummary
 from ..errors import InputError, OptionError
 from ..identifiers import MATCHBACK_ID
-from ..job.handle import Job
+from ..job.handle import RESUME_COMMAND, Job
 from ..job.store import JobRecord, JobStore
 from ..job.waiting import check_wait_options
 from ..options import InvalidPolicy, check_policy
@@ -115,7 +116,7 @@ def match_dask(ddf: dd.DataFrame, **options: Unpack[MatchKwargs]) -> dd.DataFram
     check_wait_options(timeout)  # before anything is paid for
     progress = options.pop("progress", True)
     plan = _plan(ddf, options)
-    with plan.client, reporting(progress) as reporter:
+    with plan.client, reporting(progress) as reporter, _resumed_from_the_frame():
         job, lengths = _submitted(ddf, plan, reporter)
         job.wait(timeout=timeout, progress=reporter)
         return _result(job, ddf, lengths, reporter)
@@ -139,7 +140,7 @@ def submit_dask(ddf: dd.DataFrame, **options: Unpack[SubmitKwargs]) -> Job:
     """
     progress = options.pop("progress", True)
     plan = _plan(ddf, options)
-    with reporting(progress) as reporter:
+    with reporting(progress) as reporter, _resumed_from_the_frame():
         return _submitted(ddf, plan, reporter)[0]
 
 
@@ -179,7 +180,7 @@ def resume_dask(filename: str, ddf: dd.DataFrame, **options: Unpack[ResumeKwargs
             raise not_the_list_submitted(record, made.rows, what=_WHAT)
         return made.body, made.presence
 
-    with reporting(options.pop("progress", True)) as reporter:
+    with reporting(options.pop("progress", True)) as reporter, _resumed_from_the_frame():
         job = resumed_job(
             store,
             filename,
@@ -226,6 +227,16 @@ def check_dask(
 
 
 # -- the steps --------------------------------------------------------------------------
+
+
+@contextmanager
+def _resumed_from_the_frame() -> Iterator[None]:
+    """Errors and Ctrl-C say to pick the job up from the Dask frame, not a pandas one."""
+    token = RESUME_COMMAND.set(lambda filename: f"ddf.smartmatch.resume({filename!r})")
+    try:
+        yield
+    finally:
+        RESUME_COMMAND.reset(token)
 
 
 def _plan(ddf: dd.DataFrame, options: Mapping[str, Any]) -> Plan:
