@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 dask = pytest.importorskip("dask")
@@ -161,8 +162,13 @@ def test_a_repeated_column_is_refused(frame: pd.DataFrame) -> None:
 
 @pytest.fixture
 def pieces() -> Iterator[PartitionPieces]:
-    appended = pd.DataFrame({"vb.voterbase_id": pd.array(["a", None, "c"], dtype=TEXT_DTYPE)})
-    made = PartitionPieces.write(appended, [2, 1], {"smartmatch": {"filename": "f"}})
+    ids = pa.array(["a", None, "c"], pa.large_string())
+    made = PartitionPieces.write(
+        ["vb.voterbase_id"],
+        [2, 1],
+        lambda start, n: pa.table({"vb.voterbase_id": ids.slice(start, n)}),
+        {"smartmatch": {"filename": "f"}},
+    )
     yield made
     made.remove()
 
@@ -196,8 +202,10 @@ def test_a_copy_reads_the_pieces_the_original_removes_them(pieces: PartitionPiec
 
 
 def test_pieces_of_many_partitions_keep_order() -> None:
-    ids = pd.array([str(i) for i in range(10)], dtype=TEXT_DTYPE)
-    made = PartitionPieces.write(pd.DataFrame({"id": ids}), [4, 0, 6])
+    ids = pa.array([str(i) for i in range(10)], pa.large_string())
+    made = PartitionPieces.write(
+        ["id"], [4, 0, 6], lambda start, n: pa.table({"id": ids.slice(start, n)})
+    )
     try:
         got = [made.piece(k, pd.RangeIndex(n))["id"].tolist() for k, n in enumerate([4, 0, 6])]
     finally:
@@ -226,3 +234,14 @@ def test_a_timeout_says_to_resume_from_the_dask_frame(
     with dask.config.set(scheduler="synchronous"):
         resumed = ddf.smartmatch.resume(caught.value.filename, **resume_settings(settings))
         assert len(resumed.compute()) == len(frame)
+
+
+def test_partitions_across_the_deliverable_buckets(
+    settings: dict[str, Any], ddf: Any, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Buckets of 16 rows: every partition (about 67 rows) takes rows of several.
+    monkeypatch.setattr("smartmatch_pandas.deliverable.batched.BUCKET_ROWS", 16)
+    with dask.config.set(scheduler="synchronous"):
+        result = ddf.smartmatch.match(max_matches=3, **settings)
+        expected = frame.smartmatch.match(max_matches=3, **settings)
+        assert_like_pandas(result, ddf, frame, expected)

@@ -1,7 +1,8 @@
 """A deliverable cut into one piece per partition of a list held in partitions (a Dask frame).
 
-The client reads the deliverable once and writes each partition's share of the
-appended columns to a Parquet *piece* in a private temporary folder
+The client reads the deliverable once, a range of rows at a time
+(:func:`~smartmatch_pandas.deliverable.batched.slice_deliverable`), and writes each
+partition's share of the appended columns to a Parquet *piece* in a private temporary folder
 (:meth:`PartitionPieces.write`); the task that merges a partition reads its
 piece alone (:func:`merged_partition`), wherever it runs. The folder lives as
 long as the :class:`PartitionPieces` made on the client (the lazy result holds
@@ -14,7 +15,7 @@ import copy
 import shutil
 import tempfile
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,28 +60,39 @@ class PartitionPieces:
     @classmethod
     def write(
         cls,
-        appended: pd.DataFrame,
+        columns: Sequence[str],
         lengths: Sequence[int],
+        rows: Callable[[int, int], pa.Table],
         attrs: Mapping[str, Any] | None = None,
         where: str | None = None,
     ) -> PartitionPieces:
-        """Cut ``appended`` (one row per uploaded row, in upload order) into one piece per
-        partition of ``lengths`` rows, written privately into a new temporary folder
-        (under ``where``, else the system's temporary folder)."""
+        """Write one piece per partition of ``lengths`` rows into a new private temporary
+        folder (under ``where``, else the system's temporary folder).
+
+        Parameters
+        ----------
+        columns
+            The appended columns' names.
+        lengths
+            The rows of each partition, in order.
+        rows
+            ``rows(start, n)``: the appended columns of rows ``[start, start + n)`` of the
+            whole list, called in order (see
+            :meth:`~smartmatch_pandas.deliverable.batched.SlicedDeliverable.appended_rows`).
+        attrs
+            What each merged partition's ``.attrs`` holds.
+        """
         folder = Path(tempfile.mkdtemp(prefix="smartmatch-pieces-", dir=where))  # 0700
-        pieces = cls(folder, lengths, [str(c) for c in appended.columns], attrs)
+        pieces = cls(folder, lengths, columns, attrs)
         # Removed when the pieces are garbage (the lazy result that holds them is gone),
         # or at exit.
         pieces._remove = weakref.finalize(pieces, shutil.rmtree, folder, ignore_errors=True)
         start = 0
         try:
-            for number, rows in enumerate(pieces.lengths):
-                table = pa.Table.from_pandas(
-                    appended.iloc[start : start + rows], preserve_index=False
-                )
+            for number, n in enumerate(pieces.lengths):
                 with private_file(pieces.path(number)) as out:
-                    pq.write_table(table, out)
-                start += rows
+                    pq.write_table(rows(start, n), out)
+                start += n
         except BaseException:
             pieces.remove()
             raise

@@ -8,10 +8,12 @@ What runs where:
    byte the upload of the whole frame in pandas, so ``matchback_id`` is the
    row's position in the whole frame). The job is registered, uploaded and
    waited for there, as any other.
-2. **On the client**, the deliverable is read once and cut into one Parquet
-   piece per partition (:class:`~smartmatch_pandas.deliverable.pieces.PartitionPieces`),
-   in a private temporary folder that the lazy result holds and removes when it
-   is released.
+2. **On the client**, the deliverable is read once, a range of rows at a time
+   (:func:`~smartmatch_pandas.deliverable.batched.slice_deliverable`: never
+   whole), and cut into one Parquet piece per partition
+   (:class:`~smartmatch_pandas.deliverable.pieces.PartitionPieces`), in a
+   private temporary folder that the lazy result holds and removes when it is
+   released.
 3. **On the workers**, each partition's task reads its own piece and merges it
    (:func:`~smartmatch_pandas.deliverable.pieces.merged_partition`): the result
    has the input's partitions, divisions, index and columns, then the
@@ -28,9 +30,8 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import pandas as pd
 
-from ..deliverable.merge import merge_back, output_names
+from ..deliverable.batched import slice_deliverable
 from ..deliverable.pieces import PartitionPieces, empty_appended, merged_partition
-from ..deliverable.read import read_files
 from ..deliverable.summary import MatchSummary
 from ..errors import InputError, OptionError
 from ..identifiers import MATCHBACK_ID
@@ -274,21 +275,26 @@ def _submitted(ddf: dd.DataFrame, plan: Plan, reporter: Reporter) -> tuple[Job, 
 def _result(job: Job, ddf: dd.DataFrame, lengths: list[int], reporter: Reporter) -> dd.DataFrame:
     """The lazy enriched frame: the deliverable read once, into one piece per partition."""
     assert job.mapping is not None  # a recorded job's
-    identifiers = list(job.mapping.identifiers)
-    sent = [*identifiers, MATCHBACK_ID]
+    sent = [*job.mapping.identifiers, MATCHBACK_ID]
     meta: pd.DataFrame = ddf._meta
 
     def cut(files: Mapping[str, bytes]) -> tuple[PartitionPieces, MatchSummary]:
         reporter.stage("merging")
-        known = job.presence is not None
-        deliverable = read_files(files, filename=job.filename, skip=identifiers if known else ())
-        rows = pd.DataFrame(index=pd.RangeIndex(job.rows))
-        merged = merge_back(rows, deliverable, sent, filename=job.filename, presence=job.presence)
-        appended = merged.frame.set_axis(
-            output_names(meta.columns, list(merged.frame.columns)), axis=1
+        assert job.presence is not None  # made from the frame, uploaded or checked
+        sliced = slice_deliverable(
+            files,
+            rows=job.rows,
+            sent=sent,
+            presence=job.presence,
+            columns=list(meta.columns),
+            filename=job.filename,
         )
-        attrs = {"smartmatch": {"filename": job.filename, **merged.summary.as_attrs()}}
-        return PartitionPieces.write(appended, lengths, attrs), merged.summary
+        try:
+            attrs = {"smartmatch": {"filename": job.filename, **sliced.summary.as_attrs()}}
+            pieces = PartitionPieces.write(sliced.names, lengths, sliced.appended_rows, attrs)
+        finally:
+            sliced.close()
+        return pieces, sliced.summary
 
     pieces, summary = job.merged(cut, reporter)
     reporter.note(summary.describe())
