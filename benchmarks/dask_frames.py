@@ -16,7 +16,9 @@ Time is the wall time from reading to the enriched list written (the cluster's
 start-up excluded, and said). Memory is sampled every 50 ms with psutil over
 the process tree: the client process, the workers (every process under it:
 nannies and workers), and their sum; each figure is the peak of that sum,
-resident memory, the interpreter and libraries included. The two outputs are
+resident memory, the interpreter and libraries included; "above its start" is
+the client's peak less what it held once its libraries were imported (and,
+for Dask, its cluster connected). The two outputs are
 compared row by row (``vb.voterbase_id`` and ``tsmart_match_code``).
 
     .venv/bin/python -m benchmarks.dask_frames --rows 1000000
@@ -62,11 +64,12 @@ def run_pandas(source: str, output: str, reach: dict[str, Any]) -> dict[str, flo
 
     import smartmatch_pandas  # noqa: F401
 
+    baseline = psutil.Process().memory_info().rss / _MB
     started = time.perf_counter()
     df = pd.read_parquet(source)
     enriched = df.smartmatch.match(**reach, progress=False)
     enriched.to_parquet(output)
-    return {"seconds": time.perf_counter() - started}
+    return {"seconds": time.perf_counter() - started, "client_start_mb": baseline}
 
 
 def run_dask(source: str, output: str, reach: dict[str, Any]) -> dict[str, float]:
@@ -80,6 +83,7 @@ def run_dask(source: str, output: str, reach: dict[str, Any]) -> dict[str, float
         LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
         Client(cluster),
     ):
+        baseline = psutil.Process().memory_info().rss / _MB
         started = time.perf_counter()
         ddf = dd.read_parquet(source)
         enriched = ddf.smartmatch.match(**reach, progress=False)
@@ -93,6 +97,7 @@ def run_dask(source: str, output: str, reach: dict[str, Any]) -> dict[str, float
         "workers": done - matched,
         "startup": started - up,
         "partitions": partitions,
+        "client_start_mb": baseline,
     }
 
 
@@ -192,20 +197,21 @@ def main() -> None:
         dask = in_child("dask", source, Path(work) / "dask", reach)
         rows = same_results(Path(work) / "pandas.parquet", Path(work) / "dask")
     load = os.getloadavg()[0]
-    print(
-        f"command: python -m benchmarks.dask_frames {' '.join(sys.argv[1:])}; "
-        f"load average at the end {load:.1f} on {os.cpu_count()} cores"
-    )
+    print(f"load average at the end {load:.1f} on {os.cpu_count()} cores")
     print(
         f"{rows:,} rows, {size:,.1f} MB of Parquet in {dask['partitions']:.0f} files; "
         "the same results on both paths"
     )
-    print(f"{'path':<8}{'time':>10}{'client peak':>14}{'workers peak':>15}{'total peak':>13}")
+    print(
+        f"{'path':<8}{'time':>10}{'client peak':>14}{'above its start':>17}"
+        f"{'workers peak':>15}{'total peak':>13}"
+    )
     for name, f in (("pandas", pandas), ("dask", dask)):
         workers = f"{f['workers_mb']:,.0f} MB" if name == "dask" else "-"
+        above = f["client_mb"] - f["client_start_mb"]
         print(
-            f"{name:<8}{f['seconds']:>9.1f}s{f['client_mb']:>11,.0f} MB{workers:>15}"
-            f"{f['total_mb']:>10,.0f} MB"
+            f"{name:<8}{f['seconds']:>9.1f}s{f['client_mb']:>11,.0f} MB{above:>14,.0f} MB"
+            f"{workers:>15}{f['total_mb']:>10,.0f} MB"
         )
     print(
         f"dask: {dask['client']:.1f} s on the client (partitions read, upload, wait, "

@@ -119,6 +119,12 @@ FIGURES = (
     Figures("load", DOC, ("benchmarks.load", "--clients", "50", "--rows", "200"), small=False),
     Figures("hostile", DOC, ("benchmarks.hostile",), small=False),
     Figures(
+        "dask",
+        DOC.with_name("performance.md"),
+        ("benchmarks.dask_frames", "--rows", "1000000"),
+        small=False,
+    ),
+    Figures(
         "load-fast-polls",
         DOC,
         ("benchmarks.load", "--clients", "50", "--rows", "10", "--poll-interval", "0.1"),
