@@ -82,6 +82,7 @@ def test_distributed_one_job_merged_on_the_workers(
     cluster: Any,
     ddf: Any,
     frame: pd.DataFrame,
+    own_temporary_folder: Path,
 ) -> None:
     before, folders = counted(service), pieces_folders()
     with distributed.Client(cluster):
@@ -99,6 +100,13 @@ def test_distributed_one_job_merged_on_the_workers(
 
 def pieces_folders() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob("smartmatch-pieces-*"))
+
+
+@pytest.fixture
+def own_temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Temporary files go into the test's own folder: the pieces found there are its own."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
 
 
 def test_synchronous_scheduler_one_job_same_as_pandas(
