@@ -88,7 +88,8 @@ def run_dask(source: str, output: str, reach: dict[str, Any]) -> dict[str, float
         ddf = dd.read_parquet(source)
         enriched = ddf.smartmatch.match(**reach, progress=False)
         matched = time.perf_counter()
-        enriched.to_parquet(output, write_index=False)
+        # Numbered to sort as they are ordered (part.10 would come before part.2).
+        enriched.to_parquet(output, write_index=False, name_function=lambda k: f"{k:05d}.parquet")
         done = time.perf_counter()
         partitions = ddf.npartitions
     return {

@@ -244,11 +244,18 @@ def test_a_timeout_says_to_resume_from_the_dask_frame(
         assert len(resumed.compute()) == len(frame)
 
 
+@pytest.mark.parametrize("most_buckets", [64, 4])
 def test_partitions_across_the_deliverable_buckets(
-    settings: dict[str, Any], ddf: Any, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+    settings: dict[str, Any],
+    ddf: Any,
+    frame: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    most_buckets: int,
 ) -> None:
-    # Buckets of 16 rows: every partition (about 67 rows) takes rows of several.
+    # Buckets of 16 rows: every partition (about 67 rows) takes rows of several; with at
+    # most 4 buckets, larger ones (50 rows), cut elsewhere than the partitions.
     monkeypatch.setattr("smartmatch_pandas.deliverable.batched.BUCKET_ROWS", 16)
+    monkeypatch.setattr("smartmatch_pandas.deliverable.batched.MAX_BUCKETS", most_buckets)
     with dask.config.set(scheduler="synchronous"):
         result = ddf.smartmatch.match(max_matches=3, **settings)
         expected = frame.smartmatch.match(max_matches=3, **settings)
