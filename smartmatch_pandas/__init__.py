@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from . import accessor as _accessor
+from . import dask_accessor as _dask_accessor
 from . import polars_accessor as _polars_accessor
 from ._version import __version__
 from .deliverable import MatchResult, MatchSummary
@@ -65,9 +66,11 @@ if _TYPE_CHECKING:
     from .form.widget import MatchForm
     from .wire.sftp import SFTPSettings
 
-# df.smartmatch on Polars frames too, when Polars is there (never imported here).
+# df.smartmatch on Polars frames and Dask DataFrames too, once Polars or Dask is imported
+# (neither is imported here).
 _polars_accessor.register_when_imported()
-del _accessor, _polars_accessor
+_dask_accessor.register_when_imported()
+del _accessor, _dask_accessor, _polars_accessor
 
 
 def __getattr__(name: str) -> _Any:

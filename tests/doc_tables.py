@@ -133,6 +133,18 @@ FIGURES = (
         small=False,
     ),
     Figures(
+        "dask",
+        DOC.with_name("performance.md"),
+        ("benchmarks.dask_frames", "--rows", "1000000"),
+        small=False,
+    ),
+    Figures(
+        "dask-5m",
+        DOC.with_name("performance.md"),
+        ("benchmarks.dask_frames", "--rows", "5000000"),
+        small=False,
+    ),
+    Figures(
         "load-fast-polls",
         DOC,
         ("benchmarks.load", "--clients", "50", "--rows", "10", "--poll-interval", "0.1"),

@@ -37,6 +37,7 @@ def test_there_are_the_notebooks() -> None:
         "04-preparing-a-messy-list",
         "05-exploring-a-matched-list",
         "06-lists-beyond-pandas",
+        "07-dask",
     ]
 
 

@@ -21,7 +21,7 @@ deliverable): never the list itself.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -73,6 +73,7 @@ BUCKET_ROWS: Final = 1 << 16
 #: a longer list gets larger buckets, not more open files.
 MAX_BUCKETS: Final = 64
 _POSITION: Final = "__smartmatch_position"
+_LARGE_TEXT: Final = pa.large_string()
 _ORDER: Final = "__smartmatch_order"
 
 
@@ -330,15 +331,7 @@ def _merge(
         empty[name] = pd.Series([], dtype=_EMPTY_DTYPES.get(kinds.get(name), TEXT_DTYPE))
     if all_matches:
         empty.insert(len(table.columns), RANK, pd.Series([], dtype="int64"))
-    tally = _Tally(rows, coverage={k: [0, 0] for k in sent if k in presence})
-    span = _bucket_rows(rows)
-    for k in range(-(-rows // span)):
-        start = k * span
-        best = results.bucket(k)[0]
-        _count(tally, best, start, min(span, rows - start), presence)
-        _count_misfits(tally, best, fields, kinds)
-    unknown = len(results.best.unknown) if results.first_only else results.best.unknown_rows
-    summary = tally.summary(results.report, unknown)
+    summary, tally, unknown = _summary(results, rows, sent, presence, fields, kinds)
     if typed:
         misfits = {name: n for name, n in tally.misfits.items() if n}
         summary = dataclasses.replace(summary, typed=True, misfits=misfits)
@@ -362,6 +355,94 @@ def _merge(
         writer.close()
     warn_gaps(tally.first_missing, rows, tally.missing, unknown, filename)
     return summary, written
+
+
+def _summary(
+    results: _Results,
+    rows: int,
+    sent: list[str],
+    presence: Mapping[str, pa.Array],
+    fields: Mapping[str, str] | None = None,
+    kinds: Mapping[str, Kind] | None = None,
+) -> tuple[MatchSummary, _Tally, int]:
+    """The summary, counted bucket by bucket (with the values of typed ``kinds`` that do
+    not fit them); its tally, and the rows never sent."""
+    tally = _Tally(rows, coverage={k: [0, 0] for k in sent if k in presence})
+    span = _bucket_rows(rows)
+    for k in range(-(-rows // span)):
+        start = k * span
+        best = results.bucket(k)[0]
+        _count(tally, best, start, min(span, rows - start), presence)
+        if kinds:
+            _count_misfits(tally, best, fields or {}, kinds)
+    unknown = len(results.best.unknown) if results.first_only else results.best.unknown_rows
+    return tally.summary(results.report, unknown), tally, unknown
+
+
+@dataclass
+class SlicedDeliverable:
+    """A deliverable spread over bucket files, whose appended columns are taken a range of
+    rows at a time, in order (:func:`slice_deliverable`); close it when done.
+
+    Attributes
+    ----------
+    names
+        The appended columns' names, as the list's own columns leave them.
+    summary
+        How many rows matched, in all and by identifier.
+    """
+
+    names: list[str]
+    summary: MatchSummary
+    _results: _Results
+    _appended: list[str]
+    _rows: int
+
+    def appended_rows(self, start: int, n: int) -> pa.Table:
+        """The appended columns of rows ``[start, start + n)`` (``large_string``, null where
+        a row has no result); ranges taken in order load each bucket once."""
+        span = _bucket_rows(self._rows)
+        parts = [pa.table({name: pa.array([], _LARGE_TEXT) for name in self.names})]
+        position, end = start, start + n
+        while position < end:
+            stop = min(end, (position // span + 1) * span)
+            best = _between(self._results.bucket(position // span)[0], position, stop)
+            rows_of = np.full(stop - position, -1, dtype=np.int64)
+            if best is not None and best.num_rows:
+                rows_of[best[_POSITION].to_numpy() - position] = np.arange(best.num_rows)
+            columns = taken_text(best, self._appended, rows_of)
+            parts.append(pa.Table.from_arrays(columns, names=self.names))
+            position = stop
+        return pa.concat_tables(parts)
+
+    def close(self) -> None:
+        self._results.close()
+
+
+def slice_deliverable(
+    files: Mapping[str, bytes],
+    *,
+    rows: int,
+    sent: list[str],
+    presence: Mapping[str, pa.Array],
+    columns: Sequence[Hashable],
+    filename: str | None = None,
+) -> SlicedDeliverable:
+    """A deliverable ready to be taken a range of rows at a time, without ever holding it:
+    its result files spread over bucket files, its summary counted (and its gaps warned
+    of) as :func:`merge_file` does; ``columns`` are the list's, which the appended ones
+    must not take the names of.
+    """
+    results = _results(files, rows, set(sent), filename)
+    try:
+        appended = [c for c in results.best.columns if c not in set(sent)]
+        names = output_names(pd.Index(columns), appended)
+        summary, tally, unknown = _summary(results, rows, sent, presence)
+    except BaseException:
+        results.close()
+        raise
+    warn_gaps(tally.first_missing, rows, tally.missing, unknown, filename)
+    return SlicedDeliverable(names, summary, results, appended, rows)
 
 
 def _slices(table: TableFile | StreamedList, rows: int) -> Iterator[tuple[pa.Table, int, int]]:

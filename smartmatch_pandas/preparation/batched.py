@@ -9,7 +9,7 @@ the upload CSV, which spills to a private temporary file: byte for byte what
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -76,6 +76,30 @@ def upload_file(
         The file has no rows; or ``invalid="raise"`` and values are invalid
         (counted over the whole file, as for a frame).
     """
+    frames = (frame_of(_decoded(b)) for b in table.batches([str(c) for c in mapping.columns]))
+    return upload_frames(frames, mapping, invalid, str(table.path), today)
+
+
+def upload_frames(
+    frames: Iterable[pd.DataFrame],
+    mapping: ColumnMapping,
+    invalid: InvalidPolicy,
+    source: str,
+    today: dt.date | None = None,
+) -> Upload:
+    """The upload CSV of a list given as consecutive frames (a file's batches, a Dask
+    frame's partitions); byte for byte what
+    :func:`~smartmatch_pandas.preparation.table.upload_body` makes of them concatenated.
+
+    Each frame's ``matchback_id`` goes on from the last one's, so ids are unique
+    over the whole list. ``source`` names the list in errors.
+
+    Raises
+    ------
+    InputError
+        The list has no rows; or ``invalid="raise"`` and values are invalid
+        (counted over the whole list, as for a frame).
+    """
     today = today or dt.date.today()
     tally = InvalidTally(invalid)
     body = Spool(digest=True)
@@ -84,9 +108,8 @@ def upload_file(
     empty = set(mapping.pairs)  # the columns with no value in any batch so far
     try:
         csv = upload_csv(body, [*mapping.identifiers, MATCHBACK_ID])
-        for batch in table.batches([str(c) for c in mapping.columns]):
-            frame = frame_of(_decoded(batch))
-            frame.index = pd.RangeIndex(rows, rows + len(frame))
+        for frame in frames:
+            frame = frame.set_axis(pd.RangeIndex(rows, rows + len(frame)))
             columns = sent_columns(frame, mapping, invalid, today=today)
             tally.add(columns)
             if not (invalid == "raise" and tally.any):
@@ -98,7 +121,7 @@ def upload_file(
                     present[identifier].append(flags)
             rows += len(frame)
         if not rows:
-            raise InputError(f"{table.path} has no rows: there is nothing to match")
+            raise InputError(f"{source} has no rows: there is nothing to match")
         tally.report(rows)
         check_not_empty(empty, mapping)
     except BaseException:

@@ -1,0 +1,176 @@
+"""A deliverable cut into one piece per partition of a list held in partitions (a Dask frame).
+
+The client reads the deliverable once, a range of rows at a time
+(:func:`~smartmatch_pandas.deliverable.batched.slice_deliverable`), and writes each
+partition's share of the appended columns to a Parquet *piece* in a private temporary folder
+(:meth:`PartitionPieces.write`); the task that merges a partition reads its
+piece alone (:func:`merged_partition`), wherever it runs. The folder lives as
+long as the :class:`PartitionPieces` made on the client (the lazy result holds
+it) and is removed with it; a copy sent to a worker process only reads it.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import InputError
+from ..private_files import private_file
+from .merge import TEXT_DTYPE, taken_text
+
+
+class PartitionPieces:
+    """The appended columns of a deliverable, one Parquet piece per partition.
+
+    Attributes
+    ----------
+    folder
+        The private temporary folder (0700) holding the pieces.
+    lengths
+        The rows of each partition, as uploaded.
+    columns
+        The appended columns' names, as they appear in the result.
+    attrs
+        What each merged partition's ``.attrs`` holds (the job's filename and summary).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        lengths: Sequence[int],
+        columns: Sequence[str],
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.folder = folder
+        self.lengths = tuple(lengths)
+        self.columns = tuple(columns)
+        self.attrs = dict(attrs or {})
+        self._remove: weakref.finalize[Any, Any] | None = None
+
+    @classmethod
+    def write(
+        cls,
+        columns: Sequence[str],
+        lengths: Sequence[int],
+        rows: Callable[[int, int], pa.Table],
+        attrs: Mapping[str, Any] | None = None,
+        where: str | None = None,
+    ) -> PartitionPieces:
+        """Write one piece per partition of ``lengths`` rows into a new private temporary
+        folder (under ``where``, else the system's temporary folder).
+
+        Parameters
+        ----------
+        columns
+            The appended columns' names.
+        lengths
+            The rows of each partition, in order.
+        rows
+            ``rows(start, n)``: the appended columns of rows ``[start, start + n)`` of the
+            whole list, called in order (see
+            :meth:`~smartmatch_pandas.deliverable.batched.SlicedDeliverable.appended_rows`).
+        attrs
+            What each merged partition's ``.attrs`` holds.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="smartmatch-pieces-", dir=where))  # 0700
+        pieces = cls(folder, lengths, columns, attrs)
+        # Removed when the pieces are garbage (the lazy result that holds them is gone),
+        # or at exit.
+        pieces._remove = weakref.finalize(pieces, shutil.rmtree, folder, ignore_errors=True)
+        start = 0
+        try:
+            for number, n in enumerate(pieces.lengths):
+                with private_file(pieces.path(number)) as out:
+                    pq.write_table(rows(start, n), out)
+                start += n
+        except BaseException:
+            pieces.remove()
+            raise
+        return pieces
+
+    def path(self, number: int) -> Path:
+        """Where partition ``number``'s piece is."""
+        return self.folder / f"{number}.parquet"
+
+    def piece(self, number: int, index: pd.Index) -> pd.DataFrame:
+        """Partition ``number``'s appended columns, as text, on ``index``."""
+        try:
+            table = pq.read_table(self.path(number))
+        except FileNotFoundError:
+            raise InputError(
+                f"the SmartMatch result's piece for partition {number} is gone from "
+                f"{self.folder}: the result was released (or, on a cluster, the workers do "
+                "not share the client's file system); match the Dask frame again"
+            ) from None
+        columns = taken_text(table, list(self.columns), np.arange(table.num_rows))
+        return pd.DataFrame(
+            {
+                name: pd.Series(pd.arrays.ArrowStringArray(values), index=index, copy=False)
+                for name, values in zip(self.columns, columns, strict=True)
+            },
+            index=index,
+            copy=False,
+        )
+
+    def remove(self) -> None:
+        """Remove the folder now (a copy on a worker never does)."""
+        if self._remove is not None:
+            self._remove()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A copy sent to a worker reads the pieces, never removes them.
+        return (PartitionPieces, (self.folder, self.lengths, self.columns, self.attrs))
+
+    def __dask_tokenize__(self) -> object:
+        return (str(self.folder), self.lengths)
+
+    def __repr__(self) -> str:
+        return f"PartitionPieces({len(self.lengths)} partitions in {self.folder})"
+
+
+def empty_appended(meta: pd.DataFrame, pieces: PartitionPieces) -> pd.DataFrame:
+    """``meta`` (a partition's empty frame) followed by the appended columns, as text."""
+    extra = pd.DataFrame(
+        {c: pd.Series([], dtype=TEXT_DTYPE) for c in pieces.columns}, index=meta.index
+    )
+    return _joined(meta, extra, pieces.attrs)
+
+
+def merged_partition(
+    part: pd.DataFrame, pieces: PartitionPieces, partition_info: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """Partition ``part`` followed by its share of the appended columns.
+
+    Raises
+    ------
+    InputError
+        The partition has other rows than were uploaded: the frame changed since.
+    """
+    number = partition_info["number"] if partition_info is not None else 0
+    if len(part) != pieces.lengths[number]:
+        raise InputError(
+            f"partition {number} of the Dask frame has {len(part):,} rows now where "
+            f"{pieces.lengths[number]:,} were matched: the frame changed since it was "
+            "matched (data read again and changed, or drawn at random); persist it before "
+            "matching, or match it again"
+        )
+    return _joined(part, pieces.piece(number, part.index), pieces.attrs)
+
+
+def _joined(part: pd.DataFrame, extra: pd.DataFrame, attrs: Mapping[str, Any]) -> pd.DataFrame:
+    merged = pd.concat([part, extra], axis=1) if len(extra.columns) else part.copy()
+    # concat keeps neither the columns' name nor the frame's own attrs; every partition
+    # carries the job's, so the computed frame has them as a pandas frame's match would.
+    merged.columns.name = part.columns.name
+    merged.attrs = {**copy.deepcopy(part.attrs), **copy.deepcopy(dict(attrs.items()))}
+    return merged
