@@ -120,6 +120,25 @@ def test_synchronous_scheduler_one_job_same_as_pandas(
         assert_like_pandas(result, ddf, frame, expected)
 
 
+def test_typed_partitions_hold_what_the_pandas_way_types(
+    settings: dict[str, Any], ddf: Any, frame: pd.DataFrame
+) -> None:
+    """typed=True: each partition types its voter fields as the pandas way types them,
+    the misfits counted in the summary, the categories left unknown until computed."""
+    with dask.config.set(scheduler="synchronous"):
+        result = ddf.smartmatch.match(typed=True, **settings)
+        assert not result["vb.vf_party"].cat.known
+        assert result.dtypes["vb.voterbase_age"] == "Int64"
+        computed = result.compute()
+    expected = frame.smartmatch.match(typed=True, **settings)
+    assert computed.attrs["smartmatch"]["typed"] == expected.attrs["smartmatch"]["typed"]
+    for column in ("vb.voterbase_age", "vb.tsmart_partisan_score", "vb.voterbase_dob"):
+        pd.testing.assert_series_equal(computed[column], expected[column])
+    assert computed["vb.vf_party"].astype(str).tolist() == (
+        expected["vb.vf_party"].astype(str).tolist()
+    )
+
+
 def resume_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k in {"api_key", "base_url", "progress"}}
 

@@ -390,6 +390,8 @@ class SlicedDeliverable:
         The appended columns' names, as the list's own columns leave them.
     summary
         How many rows matched, in all and by identifier.
+    typed_fields
+        With ``typed``, the appended columns to type and the voter field of each.
     """
 
     names: list[str]
@@ -397,6 +399,8 @@ class SlicedDeliverable:
     _results: _Results
     _appended: list[str]
     _rows: int
+    #: The appended columns to type, with the field each came from (empty: kept as text).
+    typed_fields: dict[str, str] = field(default_factory=dict)
 
     def appended_rows(self, start: int, n: int) -> pa.Table:
         """The appended columns of rows ``[start, start + n)`` (``large_string``, null where
@@ -427,22 +431,29 @@ def slice_deliverable(
     presence: Mapping[str, pa.Array],
     columns: Sequence[Hashable],
     filename: str | None = None,
+    typed: bool = False,
 ) -> SlicedDeliverable:
     """A deliverable ready to be taken a range of rows at a time, without ever holding it:
     its result files spread over bucket files, its summary counted (and its gaps warned
     of) as :func:`merge_file` does; ``columns`` are the list's, which the appended ones
-    must not take the names of.
+    must not take the names of. With ``typed``, the summary counts the values that do not
+    fit their voter field's type (the rows are still taken as text).
     """
     results = _results(files, rows, set(sent), filename)
     try:
         appended = [c for c in results.best.columns if c not in set(sent)]
         names = output_names(pd.Index(columns), appended)
-        summary, tally, unknown = _summary(results, rows, sent, presence)
+        fields = dict(zip(names, appended, strict=True))
+        kinds = kinds_of(fields) if typed else {}
+        summary, tally, unknown = _summary(results, rows, sent, presence, fields, kinds)
+        if typed:
+            misfits = {name: n for name, n in tally.misfits.items() if n}
+            summary = dataclasses.replace(summary, typed=True, misfits=misfits)
     except BaseException:
         results.close()
         raise
     warn_gaps(tally.first_missing, rows, tally.missing, unknown, filename)
-    return SlicedDeliverable(names, summary, results, appended, rows)
+    return SlicedDeliverable(names, summary, results, appended, rows, fields if typed else {})
 
 
 def _slices(table: TableFile | StreamedList, rows: int) -> Iterator[tuple[pa.Table, int, int]]:

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from ..errors import InputError
 from ..private_files import private_file
 from .merge import TEXT_DTYPE, taken_text
+from .voter_fields import type_columns
 
 
 class PartitionPieces:
@@ -42,6 +43,9 @@ class PartitionPieces:
         The appended columns' names, as they appear in the result.
     attrs
         What each merged partition's ``.attrs`` holds (the job's filename and summary).
+    typed_fields
+        The appended columns each partition types (``typed=True``), with the voter field
+        of each; empty, they stay text.
     """
 
     def __init__(
@@ -50,11 +54,13 @@ class PartitionPieces:
         lengths: Sequence[int],
         columns: Sequence[str],
         attrs: Mapping[str, Any] | None = None,
+        typed_fields: Mapping[str, str] | None = None,
     ) -> None:
         self.folder = folder
         self.lengths = tuple(lengths)
         self.columns = tuple(columns)
         self.attrs = dict(attrs or {})
+        self.typed_fields = dict(typed_fields or {})
         self._remove: weakref.finalize[Any, Any] | None = None
 
     @classmethod
@@ -65,6 +71,7 @@ class PartitionPieces:
         rows: Callable[[int, int], pa.Table],
         attrs: Mapping[str, Any] | None = None,
         where: str | None = None,
+        typed_fields: Mapping[str, str] | None = None,
     ) -> PartitionPieces:
         """Write one piece per partition of ``lengths`` rows into a new private temporary
         folder (under ``where``, else the system's temporary folder).
@@ -81,9 +88,11 @@ class PartitionPieces:
             :meth:`~smartmatch_pandas.deliverable.batched.SlicedDeliverable.appended_rows`).
         attrs
             What each merged partition's ``.attrs`` holds.
+        typed_fields
+            The appended columns to type, with their voter fields.
         """
         folder = Path(tempfile.mkdtemp(prefix="smartmatch-pieces-", dir=where))  # 0700
-        pieces = cls(folder, lengths, columns, attrs)
+        pieces = cls(folder, lengths, columns, attrs, typed_fields)
         # Removed when the pieces are garbage (the lazy result that holds them is gone),
         # or at exit.
         pieces._remove = weakref.finalize(pieces, shutil.rmtree, folder, ignore_errors=True)
@@ -103,7 +112,8 @@ class PartitionPieces:
         return self.folder / f"{number}.parquet"
 
     def piece(self, number: int, index: pd.Index) -> pd.DataFrame:
-        """Partition ``number``'s appended columns, as text, on ``index``."""
+        """Partition ``number``'s appended columns on ``index``: as text, or typed by the
+        data dictionary (``typed_fields``)."""
         try:
             table = pq.read_table(self.path(number))
         except FileNotFoundError:
@@ -113,7 +123,7 @@ class PartitionPieces:
                 "not share the client's file system); match the Dask frame again"
             ) from None
         columns = taken_text(table, list(self.columns), np.arange(table.num_rows))
-        return pd.DataFrame(
+        text = pd.DataFrame(
             {
                 name: pd.Series(pd.arrays.ArrowStringArray(values), index=index, copy=False)
                 for name, values in zip(self.columns, columns, strict=True)
@@ -121,6 +131,7 @@ class PartitionPieces:
             index=index,
             copy=False,
         )
+        return type_columns(text, self.typed_fields)[0] if self.typed_fields else text
 
     def remove(self) -> None:
         """Remove the folder now (a copy on a worker never does)."""
@@ -129,7 +140,10 @@ class PartitionPieces:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A copy sent to a worker reads the pieces, never removes them.
-        return (PartitionPieces, (self.folder, self.lengths, self.columns, self.attrs))
+        return (
+            PartitionPieces,
+            (self.folder, self.lengths, self.columns, self.attrs, self.typed_fields),
+        )
 
     def __dask_tokenize__(self) -> object:
         return (str(self.folder), self.lengths)
@@ -139,10 +153,13 @@ class PartitionPieces:
 
 
 def empty_appended(meta: pd.DataFrame, pieces: PartitionPieces) -> pd.DataFrame:
-    """``meta`` (a partition's empty frame) followed by the appended columns, as text."""
+    """``meta`` (a partition's empty frame) followed by the appended columns, as text or
+    typed as each partition types them."""
     extra = pd.DataFrame(
         {c: pd.Series([], dtype=TEXT_DTYPE) for c in pieces.columns}, index=meta.index
     )
+    if pieces.typed_fields:
+        extra = type_columns(extra, pieces.typed_fields)[0]
     return _joined(meta, extra, pieces.attrs)
 
 

@@ -38,7 +38,7 @@ from ..identifiers import MATCHBACK_ID
 from ..job.handle import RESUME_COMMAND, Job
 from ..job.store import JobRecord, JobStore
 from ..job.waiting import check_wait_options
-from ..options import InvalidPolicy, check_policy
+from ..options import InvalidPolicy, check_flag, check_policy
 from ..preparation.batched import Upload, upload_frames
 from ..preparation.check import CheckReport, check_frame
 from ..preparation.frame import repeated_message
@@ -115,12 +115,13 @@ def match_dask(ddf: dd.DataFrame, **options: Unpack[MatchKwargs]) -> dd.DataFram
         )
     timeout = options.pop("timeout", None)
     check_wait_options(timeout)  # before anything is paid for
+    typed = check_flag("typed", options.pop("typed", False))
     progress = options.pop("progress", True)
     plan = _plan(ddf, options)
     with plan.client, reporting(progress) as reporter, _resumed_from_the_frame():
         job, lengths = _submitted(ddf, plan, reporter)
         job.wait(timeout=timeout, progress=reporter)
-        return _result(job, ddf, lengths, reporter)
+        return _result(job, ddf, lengths, reporter, typed)
 
 
 def submit_dask(ddf: dd.DataFrame, **options: Unpack[SubmitKwargs]) -> Job:
@@ -172,6 +173,7 @@ def resume_dask(filename: str, ddf: dd.DataFrame, **options: Unpack[ResumeKwargs
     lengths: list[int] = []
     via, sftp = options.pop("via", None), options.pop("sftp", None)
     timeout = options.pop("timeout", None)
+    typed = check_flag("typed", options.pop("typed", False))
 
     def upload(record: JobRecord) -> tuple[Any, dict[str, Any]]:
         mapping = recorded_mapping(ddf.columns, record, what=_WHAT)
@@ -195,7 +197,7 @@ def resume_dask(filename: str, ddf: dd.DataFrame, **options: Unpack[ResumeKwargs
             upload=upload,
         )
         job.wait(timeout=timeout, progress=reporter, via=via, sftp=sftp)
-        return _result(job, ddf, lengths, reporter)
+        return _result(job, ddf, lengths, reporter, typed)
 
 
 def prepare_dask(
@@ -272,8 +274,11 @@ def _submitted(ddf: dd.DataFrame, plan: Plan, reporter: Reporter) -> tuple[Job, 
     return job, lengths
 
 
-def _result(job: Job, ddf: dd.DataFrame, lengths: list[int], reporter: Reporter) -> dd.DataFrame:
-    """The lazy enriched frame: the deliverable read once, into one piece per partition."""
+def _result(
+    job: Job, ddf: dd.DataFrame, lengths: list[int], reporter: Reporter, typed: bool = False
+) -> dd.DataFrame:
+    """The lazy enriched frame: the deliverable read once, into one piece per partition
+    (with ``typed``, each partition types its voter fields as it is merged)."""
     assert job.mapping is not None  # a recorded job's
     sent = [*job.mapping.identifiers, MATCHBACK_ID]
     meta: pd.DataFrame = ddf._meta
@@ -288,17 +293,25 @@ def _result(job: Job, ddf: dd.DataFrame, lengths: list[int], reporter: Reporter)
             presence=job.presence,
             columns=list(meta.columns),
             filename=job.filename,
+            typed=typed,
         )
         try:
             attrs = {"smartmatch": {"filename": job.filename, **sliced.summary.as_attrs()}}
-            pieces = PartitionPieces.write(sliced.names, lengths, sliced.appended_rows, attrs)
+            pieces = PartitionPieces.write(
+                sliced.names, lengths, sliced.appended_rows, attrs, typed_fields=sliced.typed_fields
+            )
         finally:
             sliced.close()
         return pieces, sliced.summary
 
     pieces, summary = job.merged(cut, reporter)
     reporter.note(summary.describe())
+    from dask.dataframe.utils import clear_known_categories
+
     meta = empty_appended(meta, pieces)
+    # A partition's categories are its own: the result's are unknown until computed.
+    categories = [c for c in pieces.typed_fields if isinstance(meta[c].dtype, pd.CategoricalDtype)]
+    meta = clear_known_categories(meta, cols=categories)  # type: ignore[no-untyped-call]
     return _each_partition(ddf, merged_partition, pieces, meta=meta)
 
 
