@@ -7,15 +7,11 @@ if ``dask.dataframe`` is loaded already, else as soon as it is.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import sys
-from collections.abc import Hashable, Mapping, Sequence
-from types import ModuleType
+from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
 
 from . import verbs as api
+from .import_hooks import when_imported
 from .job.handle import Job
 from .options import InvalidPolicy
 from .preparation.check import CheckReport
@@ -24,8 +20,6 @@ from .verbs import dask_frames
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
-
-_MODULE = "dask.dataframe"
 
 
 class DaskSmartMatchAccessor:
@@ -88,37 +82,10 @@ def register() -> None:
     register_dataframe_accessor("smartmatch")(DaskSmartMatchAccessor)  # type: ignore[no-untyped-call]
 
 
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Finds ``dask.dataframe`` as the other finders do, and registers the accessor once it
-    has been executed."""
-
-    def find_spec(
-        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if name != _MODULE:
-            return None
-        sys.meta_path.remove(self)  # once: the real finders find it now
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
-            return spec
-        loader = spec.loader
-        execute = loader.exec_module
-
-        def exec_module(module: ModuleType) -> None:
-            execute(module)
-            register()
-
-        loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
 def register_when_imported() -> None:
     """Register the accessor now if Dask's DataFrames are loaded, else when they are;
     nothing if Dask is not installed."""
-    if _MODULE in sys.modules:
-        register()
-    elif importlib.util.find_spec("dask") is not None:
-        sys.meta_path.insert(0, _AfterImport())
+    when_imported("dask.dataframe", lambda _: register())
 
 
 __all__ = ["DaskSmartMatchAccessor", "register", "register_when_imported"]

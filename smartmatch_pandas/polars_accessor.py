@@ -19,12 +19,8 @@ those of the DataFrame the query gives.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import sys
 import threading
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Unpack, cast
 
@@ -34,6 +30,7 @@ import pyarrow as pa
 from . import verbs as api
 from .files.streams import ArrowStream
 from .files.tables import frame_of
+from .import_hooks import when_imported
 from .job.handle import Job
 from .options import InvalidPolicy
 from .preparation.check import CheckReport, check_frame
@@ -168,45 +165,4 @@ def register(polars: ModuleType) -> None:
 
 def register_when_imported() -> None:
     """Register the namespaces now if Polars is imported, else when it is (if ever)."""
-    polars = sys.modules.get("polars")
-    if polars is not None:
-        register(polars)
-    elif importlib.util.find_spec("polars") is not None:  # installed: no import yet
-        sys.meta_path.insert(0, _AfterPolars())
-
-
-class _AfterPolars(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: when Polars is first imported, it lets the other finders find
-    it and registers the namespaces once Polars' module has run."""
-
-    def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "polars":
-            return None
-        sys.meta_path.remove(self)  # once; and so that the finders below find it
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        spec.loader = _RegisteringLoader(spec.loader)
-        return spec
-
-
-class _RegisteringLoader(importlib.abc.Loader):
-    """Polars' own loader, registering the namespaces once the module has run."""
-
-    def __init__(self, loader: importlib.abc.Loader) -> None:
-        self._loader = loader
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self._loader.exec_module(module)
-        register(module)
-
-    def __getattr__(self, name: str) -> Any:  # resources and the like: Polars' loader's
-        return getattr(self._loader, name)
+    when_imported("polars", register)
