@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -47,6 +48,26 @@ def test_a_character_cut_by_the_end_of_the_head_is_still_utf8() -> None:
 def test_what_is_given_is_not_told() -> None:
     assert detect_layout(TEXT.encode(), encoding="latin-1", delimiter=",").delimiter == ","
     assert detect_layout(TEXT.encode(), encoding="latin-1").encoding == "latin-1"
+
+
+def test_a_frame_of_arrow_dictionaries_and_lists_is_written_as_pandas_reads_it(
+    tmp_path: Path,
+) -> None:
+    table = pa.table(
+        {"size": pa.array(["S", "M", None]).dictionary_encode(), "n": [[1], [2, 3], None]}
+    )
+    frame = read_table_of(table, tmp_path / "in.parquet")  # as the command line reads it
+    assert isinstance(frame["size"].dtype, pd.ArrowDtype)
+    write_table(frame, tmp_path / "out.parquet")
+    back = pd.read_parquet(tmp_path / "out.parquet")
+    assert back["size"].dtype == "category"
+    assert back["size"].tolist()[:2] == ["S", "M"]
+    assert [list(v) for v in back["n"].tolist()[:2]] == [[1], [2, 3]]
+
+
+def read_table_of(table: pa.Table, path: Path) -> pd.DataFrame:
+    pq.write_table(table, path)
+    return read_table(path)
 
 
 def test_headers_are_made_unique_with_one_warning() -> None:

@@ -339,7 +339,9 @@ def _merge(
     empty.attrs["smartmatch"] = {"filename": filename, **summary.as_attrs()}
     written = 0
     held = "arrow" if isinstance(output, TableCollector) else table_output(output).kind
-    with _writer(output, _typed_schema(output_schema(empty), kinds, held)) as writer:
+    source = table if isinstance(table, TableFile) else None
+    schema = _typed_schema(output_schema(empty, source=source), kinds, held)
+    with _writer(output, schema) as writer:
         for batch, start, k in _slices(table, rows):
             best, rest = results.bucket(k)
             best_rows = _between(best, start, start + batch.num_rows)
