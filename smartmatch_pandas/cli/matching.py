@@ -23,7 +23,14 @@ from ..deliverable.summary import RANK
 from ..deliverable.voter_fields import dates_as_days
 from ..errors import InputError, SmartMatchError
 from ..files.spool import spill_threshold
-from ..files.tables import TableFile, TableOutput, TableWriter, frame_of, write_table
+from ..files.tables import (
+    SPREADSHEET_KINDS,
+    TableFile,
+    TableOutput,
+    TableWriter,
+    frame_of,
+    write_table,
+)
 from ..progress import ProgressArg, ProgressEvent
 from .flags import Commands, memory_arguments, option_arguments, option_values, talk_arguments
 from .inputs import input_arguments, open_input
@@ -278,10 +285,11 @@ def _write(frame: pd.DataFrame, output: TableOutput, again: list[str], source: T
 
 
 def _as_written(frame: pd.DataFrame, output: TableOutput) -> pd.DataFrame:
-    """``frame`` as ``output`` holds it: in a CSV, typed dates as YYYY-MM-DD (a result read
-    without ``--typed`` is written as it always was)."""
+    """``frame`` as ``output`` holds it: in a CSV or a workbook, typed dates as days
+    (YYYY-MM-DD, with no time of day; a result read without ``--typed`` is written as it
+    always was)."""
     typed = "typed" in frame.attrs.get("smartmatch", {})
-    return dates_as_days(frame) if typed and output.kind in ("csv", "csv.gz") else frame
+    return dates_as_days(frame) if typed and output.kind in SPREADSHEET_KINDS else frame
 
 
 def _additional(

@@ -554,8 +554,8 @@ def _typed_schema(schema: pa.Schema, kinds: Mapping[str, Kind], output_kind: str
         arrow = _ARROW_TYPES[kind]
         if output_kind in ("csv", "csv.gz"):
             arrow = _TEXT_OUTPUT_TYPES.get(kind, arrow)
-        elif output_kind == "xlsx" and kind == "category":
-            arrow = pa.large_string()
+        elif output_kind == "xlsx" and kind in _TEXT_OUTPUT_TYPES:
+            arrow = _TEXT_OUTPUT_TYPES[kind]  # a date shown yyyy-mm-dd, with no time of day
         schema = schema.set(schema.get_field_index(name), pa.field(name, arrow))
     return schema
 
