@@ -227,6 +227,7 @@ def test_cells_a_spreadsheet_would_run_are_neutralised(
         "Ann",
     ]
     frame["longitude"] = ["-77.0387", "+1", "-1.5e-3", "\t=1+1"]
+    frame["cell"] = ["+1 430 997 6005", "(617) 555-0100", "-- prefers text", "-2+3"]
     given = tmp_path / "list.csv"
     given.write_text(_text(frame))
     out, raw = tmp_path / "out.csv", tmp_path / "raw.csv"
@@ -235,6 +236,10 @@ def test_cells_a_spreadsheet_would_run_are_neutralised(
     written = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert written["notes"].tolist() == ["'" + v if v != "Ann" else v for v in frame["notes"]]
     assert written["longitude"].tolist() == ["-77.0387", "+1", "-1.5e-3", "'\t=1+1"]
+    # Phone numbers and arithmetic on digits cannot do harm: left as they are.
+    assert written["cell"].tolist() == [
+        "+1 430 997 6005", "(617) 555-0100", "'-- prefers text", "-2+3"
+    ]  # fmt: skip
     assert written["vb.vf_party"].tolist() == ["'" + PLANTED] * 4  # from the service
     as_is = pd.read_csv(raw, dtype=str, keep_default_na=False)
     assert as_is["vb.vf_party"].tolist() == [PLANTED] * 4

@@ -524,11 +524,13 @@ class TableWriter:
         self._writer: _ParquetFile | _CSVFile | SheetWriter
         try:
             self.schema = schema if self.output.kind == "parquet" else schema.remove_metadata()
-            names = [neutral(n) if self.output.neutral else n for n in schema.names]
+            # A CSV's risky cells get an apostrophe; a workbook's are text cells already.
+            self._apostrophes = self.output.neutral and self.output.kind != "xlsx"
+            names = [neutral(n) if self._apostrophes else n for n in schema.names]
             if self.output.kind == "parquet":
                 self._writer = _ParquetFile(self._pending.path, schema)
             elif self.output.kind == "xlsx":
-                self._writer = SheetWriter(self._pending.path, names)
+                self._writer = SheetWriter(self._pending.path, names, quote=self.output.neutral)
             else:
                 gzipped = self.output.kind == "csv.gz"
                 self._writer = _CSVFile(self._pending.path, names, gzipped=gzipped)
@@ -554,7 +556,7 @@ class TableWriter:
         """
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         table = table.cast(self.schema)
-        if self.output.neutral:
+        if self._apostrophes:
             table = neutral_table(table).rename_columns(self.schema.names)
         with self._disk_errors():
             self._writer.write(table)
