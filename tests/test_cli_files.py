@@ -134,6 +134,26 @@ def test_blank_and_repeated_headers_are_made_unique_before_sending(
     assert pd.read_csv(again, dtype=str).equals(pd.read_csv(out, dtype=str))
 
 
+@pytest.mark.parametrize("way", ["--in-memory", "--stream"])
+def test_a_parquet_list_reads_back_with_its_own_dtypes(
+    environ: LocalService, people: pd.DataFrame, tmp_path: Path, way: str
+) -> None:
+    given, out, again = (tmp_path / n for n in ("cat_list.parquet", "out.parquet", "again.parquet"))
+    frame = people[["first_name", "last_name", "zip", "dob"]].copy()
+    frame["T-Shirt"] = pd.Series(["S", "M", "L", "XL", "M", "S"]).astype("category")
+    frame["visits"] = pd.array([1, None, 3, 4, 5, 6], dtype="Int32")
+    frame.to_parquet(given)
+    assert main(["match", str(given), "-o", str(out), way, "--typed", "-q"]) == 0
+    written = pd.read_parquet(out)  # pandas reads it: no "[pyarrow]" dtype it cannot name
+    assert written[frame.columns].dtypes.to_dict() == pd.read_parquet(given).dtypes.to_dict()
+    assert written["T-Shirt"].tolist() == frame["T-Shirt"].tolist()
+    assert written["vb.vf_party"].dtype == "category"  # typed
+    # An earlier typed output matched again reads back the same way.
+    assert main(["match", str(out), "-o", str(again), way, "-q"]) == 0
+    rematched = pd.read_parquet(again)
+    assert rematched[written.columns].dtypes.to_dict() == written.dtypes.to_dict()
+
+
 def _refusals(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     (tmp_path / "taken.csv").write_text("an older file")
     return {
@@ -207,6 +227,7 @@ def test_cells_a_spreadsheet_would_run_are_neutralised(
         "Ann",
     ]
     frame["longitude"] = ["-77.0387", "+1", "-1.5e-3", "\t=1+1"]
+    frame["cell"] = ["+1 430 997 6005", "(617) 555-0100", "-- prefers text", "-2+3"]
     given = tmp_path / "list.csv"
     given.write_text(_text(frame))
     out, raw = tmp_path / "out.csv", tmp_path / "raw.csv"
@@ -215,6 +236,10 @@ def test_cells_a_spreadsheet_would_run_are_neutralised(
     written = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert written["notes"].tolist() == ["'" + v if v != "Ann" else v for v in frame["notes"]]
     assert written["longitude"].tolist() == ["-77.0387", "+1", "-1.5e-3", "'\t=1+1"]
+    # Phone numbers and arithmetic on digits cannot do harm: left as they are.
+    assert written["cell"].tolist() == [
+        "+1 430 997 6005", "(617) 555-0100", "'-- prefers text", "-2+3"
+    ]  # fmt: skip
     assert written["vb.vf_party"].tolist() == ["'" + PLANTED] * 4  # from the service
     as_is = pd.read_csv(raw, dtype=str, keep_default_na=False)
     assert as_is["vb.vf_party"].tolist() == [PLANTED] * 4
@@ -372,7 +397,7 @@ def test_a_result_that_cannot_be_written_says_how_to_write_it_again(
     given, out = tmp_path / "list.csv", tmp_path / "out.csv"
     given.write_text(_text(people))
 
-    def full(*args: object) -> None:
+    def full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")  # a full disk
 
     with monkeypatch.context() as patched:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from smartmatch_pandas.errors import InputError, OptionError, SmartMatchWarning
-from smartmatch_pandas.files.cells import NUMBER, PREFIX, TRIGGERS, neutral, neutral_array
+from smartmatch_pandas.files.cells import HARMLESS, PREFIX, TRIGGERS, neutral, neutral_array
 from smartmatch_pandas.files.csv import detect_layout
 from smartmatch_pandas.files.tables import TableOutput, read_table, unique_names, write_table
 
@@ -49,6 +50,26 @@ def test_what_is_given_is_not_told() -> None:
     assert detect_layout(TEXT.encode(), encoding="latin-1").encoding == "latin-1"
 
 
+def test_a_frame_of_arrow_dictionaries_and_lists_is_written_as_pandas_reads_it(
+    tmp_path: Path,
+) -> None:
+    table = pa.table(
+        {"size": pa.array(["S", "M", None]).dictionary_encode(), "n": [[1], [2, 3], None]}
+    )
+    frame = read_table_of(table, tmp_path / "in.parquet")  # as the command line reads it
+    assert isinstance(frame["size"].dtype, pd.ArrowDtype)
+    write_table(frame, tmp_path / "out.parquet")
+    back = pd.read_parquet(tmp_path / "out.parquet")
+    assert back["size"].dtype == "category"
+    assert back["size"].tolist()[:2] == ["S", "M"]
+    assert [list(v) for v in back["n"].tolist()[:2]] == [[1], [2, 3]]
+
+
+def read_table_of(table: pa.Table, path: Path) -> pd.DataFrame:
+    pq.write_table(table, path)
+    return read_table(path)
+
+
 def test_headers_are_made_unique_with_one_warning() -> None:
     with pytest.warns(SmartMatchWarning) as said:
         names = unique_names(["Phone", "", "Phone", "Phone_2", " ", "Phone"], "list.csv")
@@ -65,11 +86,18 @@ def test_headers_are_made_unique_with_one_warning() -> None:
         ("=HYPERLINK(1)", "'=HYPERLINK(1)"),
         ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
         ("@SUM(1+1)", "'@SUM(1+1)"),
-        ("-2+3", "'-2+3"),
         ("\t=1", "'\t=1"),
         ("\r=1", "'\r=1"),
-        ("-", "'-"),
-        ("+1 (202) 555-0100", "'+1 (202) 555-0100"),
+        ("\t1", "'\t1"),
+        ("-- prefers text", "'-- prefers text"),
+        ("+1 430 997 6005 ext 12", "'+1 430 997 6005 ext 12"),
+        ("-2+A1", "'-2+A1"),
+        # Digits, spaces and + - ( ) . / alone can do no harm: left as they are.
+        ("+1 430 997 6005", "+1 430 997 6005"),
+        ("+1 (202) 555-0100", "+1 (202) 555-0100"),
+        ("-2+3", "-2+3"),
+        ("-", "-"),
+        ("-1/2", "-1/2"),
         ("-77.0387", "-77.0387"),
         ("+1", "+1"),
         ("-1.5e-3", "-1.5e-3"),
@@ -84,15 +112,32 @@ def test_cells_a_spreadsheet_would_run_get_an_apostrophe(cell: str, written: str
     assert neutral_array(pa.array([cell, None])).to_pylist() == [written, None]
 
 
-@given(st.text(alphabet=st.sampled_from("=+-@\t\r0123456789.eE aZ'"), max_size=12))
+@given(st.text(alphabet=st.sampled_from("=+-@\t\r0123456789.eE aZ'()/"), max_size=12))
 def test_arrow_and_python_agree_and_nothing_runnable_is_left(cell: str) -> None:
     import re
 
     made = neutral(cell)
     assert made in (cell, PREFIX + cell)
-    assert not made.startswith(TRIGGERS) or re.fullmatch(NUMBER, made)
+    assert not made.startswith(TRIGGERS) or re.fullmatch(HARMLESS, made)
     for kind in (pa.string(), pa.large_string()):
         assert neutral_array(pa.array([cell], kind)).to_pylist() == [made]
+
+
+def test_a_workbooks_text_cells_are_text_shown_as_they_are(tmp_path: Path) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    cells = ["=HYPERLINK(1)", "-- prefers text", "+1 430 997 6005", "@SUM(1)", "Ann"]
+    frame = pd.DataFrame({"=notes": cells, "n": [1, 2, 3, 4, 5]})
+    for neutral_ in (True, False):
+        book = tmp_path / f"out{neutral_}.xlsx"
+        write_table(frame, TableOutput.of(book, neutral=neutral_))
+        sheet = openpyxl.load_workbook(book).active
+        header, *rows = list(sheet.iter_rows())
+        assert [c.value for c in header] == ["=notes", "n"]  # no apostrophe of its own
+        assert [row[0].value for row in rows] == cells
+        assert {row[0].data_type for row in [header, *rows]} == {"s"}  # never a formula
+        quoted = [row[0].quotePrefix for row in [header, *rows]]
+        expected = [True, True, True, False, True, False] if neutral_ else [False] * 6
+        assert quoted == expected  # Excel's quote prefix: text, even when edited
 
 
 @pytest.mark.parametrize(
@@ -141,7 +186,7 @@ def test_each_output_kind_reads_back_as_written(tmp_path: Path, name: str) -> No
     )
     write_table(frame, TableOutput.of(tmp_path / name, neutral=True))
     back = read_table(tmp_path / name)
-    expected = ["José", "=1+1" if name.endswith("parquet") else "'=1+1", None]
+    expected = ["José", "'=1+1" if ".csv" in name else "=1+1", None]  # a workbook: text cells
     assert back["name"].tolist()[:2] == expected[:2]
     assert pd.isna(back["name"].iloc[2])
     assert back["zip"].tolist() == ["02134", "-77.0387", "+1"]

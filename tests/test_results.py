@@ -214,3 +214,21 @@ def test_a_large_merge_is_positional() -> None:
     body = "first_name,matchback_id,vb.voterbase_id\n" + "".join(f"{i},{i},ID-{i}\n" for i in ids)
     result = merge_back(frame, read_deliverable(body.encode()), ["first_name", "matchback_id"])
     assert (result.frame["vb.voterbase_id"] == "ID-" + frame["first_name"]).all()
+
+
+def test_shares_that_round_to_all_or_nothing_say_so() -> None:
+    from smartmatch_pandas.deliverable.summary import IdentifierCoverage, MatchSummary
+
+    coverage = (
+        IdentifierCoverage("first_name", 19_994, 19_000),
+        IdentifierCoverage("last_name", 20_000, 19_001),
+        IdentifierCoverage("email", 3, 0),
+    )
+    summary = MatchSummary(rows=20_000, matched=19_995, coverage=coverage)
+    lines = summary.describe().splitlines()
+    assert lines[0] == "SmartMatch: 20,000 rows sent, 19,995 matched (>99.9%)"
+    assert lines[1].startswith("  first_name           in >99.9% of rows; matched 95.0%")
+    assert lines[2].startswith("  last_name            in 100.0% of rows; matched 95.0%")
+    assert lines[3] == (
+        "  email                in  <0.1% of rows; matched 0.0% of those, >99.9% of the rest"
+    )

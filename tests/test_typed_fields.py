@@ -388,14 +388,22 @@ def test_a_typed_csv_holds_the_typed_values_as_text(
         assert back[same].tolist() == text[same].tolist(), same
 
 
-def test_a_typed_workbook_holds_numbers_and_dates(listed: Path, tmp_path: Path) -> None:
-    pytest.importorskip("openpyxl")
+@pytest.mark.parametrize("stream", ["--in-memory", "--stream"])
+def test_a_typed_workbook_holds_numbers_and_dates(
+    listed: Path, tmp_path: Path, stream: str
+) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
     book = tmp_path / "typed.xlsx"
-    _cli("match", str(listed), "-o", str(book), "--typed", "--in-memory")
+    _cli("match", str(listed), "-o", str(book), "--typed", stream)
     back = pd.read_excel(book)
     assert pd.api.types.is_numeric_dtype(back["vb.voterbase_age"])
     assert pd.api.types.is_float_dtype(back["vb.tsmart_partisan_score"])
     assert pd.api.types.is_datetime64_any_dtype(back["vb.voterbase_dob"])
+    sheet = openpyxl.load_workbook(book).active
+    column = list(next(sheet.iter_rows(max_row=1, values_only=True))).index("vb.voterbase_dob")
+    dobs = [row[column] for row in sheet.iter_rows(min_row=2) if row[column].value is not None]
+    assert dobs
+    assert {cell.number_format for cell in dobs} == {"yyyy-mm-dd"}  # a day, no time of day
 
 
 # -- the form: a checkbox, shown in "the same in code", honoured by the result -------------

@@ -23,7 +23,14 @@ from ..deliverable.summary import RANK
 from ..deliverable.voter_fields import dates_as_days
 from ..errors import InputError, SmartMatchError
 from ..files.spool import spill_threshold
-from ..files.tables import TableFile, TableOutput, TableWriter, frame_of, write_table
+from ..files.tables import (
+    SPREADSHEET_KINDS,
+    TableFile,
+    TableOutput,
+    TableWriter,
+    frame_of,
+    write_table,
+)
 from ..progress import ProgressArg, ProgressEvent
 from .flags import Commands, memory_arguments, option_arguments, option_values, talk_arguments
 from .inputs import input_arguments, open_input
@@ -149,12 +156,12 @@ def _match_in_memory(
     enriched = api.match(frame, **options)
     again = ["--input", str(table.path), "-o", str(output.path)]
     if additional is None:
-        _write(enriched, output, again)
+        _write(enriched, output, again, table)
         console.result(f"wrote {len(enriched):,} rows to {output.path}")
         return
     best, rest = _split(enriched)
-    _write(best, output, again)
-    _write(rest, additional, again)
+    _write(best, output, again, table)
+    _write(rest, additional, again, table)
     console.result(f"wrote {len(best):,} rows to {output.path}")
     console.result(_additional_written(len(rest), additional))
 
@@ -208,8 +215,8 @@ def run_several(args: argparse.Namespace) -> None:
             best = results[name]
         else:
             best, rest = _split(results[name])
-            _write(rest, beside, again)
-        _write(best, outputs[path], again)
+            _write(rest, beside, again, tables[path])
+        _write(best, outputs[path], again, tables[path])
         console.result(f"wrote {len(best):,} rows to {outputs[path].path}")
         if beside is not None:
             console.result(_additional_written(len(rest), beside))
@@ -262,10 +269,11 @@ def _additional_written(rows: int, additional: TableOutput) -> str:
     return f"wrote {rows:,} additional candidates (rank 2 and up) to {additional.path}"
 
 
-def _write(frame: pd.DataFrame, output: TableOutput, again: list[str]) -> None:
-    """Write a paid-for result; if it cannot be, say how to write it again at no cost."""
+def _write(frame: pd.DataFrame, output: TableOutput, again: list[str], source: TableFile) -> None:
+    """Write a paid-for result (read from ``source``); if it cannot be, say how to write it
+    again at no cost."""
     try:
-        write_table(_as_written(frame, output), output)
+        write_table(_as_written(frame, output), output, source=source)
     except OSError as exc:
         filename = frame.attrs.get("smartmatch", {}).get("filename") or "FILENAME"
         command = shlex.join(["smartmatch-pandas", "resume", filename, *again, "--overwrite"])
@@ -277,10 +285,11 @@ def _write(frame: pd.DataFrame, output: TableOutput, again: list[str]) -> None:
 
 
 def _as_written(frame: pd.DataFrame, output: TableOutput) -> pd.DataFrame:
-    """``frame`` as ``output`` holds it: in a CSV, typed dates as YYYY-MM-DD (a result read
-    without ``--typed`` is written as it always was)."""
+    """``frame`` as ``output`` holds it: in a CSV or a workbook, typed dates as days
+    (YYYY-MM-DD, with no time of day; a result read without ``--typed`` is written as it
+    always was)."""
     typed = "typed" in frame.attrs.get("smartmatch", {})
-    return dates_as_days(frame) if typed and output.kind in ("csv", "csv.gz") else frame
+    return dates_as_days(frame) if typed and output.kind in SPREADSHEET_KINDS else frame
 
 
 def _additional(
@@ -401,7 +410,7 @@ def run_resume(args: argparse.Namespace) -> None:
         print(f"{result.summary}. Write it out with -o FILE (.csv, .parquet or .xlsx).")
         return
     output.check_rows(len(written_table))
-    write_table(_as_written(written_table, output), output)
+    write_table(_as_written(written_table, output), output, source=table)
     console.result(f"wrote {len(written_table):,} rows to {output.path}")
 
 

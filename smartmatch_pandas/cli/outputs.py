@@ -36,9 +36,10 @@ def output_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None
         "--no-neutralize",
         dest="neutral",
         action="store_false",
-        help="write CSV and Excel cells that start with = + - @ as they are (by default they "
-        "get a leading ' so that a spreadsheet does not run them as formulas; numbers such "
-        "as -77.0387 are never changed)",
+        help="write CSV cells that start with = + - @ as they are (by default a cell a "
+        "spreadsheet could run as a formula gets a leading ', and an Excel cell Excel's "
+        "quote prefix; a cell of digits, spaces and + - ( ) . / alone, such as +1 430 997 "
+        "6005 or -77.0387, is never changed, and an Excel text cell is never a formula)",
     )
 
 

@@ -339,7 +339,9 @@ def _merge(
     empty.attrs["smartmatch"] = {"filename": filename, **summary.as_attrs()}
     written = 0
     held = "arrow" if isinstance(output, TableCollector) else table_output(output).kind
-    with _writer(output, _typed_schema(output_schema(empty), kinds, held)) as writer:
+    source = table if isinstance(table, TableFile) else None
+    schema = _typed_schema(output_schema(empty, source=source), kinds, held)
+    with _writer(output, schema) as writer:
         for batch, start, k in _slices(table, rows):
             best, rest = results.bucket(k)
             best_rows = _between(best, start, start + batch.num_rows)
@@ -552,8 +554,8 @@ def _typed_schema(schema: pa.Schema, kinds: Mapping[str, Kind], output_kind: str
         arrow = _ARROW_TYPES[kind]
         if output_kind in ("csv", "csv.gz"):
             arrow = _TEXT_OUTPUT_TYPES.get(kind, arrow)
-        elif output_kind == "xlsx" and kind == "category":
-            arrow = pa.large_string()
+        elif output_kind == "xlsx" and kind in _TEXT_OUTPUT_TYPES:
+            arrow = _TEXT_OUTPUT_TYPES[kind]  # a date shown yyyy-mm-dd, with no time of day
         schema = schema.set(schema.get_field_index(name), pa.field(name, arrow))
     return schema
 

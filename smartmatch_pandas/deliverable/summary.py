@@ -20,6 +20,17 @@ if TYPE_CHECKING:
 RANK: Final = "match_rank"
 
 
+def percent(share: float) -> str:
+    """``share`` as a percentage to a tenth, never rounded to all or nothing: 19,994 of
+    20,000 is ``>99.9%``, 3 of 20,000 ``<0.1%``; only all is ``100.0%`` and none ``0.0%``."""
+    shown = f"{share:.1%}"
+    if shown == "100.0%" and share < 1:
+        return ">99.9%"
+    if shown == "0.0%" and share > 0:
+        return "<0.1%"
+    return shown
+
+
 @dataclass(frozen=True)
 class IdentifierCoverage:
     """How many rows were sent with a value for one identifier, and how many of them matched."""
@@ -92,7 +103,8 @@ class MatchSummary:
 
     def __str__(self) -> str:
         return (
-            f"SmartMatch: {self.rows:,} rows sent, {self.matched:,} matched ({self.match_rate:.1%})"
+            f"SmartMatch: {self.rows:,} rows sent, {self.matched:,} matched "
+            f"({percent(self.match_rate)})"
         )
 
     @property
@@ -123,9 +135,9 @@ class MatchSummary:
         for name, row in self.by_identifier.iterrows():
             without = row["match_rate_without"]
             lines.append(
-                f"  {name!s:<20} in {row['share_of_rows']:>6.1%} of rows; matched "
-                f"{row['match_rate_with']:.1%} of those"
-                + ("" if pd.isna(without) else f", {without:.1%} of the rest")
+                f"  {name!s:<20} in {percent(row['share_of_rows']):>6} of rows; matched "
+                f"{percent(row['match_rate_with'])} of those"
+                + ("" if pd.isna(without) else f", {percent(without)} of the rest")
             )
         if self.misfits:
             lines.append(self.describe_misfits())

@@ -5,7 +5,8 @@ Read: the first sheet (or the one named), its first row the header, every cell
 as text as Excel shows it (``2134`` for the number 2134, ``2026-01-31`` for a
 date); rows empty throughout are skipped (Excel keeps formatted empty rows).
 Written: one sheet, the header row then the rows, every text cell a text cell
-(never a formula, whatever it starts with), numbers and dates as they are.
+(never a formula, whatever it starts with), numbers and dates as they are (a
+date shown ``yyyy-mm-dd``, a timestamp with its time of day).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pyarrow as pa
 
 from ..errors import InputError
+from .cells import risky
 
 if TYPE_CHECKING:
     from openpyxl.workbook.workbook import Workbook
@@ -127,20 +129,31 @@ def cell_text(value: object) -> str | None:
 class SheetWriter:
     """An Excel workbook of one sheet, written row by row (openpyxl's write-only mode).
 
+    Every text cell is a text cell, never a formula, whatever it starts with
+    (openpyxl would make ``=1+1`` a formula); with ``quote`` a text cell a
+    spreadsheet could run (:func:`~smartmatch_pandas.files.cells.risky`) also
+    gets Excel's quote prefix, so that it stays text when edited, shown as it
+    is, with no apostrophe of its own.
+
     Parameters
     ----------
     path
         Where the workbook is saved by :meth:`close`.
     names
         The header row.
+    quote
+        Whether to give risky text cells the quote prefix.
     """
 
-    def __init__(self, path: str | os.PathLike[str], names: Sequence[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], names: Sequence[str], *, quote: bool = False
+    ) -> None:
         openpyxl = _openpyxl()
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
         self.path = Path(path)
+        self.quote = quote
         self._book: Workbook = openpyxl.Workbook(write_only=True)
         self._sheet = self._book.create_sheet("SmartMatch")
         self._cell, self._illegal = WriteOnlyCell, ILLEGAL_CHARACTERS_RE
@@ -149,9 +162,11 @@ class SheetWriter:
     def _value(self, value: object) -> object:
         if isinstance(value, str):
             value = self._illegal.sub("\ufffd", value)  # control characters a sheet cannot hold
-            if value.startswith("="):  # openpyxl would write it as a formula
+            quoted = self.quote and risky(value)
+            if quoted or value.startswith("="):  # openpyxl would write it as a formula
                 cell = self._cell(self._sheet, value=value)
                 cell.data_type = "s"
+                cell.quotePrefix = quoted
                 return cell
             return value
         if isinstance(value, dt.datetime | dt.time) and value.tzinfo is not None:

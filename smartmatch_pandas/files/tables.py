@@ -31,8 +31,9 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -160,12 +161,15 @@ class TableFile:
         self.kind: Kind = table_kind(self.path)
         self.sheet = sheet
         self.layout: CSVLayout | None = None
+        #: pandas' own description of each column it stored (a Parquet file's), by name.
+        self.pandas_columns: dict[str, dict[str, Any]] = {}
         try:
             if self.kind == "parquet":
                 with pq.ParquetFile(self.path) as source:
                     schema = source.schema_arrow
                 hidden = set(_pandas_index_columns(schema))
                 self.schema = pa.schema([f for f in schema if f.name not in hidden])
+                self.pandas_columns = pandas_columns(schema)
                 return
             if self.kind == "xlsx":
                 reader = SheetReader(self.path, sheet)
@@ -313,17 +317,75 @@ def read_table(
     return frame_of(table.read())
 
 
-def output_schema(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Schema:
+def pandas_columns(schema: pa.Schema) -> dict[str, dict[str, Any]]:
+    """pandas' description of each column (its dtype) in ``schema``'s metadata, by name:
+    what :func:`pandas.read_parquet` reads the column as."""
+    raw = (schema.metadata or {}).get(b"pandas")
+    try:
+        described = json.loads(raw) if raw else {}
+        entries = described.get("columns", [])
+        return {e["field_name"]: e for e in entries if isinstance(e.get("field_name"), str)}
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return {}
+
+
+def output_schema(
+    frame: pd.DataFrame, schema: pa.Schema | None = None, *, source: TableFile | None = None
+) -> pa.Schema:
     """The Arrow schema ``frame`` is written with: pandas' metadata, and its ``attrs``
     where pandas keeps them.
 
     ``frame`` may have no rows: a list written in batches gets the schema its
     whole frame would have. ``schema`` is the frame's as converted, if known.
+
+    pandas reads a Parquet file by its metadata, which names each column's
+    dtype; the columns of a Parquet ``source`` (the list the frame was read
+    from, as :class:`pandas.ArrowDtype`) are named as the source named them, so
+    that :func:`pandas.read_parquet` reads them back as it reads the source (a
+    ``category`` stays one). A dtype pandas cannot read back by its name (an
+    ``ArrowDtype`` of a dictionary or a list) is left for pandas to choose
+    from the Arrow type, as for a file without metadata.
     """
-    schema = schema or pa.Schema.from_pandas(frame, preserve_index=False)
+    schema = readable_metadata(schema or pa.Schema.from_pandas(frame, preserve_index=False), source)
     if not frame.attrs:
         return schema
     return schema.with_metadata({**(schema.metadata or {}), ATTRS_KEY: json.dumps(frame.attrs)})
+
+
+def readable_metadata(schema: pa.Schema, source: TableFile | None = None) -> pa.Schema:
+    """``schema`` with pandas' metadata naming only dtypes pandas reads back (see
+    :func:`output_schema`)."""
+    raw = (schema.metadata or {}).get(b"pandas")
+    if not raw:
+        return schema
+    described = json.loads(raw)
+    inputs = set(source.columns) if source is not None and source.parquet else set()
+    kept = source.pandas_columns if source is not None else {}
+    described["columns"] = [_readable_entry(entry, kept, inputs) for entry in described["columns"]]
+    return schema.with_metadata({**schema.metadata, b"pandas": json.dumps(described).encode()})
+
+
+def _readable_entry(
+    entry: dict[str, Any], kept: dict[str, dict[str, Any]], inputs: set[str]
+) -> dict[str, Any]:
+    """One column's description: the source's own; for a source column pandas did not
+    describe, or a dtype pandas cannot name, none (the Arrow type decides)."""
+    name = entry.get("field_name")
+    if name in inputs and name in kept:
+        return kept[name]
+    if name in inputs or not _pandas_reads(str(entry.get("numpy_type"))):
+        return {**entry, "numpy_type": "object", "metadata": None}
+    return entry
+
+
+@lru_cache(maxsize=256)
+def _pandas_reads(dtype: str) -> bool:
+    """Whether pandas reads a dtype back by this name (as :func:`pandas.read_parquet` does)."""
+    try:
+        pd.api.types.pandas_dtype(dtype)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 #: What a list is written as, by the output's extension.
@@ -462,11 +524,13 @@ class TableWriter:
         self._writer: _ParquetFile | _CSVFile | SheetWriter
         try:
             self.schema = schema if self.output.kind == "parquet" else schema.remove_metadata()
-            names = [neutral(n) if self.output.neutral else n for n in schema.names]
+            # A CSV's risky cells get an apostrophe; a workbook's are text cells already.
+            self._apostrophes = self.output.neutral and self.output.kind != "xlsx"
+            names = [neutral(n) if self._apostrophes else n for n in schema.names]
             if self.output.kind == "parquet":
                 self._writer = _ParquetFile(self._pending.path, schema)
             elif self.output.kind == "xlsx":
-                self._writer = SheetWriter(self._pending.path, names)
+                self._writer = SheetWriter(self._pending.path, names, quote=self.output.neutral)
             else:
                 gzipped = self.output.kind == "csv.gz"
                 self._writer = _CSVFile(self._pending.path, names, gzipped=gzipped)
@@ -492,7 +556,7 @@ class TableWriter:
         """
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         table = table.cast(self.schema)
-        if self.output.neutral:
+        if self._apostrophes:
             table = neutral_table(table).rename_columns(self.schema.names)
         with self._disk_errors():
             self._writer.write(table)
@@ -562,13 +626,19 @@ class _CSVFile:
         self._raw.close()
 
 
-def write_table(frame: pd.DataFrame, path: str | os.PathLike[str] | TableOutput) -> None:
+def write_table(
+    frame: pd.DataFrame,
+    path: str | os.PathLike[str] | TableOutput,
+    *,
+    source: TableFile | None = None,
+) -> None:
     """Write ``frame`` (without its index) as ``path`` says (see :class:`TableWriter`).
 
     ``frame.attrs`` (the job's summary) is kept in a Parquet file, where pandas
-    reads it back.
+    reads it back, and so are the dtypes of the columns of ``source``, the list
+    the frame was read from (see :func:`output_schema`).
     """
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    with TableWriter(path, output_schema(frame, table.schema)) as writer:
+    with TableWriter(path, output_schema(frame, table.schema, source=source)) as writer:
         writer.write(table)
         writer.close()

@@ -353,6 +353,8 @@ _PHONE: Final = (
     r"[2-9]\d{2}[\s.\-]*\d{4}"
     r"(?:\s*[,;]?\s*(?:ext\.?|extension|x|#)\s*\d{1,7})?$"  # an extension
 )
+#: The apostrophe a CSV output puts before a cell starting with a sign.
+_NEUTRALISED_SIGN: Final = r"^'([+\-])"
 _EXTENSION: Final = r"(?i)\s*[,;]?\s*(?:ext\.?|extension|x|#)\s*\d{1,7}$"
 
 
@@ -363,6 +365,8 @@ def _phone(text: pa.Array) -> pa.Array:
 
 
 def _phone_digits(text: pa.Array) -> pa.Array:
+    # '+1 430 997 6005 ext 12: a phone a spreadsheet output kept from running (files.cells).
+    text = pc.replace_substring_regex(text, _NEUTRALISED_SIGN, r"\1")
     valid = keep_where(_regex(text, _PHONE), text)
     valid = _fix(
         valid,
