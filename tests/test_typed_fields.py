@@ -235,7 +235,12 @@ def test_typed_columns_survive_a_parquet_round_trip_with_their_dtypes() -> None:
     typed.to_parquet(buffer)
     back = pd.read_parquet(io.BytesIO(buffer.getvalue()))
     for column in typed.columns.drop("name"):
-        pd.testing.assert_series_equal(back[column], typed[column], check_index=True)
+        if isinstance(typed[column].dtype, pd.StringDtype):
+            # Text comes back as text; pandas 2.2 reads it with its default storage.
+            assert isinstance(back[column].dtype, pd.StringDtype), column
+            pd.testing.assert_series_equal(back[column], typed[column], check_dtype=False)
+        else:
+            pd.testing.assert_series_equal(back[column], typed[column], check_index=True)
 
 
 def test_the_summary_says_what_did_not_fit_and_keeps_its_attrs_otherwise() -> None:
