@@ -412,3 +412,22 @@ def test_a_list_enriched_before_is_typed_and_explored_by_its_fresh_columns(
         pd.testing.assert_frame_equal(
             exploration.tables["party"], fresh["party"], check_names=False
         )
+
+
+def test_the_command_lines_every_candidate_output_explores_by_best_match(
+    service: LocalService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smartmatch_pandas.cli import main
+
+    for name, value in service.environ.items():
+        monkeypatch.setenv(name, value)
+    contacts = sample_contacts(service.voters, 40, seed=3).drop(columns="true_voterbase_id")
+    contacts.to_csv(tmp_path / "list.csv", index=False)
+    written = tmp_path / "all.parquet"
+    options = ["--max-matches", "3", "--all-matches", "--in-memory", "--no-progress"]
+    assert main(["match", str(tmp_path / "list.csv"), "-o", str(written), *options]) == 0
+    back = pd.read_parquet(written)
+    exploration = back.smartmatch.explore()
+    assert exploration.rows == 40 < len(back)
+    assert exploration.matched == back.attrs["smartmatch"]["matched"]
+    assert exploration.tables["by_state"]["rows"].sum() == 40
