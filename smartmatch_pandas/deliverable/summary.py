@@ -164,6 +164,12 @@ class MatchResult:
         the name itself.
     filename
         The SmartMatch job's filename.
+    renamed
+        The appended columns renamed to keep clear of the frame's own columns
+        (``vb.vf_party_2``), each with the field it holds (``vb.vf_party``).
+
+    The frame's ``.attrs["smartmatch"]`` is set when the result is made, the same
+    whichever way it was (``match()``, ``resume()``, ``job.result()``): see :attr:`attrs`.
     """
 
     frame: pd.DataFrame
