@@ -431,3 +431,28 @@ def test_the_command_lines_every_candidate_output_explores_by_best_match(
     assert exploration.rows == 40 < len(back)
     assert exploration.matched == back.attrs["smartmatch"]["matched"]
     assert exploration.tables["by_state"]["rows"].sum() == 40
+
+
+@pytest.mark.parametrize("stream", ["--in-memory", "--stream"])
+def test_a_file_enriched_before_names_its_renamed_columns_in_memory_or_in_batches(
+    enriched: pd.DataFrame,
+    service: LocalService,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stream: str,
+) -> None:
+    from smartmatch_pandas.cli import main
+
+    for name, value in service.environ.items():
+        monkeypatch.setenv(name, value)
+    stale = enriched.head(40).assign(**{"vb.vf_party": "Stale", "tsmart_match_code": "N"})
+    stale.to_csv(tmp_path / "list.csv", index=False)
+    written = tmp_path / "again.parquet"
+    given = [str(tmp_path / "list.csv"), "-o", str(written), "--typed", stream, "--no-progress"]
+    assert main(["match", *given]) == 0  # the command line says what it renamed
+    back = pd.read_parquet(written)
+    assert back.attrs["smartmatch"]["renamed"]["vb.vf_party_2"] == "vb.vf_party"
+    assert isinstance(back["vb.vf_party_2"].dtype, pd.CategoricalDtype)
+    exploration = back.smartmatch.explore()
+    assert exploration.matched == int((enriched.head(40)["tsmart_match_code"] == "Y").sum())
+    assert "Stale" not in exploration.tables["party"].index

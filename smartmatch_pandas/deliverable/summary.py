@@ -199,10 +199,7 @@ class MatchResult:
         """What the frame's ``.attrs["smartmatch"]`` holds: the job's ``filename``, the
         summary (:meth:`MatchSummary.as_attrs`) and, when an appended column was renamed,
         ``renamed`` (column to the field it holds)."""
-        attrs: dict[str, object] = {"filename": self.filename, **self.summary.as_attrs()}
-        if self.renamed:  # only then: a result's attrs stay as they always were
-            attrs["renamed"] = dict(self.renamed)
-        return attrs
+        return result_attrs(self.filename, self.summary, self.renamed)
 
     @property
     def fields(self) -> dict[str, str]:
@@ -286,6 +283,18 @@ class MatchResult:
 
     def __repr__(self) -> str:
         return f"MatchResult({self.summary}, filename={self.filename!r})"
+
+
+def result_attrs(
+    filename: str | None, summary: MatchSummary, renamed: Mapping[str, str]
+) -> dict[str, object]:
+    """What a result frame's ``.attrs["smartmatch"]`` holds, however it was merged: the
+    job's ``filename``, the summary, and ``renamed`` (column to the field it holds) when an
+    appended column was renamed."""
+    attrs: dict[str, object] = {"filename": filename, **summary.as_attrs()}
+    if renamed:  # only then: a result's attrs stay as they always were
+        attrs["renamed"] = dict(renamed)
+    return attrs
 
 
 def _shared_categories(
