@@ -43,3 +43,6 @@ MATCHBACK_ID: Final = "matchback_id"
 
 #: The column SmartMatch appends to say whether a row matched (``Y``).
 MATCH_CODE: Final = "tsmart_match_code"
+#: What each row was sent with (``sent_profile``) names the column of rows that held a
+#: value for an identifier by this prefix and the identifier (``"present:first_name"``).
+PRESENT: Final = "present:"

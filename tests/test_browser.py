@@ -584,7 +584,7 @@ def test_the_exploration_of_a_matched_list_in_a_real_browser(
         browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.set_content("<!doctype html><html lang='en'><body>" + exploration._repr_html_())
+            page.set_content(exploration.to_html())  # the page save() writes
             view = page.locator(".smartmatch-exploration")
             expect(view).to_contain_text("rows matched")
             charts = view.get_by_role("img")

@@ -329,6 +329,38 @@ def test_resume_typed_and_the_candidates_keep_their_types(
     )
 
 
+def test_categories_are_sorted_whatever_order_the_values_come_in() -> None:
+    first, _ = typed_values(_text("Republican", "Democrat", None, "Green"), "category")
+    second, _ = typed_values(_text("Green", "Democrat", "Republican"), "category")
+    assert list(first.cat.categories) == ["Democrat", "Green", "Republican"]
+    assert first.dtype == second.dtype
+    assert first.tolist() == ["Republican", "Democrat", np.nan, "Green"]
+
+
+def test_every_path_gives_the_same_attrs_and_categories(
+    contacts: pd.DataFrame, settings: dict[str, Any], listed: Path, tmp_path: Path
+) -> None:
+    df = contacts.head(40)
+    matched = sm.match(df, typed=True, **settings)
+    filename = matched.attrs["smartmatch"]["filename"]
+    assert matched.attrs["smartmatch"]["typed"] == {"misfits": {}}
+    resumed = sm.resume(filename, df, typed=True, **settings)
+    result = sm.submit(df, **settings).wait(progress=False).result(typed=True)
+    for frame in (resumed.frame, resumed.candidates, result.frame):
+        assert frame.attrs == matched.attrs  # the same job: its result cache
+        for column in ("vb.vf_party", "vb.voterbase_gender", "tsmart_match_code"):
+            assert frame[column].dtype == matched[column].dtype, column
+            categories = list(frame[column].cat.categories)
+            assert categories == sorted(categories), column
+    untyped = sm.resume(filename, df, **settings).frame.attrs["smartmatch"]
+    assert "typed" not in untyped
+    assert untyped == {k: v for k, v in matched.attrs["smartmatch"].items() if k != "typed"}
+    # The command line's resume, with no input: the attrs say the fields are typed.
+    written = tmp_path / "resumed.parquet"
+    _cli("resume", filename, "-o", str(written), "--typed")
+    assert pd.read_parquet(written).attrs["smartmatch"]["typed"] == {"misfits": {}}
+
+
 # -- the command line: typed Parquet, Excel and CSV outputs, in memory and in batches ------
 
 

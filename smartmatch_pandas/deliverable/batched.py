@@ -64,7 +64,7 @@ from .read import (
     result_csv_errors,
     warn_if_cut_short,
 )
-from .summary import RANK, IdentifierCoverage, MatchSummary
+from .summary import RANK, IdentifierCoverage, MatchSummary, result_attrs
 from .voter_fields import DATE_DTYPE, Kind, kinds_of, typed_array, typed_table
 
 #: Rows of results per bucket file: a bucket is what the merge holds in memory at once.
@@ -336,7 +336,8 @@ def _merge(
         misfits = {name: n for name, n in tally.misfits.items() if n}
         summary = dataclasses.replace(summary, typed=True, misfits=misfits)
     # The summary goes where pandas keeps DataFrame.attrs: in the schema, written first.
-    empty.attrs["smartmatch"] = {"filename": filename, **summary.as_attrs()}
+    renamed = {name: field for name, field in fields.items() if name != field}
+    empty.attrs["smartmatch"] = result_attrs(filename, summary, renamed)
     written = 0
     held = "arrow" if isinstance(output, TableCollector) else table_output(output).kind
     source = table if isinstance(table, TableFile) else None

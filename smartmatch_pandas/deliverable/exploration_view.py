@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import html
 import itertools
+import textwrap
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
+
+from .exploration import VOTER_STATE
 
 if TYPE_CHECKING:
     from .exploration import Exploration
@@ -66,25 +69,26 @@ def exploration_html(exploration: Exploration) -> str:
         f"matched ({exploration.match_rate:.1%})"
     )
     rates = [_rate_chart("Match rate by identifier present", _identifier_rows(exploration))]
-    if "by_state" in tables:
+    if _shown(exploration, "by_state"):
         rates.append(_rate_chart(_state_title(tables["by_state"]), _state_rows(tables["by_state"])))
     mixes = [
         _mix_chart(title + " (matched rows)", tables[name])
         for name, title in MIXES
-        if name in tables
+        if _shown(exploration, name)
     ]
-    if "age" in tables:
+    if _shown(exploration, "age"):
         mixes.append(_pyramid_chart(tables["age"]))
-    if "partisan_score" in tables:
+    if _shown(exploration, "partisan_score"):
         mixes.append(_histogram_chart(tables["partisan_score"]))
     parts = [
         f"<div class='smartmatch-exploration' lang='en'><style>{STYLE}</style>",
         f"<h3>{html.escape(head)}</h3>",
+        *(f"<p class='sm-note'>{html.escape(note)}</p>" for note in exploration.notes),
         _section("Who matched", rates),
     ]
     if mixes:
         parts.append(_section("Who they are", mixes))
-    if "unmatched" in tables:
+    if _shown(exploration, "unmatched"):
         parts.append(
             _section("Why the others did not match", [_unmatched_chart(tables["unmatched"])])
         )
@@ -102,24 +106,28 @@ def exploration_text(exploration: Exploration) -> str:
         f"SmartMatch exploration: {exploration.matched:,} of {exploration.rows:,} rows "
         f"matched ({exploration.match_rate:.1%})"
     ]
+    lines += [
+        textwrap.fill(n, 80, initial_indent="  ", subsequent_indent="    ")
+        for n in exploration.notes
+    ]
     lines += _text_rates("Match rate by identifier present", _identifier_rows(exploration))
-    if "by_state" in tables:
+    if _shown(exploration, "by_state"):
         lines += _text_rates(_state_title(tables["by_state"]), _state_rows(tables["by_state"]))
     for name, title in MIXES:
-        if name in tables:
+        if _shown(exploration, name):
             rows = _mix_rows(tables[name])
-            lines += _text_rates(title + " (matched rows)", rows, count="rows", rate="share")
-    if "age" in tables:
+            lines += _text_rates(title + " (matched rows)", rows, count="rows", rate="of matched")
+    if _shown(exploration, "age"):
         lines += ["", "Age and gender (matched rows)"]
         lines += ["  " + line for line in tables["age"].to_string().splitlines()]
-    if "partisan_score" in tables:
+    if _shown(exploration, "partisan_score"):
         rows = [
             (str(k), int(r["rows"]), float(r["share"])) for k, r in _iter(tables["partisan_score"])
         ]
         lines += _text_rates(
             "Partisan score, 0 Republican to 100 Democrat (matched rows)", rows, "rows", "share"
         )
-    if "unmatched" in tables:
+    if _shown(exploration, "unmatched"):
         rows = _unmatched_rows(tables["unmatched"])
         lines += _text_rates(
             "Unmatched rows, by what they were sent with", rows, "unmatched", "of unmatched"
@@ -128,6 +136,22 @@ def exploration_text(exploration: Exploration) -> str:
         lines += ["", "Not shown:"]
         lines += [f"  {k}: {v}" for k, v in exploration.skipped.items()]
     return "\n".join(lines)
+
+
+def exploration_page(exploration: Exploration) -> str:
+    """The exploration as a whole HTML page: :func:`exploration_html` in a document."""
+    head = f"SmartMatch exploration: {exploration.matched:,} of {exploration.rows:,} rows matched"
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'/>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'/>"
+        f"<title>{html.escape(head)}</title></head><body style='background:#fff'>"
+        f"{exploration_html(exploration)}</body></html>\n"
+    )
+
+
+def _shown(exploration: Exploration, name: str) -> bool:
+    """Whether a panel is drawn: its table is there (empty when it was skipped)."""
+    return name in exploration.tables and name not in exploration.skipped
 
 
 # -- the rows each chart draws -------------------------------------------------------------
@@ -149,7 +173,10 @@ def _identifier_rows(exploration: Exploration) -> list[Row]:
 
 def _state_title(table: pd.DataFrame) -> str:
     more = len(table) > STATES_SHOWN
-    return "Match rate by state" + (f" (the {STATES_SHOWN} largest)" if more else "")
+    title = "Match rate by state"
+    if table.index.name == VOTER_STATE:  # no state sent: the matched rows' voter file state
+        title = "Rows by voter file state (none sent)"
+    return title + (f" (the {STATES_SHOWN} largest)" if more else "")
 
 
 def _state_rows(table: pd.DataFrame) -> list[Row]:
@@ -263,7 +290,7 @@ def _rate_chart(title: str, rows: Sequence[Row]) -> str:
 
 
 def _mix_chart(title: str, table: pd.DataFrame) -> str:
-    return _bar_rows(title, _mix_rows(table), "rows", "share")
+    return _bar_rows(title, _mix_rows(table), "rows", "of matched")
 
 
 def _unmatched_chart(table: pd.DataFrame) -> str:

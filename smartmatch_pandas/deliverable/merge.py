@@ -89,7 +89,10 @@ def merge_back(
         unknown=unknown,
         coverage=_coverage(best, matched, sent_columns, presence or {}, positions),
     )
-    return MatchResult(frame, additional, summary, deliverable.files, filename, additional_rows)
+    renamed = {new: old for new, old in zip(names, appended, strict=True) if new != old}
+    return MatchResult(
+        frame, additional, summary, deliverable.files, filename, additional_rows, renamed=renamed
+    )
 
 
 def row_positions(

@@ -176,6 +176,12 @@ class MatchResult:
         the name itself.
     filename
         The SmartMatch job's filename.
+    renamed
+        The appended columns renamed to keep clear of the frame's own columns
+        (``vb.vf_party_2``), each with the field it holds (``vb.vf_party``).
+
+    The frame's ``.attrs["smartmatch"]`` is set when the result is made, the same
+    whichever way it was (``match()``, ``resume()``, ``job.result()``): see :attr:`attrs`.
     """
 
     frame: pd.DataFrame
@@ -191,6 +197,27 @@ class MatchResult:
     #: (see :func:`smartmatch_pandas.preparation.standing.sent_profile`), computed when
     #: first asked by the layer that knows the column mapping; None when not known.
     sent_rows: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
+    #: The appended columns renamed to keep clear of the frame's own (``vb.vf_party_2``),
+    #: each with the field it holds (``vb.vf_party``).
+    renamed: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # Set here, where every result's frame is made (match, resume, job.result, typed),
+        # so that every path gives the same attrs.
+        self.frame.attrs = {**self.frame.attrs, "smartmatch": self.attrs}
+
+    @property
+    def attrs(self) -> dict[str, object]:
+        """What the frame's ``.attrs["smartmatch"]`` holds: the job's ``filename``, the
+        summary (:meth:`MatchSummary.as_attrs`) and, when an appended column was renamed,
+        ``renamed`` (column to the field it holds)."""
+        return result_attrs(self.filename, self.summary, self.renamed)
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """Each appended column, by the field it holds (its own name unless renamed)."""
+        by_column = {column: self.renamed.get(column, column) for column in self.appended_columns}
+        return {name: column for column, name in by_column.items()}
 
     @cached_property
     def candidates(self) -> pd.DataFrame:
@@ -203,7 +230,9 @@ class MatchResult:
         both = pd.concat([best, self.additional], axis=0)
         rows = np.concatenate([np.arange(len(self.frame)), self.additional_rows])
         ranks = np.concatenate([np.ones(len(self.frame), np.int64), self.additional[RANK]])
-        return both.iloc[np.lexsort((ranks, rows))]
+        out = both.iloc[np.lexsort((ranks, rows))]
+        out.attrs = {**self.frame.attrs, "smartmatch": self.attrs}
+        return out
 
     def explore(self) -> Exploration:
         """The exploration view: who matched, who they are, and why the others did not.
@@ -228,7 +257,7 @@ class MatchResult:
         from .exploration import explore
 
         sent = self.sent_rows() if self.sent_rows is not None else None
-        return explore(self.frame, self.summary, sent)
+        return explore(self.frame, self.summary, sent, fields=self.fields)
 
     @property
     def appended_columns(self) -> list[str]:
@@ -254,8 +283,10 @@ class MatchResult:
         if self.summary.typed:
             return self
         appended = self.appended_columns
-        frame, misfits = type_columns(self.frame, appended)
-        additional, _ = type_columns(self.additional, appended)
+        # A renamed column (vb.vf_party_2) is typed by the field it holds.
+        fields = {column: self.renamed.get(column, column) for column in appended}
+        frame, misfits = type_columns(self.frame, fields)
+        additional, _ = type_columns(self.additional, fields)
         frame, additional = _shared_categories(frame, additional, appended)
         summary = dataclasses.replace(
             self.summary, typed=True, misfits={k: n for k, n in misfits.items() if n}
@@ -264,6 +295,18 @@ class MatchResult:
 
     def __repr__(self) -> str:
         return f"MatchResult({self.summary}, filename={self.filename!r})"
+
+
+def result_attrs(
+    filename: str | None, summary: MatchSummary, renamed: Mapping[str, str]
+) -> dict[str, object]:
+    """What a result frame's ``.attrs["smartmatch"]`` holds, however it was merged: the
+    job's ``filename``, the summary, and ``renamed`` (column to the field it holds) when an
+    appended column was renamed."""
+    attrs: dict[str, object] = {"filename": filename, **summary.as_attrs()}
+    if renamed:  # only then: a result's attrs stay as they always were
+        attrs["renamed"] = dict(renamed)
+    return attrs
 
 
 def _shared_categories(

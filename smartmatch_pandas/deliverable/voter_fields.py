@@ -260,7 +260,11 @@ def _date_parts(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _categories(text: pa.Array) -> pa.Array:
-    return pc.dictionary_encode(text)
+    # Levels sorted, not in order of appearance: the same on every path (match, a job's
+    # result, a batch), whatever order the rows came in.
+    levels = pc.unique(text).drop_null()
+    levels = levels.take(pc.sort_indices(levels))
+    return pa.DictionaryArray.from_arrays(pc.index_in(text, value_set=levels), levels)
 
 
 _CONVERTERS: Final = {

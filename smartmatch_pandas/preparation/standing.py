@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..identifiers import PRESENT
 from .frame import repeated
 from .normalize import decoded, normalize
 
@@ -66,15 +67,25 @@ def row_standing(usable: Mapping[str, np.ndarray], unreadable: np.ndarray) -> pd
 
 
 def sent_profile(df: pd.DataFrame, pairs: Iterable[tuple[Hashable, str]]) -> pd.DataFrame:
-    """Per row of ``df``: its ``state`` as sent (normalised; missing when none) and its
-    ``standing`` (:func:`row_standing`), for the columns sent as ``pairs``.
+    """Per row of ``df``, what it was sent with, for the columns sent as ``pairs``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        On ``df``'s index: ``state``, the state as sent (normalised; missing when none
+        or unreadable); ``state_unreadable``, a state was given that could not be read
+        (Ontario, ZZ); ``standing`` (:func:`row_standing`); and per identifier sent,
+        ``present:<identifier>``: the row held a value for it (as the job's summary
+        counts rows with a value).
 
     A column that cannot be read as its identifier (or is repeated) counts as sent empty.
     """
     rows = len(df)
     usable: dict[str, np.ndarray] = {}
+    present: dict[str, np.ndarray] = {}
     unreadable = np.zeros(rows, bool)
     state = pd.Series(pd.NA, index=range(rows), dtype="string")
+    state_unreadable = np.zeros(rows, bool)
     for label, identifier in pairs:
         if repeated(df, [label]):
             continue
@@ -84,13 +95,18 @@ def sent_profile(df: pd.DataFrame, pairs: Iterable[tuple[Hashable, str]]) -> pd.
             continue
         valid = column.present & ~column.invalid
         usable[identifier] = usable.get(identifier, np.zeros(rows, bool)) | valid
+        present[identifier] = present.get(identifier, np.zeros(rows, bool)) | column.present
         unreadable |= column.invalid
         if identifier == "state":
             state = decoded(column.value).to_pandas().astype("string")
-    return pd.DataFrame(
-        {"state": state.to_numpy(), "standing": row_standing(usable, unreadable)},
-        index=df.index,
-    )
+            state_unreadable = column.invalid
+    columns: dict[str, object] = {
+        "state": state.to_numpy(),
+        "state_unreadable": state_unreadable,
+        "standing": row_standing(usable, unreadable),
+    }
+    columns.update({PRESENT + identifier: flags for identifier, flags in present.items()})
+    return pd.DataFrame(columns, index=df.index)
 
 
 def normalised_states(states: pd.Series, *, label: Hashable = None) -> pd.Series:

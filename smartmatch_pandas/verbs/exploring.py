@@ -4,17 +4,24 @@
 knows only its columns. The appended columns are the block at its end (``vb.*``,
 ``ts.*``, ``ts__*``, ``tsmart_*``, with ``tsmart_match_code`` among them); the
 columns before them are read as ``match()`` read them (the same aliases, or the
-same ``columns=``) to say what each row was sent with.
+same ``columns=``) to say what each row was sent with. Every panel is counted from
+the frame's own rows (a filtered frame is explored as it is; pandas carries the
+whole job's ``attrs`` over to a slice). The appended columns of a list enriched
+before are renamed (``vb.vf_party_2``): the frame's ``attrs`` name them, or else
+the renaming rule finds them (the name with the highest ``_<n>``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Mapping
 from typing import Final
 
 import pandas as pd
 
 from ..deliverable import Exploration, explore
+from ..deliverable.exploration import FIELDS, VOTER_STATE
+from ..deliverable.summary import RANK
 from ..errors import InputError
 from ..identifiers import MATCH_CODE
 from ..preparation.frame import require_frame
@@ -40,9 +47,10 @@ def explore_frame(
     Returns
     -------
     Exploration
-        The match rate overall, per identifier present (from
-        ``frame.attrs["smartmatch"]``) and per state; the voter fields among
-        matched rows; the unmatched rows by what they were sent with.
+        The match rate overall, per identifier present and per state; the
+        voter fields among matched rows; the unmatched rows by what they were
+        sent with: all counted from the frame's rows (of every candidate, with
+        ``all_matches=True``, the best match of each row).
 
     Raises
     ------
@@ -60,9 +68,32 @@ def explore_frame(
             f"the frame has no {MATCH_CODE} column: explore the frame match() returned, "
             "or a job's result with result.explore()"
         )
-    given = frame.iloc[:, : first_appended(frame.columns)]
+    given = frame.iloc[:, : first_appended(frame.columns)].drop(columns=RANK, errors="ignore")
     mapping = frame_mapping(given, columns)
-    return explore(frame, None, sent_profile(given, mapping.pairs))
+    return explore(frame, None, sent_profile(given, mapping.pairs), fields=appended_fields(frame))
+
+
+def appended_fields(frame: pd.DataFrame) -> dict[str, str]:
+    """The column this match appended for each field the exploration reads: as
+    ``attrs["smartmatch"]["renamed"]`` says, or else the field's name with the highest
+    ``_<n>`` (the renaming rule gives a later match a higher number)."""
+    attrs = frame.attrs.get("smartmatch")
+    renamed = attrs.get("renamed") if isinstance(attrs, Mapping) else None
+    names = [str(label) for label in frame.columns]
+    if isinstance(renamed, Mapping):
+        fields = {str(field): str(column) for column, field in renamed.items()}
+        return {field: column for field, column in fields.items() if column in names}
+    fields = {}
+    for field in (MATCH_CODE, VOTER_STATE, *FIELDS.values()):
+        pattern = re.compile(re.escape(field) + r"(?:_([0-9]+))?")
+        numbered = [
+            (int(found.group(1) or 1), name)
+            for name in names
+            if (found := pattern.fullmatch(name)) is not None
+        ]
+        if numbered:
+            fields[field] = max(numbered)[1]
+    return fields
 
 
 def first_appended(labels: pd.Index) -> int:

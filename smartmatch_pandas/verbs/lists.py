@@ -218,7 +218,6 @@ def _wait_all(
                 progress=reporter, typed=typed
             )
         out = result.candidates if all_matches else result.frame
-        out.attrs["smartmatch"] = {"filename": job.filename, **result.summary.as_attrs()}
         board.show(str(name), "done")
         return out
 

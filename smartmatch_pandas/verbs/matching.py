@@ -191,5 +191,4 @@ def match(
         result = job.wait(timeout=left, progress=reporter).result(progress=reporter, typed=typed)
     reporter.note(result.summary.describe())
     out = result.candidates if all_matches else result.frame
-    out.attrs["smartmatch"] = {"filename": job.filename, **result.summary.as_attrs()}
     return out
