@@ -405,6 +405,12 @@ class SlicedDeliverable:
     #: The appended columns to type, with the field each came from (empty: kept as text).
     typed_fields: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def renamed(self) -> dict[str, str]:
+        """The appended columns renamed to keep clear of the list's own, with the field
+        each holds."""
+        return {n: f for n, f in zip(self.names, self._appended, strict=True) if n != f}
+
     def appended_rows(self, start: int, n: int) -> pa.Table:
         """The appended columns of rows ``[start, start + n)`` (``large_string``, null where
         a row has no result); ranges taken in order load each bucket once."""

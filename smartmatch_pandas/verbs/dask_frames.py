@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..deliverable.batched import slice_deliverable
 from ..deliverable.pieces import PartitionPieces, empty_appended, merged_partition
-from ..deliverable.summary import MatchSummary
+from ..deliverable.summary import MatchSummary, result_attrs
 from ..errors import InputError, OptionError
 from ..identifiers import MATCHBACK_ID
 from ..job.handle import RESUME_COMMAND, Job
@@ -296,7 +296,7 @@ def _result(
             typed=typed,
         )
         try:
-            attrs = {"smartmatch": {"filename": job.filename, **sliced.summary.as_attrs()}}
+            attrs = {"smartmatch": result_attrs(job.filename, sliced.summary, sliced.renamed)}
             pieces = PartitionPieces.write(
                 sliced.names, lengths, sliced.appended_rows, attrs, typed_fields=sliced.typed_fields
             )
