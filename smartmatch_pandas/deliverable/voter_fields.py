@@ -229,7 +229,7 @@ def _dates(text: pa.Array) -> pa.Array:
     fits = (month >= 1) & (month <= 12) & (year >= 1)
     months = np.where(fits, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
     first = months.astype("datetime64[D]")
-    length = ((months + 1).astype("datetime64[D]") - first).astype(np.int64)
+    length = ((months + np.timedelta64(1, "M")).astype("datetime64[D]") - first).astype(np.int64)
     fits &= (day >= 1) & (day <= length)
     dates = (first + np.where(fits, day - 1, 0).astype("timedelta64[D]")).astype(DATE_DTYPE)
     return pa.array(dates, mask=~fits)
