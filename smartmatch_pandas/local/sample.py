@@ -354,7 +354,10 @@ def _dob_error(
     dob = frame.loc[hit, "dob"].astype("string")
     swapped = dob.str[:4] + dob.str[6:8] + dob.str[4:6]
     year_typo = dob.str[:3] + ((dob.str[3].astype(int) + 1) % 10).astype(str) + dob.str[4:]
-    day_typo = pd.to_datetime(dob, format="%Y%m%d") + pd.Timedelta(days=1)
+    # The day after, in numpy's own days (pandas 2.2 adds a Timedelta in a unit numpy
+    # deprecates).
+    days = pd.to_datetime(dob, format="%Y%m%d").to_numpy().astype("datetime64[D]")
+    day_typo = pd.Series(days + np.timedelta64(1, "D"), index=dob.index)
     how = rng.integers(0, 3, len(dob))
     valid_swap = dob.str[6:8].astype(int) <= 12
     out = np.where(
