@@ -805,3 +805,143 @@ def test_a_form_is_made_even_if_looking_for_its_job_fails(
     assert form.job is None
     assert "Could not look for an earlier job of this frame (OSError" in form._message.value
     assert not form.match_button.disabled
+
+
+# -- Match never pays twice for what it has ---------------------------------------------------
+
+
+def test_match_with_no_filename_uses_the_result_match_made(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    frame = contacts.head(35)
+    smartmatch_pandas.match(frame, progress=False)
+    registrations = environ.stats["registrations"]
+    form = MatchForm(frame)  # shows that result
+    form.match_button.click()
+    assert form.wait(60) is not None, form.error
+    assert environ.stats["registrations"] == registrations  # no new paid job
+    assert form.match_result is not None
+    assert form.match_result.from_cache
+    assert "matched this frame with these options before" in form._message.value
+    assert "no request was made" in form._message.value
+    form.match_again_button.click()  # only Match again makes a new job
+    assert form.wait(60) is not None, form.error
+    assert environ.stats["registrations"] == registrations + 1
+
+
+def test_two_forms_for_one_frame_make_one_job(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    frame = contacts.head(36)
+    first, second = MatchForm(frame), MatchForm(frame)  # neither knows a job yet
+    registrations = environ.stats["registrations"]
+    first.match_button.click()
+    assert first.wait(60) is not None, first.error
+    second.match_button.click()
+    assert second.wait(60) is not None, second.error
+    assert environ.stats["registrations"] == registrations + 1
+    assert first.job is not None
+    assert second.job is not None
+    assert second.job.filename == first.job.filename
+
+
+def test_typed_voter_fields_read_the_same_job_again_at_no_cost(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    frame = contacts.head(37)
+    form = MatchForm(frame)
+    form.match_button.click()
+    untyped = form.wait(60)
+    assert untyped is not None, form.error
+    registrations = environ.stats["registrations"]
+    form.controls["typed"].value = True  # the result shown is read again, typed
+    typed = form.wait(60)
+    assert typed is not None, form.error
+    assert form.match_result is not None
+    assert form.match_result.summary.typed
+    assert not typed.dtypes.equals(untyped.dtypes)
+    assert "with typed voter fields" in form._message.value
+    form.match_button.click()  # Match reads the same job typed
+    assert form.wait(60) is not None, form.error
+    assert form.match_result is not None
+    assert form.match_result.summary.typed
+    form.controls["typed"].value = False
+    assert form.wait(60) is not None, form.error
+    assert form.match_result is not None
+    assert not form.match_result.summary.typed
+    assert environ.stats["registrations"] == registrations
+
+
+def test_match_again_after_a_typed_filename_makes_a_new_job_under_a_new_name(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    form = MatchForm(contacts.head(38), filename="spring_list")
+    form.match_button.click()
+    assert form.wait(60) is not None, form.error
+    form.match_again_button.click()
+    assert form.wait(60) is not None, form.error
+    assert form.job is not None
+    assert form.job.filename != "spring_list"
+    assert form.match_result is not None
+    assert not form.match_result.from_cache
+    assert "The filename &#x27;spring_list&#x27; names the earlier job" in form._message.value
+    assert form.controls["filename"].value == ""
+    assert not form.match_button.disabled
+
+
+def test_the_words_of_an_error_start_a_sentence(contacts: pd.DataFrame) -> None:
+    from smartmatch_pandas.form.words import failure
+
+    said = failure(OptionError("the filename 'x' was used by an earlier job"), None, "here")
+    assert said.text.startswith("The filename 'x'")
+
+
+def test_a_followed_job_is_said_to_have_ended_once_it_has(
+    service: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LocalService(poll_interval=POLL, voters=service.voters, delay=1.0) as slow:
+        for name, value in slow.environ.items():
+            monkeypatch.setenv(name, value)
+        frame = contacts.head(31)
+        first = MatchForm(frame)
+        first.match_button.click()
+        deadline = time.monotonic() + 30
+        while (first.job is None or first.job.state != "uploaded") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        again = MatchForm(frame)
+        assert "is matching this frame with these options already" in again._message.value
+        assert again.wait(60) is not None, again.error
+        assert first.wait(60) is not None, first.error
+    assert "is matching this frame" not in again._message.value
+    assert "finished while followed here" in again._message.value
+
+
+def test_the_result_tables_header_cells_have_a_scope(contacts: pd.DataFrame) -> None:
+    from smartmatch_pandas.form.html import table_html
+
+    shown = table_html(contacts.head(2))
+    assert "<th>" not in shown
+    assert shown.count('scope="col"') == contacts.shape[1] + 1  # the index's heading too
+    assert shown.count('scope="row"') == 2
+
+
+@pytest.mark.slow
+def test_a_stopped_service_is_named_by_the_address_the_job_was_sent_to(
+    service: LocalService, contacts: pd.DataFrame
+) -> None:
+    # activate() points the environment at the service; stop() restores it, so the
+    # environment's address is no longer the job's when the error is shown.
+    running = LocalService(poll_interval=0.25, voters=service.voters, delay=600).start()
+    address = running.activate().base_url
+    form = MatchForm(contacts.head(21))
+    form.match_button.click()
+    deadline = time.monotonic() + 30
+    while "poll(s)" not in _html(form) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    running.stop()
+    form.wait(60)
+    assert form.state == "failed"
+    message = form._message.value
+    assert f"nothing answers at {address}" in message
+    assert "api.targetsmart.com" not in message
+    assert f"once the service answers again at {address}, clicking Match picks it up" in message

@@ -75,7 +75,7 @@ from .mapping import NOT_SENT as NOT_SENT
 from .mapping import mapping_blockers, mapping_grid
 from .notes import collect_warnings, quiet
 from .progress_view import ProgressView
-from .words import earlier_instead, failure, field_problem
+from .words import earlier_instead, earlier_used, failure, field_problem, followed_to_its_end
 
 #: How often (seconds) the progress display is redrawn at most, between stage changes.
 _REDRAW: Final = 0.1
@@ -212,6 +212,7 @@ class MatchForm:
         for control in controls.values():
             control.observe(lambda _: self._edited(), names="value")
         self._field_errors = {option.name: w.HTML() for option in typed_options()}
+        controls["typed"].observe(self._on_typed, names="value")
         return controls
 
     def _build_rest(self, w: Any) -> None:
@@ -397,6 +398,10 @@ class MatchForm:
         return self.job.filename if self.job is not None else self._planned
 
     _planned: str | None = None
+    #: The address of the service the latest job was sent to (the environment's may change).
+    _sent_to: str = "its base URL"
+    #: A job made elsewhere that the form follows, and the note that says so, until it ends.
+    _followed: tuple[Job, str] | None = None
 
     def _check(self) -> CheckReport:
         key = tuple((label, self.mapping_controls[label].value or None) for label in self._labels)
@@ -434,6 +439,26 @@ class MatchForm:
         self.api_key_field.placeholder = "key entered (held in memory); type to replace"
         self._key_note.value = note("✓ API key entered: held in memory only, never saved.", GREY)
         self._edited()
+
+    def _on_typed(self, change: Any) -> None:
+        """Typed voter fields are a way of reading a job, not part of it: a result shown is
+        read again, typed or not, from the job in hand (no request, nothing charged)."""
+        with self._lock:
+            job = self.job
+            if self._state != "done" or job is None or self.match_result is None:
+                return
+            self._sent_to = job.client.base_url
+            self._begin(job.filename)
+            self.job = job
+            how = "with typed voter fields" if change["new"] else "with its voter fields as text"
+            self._add_note(
+                f"The result of job {job.filename!r} is shown {how}: read again from the job "
+                "in hand, with no request and nothing charged."
+            )
+            self._thread = threading.Thread(
+                target=self._run_earlier, args=(job,), name="smartmatch-form", daemon=True
+            )
+            self._thread.start()
 
     @property
     def asks_for_key(self) -> bool:
@@ -567,6 +592,7 @@ class MatchForm:
                 )
                 self._blocked_message = True
                 return
+            renamed = self._drop_used_filename() if refresh else None
             try:
                 options = self._options().with_filename()
             except OptionError as exc:
@@ -579,11 +605,26 @@ class MatchForm:
                 "refresh": refresh,
             }
             typed = self._chosen()["filename"]
+            self._sent_to = self._service_address()
             self._begin(options.filename)
+            if renamed is not None:
+                self._add_note(
+                    f"The filename {renamed!r} names the earlier job: the new job is named "
+                    f"{options.filename!r} (type another name before Match again to choose it)."
+                )
             self._thread = threading.Thread(
                 target=self._run, args=(kwargs, typed), name="smartmatch-form", daemon=True
             )
             self._thread.start()
+
+    def _drop_used_filename(self) -> str | None:
+        """Before "Match again": empty the filename field if it names the form's job (a new
+        job needs a new name); return the name dropped, if one was."""
+        typed = self._chosen()["filename"]
+        if typed is None or self.job is None or self.job.filename != typed:
+            return None
+        self.controls["filename"].value = ""
+        return str(typed)
 
     def _call_kwargs(self, options: MatchOptions) -> dict[str, Any]:
         """The keywords of ``submit()`` for the form's choices and service (no progress)."""
@@ -615,6 +656,7 @@ class MatchForm:
             return
         if job is None:
             return
+        self._sent_to = job.client.base_url
         self._begin(job.filename)
         self.job = job
         done = job.state == "downloaded"
@@ -622,19 +664,21 @@ class MatchForm:
         if typed is not None and typed != job.filename:
             self._add_note(earlier_instead(job, typed))
         else:
-            self._add_note(
-                f"Job {job.filename!r} matched this frame with these options before: its result "
-                "is shown (no request was made). Match again makes a new job."
-                if done
-                else f"Job {job.filename!r} is matching this frame with these options already "
-                "(the form was made again): it is followed here. Match again makes a new job."
-            )
+            self._note_earlier(job, made_again=True)
         self._thread = threading.Thread(
             target=self._run_earlier, args=(job,), name="smartmatch-form", daemon=True
         )
         self._thread.start()
         if done:
             self._thread.join()  # from the result cache: shown at once
+
+    def _note_earlier(self, job: Job, *, made_again: bool) -> None:
+        """Say that ``job`` is shown rather than a new one (a running job's note is
+        replaced by what became of it once it ends)."""
+        said = earlier_used(job, made_again=made_again)
+        self._add_note(said)
+        if job.state != "downloaded":
+            self._followed = (job, said)
 
     def _run_earlier(self, job: Job) -> None:
         try:
@@ -668,6 +712,7 @@ class MatchForm:
         self._planned = filename
         self.job = self.result = self.match_result = self.error = None
         self._notes = []
+        self._followed = None
         self._state = "running"
         self.match_button.disabled = True
         self.match_button.description = "Matching…"
@@ -682,8 +727,12 @@ class MatchForm:
         """The job thread: the same verbs as ``match()``, its errors kept for the form."""
         try:
             with collect_warnings(self._add_note):
-                job = api.submit(self._df, **kwargs)
-                self.job = job
+                job = self._earlier(kwargs) if typed is None and not kwargs["refresh"] else None
+                if job is None:
+                    job = api.submit(self._df, **kwargs)
+                elif typed is None:
+                    self._note_earlier(job, made_again=False)
+                self.job, self._sent_to = job, job.client.base_url
                 self._post(lambda: self._show_filename(job.filename))
                 if typed is not None and job.filename != typed:
                     self._add_note(earlier_instead(job, typed))
@@ -693,6 +742,14 @@ class MatchForm:
             self._post(partial(self._failed, exc))
         finally:
             self._settled.set()
+
+    def _earlier(self, kwargs: Mapping[str, Any]) -> Job | None:
+        """The job that matched, or is matching, this frame with these choices, as a second
+        ``match()`` would use it: the form names a new job before it is made (to show that
+        name at once), and ``submit()`` would take that name for a new job's."""
+        settings = {k: v for k, v in kwargs.items() if k not in ("progress", "refresh")}
+        with quiet():
+            return earlier_job(self._df, **{**settings, "filename": None})
 
     def _follow(self, job: Job) -> None:
         """Wait for ``job`` and read its result, then show it (the job thread)."""
@@ -744,6 +801,7 @@ class MatchForm:
 
     def _finished(self, result: MatchResult) -> None:
         self._state = "done"
+        self._said_followed_ended()
         self._draw_stage(ProgressEvent("done"))
         self._summary.value = summary_html(result, self._df, self.job)
         frame = result.frame
@@ -756,6 +814,15 @@ class MatchForm:
         self._rows.value = result_rows_html(frame, rows, len(result.additional))
         self._reset_button()
         self.match_again_button.layout.display = ""
+
+    def _said_followed_ended(self) -> None:
+        """A followed job has ended: its note says so, no longer that it is matching."""
+        if self._followed is None:
+            return
+        job, said = self._followed
+        self._followed = None
+        self._notes = [followed_to_its_end(job) if n == said else n for n in self._notes]
+        self._draw_notes()
 
     def _drawing_failed(self, exc: BaseException) -> None:
         """The job is done and its result kept, but the summary could not be drawn."""
@@ -771,7 +838,8 @@ class MatchForm:
     def _failed(self, exc: BaseException) -> None:
         self._state = "failed"
         self._progress.hide(failed=True)
-        said = failure(exc, self.job, self._service_address())
+        address = self.job.client.base_url if self.job is not None else self._sent_to
+        said = failure(exc, self.job, address)
         if not said.resumable and self.job is None:
             # Refused before any request (an option), no job was even asked for.
             asked = not isinstance(exc, OptionError)
