@@ -81,13 +81,60 @@ def test_the_mapping_is_preset_from_the_headers_and_columns(crm: pd.DataFrame) -
 
 def test_choosing_an_identifier_takes_it_from_the_column_that_had_it(crm: pd.DataFrame) -> None:
     form = crm.smartmatch.form()
-    form.mapping_controls["Notes"].value = "phone"
-    assert form.mapping_controls["phone"].value == NOT_SENT
-    assert form.columns == {"Notes": "phone", "phone": None}
-    assert form.kwargs["columns"] == {"Notes": "phone", "phone": None}
+    form.mapping_controls["Notes"].value = "last_name"  # one column only may send it
+    assert form.mapping_controls["Surname"].value == NOT_SENT
+    assert form.columns == {"Notes": "last_name"}  # as match() reads it: Surname gives way
+    assert form.kwargs["columns"] == {"Notes": "last_name"}
     assert "Notes</code>" in _html(form)
     # The same mapping as resolve_mapping gives for the same columns= argument.
-    assert dict(crm.smartmatch.mapping(form.columns).pairs)["Notes"] == "phone"
+    pairs = dict(crm.smartmatch.mapping(form.columns).pairs)
+    assert pairs["Notes"] == "last_name"
+    assert "Surname" not in pairs
+
+
+def test_a_phone_picked_for_a_second_column_is_sent_from_both_in_order(
+    crm: pd.DataFrame,
+) -> None:
+    form = crm.smartmatch.form()
+    form.mapping_controls["Notes"].value = "phone"
+    assert form.mapping_controls["phone"].value == "phone"  # kept: tried first, per row
+    assert form.columns == {"Notes": "phone", "phone": "phone"}
+    assert not form.problems
+    assert "each row sends phone from &#x27;phone&#x27; (" in form._problems.value
+    assert crm.smartmatch.mapping(form.columns).choices  # match() reads it so too
+
+
+def _three_phones(contacts: pd.DataFrame) -> pd.DataFrame:
+    frame = contacts.head(20).rename(columns={"phone": "Home Phone"})
+    frame["Cell Phone"] = [None] * 10 + list(frame["Home Phone"][10:])
+    frame["Mobile"] = list(frame["Home Phone"][:5]) + [None] * 15
+    return frame
+
+
+def test_phone_columns_that_rank_alike_are_said_to_and_others_are_allowed(
+    contacts: pd.DataFrame,
+) -> None:
+    frame = _three_phones(contacts)
+    form = MatchForm(frame)  # Cell Phone and Mobile: both a cell phone
+    assert form.match_button.disabled
+    said = form.problems[0]
+    assert said.startswith("columns 'Cell Phone' and 'Mobile' are both sent as phone and rank")
+    assert "each identifier can come from one column only" not in said
+    # What match() accepts, the form accepts, and shows as it was given.
+    given = MatchForm(frame, columns={"Home Phone": "phone", "Mobile": "phone"})
+    assert not given.problems
+    assert not given.match_button.disabled
+    assert given.columns == {"Home Phone": "phone", "Mobile": "phone"}
+    assert (
+        "columns={&#x27;Home Phone&#x27;: &#x27;phone&#x27;, &#x27;Mobile&#x27;: "
+        "&#x27;phone&#x27;}" in given._code.value
+    )
+    choice = frame.smartmatch.mapping(given.columns).choices[0]
+    assert choice.options == (("Mobile",), ("Home Phone",))  # a cell phone first, per row
+    # The same through the dropdowns: leave one of the two alike out.
+    form.mapping_controls["Cell Phone"].value = NOT_SENT
+    assert not form.problems
+    assert form.columns == {"Cell Phone": None}
 
 
 def test_two_columns_for_one_identifier_disable_match_until_one_is_left_out(
@@ -97,10 +144,10 @@ def test_two_columns_for_one_identifier_disable_match_until_one_is_left_out(
     form = MatchForm(frame)
     assert form.match_button.disabled
     conflict = (
-        "columns 'phone' and 'Telephone' are both sent as phone, and each identifier can "
-        'come from one column only: choose "— not sent —" for all but one of them'
+        "columns 'phone' and 'Telephone' are both sent as phone and rank alike, so no row "
+        'can tell which to send first: choose "— not sent —" for all but one of them'
     )
-    assert conflict in form.problems
+    assert form.problems[0].startswith(conflict)
     assert "No preview" in form._preview.value
     # Beside the disabled button and in its tooltip: why it is disabled.
     assert "Match is disabled until this is fixed: Columns &#x27;phone&#x27;" in (

@@ -33,7 +33,7 @@ from ..job.waiting import resolve_poll_interval
 from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option
 from ..preparation.check import CheckReport, check_frame
 from ..preparation.frame import require_frame
-from ..preparation.mapping import auto_identifier
+from ..preparation.mapping import candidate_pairs
 from ..preparation.table import prepare_frame
 from ..progress import NoteKind, ProgressEvent
 from ..verbs.submitting import earlier_job, filename_taken
@@ -72,7 +72,7 @@ from .html import (
 )
 from .layout import form_layout
 from .mapping import NOT_SENT as NOT_SENT
-from .mapping import mapping_blockers, mapping_grid
+from .mapping import mapping_blockers, mapping_grid, several_columns_allowed
 from .notes import collect_warnings, quiet
 from .progress_view import ProgressView
 from .words import earlier_instead, earlier_used, failure, field_problem, followed_to_its_end
@@ -169,6 +169,8 @@ class MatchForm:
         self._df = df
         self._labels: list[Hashable] = list(df.columns.unique())
         self._base_url, self._poll_interval = values["base_url"], values["poll_interval"]
+        #: The ``columns=`` given, then each column picked in a dropdown, in that order.
+        self._given: dict[Hashable, str | None] = dict(values["columns"] or {})
         self._cache = values["cache"]
         self._api_key = values["api_key"] or None
         self._preview_rows, self._result_rows = preview_rows, result_rows
@@ -303,9 +305,18 @@ class MatchForm:
 
     @property
     def columns(self) -> dict[Hashable, str | None]:
-        """The mapping chosen, as the ``columns=`` argument of ``match()`` (changes only)."""
-        chosen = {label: self.mapping_controls[label].value or None for label in self._labels}
-        return {label: ident for label, ident in chosen.items() if ident != auto_identifier(label)}
+        """The mapping chosen, as the ``columns=`` argument of ``match()``: the columns given
+        and picked, in that order, then any other the dropdowns need to be sent as shown."""
+        shown = {label: self.mapping_controls[label].value or None for label in self._labels}
+        given = {label: shown[label] for label in self._given if label in shown}
+        while True:  # each round names more columns: it ends within len(labels) rounds
+            sent = dict(candidate_pairs(self._labels, given))
+            differ = {
+                label: shown[label] for label in self._labels if sent.get(label) != shown[label]
+            }
+            if not differ:
+                return given
+            given.update(differ)
 
     @property
     def invalid(self) -> InvalidPolicy:
@@ -417,11 +428,19 @@ class MatchForm:
             if self._syncing:
                 return
             chosen = change["new"]
+            self._given.pop(label, None)
+            self._given[label] = chosen or None  # the order the user picks in is kept
             self._syncing = True
             try:
-                # One column per identifier: picking it for this column takes it from another.
+                # Picking an identifier one column only may send takes it from another; a
+                # phone, an email or an address may come from several (tried in order).
                 for other, dropdown in self.mapping_controls.items():
-                    if other != label and chosen and dropdown.value == chosen:
+                    if (
+                        other != label
+                        and chosen
+                        and dropdown.value == chosen
+                        and not (several_columns_allowed(chosen))
+                    ):
                         dropdown.value = NOT_SENT
             finally:
                 self._syncing = False
