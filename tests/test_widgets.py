@@ -992,3 +992,25 @@ def test_a_stopped_service_is_named_by_the_address_the_job_was_sent_to(
     assert f"nothing answers at {address}" in message
     assert "api.targetsmart.com" not in message
     assert f"once the service answers again at {address}, clicking Match picks it up" in message
+
+
+def test_match_follows_the_job_another_form_is_running_rather_than_paying_twice(
+    service: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LocalService(poll_interval=POLL, voters=service.voters, delay=1.0) as slow:
+        for name, value in slow.environ.items():
+            monkeypatch.setenv(name, value)
+        frame = contacts.head(32)
+        first, second = MatchForm(frame), MatchForm(frame)
+        first.match_button.click()
+        deadline = time.monotonic() + 30
+        while (first.job is None or first.job.state != "uploaded") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second.match_button.click()  # while the first form's job runs
+        assert second.wait(60) is not None, second.error
+        assert first.wait(60) is not None, first.error
+        assert slow.stats["registrations"] == 1
+    assert second.job is not None
+    assert first.job is not None
+    assert second.job.filename == first.job.filename
+    assert "finished while followed here" in second._message.value
