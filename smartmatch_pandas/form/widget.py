@@ -892,7 +892,8 @@ class MatchForm:
         self._redraw()  # a job's end can change what the fields say (a filename now in use)
 
     def _show_error(self, text: str, heading: str = "Not matched.") -> None:
-        self._message.value = error_html(heading, text)
+        # A sentence after the heading: an exception's message starts lower-case.
+        self._message.value = error_html(heading, text[:1].upper() + text[1:])
 
     # -- showing the form -------------------------------------------------------------
 
