@@ -439,7 +439,7 @@ class MatchForm:
                         other != label
                         and chosen
                         and dropdown.value == chosen
-                        and not (several_columns_allowed(chosen))
+                        and not several_columns_allowed(chosen)
                     ):
                         dropdown.value = NOT_SENT
             finally:
@@ -537,7 +537,10 @@ class MatchForm:
             self.match_button.tooltip = f"Disabled: {problems[0]}"
         else:
             self._blockers.value = ""
-            self.match_button.tooltip = "Submit the job and wait for its result"
+            self.match_button.tooltip = (
+                "Submit the job and wait for its result (a result of the same data and "
+                "options is used again, with no request)"
+            )
 
     def _draw_mapping(self, report: CheckReport) -> None:
         by_column = {check.column: check for check in report.columns}
@@ -846,6 +849,7 @@ class MatchForm:
     def _drawing_failed(self, exc: BaseException) -> None:
         """The job is done and its result kept, but the summary could not be drawn."""
         self._state = "done"
+        self._said_followed_ended()
         self._progress.hide()
         self._show_error(
             f"All rows are in form.result, but the form could not draw the summary "
