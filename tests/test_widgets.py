@@ -484,6 +484,26 @@ def test_a_summary_that_cannot_be_drawn_still_ends_the_form(
     assert not form.match_button.disabled
 
 
+def test_a_redraw_that_fails_at_the_end_of_a_run_still_leaves_match_usable(
+    environ: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    form = MatchForm(contacts.head(22))
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise ValueError("a drawing bug")
+
+    # Drawn again when the run ends (the cost notice, with every field): it fails then.
+    monkeypatch.setattr("smartmatch_pandas.form.widget.costs_html", broken)
+    form.match_button.click()
+    assert form.wait(60) is not None  # the result is kept
+    assert form.state == "done"
+    assert "rows matched" in form._summary.value
+    assert "could not check its fields again (ValueError: a drawing bug)" in form._message.value
+    assert form.match_button.description == "Match"
+    assert not form.match_button.disabled
+    assert not form.controls["max_matches"].disabled
+
+
 # -- errors that say what to do ---------------------------------------------------------------
 
 

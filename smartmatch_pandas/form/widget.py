@@ -9,7 +9,8 @@ on a background thread, so the notebook stays usable while the job runs.
 Widgets are changed from that thread only through :meth:`MatchForm._post`,
 which holds one lock: ipykernel sends each change as a message on its
 thread-safe IOPub channel, and the form's own observers never run there
-(the job thread touches display widgets alone, never an input).
+(the job thread sets display widgets and whether controls are enabled, never an
+input's value, and the observers watch values only).
 """
 
 from __future__ import annotations
@@ -893,7 +894,15 @@ class MatchForm:
     def _reset_button(self) -> None:
         self._lock_choices(False)
         self.match_button.description = "Match"
-        self._redraw()  # a job's end can change what the fields say (a filename now in use)
+        # Usable whatever the redraw does: start() checks every field again before it submits.
+        self.match_button.disabled = False
+        try:
+            self._redraw()  # a job's end can change what the fields say (a filename now in use)
+        except Exception as exc:  # the run has ended: it must not end with a disabled form
+            self._add_note(
+                f"The form could not check its fields again ({type(exc).__name__}: {exc}); "
+                "Match checks them when clicked."
+            )
 
     def _show_error(self, text: str, heading: str = "Not matched.") -> None:
         # A sentence after the heading: an exception's message starts lower-case.
