@@ -33,6 +33,7 @@ REAL_HEADERS = {
     "Surname": "last_name",
     "family_name": "last_name",
     "Last Name": "last_name",
+    "ST": "state",  # as many CRM exports head the state column
     "Name": "full_name",
     "Full Name": "full_name",
     "Contact Name": "full_name",

@@ -6,14 +6,16 @@ import json
 import os
 import stat
 import sys
+import threading
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import smartmatch_pandas as sm
-from smartmatch_pandas.job.cache import settled
+from smartmatch_pandas.job.cache import PendingResult, ResultCache, settled
 from smartmatch_pandas.job.store import (
     JobRecord,
     JobStore,
@@ -178,3 +180,39 @@ def test_the_service_is_stored_without_credentials(store_home: Path) -> None:
     assert record.service == "http://127.0.0.1:9/base"
     assert record.host == "127.0.0.1:9"
     assert "secret" not in record.to_json().decode()
+
+
+class _HeldFile(Mapping[str, bytes]):
+    """One deliverable file whose bytes are handed over only once ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def __getitem__(self, name: str) -> bytes:
+        self.release.wait(30)
+        return b"voterbase_id\n1\n"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["deliverable.csv"])
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_a_result_being_cached_outlives_a_daemon_thread_that_started_it(tmp_path: Path) -> None:
+    # The form reads results on a daemon thread; the write it starts must still hold the
+    # end of the process until the file is whole (a daemon writer would be cut short).
+    files = _HeldFile()
+    started: list[PendingResult] = []
+    starter = threading.Thread(
+        target=lambda: started.append(ResultCache(tmp_path).saving("k", "f", files)),
+        daemon=True,
+    )
+    starter.start()
+    starter.join(10)
+    writers = [t for t in threading.enumerate() if t.name == "smartmatch-result-cache"]
+    files.release.set()
+    started[0].wait()
+    assert writers
+    assert not any(t.daemon for t in writers)
+    assert (tmp_path / "k.parquet").exists()

@@ -81,13 +81,60 @@ def test_the_mapping_is_preset_from_the_headers_and_columns(crm: pd.DataFrame) -
 
 def test_choosing_an_identifier_takes_it_from_the_column_that_had_it(crm: pd.DataFrame) -> None:
     form = crm.smartmatch.form()
-    form.mapping_controls["Notes"].value = "phone"
-    assert form.mapping_controls["phone"].value == NOT_SENT
-    assert form.columns == {"Notes": "phone", "phone": None}
-    assert form.kwargs["columns"] == {"Notes": "phone", "phone": None}
+    form.mapping_controls["Notes"].value = "last_name"  # one column only may send it
+    assert form.mapping_controls["Surname"].value == NOT_SENT
+    assert form.columns == {"Notes": "last_name"}  # as match() reads it: Surname gives way
+    assert form.kwargs["columns"] == {"Notes": "last_name"}
     assert "Notes</code>" in _html(form)
     # The same mapping as resolve_mapping gives for the same columns= argument.
-    assert dict(crm.smartmatch.mapping(form.columns).pairs)["Notes"] == "phone"
+    pairs = dict(crm.smartmatch.mapping(form.columns).pairs)
+    assert pairs["Notes"] == "last_name"
+    assert "Surname" not in pairs
+
+
+def test_a_phone_picked_for_a_second_column_is_sent_from_both_in_order(
+    crm: pd.DataFrame,
+) -> None:
+    form = crm.smartmatch.form()
+    form.mapping_controls["Notes"].value = "phone"
+    assert form.mapping_controls["phone"].value == "phone"  # kept: tried first, per row
+    assert form.columns == {"Notes": "phone", "phone": "phone"}
+    assert not form.problems
+    assert "each row sends phone from &#x27;phone&#x27; (" in form._problems.value
+    assert crm.smartmatch.mapping(form.columns).choices  # match() reads it so too
+
+
+def _three_phones(contacts: pd.DataFrame) -> pd.DataFrame:
+    frame = contacts.head(20).rename(columns={"phone": "Home Phone"})
+    frame["Cell Phone"] = [None] * 10 + list(frame["Home Phone"][10:])
+    frame["Mobile"] = list(frame["Home Phone"][:5]) + [None] * 15
+    return frame
+
+
+def test_phone_columns_that_rank_alike_are_said_to_and_others_are_allowed(
+    contacts: pd.DataFrame,
+) -> None:
+    frame = _three_phones(contacts)
+    form = MatchForm(frame)  # Cell Phone and Mobile: both a cell phone
+    assert form.match_button.disabled
+    said = form.problems[0]
+    assert said.startswith("columns 'Cell Phone' and 'Mobile' are both sent as phone and rank")
+    assert "each identifier can come from one column only" not in said
+    # What match() accepts, the form accepts, and shows as it was given.
+    given = MatchForm(frame, columns={"Home Phone": "phone", "Mobile": "phone"})
+    assert not given.problems
+    assert not given.match_button.disabled
+    assert given.columns == {"Home Phone": "phone", "Mobile": "phone"}
+    assert (
+        "columns={&#x27;Home Phone&#x27;: &#x27;phone&#x27;, &#x27;Mobile&#x27;: "
+        "&#x27;phone&#x27;}" in given._code.value
+    )
+    choice = frame.smartmatch.mapping(given.columns).choices[0]
+    assert choice.options == (("Mobile",), ("Home Phone",))  # a cell phone first, per row
+    # The same through the dropdowns: leave one of the two alike out.
+    form.mapping_controls["Cell Phone"].value = NOT_SENT
+    assert not form.problems
+    assert form.columns == {"Cell Phone": None}
 
 
 def test_two_columns_for_one_identifier_disable_match_until_one_is_left_out(
@@ -97,10 +144,10 @@ def test_two_columns_for_one_identifier_disable_match_until_one_is_left_out(
     form = MatchForm(frame)
     assert form.match_button.disabled
     conflict = (
-        "columns 'phone' and 'Telephone' are both sent as phone, and each identifier can "
-        'come from one column only: choose "— not sent —" for all but one of them'
+        "columns 'phone' and 'Telephone' are both sent as phone and rank alike, so no row "
+        'can tell which to send first: choose "— not sent —" for all but one of them'
     )
-    assert conflict in form.problems
+    assert form.problems[0].startswith(conflict)
     assert "No preview" in form._preview.value
     # Beside the disabled button and in its tooltip: why it is disabled.
     assert "Match is disabled until this is fixed: Columns &#x27;phone&#x27;" in (
@@ -435,6 +482,26 @@ def test_a_summary_that_cannot_be_drawn_still_ends_the_form(
     assert "could not draw the summary (ValueError: a drawing bug)" in form._message.value
     assert form.match_button.description == "Match"
     assert not form.match_button.disabled
+
+
+def test_a_redraw_that_fails_at_the_end_of_a_run_still_leaves_match_usable(
+    environ: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    form = MatchForm(contacts.head(22))
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise ValueError("a drawing bug")
+
+    # Drawn again when the run ends (the cost notice, with every field): it fails then.
+    monkeypatch.setattr("smartmatch_pandas.form.widget.costs_html", broken)
+    form.match_button.click()
+    assert form.wait(60) is not None  # the result is kept
+    assert form.state == "done"
+    assert "rows matched" in form._summary.value
+    assert "could not check its fields again (ValueError: a drawing bug)" in form._message.value
+    assert form.match_button.description == "Match"
+    assert not form.match_button.disabled
+    assert not form.controls["max_matches"].disabled
 
 
 # -- errors that say what to do ---------------------------------------------------------------
@@ -805,3 +872,165 @@ def test_a_form_is_made_even_if_looking_for_its_job_fails(
     assert form.job is None
     assert "Could not look for an earlier job of this frame (OSError" in form._message.value
     assert not form.match_button.disabled
+
+
+# -- Match never pays twice for what it has ---------------------------------------------------
+
+
+def test_match_with_no_filename_uses_the_result_match_made(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    frame = contacts.head(35)
+    smartmatch_pandas.match(frame, progress=False)
+    registrations = environ.stats["registrations"]
+    form = MatchForm(frame)  # shows that result
+    form.match_button.click()
+    assert form.wait(60) is not None, form.error
+    assert environ.stats["registrations"] == registrations  # no new paid job
+    assert form.match_result is not None
+    assert form.match_result.from_cache
+    assert "matched this frame with these options before" in form._message.value
+    assert "no request was made" in form._message.value
+    form.match_again_button.click()  # only Match again makes a new job
+    assert form.wait(60) is not None, form.error
+    assert environ.stats["registrations"] == registrations + 1
+
+
+def test_two_forms_for_one_frame_make_one_job(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    frame = contacts.head(36)
+    first, second = MatchForm(frame), MatchForm(frame)  # neither knows a job yet
+    registrations = environ.stats["registrations"]
+    first.match_button.click()
+    assert first.wait(60) is not None, first.error
+    second.match_button.click()
+    assert second.wait(60) is not None, second.error
+    assert environ.stats["registrations"] == registrations + 1
+    assert first.job is not None
+    assert second.job is not None
+    assert second.job.filename == first.job.filename
+
+
+def test_typed_voter_fields_read_the_same_job_again_at_no_cost(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    frame = contacts.head(37)
+    form = MatchForm(frame)
+    form.match_button.click()
+    untyped = form.wait(60)
+    assert untyped is not None, form.error
+    registrations = environ.stats["registrations"]
+    form.controls["typed"].value = True  # the result shown is read again, typed
+    typed = form.wait(60)
+    assert typed is not None, form.error
+    assert form.match_result is not None
+    assert form.match_result.summary.typed
+    assert not typed.dtypes.equals(untyped.dtypes)
+    assert "with typed voter fields" in form._message.value
+    form.match_button.click()  # Match reads the same job typed
+    assert form.wait(60) is not None, form.error
+    assert form.match_result is not None
+    assert form.match_result.summary.typed
+    form.controls["typed"].value = False
+    assert form.wait(60) is not None, form.error
+    assert form.match_result is not None
+    assert not form.match_result.summary.typed
+    assert environ.stats["registrations"] == registrations
+
+
+def test_match_again_after_a_typed_filename_makes_a_new_job_under_a_new_name(
+    environ: LocalService, contacts: pd.DataFrame
+) -> None:
+    form = MatchForm(contacts.head(38), filename="spring_list")
+    form.match_button.click()
+    assert form.wait(60) is not None, form.error
+    form.match_again_button.click()
+    assert form.wait(60) is not None, form.error
+    assert form.job is not None
+    assert form.job.filename != "spring_list"
+    assert form.match_result is not None
+    assert not form.match_result.from_cache
+    assert "The filename &#x27;spring_list&#x27; names the earlier job" in form._message.value
+    assert form.controls["filename"].value == ""
+    assert not form.match_button.disabled
+
+
+def test_the_words_of_an_error_start_a_sentence(contacts: pd.DataFrame) -> None:
+    from smartmatch_pandas.form.words import failure
+
+    said = failure(OptionError("the filename 'x' was used by an earlier job"), None, "here")
+    assert said.text.startswith("The filename 'x'")
+
+
+def test_a_followed_job_is_said_to_have_ended_once_it_has(
+    service: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LocalService(poll_interval=POLL, voters=service.voters, delay=1.0) as slow:
+        for name, value in slow.environ.items():
+            monkeypatch.setenv(name, value)
+        frame = contacts.head(31)
+        first = MatchForm(frame)
+        first.match_button.click()
+        deadline = time.monotonic() + 30
+        while (first.job is None or first.job.state != "uploaded") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        again = MatchForm(frame)
+        assert "is matching this frame with these options already" in again._message.value
+        assert again.wait(60) is not None, again.error
+        assert first.wait(60) is not None, first.error
+    assert "is matching this frame" not in again._message.value
+    assert "finished while followed here" in again._message.value
+
+
+def test_the_result_tables_header_cells_have_a_scope(contacts: pd.DataFrame) -> None:
+    from smartmatch_pandas.form.html import table_html
+
+    shown = table_html(contacts.head(2))
+    assert "<th>" not in shown
+    assert shown.count('scope="col"') == contacts.shape[1] + 1  # the index's heading too
+    assert shown.count('scope="row"') == 2
+
+
+@pytest.mark.slow
+def test_a_stopped_service_is_named_by_the_address_the_job_was_sent_to(
+    service: LocalService, contacts: pd.DataFrame
+) -> None:
+    # activate() points the environment at the service; stop() restores it, so the
+    # environment's address is no longer the job's when the error is shown.
+    running = LocalService(poll_interval=0.25, voters=service.voters, delay=600).start()
+    address = running.activate().base_url
+    form = MatchForm(contacts.head(21))
+    form.match_button.click()
+    deadline = time.monotonic() + 30
+    while "poll(s)" not in _html(form) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    running.stop()
+    form.wait(60)
+    assert form.state == "failed"
+    message = form._message.value
+    assert f"nothing answers at {address}" in message
+    assert "api.targetsmart.com" not in message
+    assert f"once the service answers again at {address}, clicking Match picks it up" in message
+
+
+def test_match_follows_the_job_another_form_is_running_rather_than_paying_twice(
+    service: LocalService, contacts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LocalService(poll_interval=POLL, voters=service.voters, delay=1.0) as slow:
+        for name, value in slow.environ.items():
+            monkeypatch.setenv(name, value)
+        frame = contacts.head(32)
+        first, second = MatchForm(frame), MatchForm(frame)
+        first.match_button.click()
+        deadline = time.monotonic() + 30
+        while (first.job is None or first.job.state != "uploaded") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second.match_button.click()  # while the first form's job runs
+        assert second.wait(60) is not None, second.error
+        assert first.wait(60) is not None, first.error
+        assert slow.stats["registrations"] == 1
+    assert second.job is not None
+    assert first.job is not None
+    assert second.job.filename == first.job.filename
+    assert "finished while followed here" in second._message.value

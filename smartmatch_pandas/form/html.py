@@ -6,6 +6,7 @@ Plain functions of their data, so they can be drawn (and tested) without a form.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Hashable
 from typing import Any, Final, get_args
 
@@ -179,8 +180,9 @@ def _rate_table(title: str, count: str, rows: list[tuple[str, int, float]]) -> s
         f"<table style='border-collapse:collapse;font-size:0.95em'>"
         f"<caption style='text-align:left;font-weight:600;padding-bottom:2px'>"
         f"Match rate {html.escape(title)}</caption>"
-        f"<thead><tr style='color:{GREY}'><th></th><th style='text-align:right;"
-        f"padding:0 10px'>{count}</th><th></th><th style='text-align:right'>matched</th></tr>"
+        f"<thead><tr style='color:{GREY}'><th scope='col'></th><th scope='col' "
+        f"style='text-align:right;padding:0 10px'>{count}</th><th scope='col'></th>"
+        f"<th scope='col' style='text-align:right'>matched</th></tr>"
         f"</thead><tbody>{body}</tbody></table>"
     )
 
@@ -200,9 +202,19 @@ def table_html(frame: pd.DataFrame) -> str:
     shown.columns = pd.Index([str(c) for c in shown.columns])
     return (
         "<div class='sm-scroll' role='region' tabindex='0' aria-label='table, scrolls sideways'>"
-        + shown.to_html(escape=True, border=0, classes="sm-table", max_cols=40)
+        + _scoped(shown.to_html(escape=True, border=0, classes="sm-table", max_cols=40))
         + "</div>"
     )
+
+
+def _scoped(table: str) -> str:
+    """``table`` (pandas' HTML) with its header cells saying what they head, for screen
+    readers: a column in the heading, a row (its index) in the body."""
+    head, body = table.split("<tbody>", 1)
+    return _TH.sub('<th scope="col"', head) + "<tbody>" + _TH.sub('<th scope="row"', body)
+
+
+_TH: Final = re.compile(r"<th(?=[\s>])")
 
 
 def labelled(w: Any, label: str, control: Any) -> Any:

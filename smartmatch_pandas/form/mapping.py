@@ -13,7 +13,7 @@ from ..identifiers import IDENTIFIERS
 from ..options import InvalidPolicy
 from ..preparation.check import CheckReport
 from ..preparation.frame import NO_ROWS, repeated, repeated_message
-from ..preparation.mapping import candidate_pairs, clashing
+from ..preparation.mapping import ADDRESS, CHOSEN_PER_ROW, candidate_pairs, clashing, preference
 from .html import small_caps
 
 #: The dropdown entry of a column that is not sent.
@@ -100,12 +100,41 @@ def mapping_blockers(
     return blockers
 
 
+def several_columns_allowed(identifier: str) -> bool:
+    """Whether ``identifier`` may be sent from several columns, the first filled of them
+    per row (a phone, an email, the fields of an address)."""
+    return identifier in CHOSEN_PER_ROW or identifier in ADDRESS
+
+
 def conflict_text(identifier: str, labels: list[Hashable]) -> str:
     """Two or more columns chosen as one identifier, in plain words."""
-    names = [repr(str(label)) for label in labels]
-    both = "both" if len(names) == 2 else "all"
-    listed = ", ".join(names[:-1]) + " and " + names[-1]
+    if several_columns_allowed(identifier):
+        return _alike_text(identifier, labels)
     return (
-        f"columns {listed} are {both} sent as {identifier}, and each identifier can come "
-        f'from one column only: choose "— not sent —" for all but one of them'
+        f"columns {_listed(labels)} are {_both(labels)} sent as {identifier}, and each "
+        f'identifier can come from one column only: choose "— not sent —" for all but one '
+        "of them"
     )
+
+
+def _alike_text(identifier: str, labels: list[Hashable]) -> str:
+    """Columns for an identifier several columns may send, with no order between some."""
+    ranks: dict[int | None, list[Hashable]] = {}
+    for label in labels:
+        ranks.setdefault(preference(label, identifier), []).append(label)
+    alike = next((group for group in ranks.values() if len(group) > 1), labels)
+    return (
+        f"columns {_listed(alike)} are {_both(alike)} sent as {identifier} and rank alike, "
+        f'so no row can tell which to send first: choose "— not sent —" for all but one '
+        f"of them (several {identifier} columns are sent in an order their headers give, "
+        "such as a cell phone before a home phone)"
+    )
+
+
+def _listed(labels: list[Hashable]) -> str:
+    names = [repr(str(label)) for label in labels]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _both(labels: list[Hashable]) -> str:
+    return "both" if len(labels) == 2 else "all"

@@ -9,7 +9,8 @@ on a background thread, so the notebook stays usable while the job runs.
 Widgets are changed from that thread only through :meth:`MatchForm._post`,
 which holds one lock: ipykernel sends each change as a message on its
 thread-safe IOPub channel, and the form's own observers never run there
-(the job thread touches display widgets alone, never an input).
+(the job thread sets display widgets and whether controls are enabled, never an
+input's value, and the observers watch values only).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ..job.waiting import resolve_poll_interval
 from ..options import OPTIONS, InvalidPolicy, MatchOptions, Option
 from ..preparation.check import CheckReport, check_frame
 from ..preparation.frame import require_frame
-from ..preparation.mapping import auto_identifier
+from ..preparation.mapping import candidate_pairs
 from ..preparation.table import prepare_frame
 from ..progress import NoteKind, ProgressEvent
 from ..verbs.submitting import earlier_job, filename_taken
@@ -72,10 +73,10 @@ from .html import (
 )
 from .layout import form_layout
 from .mapping import NOT_SENT as NOT_SENT
-from .mapping import mapping_blockers, mapping_grid
+from .mapping import mapping_blockers, mapping_grid, several_columns_allowed
 from .notes import collect_warnings, quiet
 from .progress_view import ProgressView
-from .words import earlier_instead, failure, field_problem
+from .words import earlier_instead, earlier_used, failure, field_problem, followed_to_its_end
 
 #: How often (seconds) the progress display is redrawn at most, between stage changes.
 _REDRAW: Final = 0.1
@@ -169,6 +170,8 @@ class MatchForm:
         self._df = df
         self._labels: list[Hashable] = list(df.columns.unique())
         self._base_url, self._poll_interval = values["base_url"], values["poll_interval"]
+        #: The ``columns=`` given, then each column picked in a dropdown, in that order.
+        self._given: dict[Hashable, str | None] = dict(values["columns"] or {})
         self._cache = values["cache"]
         self._api_key = values["api_key"] or None
         self._preview_rows, self._result_rows = preview_rows, result_rows
@@ -212,6 +215,7 @@ class MatchForm:
         for control in controls.values():
             control.observe(lambda _: self._edited(), names="value")
         self._field_errors = {option.name: w.HTML() for option in typed_options()}
+        controls["typed"].observe(self._on_typed, names="value")
         return controls
 
     def _build_rest(self, w: Any) -> None:
@@ -302,9 +306,18 @@ class MatchForm:
 
     @property
     def columns(self) -> dict[Hashable, str | None]:
-        """The mapping chosen, as the ``columns=`` argument of ``match()`` (changes only)."""
-        chosen = {label: self.mapping_controls[label].value or None for label in self._labels}
-        return {label: ident for label, ident in chosen.items() if ident != auto_identifier(label)}
+        """The mapping chosen, as the ``columns=`` argument of ``match()``: the columns given
+        and picked, in that order, then any other the dropdowns need to be sent as shown."""
+        shown = {label: self.mapping_controls[label].value or None for label in self._labels}
+        given = {label: shown[label] for label in self._given if label in shown}
+        while True:  # each round names more columns: it ends within len(labels) rounds
+            sent = dict(candidate_pairs(self._labels, given))
+            differ = {
+                label: shown[label] for label in self._labels if sent.get(label) != shown[label]
+            }
+            if not differ:
+                return given
+            given.update(differ)
 
     @property
     def invalid(self) -> InvalidPolicy:
@@ -397,6 +410,10 @@ class MatchForm:
         return self.job.filename if self.job is not None else self._planned
 
     _planned: str | None = None
+    #: The address of the service the latest job was sent to (the environment's may change).
+    _sent_to: str = "its base URL"
+    #: A job made elsewhere that the form follows, and the note that says so, until it ends.
+    _followed: tuple[Job, str] | None = None
 
     def _check(self) -> CheckReport:
         key = tuple((label, self.mapping_controls[label].value or None) for label in self._labels)
@@ -412,11 +429,19 @@ class MatchForm:
             if self._syncing:
                 return
             chosen = change["new"]
+            self._given.pop(label, None)
+            self._given[label] = chosen or None  # the order the user picks in is kept
             self._syncing = True
             try:
-                # One column per identifier: picking it for this column takes it from another.
+                # Picking an identifier one column only may send takes it from another; a
+                # phone, an email or an address may come from several (tried in order).
                 for other, dropdown in self.mapping_controls.items():
-                    if other != label and chosen and dropdown.value == chosen:
+                    if (
+                        other != label
+                        and chosen
+                        and dropdown.value == chosen
+                        and not several_columns_allowed(chosen)
+                    ):
                         dropdown.value = NOT_SENT
             finally:
                 self._syncing = False
@@ -434,6 +459,26 @@ class MatchForm:
         self.api_key_field.placeholder = "key entered (held in memory); type to replace"
         self._key_note.value = note("✓ API key entered: held in memory only, never saved.", GREY)
         self._edited()
+
+    def _on_typed(self, change: Any) -> None:
+        """Typed voter fields are a way of reading a job, not part of it: a result shown is
+        read again, typed or not, from the job in hand (no request, nothing charged)."""
+        with self._lock:
+            job = self.job
+            if self._state != "done" or job is None or self.match_result is None:
+                return
+            self._sent_to = job.client.base_url
+            self._begin(job.filename)
+            self.job = job
+            how = "with typed voter fields" if change["new"] else "with its voter fields as text"
+            self._add_note(
+                f"The result of job {job.filename!r} is shown {how}: read again from the job "
+                "in hand, with no request and nothing charged."
+            )
+            self._thread = threading.Thread(
+                target=self._run_earlier, args=(job,), name="smartmatch-form", daemon=True
+            )
+            self._thread.start()
 
     @property
     def asks_for_key(self) -> bool:
@@ -493,7 +538,10 @@ class MatchForm:
             self.match_button.tooltip = f"Disabled: {problems[0]}"
         else:
             self._blockers.value = ""
-            self.match_button.tooltip = "Submit the job and wait for its result"
+            self.match_button.tooltip = (
+                "Submit the job and wait for its result (a result of the same data and "
+                "options is used again, with no request)"
+            )
 
     def _draw_mapping(self, report: CheckReport) -> None:
         by_column = {check.column: check for check in report.columns}
@@ -567,6 +615,7 @@ class MatchForm:
                 )
                 self._blocked_message = True
                 return
+            renamed = self._drop_used_filename() if refresh else None
             try:
                 options = self._options().with_filename()
             except OptionError as exc:
@@ -579,11 +628,26 @@ class MatchForm:
                 "refresh": refresh,
             }
             typed = self._chosen()["filename"]
+            self._sent_to = self._service_address()
             self._begin(options.filename)
+            if renamed is not None:
+                self._add_note(
+                    f"The filename {renamed!r} names the earlier job: the new job is named "
+                    f"{options.filename!r} (type another name before Match again to choose it)."
+                )
             self._thread = threading.Thread(
                 target=self._run, args=(kwargs, typed), name="smartmatch-form", daemon=True
             )
             self._thread.start()
+
+    def _drop_used_filename(self) -> str | None:
+        """Before "Match again": empty the filename field if it names the form's job (a new
+        job needs a new name); return the name dropped, if one was."""
+        typed = self._chosen()["filename"]
+        if typed is None or self.job is None or self.job.filename != typed:
+            return None
+        self.controls["filename"].value = ""
+        return str(typed)
 
     def _call_kwargs(self, options: MatchOptions) -> dict[str, Any]:
         """The keywords of ``submit()`` for the form's choices and service (no progress)."""
@@ -615,6 +679,7 @@ class MatchForm:
             return
         if job is None:
             return
+        self._sent_to = job.client.base_url
         self._begin(job.filename)
         self.job = job
         done = job.state == "downloaded"
@@ -622,19 +687,21 @@ class MatchForm:
         if typed is not None and typed != job.filename:
             self._add_note(earlier_instead(job, typed))
         else:
-            self._add_note(
-                f"Job {job.filename!r} matched this frame with these options before: its result "
-                "is shown (no request was made). Match again makes a new job."
-                if done
-                else f"Job {job.filename!r} is matching this frame with these options already "
-                "(the form was made again): it is followed here. Match again makes a new job."
-            )
+            self._note_earlier(job, made_again=True)
         self._thread = threading.Thread(
             target=self._run_earlier, args=(job,), name="smartmatch-form", daemon=True
         )
         self._thread.start()
         if done:
             self._thread.join()  # from the result cache: shown at once
+
+    def _note_earlier(self, job: Job, *, made_again: bool) -> None:
+        """Say that ``job`` is shown rather than a new one (a running job's note is
+        replaced by what became of it once it ends)."""
+        said = earlier_used(job, made_again=made_again)
+        self._add_note(said)
+        if job.state != "downloaded":
+            self._followed = (job, said)
 
     def _run_earlier(self, job: Job) -> None:
         try:
@@ -668,6 +735,7 @@ class MatchForm:
         self._planned = filename
         self.job = self.result = self.match_result = self.error = None
         self._notes = []
+        self._followed = None
         self._state = "running"
         self.match_button.disabled = True
         self.match_button.description = "Matching…"
@@ -682,8 +750,12 @@ class MatchForm:
         """The job thread: the same verbs as ``match()``, its errors kept for the form."""
         try:
             with collect_warnings(self._add_note):
-                job = api.submit(self._df, **kwargs)
-                self.job = job
+                job = self._earlier(kwargs) if typed is None and not kwargs["refresh"] else None
+                if job is None:
+                    job = api.submit(self._df, **kwargs)
+                elif typed is None:
+                    self._note_earlier(job, made_again=False)
+                self.job, self._sent_to = job, job.client.base_url
                 self._post(lambda: self._show_filename(job.filename))
                 if typed is not None and job.filename != typed:
                     self._add_note(earlier_instead(job, typed))
@@ -693,6 +765,14 @@ class MatchForm:
             self._post(partial(self._failed, exc))
         finally:
             self._settled.set()
+
+    def _earlier(self, kwargs: Mapping[str, Any]) -> Job | None:
+        """The job that matched, or is matching, this frame with these choices, as a second
+        ``match()`` would use it: the form names a new job before it is made (to show that
+        name at once), and ``submit()`` would take that name for a new job's."""
+        settings = {k: v for k, v in kwargs.items() if k not in ("progress", "refresh")}
+        with quiet():
+            return earlier_job(self._df, **{**settings, "filename": None})
 
     def _follow(self, job: Job) -> None:
         """Wait for ``job`` and read its result, then show it (the job thread)."""
@@ -744,6 +824,7 @@ class MatchForm:
 
     def _finished(self, result: MatchResult) -> None:
         self._state = "done"
+        self._said_followed_ended()
         self._draw_stage(ProgressEvent("done"))
         self._summary.value = summary_html(result, self._df, self.job)
         frame = result.frame
@@ -757,9 +838,19 @@ class MatchForm:
         self._reset_button()
         self.match_again_button.layout.display = ""
 
+    def _said_followed_ended(self) -> None:
+        """A followed job has ended: its note says so, no longer that it is matching."""
+        if self._followed is None:
+            return
+        job, said = self._followed
+        self._followed = None
+        self._notes = [followed_to_its_end(job) if n == said else n for n in self._notes]
+        self._draw_notes()
+
     def _drawing_failed(self, exc: BaseException) -> None:
         """The job is done and its result kept, but the summary could not be drawn."""
         self._state = "done"
+        self._said_followed_ended()
         self._progress.hide()
         self._show_error(
             f"All rows are in form.result, but the form could not draw the summary "
@@ -771,7 +862,8 @@ class MatchForm:
     def _failed(self, exc: BaseException) -> None:
         self._state = "failed"
         self._progress.hide(failed=True)
-        said = failure(exc, self.job, self._service_address())
+        address = self.job.client.base_url if self.job is not None else self._sent_to
+        said = failure(exc, self.job, address)
         if not said.resumable and self.job is None:
             # Refused before any request (an option), no job was even asked for.
             asked = not isinstance(exc, OptionError)
@@ -802,10 +894,19 @@ class MatchForm:
     def _reset_button(self) -> None:
         self._lock_choices(False)
         self.match_button.description = "Match"
-        self._redraw()  # a job's end can change what the fields say (a filename now in use)
+        # Usable whatever the redraw does: start() checks every field again before it submits.
+        self.match_button.disabled = False
+        try:
+            self._redraw()  # a job's end can change what the fields say (a filename now in use)
+        except Exception as exc:  # the run has ended: it must not end with a disabled form
+            self._add_note(
+                f"The form could not check its fields again ({type(exc).__name__}: {exc}); "
+                "Match checks them when clicked."
+            )
 
     def _show_error(self, text: str, heading: str = "Not matched.") -> None:
-        self._message.value = error_html(heading, text)
+        # A sentence after the heading: an exception's message starts lower-case.
+        self._message.value = error_html(heading, text[:1].upper() + text[1:])
 
     # -- showing the form -------------------------------------------------------------
 

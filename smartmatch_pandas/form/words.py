@@ -39,9 +39,12 @@ def failure(exc: BaseException, job: Job | None, service: str) -> Failure:
     was registered) on the ``service`` (its address, as shown)."""
     resumable = isinstance(exc, SmartMatchError) and exc.resumable
     call = job.resume_call if job is not None else f"smartmatch_pandas.resume({_name(exc)!r}, df)"
+    # The job is known to the service at that address only: another service (a new local
+    # one on another port) knows nothing of it, and Match there makes a new job.
     pick_up = (
-        f" The job {_name(exc)!r} is kept: clicking Match picks it up rather than paying "
-        f"twice, or resume it from any notebook with {call}."
+        f" The job {_name(exc)!r} is kept: once the service answers again at {service}, "
+        f"clicking Match picks it up rather than paying twice, or resume it from any "
+        f"notebook with {call}."
         if resumable
         else ""
     )
@@ -67,13 +70,18 @@ def failure(exc: BaseException, job: Job | None, service: str) -> Failure:
             resumable=resumable,
         )
     if isinstance(exc, SmartMatchError):
-        text = str(exc)
+        text = _capitalised(str(exc))
         if resumable and "resume" not in text:
             text += f". The job goes on at the service: resume it with {call}"
         return Failure(text, ask_for_key=False, resumable=resumable)
     return Failure(
         f"Unexpected error ({type(exc).__name__}): {exc}", ask_for_key=False, resumable=False
     )
+
+
+def _capitalised(text: str) -> str:
+    """``text`` as a sentence after the heading "Not matched." (a message starts lower-case)."""
+    return text[:1].upper() + text[1:]
 
 
 def _reason(exc: UnreachableError) -> str:
@@ -97,6 +105,30 @@ def earlier_instead(job: Job, typed: str) -> str:
     return (
         f"This data with these options {what}, as job {job.filename!r}: {shown}, and no job "
         f"{typed!r} was made. Click Match again to make one under that name."
+    )
+
+
+def earlier_used(job: Job, *, made_again: bool) -> str:
+    """Why the form shows ``job`` rather than a new one: the same data and options matched,
+    or being matched, before (``made_again``: seen as the form was made, else on Match)."""
+    if job.state == "downloaded":
+        return (
+            f"Job {job.filename!r} matched this frame with these options before: its result "
+            "is shown (no request was made, nothing charged). Match again makes a new job."
+        )
+    why = "the form was made again" if made_again else "Match picks it up rather than paying twice"
+    return (
+        f"Job {job.filename!r} is matching this frame with these options already ({why}): "
+        "it is followed here. Match again makes a new job."
+    )
+
+
+def followed_to_its_end(job: Job) -> str:
+    """What the form says of a job it followed (made elsewhere) once its result is in."""
+    return (
+        f"Job {job.filename!r}, which was matching this frame with these options already, "
+        "finished while followed here: its result is shown (no new job was made). Match again "
+        "makes a new job."
     )
 
 

@@ -153,8 +153,10 @@ class PendingResult:
         self._path, self._warn = path, warn
         #: What went wrong writing it, if anything.
         self.error: BaseException | None = None
+        # Said outright: a thread takes its maker's daemon flag, and the form reads
+        # results on a daemon thread, whose writer would then be cut short at exit.
         self._thread = threading.Thread(
-            target=self._run, args=(write,), name="smartmatch-result-cache"
+            target=self._run, args=(write,), name="smartmatch-result-cache", daemon=False
         )
         with _PENDING_LOCK:
             _PENDING[path] = self
