@@ -1094,3 +1094,60 @@ def test_sftp_gzip_bomb_is_turned_down_within_the_budget(sftp_service: Any) -> N
     assert error is None, error
     assert found == [None]
     assert peak < 80 * MiB, peak
+
+
+# -- secrets a user hands over in an unexpected shape -----------------------------------------
+
+
+@attack(
+    'an API key read whole from a .env file: "TS_API_KEY=SECRET\\nOTHER=1"',
+    "OptionError naming api_key before anything is sent, the key not shown (was: the key in "
+    "full in a TransportError and on the CLI's stderr); whatever its shape, the client's "
+    "own key is redacted from every error",
+)
+def test_an_api_key_with_a_line_break_is_refused_unsent(serve: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    server = serve(fake_service(b""))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    for key in ("TS_API_KEY=5ECRET-k3y\nOTHER=1", "5ECRET-k3y\twith-tab", "5ECRET k3y"):
+        with pytest.raises(OptionError, match="api_key") as caught:
+            sm.match(frame, api_key=key, base_url=server.url, progress=False)
+        assert "5ECRET" not in str(caught.value)
+        assert "strip" in str(caught.value)
+    assert server.requests == []
+    # A single trailing line break is stripped, as before.
+    assert SmartMatchClient(api_key=KEY + "\n", base_url=server.url).key_fingerprint(b"s") == (
+        SmartMatchClient(api_key=KEY, base_url=server.url).key_fingerprint(b"s")
+    )
+    # Whatever got through, a library's message quoting the key escaped is redacted.
+    quoted = "Invalid leading whitespace in header value: 'TS_API_KEY=5ECRET-k3y\\nOTHER=1'"
+    assert "5ECRET" not in redact(quoted)
+    assert "5ECRET" not in redact('{"key": "TS_API_KEY=5ECRET-k3y\\nOTHER=1"}')
+
+
+@attack(
+    "a ~/.netrc with `machine 127.0.0.1` and a `default` login, and a service naming "
+    "storage on the same host",
+    "no request carries an Authorization header: not the API's, not storage's (was: all "
+    "four sent the netrc login); proxies and CA bundles from the environment still apply",
+)
+def test_netrc_logins_are_never_sent(serve: Any, tmp_path: Any, monkeypatch: Any) -> None:
+    netrc = tmp_path / ".netrc"
+    netrc.write_text(
+        "machine 127.0.0.1 login u password p\ndefault login d password dp\n", encoding="utf-8"
+    )
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("NETRC", raising=False)
+    server = serve(fake_service(b"deliverable"))
+    with client_of(server) as client:
+        url = client.register({"filename": "job.csv"})
+        client.upload(url, b"matchback_id\n0\n", filename="job.csv")
+        polled = client.poll("job.csv").url
+        assert polled is not None
+        assert client.download(polled, filename="job.csv") == b"deliverable"
+    assert len(server.requests) == 4
+    assert all("authorization:" not in r.head.lower() for r in server.requests)

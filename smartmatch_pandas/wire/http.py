@@ -42,6 +42,7 @@ from typing import IO, Any, Final, cast
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
+import requests.auth
 import urllib3
 from urllib3.util.retry import Retry
 
@@ -110,8 +111,20 @@ Progress = Callable[[int], None]
 install_log_redaction()
 
 
+class _NoAuth(requests.auth.AuthBase):
+    """No HTTP authentication: the API key is the API's, a presigned URL carries its own."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 def _session(retry: Retry) -> requests.Session:
     session = requests.Session()
+    # requests sends ~/.netrc's login to any host when a session has no auth of its own:
+    # to the API, and to every storage host a service names. An auth of our own that adds
+    # nothing stops that, and keeps trust_env, so proxies and CA bundles set in the
+    # environment still apply.
+    session.auth = _NoAuth()
     session.headers["User-Agent"] = f"smartmatch-pandas/{__version__}"
     # Bodies in 1 MiB blocks rather than urllib3's 16 KiB; connections a watchdog can cut.
     adapter = WatchedAdapter(max_retries=retry, blocksize=_BLOCK)
@@ -193,7 +206,14 @@ def resolve_api_key(api_key: str | None = None) -> str:
             "variable (for the local service, `smartmatch-pandas serve` prints it)"
         )
     register_secret(key)
-    return key.strip()
+    key = key.strip()  # a key read from a file with its line break
+    if any(char.isspace() or not char.isprintable() for char in key):
+        raise OptionError(
+            "api_key holds a line break, a space or another control character inside it, "
+            "which no TargetSmart key has (was it read with the rest of a file?): pass the "
+            "key alone, stripped (not shown here: it is a secret)"
+        )
+    return key
 
 
 def is_real_service(base_url: str) -> bool:
