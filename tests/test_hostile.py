@@ -1151,3 +1151,63 @@ def test_netrc_logins_are_never_sent(serve: Any, tmp_path: Any, monkeypatch: Any
         assert client.download(polled, filename="job.csv") == b"deliverable"
     assert len(server.requests) == 4
     assert all("authorization:" not in r.head.lower() for r in server.requests)
+
+
+# -- an exchange the watchdog cut has no answer --------------------------------------------------
+
+
+def _dripping(target: str) -> Callable[[Conn], None]:
+    """The fake service, but the request whose head starts with ``target`` gets headers
+    dripping one byte every 50 ms."""
+
+    def answer(conn: Conn) -> None:
+        if conn.request.head.startswith(target):
+            conn.drip_head(0.05)
+        else:
+            fake_service(b"")(conn)
+
+    return answer
+
+
+@attack(
+    "an upload target whose reply headers drip one byte every 50 ms in a whole match "
+    "(timeouts of 1 s + 1 s)",
+    "TransportError naming the job: registered but not uploaded, and the resume call (was: "
+    "the cut head taken for `200`, the job recorded as uploaded, then a wrong error)",
+)
+def test_dripping_upload_headers_fail_the_upload(serve: Any, monkeypatch: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.wire import http
+
+    monkeypatch.setattr(http, "TIMEOUT", (1.0, 1.0))
+    server = serve(_dripping("PUT"))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    with pytest.raises(TransportError, match="headers within 2 s") as caught:
+        sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+    filename = caught.value.filename
+    assert "registered but not uploaded" in str(caught.value)
+    assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
+    assert not any("/poll?" in r.target for r in server.requests)
+
+
+@attack(
+    "poll answers whose headers drip one byte every 50 ms, in a match(timeout=2) whose "
+    "read timeout is 120 s",
+    "TransportError at the deadline, saying the last poll failed, and the resume call (was: "
+    "JobTimeoutError, not ready within the timeout)",
+)
+def test_dripping_poll_headers_in_a_match_end_as_a_transport_error(serve: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    server = serve(_dripping("GET /service/smartmatch/poll?"))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    start = time.perf_counter()
+    with pytest.raises(TransportError, match="last poll before the timeout failed") as caught:
+        sm.match(frame, api_key=KEY, base_url=server.url, progress=False, timeout=2)
+    assert time.perf_counter() - start < 3
+    filename = caught.value.filename
+    assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)

@@ -307,15 +307,24 @@ class Waiting:
     def _poll_in_turn(self, deadline: float | None, reporter: Reporter) -> None:
         failures = refused = not_running = 0
         trouble: str | None = None  # why the last poll failed, shown until one succeeds
+        failed: SmartMatchError | None = None  # the last poll's failure, until one succeeds
         while self._state == "uploaded":
             self._check_stop()
-            self._sleep_until_due(deadline, reporter, trouble)
+            try:
+                self._sleep_until_due(deadline, reporter, trouble)
+            except JobTimeoutError:
+                if failed is None:
+                    raise
+                # The time ran out on a poll that failed (a watchdog cut it at the deadline,
+                # say): that failure is the news, not a job that was not ready.
+                failed.with_context(before="the last poll before the timeout failed")
+                raise failed from None
             if self._state != "uploaded" or not self._claim():
                 continue
             try:
                 self._poll_once()
                 failures = refused = not_running = 0
-                trouble = None
+                trouble, failed = None, None
             except RateLimitError as exc:
                 refused += 1
                 if refused >= MAX_POLL_FAILURES:
@@ -326,6 +335,7 @@ class Waiting:
                 if isinstance(exc, JobFailedError) or not is_transient(exc):
                     raise
                 failures += 1
+                failed = exc
                 not_running = not_running + 1 if _not_running(exc) else 0
                 if not_running >= MAX_REFUSED_POLLS:
                     exc.with_context(
