@@ -1211,3 +1211,31 @@ def test_dripping_poll_headers_in_a_match_end_as_a_transport_error(serve: Any) -
     assert time.perf_counter() - start < 3
     filename = caught.value.filename
     assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
+
+
+# -- settings read before anything is sent -------------------------------------------------------
+
+
+@attack(
+    "SMARTMATCH_DOWNLOAD_LIMIT=0, or SMARTMATCH_POLL_INTERVAL=inf, in the environment",
+    "OptionError naming the variable before anything is sent (was: the job registered, "
+    "uploaded and paid for, then its download refused; or a wait that never polls)",
+)
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SMARTMATCH_DOWNLOAD_LIMIT", "0"), ("SMARTMATCH_DOWNLOAD_LIMIT", "0G")]
+    + [("SMARTMATCH_POLL_INTERVAL", value) for value in ("inf", "Infinity", "nan")],
+)
+def test_bad_environment_settings_are_refused_unsent(
+    serve: Any, monkeypatch: Any, variable: str, value: str
+) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    monkeypatch.setenv(variable, value)
+    server = serve(fake_service(b""))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    with pytest.raises(OptionError, match=f"{variable}={value!r}"):
+        sm.match(frame, api_key=KEY, base_url=server.url, progress=False)
+    assert server.requests == []

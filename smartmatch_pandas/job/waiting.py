@@ -92,8 +92,9 @@ def resolve_poll_interval(poll_interval: float | None, base_url: str) -> float:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         seconds = float("nan")
-    if isinstance(value, bool) or not seconds > 0:
-        raise OptionError(f"poll_interval={value!r} must be a positive number of seconds")
+    if isinstance(value, bool) or not 0 < seconds < math.inf:
+        name = "poll_interval" if poll_interval is not None else "SMARTMATCH_POLL_INTERVAL"
+        raise OptionError(f"{name}={value!r} must be a positive number of seconds")
     if is_real_service(base_url) and seconds < SERVICE_POLL_INTERVAL:
         raise OptionError(
             f"poll_interval={seconds:g} is below the {SERVICE_POLL_INTERVAL:g} s that "

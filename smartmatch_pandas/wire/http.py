@@ -189,7 +189,13 @@ def download_limit(rows: int | None) -> int:
     """
     text = os.environ.get(DOWNLOAD_LIMIT_ENV)
     if text:
-        return parse_size(text, DOWNLOAD_LIMIT_ENV)
+        limit = parse_size(text, DOWNLOAD_LIMIT_ENV)
+        if limit <= 0:
+            raise OptionError(
+                f"{DOWNLOAD_LIMIT_ENV}={text!r} would refuse every deliverable: give a size "
+                "above zero (such as 20G), or unset it for the default"
+            )
+        return limit
     return max(MIN_DOWNLOAD_LIMIT, DOWNLOAD_BYTES_PER_ROW * max(0, rows or 0))
 
 
@@ -256,6 +262,7 @@ class SmartMatchClient:
     ) -> None:
         self.base_url = resolve_base_url(base_url)
         self._api_key = resolve_api_key(api_key)
+        download_limit(None)  # a bad setting refused now, before a job is registered and paid
         self.timeout = timeout or TIMEOUT
         #: When every exchange must have ended (see :meth:`within`), or None.
         self.deadline: float | None = None
