@@ -1239,3 +1239,82 @@ def test_bad_environment_settings_are_refused_unsent(
     with pytest.raises(OptionError, match=f"{variable}={value!r}"):
         sm.match(frame, api_key=KEY, base_url=server.url, progress=False)
     assert server.requests == []
+
+
+# -- URLs a service names, checked as they arrive ------------------------------------------------
+
+
+def _naming(url: str, at: str) -> Callable[[Conn], None]:
+    """The fake service, but its answer to ``at`` (registration or poll) names ``url``."""
+
+    def answer(conn: Conn) -> None:
+        target = conn.request.target
+        is_poll = target.startswith("/service/smartmatch/poll?")
+        is_registration = target.startswith("/service/smartmatch?")
+        if (is_registration and at == "register") or (is_poll and at == "poll"):
+            conn.answer(json.dumps({"url": url}).encode())
+        else:
+            fake_service(b"")(conn)
+
+    return answer
+
+
+_LONG_LABEL = "http://" + "a" * 70 + ".example/job.csv?sig=1"
+
+
+@attack(
+    "a registration or poll answer naming a URL whose host has a label of 70 characters",
+    "ServiceError naming the job as the answer arrives, not retried, with the resume call "
+    "(was: a raw urllib3 LocationParseError at upload, and the download retried 3 times as "
+    "broken off)",
+)
+@pytest.mark.parametrize("at", ["register", "poll"])
+def test_an_unusable_host_is_refused_as_it_arrives(serve: Any, at: str) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    server = serve(_naming(_LONG_LABEL, at))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    with pytest.raises(ServiceError, match="cannot be looked up") as caught:
+        sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+    if at == "poll":  # a registration turned down this way is taken back: no job to resume
+        filename = caught.value.filename
+        assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
+    assert "job 'sm_" in str(caught.value)
+    polls = [r for r in server.requests if "/poll?" in r.target]
+    assert len(polls) == (1 if at == "poll" else 0)
+    assert not any(r.head.startswith("PUT") for r in server.requests) or at == "poll"
+    # A URL kept from before, or from a webhook, is checked again before any request.
+    with pytest.raises(ServiceError, match="cannot be looked up"):
+        client_of(server).download(SecretURL(_LONG_LABEL), filename="job.csv")
+
+
+@attack(
+    "a registration answer naming a link-local upload URL (http://169.254.169.254/…, as "
+    "a cloud's metadata endpoint), or 0.0.0.0, [::], [fe80::1], [::ffff:169.254.169.254], "
+    "2852039166",
+    "ServiceError naming the job, no contact data sent anywhere (was: the CSV PUT there); "
+    "loopback stays allowed; no name is looked up",
+)
+@pytest.mark.parametrize(
+    "host",
+    ["169.254.169.254", "0.0.0.0", "[::]", "[fe80::1]", "[::ffff:169.254.169.254]", "2852039166"],
+)
+def test_a_link_local_upload_url_is_refused(serve: Any, host: str) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.wire.webhook import callback_url
+
+    url = f"http://{host}/latest/meta-data/job.csv?sig=1"
+    server = serve(_naming(url, "register"))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    with pytest.raises(ServiceError, match="not used") as caught:
+        sm.match(frame, api_key=KEY, base_url=server.url, progress=False)
+    assert "job 'sm_" in str(caught.value)
+    assert "not registered" in str(caught.value)
+    assert "sig=1" not in str(caught.value)
+    assert [r.head.split(" ")[0] for r in server.requests] == ["GET"]
+    assert callback_url(json.dumps({"callback": url}).encode()) is None
+    assert callback_url(json.dumps({"callback": server.url + "dl?sig=1"}).encode()) is not None

@@ -31,10 +31,12 @@ import contextlib
 import hashlib
 import hmac
 import io
+import ipaddress
 import json
 import math
 import os
 import re
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -528,6 +530,14 @@ class SmartMatchClient:
         https service), of a sane length."""
         url = answer.get("url")
         why = _bad_url(url, https=self.base_url.startswith("https:"))
+        refused = refused_host(cast(str, url)) if why is None else None
+        if refused is not None:
+            done = "accepted the job" if what == "upload" else "answered the poll"
+            raise ServiceError(
+                f"the service {done} but named an {what} URL at {_shown_host(cast(str, url))}, "
+                f"which is not used: {refused}. Check base_url, and report it to the service",
+                filename=filename,
+            )
         if why is not None:
             keys = sorted(one_line(str(key))[:40] for key in list(answer)[:10])
             done = "accepted the job" if what == "upload" else "answered the poll"
@@ -542,6 +552,13 @@ class SmartMatchClient:
         self, method: str, url: SecretURL, filename: str | None, dog: Watchdog, **kwargs: Any
     ) -> requests.Response:
         kwargs.setdefault("stream", True)  # an error body is read within MAX_ERROR_BYTES
+        refused = refused_host(url.reveal())  # a URL kept, or from a webhook, checked again
+        if refused is not None:
+            raise ServiceError(
+                f"the {'upload' if method == 'PUT' else 'download'} URL names "
+                f"{_shown_host(url.reveal())}, which is not used: {refused}",
+                filename=filename,
+            )
         try:
             response = self._storage.request(method, url.reveal(), allow_redirects=False, **kwargs)
         except requests.RequestException as exc:
@@ -587,6 +604,59 @@ def _bad_url(url: object, *, https: bool) -> str | None:
     if https and parts.scheme != "https":
         return "an http URL from an https service: the upload or download would be in clear"
     return None
+
+
+def refused_host(url: str) -> str | None:
+    """Why the host of ``url``, a URL a service named, is not sent to; None if it may be.
+
+    A host that cannot be looked up at all (an empty label, one past 63 characters, a
+    name past 253) is refused as the name it is, and so is an address where no storage
+    lives but a cloud's metadata endpoint may: link-local (169.254.0.0/16, fe80::/10) or
+    unspecified (0.0.0.0, ::), in any spelling the system reads as one (``2852039166``,
+    ``::ffff:169.254.169.254``). Nothing is looked up: a name is judged by its text alone.
+    Loopback is allowed (the local service lives there).
+    """
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return "not a URL"
+    address = _ip_address(host)
+    if address is None:
+        try:
+            valid = len(host.rstrip(".")) <= 253 and bool(host.encode("idna"))
+        except UnicodeError:  # what urllib3 would raise as it connects: an empty or long label
+            valid = False
+        return None if valid else "a host name that cannot be looked up (a label empty or too long)"
+    mapped = getattr(address, "ipv4_mapped", None)
+    address = mapped or address
+    if address.is_unspecified:
+        return "an unspecified address (0.0.0.0 or ::), not a host"
+    if address.is_link_local:
+        return (
+            "a link-local address (169.254.0.0/16, fe80::/10), where cloud metadata "
+            "endpoints live, never storage"
+        )
+    return None
+
+
+def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as the IP address the system would read it as (``127.1``, ``0x7f000001``
+    and ``2130706433`` are all 127.0.0.1), or None for a name."""
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host)
+    if re.fullmatch(r"[0-9a-fA-FxX.]+", host):
+        with contextlib.suppress(OSError):
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+    return None
+
+
+def _shown_host(url: str) -> str:
+    """The host of ``url`` as a message may show it: escaped, and cut short."""
+    try:
+        host = urlsplit(url).hostname or "no host"
+    except ValueError:
+        host = "no host"
+    return one_line(host[:80]) + ("…" if len(host) > 80 else "")
 
 
 def _check_redirect(response: requests.Response, path: str, filename: str | None) -> None:
