@@ -1318,3 +1318,45 @@ def test_a_link_local_upload_url_is_refused(serve: Any, host: str) -> None:
     assert [r.head.split(" ")[0] for r in server.requests] == ["GET"]
     assert callback_url(json.dumps({"callback": url}).encode()) is None
     assert callback_url(json.dumps({"callback": server.url + "dl?sig=1"}).encode()) is not None
+
+
+# -- failures where nothing was sent -------------------------------------------------------------
+
+
+@attack(
+    "an https service on 127.0.0.1 whose certificate is self-signed (not trusted)",
+    "UnreachableError: nothing was sent, no job record kept, REQUESTS_CA_BUNDLE suggested "
+    "(was: the job kept as `registered`, 'may be registered… resume')",
+)
+def test_a_failed_certificate_check_sends_nothing(serve: Any, tmp_path: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.errors import UnreachableError
+
+    context, _ = self_signed(tmp_path)
+    server = RawServer(fake_service(b""), tls=context)
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    try:
+        with pytest.raises(UnreachableError, match="nothing was sent") as caught:
+            sm.match(frame, api_key=KEY, base_url=server.url, progress=False)
+        with pytest.raises(UnreachableError, match="certificate"):
+            client_of(server).download(SecretURL(server.url + "dl?sig=1"), filename="job.csv")
+    finally:
+        server.close()
+    assert "REQUESTS_CA_BUNDLE" in str(caught.value)
+    assert "may be registered" not in str(caught.value)
+    assert server.requests == []
+    assert sm.jobs().empty
+
+
+def test_an_invalid_header_value_sends_nothing(serve: Any, monkeypatch: Any) -> None:
+    from smartmatch_pandas.errors import UnreachableError
+
+    server = serve(fake_service(b""))
+    client = client_of(server)
+    monkeypatch.setattr(client, "_api_key", "bad\nvalue")  # past resolve_api_key's check
+    with pytest.raises(UnreachableError, match="nothing was sent") as caught:
+        client.register({"filename": "job.csv"})
+    assert "bad" not in str(caught.value)
+    assert server.requests == []

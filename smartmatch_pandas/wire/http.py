@@ -37,6 +37,7 @@ import math
 import os
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -508,6 +509,11 @@ class SmartMatchClient:
                         f"the answer of the SmartMatch service at {self.host} to {path} {dog.why}",
                         filename=filename,
                     ) from None
+                unsent = _never_sent(exc) if response is None else None
+                if unsent is not None:
+                    raise _not_sent(
+                        "the SmartMatch service", self.base_url, unsent, filename
+                    ) from None
                 failure = connection_failure(exc) if response is None else None
                 if failure is not None:
                     raise _unreachable(
@@ -567,6 +573,9 @@ class SmartMatchClient:
                 raise TransportError(
                     f"the {what} storage at {url.host} {dog.why}", filename=filename
                 ) from None
+            unsent = _never_sent(exc)
+            if unsent is not None:
+                raise _not_sent("storage", url.reveal(), unsent, filename) from None
             failure = connection_failure(exc)
             if failure is not None:
                 raise _unreachable("storage", url.reveal(), failure, filename) from None
@@ -1071,6 +1080,43 @@ def _unreachable(
         host=address,
         filename=filename,
         not_running=isinstance(failure.__cause__, ConnectionRefusedError),
+    )
+
+
+def _never_sent(exc: BaseException) -> str | None:
+    """Why a request certainly never left, in a few words (no URL, no secret), or None.
+
+    A header value HTTP cannot carry is refused as the request is prepared, and a
+    certificate that fails its check ends the TLS handshake before any byte of the
+    request is written: the service saw nothing, as with a refused connection.
+    """
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        return "a header's value is not one HTTP can carry (a line break or control character)"
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return (
+                f"its certificate failed the check ({one_line(current.verify_message or '')[:100]}"
+                "); if it is a service of your own, point REQUESTS_CA_BUNDLE at its certificate"
+            )
+        if isinstance(current, urllib3.exceptions.MaxRetryError):
+            current = current.reason
+        elif current.args and isinstance(current.args[0], BaseException):
+            current = current.args[0]  # how requests wraps urllib3's errors
+        else:
+            current = current.__cause__ or current.__context__
+    return None
+
+
+def _not_sent(what: str, url: str, why: str, filename: str | None) -> UnreachableError:
+    """A request that certainly never left for ``url``: said as a connection not made."""
+    address = _address(url)
+    return UnreachableError(
+        f"could not send to {what} at {address}: {why}; nothing was sent",
+        host=address,
+        filename=filename,
     )
 
 
