@@ -10,6 +10,7 @@ writes the table.
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import io
 import json
@@ -28,6 +29,7 @@ from smartmatch_pandas.deliverable import read_files, unpack_deliverable
 from smartmatch_pandas.errors import (
     DeliverableError,
     OptionError,
+    RateLimitError,
     ServiceError,
     SmartMatchError,
     StorageError,
@@ -1360,3 +1362,35 @@ def test_an_invalid_header_value_sends_nothing(serve: Any, monkeypatch: Any) -> 
         client.register({"filename": "job.csv"})
     assert "bad" not in str(caught.value)
     assert server.requests == []
+
+
+# -- words -----------------------------------------------------------------------------------
+
+
+@attack(
+    "a download answered 302, an `error` of three spaces, a 429 whose Retry-After is an "
+    "HTTP date, a reply head with a 70 KiB line or 150 headers",
+    "said as they are: a redirect not followed; an error with no words; the wait the date "
+    'asks; the answer malformed (was: "HTTP 302", "reported:     ", no wait, "could not '
+    'reach")',
+)
+def test_odd_answers_are_said_as_they_are(serve: Any) -> None:
+    redirect = serve(lambda conn: conn.answer(b"", "302 Found", Location="http://x.example/"))
+    with pytest.raises(StorageError, match=r"redirect .*not followed"):
+        client_of(redirect).download(storage_url(redirect), filename="job.csv")
+    blank = serve(json_answer({"error": "   "}))
+    with pytest.raises(ServiceError, match="an error but no words for it") as caught:
+        client_of(blank).register({"filename": "job.csv"})
+    assert "reported:" not in str(caught.value)
+    later = email.utils.formatdate(time.time() + 120, usegmt=True)
+    limited = serve(lambda conn: conn.answer(b"{}", "429 Too Many", Retry_After=later))
+    with pytest.raises(RateLimitError) as refused:
+        client_of(limited).poll("job.csv")
+    assert refused.value.retry_after is not None
+    assert 100 < refused.value.retry_after <= 120
+    long_line = serve(lambda conn: conn.send(b"HTTP/1.1 200 OK\r\nX-A: " + b"a" * 70_000))
+    many = serve(lambda conn: conn.send(b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 150 + b"\r\n"))
+    for server in (long_line, many):
+        with pytest.raises(TransportError, match="was malformed") as malformed:
+            client_of(server).poll("job.csv")
+        assert "could not reach" not in str(malformed.value)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import http.client
 import io
 import ipaddress
 import json
@@ -523,6 +524,9 @@ class SmartMatchClient:
                 if response is not None and attempt < attempts:
                     pause(attempt)
                     continue
+                if response is None and _malformed_head(exc):
+                    what = f"the answer of the SmartMatch service at {self.address} was malformed"
+                    raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
                 if response is None:
                     what = f"could not reach the SmartMatch service at {self.address}"
                     raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
@@ -584,6 +588,16 @@ class SmartMatchClient:
                 f"failed: {_describe(exc)}",
                 filename=filename,
             ) from None
+        if response.is_redirect:
+            response.close()
+            where = _shown_host(urljoin(url.reveal(), response.headers.get("Location", "")))
+            raise StorageError(
+                f"storage answered the {'upload' if method == 'PUT' else 'download'} with a "
+                f"redirect (HTTP {response.status_code}) to {where}, which is not followed: "
+                "a presigned URL is used where it points only. Report it to the service",
+                status=response.status_code,
+                filename=filename,
+            )
         if response.status_code >= 300:
             code, message = _s3_error(response)
             response.close()
@@ -982,6 +996,13 @@ def _checked_answer(
         name, value = LOCAL_SERVICE_HEADER
         local = response.headers.get(name) == value
         text = error if isinstance(error, str) else json.dumps(error)[:1000]
+        if not text.strip():
+            raise ServiceError(
+                f"the service answered {path} with an error but no words for it (HTTP "
+                f"{status}); try again later, and report it if it persists",
+                status=status,
+                filename=filename,
+            )
         raise _service_error(one_line(redact(text[:1000])), status, path, filename, local=local)
     if status >= 300:
         raise ServiceError(
@@ -1092,22 +1113,38 @@ def _never_sent(exc: BaseException) -> str | None:
     """
     if isinstance(exc, requests.exceptions.InvalidHeader):
         return "a header's value is not one HTTP can carry (a line break or control character)"
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
+    for cause in _chain(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
             return (
-                f"its certificate failed the check ({one_line(current.verify_message or '')[:100]}"
+                f"its certificate failed the check ({one_line(cause.verify_message or '')[:100]}"
                 "); if it is a service of your own, point REQUESTS_CA_BUNDLE at its certificate"
             )
-        if isinstance(current, urllib3.exceptions.MaxRetryError):
-            current = current.reason
-        elif current.args and isinstance(current.args[0], BaseException):
-            current = current.args[0]  # how requests wraps urllib3's errors
-        else:
-            current = current.__cause__ or current.__context__
     return None
+
+
+def _malformed_head(exc: BaseException) -> bool:
+    """Whether a request failed on its answer's status line or headers (past urllib3's
+    limits, or not HTTP): the service was reached, and answered something malformed."""
+    causes = list(_chain(exc))
+    if any(isinstance(cause, http.client.RemoteDisconnected) for cause in causes):
+        return False  # no answer at all, rather than a malformed one
+    return any(isinstance(cause, http.client.HTTPException) for cause in causes)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception behind it: causes, contexts, urllib3's reasons and the
+    exceptions requests and urllib3 wrap in their arguments."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        behind = [getattr(current, "reason", None), *current.args]
+        behind += [current.__cause__, current.__context__]
+        pending += [e for e in behind if isinstance(e, BaseException)]
 
 
 def _not_sent(what: str, url: str, why: str, filename: str | None) -> UnreachableError:
