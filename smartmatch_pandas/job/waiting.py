@@ -308,7 +308,11 @@ class Waiting:
     def _poll_in_turn(self, deadline: float | None, reporter: Reporter) -> None:
         failures = refused = not_running = 0
         trouble: str | None = None  # why the last poll failed, shown until one succeeds
-        failed: SmartMatchError | None = None  # the last poll's failure, until one succeeds
+        answered = False  # whether the service answered a poll of this wait
+        # The last poll's failure while no poll of this wait has been answered: if the time
+        # runs out so (every answer dripping past the deadline, say), it is the news, not a
+        # job that was not ready. A poll the deadline cut after others were answered is not.
+        failed: SmartMatchError | None = None
         while self._state == "uploaded":
             self._check_stop()
             try:
@@ -316,17 +320,16 @@ class Waiting:
             except JobTimeoutError:
                 if failed is None:
                     raise
-                # The time ran out on a poll that failed (a watchdog cut it at the deadline,
-                # say): that failure is the news, not a job that was not ready.
-                failed.with_context(before="the last poll before the timeout failed")
+                failed.with_context(before="no poll was answered before the timeout")
                 raise failed from None
             if self._state != "uploaded" or not self._claim():
                 continue
             try:
                 self._poll_once()
                 failures = refused = not_running = 0
-                trouble, failed = None, None
+                trouble, answered = None, True
             except RateLimitError as exc:
+                answered = True
                 refused += 1
                 if refused >= MAX_POLL_FAILURES:
                     exc.with_context(before=f"the service refused {refused} polls in a row")
@@ -336,7 +339,7 @@ class Waiting:
                 if isinstance(exc, JobFailedError) or not is_transient(exc):
                     raise
                 failures += 1
-                failed = exc
+                failed = None if answered else exc
                 not_running = not_running + 1 if _not_running(exc) else 0
                 if not_running >= MAX_REFUSED_POLLS:
                     exc.with_context(
