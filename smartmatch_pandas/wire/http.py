@@ -218,8 +218,9 @@ def resolve_api_key(api_key: str | None = None) -> str:
     register_secret(key)
     key = key.strip()  # a key read from a file with its line break
     if any(char.isspace() or not char.isprintable() for char in key):
+        name = "api_key" if api_key is not None else "TS_API_KEY"
         raise OptionError(
-            "api_key holds a line break, a space or another control character inside it, "
+            f"{name} holds a line break, a space or another control character inside it, "
             "which no TargetSmart key has (was it read with the rest of a file?): pass the "
             "key alone, stripped (not shown here: it is a secret)"
         )
