@@ -10,6 +10,7 @@ writes the table.
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import io
 import json
@@ -28,6 +29,7 @@ from smartmatch_pandas.deliverable import read_files, unpack_deliverable
 from smartmatch_pandas.errors import (
     DeliverableError,
     OptionError,
+    RateLimitError,
     ServiceError,
     SmartMatchError,
     StorageError,
@@ -1094,3 +1096,301 @@ def test_sftp_gzip_bomb_is_turned_down_within_the_budget(sftp_service: Any) -> N
     assert error is None, error
     assert found == [None]
     assert peak < 80 * MiB, peak
+
+
+# -- secrets a user hands over in an unexpected shape -----------------------------------------
+
+
+@attack(
+    'an API key read whole from a .env file: "TS_API_KEY=SECRET\\nOTHER=1"',
+    "OptionError naming api_key before anything is sent, the key not shown (was: the key in "
+    "full in a TransportError and on the CLI's stderr); whatever its shape, the client's "
+    "own key is redacted from every error",
+)
+def test_an_api_key_with_a_line_break_is_refused_unsent(serve: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    server = serve(fake_service(b""))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    for key in ("TS_API_KEY=5ECRET-k3y\nOTHER=1", "5ECRET-k3y\twith-tab", "5ECRET k3y"):
+        with pytest.raises(OptionError, match="api_key") as caught:
+            sm.match(frame, api_key=key, base_url=server.url, progress=False)
+        assert "5ECRET" not in str(caught.value)
+        assert "strip" in str(caught.value)
+    assert server.requests == []
+    # A single trailing line break is stripped, as before.
+    assert SmartMatchClient(api_key=KEY + "\n", base_url=server.url).key_fingerprint(b"s") == (
+        SmartMatchClient(api_key=KEY, base_url=server.url).key_fingerprint(b"s")
+    )
+    # Whatever got through, a library's message quoting the key escaped is redacted.
+    quoted = "Invalid leading whitespace in header value: 'TS_API_KEY=5ECRET-k3y\\nOTHER=1'"
+    assert "5ECRET" not in redact(quoted)
+    assert "5ECRET" not in redact('{"key": "TS_API_KEY=5ECRET-k3y\\nOTHER=1"}')
+
+
+@attack(
+    "a ~/.netrc with `machine 127.0.0.1` and a `default` login, and a service naming "
+    "storage on the same host",
+    "no request carries an Authorization header: not the API's, not storage's (was: all "
+    "four sent the netrc login); proxies and CA bundles from the environment still apply",
+)
+def test_netrc_logins_are_never_sent(serve: Any, tmp_path: Any, monkeypatch: Any) -> None:
+    netrc = tmp_path / ".netrc"
+    netrc.write_text(
+        "machine 127.0.0.1 login u password p\ndefault login d password dp\n", encoding="utf-8"
+    )
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("NETRC", raising=False)
+    server = serve(fake_service(b"deliverable"))
+    with client_of(server) as client:
+        url = client.register({"filename": "job.csv"})
+        client.upload(url, b"matchback_id\n0\n", filename="job.csv")
+        polled = client.poll("job.csv").url
+        assert polled is not None
+        assert client.download(polled, filename="job.csv") == b"deliverable"
+    assert len(server.requests) == 4
+    assert all("authorization:" not in r.head.lower() for r in server.requests)
+
+
+# -- an exchange the watchdog cut has no answer --------------------------------------------------
+
+
+def _dripping(target: str) -> Callable[[Conn], None]:
+    """The fake service, but the request whose head starts with ``target`` gets headers
+    dripping one byte every 50 ms."""
+
+    def answer(conn: Conn) -> None:
+        if conn.request.head.startswith(target):
+            conn.drip_head(0.05)
+        else:
+            fake_service(b"")(conn)
+
+    return answer
+
+
+@attack(
+    "an upload target whose reply headers drip one byte every 50 ms in a whole match "
+    "(timeouts of 1 s + 1 s)",
+    "TransportError naming the job: registered but not uploaded, and the resume call (was: "
+    "the cut head taken for `200`, the job recorded as uploaded, then a wrong error)",
+)
+def test_dripping_upload_headers_fail_the_upload(serve: Any, monkeypatch: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.wire import http
+
+    monkeypatch.setattr(http, "TIMEOUT", (1.0, 1.0))
+    server = serve(_dripping("PUT"))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    with pytest.raises(TransportError, match="headers within 2 s") as caught:
+        sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+    filename = caught.value.filename
+    assert "registered but not uploaded" in str(caught.value)
+    assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
+    assert not any("/poll?" in r.target for r in server.requests)
+
+
+@attack(
+    "poll answers whose headers drip one byte every 50 ms, in a match(timeout=2) whose "
+    "read timeout is 120 s",
+    "TransportError at the deadline, saying no poll was answered, and the resume call (was: "
+    "JobTimeoutError, not ready within the timeout)",
+)
+def test_dripping_poll_headers_in_a_match_end_as_a_transport_error(serve: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    server = serve(_dripping("GET /service/smartmatch/poll?"))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    start = time.perf_counter()
+    with pytest.raises(TransportError, match="no poll was answered before the timeout") as caught:
+        sm.match(frame, api_key=KEY, base_url=server.url, progress=False, timeout=2)
+    assert time.perf_counter() - start < 3
+    filename = caught.value.filename
+    assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
+
+
+# -- settings read before anything is sent -------------------------------------------------------
+
+
+@attack(
+    "SMARTMATCH_DOWNLOAD_LIMIT=0, or SMARTMATCH_POLL_INTERVAL=inf, in the environment",
+    "OptionError naming the variable before anything is sent (was: the job registered, "
+    "uploaded and paid for, then its download refused; or a wait that never polls)",
+)
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SMARTMATCH_DOWNLOAD_LIMIT", "0"), ("SMARTMATCH_DOWNLOAD_LIMIT", "0G")]
+    + [("SMARTMATCH_POLL_INTERVAL", value) for value in ("inf", "Infinity", "nan")],
+)
+def test_bad_environment_settings_are_refused_unsent(
+    serve: Any, monkeypatch: Any, variable: str, value: str
+) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    monkeypatch.setenv(variable, value)
+    server = serve(fake_service(b""))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    with pytest.raises(OptionError, match=f"{variable}={value!r}"):
+        sm.match(frame, api_key=KEY, base_url=server.url, progress=False)
+    assert server.requests == []
+
+
+# -- URLs a service names, checked as they arrive ------------------------------------------------
+
+
+def _naming(url: str, at: str) -> Callable[[Conn], None]:
+    """The fake service, but its answer to ``at`` (registration or poll) names ``url``."""
+
+    def answer(conn: Conn) -> None:
+        target = conn.request.target
+        is_poll = target.startswith("/service/smartmatch/poll?")
+        is_registration = target.startswith("/service/smartmatch?")
+        if (is_registration and at == "register") or (is_poll and at == "poll"):
+            conn.answer(json.dumps({"url": url}).encode())
+        else:
+            fake_service(b"")(conn)
+
+    return answer
+
+
+_LONG_LABEL = "http://" + "a" * 70 + ".example/job.csv?sig=1"
+
+
+@attack(
+    "a registration or poll answer naming a URL whose host has a label of 70 characters",
+    "ServiceError naming the job as the answer arrives, not retried, with the resume call "
+    "(was: a raw urllib3 LocationParseError at upload, and the download retried 3 times as "
+    "broken off)",
+)
+@pytest.mark.parametrize("at", ["register", "poll"])
+def test_an_unusable_host_is_refused_as_it_arrives(serve: Any, at: str) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    server = serve(_naming(_LONG_LABEL, at))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    with pytest.raises(ServiceError, match="cannot be looked up") as caught:
+        sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+    if at == "poll":  # a registration turned down this way is taken back: no job to resume
+        filename = caught.value.filename
+        assert f"smartmatch_pandas.resume({filename!r}, df)" in str(caught.value)
+    assert "job 'sm_" in str(caught.value)
+    polls = [r for r in server.requests if "/poll?" in r.target]
+    assert len(polls) == (1 if at == "poll" else 0)
+    assert not any(r.head.startswith("PUT") for r in server.requests) or at == "poll"
+    # A URL kept from before, or from a webhook, is checked again before any request.
+    with pytest.raises(ServiceError, match="cannot be looked up"):
+        client_of(server).download(SecretURL(_LONG_LABEL), filename="job.csv")
+
+
+@attack(
+    "a registration answer naming a link-local upload URL (http://169.254.169.254/…, as "
+    "a cloud's metadata endpoint), or 0.0.0.0, [::], [fe80::1], [::ffff:169.254.169.254], "
+    "2852039166",
+    "ServiceError naming the job, no contact data sent anywhere (was: the CSV PUT there); "
+    "loopback stays allowed; no name is looked up",
+)
+@pytest.mark.parametrize(
+    "host",
+    ["169.254.169.254", "0.0.0.0", "[::]", "[fe80::1]", "[::ffff:169.254.169.254]", "2852039166"],
+)
+def test_a_link_local_upload_url_is_refused(serve: Any, host: str) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.wire.webhook import callback_url
+
+    url = f"http://{host}/latest/meta-data/job.csv?sig=1"
+    server = serve(_naming(url, "register"))
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    with pytest.raises(ServiceError, match="not used") as caught:
+        sm.match(frame, api_key=KEY, base_url=server.url, progress=False)
+    assert "job 'sm_" in str(caught.value)
+    assert "not registered" in str(caught.value)
+    assert "sig=1" not in str(caught.value)
+    assert [r.head.split(" ")[0] for r in server.requests] == ["GET"]
+    assert callback_url(json.dumps({"callback": url}).encode()) is None
+    assert callback_url(json.dumps({"callback": server.url + "dl?sig=1"}).encode()) is not None
+
+
+# -- failures where nothing was sent -------------------------------------------------------------
+
+
+@attack(
+    "an https service on 127.0.0.1 whose certificate is self-signed (not trusted)",
+    "UnreachableError: nothing was sent, no job record kept, REQUESTS_CA_BUNDLE suggested "
+    "(was: the job kept as `registered`, 'may be registered… resume')",
+)
+def test_a_failed_certificate_check_sends_nothing(serve: Any, tmp_path: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+    from smartmatch_pandas.errors import UnreachableError
+
+    context, _ = self_signed(tmp_path)
+    server = RawServer(fake_service(b""), tls=context)
+    frame = pd.DataFrame({"first_name": ["Ann"], "last_name": ["Lee"], "zip": ["02134"]})
+    try:
+        with pytest.raises(UnreachableError, match="nothing was sent") as caught:
+            sm.match(frame, api_key=KEY, base_url=server.url, progress=False)
+        with pytest.raises(UnreachableError, match="certificate"):
+            client_of(server).download(SecretURL(server.url + "dl?sig=1"), filename="job.csv")
+    finally:
+        server.close()
+    assert "REQUESTS_CA_BUNDLE" in str(caught.value)
+    assert "may be registered" not in str(caught.value)
+    assert server.requests == []
+    assert sm.jobs().empty
+
+
+def test_an_invalid_header_value_sends_nothing(serve: Any, monkeypatch: Any) -> None:
+    from smartmatch_pandas.errors import UnreachableError
+
+    server = serve(fake_service(b""))
+    client = client_of(server)
+    monkeypatch.setattr(client, "_api_key", "bad\nvalue")  # past resolve_api_key's check
+    with pytest.raises(UnreachableError, match="nothing was sent") as caught:
+        client.register({"filename": "job.csv"})
+    assert "bad" not in str(caught.value)
+    assert server.requests == []
+
+
+# -- words -----------------------------------------------------------------------------------
+
+
+@attack(
+    "a download answered 302, an `error` of three spaces, a 429 whose Retry-After is an "
+    "HTTP date, a reply head with a 70 KiB line or 150 headers",
+    "said as they are: a redirect not followed; an error with no words; the wait the date "
+    'asks; the answer malformed (was: "HTTP 302", "reported:     ", no wait, "could not '
+    'reach")',
+)
+def test_odd_answers_are_said_as_they_are(serve: Any) -> None:
+    redirect = serve(lambda conn: conn.answer(b"", "302 Found", Location="http://x.example/"))
+    with pytest.raises(StorageError, match=r"redirect .*not followed"):
+        client_of(redirect).download(storage_url(redirect), filename="job.csv")
+    blank = serve(json_answer({"error": "   "}))
+    with pytest.raises(ServiceError, match="an error but no words for it") as caught:
+        client_of(blank).register({"filename": "job.csv"})
+    assert "reported:" not in str(caught.value)
+    later = email.utils.formatdate(time.time() + 120, usegmt=True)
+    limited = serve(lambda conn: conn.answer(b"{}", "429 Too Many", Retry_After=later))
+    with pytest.raises(RateLimitError) as refused:
+        client_of(limited).poll("job.csv")
+    assert refused.value.retry_after is not None
+    assert 100 < refused.value.retry_after <= 120
+    long_line = serve(lambda conn: conn.send(b"HTTP/1.1 200 OK\r\nX-A: " + b"a" * 70_000))
+    many = serve(lambda conn: conn.send(b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 150 + b"\r\n"))
+    for server in (long_line, many):
+        with pytest.raises(TransportError, match="was malformed") as malformed:
+            client_of(server).poll("job.csv")
+        assert "could not reach" not in str(malformed.value)

@@ -48,7 +48,12 @@ def test_pause_waits_on_the_clock(manual: ManualClock) -> None:
 def test_retry_after_header() -> None:
     assert retry.retry_after("3") == 3.0
     assert retry.retry_after("-1") == 0.0
-    assert retry.retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+    # An HTTP date: the seconds until it (none once past); a text that is neither, nothing.
+    date, minute_before = "Wed, 21 Oct 2015 07:28:00 GMT", 1445412420.0
+    assert retry.retry_after(date, now=minute_before) == 60.0
+    assert retry.retry_after(date) == 0.0
+    assert retry.retry_after("Wed, 99 Foo 2015 07:28:00 GMT") is None
+    assert retry.retry_after("soon") is None
     assert retry.retry_after(None) is None
     assert retry.retry_after("nan") is None
     assert retry.retry_after("1e400") is None

@@ -92,8 +92,9 @@ def resolve_poll_interval(poll_interval: float | None, base_url: str) -> float:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         seconds = float("nan")
-    if isinstance(value, bool) or not seconds > 0:
-        raise OptionError(f"poll_interval={value!r} must be a positive number of seconds")
+    if isinstance(value, bool) or not 0 < seconds < math.inf:
+        name = "poll_interval" if poll_interval is not None else "SMARTMATCH_POLL_INTERVAL"
+        raise OptionError(f"{name}={value!r} must be a positive number of seconds")
     if is_real_service(base_url) and seconds < SERVICE_POLL_INTERVAL:
         raise OptionError(
             f"poll_interval={seconds:g} is below the {SERVICE_POLL_INTERVAL:g} s that "
@@ -307,16 +308,28 @@ class Waiting:
     def _poll_in_turn(self, deadline: float | None, reporter: Reporter) -> None:
         failures = refused = not_running = 0
         trouble: str | None = None  # why the last poll failed, shown until one succeeds
+        answered = False  # whether the service answered a poll of this wait
+        # The last poll's failure while no poll of this wait has been answered: if the time
+        # runs out so (every answer dripping past the deadline, say), it is the news, not a
+        # job that was not ready. A poll the deadline cut after others were answered is not.
+        failed: SmartMatchError | None = None
         while self._state == "uploaded":
             self._check_stop()
-            self._sleep_until_due(deadline, reporter, trouble)
+            try:
+                self._sleep_until_due(deadline, reporter, trouble)
+            except JobTimeoutError:
+                if failed is None:
+                    raise
+                failed.with_context(before="no poll was answered before the timeout")
+                raise failed from None
             if self._state != "uploaded" or not self._claim():
                 continue
             try:
                 self._poll_once()
                 failures = refused = not_running = 0
-                trouble = None
+                trouble, answered = None, True
             except RateLimitError as exc:
+                answered = True
                 refused += 1
                 if refused >= MAX_POLL_FAILURES:
                     exc.with_context(before=f"the service refused {refused} polls in a row")
@@ -326,6 +339,7 @@ class Waiting:
                 if isinstance(exc, JobFailedError) or not is_transient(exc):
                     raise
                 failures += 1
+                failed = None if answered else exc
                 not_running = not_running + 1 if _not_running(exc) else 0
                 if not_running >= MAX_REFUSED_POLLS:
                     exc.with_context(

@@ -30,11 +30,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import http.client
 import io
+import ipaddress
 import json
 import math
 import os
 import re
+import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -42,6 +46,7 @@ from typing import IO, Any, Final, cast
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
+import requests.auth
 import urllib3
 from urllib3.util.retry import Retry
 
@@ -110,8 +115,20 @@ Progress = Callable[[int], None]
 install_log_redaction()
 
 
+class _NoAuth(requests.auth.AuthBase):
+    """No HTTP authentication: the API key is the API's, a presigned URL carries its own."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 def _session(retry: Retry) -> requests.Session:
     session = requests.Session()
+    # requests sends ~/.netrc's login to any host when a session has no auth of its own:
+    # to the API, and to every storage host a service names. An auth of our own that adds
+    # nothing stops that, and keeps trust_env, so proxies and CA bundles set in the
+    # environment still apply.
+    session.auth = _NoAuth()
     session.headers["User-Agent"] = f"smartmatch-pandas/{__version__}"
     # Bodies in 1 MiB blocks rather than urllib3's 16 KiB; connections a watchdog can cut.
     adapter = WatchedAdapter(max_retries=retry, blocksize=_BLOCK)
@@ -176,7 +193,13 @@ def download_limit(rows: int | None) -> int:
     """
     text = os.environ.get(DOWNLOAD_LIMIT_ENV)
     if text:
-        return parse_size(text, DOWNLOAD_LIMIT_ENV)
+        limit = parse_size(text, DOWNLOAD_LIMIT_ENV)
+        if limit <= 0:
+            raise OptionError(
+                f"{DOWNLOAD_LIMIT_ENV}={text!r} would refuse every deliverable: give a size "
+                "above zero (such as 20G), or unset it for the default"
+            )
+        return limit
     return max(MIN_DOWNLOAD_LIMIT, DOWNLOAD_BYTES_PER_ROW * max(0, rows or 0))
 
 
@@ -193,7 +216,15 @@ def resolve_api_key(api_key: str | None = None) -> str:
             "variable (for the local service, `smartmatch-pandas serve` prints it)"
         )
     register_secret(key)
-    return key.strip()
+    key = key.strip()  # a key read from a file with its line break
+    if any(char.isspace() or not char.isprintable() for char in key):
+        name = "api_key" if api_key is not None else "TS_API_KEY"
+        raise OptionError(
+            f"{name} holds a line break, a space or another control character inside it, "
+            "which no TargetSmart key has (was it read with the rest of a file?): pass the "
+            "key alone, stripped (not shown here: it is a secret)"
+        )
+    return key
 
 
 def is_real_service(base_url: str) -> bool:
@@ -236,6 +267,7 @@ class SmartMatchClient:
     ) -> None:
         self.base_url = resolve_base_url(base_url)
         self._api_key = resolve_api_key(api_key)
+        download_limit(None)  # a bad setting refused now, before a job is registered and paid
         self.timeout = timeout or TIMEOUT
         #: When every exchange must have ended (see :meth:`within`), or None.
         self.deadline: float | None = None
@@ -479,6 +511,11 @@ class SmartMatchClient:
                         f"the answer of the SmartMatch service at {self.host} to {path} {dog.why}",
                         filename=filename,
                     ) from None
+                unsent = _never_sent(exc) if response is None else None
+                if unsent is not None:
+                    raise _not_sent(
+                        "the SmartMatch service", self.base_url, unsent, filename
+                    ) from None
                 failure = connection_failure(exc) if response is None else None
                 if failure is not None:
                     raise _unreachable(
@@ -488,6 +525,9 @@ class SmartMatchClient:
                 if response is not None and attempt < attempts:
                     pause(attempt)
                     continue
+                if response is None and _malformed_head(exc):
+                    what = f"the answer of the SmartMatch service at {self.address} was malformed"
+                    raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
                 if response is None:
                     what = f"could not reach the SmartMatch service at {self.address}"
                     raise TransportError(f"{what}: {_describe(exc)}", filename=filename) from None
@@ -501,6 +541,14 @@ class SmartMatchClient:
         https service), of a sane length."""
         url = answer.get("url")
         why = _bad_url(url, https=self.base_url.startswith("https:"))
+        refused = refused_host(cast(str, url)) if why is None else None
+        if refused is not None:
+            done = "accepted the job" if what == "upload" else "answered the poll"
+            raise ServiceError(
+                f"the service {done} but named an {what} URL at {_shown_host(cast(str, url))}, "
+                f"which is not used: {refused}. Check base_url, and report it to the service",
+                filename=filename,
+            )
         if why is not None:
             keys = sorted(one_line(str(key))[:40] for key in list(answer)[:10])
             done = "accepted the job" if what == "upload" else "answered the poll"
@@ -515,6 +563,13 @@ class SmartMatchClient:
         self, method: str, url: SecretURL, filename: str | None, dog: Watchdog, **kwargs: Any
     ) -> requests.Response:
         kwargs.setdefault("stream", True)  # an error body is read within MAX_ERROR_BYTES
+        refused = refused_host(url.reveal())  # a URL kept, or from a webhook, checked again
+        if refused is not None:
+            raise ServiceError(
+                f"the {'upload' if method == 'PUT' else 'download'} URL names "
+                f"{_shown_host(url.reveal())}, which is not used: {refused}",
+                filename=filename,
+            )
         try:
             response = self._storage.request(method, url.reveal(), allow_redirects=False, **kwargs)
         except requests.RequestException as exc:
@@ -523,6 +578,9 @@ class SmartMatchClient:
                 raise TransportError(
                     f"the {what} storage at {url.host} {dog.why}", filename=filename
                 ) from None
+            unsent = _never_sent(exc)
+            if unsent is not None:
+                raise _not_sent("storage", url.reveal(), unsent, filename) from None
             failure = connection_failure(exc)
             if failure is not None:
                 raise _unreachable("storage", url.reveal(), failure, filename) from None
@@ -531,6 +589,16 @@ class SmartMatchClient:
                 f"failed: {_describe(exc)}",
                 filename=filename,
             ) from None
+        if response.is_redirect:
+            response.close()
+            where = _shown_host(urljoin(url.reveal(), response.headers.get("Location", "")))
+            raise StorageError(
+                f"storage answered the {'upload' if method == 'PUT' else 'download'} with a "
+                f"redirect (HTTP {response.status_code}) to {where}, which is not followed: "
+                "a presigned URL is used where it points only. Report it to the service",
+                status=response.status_code,
+                filename=filename,
+            )
         if response.status_code >= 300:
             code, message = _s3_error(response)
             response.close()
@@ -560,6 +628,59 @@ def _bad_url(url: object, *, https: bool) -> str | None:
     if https and parts.scheme != "https":
         return "an http URL from an https service: the upload or download would be in clear"
     return None
+
+
+def refused_host(url: str) -> str | None:
+    """Why the host of ``url``, a URL a service named, is not sent to; None if it may be.
+
+    A host that cannot be looked up at all (an empty label, one past 63 characters, a
+    name past 253) is refused as the name it is, and so is an address where no storage
+    lives but a cloud's metadata endpoint may: link-local (169.254.0.0/16, fe80::/10) or
+    unspecified (0.0.0.0, ::), in any spelling the system reads as one (``2852039166``,
+    ``::ffff:169.254.169.254``). Nothing is looked up: a name is judged by its text alone.
+    Loopback is allowed (the local service lives there).
+    """
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return "not a URL"
+    address = _ip_address(host)
+    if address is None:
+        try:
+            valid = len(host.rstrip(".")) <= 253 and bool(host.encode("idna"))
+        except UnicodeError:  # what urllib3 would raise as it connects: an empty or long label
+            valid = False
+        return None if valid else "a host name that cannot be looked up (a label empty or too long)"
+    mapped = getattr(address, "ipv4_mapped", None)
+    address = mapped or address
+    if address.is_unspecified:
+        return "an unspecified address (0.0.0.0 or ::), not a host"
+    if address.is_link_local:
+        return (
+            "a link-local address (169.254.0.0/16, fe80::/10), where cloud metadata "
+            "endpoints live, never storage"
+        )
+    return None
+
+
+def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as the IP address the system would read it as (``127.1``, ``0x7f000001``
+    and ``2130706433`` are all 127.0.0.1), or None for a name."""
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host)
+    if re.fullmatch(r"[0-9a-fA-FxX.]+", host):
+        with contextlib.suppress(OSError):
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+    return None
+
+
+def _shown_host(url: str) -> str:
+    """The host of ``url`` as a message may show it: escaped, and cut short."""
+    try:
+        host = urlsplit(url).hostname or "no host"
+    except ValueError:
+        host = "no host"
+    return one_line(host[:80]) + ("…" if len(host) > 80 else "")
 
 
 def _check_redirect(response: requests.Response, path: str, filename: str | None) -> None:
@@ -876,6 +997,13 @@ def _checked_answer(
         name, value = LOCAL_SERVICE_HEADER
         local = response.headers.get(name) == value
         text = error if isinstance(error, str) else json.dumps(error)[:1000]
+        if not text.strip():
+            raise ServiceError(
+                f"the service answered {path} with an error but no words for it (HTTP "
+                f"{status}); try again later, and report it if it persists",
+                status=status,
+                filename=filename,
+            )
         raise _service_error(one_line(redact(text[:1000])), status, path, filename, local=local)
     if status >= 300:
         raise ServiceError(
@@ -974,6 +1102,59 @@ def _unreachable(
         host=address,
         filename=filename,
         not_running=isinstance(failure.__cause__, ConnectionRefusedError),
+    )
+
+
+def _never_sent(exc: BaseException) -> str | None:
+    """Why a request certainly never left, in a few words (no URL, no secret), or None.
+
+    A header value HTTP cannot carry is refused as the request is prepared, and a
+    certificate that fails its check ends the TLS handshake before any byte of the
+    request is written: the service saw nothing, as with a refused connection.
+    """
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        return "a header's value is not one HTTP can carry (a line break or control character)"
+    for cause in _chain(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (
+                f"its certificate failed the check ({one_line(cause.verify_message or '')[:100]}"
+                "); if it is a service of your own, point REQUESTS_CA_BUNDLE at its certificate"
+            )
+    return None
+
+
+def _malformed_head(exc: BaseException) -> bool:
+    """Whether a request failed on its answer's status line or headers (past urllib3's
+    limits, or not HTTP): the service was reached, and answered something malformed."""
+    causes = list(_chain(exc))
+    if any(isinstance(cause, http.client.RemoteDisconnected) for cause in causes):
+        return False  # no answer at all, rather than a malformed one
+    return any(isinstance(cause, http.client.HTTPException) for cause in causes)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception behind it: causes, contexts, urllib3's reasons and the
+    exceptions requests and urllib3 wrap in their arguments."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        behind = [getattr(current, "reason", None), *current.args]
+        behind += [current.__cause__, current.__context__]
+        pending += [e for e in behind if isinstance(e, BaseException)]
+
+
+def _not_sent(what: str, url: str, why: str, filename: str | None) -> UnreachableError:
+    """A request that certainly never left for ``url``: said as a connection not made."""
+    address = _address(url)
+    return UnreachableError(
+        f"could not send to {what} at {address}: {why}; nothing was sent",
+        host=address,
+        filename=filename,
     )
 
 

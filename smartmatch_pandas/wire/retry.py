@@ -29,10 +29,13 @@ tests can run every backoff without sleeping.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import errno
 import math
 import random
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -110,15 +113,27 @@ def pause(retry: int, clock: clocks.Clock | None = None) -> None:
     (clock or clocks.CLOCK).sleep(backoff(retry))
 
 
-def retry_after(value: str | None) -> float | None:
-    """Seconds asked for by a ``Retry-After`` header given in seconds, else None."""
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header, given in seconds or as an HTTP date
+    (counted from ``now``, seconds since the epoch, default the time now); else None."""
     if value is None:
         return None
     try:
         seconds = float(value)
     except ValueError:
-        return None
+        seconds = _seconds_until(value, time.time() if now is None else now)
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _seconds_until(date: str, now: float) -> float:
+    """Seconds from ``now`` to an HTTP date; NaN if ``date`` is none."""
+    try:
+        when = email.utils.parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError):
+        return math.nan
+    if when.tzinfo is None:  # "-0000": HTTP dates are GMT
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp() - now
 
 
 def is_transient(exc: Exception) -> bool:

@@ -11,12 +11,13 @@ redacted, passes free text that might hold one (a library's exception) through
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 from urllib.parse import urlsplit
 
-from ..errors import printable
+from ..errors import one_line, printable
 
 _REDACTED = "REDACTED"
 # Query parameters that carry S3 credentials in either signature version.
@@ -34,10 +35,15 @@ _lock = threading.Lock()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember ``value`` (an API key) so that :func:`redact` removes it."""
-    if value and len(value) >= 4:
-        with _lock:
-            _known.add(value)
+    """Remember ``value`` (an API key) so that :func:`redact` removes it, in every shape a
+    message may quote it in: as it is, stripped, and escaped as ``repr()``, JSON and
+    :func:`~smartmatch_pandas.errors.one_line` escape it (a library's exception quotes a
+    header value with its line breaks as ``\\n``)."""
+    if not value:
+        return
+    shapes = {value, value.strip(), repr(value)[1:-1], json.dumps(value)[1:-1], one_line(value)}
+    with _lock:
+        _known.update(shape for shape in shapes if len(shape) >= 4)
 
 
 def redact(text: str) -> str:

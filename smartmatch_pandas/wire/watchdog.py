@@ -31,10 +31,15 @@ from typing import Any, Final
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ProtocolError
 
 from .. import clock as clocks
 
 _ACTIVE: Final = threading.local()
+
+
+class ExchangeCutError(ProtocolError):
+    """The watchdog cut the exchange before its status line and headers had all come."""
 
 
 class Watchdog:
@@ -174,6 +179,12 @@ class _Watched:
         response = super().getresponse()  # type: ignore[misc]
         dog = active()
         if dog is not None:
+            if dog.fired:
+                # http.client reads a head cut short as a whole one: the shut socket's end
+                # ends the headers. An exchange the watchdog cut has no answer, whatever it
+                # seems to say.
+                response.close()
+                raise ExchangeCutError(f"the exchange {dog.why}")
             dog.headers_received()
         return response
 

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..errors import OptionError
 from ..options import check_filename, check_webhook
+from .http import refused_host
 from .secrets import SecretURL, install_log_redaction, register_secret
 
 log = logging.getLogger("smartmatch_pandas.wire.webhook")
@@ -232,7 +233,8 @@ class WebhookReceiver:
 
 
 def callback_url(body: bytes) -> SecretURL | None:
-    """The URL of a ``{"callback": "<http(s) URL>"}`` body; None for any other body."""
+    """The URL of a ``{"callback": "<http(s) URL>"}`` body; None for any other body, and
+    for a URL whose host is refused (:func:`~smartmatch_pandas.wire.http.refused_host`)."""
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested junk
@@ -245,7 +247,7 @@ def callback_url(body: bytes) -> SecretURL | None:
         host = parts.hostname
     except ValueError:  # such as http://[::1/x
         return None
-    if parts.scheme not in {"http", "https"} or not host:
+    if parts.scheme not in {"http", "https"} or not host or refused_host(url) is not None:
         return None
     return SecretURL(url)
 
