@@ -179,6 +179,9 @@ class MatchResult:
     #: (see :func:`smartmatch_pandas.preparation.standing.sent_profile`), computed when
     #: first asked by the layer that knows the column mapping; None when not known.
     sent_rows: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
+    #: The name of the rank column in ``additional`` and ``candidates``: ``match_rank``, or
+    #: ``match_rank_2``... when the frame has a column of that name already.
+    rank: str = RANK
 
     @cached_property
     def candidates(self) -> pd.DataFrame:
@@ -187,10 +190,10 @@ class MatchResult:
         Rows without any match appear once, with rank 1 and empty appended columns.
         """
         best = self.frame.copy()
-        best.insert(list(self.additional.columns).index(RANK), RANK, 1)
+        best.insert(list(self.additional.columns).index(self.rank), self.rank, 1)
         both = pd.concat([best, self.additional], axis=0)
         rows = np.concatenate([np.arange(len(self.frame)), self.additional_rows])
-        ranks = np.concatenate([np.ones(len(self.frame), np.int64), self.additional[RANK]])
+        ranks = np.concatenate([np.ones(len(self.frame), np.int64), self.additional[self.rank]])
         return both.iloc[np.lexsort((ranks, rows))]
 
     def explore(self) -> Exploration:
@@ -222,7 +225,8 @@ class MatchResult:
     def appended_columns(self) -> list[str]:
         """The columns the deliverable appended (``tsmart_match_code``, ``vb.*``...), in order."""
         columns = list(self.additional.columns)
-        return [str(c) for c in columns[columns.index(RANK) + 1 :]] if RANK in columns else []
+        rank = self.rank
+        return [str(c) for c in columns[columns.index(rank) + 1 :]] if rank in columns else []
 
     def typed(self) -> MatchResult:
         """This result with its appended voter fields typed by the data dictionary.

@@ -22,10 +22,12 @@ import pyarrow as pa
 
 from ..clock import Clock
 from ..deliverable import Deliverable, MatchResult
+from ..deliverable.alignment import Witness
 from ..errors import JobFailedError, SmartMatchError, SmartMatchWarning
 from ..files.spool import Spool
 from ..options import MatchOptions
 from ..preparation.mapping import ColumnMapping
+from ..preparation.table import SentPresence
 from ..wire.http import SmartMatchClient
 from ..wire.secrets import SecretURL
 from .reading import Reading
@@ -261,8 +263,16 @@ class Job(Waiting, Reading):
         return self._presence
 
     def keep_presence(self, presence: Mapping[str, pa.Array] | None) -> None:
-        """Keep which rows the upload sent a value for (the summary's coverage)."""
+        """Keep which rows the upload sent a value for (the summary's coverage), and its
+        witness column, if it has one (see
+        :class:`~smartmatch_pandas.preparation.table.SentPresence`)."""
         self._presence = presence
+
+    @property
+    def witness(self) -> Witness | None:
+        """The sent column the deliverable's rows are checked against, when it is known."""
+        sent = self._presence.witness if isinstance(self._presence, SentPresence) else None
+        return Witness(*sent) if sent is not None and len(sent[1]) == self.rows else None
 
     # -- saying how to pick the job up again ------------------------------------------
 
@@ -281,7 +291,11 @@ class Job(Waiting, Reading):
     def _skipped(self) -> tuple[str, ...]:
         """Identifiers whose presence is known from the upload: not read back."""
         known = self._presence is not None and self._frame is not None
-        return tuple(self.mapping.identifiers) if known and self.mapping is not None else ()
+        if not known or self.mapping is None:
+            return ()
+        witness = self.witness  # read back, to be checked
+        checked = witness.identifier if witness is not None else None
+        return tuple(i for i in self.mapping.identifiers if i != checked)
 
     def _interrupted(self) -> str:
         lines = [

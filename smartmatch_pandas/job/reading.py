@@ -20,6 +20,7 @@ from ..deliverable import (
     unpack_deliverable,
     uploaded_frame,
 )
+from ..deliverable.alignment import Witness
 from ..errors import DeliverableError, DiskError, SmartMatchError, StorageError
 from ..files.spool import Spool, SpooledFiles
 from ..identifiers import IDENTIFIERS, MATCHBACK_ID
@@ -86,6 +87,8 @@ class Reading:
         def _set_state(self, state: State, error: str | None = None) -> None: ...
         def _say_how_to_resume(self, exc: SmartMatchError) -> None: ...
         def _skipped(self) -> tuple[str, ...]: ...
+        @property
+        def witness(self) -> Witness | None: ...
         @property
         def _clock(self) -> Clock: ...
 
@@ -229,6 +232,8 @@ class Reading:
             sent,
             filename=self.filename,
             presence=self._presence if known else None,
+            witness=self.witness if self._frame is not None else None,
+            max_matches=self.options.max_matches,
         )
         if self._frame is not None and self.mapping is not None:
             pairs = tuple(self.mapping.pairs)

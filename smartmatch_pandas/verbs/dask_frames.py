@@ -294,6 +294,7 @@ def _result(
             columns=list(meta.columns),
             filename=job.filename,
             typed=typed,
+            witness=job.witness,
         )
         try:
             attrs = {"smartmatch": {"filename": job.filename, **sliced.summary.as_attrs()}}
