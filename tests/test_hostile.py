@@ -1225,3 +1225,22 @@ def test_candidates_past_max_matches_are_left_out_of_a_file(serve: Any, tmp_path
         "W1",
     ]
     assert len(written) == 1002
+
+
+@attack(
+    "a deliverable with a header and no rows, or 1 row of the 4,000 sent",
+    "DeliverableError naming the job: it is missing most rows, where the service returns "
+    "every row sent; not cached, so a new match asks again (was: a warning, and the broken "
+    "result cached and returned again with no request); a few rows missing stay a warning",
+)
+@pytest.mark.parametrize("kept", [0, 1])
+def test_a_deliverable_missing_most_rows_is_refused(serve: Any, kept: int) -> None:
+    import smartmatch_pandas as sm
+
+    rows = 4_000 if kept else 100
+    frame, best = _frame_and_best(rows, lambda k: k)
+    data = _zip({"best.csv": b"".join(best.splitlines(keepends=True)[: 1 + kept])})
+    server = serve(fake_service(data))
+    for _ in range(2):  # refused again: never cached
+        with pytest.raises(DeliverableError, match=f"missing {rows - kept:,} of the {rows:,}"):
+            sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)

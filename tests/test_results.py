@@ -214,3 +214,19 @@ def test_a_large_merge_is_positional() -> None:
     body = "first_name,matchback_id,vb.voterbase_id\n" + "".join(f"{i},{i},ID-{i}\n" for i in ids)
     result = merge_back(frame, read_deliverable(body.encode()), ["first_name", "matchback_id"])
     assert (result.frame["vb.voterbase_id"] == "ID-" + frame["first_name"]).all()
+
+
+@pytest.mark.parametrize(
+    ("matched", "rows", "shown"),
+    [(3_999, 4_000, ">99.9%"), (4_000, 4_000, "100.0%"), (1, 4_000, "<0.1%"), (0, 4_000, "0.0%"),
+     (17, 40, "42.5%")],
+)  # fmt: skip
+def test_a_share_never_rounds_to_all_or_none_that_is_not(
+    matched: int, rows: int, shown: str
+) -> None:
+    from smartmatch_pandas.deliverable.summary import MatchSummary, percent
+
+    assert percent(matched / rows) == shown
+    assert str(MatchSummary(rows=rows, matched=matched)) == (
+        f"SmartMatch: {rows:,} rows sent, {matched:,} matched ({shown})"
+    )

@@ -46,6 +46,7 @@ from .alignment import AlignmentTally, Witness
 from .merge import (
     TEXT_DTYPE,
     candidate_ranks,
+    check_missing,
     count_true,
     coverage_counts,
     matched_rows,
@@ -356,6 +357,7 @@ def _merge(
     if all_matches:
         empty.insert(len(table.columns), rank, pd.Series([], dtype="int64"))
     summary, tally, unknown = _summary(results, rows, sent, presence, fields, kinds, witness)
+    check_missing(rows, tally.missing, filename)
     if witness is not None:
         tally.alignment.check(witness, filename)
     if typed:
@@ -481,6 +483,7 @@ def slice_deliverable(
         fields = dict(zip(names, appended, strict=True))
         kinds = kinds_of(fields) if typed else {}
         summary, tally, unknown = _summary(results, rows, sent, presence, fields, kinds, witness)
+        check_missing(rows, tally.missing, filename)
         if witness is not None:
             tally.alignment.check(witness, filename)
         if typed:

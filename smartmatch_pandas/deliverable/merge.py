@@ -91,6 +91,7 @@ def merge_back(
         df, deliverable, best, appended, names, filename, rank, max_matches
     )
     missing = int((rows_of < 0).sum())
+    check_missing(n, missing, filename)
     unknown = int((~known).sum())
     warn_gaps(list(df.index[np.flatnonzero(rows_of < 0)[:5]]), n, missing, unknown, filename)
     matched = matched_rows(best)
@@ -400,6 +401,28 @@ def _coverage(
             continue
         coverage.append(IdentifierCoverage(identifier, *coverage_counts(has, matched)))
     return tuple(coverage)
+
+
+#: Rows that may be missing from a deliverable, with a warning, however short the list.
+MISSING_ROWS_WARNED: Final = 10
+#: Beyond those, the share of the rows sent that may be missing before it is refused.
+MISSING_SHARE_WARNED: Final = 0.1
+
+
+def check_missing(rows: int, missing: int, filename: str | None) -> None:
+    """Refuse a deliverable missing most of the ``rows`` sent: the service returns every
+    row sent, matched or not, so one without any, or without more than
+    :data:`MISSING_SHARE_WARNED` of them (and more than :data:`MISSING_ROWS_WARNED`), is
+    broken, not a result (and is not cached). A few rows missing are warned of."""
+    many = missing > MISSING_ROWS_WARNED and missing > rows * MISSING_SHARE_WARNED
+    if not rows or not (missing == rows or many):
+        return
+    raise DeliverableError(
+        f"the deliverable is missing {missing:,} of the {rows:,} rows sent, where the "
+        "service returns every row sent, matched or not: it is broken, not merged. Resume "
+        "the job to download it again, and report it if it persists",
+        filename=filename,
+    )
 
 
 def warn_gaps(

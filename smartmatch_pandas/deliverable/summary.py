@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +19,20 @@ if TYPE_CHECKING:
 
 #: The column of ``MatchResult.candidates`` that ranks a row's candidates (1 = best).
 RANK: Final = "match_rank"
+
+
+def percent(share: float) -> str:
+    """A share as people read it: ``42.5%``, and never rounded to all or none that is not:
+    3,999 of 4,000 is ``>99.9%``, 1 of 4,000 ``<0.1%``; only all is ``100.0%`` and none
+    ``0.0%`` (``n/a`` for a share of nothing). The one place a share is written."""
+    if math.isnan(share):
+        return "n/a"
+    shown = f"{share:.1%}"
+    if shown == "100.0%" and share < 1:
+        return ">99.9%"
+    if shown == "0.0%" and share > 0:
+        return "<0.1%"
+    return shown
 
 
 @dataclass(frozen=True)
@@ -91,9 +106,8 @@ class MatchSummary:
         return attrs
 
     def __str__(self) -> str:
-        return (
-            f"SmartMatch: {self.rows:,} rows sent, {self.matched:,} matched ({self.match_rate:.1%})"
-        )
+        rate = percent(self.match_rate)
+        return f"SmartMatch: {self.rows:,} rows sent, {self.matched:,} matched ({rate})"
 
     @property
     def by_identifier(self) -> pd.DataFrame:
@@ -123,9 +137,9 @@ class MatchSummary:
         for name, row in self.by_identifier.iterrows():
             without = row["match_rate_without"]
             lines.append(
-                f"  {name!s:<20} in {row['share_of_rows']:>6.1%} of rows; matched "
-                f"{row['match_rate_with']:.1%} of those"
-                + ("" if pd.isna(without) else f", {without:.1%} of the rest")
+                f"  {name!s:<20} in {percent(row['share_of_rows']):>6} of rows; matched "
+                f"{percent(row['match_rate_with'])} of those"
+                + ("" if pd.isna(without) else f", {percent(without)} of the rest")
             )
         if self.misfits:
             lines.append(self.describe_misfits())
