@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import fields
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -43,6 +43,13 @@ RESUME_COMMAND: ContextVar[Callable[[str], str] | None] = ContextVar("RESUME_COM
 _T = TypeVar("_T")
 #: Fingerprints API keys when the job store cannot: the same in this process only.
 _PROCESS_SALT = os.urandom(32)
+
+
+#: What an interrupted wait says of the job, before how to resume it.
+WAITING_STOPPED: Final = (
+    "Stopped waiting. SmartMatch job {filename!r} goes on at the service (a job cannot be "
+    "cancelled, and nothing is lost)."
+)
 
 
 class Job(Waiting, Reading):
@@ -297,11 +304,12 @@ class Job(Waiting, Reading):
         checked = witness.identifier if witness is not None else None
         return tuple(i for i in self.mapping.identifiers if i != checked)
 
-    def _interrupted(self) -> str:
+    def _interrupted(self, stopped: str = WAITING_STOPPED) -> str:
+        """What an interrupted wait (or download: ``stopped`` says which) prints: what
+        became of the job, and the call that picks it up again."""
         lines = [
             "",
-            f"Stopped waiting. SmartMatch job {self.filename!r} goes on at the service "
-            "(a job cannot be cancelled, and nothing is lost).",
+            stopped.format(filename=self.filename),
             "Pick it up again, in this or any other process, with:",
             f"    {self.resume_call}",
         ]
