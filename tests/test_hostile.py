@@ -1244,3 +1244,22 @@ def test_a_deliverable_missing_most_rows_is_refused(serve: Any, kept: int) -> No
     for _ in range(2):  # refused again: never cached
         with pytest.raises(DeliverableError, match=f"missing {rows - kept:,} of the {rows:,}"):
             sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+
+
+@attack(
+    "a deliverable naming a column `vb.x\\x1b[2J\\x1b]0;T\\x07` (terminal escapes), or ``",
+    "DeliverableError naming the file and the column, escaped: malformed, not merged (was: "
+    "the column in the frame as it was, and print(df) sent the escapes to the terminal)",
+)
+@pytest.mark.parametrize(
+    ("column", "said"),
+    [("vb.x\x1b[2J\x1b]0;T\x07", r"control characters ('vb.x\\x1b[2J\\x1b]0;T\\x07')"),
+     ("", "an empty name"), ("vb.a\tb", "control characters")],
+)  # fmt: skip
+def test_column_names_with_control_characters_or_none_are_refused(column: str, said: str) -> None:
+    best = f"matchback_id,first_name,{column}\n0,Ann,x\n".encode()
+    with pytest.raises(DeliverableError) as caught:
+        read_files({"best.csv": best}, filename="job_1")
+    assert said in str(caught.value)
+    assert "\x1b" not in str(caught.value)
+    assert caught.value.filename == "job_1"
