@@ -1263,3 +1263,24 @@ def test_column_names_with_control_characters_or_none_are_refused(column: str, s
     assert said in str(caught.value)
     assert "\x1b" not in str(caught.value)
     assert caught.value.filename == "job_1"
+
+
+def test_a_deliverable_with_a_match_rank_column_keeps_it_apart(serve: Any) -> None:
+    import smartmatch_pandas as sm
+
+    frame, best = _frame_and_best(20, lambda k: k)
+    lines = best.decode().splitlines()
+    best = "\n".join([lines[0] + ",match_rank"] + [line + ",9" for line in lines[1:]]) + "\n"
+    server = serve(fake_service(_zip({"best.csv": best.encode()})))
+    with pytest.warns(sm.SmartMatchWarning, match="appended one is named 'match_rank_2'"):
+        long = sm.match(
+            frame,
+            api_key=KEY,
+            base_url=server.url,
+            poll_interval=0.1,
+            progress=False,
+            max_matches=3,
+            all_matches=True,
+        )
+    assert list(long["match_rank"]) == [1] * 20
+    assert list(long["match_rank_2"]) == ["9"] * 20

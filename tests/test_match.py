@@ -82,6 +82,7 @@ def test_all_matches_of_an_earlier_all_matches_result_names_its_rank_apart(
     assert again["match_rank_2"].between(1, 3).all()
     firsts = again[again["match_rank_2"] == 1]
     assert list(firsts["match_rank"]) == list(earlier["match_rank"])
+    assert again.attrs["smartmatch"]["rank"] == "match_rank_2"
 
 
 def test_additional_candidates_differ_from_the_best(

@@ -11,6 +11,7 @@ from typing import Any, Unpack
 
 import pandas as pd
 
+from ..deliverable.summary import RANK
 from ..errors import OptionError, SmartMatchError
 from ..job.handle import Job
 from ..job.waiting import check_wait_options
@@ -219,6 +220,8 @@ def _wait_all(
             )
         out = result.candidates if all_matches else result.frame
         out.attrs["smartmatch"] = {"filename": job.filename, **result.summary.as_attrs()}
+        if all_matches and result.rank != RANK:  # the frame had a match_rank of its own
+            out.attrs["smartmatch"]["rank"] = result.rank
         board.show(str(name), "done")
         return out
 

@@ -8,6 +8,7 @@ from typing import Any, Unpack, overload
 import pandas as pd
 
 from .. import clock as clocks
+from ..deliverable.summary import RANK
 from ..files.streams import ArrowStream, is_arrow_stream
 from ..job.waiting import check_wait_options
 from ..options import Format, InvalidPolicy, check_flag, keywords_of
@@ -192,4 +193,6 @@ def match(
     reporter.note(result.summary.describe())
     out = result.candidates if all_matches else result.frame
     out.attrs["smartmatch"] = {"filename": job.filename, **result.summary.as_attrs()}
+    if all_matches and result.rank != RANK:  # the frame had a match_rank of its own
+        out.attrs["smartmatch"]["rank"] = result.rank
     return out
