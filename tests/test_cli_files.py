@@ -300,6 +300,7 @@ def test_exit_codes_and_resume_advice(
     assert environ.stats.get("registrations", 0) == 1
 
     # Ctrl-C during the download of another list's job, ready at once.
+    given_job = filename
     environ.config.delay = 0.0
     other = tmp_path / "other.csv"
     other.write_text(_text(people.iloc[1:]))
@@ -308,7 +309,7 @@ def test_exit_codes_and_resume_advice(
     code = main(["match", str(other), "-o", str(out), "--no-progress"])
     assert code == ExitCode.INTERRUPTED
     err = capsys.readouterr().err
-    filename = sm.jobs()["filename"].iloc[0]
+    filename = next(f for f in sm.jobs()["filename"] if f != given_job)
     assert "is done at the service" in err
     assert f"smartmatch-pandas resume {filename} --input {other} -o {out}" in err
 
