@@ -1284,3 +1284,24 @@ def test_a_deliverable_with_a_match_rank_column_keeps_it_apart(serve: Any) -> No
         )
     assert list(long["match_rank"]) == [1] * 20
     assert list(long["match_rank_2"]) == ["9"] * 20
+
+
+def test_a_deliverable_missing_most_rows_is_refused_in_a_file_too(
+    serve: Any, tmp_path: Any
+) -> None:
+    import smartmatch_pandas as sm
+
+    frame, best = _frame_and_best(100, lambda k: k)
+    source = tmp_path / "list.csv"
+    frame.to_csv(source, index=False)
+    server = serve(fake_service(_zip({"best.csv": best.splitlines(keepends=True)[0]})))
+    with pytest.raises(DeliverableError, match="missing 100 of the 100 rows"):
+        sm.match_file(
+            source,
+            tmp_path / "out.csv",
+            api_key=KEY,
+            base_url=server.url,
+            poll_interval=0.1,
+            progress=False,
+        )
+    assert not (tmp_path / "out.csv").exists()
