@@ -310,6 +310,7 @@ def test_exit_codes_and_resume_advice(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt  # Ctrl-C, which the service cannot send
 
+    real_poll = SmartMatchClient.poll
     monkeypatch.setattr(SmartMatchClient, "poll", interrupted)
     code = main(["resume", filename, "--input", str(given), "-o", str(out), "--no-progress"])
     assert code == ExitCode.INTERRUPTED
@@ -322,6 +323,20 @@ def test_exit_codes_and_resume_advice(
     assert code == ExitCode.FAILED
     assert "cannot be read" in capsys.readouterr().err
     assert environ.stats.get("registrations", 0) == 1
+
+    # Ctrl-C during the download of another list's job, ready at once.
+    given_job = filename
+    environ.config.delay = 0.0
+    other = tmp_path / "other.csv"
+    other.write_text(_text(people.iloc[1:]))
+    monkeypatch.setattr(SmartMatchClient, "poll", real_poll)
+    monkeypatch.setattr(SmartMatchClient, "download", interrupted)
+    code = main(["match", str(other), "-o", str(out), "--no-progress"])
+    assert code == ExitCode.INTERRUPTED
+    err = capsys.readouterr().err
+    filename = next(f for f in sm.jobs()["filename"] if f != given_job)
+    assert "is done at the service" in err
+    assert f"smartmatch-pandas resume {filename} --input {other} -o {out}" in err
 
 
 def test_sample_refuses_bad_values_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:

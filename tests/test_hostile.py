@@ -1394,3 +1394,214 @@ def test_odd_answers_are_said_as_they_are(serve: Any) -> None:
         with pytest.raises(TransportError, match="was malformed") as malformed:
             client_of(server).poll("job.csv")
         assert "could not reach" not in str(malformed.value)
+
+
+def _frame_and_best(rows: int, ids: Callable[[int], int]) -> tuple[Any, bytes]:
+    """A frame of ``rows`` people, and a best-match CSV echoing row ``i`` under the
+    ``matchback_id`` ``ids(i)``, each matched to a voter of its own."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "first_name": [f"Ann{k}" for k in range(rows)],
+            "last_name": [f"Lee{k}" for k in range(rows)],
+            "zip": ["02134"] * rows,
+        }
+    )
+    lines = ["matchback_id,first_name,last_name,zip,vb.voterbase_id,tsmart_match_code"]
+    lines += [f"{ids(k)},ANN{k}, lee{k} ,02134,V{k},Y" for k in range(rows)]
+    return frame, ("\n".join(lines) + "\n").encode()
+
+
+@attack(
+    "a deliverable whose rows are numbered from 1 (every `matchback_id` +1), or shuffled",
+    "DeliverableError naming the job: the rows do not line up with the rows sent (the "
+    "echoed columns compared with what was sent, case and spaces aside); not cached "
+    "(was: each row silently got the next row's voter data)",
+)
+@pytest.mark.parametrize("order", ["shifted", "shuffled"])
+def test_rows_that_do_not_line_up_are_refused(serve: Any, order: str) -> None:
+    import random
+
+    import smartmatch_pandas as sm
+
+    shuffled = list(range(200))
+    random.Random(7).shuffle(shuffled)
+    ids = (lambda k: k + 1) if order == "shifted" else shuffled.__getitem__
+    frame, best = _frame_and_best(200, ids)
+    server = serve(fake_service(_zip({"best.csv": best})))
+    with pytest.raises(DeliverableError, match="do not line up with the rows sent") as caught:
+        sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+    assert caught.value.filename is not None
+    assert "resume" in str(caught.value)
+
+
+def test_rows_echoed_in_another_case_and_spacing_line_up(serve: Any) -> None:
+    import smartmatch_pandas as sm
+
+    frame, best = _frame_and_best(50, lambda k: k)
+    server = serve(fake_service(_zip({"best.csv": best})))
+    result = sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+    assert list(result["vb.voterbase_id"]) == [f"V{k}" for k in range(50)]
+
+
+def test_rows_that_do_not_line_up_are_refused_in_a_file_too(serve: Any, tmp_path: Any) -> None:
+    import smartmatch_pandas as sm
+
+    frame, best = _frame_and_best(200, lambda k: k + 1)
+    source = tmp_path / "list.csv"
+    frame.to_csv(source, index=False)
+    server = serve(fake_service(_zip({"best.csv": best})))
+    with pytest.raises(DeliverableError, match="do not line up with the rows sent"):
+        sm.match_file(
+            source,
+            tmp_path / "out.csv",
+            api_key=KEY,
+            base_url=server.url,
+            poll_interval=0.1,
+            progress=False,
+        )
+    assert not (tmp_path / "out.csv").exists()
+
+
+def _with_surplus(rows: int, extra: int) -> tuple[Any, bytes]:
+    """A frame and a deliverable giving row 0 ``extra`` additional candidates."""
+    frame, best = _frame_and_best(rows, lambda k: k)
+    lines = ["matchback_id,first_name,last_name,zip,vb.voterbase_id,tsmart_match_code"]
+    lines += [f"0,Ann0,Lee0,02134,W{j},Y" for j in range(extra)]
+    additional = ("\n".join(lines) + "\n").encode()
+    return frame, _zip({"best.csv": best, "additional.csv": additional})
+
+
+@attack(
+    "a deliverable giving one row 900 additional candidates, with max_matches=3",
+    "the row's first 3 candidates are kept (as the service ranked them), the 898 past them "
+    "left out, with a warning that counts them (was: the row 901 times)",
+)
+def test_candidates_past_max_matches_are_left_out(serve: Any) -> None:
+    import smartmatch_pandas as sm
+
+    frame, data = _with_surplus(1000, 900)
+    server = serve(fake_service(data))
+    with pytest.warns(sm.SmartMatchWarning, match="the 898 past the first 3 of their row"):
+        long = sm.match(
+            frame,
+            api_key=KEY,
+            base_url=server.url,
+            poll_interval=0.1,
+            progress=False,
+            max_matches=3,
+            all_matches=True,
+        )
+    assert long["match_rank"].max() == 3
+    assert list(long.loc[0, "vb.voterbase_id"]) == ["V0", "W0", "W1"]
+    assert len(long) == 1002
+
+
+def test_candidates_past_max_matches_are_left_out_of_a_file(serve: Any, tmp_path: Any) -> None:
+    import pandas as pd
+
+    import smartmatch_pandas as sm
+
+    frame, data = _with_surplus(1000, 900)
+    source = tmp_path / "list.csv"
+    frame.to_csv(source, index=False)
+    server = serve(fake_service(data))
+    with pytest.warns(sm.SmartMatchWarning, match="the 898 past the first 3 of their row"):
+        sm.match_file(
+            source,
+            tmp_path / "out.csv",
+            api_key=KEY,
+            base_url=server.url,
+            poll_interval=0.1,
+            progress=False,
+            max_matches=3,
+            all_matches=True,
+        )
+    written = pd.read_csv(tmp_path / "out.csv", dtype=str)
+    assert list(written.loc[written["first_name"] == "Ann0", "vb.voterbase_id"]) == [
+        "V0",
+        "W0",
+        "W1",
+    ]
+    assert len(written) == 1002
+
+
+@attack(
+    "a deliverable with a header and no rows, or 1 row of the 4,000 sent",
+    "DeliverableError naming the job: it is missing most rows, where the service returns "
+    "every row sent; not cached, so a new match asks again (was: a warning, and the broken "
+    "result cached and returned again with no request); a few rows missing stay a warning",
+)
+@pytest.mark.parametrize("kept", [0, 1])
+def test_a_deliverable_missing_most_rows_is_refused(serve: Any, kept: int) -> None:
+    import smartmatch_pandas as sm
+
+    rows = 4_000 if kept else 100
+    frame, best = _frame_and_best(rows, lambda k: k)
+    data = _zip({"best.csv": b"".join(best.splitlines(keepends=True)[: 1 + kept])})
+    server = serve(fake_service(data))
+    for _ in range(2):  # refused again: never cached
+        with pytest.raises(DeliverableError, match=f"missing {rows - kept:,} of the {rows:,}"):
+            sm.match(frame, api_key=KEY, base_url=server.url, poll_interval=0.1, progress=False)
+
+
+@attack(
+    "a deliverable naming a column `vb.x\\x1b[2J\\x1b]0;T\\x07` (terminal escapes), or ``",
+    "DeliverableError naming the file and the column, escaped: malformed, not merged (was: "
+    "the column in the frame as it was, and print(df) sent the escapes to the terminal)",
+)
+@pytest.mark.parametrize(
+    ("column", "said"),
+    [("vb.x\x1b[2J\x1b]0;T\x07", r"control characters ('vb.x\\x1b[2J\\x1b]0;T\\x07')"),
+     ("", "an empty name"), ("vb.a\tb", "control characters")],
+)  # fmt: skip
+def test_column_names_with_control_characters_or_none_are_refused(column: str, said: str) -> None:
+    best = f"matchback_id,first_name,{column}\n0,Ann,x\n".encode()
+    with pytest.raises(DeliverableError) as caught:
+        read_files({"best.csv": best}, filename="job_1")
+    assert said in str(caught.value)
+    assert "\x1b" not in str(caught.value)
+    assert caught.value.filename == "job_1"
+
+
+def test_a_deliverable_with_a_match_rank_column_keeps_it_apart(serve: Any) -> None:
+    import smartmatch_pandas as sm
+
+    frame, best = _frame_and_best(20, lambda k: k)
+    lines = best.decode().splitlines()
+    best = "\n".join([lines[0] + ",match_rank"] + [line + ",9" for line in lines[1:]]) + "\n"
+    server = serve(fake_service(_zip({"best.csv": best.encode()})))
+    with pytest.warns(sm.SmartMatchWarning, match="appended one is named 'match_rank_2'"):
+        long = sm.match(
+            frame,
+            api_key=KEY,
+            base_url=server.url,
+            poll_interval=0.1,
+            progress=False,
+            max_matches=3,
+            all_matches=True,
+        )
+    assert list(long["match_rank"]) == [1] * 20
+    assert list(long["match_rank_2"]) == ["9"] * 20
+
+
+def test_a_deliverable_missing_most_rows_is_refused_in_a_file_too(
+    serve: Any, tmp_path: Any
+) -> None:
+    import smartmatch_pandas as sm
+
+    frame, best = _frame_and_best(100, lambda k: k)
+    source = tmp_path / "list.csv"
+    frame.to_csv(source, index=False)
+    server = serve(fake_service(_zip({"best.csv": best.splitlines(keepends=True)[0]})))
+    with pytest.raises(DeliverableError, match="missing 100 of the 100 rows"):
+        sm.match_file(
+            source,
+            tmp_path / "out.csv",
+            api_key=KEY,
+            base_url=server.url,
+            poll_interval=0.1,
+            progress=False,
+        )
+    assert not (tmp_path / "out.csv").exists()

@@ -476,6 +476,22 @@ def test_interrupting_the_wait_prints_the_resume_call(
     assert sm.jobs().loc[0, "state"] == "uploaded"
 
 
+def test_interrupting_the_download_prints_the_resume_call(
+    fresh_service: LocalService, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupt(event: sm.ProgressEvent) -> None:
+        if event.stage == "downloading":
+            raise KeyboardInterrupt  # Ctrl-C, which the service cannot send
+
+    with pytest.raises(KeyboardInterrupt):
+        sm.match(frame_of(fresh_service), **fresh_service.settings, progress=interrupt)
+    filename = sm.jobs().loc[0, "filename"]
+    err = capsys.readouterr().err
+    assert f"SmartMatch job {filename!r} is done at the service" in err
+    assert f"    smartmatch_pandas.resume({filename!r}, df)\n" in err
+    assert err.count("Stopped") == 1
+
+
 # -- progress ------------------------------------------------------------------------------------
 
 

@@ -71,6 +71,20 @@ def test_all_matches_gives_every_candidate_best_first(
     assert order == sorted(order)
 
 
+def test_all_matches_of_an_earlier_all_matches_result_names_its_rank_apart(
+    contacts: pd.DataFrame, settings: dict[str, Any]
+) -> None:
+    earlier = contacts.head(20).smartmatch.match(max_matches=3, all_matches=True, **settings)
+    with pytest.warns(sm.SmartMatchWarning, match="'match_rank_2'"):
+        again = earlier.smartmatch.match(max_matches=3, all_matches=True, **settings)
+    assert list(again.columns[: len(earlier.columns)]) == list(earlier.columns)
+    assert again.columns[len(earlier.columns)] == "match_rank_2"
+    assert again["match_rank_2"].between(1, 3).all()
+    firsts = again[again["match_rank_2"] == 1]
+    assert list(firsts["match_rank"]) == list(earlier["match_rank"])
+    assert again.attrs["smartmatch"]["rank"] == "match_rank_2"
+
+
 def test_additional_candidates_differ_from_the_best(
     contacts: pd.DataFrame, service: LocalService
 ) -> None:

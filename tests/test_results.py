@@ -232,3 +232,39 @@ def test_shares_that_round_to_all_or_nothing_say_so() -> None:
     assert lines[3] == (
         "  email                in  <0.1% of rows; matched 0.0% of those, >99.9% of the rest"
     )
+
+
+@pytest.mark.parametrize(
+    ("matched", "rows", "shown"),
+    [(3_999, 4_000, ">99.9%"), (4_000, 4_000, "100.0%"), (1, 4_000, "<0.1%"), (0, 4_000, "0.0%"),
+     (17, 40, "42.5%")],
+)  # fmt: skip
+def test_a_share_never_rounds_to_all_or_none_that_is_not(
+    matched: int, rows: int, shown: str
+) -> None:
+    from smartmatch_pandas.deliverable.summary import MatchSummary, percent
+
+    assert percent(matched / rows) == shown
+    assert str(MatchSummary(rows=rows, matched=matched)) == (
+        f"SmartMatch: {rows:,} rows sent, {matched:,} matched ({shown})"
+    )
+
+
+@pytest.mark.parametrize(("wrong", "refused"), [(0, False), (1, False), (3, True)])
+def test_rows_line_up_unless_more_than_one_in_a_hundred_disagree(wrong: int, refused: bool) -> None:
+    import pyarrow as pa
+
+    from smartmatch_pandas.deliverable.alignment import Witness, check_alignment
+
+    sent = [f"Lee {k}" for k in range(200)]
+    echoed = [f" lee  {k} " for k in range(200)]  # case and spaces aside: the same
+    echoed[:wrong] = [f"Ray {k}" for k in range(wrong)]
+    echoed[10], sent[11] = None, ""  # a value on one side only is not compared
+    table = pa.table({"last_name": pa.array(echoed, pa.string())})
+    witness = Witness("last_name", pa.array(sent, pa.large_string()))
+    if refused:
+        with pytest.raises(DeliverableError, match=r"3 of 198 rows compared") as caught:
+            check_alignment(table, np.arange(200), witness, "job_1")
+        assert caught.value.filename == "job_1"
+    else:
+        check_alignment(table, np.arange(200), witness, "job_1")

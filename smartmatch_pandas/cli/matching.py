@@ -304,9 +304,10 @@ def _additional(
 
 def _split(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every candidate → the best of each row (the enriched list) and the others."""
-    best = candidates[candidates[RANK] == 1].drop(columns=RANK)
+    rank = candidates.attrs.get("smartmatch", {}).get("rank", RANK)  # match_rank_2...
+    best = candidates[candidates[rank] == 1].drop(columns=rank)
     best.attrs = candidates.attrs
-    return best, candidates[candidates[RANK] > 1]
+    return best, candidates[candidates[rank] > 1]
 
 
 def _additional_streamed(

@@ -42,16 +42,21 @@ from ..files.tables import (
     table_output,
 )
 from ..identifiers import MATCHBACK_ID
+from .alignment import AlignmentTally, Witness
 from .merge import (
     TEXT_DTYPE,
     candidate_ranks,
+    check_missing,
     count_true,
     coverage_counts,
     matched_rows,
     output_names,
+    past_max_matches,
+    rank_name,
     row_positions,
     taken_text,
     warn_gaps,
+    warn_surplus,
     without_repeated_best,
 )
 from .read import (
@@ -266,6 +271,7 @@ class _Tally:
     first_missing: list[int] = field(default_factory=list)
     coverage: dict[str, list[int]] = field(default_factory=dict)
     misfits: dict[str, int] = field(default_factory=dict)
+    alignment: AlignmentTally = field(default_factory=AlignmentTally)
 
     def summary(self, report: str | None, unknown: int) -> MatchSummary:
         return MatchSummary(
@@ -290,6 +296,7 @@ def merge_file(
     filename: str | None = None,
     max_matches: int | None = None,
     typed: bool = False,
+    witness: Witness | None = None,
 ) -> tuple[MatchSummary, int]:
     """Merge a deliverable back onto the list in ``table``, writing the result to ``output``
     batch by batch: what :func:`~smartmatch_pandas.deliverable.merge.merge_back` (and its
@@ -300,13 +307,28 @@ def merge_file(
     (:class:`~smartmatch_pandas.deliverable.read.RowAllowance`) is refused before any
     bucket of it is read into memory. With ``typed``, the appended voter fields are typed as
     :meth:`~smartmatch_pandas.deliverable.MatchResult.typed` types them (a CSV holds them as
-    text, dates as YYYY-MM-DD; a workbook holds categories as text).
+    text, dates as YYYY-MM-DD; a workbook holds categories as text). With a ``witness``,
+    results whose echo of it disagrees with what was sent are refused before anything is
+    written (see :mod:`~smartmatch_pandas.deliverable.alignment`).
     """
-    results = _results(files, rows, set(sent), filename)
+    skip = set(sent) - ({witness.identifier} if witness is not None else set())
+    results = _results(files, rows, skip, filename)
     try:
         if max_matches is not None:
             _check_allowance(results, RowAllowance(rows, max_matches), filename)
-        return _merge(table, results, output, sent, rows, presence, all_matches, filename, typed)
+        return _merge(
+            table,
+            results,
+            output,
+            sent,
+            rows,
+            presence,
+            all_matches,
+            filename,
+            typed,
+            witness,
+            max_matches,
+        )
     finally:
         results.close()
 
@@ -321,24 +343,32 @@ def _merge(
     all_matches: bool,
     filename: str | None,
     typed: bool = False,
+    witness: Witness | None = None,
+    max_matches: int | None = None,
 ) -> tuple[MatchSummary, int]:
     appended = [c for c in results.best.columns if c not in set(sent)]
-    names = output_names(pd.Index(table.columns), appended)
+    rank = rank_name(table.columns) if all_matches else RANK
+    names = output_names([*table.columns, *([rank] if all_matches else [])], appended)
     fields = dict(zip(names, appended, strict=True))
     kinds = kinds_of(fields) if typed else {}
     empty = frame_of(table.schema.empty_table())
     for name in names:
         empty[name] = pd.Series([], dtype=_EMPTY_DTYPES.get(kinds.get(name), TEXT_DTYPE))
     if all_matches:
-        empty.insert(len(table.columns), RANK, pd.Series([], dtype="int64"))
-    summary, tally, unknown = _summary(results, rows, sent, presence, fields, kinds)
+        empty.insert(len(table.columns), rank, pd.Series([], dtype="int64"))
+    summary, tally, unknown = _summary(results, rows, sent, presence, fields, kinds, witness)
+    check_missing(rows, tally.missing, filename)
+    if witness is not None:
+        tally.alignment.check(witness, filename)
     if typed:
         misfits = {name: n for name, n in tally.misfits.items() if n}
         summary = dataclasses.replace(summary, typed=True, misfits=misfits)
     # The summary goes where pandas keeps DataFrame.attrs: in the schema, written first.
     renamed = {name: field for name, field in fields.items() if name != field}
     empty.attrs["smartmatch"] = result_attrs(filename, summary, renamed)
-    written = 0
+    if rank != RANK:  # the list had a match_rank of its own
+        empty.attrs["smartmatch"]["rank"] = rank
+    written, surplus = 0, [0, 0]
     held = "arrow" if isinstance(output, TableCollector) else table_output(output).kind
     source = table if isinstance(table, TableFile) else None
     schema = _typed_schema(output_schema(empty, source=source), kinds, held)
@@ -349,14 +379,17 @@ def _merge(
             enriched = typed_table(_enriched(batch, start, best_rows, appended, names), kinds)[0]
             if all_matches:
                 rest_rows = [_between(t, start, start + batch.num_rows) for t in rest]
-                extra = _additional_rows(batch, start, best_rows, rest_rows, appended, names)
+                extra = _additional_rows(batch, start, best_rows, rest_rows, appended, names, rank)
+                if extra is not None and max_matches is not None:
+                    extra = _within(extra, max_matches, surplus)
                 if extra is not None:
                     extra = (typed_table(extra[0], kinds)[0], *extra[1:])
-                enriched = _candidates(enriched, extra, len(table.columns), batch.num_rows)
+                enriched = _candidates(enriched, extra, len(table.columns), batch.num_rows, rank)
             writer.write(enriched)
             written += enriched.num_rows
         writer.close()
     warn_gaps(tally.first_missing, rows, tally.missing, unknown, filename)
+    warn_surplus(surplus[0], surplus[1], max_matches or 1, filename)
     return summary, written
 
 
@@ -367,6 +400,7 @@ def _summary(
     presence: Mapping[str, pa.Array],
     fields: Mapping[str, str] | None = None,
     kinds: Mapping[str, Kind] | None = None,
+    witness: Witness | None = None,
 ) -> tuple[MatchSummary, _Tally, int]:
     """The summary, counted bucket by bucket (with the values of typed ``kinds`` that do
     not fit them); its tally, and the rows never sent."""
@@ -376,6 +410,8 @@ def _summary(
         start = k * span
         best = results.bucket(k)[0]
         _count(tally, best, start, min(span, rows - start), presence)
+        if witness is not None and best is not None:
+            tally.alignment.add(best, best[_POSITION].to_numpy(), witness)
         if kinds:
             _count_misfits(tally, best, fields or {}, kinds)
     unknown = len(results.best.unknown) if results.first_only else results.best.unknown_rows
@@ -441,20 +477,26 @@ def slice_deliverable(
     columns: Sequence[Hashable],
     filename: str | None = None,
     typed: bool = False,
+    witness: Witness | None = None,
 ) -> SlicedDeliverable:
     """A deliverable ready to be taken a range of rows at a time, without ever holding it:
     its result files spread over bucket files, its summary counted (and its gaps warned
     of) as :func:`merge_file` does; ``columns`` are the list's, which the appended ones
     must not take the names of. With ``typed``, the summary counts the values that do not
-    fit their voter field's type (the rows are still taken as text).
+    fit their voter field's type (the rows are still taken as text). With a ``witness``,
+    results that do not line up with the rows sent are refused, as by :func:`merge_file`.
     """
-    results = _results(files, rows, set(sent), filename)
+    skip = set(sent) - ({witness.identifier} if witness is not None else set())
+    results = _results(files, rows, skip, filename)
     try:
         appended = [c for c in results.best.columns if c not in set(sent)]
-        names = output_names(pd.Index(columns), appended)
+        names = output_names(columns, appended)
         fields = dict(zip(names, appended, strict=True))
         kinds = kinds_of(fields) if typed else {}
-        summary, tally, unknown = _summary(results, rows, sent, presence, fields, kinds)
+        summary, tally, unknown = _summary(results, rows, sent, presence, fields, kinds, witness)
+        check_missing(rows, tally.missing, filename)
+        if witness is not None:
+            tally.alignment.check(witness, filename)
         if typed:
             misfits = {name: n for name, n in tally.misfits.items() if n}
             summary = dataclasses.replace(summary, typed=True, misfits=misfits)
@@ -602,6 +644,7 @@ def _additional_rows(
     rest: list[pa.Table | None],
     appended: list[str],
     names: list[str],
+    rank_column: str = RANK,
 ) -> tuple[pa.Table, np.ndarray, np.ndarray] | None:
     """The batch's additional candidates (input columns, rank, appended columns), with
     the row and the rank of each, as
@@ -623,9 +666,24 @@ def _additional_rows(
     columns = taken_text(table, appended, np.arange(table.num_rows))
     rank = pa.array(ranks, pa.int64())
     out = pa.Table.from_arrays(
-        [*source.columns, rank, *columns], names=[*batch.schema.names, RANK, *names]
+        [*source.columns, rank, *columns], names=[*batch.schema.names, rank_column, *names]
     )
     return out, local, ranks
+
+
+def _within(
+    extra: tuple[pa.Table, np.ndarray, np.ndarray], max_matches: int, surplus: list[int]
+) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """A batch's additional candidates but those past ``max_matches`` on their row, counted
+    into ``surplus`` (candidates, rows), as
+    :func:`~smartmatch_pandas.deliverable.merge.merge_back` leaves them out."""
+    table, local, ranks = extra
+    past, candidates, rows = past_max_matches(local, ranks, max_matches)
+    if not candidates:
+        return extra
+    surplus[0] += candidates
+    surplus[1] += rows
+    return table.filter(pa.array(~past)), local[~past], ranks[~past]
 
 
 def _candidates(
@@ -633,9 +691,10 @@ def _candidates(
     extra: tuple[pa.Table, np.ndarray, np.ndarray] | None,
     inputs: int,
     n: int,
+    rank: str = RANK,
 ) -> pa.Table:
     """Every candidate of the batch, best first within each row (rank 1 for the best)."""
-    best = enriched.add_column(inputs, RANK, pa.array(np.ones(n, dtype=np.int64)))
+    best = enriched.add_column(inputs, rank, pa.array(np.ones(n, dtype=np.int64)))
     if extra is None:
         return best
     table, local, ranks = extra

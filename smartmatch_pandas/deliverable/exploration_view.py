@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .exploration import VOTER_STATE
+from .summary import percent
 
 if TYPE_CHECKING:
     from .exploration import Exploration
@@ -66,7 +67,7 @@ def exploration_html(exploration: Exploration) -> str:
     tables = exploration.tables
     head = (
         f"SmartMatch exploration: {exploration.matched:,} of {exploration.rows:,} rows "
-        f"matched ({exploration.match_rate:.1%})"
+        f"matched ({percent(exploration.match_rate)})"
     )
     rates = [_rate_chart("Match rate by identifier present", _identifier_rows(exploration))]
     if _shown(exploration, "by_state"):
@@ -104,7 +105,7 @@ def exploration_text(exploration: Exploration) -> str:
     tables = exploration.tables
     lines = [
         f"SmartMatch exploration: {exploration.matched:,} of {exploration.rows:,} rows "
-        f"matched ({exploration.match_rate:.1%})"
+        f"matched ({percent(exploration.match_rate)})"
     ]
     lines += [
         textwrap.fill(n, 80, initial_indent="  ", subsequent_indent="    ")
@@ -216,7 +217,7 @@ def _text_rates(
     width = max([len(name) for name in names] + [len(count), 8])
     lines = ["", title, f"  {'':<{width}} {count:>8}  {'':20}  {rate}"]
     for name, (_, n, share) in zip(names, rows, strict=True):
-        lines.append(f"  {name:<{width}} {n:>8,}  {_text_bar(share)}  {_percent(share)}")
+        lines.append(f"  {name:<{width}} {n:>8,}  {_text_bar(share)}  {percent(share)}")
     if not rows:
         lines.append("  (none)")
     return lines
@@ -225,10 +226,6 @@ def _text_rates(
 def _text_bar(share: float, width: int = 20) -> str:
     filled = 0 if np.isnan(share) else round(max(0.0, min(1.0, share)) * width)
     return "█" * filled + "·" * (width - filled)
-
-
-def _percent(share: float) -> str:
-    return "n/a" if np.isnan(share) else f"{share:.1%}"
 
 
 # -- HTML and SVG ----------------------------------------------------------------------------
@@ -279,9 +276,9 @@ def _bar_rows(title: str, rows: Sequence[Row], count: str, rate: str) -> str:
             f"fill='{TRACK}'/>",
             f"<rect x='{_LABEL_W + 60}' y='{y + 3}' width='{filled:.1f}' height='11' rx='2' "
             f"fill='{BLUE}'/>",
-            _text(width - 4, y + 12, _percent(share), anchor="end"),
+            _text(width - 4, y + 12, percent(share), anchor="end"),
         ]
-    described = "; ".join(f"{name}: {n:,} {count}, {_percent(s)} {rate}" for name, n, s in rows)
+    described = "; ".join(f"{name}: {n:,} {count}, {percent(s)} {rate}" for name, n, s in rows)
     return _svg(title, described or "no rows", width, top + len(rows) * _ROW_H + 4, "".join(body))
 
 

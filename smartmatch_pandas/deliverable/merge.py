@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Final
 
 import numpy as np
@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from ..errors import DeliverableError, SmartMatchWarning
 from ..identifiers import MATCH_CODE, MATCHBACK_ID
+from .alignment import Witness, check_alignment
 from .read import Deliverable, plain_numbers
 from .summary import RANK, IdentifierCoverage, MatchResult, MatchSummary
 
@@ -37,6 +38,8 @@ def merge_back(
     *,
     filename: str | None = None,
     presence: Mapping[str, pa.Array] | None = None,
+    witness: Witness | None = None,
+    max_matches: int | None = None,
 ) -> MatchResult:
     """Join a deliverable back onto the frame it came from, by row position.
 
@@ -54,20 +57,28 @@ def merge_back(
         Per identifier sent, which input rows had a value: the summary's
         coverage is counted from it for identifiers whose echoed column was
         not read (see :func:`~smartmatch_pandas.deliverable.read.read_files`' ``skip``).
+    witness
+        A sent column, as uploaded: the deliverable's echo of it must agree with it.
+    max_matches
+        The candidates asked for per row, the best included: a row's candidates past
+        them are left out, with a warning (see :func:`past_max_matches`).
 
     Raises
     ------
     DeliverableError
-        A ``matchback_id`` that is not a row position the client sent.
+        A ``matchback_id`` that is not a row position the client sent, or rows that
+        do not line up with the rows sent (see :mod:`~smartmatch_pandas.deliverable.alignment`).
     """
     n = len(df)
     positions = row_positions(deliverable.best, n, filename, deliverable.best_ids)
     known = positions >= 0
     best = deliverable.best.filter(pa.array(known)) if not known.all() else deliverable.best
     positions = positions[known]
+    check_alignment(best, positions, witness, filename)
     echoed = set(sent_columns)
     appended = [c for c in best.column_names if c not in echoed]
-    names = output_names(df.columns, appended)
+    rank = rank_name(df.columns, shown=deliverable.additional is not None)
+    names = output_names([*df.columns, rank], appended)
 
     if len(positions) == n and _in_order(positions):
         rows_of = positions  # every row, in upload order: the columns are taken as they are
@@ -76,8 +87,11 @@ def merge_back(
         rows_of[positions] = np.arange(len(positions))
     frame = _with_appended(df, best, appended, names, rows_of)
 
-    additional, additional_rows = _additional(df, deliverable, best, appended, names, filename)
+    additional, additional_rows = _additional(
+        df, deliverable, best, appended, names, filename, rank, max_matches
+    )
     missing = int((rows_of < 0).sum())
+    check_missing(n, missing, filename)
     unknown = int((~known).sum())
     warn_gaps(list(df.index[np.flatnonzero(rows_of < 0)[:5]]), n, missing, unknown, filename)
     matched = matched_rows(best)
@@ -91,7 +105,14 @@ def merge_back(
     )
     renamed = {new: old for new, old in zip(names, appended, strict=True) if new != old}
     return MatchResult(
-        frame, additional, summary, deliverable.files, filename, additional_rows, renamed=renamed
+        frame,
+        additional,
+        summary,
+        deliverable.files,
+        filename,
+        additional_rows,
+        renamed=renamed,
+        rank=rank,
     )
 
 
@@ -128,23 +149,36 @@ def row_positions(
     return out
 
 
-def output_names(existing: pd.Index, appended: list[str]) -> list[str]:
-    """Names for the appended columns that do not collide with the frame's own."""
+def output_names(existing: Iterable[Hashable], appended: list[str]) -> list[str]:
+    """Names for the appended columns that do not collide with the frame's own
+    (``existing``): ``name_2``, ``name_3``... with a warning."""
     taken = set(existing)
     names = []
     for name in appended:
-        new, k = name, 2
-        while new in taken:
-            new, k = f"{name}_{k}", k + 1
-        if new != name:
-            warnings.warn(
-                f"the frame already has a column {name!r}: the appended one is named {new!r}",
-                SmartMatchWarning,
-                stacklevel=4,
-            )
+        new = _unique(name, taken)
         taken.add(new)
         names.append(new)
     return names
+
+
+def rank_name(existing: Iterable[Hashable], *, shown: bool = True) -> str:
+    """The name of the candidates' rank column: ``match_rank``, or ``match_rank_2``...
+    when the frame has one already (an earlier result matched again), with a warning
+    if it is ``shown``."""
+    return _unique(RANK, set(existing), warn=shown)
+
+
+def _unique(name: str, taken: set[Hashable], *, warn: bool = True) -> str:
+    new, k = name, 2
+    while new in taken:
+        new, k = f"{name}_{k}", k + 1
+    if new != name and warn:
+        warnings.warn(
+            f"the frame already has a column {name!r}: the appended one is named {new!r}",
+            SmartMatchWarning,
+            stacklevel=5,
+        )
+    return new
 
 
 def _in_order(positions: np.ndarray) -> bool:
@@ -242,6 +276,8 @@ def _additional(
     appended: list[str],
     names: list[str],
     filename: str | None,
+    rank: str = RANK,
+    max_matches: int | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The additional candidates as a long frame (input columns, rank, appended columns),
     and the input row position of each."""
@@ -257,12 +293,16 @@ def _additional(
     order = np.argsort(positions, kind="stable")
     positions = positions[order]
     ranks = candidate_ranks(positions)
+    if max_matches is not None:  # the service's first of each row, as many as were asked
+        past, surplus, rows = past_max_matches(positions, ranks, max_matches)
+        warn_surplus(surplus, rows, max_matches, filename)
+        order, positions, ranks = order[~past], positions[~past], ranks[~past]
     source = df.iloc[positions]
     missing = [c for c in appended if c not in table.column_names]
     for column in missing:
         table = table.append_column(column, pa.nulls(table.num_rows, pa.string()))
     extra = _appended_frame(table, appended, names, order, source.index)
-    extra.insert(0, RANK, ranks)
+    extra.insert(0, rank, ranks)
     return pd.concat([source, extra], axis=1), positions
 
 
@@ -293,6 +333,30 @@ def candidate_ranks(sorted_positions: np.ndarray) -> np.ndarray:
     starts = np.r_[True, sorted_positions[1:] != sorted_positions[:-1]]
     run_start = np.maximum.accumulate(np.where(starts, np.arange(len(starts)), 0))
     return np.arange(len(starts)) - run_start + 2
+
+
+def past_max_matches(
+    positions: np.ndarray, ranks: np.ndarray, max_matches: int
+) -> tuple[np.ndarray, int, int]:
+    """Which additional candidates (each on its input row ``positions``, with its rank) go
+    past ``max_matches``; and how many they are, on how many rows."""
+    past = ranks > max_matches
+    if not past.any():
+        return past, 0, 0
+    return past, int(past.sum()), len(np.unique(positions[past]))
+
+
+def warn_surplus(surplus: int, rows: int, max_matches: int, filename: str | None) -> None:
+    """Warn of the ``surplus`` candidates of ``rows`` rows left out, past ``max_matches``."""
+    if not surplus:
+        return
+    job = f" (job {filename!r})" if filename else ""
+    warnings.warn(
+        f"the deliverable{job} gives {rows:,} rows more than max_matches={max_matches} "
+        f"candidates: the {surplus:,} past the first {max_matches} of their row were left out",
+        SmartMatchWarning,
+        stacklevel=4,
+    )
 
 
 def count_true(flags: pa.ChunkedArray | pa.Array) -> int:
@@ -345,6 +409,28 @@ def _coverage(
             continue
         coverage.append(IdentifierCoverage(identifier, *coverage_counts(has, matched)))
     return tuple(coverage)
+
+
+#: Rows that may be missing from a deliverable, with a warning, however short the list.
+MISSING_ROWS_WARNED: Final = 10
+#: Beyond those, the share of the rows sent that may be missing before it is refused.
+MISSING_SHARE_WARNED: Final = 0.1
+
+
+def check_missing(rows: int, missing: int, filename: str | None) -> None:
+    """Refuse a deliverable missing most of the ``rows`` sent: the service returns every
+    row sent, matched or not, so one without any, or without more than
+    :data:`MISSING_SHARE_WARNED` of them (and more than :data:`MISSING_ROWS_WARNED`), is
+    broken, not a result (and is not cached). A few rows missing are warned of."""
+    many = missing > MISSING_ROWS_WARNED and missing > rows * MISSING_SHARE_WARNED
+    if not rows or not (missing == rows or many):
+        return
+    raise DeliverableError(
+        f"the deliverable is missing {missing:,} of the {rows:,} rows sent, where the "
+        "service returns every row sent, matched or not: it is broken, not merged. Resume "
+        "the job to download it again, and report it if it persists",
+        filename=filename,
+    )
 
 
 def warn_gaps(

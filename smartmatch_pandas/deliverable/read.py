@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import DeliverableError, printable, warn
+from ..errors import DeliverableError, one_line, printable, warn
 from ..files.csv import (
     BOM,
     HEAD_BYTES,
@@ -291,9 +291,37 @@ def _result_csv(
             "it again with resume(filename), and report it if it persists",
             filename=filename,
         )
+    check_column_names(name, header, filename)
     kept = [c for c in header if c not in skip or c == MATCHBACK_ID] if skip else None
     options = text_csv_options(header, text, kept)
     return content.arrow_input(len(BOM) if head.startswith(BOM) else 0), options
+
+
+def check_column_names(name: str, header: list[str], filename: str | None) -> None:
+    """Refuse a result file whose header names a column with nothing, or with control
+    characters: a column's name is the service's contract, and such a name would reach
+    the frame (and, printed, the terminal) as it is.
+
+    Raises
+    ------
+    DeliverableError
+        Naming the column, its control characters escaped.
+    """
+    bad = next((c for c in header if not c.strip() or _has_control(c)), None)
+    if bad is None:
+        return
+    what = "an empty name" if not bad.strip() else f"control characters ({one_line(bad)!r})"
+    raise DeliverableError(
+        f"the result file {name!r} in the deliverable names a column with {what}: it is "
+        "malformed, not merged. Download it again with resume(filename), and report it if "
+        "it persists",
+        filename=filename,
+    )
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (a tab or a line break too)."""
+    return "\t" in text or one_line(text) != text
 
 
 @contextlib.contextmanager

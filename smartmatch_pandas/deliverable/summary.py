@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,8 +22,11 @@ RANK: Final = "match_rank"
 
 
 def percent(share: float) -> str:
-    """``share`` as a percentage to a tenth, never rounded to all or nothing: 19,994 of
-    20,000 is ``>99.9%``, 3 of 20,000 ``<0.1%``; only all is ``100.0%`` and none ``0.0%``."""
+    """A share as people read it: ``42.5%``, and never rounded to all or none that is not:
+    3,999 of 4,000 is ``>99.9%``, 1 of 4,000 ``<0.1%``; only all is ``100.0%`` and none
+    ``0.0%`` (``n/a`` for a share of nothing). The one place a share is written."""
+    if math.isnan(share):
+        return "n/a"
     shown = f"{share:.1%}"
     if shown == "100.0%" and share < 1:
         return ">99.9%"
@@ -102,10 +106,8 @@ class MatchSummary:
         return attrs
 
     def __str__(self) -> str:
-        return (
-            f"SmartMatch: {self.rows:,} rows sent, {self.matched:,} matched "
-            f"({percent(self.match_rate)})"
-        )
+        rate = percent(self.match_rate)
+        return f"SmartMatch: {self.rows:,} rows sent, {self.matched:,} matched ({rate})"
 
     @property
     def by_identifier(self) -> pd.DataFrame:
@@ -210,14 +212,22 @@ class MatchResult:
     def attrs(self) -> dict[str, object]:
         """What the frame's ``.attrs["smartmatch"]`` holds: the job's ``filename``, the
         summary (:meth:`MatchSummary.as_attrs`) and, when an appended column was renamed,
-        ``renamed`` (column to the field it holds)."""
-        return result_attrs(self.filename, self.summary, self.renamed)
+        ``renamed`` (column to the field it holds); ``rank`` when the rank column is not
+        ``match_rank``."""
+        attrs = result_attrs(self.filename, self.summary, self.renamed)
+        if self.rank != RANK:  # the frame had a match_rank of its own
+            attrs["rank"] = self.rank
+        return attrs
 
     @property
     def fields(self) -> dict[str, str]:
         """Each appended column, by the field it holds (its own name unless renamed)."""
         by_column = {column: self.renamed.get(column, column) for column in self.appended_columns}
         return {name: column for column, name in by_column.items()}
+
+    #: The name of the rank column in ``additional`` and ``candidates``: ``match_rank``, or
+    #: ``match_rank_2``... when the frame has a column of that name already.
+    rank: str = RANK
 
     @cached_property
     def candidates(self) -> pd.DataFrame:
@@ -226,10 +236,10 @@ class MatchResult:
         Rows without any match appear once, with rank 1 and empty appended columns.
         """
         best = self.frame.copy()
-        best.insert(list(self.additional.columns).index(RANK), RANK, 1)
+        best.insert(list(self.additional.columns).index(self.rank), self.rank, 1)
         both = pd.concat([best, self.additional], axis=0)
         rows = np.concatenate([np.arange(len(self.frame)), self.additional_rows])
-        ranks = np.concatenate([np.ones(len(self.frame), np.int64), self.additional[RANK]])
+        ranks = np.concatenate([np.ones(len(self.frame), np.int64), self.additional[self.rank]])
         out = both.iloc[np.lexsort((ranks, rows))]
         out.attrs = {**self.frame.attrs, "smartmatch": self.attrs}
         return out
@@ -263,7 +273,8 @@ class MatchResult:
     def appended_columns(self) -> list[str]:
         """The columns the deliverable appended (``tsmart_match_code``, ``vb.*``...), in order."""
         columns = list(self.additional.columns)
-        return [str(c) for c in columns[columns.index(RANK) + 1 :]] if RANK in columns else []
+        rank = self.rank
+        return [str(c) for c in columns[columns.index(rank) + 1 :]] if rank in columns else []
 
     def typed(self) -> MatchResult:
         """This result with its appended voter fields typed by the data dictionary.

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..deliverable import MatchResult
 from ..deliverable.exploration import match_rates, matched_mask
+from ..deliverable.summary import percent
 from ..identifiers import MATCH_CODE
 from ..job.handle import Job
 from ..preparation.standing import normalised_states
@@ -103,7 +104,7 @@ def summary_html(
     summary = result.summary
     parts = [
         "<div style='margin:8px 0 4px;font-size:1.1em'><b>"
-        f"{summary.matched:,} of {summary.rows:,} rows matched ({summary.match_rate:.1%})"
+        f"{summary.matched:,} of {summary.rows:,} rows matched ({percent(summary.match_rate)})"
         "</b></div>"
     ]
     if result.from_cache:
@@ -172,7 +173,7 @@ def _rate_table(title: str, count: str, rows: list[tuple[str, int, float]]) -> s
         f"<td style='padding:1px 10px 1px 0'>{html.escape(name)}</td>"
         f"<td style='padding:1px 10px;text-align:right'>{n:,}</td>"
         f"<td style='padding:1px 0 1px 10px'>{_bar(rate)}</td>"
-        f"<td style='padding:1px 0 1px 6px;text-align:right'>{rate:.1%}</td>"
+        f"<td style='padding:1px 0 1px 6px;text-align:right'>{percent(rate)}</td>"
         "</tr>"
         for name, n, rate in rows
     )

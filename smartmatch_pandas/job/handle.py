@@ -15,17 +15,19 @@ import warnings
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import fields
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import pandas as pd
 import pyarrow as pa
 
 from ..clock import Clock
 from ..deliverable import Deliverable, MatchResult
+from ..deliverable.alignment import Witness
 from ..errors import JobFailedError, SmartMatchError, SmartMatchWarning
 from ..files.spool import Spool
 from ..options import MatchOptions
 from ..preparation.mapping import ColumnMapping
+from ..preparation.table import SentPresence
 from ..wire.http import SmartMatchClient
 from ..wire.secrets import SecretURL
 from .reading import Reading
@@ -41,6 +43,13 @@ RESUME_COMMAND: ContextVar[Callable[[str], str] | None] = ContextVar("RESUME_COM
 _T = TypeVar("_T")
 #: Fingerprints API keys when the job store cannot: the same in this process only.
 _PROCESS_SALT = os.urandom(32)
+
+
+#: What an interrupted wait says of the job, before how to resume it.
+WAITING_STOPPED: Final = (
+    "Stopped waiting. SmartMatch job {filename!r} goes on at the service (a job cannot be "
+    "cancelled, and nothing is lost)."
+)
 
 
 class Job(Waiting, Reading):
@@ -261,8 +270,16 @@ class Job(Waiting, Reading):
         return self._presence
 
     def keep_presence(self, presence: Mapping[str, pa.Array] | None) -> None:
-        """Keep which rows the upload sent a value for (the summary's coverage)."""
+        """Keep which rows the upload sent a value for (the summary's coverage), and its
+        witness column, if it has one (see
+        :class:`~smartmatch_pandas.preparation.table.SentPresence`)."""
         self._presence = presence
+
+    @property
+    def witness(self) -> Witness | None:
+        """The sent column the deliverable's rows are checked against, when it is known."""
+        sent = self._presence.witness if isinstance(self._presence, SentPresence) else None
+        return Witness(*sent) if sent is not None and len(sent[1]) == self.rows else None
 
     # -- saying how to pick the job up again ------------------------------------------
 
@@ -281,13 +298,18 @@ class Job(Waiting, Reading):
     def _skipped(self) -> tuple[str, ...]:
         """Identifiers whose presence is known from the upload: not read back."""
         known = self._presence is not None and self._frame is not None
-        return tuple(self.mapping.identifiers) if known and self.mapping is not None else ()
+        if not known or self.mapping is None:
+            return ()
+        witness = self.witness  # read back, to be checked
+        checked = witness.identifier if witness is not None else None
+        return tuple(i for i in self.mapping.identifiers if i != checked)
 
-    def _interrupted(self) -> str:
+    def _interrupted(self, stopped: str = WAITING_STOPPED) -> str:
+        """What an interrupted wait (or download: ``stopped`` says which) prints: what
+        became of the job, and the call that picks it up again."""
         lines = [
             "",
-            f"Stopped waiting. SmartMatch job {self.filename!r} goes on at the service "
-            "(a job cannot be cancelled, and nothing is lost).",
+            stopped.format(filename=self.filename),
             "Pick it up again, in this or any other process, with:",
             f"    {self.resume_call}",
         ]

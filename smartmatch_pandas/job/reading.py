@@ -5,11 +5,12 @@ does it."""
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import IO, TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, Final, Self, TypeVar, cast
 
 from ..deliverable import (
     Deliverable,
@@ -20,6 +21,7 @@ from ..deliverable import (
     unpack_deliverable,
     uploaded_frame,
 )
+from ..deliverable.alignment import Witness
 from ..errors import DeliverableError, DiskError, SmartMatchError, StorageError
 from ..files.spool import Spool, SpooledFiles
 from ..identifiers import IDENTIFIERS, MATCHBACK_ID
@@ -29,7 +31,7 @@ from ..wire.http import SmartMatchClient, download_limit
 from ..wire.retry import MAX_URL_REFRESHES, is_expired_url
 from ..wire.secrets import SecretURL
 from .store import State
-from .waiting import RESUMABLE, Channel
+from .waiting import RESUMABLE, RESUME_SAID, Channel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +44,13 @@ if TYPE_CHECKING:
     from .store import JobStore
 
 _T = TypeVar("_T")
+
+
+#: What an interrupted download or merge says of the job, before how to resume it.
+READING_STOPPED: Final = (
+    "Stopped reading the result. SmartMatch job {filename!r} is done at the service and "
+    "its result is kept there (nothing is lost)."
+)
 
 
 class Reading:
@@ -86,6 +95,9 @@ class Reading:
         def _set_state(self, state: State, error: str | None = None) -> None: ...
         def _say_how_to_resume(self, exc: SmartMatchError) -> None: ...
         def _skipped(self) -> tuple[str, ...]: ...
+        def _interrupted(self, stopped: str = ...) -> str: ...
+        @property
+        def witness(self) -> Witness | None: ...
         @property
         def _clock(self) -> Clock: ...
 
@@ -206,6 +218,11 @@ class Reading:
         except RESUMABLE as exc:
             self._say_how_to_resume(exc)
             raise
+        except KeyboardInterrupt as stop:
+            reporter.close()
+            if not getattr(stop, RESUME_SAID, False):  # as an interrupted wait says it
+                print(self._interrupted(READING_STOPPED), file=sys.stderr, flush=True)
+            raise
         # Kept only once it merged: a deliverable that cannot be used is never cached.
         self._cache(files)
         reporter.stage("done")
@@ -229,6 +246,8 @@ class Reading:
             sent,
             filename=self.filename,
             presence=self._presence if known else None,
+            witness=self.witness if self._frame is not None else None,
+            max_matches=self.options.max_matches,
         )
         if self._frame is not None and self.mapping is not None:
             pairs = tuple(self.mapping.pairs)

@@ -143,6 +143,11 @@ class JobStatus:
     error: str | None = None
 
 
+#: Set on an interruption whose resume advice was printed already, so that a download
+#: that waited first does not print it twice.
+RESUME_SAID: Final = "smartmatch_resume_said"
+
+
 class Waiting:
     """How a :class:`~smartmatch_pandas.job.handle.Job` waits until its deliverable is
     ready: its :meth:`status`, :meth:`wait` and :meth:`deliver`.
@@ -181,7 +186,7 @@ class Waiting:
         def _stored(self, call: Callable[[JobStore], _T], default: _T) -> _T: ...
         def _set_state(self, state: State, error: str | None = None) -> None: ...
         def _say_how_to_resume(self, exc: SmartMatchError) -> None: ...
-        def _interrupted(self) -> str: ...
+        def _interrupted(self, stopped: str = ...) -> str: ...
         def _skipped(self) -> tuple[str, ...]: ...
 
     def status(self) -> JobStatus:
@@ -259,10 +264,11 @@ class Waiting:
             except RESUMABLE as exc:
                 self._say_how_to_resume(exc)
                 raise
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as stop:
                 reporter.close()
                 # On stderr: stdout is the data's (a command line's result, a pipe).
                 print(self._interrupted(), file=sys.stderr, flush=True)
+                setattr(stop, RESUME_SAID, True)
                 raise
         return self
 

@@ -26,6 +26,7 @@ from .frame import repeated_message
 from .mapping import ColumnMapping, resolve_mapping
 from .table import (
     InvalidTally,
+    SentPresence,
     add_upload_rows,
     sent_columns,
     sent_presence,
@@ -104,6 +105,7 @@ def upload_frames(
     tally = InvalidTally(invalid)
     body = Spool(digest=True)
     present: dict[str, list[pa.Array]] = {identifier: [] for identifier in mapping.identifiers}
+    witness: tuple[str, list[pa.Array]] = ("", [])
     rows = 0
     empty = set(mapping.pairs)  # the columns with no value in any batch so far
     try:
@@ -117,8 +119,11 @@ def upload_frames(
                 check_values(upload, mapping, frame.index)
                 empty &= empty_columns(upload, mapping)
                 add_upload_rows(csv, upload)
-                for identifier, flags in sent_presence(upload).items():
+                sent = sent_presence(upload)
+                for identifier, flags in sent.items():
                     present[identifier].append(flags)
+                if sent.witness is not None:
+                    witness = (sent.witness[0], [*witness[1], sent.witness[1]])
             rows += len(frame)
         if not rows:
             raise InputError(f"{source} has no rows: there is nothing to match")
@@ -127,7 +132,9 @@ def upload_frames(
     except BaseException:
         body.close()
         raise
-    presence = {k: pa.concat_arrays(v) for k, v in present.items()}
+    presence = SentPresence((k, pa.concat_arrays(v)) for k, v in present.items())
+    if witness[1]:
+        presence.witness = (witness[0], pa.concat_arrays(witness[1]))
     return Upload(body, rows, presence)
 
 

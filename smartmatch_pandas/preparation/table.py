@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, TypeVar
+from typing import IO, Final, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from .normalize import (
 )
 
 __all__ = [
+    "SentPresence",
     "frame_mapping",
     "frame_upload",
     "prepare_frame",
@@ -282,13 +283,33 @@ def upload_table(columns: list[SentColumn], start: int = 0) -> pa.Table:
     return pa.table([*arrays, positions], names=[*(c.identifier for c in columns), MATCHBACK_ID])
 
 
-def sent_presence(table: pa.Table) -> dict[str, pa.Array]:
-    """Per identifier of an upload table: which rows are sent with a value (bit-packed)."""
-    return {
-        name: pc.is_valid(table[name]).combine_chunks()
+#: The identifiers that tell rows apart best, first: the one sent is the witness.
+WITNESS_ORDER: Final = (
+    "last_name", "full_name", "address1", "email", "phone", "first_name", "dob", "voterbase_id"
+)  # fmt: skip
+
+
+class SentPresence(dict[str, pa.Array]):
+    """Per identifier, which rows are sent with a value; and the ``witness``: one sent
+    column's values (its name, then them), that the deliverable's echo of it is checked
+    against (rows shifted or shuffled by the service)."""
+
+    witness: tuple[str, pa.Array] | None = None
+
+
+def sent_presence(table: pa.Table) -> SentPresence:
+    """Per identifier of an upload table: which rows are sent with a value (bit-packed),
+    and its witness column (see :class:`SentPresence`)."""
+    presence = SentPresence(
+        (name, pc.is_valid(table[name]).combine_chunks())
         for name in table.column_names
         if name != MATCHBACK_ID
-    }
+    )
+    sent = [name for name in table.column_names if name != MATCHBACK_ID]
+    ranked = sorted(sent, key=lambda n: WITNESS_ORDER.index(n) if n in WITNESS_ORDER else 99)
+    if ranked:
+        presence.witness = (ranked[0], table[ranked[0]].combine_chunks())
+    return presence
 
 
 class InvalidTally:

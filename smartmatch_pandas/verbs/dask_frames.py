@@ -294,6 +294,7 @@ def _result(
             columns=list(meta.columns),
             filename=job.filename,
             typed=typed,
+            witness=job.witness,
         )
         try:
             attrs = {"smartmatch": result_attrs(job.filename, sliced.summary, sliced.renamed)}

@@ -271,6 +271,7 @@ def merge_finished(
             filename=job.filename,
             max_matches=job.options.max_matches,
             typed=typed,
+            witness=job.witness,
         )
 
     summary, written = job.merged(merge, reporter)
