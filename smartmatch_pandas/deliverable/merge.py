@@ -427,8 +427,8 @@ def check_missing(rows: int, missing: int, filename: str | None) -> None:
         return
     raise DeliverableError(
         f"the deliverable is missing {missing:,} of the {rows:,} rows sent, where the "
-        "service returns every row sent, matched or not: it is broken, not merged. Resume "
-        "the job to download it again, and report it if it persists",
+        "service returns every row sent, matched or not: it is broken, not merged (report "
+        "it to the service if it persists)",
         filename=filename,
     )
 

@@ -119,7 +119,7 @@ class RowAllowance:
             f"the deliverable has more rows than the options allow: {found}, where "
             f"{self.rows:,} rows sent with max_matches={self.max_matches} allow "
             f"{self.rows:,} best matches and {self.additional:,} additional candidates. Not "
-            "read further: resume the job to download it again, and report it if it persists",
+            "read further (report it to the service if it persists)",
             filename=filename,
         )
 
