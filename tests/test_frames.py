@@ -309,3 +309,48 @@ def test_a_stream_read_once_keeps_no_copy() -> None:
         assert pa.concat_tables(streamed.batches()).equals(SMALL)
         with pytest.raises(RuntimeError, match="read once"):
             next(streamed.batches())
+
+
+@pytest.mark.network
+def test_all_matches_of_a_polars_frame_takes_its_string_views(
+    listed: pa.Table, settings: dict[str, Any]
+) -> None:
+    """Polars hands its text over as string_view, which Arrow's take has no kernel for."""
+    frame = pl.from_arrow(listed)
+    assert isinstance(frame, pl.DataFrame)
+    enriched = frame.smartmatch.match(max_matches=3, all_matches=True, **settings)
+    pandas_way = the_pandas_way(listed, settings, max_matches=3, all_matches=True)
+    assert enriched["match_rank"].to_list() == pandas_way["match_rank"].tolist()
+    assert enriched["first_name"].to_list() == pandas_way["first_name"].tolist()
+    viewed = listed.cast(
+        pa.schema(
+            [
+                f.with_type(pa.string_view()) if pa.types.is_string(f.type) else f
+                for f in listed.schema
+            ]
+        )
+    )
+    table = sm.match(viewed, max_matches=3, all_matches=True, **settings)
+    assert table.column("first_name").to_pylist() == pandas_way["first_name"].tolist()
+
+
+@pytest.mark.network
+def test_a_merge_that_fails_keeps_the_deliverable_paid_for(
+    listed: pa.Table, fresh_service: LocalService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merge that fails on the client's side is retried on the kept deliverable: no new job."""
+    settings = {**fresh_service.settings, "progress": False}
+    from smartmatch_pandas.verbs import large_files
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryError("no room to merge")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(large_files, "merge_file", broken)
+        with pytest.raises(MemoryError) as failed:
+            sm.match(listed, **settings)
+    assert "kept" in "\n".join(failed.value.__notes__)
+    enriched = sm.match(listed, **settings)
+    assert enriched.num_rows == listed.num_rows
+    assert fresh_service.stats["registrations"] == 1
+    assert fresh_service.stats.get("downloads", 0) == 1
