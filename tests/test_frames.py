@@ -354,3 +354,17 @@ def test_a_merge_that_fails_keeps_the_deliverable_paid_for(
     assert enriched.num_rows == listed.num_rows
     assert fresh_service.stats["registrations"] == 1
     assert fresh_service.stats.get("downloads", 0) == 1
+
+
+def test_small_batches_are_gathered_and_large_ones_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each batch costs the upload and the merge a fixed share: a stream of tiny ones is
+    read in batches of the usual size, each one chunk, the rows in order."""
+    rows = pa.table({"n": pa.array(range(10_000), pa.int64())})
+    tiny = pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches(max_chunksize=10))
+    read = list(StreamedList.of(tiny).batches())
+    assert [(t.num_rows, t.column(0).num_chunks) for t in read] == [(10_000, 1)]
+    held = pa.Table.from_batches(rows.to_batches(max_chunksize=3))  # a table in many chunks
+    monkeypatch.setattr("smartmatch_pandas.files.streams.BATCH_ROWS", 4_096)
+    read = list(StreamedList.of(held).batches())
+    assert [t.num_rows for t in read] == [4_096, 4_096, 1_808]
+    assert pa.concat_tables(read).equals(rows)

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from ..errors import InputError
 from .spool import Spool
-from .tables import ATTRS_KEY, BATCH_ROWS
+from .tables import ATTRS_KEY, BATCH_BYTES, BATCH_ROWS
 
 #: The metadata an enriched table keeps from the schema it is written with: the job's
 #: summary, where pandas keeps ``DataFrame.attrs`` in a Parquet file.
@@ -151,18 +151,30 @@ class StreamedList:
         return list(self.schema.names)
 
     def batches(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
-        """The rows, at most :data:`~smartmatch_pandas.files.tables.BATCH_ROWS` at a time,
-        with ``columns`` (default all) in the list's order.
+        """The rows, at most :data:`~smartmatch_pandas.files.tables.BATCH_ROWS` at a time
+        (fewer when wide: :data:`~smartmatch_pandas.files.tables.BATCH_BYTES`), with
+        ``columns`` (default all) in the list's order.
 
-        The first reading of a stream copies it, whole, into a spool: the
-        readings after it read that copy.
+        Small batches are gathered up to that size as they are read (each batch
+        costs the upload and the merge a fixed share of time; gathered, a stream of
+        100-row batches is read as fast as one table), large ones cut; memory holds
+        one such batch at a time. The first reading of a stream copies it, whole,
+        into a spool: the readings after it read that copy.
         """
         # By position: a stream may repeat a name (a query's SELECT a, a) it is not sent by.
         kept = [i for i, name in enumerate(self.columns) if columns is None or name in columns]
+        held: list[pa.RecordBatch] = []
+        rows = size = 0
         for batch in self._batches():
-            for start in range(0, batch.num_rows, BATCH_ROWS):
-                piece = batch.slice(start, BATCH_ROWS)
-                yield pa.Table.from_batches([piece]).select(kept)
+            while batch.num_rows:
+                piece, batch = batch.slice(0, BATCH_ROWS - rows), batch.slice(BATCH_ROWS - rows)
+                held.append(piece)
+                rows, size = rows + piece.num_rows, size + piece.nbytes
+                if rows >= BATCH_ROWS or size >= BATCH_BYTES:
+                    yield _gathered(held, self.schema, kept)
+                    held, rows, size = [], 0, 0
+        if held:
+            yield _gathered(held, self.schema, kept)
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         if self._held is not None:
@@ -198,6 +210,13 @@ class StreamedList:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _gathered(held: list[pa.RecordBatch], schema: pa.Schema, kept: list[int]) -> pa.Table:
+    """The batches held as one table of ``kept`` columns, in one chunk when there were many
+    (each chunk would cost the merge's steps their fixed share again)."""
+    table = pa.Table.from_batches(held, schema).select(kept)
+    return table.combine_chunks() if len(held) > 1 else table
 
 
 class ResultKind(Protocol):
