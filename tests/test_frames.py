@@ -368,3 +368,24 @@ def test_small_batches_are_gathered_and_large_ones_cut(monkeypatch: pytest.Monke
     read = list(StreamedList.of(held).batches())
     assert [t.num_rows for t in read] == [4_096, 4_096, 1_808]
     assert pa.concat_tables(read).equals(rows)
+
+
+@pytest.mark.network
+def test_a_table_from_pandas_reads_back_with_its_index_and_metadata(
+    listed: pa.Table, settings: dict[str, Any]
+) -> None:
+    frame = listed.to_pandas().set_index("donor_id")
+    table = pa.Table.from_pandas(frame)
+    described = table.schema.field("zip").with_metadata({b"source": b"crm"})
+    table = table.set_column(table.schema.get_field_index("zip"), described, table["zip"])
+    enriched = sm.match(table, **settings)
+    assert enriched.schema.field("zip").metadata == {b"source": b"crm"}
+    back = enriched.to_pandas()
+    assert back.index.name == "donor_id"
+    pd.testing.assert_frame_equal(back[frame.columns], frame)
+    assert "smartmatch" in json.loads(enriched.schema.metadata[b"PANDAS_ATTRS"])
+    ranged = sm.match(
+        pa.Table.from_pandas(listed.to_pandas()), max_matches=3, all_matches=True, **settings
+    )
+    assert ranged.num_rows > listed.num_rows
+    assert len(ranged.to_pandas()) == ranged.num_rows  # a range index of the input's rows left out

@@ -22,6 +22,7 @@ appended ones as text. Memory never holds a pandas frame of the list.
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 from collections.abc import Iterable, Iterator
 from types import TracebackType
@@ -36,6 +37,8 @@ from .tables import ATTRS_KEY, BATCH_BYTES, BATCH_ROWS
 #: The metadata an enriched table keeps from the schema it is written with: the job's
 #: summary, where pandas keeps ``DataFrame.attrs`` in a Parquet file.
 KEPT_METADATA: Final = (ATTRS_KEY,)
+#: Where pyarrow keeps a pandas frame's index and columns in a schema's metadata.
+PANDAS_KEY: Final = b"pandas"
 
 
 @runtime_checkable
@@ -239,7 +242,28 @@ class ArrowTables:
 
     def whole(self, pieces: list[Any], schema: pa.Schema) -> pa.Table:
         table = pa.concat_tables(pieces) if pieces else schema.empty_table()
-        return table.replace_schema_metadata(schema.metadata)
+        described = {field.name: field.metadata for field in schema if field.metadata}
+        if described:  # the input's columns keep their fields' metadata
+            fields = [f.with_metadata(described.get(f.name, f.metadata)) for f in table.schema]
+            table = table.cast(pa.schema(fields))
+        return table.replace_schema_metadata(_fitted(schema.metadata, table.num_rows))
+
+
+def _fitted(metadata: dict[bytes, bytes] | None, rows: int) -> dict[bytes, bytes] | None:
+    """The schema's metadata, its pandas index left out if it is a range of another length
+    than the result's (one row per candidate: ``all_matches``)."""
+    if not metadata or PANDAS_KEY not in metadata:
+        return metadata
+    described = json.loads(metadata[PANDAS_KEY])
+    index = described.get("index_columns", [])
+    kept = [i for i in index if not (isinstance(i, dict) and len(_range_of(i)) != rows)]
+    if kept == index:
+        return metadata
+    return {**metadata, PANDAS_KEY: json.dumps({**described, "index_columns": kept}).encode()}
+
+
+def _range_of(index: dict[str, Any]) -> range:
+    return range(index.get("start", 0), index.get("stop", 0), index.get("step", 1) or 1)
 
 
 class TableCollector:
@@ -248,10 +272,13 @@ class TableCollector:
     ``kind`` says otherwise).
 
     Used as :class:`~smartmatch_pandas.files.tables.TableWriter` is, through :meth:`open`.
+    Given the input's schema (``like``), the result keeps its metadata (pandas' own, so
+    that ``to_pandas()`` gives the input's index back) and that of its fields.
     """
 
-    def __init__(self, kind: ResultKind | None = None) -> None:
+    def __init__(self, kind: ResultKind | None = None, like: pa.Schema | None = None) -> None:
         self.kind: ResultKind = kind or ArrowTables()
+        self.like = like
         self._pieces: list[Any] = []
         self._schema = pa.schema([])
         self.result: Any = None
@@ -260,6 +287,10 @@ class TableCollector:
         """Begin a table written with ``schema`` (its summary metadata is kept)."""
         given = schema.metadata or {}
         kept = {key: given[key] for key in KEPT_METADATA if key in given}
+        if self.like is not None:  # the input's own metadata, so that it reads back as it was
+            kept = {**(self.like.metadata or {}), **kept}
+            own = {f.name: f.metadata for f in self.like if f.metadata}
+            schema = pa.schema([f.with_metadata(own.get(f.name, f.metadata)) for f in schema])
         self._schema = schema.with_metadata(kept) if kept else schema.remove_metadata()
         self._pieces, self.result = [], None
         return self

@@ -68,8 +68,8 @@ def match_stream(data: object, **options: Unpack[MatchKwargs]) -> Any:
     OptionError, InputError, SmartMatchError
         As :func:`smartmatch_pandas.match`.
     """
-    collector = TableCollector(result_kind(data))
     with StreamedList.of(data) as listed:
+        collector = TableCollector(result_kind(data), like=listed.schema)
         match_batched(listed, collector, **options)
     return collector.result
 
