@@ -272,6 +272,8 @@ def test_the_form_opens_on_a_polars_frame_shown_through_pandas() -> None:
     assert form.mapping_controls["first_name"].value == "first_name"
     assert form.mapping_controls["zip"].value == "zip"
     assert form.columns == {"donor_id": "phone"}
+    lazy = frame.lazy().smartmatch.form(columns={"donor_id": "phone"})  # the query collected
+    assert set(lazy.mapping_controls) == set(frame.columns)
 
 
 def test_a_polars_frame_is_uploaded_byte_for_byte_as_the_same_list_in_pandas() -> None:
@@ -389,3 +391,24 @@ def test_a_table_from_pandas_reads_back_with_its_index_and_metadata(
     )
     assert ranged.num_rows > listed.num_rows
     assert len(ranged.to_pandas()) == ranged.num_rows  # a range index of the input's rows left out
+
+
+@pytest.mark.network
+def test_a_pyarrow_dataset_and_its_scanner_are_matched(
+    listed: pa.Table, settings: dict[str, Any], tmp_path: Path
+) -> None:
+    import pyarrow.dataset as ds
+
+    pq.write_table(listed, tmp_path / "contacts.parquet")
+    dataset = ds.dataset(tmp_path / "contacts.parquet")
+    by_reader = sm.match(dataset.scanner().to_reader(), **settings)
+    for given in (dataset, dataset.scanner()):
+        enriched = sm.match(given, **settings)
+        assert enriched.equals(by_reader)
+
+
+def test_what_is_refused_says_what_is_taken() -> None:
+    with pytest.raises(sm.InputError, match=r"got a list: match\(\) takes .*Polars.*Dask"):
+        sm.match([1, 2])  # type: ignore[call-overload]
+    with pytest.raises(sm.InputError, match=r"got a dict: submit\(\) takes .*Scanner"):
+        sm.submit({"a": 1})  # type: ignore[call-overload]

@@ -52,16 +52,42 @@ class ArrowStream(Protocol):
 LAZY_BATCH_ROWS: Final = 65_536
 
 
+#: What match() and submit() take, as their refusal of anything else says.
+ACCEPTED: Final = (
+    "a pandas DataFrame, a Polars DataFrame or LazyFrame, or any Arrow stream (a pyarrow "
+    "Table, RecordBatchReader, Dataset or Scanner, a DuckDB relation); a Dask frame "
+    "through ddf.smartmatch.match()"
+)
+
+
 def is_arrow_stream(data: object) -> bool:
     """Whether ``data`` exposes ``__arrow_c_stream__`` (a pandas frame does too: ask first),
-    or is a Polars LazyFrame (whose query is streamed)."""
-    return callable(getattr(type(data), "__arrow_c_stream__", None)) or is_lazy_frame(data)
+    or is a Polars LazyFrame (whose query is streamed) or a pyarrow Dataset or Scanner."""
+    return (
+        callable(getattr(type(data), "__arrow_c_stream__", None))
+        or is_lazy_frame(data)
+        or is_arrow_dataset(data)
+    )
+
+
+def is_arrow_dataset(data: object) -> bool:
+    """Whether ``data`` is a pyarrow Dataset or Scanner (pyarrow.dataset never imported to
+    tell)."""
+    datasets = sys.modules.get("pyarrow.dataset")
+    return datasets is not None and isinstance(data, datasets.Dataset | datasets.Scanner)
 
 
 def is_lazy_frame(data: object) -> bool:
     """Whether ``data`` is a Polars LazyFrame (Polars never imported to tell)."""
     polars = sys.modules.get("polars")
     return polars is not None and isinstance(data, polars.LazyFrame)
+
+
+def _dataset_reader(data: Any) -> pa.RecordBatchReader:
+    """A pyarrow Scanner's rows, or a Dataset's (through its scanner), as a stream."""
+    scanner = data if hasattr(data, "to_reader") else data.scanner()
+    reader: pa.RecordBatchReader = scanner.to_reader()
+    return reader
 
 
 def lazy_stream(lazy: Any) -> pa.RecordBatchReader:
@@ -136,12 +162,10 @@ class StreamedList:
             return cls(data.schema, path=what, held=data)
         if is_lazy_frame(data):
             data = lazy_stream(data)
+        elif is_arrow_dataset(data):  # its rows read as a stream, once
+            data = _dataset_reader(data)
         if not is_arrow_stream(data):
-            raise InputError(
-                f"expected a pandas DataFrame or an Arrow stream (an object with "
-                f"__arrow_c_stream__: a pyarrow Table, a Polars DataFrame, a DuckDB relation), "
-                f"got {type(data).__name__}"
-            )
+            raise InputError(f"expected {ACCEPTED}; got a {type(data).__name__}")
         try:
             reader = pa.RecordBatchReader.from_stream(data)
         except (pa.ArrowException, TypeError, ValueError) as exc:
