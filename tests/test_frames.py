@@ -412,3 +412,31 @@ def test_what_is_refused_says_what_is_taken() -> None:
         sm.match([1, 2])  # type: ignore[call-overload]
     with pytest.raises(sm.InputError, match=r"got a dict: submit\(\) takes .*Scanner"):
         sm.submit({"a": 1})  # type: ignore[call-overload]
+
+
+@pytest.mark.network
+def test_a_stream_that_times_out_says_to_match_it_again(listed: pa.Table) -> None:
+    """resume() cannot take a stream back; the same match picks the job up, paid once.
+    (A service of its own whose jobs take a second: the first match times out waiting.)"""
+    with LocalService(poll_interval=0.05, voters=20_000, seed=0, delay=1.0) as slow:
+        settings = {**slow.settings, "progress": False}
+        reader = pa.RecordBatchReader.from_batches(listed.schema, listed.to_batches())
+        said = r"smartmatch_pandas\.match\(\) of the same list with the same options"
+        with pytest.raises(sm.JobTimeoutError, match=said):
+            sm.match(reader, timeout=0.5, **settings)
+        enriched = sm.match(listed, **settings)
+        assert enriched.num_rows == listed.num_rows
+        assert slow.stats["registrations"] == 1
+
+
+@pytest.mark.network
+def test_a_submitted_polars_frame_is_resumed_with_it(
+    listed: pa.Table, settings: dict[str, Any]
+) -> None:
+    frame = pl.from_arrow(listed)
+    job = sm.submit(frame, **settings)
+    result = sm.resume(job.filename, frame, **settings)  # type: ignore[arg-type]
+    assert len(result.frame) == listed.num_rows
+    assert list(result.frame.columns[: len(frame.columns)]) == frame.columns
+    with pytest.raises(sm.InputError, match="match the same list again"):
+        sm.resume(job.filename, listed.to_reader(), **settings)  # type: ignore[arg-type]
