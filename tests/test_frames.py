@@ -440,3 +440,12 @@ def test_a_submitted_polars_frame_is_resumed_with_it(
     assert list(result.frame.columns[: len(frame.columns)]) == frame.columns
     with pytest.raises(sm.InputError, match="match the same list again"):
         sm.resume(job.filename, listed.to_reader(), **settings)  # type: ignore[arg-type]
+
+
+def test_a_stream_read_already_is_refused_saying_so() -> None:
+    reader = pa.RecordBatchReader.from_batches(SMALL.schema, SMALL.to_batches())
+    reader.read_all()  # read once, elsewhere
+    with pytest.raises(sm.InputError, match=r"has no rows.*if it was read already, make it again"):
+        sm.match(reader, api_key="k", base_url="http://127.0.0.1:9", progress=False)
+    with pytest.raises(sm.InputError, match=r"has no rows: there is nothing to match$"):
+        sm.match(SMALL.slice(0, 0), api_key="k", base_url="http://127.0.0.1:9", progress=False)

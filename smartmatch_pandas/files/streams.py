@@ -177,6 +177,11 @@ class StreamedList:
         """The list's column names, in order."""
         return list(self.schema.names)
 
+    @property
+    def is_stream(self) -> bool:
+        """Whether the list came as a stream (read once at its source), not a held table."""
+        return self._held is None
+
     def batches(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """The rows, at most :data:`~smartmatch_pandas.files.tables.BATCH_ROWS` at a time
         (fewer when wide: :data:`~smartmatch_pandas.files.tables.BATCH_BYTES`), with
