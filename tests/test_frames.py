@@ -449,3 +449,17 @@ def test_a_stream_read_already_is_refused_saying_so() -> None:
         sm.match(reader, api_key="k", base_url="http://127.0.0.1:9", progress=False)
     with pytest.raises(sm.InputError, match=r"has no rows: there is nothing to match$"):
         sm.match(SMALL.slice(0, 0), api_key="k", base_url="http://127.0.0.1:9", progress=False)
+
+
+@pytest.mark.network
+def test_a_job_submitted_quietly_waits_quietly(
+    listed: pa.Table, settings: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """wait() shows what submit() was told to: no bar after progress=False."""
+    for given in (listed, listed.to_pandas()):
+        capsys.readouterr()
+        sm.submit(given, **{**settings, "progress": False}).wait()
+        assert capsys.readouterr().err == ""
+    seen: list[object] = []
+    sm.submit(listed, **{**settings, "progress": seen.append}).wait()
+    assert any(getattr(event, "stage", None) == "waiting" for event in seen)

@@ -92,9 +92,11 @@ def submit_stream(data: object, **options: Unpack[SubmitKwargs]) -> Job:
         with reporting(progress) as reporter:
             reporter.stage("preparing")
             upload = upload_file(listed, mapping, plan.invalid)
-            return submit_body(
+            job = submit_body(
                 upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
             )
+    job.progress = progress  # its wait() shows what its submission showed
+    return job
 
 
 @contextmanager

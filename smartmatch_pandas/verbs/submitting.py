@@ -96,7 +96,9 @@ def submit(
     frame = require_frame(df)  # MultiIndex columns refused, saying what to do
     plan = make_plan(frame, settings)
     with reporting(progress) as reporter:
-        return submit_planned(frame, plan, reporter)
+        job = submit_planned(frame, plan, reporter)
+    job.progress = progress  # its wait() shows what its submission showed
+    return job
 
 
 def submit_planned(df: pd.DataFrame, plan: Plan, reporter: Reporter) -> Job:
