@@ -143,6 +143,11 @@ class PolarsLazySmartMatch:
         """The table that would be uploaded for the query's rows; see :func:`prepare_frame`."""
         return PolarsSmartMatch(self._lf.collect()).prepare(columns, invalid=invalid)
 
+    def form(self, **options: Any) -> MatchForm:
+        """A form to match the query's rows in a notebook: the query is collected (the form
+        shows the rows it matches), then as :meth:`PolarsSmartMatch.form`."""
+        return PolarsSmartMatch(self._lf.collect()).form(**options)
+
 
 PolarsSmartMatch.match.__doc__ = api.match.__doc__
 PolarsSmartMatch.submit.__doc__ = api.submit.__doc__

@@ -247,7 +247,8 @@ CATALOGUE: list[Case] = [
     Case("resume filename", 'resume("my job")', _resume("my job"), OPTION,
          r"filename='my job' is not a valid SmartMatch filename"),
     Case("resume df", 'resume("job_1", [1, 2])', _resume("job_1", [1, 2]), INPUT,
-         r"df must be the pandas DataFrame that was submitted, not a <class 'list'>"),
+         r"df must be the list that was submitted, as a pandas or Polars DataFrame or a "
+         r"pyarrow Table, not a list: for a stream, match the same list again"),
     Case("resume via", 'resume("job_1", via="email")', _resume("job_1", via="email"), OPTION,
          r"via='email' must be one of 'poll', 'sftp'"),
     Case("resume sftp without via", 'resume("job_1", sftp={"host": "h"})',

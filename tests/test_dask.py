@@ -24,7 +24,11 @@ distributed = pytest.importorskip("distributed")
 
 import smartmatch_pandas as sm  # noqa: E402
 from smartmatch_pandas.deliverable import TEXT_DTYPE  # noqa: E402
-from smartmatch_pandas.deliverable.pieces import PartitionPieces, merged_partition  # noqa: E402
+from smartmatch_pandas.deliverable.pieces import (  # noqa: E402
+    PartitionPieces,
+    merged_partition,
+    partition_fingerprint,
+)
 from smartmatch_pandas.local import LocalService  # noqa: E402
 
 PARTITIONS = 3
@@ -158,6 +162,35 @@ def test_another_frame_is_not_resumed(settings: dict[str, Any], ddf: Any) -> Non
         ddf.head(50, compute=False).smartmatch.resume(job.filename, **resume_settings(settings))
 
 
+def test_a_partition_shuffled_since_the_upload_is_refused_naming_it(
+    settings: dict[str, Any], ddf: Any
+) -> None:
+    """Rows drawn in another order at each compute: the same length, other contact data
+    on each row; refused rather than merged onto the wrong rows."""
+    shuffled = ddf.map_partitions(lambda part: part.sample(frac=1), meta=ddf._meta)
+    with dask.config.set(scheduler="synchronous"):
+        result = shuffled.smartmatch.match(**settings)
+        with pytest.raises(sm.InputError, match=r"partition \d of the Dask frame holds other"):
+            result.compute()
+
+
+def test_a_parquet_file_rewritten_since_the_upload_is_refused_naming_it(
+    settings: dict[str, Any], frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    half = len(frame) // 2
+    for number, part in enumerate([frame.iloc[:half], frame.iloc[half:]]):
+        part.to_parquet(tmp_path / f"part.{number}.parquet")
+    read = dd.read_parquet(tmp_path)
+    with dask.config.set(scheduler="synchronous"):
+        result = read.smartmatch.match(**settings)
+        changed = pd.read_parquet(tmp_path / "part.1.parquet")
+        changed["first_name"] = changed["first_name"].iloc[::-1].to_numpy()
+        changed.to_parquet(tmp_path / "part.1.parquet")
+        with pytest.raises(sm.InputError, match=r"partition 1 of the Dask frame holds other"):
+            result.compute()
+        result.partitions[0].compute()  # the partition unchanged merges
+
+
 # -- the fast layer: nothing sent ---------------------------------------------------------------
 
 
@@ -214,6 +247,29 @@ def test_pieces_are_private_and_each_partition_reads_its_own(pieces: PartitionPi
 def test_a_partition_that_changed_is_refused(pieces: PartitionPieces) -> None:
     with pytest.raises(sm.InputError, match=r"partition 0 .* 1 rows now where 2"):
         merged_partition(pd.DataFrame({"name": ["z"]}), pieces, {"number": 0})
+
+
+def test_a_partition_with_other_values_or_order_is_refused() -> None:
+    uploaded = pd.DataFrame({"name": ["a", "b"], "zip": ["1", "2"]}, index=[5, 6])
+    made = PartitionPieces.write(
+        ["id"],
+        [2],
+        lambda start, n: pa.table({"id": pa.array(["x", "y"], pa.large_string())}),
+        fingerprints=[partition_fingerprint(uploaded)],
+        mapped=["name", "zip"],
+    )
+    try:
+        now = uploaded.assign(other=[1.5, 2.5])  # unmapped columns and the index play no part
+        assert merged_partition(now.set_axis([0, 1]), made, {"number": 0})["id"].tolist() == [
+            "x",
+            "y",
+        ]
+        copied = pickle.loads(pickle.dumps(made))  # as a worker gets it
+        for changed in (now.iloc[::-1], now.assign(zip=["1", "3"])):
+            with pytest.raises(sm.InputError, match=r"partition 0 .* holds other contact data"):
+                merged_partition(changed, copied, {"number": 0})
+    finally:
+        made.remove()
 
 
 def test_a_copy_reads_the_pieces_the_original_removes_them(pieces: PartitionPieces) -> None:

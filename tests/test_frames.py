@@ -272,6 +272,8 @@ def test_the_form_opens_on_a_polars_frame_shown_through_pandas() -> None:
     assert form.mapping_controls["first_name"].value == "first_name"
     assert form.mapping_controls["zip"].value == "zip"
     assert form.columns == {"donor_id": "phone"}
+    lazy = frame.lazy().smartmatch.form(columns={"donor_id": "phone"})  # the query collected
+    assert set(lazy.mapping_controls) == set(frame.columns)
 
 
 def test_a_polars_frame_is_uploaded_byte_for_byte_as_the_same_list_in_pandas() -> None:
@@ -309,3 +311,155 @@ def test_a_stream_read_once_keeps_no_copy() -> None:
         assert pa.concat_tables(streamed.batches()).equals(SMALL)
         with pytest.raises(RuntimeError, match="read once"):
             next(streamed.batches())
+
+
+@pytest.mark.network
+def test_all_matches_of_a_polars_frame_takes_its_string_views(
+    listed: pa.Table, settings: dict[str, Any]
+) -> None:
+    """Polars hands its text over as string_view, which Arrow's take has no kernel for."""
+    frame = pl.from_arrow(listed)
+    assert isinstance(frame, pl.DataFrame)
+    enriched = frame.smartmatch.match(max_matches=3, all_matches=True, **settings)
+    pandas_way = the_pandas_way(listed, settings, max_matches=3, all_matches=True)
+    assert enriched["match_rank"].to_list() == pandas_way["match_rank"].tolist()
+    assert enriched["first_name"].to_list() == pandas_way["first_name"].tolist()
+    viewed = listed.cast(
+        pa.schema(
+            [
+                f.with_type(pa.string_view()) if pa.types.is_string(f.type) else f
+                for f in listed.schema
+            ]
+        )
+    )
+    table = sm.match(viewed, max_matches=3, all_matches=True, **settings)
+    assert table.column("first_name").to_pylist() == pandas_way["first_name"].tolist()
+
+
+@pytest.mark.network
+def test_a_merge_that_fails_keeps_the_deliverable_paid_for(
+    listed: pa.Table, fresh_service: LocalService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merge that fails on the client's side is retried on the kept deliverable: no new job."""
+    settings = {**fresh_service.settings, "progress": False}
+    from smartmatch_pandas.verbs import large_files
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryError("no room to merge")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(large_files, "merge_file", broken)
+        with pytest.raises(MemoryError) as failed:
+            sm.match(listed, **settings)
+    assert "kept" in "\n".join(failed.value.__notes__)
+    enriched = sm.match(listed, **settings)
+    assert enriched.num_rows == listed.num_rows
+    assert fresh_service.stats["registrations"] == 1
+    assert fresh_service.stats.get("downloads", 0) == 1
+
+
+def test_small_batches_are_gathered_and_large_ones_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each batch costs the upload and the merge a fixed share: a stream of tiny ones is
+    read in batches of the usual size, each one chunk, the rows in order."""
+    rows = pa.table({"n": pa.array(range(10_000), pa.int64())})
+    tiny = pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches(max_chunksize=10))
+    read = list(StreamedList.of(tiny).batches())
+    assert [(t.num_rows, t.column(0).num_chunks) for t in read] == [(10_000, 1)]
+    held = pa.Table.from_batches(rows.to_batches(max_chunksize=3))  # a table in many chunks
+    monkeypatch.setattr("smartmatch_pandas.files.streams.BATCH_ROWS", 4_096)
+    read = list(StreamedList.of(held).batches())
+    assert [t.num_rows for t in read] == [4_096, 4_096, 1_808]
+    assert pa.concat_tables(read).equals(rows)
+
+
+@pytest.mark.network
+def test_a_table_from_pandas_reads_back_with_its_index_and_metadata(
+    listed: pa.Table, settings: dict[str, Any]
+) -> None:
+    frame = listed.to_pandas().set_index("donor_id")
+    table = pa.Table.from_pandas(frame)
+    described = table.schema.field("zip").with_metadata({b"source": b"crm"})
+    table = table.set_column(table.schema.get_field_index("zip"), described, table["zip"])
+    enriched = sm.match(table, **settings)
+    assert enriched.schema.field("zip").metadata == {b"source": b"crm"}
+    back = enriched.to_pandas()
+    assert back.index.name == "donor_id"
+    pd.testing.assert_frame_equal(back[frame.columns], frame)
+    assert "smartmatch" in json.loads(enriched.schema.metadata[b"PANDAS_ATTRS"])
+    ranged = sm.match(
+        pa.Table.from_pandas(listed.to_pandas()), max_matches=3, all_matches=True, **settings
+    )
+    assert ranged.num_rows > listed.num_rows
+    assert len(ranged.to_pandas()) == ranged.num_rows  # a range index of the input's rows left out
+
+
+@pytest.mark.network
+def test_a_pyarrow_dataset_and_its_scanner_are_matched(
+    listed: pa.Table, settings: dict[str, Any], tmp_path: Path
+) -> None:
+    import pyarrow.dataset as ds
+
+    pq.write_table(listed, tmp_path / "contacts.parquet")
+    dataset = ds.dataset(tmp_path / "contacts.parquet")
+    by_reader = sm.match(dataset.scanner().to_reader(), **settings)
+    for given in (dataset, dataset.scanner()):
+        enriched = sm.match(given, **settings)
+        assert enriched.equals(by_reader)
+
+
+def test_what_is_refused_says_what_is_taken() -> None:
+    with pytest.raises(sm.InputError, match=r"got a list: match\(\) takes .*Polars.*Dask"):
+        sm.match([1, 2])  # type: ignore[call-overload]
+    with pytest.raises(sm.InputError, match=r"got a dict: submit\(\) takes .*Scanner"):
+        sm.submit({"a": 1})  # type: ignore[call-overload]
+
+
+@pytest.mark.network
+def test_a_stream_that_times_out_says_to_match_it_again(listed: pa.Table) -> None:
+    """resume() cannot take a stream back; the same match picks the job up, paid once.
+    (A service of its own whose jobs take a second: the first match times out waiting.)"""
+    with LocalService(poll_interval=0.05, voters=20_000, seed=0, delay=1.0) as slow:
+        settings = {**slow.settings, "progress": False}
+        reader = pa.RecordBatchReader.from_batches(listed.schema, listed.to_batches())
+        said = r"smartmatch_pandas\.match\(\) of the same list with the same options"
+        with pytest.raises(sm.JobTimeoutError, match=said):
+            sm.match(reader, timeout=0.5, **settings)
+        enriched = sm.match(listed, **settings)
+        assert enriched.num_rows == listed.num_rows
+        assert slow.stats["registrations"] == 1
+
+
+@pytest.mark.network
+def test_a_submitted_polars_frame_is_resumed_with_it(
+    listed: pa.Table, settings: dict[str, Any]
+) -> None:
+    frame = pl.from_arrow(listed)
+    job = sm.submit(frame, **settings)
+    result = sm.resume(job.filename, frame, **settings)  # type: ignore[arg-type]
+    assert len(result.frame) == listed.num_rows
+    assert list(result.frame.columns[: len(frame.columns)]) == frame.columns
+    with pytest.raises(sm.InputError, match="match the same list again"):
+        sm.resume(job.filename, listed.to_reader(), **settings)  # type: ignore[arg-type]
+
+
+def test_a_stream_read_already_is_refused_saying_so() -> None:
+    reader = pa.RecordBatchReader.from_batches(SMALL.schema, SMALL.to_batches())
+    reader.read_all()  # read once, elsewhere
+    with pytest.raises(sm.InputError, match=r"has no rows.*if it was read already, make it again"):
+        sm.match(reader, api_key="k", base_url="http://127.0.0.1:9", progress=False)
+    with pytest.raises(sm.InputError, match=r"has no rows: there is nothing to match$"):
+        sm.match(SMALL.slice(0, 0), api_key="k", base_url="http://127.0.0.1:9", progress=False)
+
+
+@pytest.mark.network
+def test_a_job_submitted_quietly_waits_quietly(
+    listed: pa.Table, settings: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """wait() shows what submit() was told to: no bar after progress=False."""
+    for given in (listed, listed.to_pandas()):
+        capsys.readouterr()
+        sm.submit(given, **{**settings, "progress": False}).wait()
+        assert capsys.readouterr().err == ""
+    seen: list[object] = []
+    sm.submit(listed, **{**settings, "progress": seen.append}).wait()
+    assert any(getattr(event, "stage", None) == "waiting" for event in seen)

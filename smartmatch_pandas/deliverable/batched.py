@@ -662,7 +662,7 @@ def _additional_rows(
     local = local[order]
     ranks = candidate_ranks(local)
     table = table.take(pa.array(order))
-    source = batch.take(pa.array(local))
+    source = taken_rows(batch, local)
     columns = taken_text(table, appended, np.arange(table.num_rows))
     rank = pa.array(ranks, pa.int64())
     out = pa.Table.from_arrays(
@@ -701,4 +701,17 @@ def _candidates(
     both = pa.concat_tables([best, table.cast(best.schema)])
     rows = np.concatenate([np.arange(n), local])
     order = np.lexsort((np.concatenate([np.ones(n, np.int64), ranks]), rows))
-    return both.take(pa.array(order))
+    return taken_rows(both, order)
+
+
+#: Arrow's view types, which its ``take`` has no kernel for, and what they are taken as.
+_VIEWED: Final = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
+
+
+def taken_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """``table.take(rows)``, for columns of Arrow's view types too (a Polars frame's text is
+    ``string_view``): those are taken as their large counterparts, then cast back."""
+    if not any(field.type in _VIEWED for field in table.schema):
+        return table.take(pa.array(rows))
+    schema = pa.schema([f.with_type(_VIEWED.get(f.type, f.type)) for f in table.schema])
+    return table.cast(schema).take(pa.array(rows)).cast(table.schema)

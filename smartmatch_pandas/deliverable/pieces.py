@@ -12,10 +12,11 @@ it) and is removed with it; a copy sent to a worker process only reads it.
 from __future__ import annotations
 
 import copy
+import hashlib
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,11 @@ class PartitionPieces:
     typed_fields
         The appended columns each partition types (``typed=True``), with the voter field
         of each; empty, they stay text.
+    fingerprints
+        Each partition's :func:`partition_fingerprint` of its ``mapped`` columns, as
+        uploaded; empty, only the lengths are checked.
+    mapped
+        The partition's columns that were uploaded, in the frame's order.
     """
 
     def __init__(
@@ -55,12 +61,16 @@ class PartitionPieces:
         columns: Sequence[str],
         attrs: Mapping[str, Any] | None = None,
         typed_fields: Mapping[str, str] | None = None,
+        fingerprints: Sequence[str] = (),
+        mapped: Sequence[Hashable] = (),
     ) -> None:
         self.folder = folder
         self.lengths = tuple(lengths)
         self.columns = tuple(columns)
         self.attrs = dict(attrs or {})
         self.typed_fields = dict(typed_fields or {})
+        self.fingerprints = tuple(fingerprints)
+        self.mapped = tuple(mapped)
         self._remove: weakref.finalize[Any, Any] | None = None
 
     @classmethod
@@ -72,6 +82,8 @@ class PartitionPieces:
         attrs: Mapping[str, Any] | None = None,
         where: str | None = None,
         typed_fields: Mapping[str, str] | None = None,
+        fingerprints: Sequence[str] = (),
+        mapped: Sequence[Hashable] = (),
     ) -> PartitionPieces:
         """Write one piece per partition of ``lengths`` rows into a new private temporary
         folder (under ``where``, else the system's temporary folder).
@@ -90,9 +102,12 @@ class PartitionPieces:
             What each merged partition's ``.attrs`` holds.
         typed_fields
             The appended columns to type, with their voter fields.
+        fingerprints, mapped
+            Each partition's fingerprint of its ``mapped`` columns as uploaded, checked
+            again as it is merged.
         """
         folder = Path(tempfile.mkdtemp(prefix="smartmatch-pieces-", dir=where))  # 0700
-        pieces = cls(folder, lengths, columns, attrs, typed_fields)
+        pieces = cls(folder, lengths, columns, attrs, typed_fields, fingerprints, mapped)
         # Removed when the pieces are garbage (the lazy result that holds them is gone),
         # or at exit.
         pieces._remove = weakref.finalize(pieces, shutil.rmtree, folder, ignore_errors=True)
@@ -142,11 +157,19 @@ class PartitionPieces:
         # A copy sent to a worker reads the pieces, never removes them.
         return (
             PartitionPieces,
-            (self.folder, self.lengths, self.columns, self.attrs, self.typed_fields),
+            (
+                self.folder,
+                self.lengths,
+                self.columns,
+                self.attrs,
+                self.typed_fields,
+                self.fingerprints,
+                self.mapped,
+            ),
         )
 
     def __dask_tokenize__(self) -> object:
-        return (str(self.folder), self.lengths)
+        return (str(self.folder), self.lengths, self.fingerprints)
 
     def __repr__(self) -> str:
         return f"PartitionPieces({len(self.lengths)} partitions in {self.folder})"
@@ -171,17 +194,36 @@ def merged_partition(
     Raises
     ------
     InputError
-        The partition has other rows than were uploaded: the frame changed since.
+        The partition has other rows than were uploaded, or other values (or the same in
+        another order) in its mapped columns: the frame changed since.
     """
     number = partition_info["number"] if partition_info is not None else 0
     if len(part) != pieces.lengths[number]:
-        raise InputError(
-            f"partition {number} of the Dask frame has {len(part):,} rows now where "
-            f"{pieces.lengths[number]:,} were matched: the frame changed since it was "
-            "matched (data read again and changed, or drawn at random); persist it before "
-            "matching, or match it again"
-        )
+        raise _changed(number, f"has {len(part):,} rows now where {pieces.lengths[number]:,}")
+    fingerprint = pieces.fingerprints[number] if pieces.fingerprints else None
+    if fingerprint and partition_fingerprint(part[list(pieces.mapped)]) != fingerprint:
+        raise _changed(number, "holds other contact data now (or in another order) than")
     return _joined(part, pieces.piece(number, part.index), pieces.attrs)
+
+
+def partition_fingerprint(part: pd.DataFrame) -> str:
+    """A digest of the partition's values, row by row in order (its index left out: rows
+    are merged by position).
+
+    Cheap beside the upload itself: one vectorised hash of each row
+    (:func:`pandas.util.hash_pandas_object`), then a digest of those hashes in order, so
+    that rows shuffled within the partition change it.
+    """
+    rows = pd.util.hash_pandas_object(part, index=False).to_numpy()
+    return hashlib.blake2b(rows.tobytes(), digest_size=16).hexdigest()
+
+
+def _changed(number: int, what: str) -> InputError:
+    return InputError(
+        f"partition {number} of the Dask frame {what} were matched: the frame changed "
+        "since it was matched (data read again and changed, or drawn at random); persist "
+        "it before matching, or match it again"
+    )
 
 
 def _joined(part: pd.DataFrame, extra: pd.DataFrame, attrs: Mapping[str, Any]) -> pd.DataFrame:

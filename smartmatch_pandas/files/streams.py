@@ -22,6 +22,7 @@ appended ones as text. Memory never holds a pandas frame of the list.
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 from collections.abc import Iterable, Iterator
 from types import TracebackType
@@ -31,11 +32,13 @@ import pyarrow as pa
 
 from ..errors import InputError
 from .spool import Spool
-from .tables import ATTRS_KEY, BATCH_ROWS
+from .tables import ATTRS_KEY, BATCH_BYTES, BATCH_ROWS
 
 #: The metadata an enriched table keeps from the schema it is written with: the job's
 #: summary, where pandas keeps ``DataFrame.attrs`` in a Parquet file.
 KEPT_METADATA: Final = (ATTRS_KEY,)
+#: Where pyarrow keeps a pandas frame's index and columns in a schema's metadata.
+PANDAS_KEY: Final = b"pandas"
 
 
 @runtime_checkable
@@ -49,16 +52,42 @@ class ArrowStream(Protocol):
 LAZY_BATCH_ROWS: Final = 65_536
 
 
+#: What match() and submit() take, as their refusal of anything else says.
+ACCEPTED: Final = (
+    "a pandas DataFrame, a Polars DataFrame or LazyFrame, or any Arrow stream (a pyarrow "
+    "Table, RecordBatchReader, Dataset or Scanner, a DuckDB relation); a Dask frame "
+    "through ddf.smartmatch.match()"
+)
+
+
 def is_arrow_stream(data: object) -> bool:
     """Whether ``data`` exposes ``__arrow_c_stream__`` (a pandas frame does too: ask first),
-    or is a Polars LazyFrame (whose query is streamed)."""
-    return callable(getattr(type(data), "__arrow_c_stream__", None)) or is_lazy_frame(data)
+    or is a Polars LazyFrame (whose query is streamed) or a pyarrow Dataset or Scanner."""
+    return (
+        callable(getattr(type(data), "__arrow_c_stream__", None))
+        or is_lazy_frame(data)
+        or is_arrow_dataset(data)
+    )
+
+
+def is_arrow_dataset(data: object) -> bool:
+    """Whether ``data`` is a pyarrow Dataset or Scanner (pyarrow.dataset never imported to
+    tell)."""
+    datasets = sys.modules.get("pyarrow.dataset")
+    return datasets is not None and isinstance(data, datasets.Dataset | datasets.Scanner)
 
 
 def is_lazy_frame(data: object) -> bool:
     """Whether ``data`` is a Polars LazyFrame (Polars never imported to tell)."""
     polars = sys.modules.get("polars")
     return polars is not None and isinstance(data, polars.LazyFrame)
+
+
+def _dataset_reader(data: Any) -> pa.RecordBatchReader:
+    """A pyarrow Scanner's rows, or a Dataset's (through its scanner), as a stream."""
+    scanner = data if hasattr(data, "to_reader") else data.scanner()
+    reader: pa.RecordBatchReader = scanner.to_reader()
+    return reader
 
 
 def lazy_stream(lazy: Any) -> pa.RecordBatchReader:
@@ -133,12 +162,10 @@ class StreamedList:
             return cls(data.schema, path=what, held=data)
         if is_lazy_frame(data):
             data = lazy_stream(data)
+        elif is_arrow_dataset(data):  # its rows read as a stream, once
+            data = _dataset_reader(data)
         if not is_arrow_stream(data):
-            raise InputError(
-                f"expected a pandas DataFrame or an Arrow stream (an object with "
-                f"__arrow_c_stream__: a pyarrow Table, a Polars DataFrame, a DuckDB relation), "
-                f"got {type(data).__name__}"
-            )
+            raise InputError(f"expected {ACCEPTED}; got a {type(data).__name__}")
         try:
             reader = pa.RecordBatchReader.from_stream(data)
         except (pa.ArrowException, TypeError, ValueError) as exc:
@@ -150,19 +177,36 @@ class StreamedList:
         """The list's column names, in order."""
         return list(self.schema.names)
 
-    def batches(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
-        """The rows, at most :data:`~smartmatch_pandas.files.tables.BATCH_ROWS` at a time,
-        with ``columns`` (default all) in the list's order.
+    @property
+    def is_stream(self) -> bool:
+        """Whether the list came as a stream (read once at its source), not a held table."""
+        return self._held is None
 
-        The first reading of a stream copies it, whole, into a spool: the
-        readings after it read that copy.
+    def batches(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """The rows, at most :data:`~smartmatch_pandas.files.tables.BATCH_ROWS` at a time
+        (fewer when wide: :data:`~smartmatch_pandas.files.tables.BATCH_BYTES`), with
+        ``columns`` (default all) in the list's order.
+
+        Small batches are gathered up to that size as they are read (each batch
+        costs the upload and the merge a fixed share of time; gathered, a stream of
+        100-row batches is read as fast as one table), large ones cut; memory holds
+        one such batch at a time. The first reading of a stream copies it, whole,
+        into a spool: the readings after it read that copy.
         """
         # By position: a stream may repeat a name (a query's SELECT a, a) it is not sent by.
         kept = [i for i, name in enumerate(self.columns) if columns is None or name in columns]
+        held: list[pa.RecordBatch] = []
+        rows = size = 0
         for batch in self._batches():
-            for start in range(0, batch.num_rows, BATCH_ROWS):
-                piece = batch.slice(start, BATCH_ROWS)
-                yield pa.Table.from_batches([piece]).select(kept)
+            while batch.num_rows:
+                piece, batch = batch.slice(0, BATCH_ROWS - rows), batch.slice(BATCH_ROWS - rows)
+                held.append(piece)
+                rows, size = rows + piece.num_rows, size + piece.nbytes
+                if rows >= BATCH_ROWS or size >= BATCH_BYTES:
+                    yield _gathered(held, self.schema, kept)
+                    held, rows, size = [], 0, 0
+        if held:
+            yield _gathered(held, self.schema, kept)
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         if self._held is not None:
@@ -200,6 +244,13 @@ class StreamedList:
         self.close()
 
 
+def _gathered(held: list[pa.RecordBatch], schema: pa.Schema, kept: list[int]) -> pa.Table:
+    """The batches held as one table of ``kept`` columns, in one chunk when there were many
+    (each chunk would cost the merge's steps their fixed share again)."""
+    table = pa.Table.from_batches(held, schema).select(kept)
+    return table.combine_chunks() if len(held) > 1 else table
+
+
 class ResultKind(Protocol):
     """What an enriched list is given back as, made piece by piece (each Arrow piece then
     dropped, so that the result is never held twice)."""
@@ -220,7 +271,28 @@ class ArrowTables:
 
     def whole(self, pieces: list[Any], schema: pa.Schema) -> pa.Table:
         table = pa.concat_tables(pieces) if pieces else schema.empty_table()
-        return table.replace_schema_metadata(schema.metadata)
+        described = {field.name: field.metadata for field in schema if field.metadata}
+        if described:  # the input's columns keep their fields' metadata
+            fields = [f.with_metadata(described.get(f.name, f.metadata)) for f in table.schema]
+            table = table.cast(pa.schema(fields))
+        return table.replace_schema_metadata(_fitted(schema.metadata, table.num_rows))
+
+
+def _fitted(metadata: dict[bytes, bytes] | None, rows: int) -> dict[bytes, bytes] | None:
+    """The schema's metadata, its pandas index left out if it is a range of another length
+    than the result's (one row per candidate: ``all_matches``)."""
+    if not metadata or PANDAS_KEY not in metadata:
+        return metadata
+    described = json.loads(metadata[PANDAS_KEY])
+    index = described.get("index_columns", [])
+    kept = [i for i in index if not (isinstance(i, dict) and len(_range_of(i)) != rows)]
+    if kept == index:
+        return metadata
+    return {**metadata, PANDAS_KEY: json.dumps({**described, "index_columns": kept}).encode()}
+
+
+def _range_of(index: dict[str, Any]) -> range:
+    return range(index.get("start", 0), index.get("stop", 0), index.get("step", 1) or 1)
 
 
 class TableCollector:
@@ -229,10 +301,13 @@ class TableCollector:
     ``kind`` says otherwise).
 
     Used as :class:`~smartmatch_pandas.files.tables.TableWriter` is, through :meth:`open`.
+    Given the input's schema (``like``), the result keeps its metadata (pandas' own, so
+    that ``to_pandas()`` gives the input's index back) and that of its fields.
     """
 
-    def __init__(self, kind: ResultKind | None = None) -> None:
+    def __init__(self, kind: ResultKind | None = None, like: pa.Schema | None = None) -> None:
         self.kind: ResultKind = kind or ArrowTables()
+        self.like = like
         self._pieces: list[Any] = []
         self._schema = pa.schema([])
         self.result: Any = None
@@ -241,6 +316,10 @@ class TableCollector:
         """Begin a table written with ``schema`` (its summary metadata is kept)."""
         given = schema.metadata or {}
         kept = {key: given[key] for key in KEPT_METADATA if key in given}
+        if self.like is not None:  # the input's own metadata, so that it reads back as it was
+            kept = {**(self.like.metadata or {}), **kept}
+            own = {f.name: f.metadata for f in self.like if f.metadata}
+            schema = pa.schema([f.with_metadata(own.get(f.name, f.metadata)) for f in schema])
         self._schema = schema.with_metadata(kept) if kept else schema.remove_metadata()
         self._pieces, self.result = [], None
         return self

@@ -28,6 +28,7 @@ from ..files.spool import Spool
 from ..options import MatchOptions
 from ..preparation.mapping import ColumnMapping
 from ..preparation.table import SentPresence
+from ..progress import ProgressArg
 from ..wire.http import SmartMatchClient
 from ..wire.secrets import SecretURL
 from .reading import Reading
@@ -110,6 +111,8 @@ class Job(Waiting, Reading):
         self.cache = cache
         self.channel: Channel = "poll"
         self.from_cache = False
+        # What wait() shows when not told: what the job was submitted with.
+        self.progress: ProgressArg = True
         # The process's poll schedule, whose clock every wait of this job asks too.
         self.schedule = SCHEDULE if schedule is None else schedule
         self._lane_cache: Lane | None = None

@@ -208,6 +208,7 @@ class Reading:
             fetches it again next time. This error, like those of the service
             and the network, says how to pick the job up again.
         """
+        files: Mapping[str, bytes] | None = None
         try:
             files = self._unpacked(reporter)
             merged = merge(files)
@@ -216,6 +217,7 @@ class Reading:
             self._say_how_to_resume(exc)
             raise
         except RESUMABLE as exc:
+            self._keep_unmerged(files, exc)
             self._say_how_to_resume(exc)
             raise
         except KeyboardInterrupt as stop:
@@ -223,10 +225,26 @@ class Reading:
             if not getattr(stop, RESUME_SAID, False):  # as an interrupted wait says it
                 print(self._interrupted(READING_STOPPED), file=sys.stderr, flush=True)
             raise
-        # Kept only once it merged: a deliverable that cannot be used is never cached.
+        except Exception as exc:
+            self._keep_unmerged(files, exc)
+            raise
+        # Kept once it merged (or failed to on this side): a deliverable that cannot be used
+        # is never cached.
         self._cache(files)
         reporter.stage("done")
         return merged
+
+    def _keep_unmerged(self, files: Mapping[str, bytes] | None, exc: BaseException) -> None:
+        """Keep a deliverable whose merge failed on this side (not the deliverable's fault:
+        memory, disk, a bug), so that matching again merges it without paying for a new job."""
+        if files is None or not self.cache or self.cache_key is None:
+            return
+        self._cache(files)
+        if not isinstance(exc, SmartMatchError):  # those say how to resume already
+            exc.add_note(
+                f"SmartMatch job {self.filename!r} finished and its deliverable is kept: "
+                "matching the same list again (or resuming the job) merges it at no cost"
+            )
 
     def _merge_onto_frame(self, reporter: Reporter, files: Mapping[str, bytes]) -> MatchResult:
         known = self._presence is not None and self._frame is not None

@@ -162,6 +162,7 @@ class Waiting:
     options: MatchOptions
     poll_interval: float
     channel: Channel
+    progress: ProgressArg
     schedule: PollSchedule
     _frame: pd.DataFrame | None
     _state: State
@@ -222,7 +223,7 @@ class Waiting:
     def wait(
         self,
         timeout: float | None = None,
-        progress: ProgressArg | Reporter = True,
+        progress: ProgressArg | Reporter | None = None,
         *,
         via: Via | None = None,
         sftp: SFTPSettings | Mapping[str, Any] | None = None,
@@ -237,7 +238,8 @@ class Waiting:
             download that follows (:meth:`result`) must end by the same time.
         progress
             True for a tqdm bar, False for silence, or a callable receiving
-            :class:`~smartmatch_pandas.progress.ProgressEvent`.
+            :class:`~smartmatch_pandas.progress.ProgressEvent`; None (the default)
+            as the job was submitted (a bar, unless ``submit(progress=False)``).
         via
             ``"poll"`` asks the poll endpoint; ``"sftp"`` never polls it, but
             fetches the deliverable from the account's SFTP folder (needs the
@@ -258,7 +260,7 @@ class Waiting:
         check_wait_options(timeout, via, sftp)
         deadline = None if timeout is None else self._clock.monotonic() + timeout
         self.deadline = deadline
-        with reporting(progress) as reporter:
+        with reporting(self.progress if progress is None else progress) as reporter:
             try:
                 self._wait(deadline, reporter, via or self.channel, sftp)
             except RESUMABLE as exc:

@@ -78,7 +78,8 @@ def upload_file(
         (counted over the whole file, as for a frame).
     """
     frames = (frame_of(_decoded(b)) for b in table.batches([str(c) for c in mapping.columns]))
-    return upload_frames(frames, mapping, invalid, str(table.path), today)
+    read_once = isinstance(table, StreamedList) and table.is_stream
+    return upload_frames(frames, mapping, invalid, str(table.path), today, read_once=read_once)
 
 
 def upload_frames(
@@ -87,13 +88,16 @@ def upload_frames(
     invalid: InvalidPolicy,
     source: str,
     today: dt.date | None = None,
+    *,
+    read_once: bool = False,
 ) -> Upload:
     """The upload CSV of a list given as consecutive frames (a file's batches, a Dask
     frame's partitions); byte for byte what
     :func:`~smartmatch_pandas.preparation.table.upload_body` makes of them concatenated.
 
     Each frame's ``matchback_id`` goes on from the last one's, so ids are unique
-    over the whole list. ``source`` names the list in errors.
+    over the whole list. ``source`` names the list in errors; ``read_once``, it is a
+    stream, which gives its rows once (an empty one may have been read already).
 
     Raises
     ------
@@ -126,7 +130,10 @@ def upload_frames(
                     witness = (sent.witness[0], [*witness[1], sent.witness[1]])
             rows += len(frame)
         if not rows:
-            raise InputError(f"{source} has no rows: there is nothing to match")
+            again = " (a stream gives its rows once: if it was read already, make it again)"
+            raise InputError(
+                f"{source} has no rows: there is nothing to match{again if read_once else ''}"
+            )
         tally.report(rows)
         check_not_empty(empty, mapping)
     except BaseException:

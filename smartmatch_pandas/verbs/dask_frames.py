@@ -26,12 +26,18 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Unpack
 
 import pandas as pd
 
 from ..deliverable.batched import slice_deliverable
-from ..deliverable.pieces import PartitionPieces, empty_appended, merged_partition
+from ..deliverable.pieces import (
+    PartitionPieces,
+    empty_appended,
+    merged_partition,
+    partition_fingerprint,
+)
 from ..deliverable.summary import MatchSummary, result_attrs
 from ..errors import InputError, OptionError
 from ..identifiers import MATCHBACK_ID
@@ -119,9 +125,9 @@ def match_dask(ddf: dd.DataFrame, **options: Unpack[MatchKwargs]) -> dd.DataFram
     progress = options.pop("progress", True)
     plan = _plan(ddf, options)
     with plan.client, reporting(progress) as reporter, _resumed_from_the_frame():
-        job, lengths = _submitted(ddf, plan, reporter)
+        job, uploaded = _submitted(ddf, plan, reporter)
         job.wait(timeout=timeout, progress=reporter)
-        return _result(job, ddf, lengths, reporter, typed)
+        return _result(job, ddf, uploaded, reporter, typed)
 
 
 def submit_dask(ddf: dd.DataFrame, **options: Unpack[SubmitKwargs]) -> Job:
@@ -170,14 +176,14 @@ def resume_dask(filename: str, ddf: dd.DataFrame, **options: Unpack[ResumeKwargs
             "SMARTMATCH_HOME to the job store that submitted it",
             filename=filename,
         )
-    lengths: list[int] = []
+    uploaded = _Uploaded()
     via, sftp = options.pop("via", None), options.pop("sftp", None)
     timeout = options.pop("timeout", None)
     typed = check_flag("typed", options.pop("typed", False))
 
     def upload(record: JobRecord) -> tuple[Any, dict[str, Any]]:
         mapping = recorded_mapping(ddf.columns, record, what=_WHAT)
-        made = _upload(ddf, mapping, check_policy(record.invalid), lengths)
+        made = _upload(ddf, mapping, check_policy(record.invalid), uploaded)
         if made.body.fingerprint != record.fingerprint:
             made.body.close()
             raise not_the_list_submitted(record, made.rows, what=_WHAT)
@@ -197,7 +203,7 @@ def resume_dask(filename: str, ddf: dd.DataFrame, **options: Unpack[ResumeKwargs
             upload=upload,
         )
         job.wait(timeout=timeout, progress=reporter, via=via, sftp=sftp)
-        return _result(job, ddf, lengths, reporter, typed)
+        return _result(job, ddf, uploaded, reporter, typed)
 
 
 def prepare_dask(
@@ -246,36 +252,50 @@ def _plan(ddf: dd.DataFrame, options: Mapping[str, Any]) -> Plan:
     return make_plan(None, options, dask_mapping(ddf, options.get("columns")))
 
 
-def _partitions(
-    ddf: dd.DataFrame, mapping: ColumnMapping, lengths: list[int]
-) -> Iterator[pd.DataFrame]:
-    """The mapped columns of each partition, computed one at a time (their lengths noted)."""
-    sent = ddf[[c for c in ddf.columns if c in set(mapping.columns)]]
+@dataclass
+class _Uploaded:
+    """What each partition held as it was uploaded: its rows, and a fingerprint of its
+    mapped columns (checked again as the partition is merged)."""
+
+    mapped: list[Hashable] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    fingerprints: list[str] = field(default_factory=list)
+
+    def note(self, part: pd.DataFrame) -> None:
+        self.lengths.append(len(part))
+        self.fingerprints.append(partition_fingerprint(part))
+
+
+def _partitions(ddf: dd.DataFrame, uploaded: _Uploaded) -> Iterator[pd.DataFrame]:
+    """The mapped columns of each partition, computed one at a time (each noted)."""
+    sent = ddf[uploaded.mapped]
     for number in range(sent.npartitions):
         part = sent.get_partition(number).compute()
-        lengths.append(len(part))
+        uploaded.note(part)
         yield part
 
 
 def _upload(
-    ddf: dd.DataFrame, mapping: ColumnMapping, invalid: InvalidPolicy, lengths: list[int]
+    ddf: dd.DataFrame, mapping: ColumnMapping, invalid: InvalidPolicy, uploaded: _Uploaded
 ) -> Upload:
-    lengths.clear()
-    return upload_frames(_partitions(ddf, mapping, lengths), mapping, invalid, f"the {_WHAT}")
+    uploaded.mapped = [c for c in ddf.columns if c in set(mapping.columns)]
+    uploaded.lengths.clear()
+    uploaded.fingerprints.clear()
+    return upload_frames(_partitions(ddf, uploaded), mapping, invalid, f"the {_WHAT}")
 
 
-def _submitted(ddf: dd.DataFrame, plan: Plan, reporter: Reporter) -> tuple[Job, list[int]]:
+def _submitted(ddf: dd.DataFrame, plan: Plan, reporter: Reporter) -> tuple[Job, _Uploaded]:
     reporter.stage("preparing")
-    lengths: list[int] = []
-    upload = _upload(ddf, plan.mapping, plan.invalid, lengths)
+    uploaded = _Uploaded()
+    upload = _upload(ddf, plan.mapping, plan.invalid, uploaded)
     job = submit_body(
         upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
     )
-    return job, lengths
+    return job, uploaded
 
 
 def _result(
-    job: Job, ddf: dd.DataFrame, lengths: list[int], reporter: Reporter, typed: bool = False
+    job: Job, ddf: dd.DataFrame, uploaded: _Uploaded, reporter: Reporter, typed: bool = False
 ) -> dd.DataFrame:
     """The lazy enriched frame: the deliverable read once, into one piece per partition
     (with ``typed``, each partition types its voter fields as it is merged)."""
@@ -299,7 +319,13 @@ def _result(
         try:
             attrs = {"smartmatch": result_attrs(job.filename, sliced.summary, sliced.renamed)}
             pieces = PartitionPieces.write(
-                sliced.names, lengths, sliced.appended_rows, attrs, typed_fields=sliced.typed_fields
+                sliced.names,
+                uploaded.lengths,
+                sliced.appended_rows,
+                attrs,
+                typed_fields=sliced.typed_fields,
+                fingerprints=uploaded.fingerprints,
+                mapped=uploaded.mapped,
             )
         finally:
             sliced.close()

@@ -8,7 +8,8 @@ from typing import Any, Unpack, overload
 import pandas as pd
 
 from .. import clock as clocks
-from ..files.streams import ArrowStream, is_arrow_stream
+from ..errors import InputError
+from ..files.streams import ACCEPTED, ArrowStream, is_arrow_stream
 from ..job.waiting import check_wait_options
 from ..options import Format, InvalidPolicy, check_flag, keywords_of
 from ..preparation.frame import require_frame
@@ -177,7 +178,11 @@ def match(
     check_flag("all_matches", all_matches)
     check_flag("typed", typed)
     check_wait_options(timeout)  # before anything is paid for
-    frame = require_frame(df)  # anything else is refused, saying what is expected
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(
+            f"expected a pandas DataFrame, got a {type(df).__name__}: match() takes {ACCEPTED}"
+        )
+    frame = require_frame(df)  # MultiIndex columns refused, saying what to do
     plan = make_plan(frame, keywords_of("submit", settings))
     # The client's connections are closed once the frame is back (or the match failed:
     # a job is resumed with a client of its own). One bar through submitting, waiting

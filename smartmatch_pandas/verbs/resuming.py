@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from .._version import __version__
 from ..deliverable import MatchResult
 from ..errors import InputError, OptionError
 from ..files.spool import Spool
+from ..files.tables import frame_of
 from ..job.handle import Job
 from ..job.store import JobRecord, JobStore, label_matches, service_url
 from ..job.waiting import check_wait_options, resolve_poll_interval
@@ -110,8 +112,9 @@ def resume(
     check_flag("reupload", reupload)
     check_flag("typed", typed)
     check_wait_options(timeout, via, sftp)
-    if df is not None and not isinstance(df, pd.DataFrame):
-        raise InputError(f"df must be the pandas DataFrame that was submitted, not a {type(df)}")
+    given: object = df  # a Polars frame or a pyarrow Table is taken too
+    if given is not None and not isinstance(given, pd.DataFrame):
+        df = submitted_as_pandas(given)
     store = JobStore()
     with reporting(progress) as reporter:
         job = resumed_job(
@@ -329,3 +332,24 @@ def not_the_list_submitted(record: JobRecord, rows: int, what: str = "frame") ->
 
 
 _MISSING: Any = object()
+
+
+def submitted_as_pandas(df: object) -> pd.DataFrame:
+    """A Polars DataFrame or pyarrow Table that was submitted, as the pandas frame the
+    form (and the job's check) reads it as; a stream cannot be given again.
+
+    Raises
+    ------
+    InputError
+        ``df`` is neither: it says to match the same list again instead.
+    """
+    polars = sys.modules.get("polars")  # never imported here: a Polars frame brought it
+    if polars is not None and isinstance(df, polars.DataFrame):
+        return frame_of(df.to_arrow())
+    if isinstance(df, pa.Table):
+        return frame_of(df)
+    raise InputError(
+        f"df must be the list that was submitted, as a pandas or Polars DataFrame or a "
+        f"pyarrow Table, not a {type(df).__name__}: for a stream, match the same list "
+        "again with the same options (it picks the job up, at no cost)"
+    )

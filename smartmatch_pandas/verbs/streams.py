@@ -27,13 +27,15 @@ Parquet file (``json.loads(table.schema.metadata[b"PANDAS_ATTRS"])["smartmatch"]
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, Unpack
 
 import pyarrow as pa
 
 from ..files.streams import ArrowTables, ResultKind, StreamedList, TableCollector
-from ..job.handle import Job
+from ..job.handle import RESUME_COMMAND, Job
 from ..preparation.batched import file_mapping, upload_file
 from ..progress import reporting
 from .keywords import MatchKwargs, SubmitKwargs
@@ -68,8 +70,8 @@ def match_stream(data: object, **options: Unpack[MatchKwargs]) -> Any:
     OptionError, InputError, SmartMatchError
         As :func:`smartmatch_pandas.match`.
     """
-    collector = TableCollector(result_kind(data))
-    with StreamedList.of(data) as listed:
+    with StreamedList.of(data) as listed, matched_again_to_resume():
+        collector = TableCollector(result_kind(data), like=listed.schema)
         match_batched(listed, collector, **options)
     return collector.result
 
@@ -84,15 +86,33 @@ def submit_stream(data: object, **options: Unpack[SubmitKwargs]) -> Job:
     later: it picks the job up (by its data and options) rather than paying twice.
     """
     progress = options.pop("progress", True)
-    with StreamedList.of(data, once=True) as listed:  # read to upload, not to merge
+    with StreamedList.of(data, once=True) as listed, matched_again_to_resume():
         mapping = file_mapping(listed, options.get("columns"))
         plan = make_plan(None, options, mapping)
         with reporting(progress) as reporter:
             reporter.stage("preparing")
             upload = upload_file(listed, mapping, plan.invalid)
-            return submit_body(
+            job = submit_body(
                 upload.body, plan, reporter, frame=None, rows=upload.rows, presence=upload.presence
             )
+    job.progress = progress  # its wait() shows what its submission showed
+    return job
+
+
+@contextmanager
+def matched_again_to_resume() -> Iterator[None]:
+    """Errors and Ctrl-C say to match the same list again: a stream cannot be given to
+    :func:`smartmatch_pandas.resume`, and the same match picks the job up at no cost."""
+    token = RESUME_COMMAND.set(
+        lambda filename: (
+            f"smartmatch_pandas.match() of the same list with the same options "
+            f"(it picks job {filename!r} up, at no cost)"
+        )
+    )
+    try:
+        yield
+    finally:
+        RESUME_COMMAND.reset(token)
 
 
 class PolarsFrames:

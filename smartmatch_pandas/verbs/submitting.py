@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import (
+    InputError,
     OptionError,
     ServiceError,
     SmartMatchError,
@@ -22,7 +23,7 @@ from ..errors import (
     ValidationError,
 )
 from ..files.spool import Spool
-from ..files.streams import ArrowStream, is_arrow_stream
+from ..files.streams import ACCEPTED, ArrowStream, is_arrow_stream
 from ..job.cache import CachedResult
 from ..job.handle import Job
 from ..job.store import JobRecord, JobStore, cache_key, service_url
@@ -88,10 +89,16 @@ def submit(
         from .streams import submit_stream  # it submits through this module's submit_body
 
         return submit_stream(df, **settings)
-    frame = require_frame(df)  # anything else is refused, saying what is expected
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(
+            f"expected a pandas DataFrame, got a {type(df).__name__}: submit() takes {ACCEPTED}"
+        )
+    frame = require_frame(df)  # MultiIndex columns refused, saying what to do
     plan = make_plan(frame, settings)
     with reporting(progress) as reporter:
-        return submit_planned(frame, plan, reporter)
+        job = submit_planned(frame, plan, reporter)
+    job.progress = progress  # its wait() shows what its submission showed
+    return job
 
 
 def submit_planned(df: pd.DataFrame, plan: Plan, reporter: Reporter) -> Job:
