@@ -356,13 +356,9 @@ def _merge(
         empty[name] = pd.Series([], dtype=_EMPTY_DTYPES.get(kinds.get(name), TEXT_DTYPE))
     if all_matches:
         empty.insert(len(table.columns), rank, pd.Series([], dtype="int64"))
-    summary, tally, unknown = _summary(results, rows, sent, presence, fields, kinds, witness)
-    check_missing(rows, tally.missing, filename)
-    if witness is not None:
-        tally.alignment.check(witness, filename)
-    if typed:
-        misfits = {name: n for name, n in tally.misfits.items() if n}
-        summary = dataclasses.replace(summary, typed=True, misfits=misfits)
+    summary, tally, unknown = _summary(
+        results, rows, sent, presence, fields, kinds, witness, filename, typed
+    )
     # The summary goes where pandas keeps DataFrame.attrs: in the schema, written first.
     renamed = {name: field for name, field in fields.items() if name != field}
     empty.attrs["smartmatch"] = result_attrs(filename, summary, renamed)
@@ -398,12 +394,20 @@ def _summary(
     rows: int,
     sent: list[str],
     presence: Mapping[str, pa.Array],
-    fields: Mapping[str, str] | None = None,
-    kinds: Mapping[str, Kind] | None = None,
-    witness: Witness | None = None,
+    fields: Mapping[str, str],
+    kinds: Mapping[str, Kind],
+    witness: Witness | None,
+    filename: str | None,
+    typed: bool,
 ) -> tuple[MatchSummary, _Tally, int]:
     """The summary, counted bucket by bucket (with the values of typed ``kinds`` that do
-    not fit them); its tally, and the rows never sent."""
+    not fit them, when ``typed``); its tally, and the rows never sent.
+
+    Raises
+    ------
+    DeliverableError
+        The deliverable misses most rows, or its rows do not line up with those sent.
+    """
     tally = _Tally(rows, coverage={k: [0, 0] for k in sent if k in presence})
     span = _bucket_rows(rows)
     for k in range(-(-rows // span)):
@@ -413,9 +417,16 @@ def _summary(
         if witness is not None and best is not None:
             tally.alignment.add(best, best[_POSITION].to_numpy(), witness)
         if kinds:
-            _count_misfits(tally, best, fields or {}, kinds)
+            _count_misfits(tally, best, fields, kinds)
     unknown = len(results.best.unknown) if results.first_only else results.best.unknown_rows
-    return tally.summary(results.report, unknown), tally, unknown
+    check_missing(rows, tally.missing, filename)
+    if witness is not None:
+        tally.alignment.check(witness, filename)
+    summary = tally.summary(results.report, unknown)
+    if typed:
+        misfits = {name: n for name, n in tally.misfits.items() if n}
+        summary = dataclasses.replace(summary, typed=True, misfits=misfits)
+    return summary, tally, unknown
 
 
 @dataclass
@@ -493,13 +504,9 @@ def slice_deliverable(
         names = output_names(columns, appended)
         fields = dict(zip(names, appended, strict=True))
         kinds = kinds_of(fields) if typed else {}
-        summary, tally, unknown = _summary(results, rows, sent, presence, fields, kinds, witness)
-        check_missing(rows, tally.missing, filename)
-        if witness is not None:
-            tally.alignment.check(witness, filename)
-        if typed:
-            misfits = {name: n for name, n in tally.misfits.items() if n}
-            summary = dataclasses.replace(summary, typed=True, misfits=misfits)
+        summary, tally, unknown = _summary(
+            results, rows, sent, presence, fields, kinds, witness, filename, typed
+        )
     except BaseException:
         results.close()
         raise
