@@ -201,7 +201,7 @@ class StreamedList:
             while batch.num_rows:
                 piece, batch = batch.slice(0, BATCH_ROWS - rows), batch.slice(BATCH_ROWS - rows)
                 held.append(piece)
-                rows, size = rows + piece.num_rows, size + piece.nbytes
+                rows, size = rows + piece.num_rows, size + _size(piece)
                 if rows >= BATCH_ROWS or size >= BATCH_BYTES:
                     yield _gathered(held, self.schema, kept)
                     held, rows, size = [], 0, 0
@@ -242,6 +242,15 @@ class StreamedList:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _size(batch: pa.RecordBatch) -> int:
+    """The bytes ``batch`` refers to; pyarrow 21 cannot measure a slice of a view type
+    (Polars' strings), so then the size of the buffers it holds whole."""
+    try:
+        return int(batch.nbytes)
+    except (pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return int(batch.get_total_buffer_size())
 
 
 def _gathered(held: list[pa.RecordBatch], schema: pa.Schema, kept: list[int]) -> pa.Table:

@@ -123,6 +123,13 @@ class PolarsFrames:
         self.polars = polars
 
     def piece(self, table: pa.Table) -> Any:
+        # Text as large_string: Polars makes it its own String either way, and a string_view
+        # column pyarrow 21 cast back from large_string crashes Polars' import.
+        viewed = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
+        if any(field.type in viewed for field in table.schema):
+            table = table.cast(
+                pa.schema([f.with_type(viewed.get(f.type, f.type)) for f in table.schema])
+            )
         return self.polars.from_arrow(table)
 
     def whole(self, pieces: list[Any], schema: pa.Schema) -> Any:
